@@ -1,0 +1,3 @@
+from stationd.cli import main
+
+main()

@@ -1,0 +1,8 @@
+"""`stationd …` commands."""
+
+import click
+
+
+@click.group()
+def main() -> None:
+    """stationd — the packing station."""

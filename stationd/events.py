@@ -1,0 +1,155 @@
+"""The in-process event bus and the typed events that travel on it.
+
+Devices publish what they saw (`ScanRead`), use cases publish what changed (`OrderChanged`,
+`ScanOutcome`), and the kiosk's server-sent-event streams and the workers listen. Handlers run in
+the publisher's thread, so a handler must be quick: the ones that do real work hand the event to
+their own thread through `Bus.queue()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every event on the bus."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRead(Event):
+    """A code read by a scanner, or typed into the kiosk: the same event either way (R19).
+
+    `symbology` is the AIM identifier (``]E0``, ``]C1``…) when the scanner sent one, else None.
+    `source` names the device (``serial:/dev/ttyACM0``, ``sim``, ``kiosk``).
+    """
+
+    code: str
+    symbology: str | None = None
+    source: str = "unknown"
+    at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRejected(Event):
+    """Bytes from a scanner that were not a scan: garbage, an over-long or unterminated frame."""
+
+    source: str
+    reason: str
+    raw: bytes = b""
+    at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOutcome(Event):
+    """What the bench made of one scan: shown on the bench page and sounded (R12)."""
+
+    ok: bool
+    message: str
+    order_id: int | None = None
+    sku: str | None = None
+    code: str = ""
+    source: str = "unknown"
+    sound: str = "ok"
+    at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChanged(Event):
+    """An order's state or contents changed in the store (after the commit)."""
+
+    order_id: int
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStateChanged(Event):
+    """A device came, went, or changed state (R21)."""
+
+    device: str
+    state: str
+    detail: str = ""
+    at: datetime = field(default_factory=_now)
+
+
+Handler = Callable[[Event], None]
+
+
+class EventQueue:
+    """A subscription that collects events into a queue for one consumer thread.
+
+    Use as a context manager, or call `close()`, so the bus stops feeding it.
+    """
+
+    def __init__(self, bus: Bus, types: tuple[type[Event], ...], maxsize: int) -> None:
+        self._bus = bus
+        self._types = types
+        self._queue: queue.Queue[Event] = queue.Queue(maxsize=maxsize)
+        self.dropped = 0
+
+    def _put(self, event: Event) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            # A stalled consumer (a browser tab in the background) must not stall the scanner.
+            self.dropped += 1
+
+    def get(self, timeout: float | None = None) -> Event | None:
+        """The next event, or None when `timeout` seconds passed without one."""
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self._bus.unsubscribe(self._put)
+
+    def __enter__(self) -> EventQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Bus:
+    """Publish/subscribe by event type, thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._handlers: list[tuple[tuple[type[Event], ...], Handler]] = []
+
+    def subscribe(self, handler: Handler, *types: type[Event]) -> None:
+        """Call `handler` for every published event of one of `types` (all events if none)."""
+        with self._lock:
+            self._handlers.append((types or (Event,), handler))
+
+    def unsubscribe(self, handler: Handler) -> None:
+        with self._lock:
+            self._handlers = [(t, h) for t, h in self._handlers if h != handler]
+
+    def queue(self, *types: type[Event], maxsize: int = 1000) -> EventQueue:
+        """Subscribe a fresh queue to `types`; the caller drains it from its own thread."""
+        q = EventQueue(self, types or (Event,), maxsize)
+        self.subscribe(q._put, *q._types)
+        return q
+
+    def publish(self, event: Event) -> None:
+        """Deliver `event` to every matching handler; a failing handler is logged, not raised."""
+        with self._lock:
+            handlers = [h for types, h in self._handlers if isinstance(event, types)]
+        for handler in handlers:
+            try:
+                handler(event)
+            except Exception:
+                log.exception("event handler %r failed on %r", handler, event)
