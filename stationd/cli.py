@@ -1,8 +1,257 @@
-"""`stationd …` commands."""
+"""`stationd …` commands: serve, demo, packscript, orders search, db upgrade.
+
+Every expected failure — a bad config, a database that is down, a refused rule — ends as one
+line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from stationd.config import ConfigError, Settings, config_path, load_settings
+from stationd.core.orders import OrderRuleError
+from stationd.store.database import StoreError
 
 
-@click.group()
-def main() -> None:
-    """stationd — the packing station."""
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    path = config_path(ctx.obj.get("config"), os.environ)
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return load_settings(path, overrides=clean)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    try:
+        yield
+    except (ConfigError, StoreError, OrderRuleError) as err:
+        raise click.ClickException(str(err)) from None
+    except SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise click.ClickException(f"the database could not be used: {reason}") from None
+
+
+def _logging(settings: Settings, verbose: bool) -> None:
+    level = logging.DEBUG if verbose else getattr(logging, settings.logging.level)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not settings.logging.wire:
+        for name in logging.root.manager.loggerDict:
+            if name.endswith(".wire"):
+                logging.getLogger(name).setLevel(logging.INFO)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    help="The TOML config file (default: $STATIOND_CONFIG, else /etc/stationd/stationd.toml).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG.")
+@click.version_option(package_name="stationd")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
+    """stationd — the software of a web-shop packing station."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+    ctx.obj["verbose"] = verbose
+
+
+def _run_station(settings: Settings, verbose: bool, after_start: Callable[[Any], None]) -> None:
+    from stationd.station import Station
+
+    _logging(settings, verbose)
+    station = Station(settings)
+    station.start()
+    after_start(station)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: station.stop())
+    try:
+        station.wait()
+    finally:
+        station.stop()
+
+
+@main.command()
+@click.option("--host", help="Listen on this address (default from config: 127.0.0.1).")
+@click.option("--port", type=int, help="Listen on this port (default from config: 8080).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run the station: upgrade the database, start devices, schedule and kiosk."""
+    with _clear_errors():
+        settings = _settings(ctx, **{"kiosk.host": host, "kiosk.port": port})
+        _run_station(
+            settings,
+            ctx.obj["verbose"],
+            lambda station: click.echo(f"stationd serving the kiosk at {station.url}"),
+        )
+
+
+def default_demo_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "stationd" / "demo"
+
+
+@main.command()
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help=f"Where the demo keeps its database (default: {default_demo_dir()}).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen on this address.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Listen on this port.")
+@click.option("--fresh", is_flag=True, help="Throw away an earlier demo shop and make a new one.")
+@click.option("--no-serve", is_flag=True, help="Make the demo shop, then exit.")
+@click.pass_context
+def demo(
+    ctx: click.Context, state_dir: Path | None, host: str, port: int, fresh: bool, no_serve: bool
+) -> None:
+    """Make a believable shop and serve it with simulated devices.
+
+    300+ products and 500+ orders in all four states, Swedish and Norwegian customers; scans
+    can be typed on the bench page or written to the scan FIFO in the state directory.
+    """
+    from stationd.config import settings_from_dict
+    from stationd.demo import create_demo
+    from stationd.store.database import Store
+
+    state = (state_dir or default_demo_dir()).expanduser().resolve()
+    with _clear_errors():
+        settings = settings_from_dict(
+            {
+                "station": {"name": "demo-bench", "state_dir": str(state),
+                            "simulated_devices": True},
+                "kiosk": {"host": host, "port": port},
+                "packscript": {"interval_min": 15},
+                "scanners": [{"name": "sim", "kind": "simulated",
+                              "fifo_path": str(state / "scan.fifo")}],
+            },
+            source="stationd demo",
+        )
+        db_file = state / "stationd.sqlite"
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+        store = Store(settings.database_url())
+        store.upgrade()
+        from sqlalchemy import func, select
+
+        from stationd.store.tables import orders
+
+        with store.read() as conn:
+            existing = conn.execute(select(func.count()).select_from(orders)).scalar_one()
+        if existing:
+            click.echo(f"Using the demo shop in {state} ({existing} orders; --fresh for a new one).")
+        else:
+            click.echo(f"Making a demo shop in {state} …")
+            summary = create_demo(store, station=settings.station.name)
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.orders.items()))
+            click.echo(f"{summary.products} products; orders: {counts}.")
+        store.dispose()
+        if no_serve:
+            return
+
+        def hello(station: Any) -> None:
+            click.echo(f"Kiosk: {station.url}/queue   (Ctrl-C stops)")
+            click.echo(f"Scan from a shell: echo 'ORD-1042' > {state / 'scan.fifo'}")
+
+        _run_station(settings, ctx.obj["verbose"], hello)
+
+
+@main.command()
+@click.option("--trace", is_flag=True, help="Print every step as it happens (R8).")
+@click.pass_context
+def packscript(ctx: click.Context, trace: bool) -> None:
+    """Run the pack script once: move paid, fully stocked orders to packing."""
+    from stationd.core.packscript import describe
+    from stationd.store.database import Store
+    from stationd.store.packscript import PackScriptRunFailed, run_in_store
+
+    with _clear_errors():
+        settings = _settings(ctx)
+        store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
+        store.upgrade()
+        on_step = (lambda step: click.echo(describe(step))) if trace else None
+        try:
+            run_id, result = run_in_store(
+                store, station=settings.station.name, trigger="cli", on_step=on_step
+            )
+        except PackScriptRunFailed as err:
+            raise click.ClickException(f"pack script run {err.run_id} failed: {err}") from None
+        click.echo(f"run {run_id}: {result.summary()}")
+        if not result.ok:
+            sys.exit(1)
+
+
+@main.group()
+def orders() -> None:
+    """Look orders up."""
+
+
+@orders.command("search")
+@click.argument("text", required=False, default="")
+@click.option("--from", "placed_from", metavar="DATE", help="Placed on or after (YYYY-MM-DD).")
+@click.option("--to", "placed_to", metavar="DATE", help="Placed on or before (YYYY-MM-DD).")
+@click.option("--status", help="preorder, order, packing or shipped.")
+@click.option("--own-status", "own_status_id", metavar="ID", help="Own status number.")
+@click.option("--payment", "payment_method", help="Payment method, e.g. own_invoice.")
+@click.option("--min-value", "value_min_minor", metavar="AMOUNT", help="Lowest value, e.g. 199.")
+@click.option("--max-value", "value_max_minor", metavar="AMOUNT", help="Highest value.")
+@click.option("--has-comment/--no-comment", default=None, help="Only orders with / without one.")
+@click.option("--waiting/--not-waiting", default=None, help="Only waiting / not waiting orders.")
+@click.option("--sku", "sku_or_ean", metavar="SKU|EAN", help="Orders holding this item.")
+@click.option("--tracking", "tracking_id", metavar="ID", help="Orders with this parcel id.")
+@click.option("--page", default="1", show_default=True)
+@click.option("--limit", "page_size", default="50", show_default=True)
+@click.pass_context
+def orders_search(ctx: click.Context, **criteria: Any) -> None:
+    """Search orders (R4); any option makes it an extended search."""
+    from stationd.core.search import parse_query
+    from stationd.kiosk import money
+    from stationd.store.database import Store
+    from stationd.store.search import search_orders
+
+    with _clear_errors():
+        for flag in ("has_comment", "waiting"):
+            if criteria[flag] is not None:
+                criteria[flag] = "yes" if criteria[flag] else "no"
+        query = parse_query(criteria)
+        settings = _settings(ctx)
+        store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
+        with store.read() as conn:
+            rows, total = search_orders(conn, query)
+        click.echo(f"{total} order(s){' (extended search)' if query.extended else ''}")
+        for r in rows:
+            status = r.status + (f" / {r.own_status}" if r.own_status else "")
+            status += " (waiting)" if r.waiting else ""
+            click.echo(
+                f"{r.id:>8}  {r.placed_at:%Y-%m-%d %H:%M}  {r.customer_name[:28]:<28}  "
+                f"{status:<22} {money(r.value_minor, r.currency):>14}  {r.comment[:40]}"
+            )
+
+
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Bring the database schema to the newest version (serve does this on start)."""
+    from stationd.store.database import Store
+
+    with _clear_errors():
+        settings = _settings(ctx)
+        store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
+        before = store.revision()
+        store.upgrade()
+        click.echo(f"database at revision {store.revision()} (was {before or 'empty'})")

@@ -1,0 +1,150 @@
+"""Order search (R4): the plain search and the extended criteria, checked before any query.
+
+`parse_query` reads the criteria as text — from the kiosk's form or the CLI's options — and
+either returns an `OrderQuery` or raises `QueryError` naming every field that is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from stationd.core.orders import OrderRuleError, OrderStatus, PaymentMethod
+
+MAX_PAGE_SIZE = 500
+
+
+class QueryError(OrderRuleError):
+    """One or more search fields can't be understood; `problems` maps field → reason."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        self.problems = dict(problems)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.problems.items()))
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    """What to look for. `text` matches order id, customer name or e-mail; the rest is R4's
+    extended search. Money is in minor units; dates are the day placed, both ends included."""
+
+    text: str = ""
+    placed_from: date | None = None
+    placed_to: date | None = None
+    status: OrderStatus | None = None
+    own_status_id: int | None = None
+    payment_method: PaymentMethod | None = None
+    value_min_minor: int | None = None
+    value_max_minor: int | None = None
+    has_comment: bool | None = None
+    waiting: bool | None = None
+    sku_or_ean: str | None = None
+    tracking_id: str | None = None
+    page: int = 1
+    page_size: int = 50
+
+    @property
+    def extended(self) -> bool:
+        """True when any extended criterion is set."""
+        return any(
+            v is not None
+            for v in (
+                self.placed_from, self.placed_to, self.status, self.own_status_id,
+                self.payment_method, self.value_min_minor, self.value_max_minor,
+                self.has_comment, self.waiting, self.sku_or_ean, self.tracking_id,
+            )
+        )
+
+
+_MONEY = re.compile(r"^\d{1,9}(?:[.,]\d{1,2})?$")
+_YES = {"1", "yes", "true", "on", "ja", "y"}
+_NO = {"0", "no", "false", "off", "nej", "nei", "n"}
+
+
+def parse_money(text: str) -> int:
+    """'1 234,50' or '1234.5' → minor units (123450). Raises ValueError."""
+    clean = text.replace("\u00a0", "").replace(" ", "").removesuffix("kr").strip()
+    if not _MONEY.match(clean):
+        raise ValueError("write an amount like 199 or 1 234,50")
+    whole, _, cents = clean.replace(",", ".").partition(".")
+    return int(whole) * 100 + int((cents + "00")[:2])
+
+
+def parse_query(params: Mapping[str, str | None]) -> OrderQuery:
+    """Read search criteria given as text; empty fields are no criterion."""
+    problems: dict[str, str] = {}
+    values: dict[str, object] = {}
+
+    def field(name: str) -> str | None:
+        raw = params.get(name)
+        if raw is None:
+            return None
+        raw = str(raw).strip()
+        return raw or None
+
+    def take(name: str, convert, hint: str) -> None:  # type: ignore[no-untyped-def]
+        raw = field(name)
+        if raw is None:
+            return
+        try:
+            values[name] = convert(raw)
+        except (ValueError, KeyError):
+            problems[name] = hint
+
+    text = field("text") or ""
+    if len(text) > 100:
+        problems["text"] = "at most 100 characters"
+    values["text"] = text[:100]
+    take("placed_from", date.fromisoformat, "a date like 2026-11-01")
+    take("placed_to", date.fromisoformat, "a date like 2026-11-30")
+    take("status", OrderStatus, "one of " + ", ".join(s.value for s in OrderStatus))
+    take("own_status_id", _positive_int, "an own status number")
+    take("payment_method", PaymentMethod, "one of " + ", ".join(p.value for p in PaymentMethod))
+    take("value_min_minor", parse_money, "an amount like 199 or 1 234,50")
+    take("value_max_minor", parse_money, "an amount like 199 or 1 234,50")
+    take("has_comment", _yes_no, "yes or no")
+    take("waiting", _yes_no, "yes or no")
+    take("sku_or_ean", _short_code, "a SKU or EAN of at most 40 characters")
+    take("tracking_id", _short_code, "a parcel id of at most 40 characters")
+    take("page", _positive_int, "a page number from 1")
+    take("page_size", _page_size, f"1 to {MAX_PAGE_SIZE}")
+
+    lo, hi = values.get("placed_from"), values.get("placed_to")
+    if lo is not None and hi is not None and lo > hi:  # type: ignore[operator]
+        problems["placed_to"] = "the end date is before the start date"
+    lo, hi = values.get("value_min_minor"), values.get("value_max_minor")
+    if lo is not None and hi is not None and lo > hi:  # type: ignore[operator]
+        problems["value_max_minor"] = "the highest value is below the lowest"
+    if problems:
+        raise QueryError(problems)
+    return OrderQuery(**values)  # type: ignore[arg-type]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1 or value > 10**12:
+        raise ValueError(text)
+    return value
+
+
+def _page_size(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise ValueError(text)
+    return value
+
+
+def _yes_no(text: str) -> bool:
+    low = text.lower()
+    if low in _YES:
+        return True
+    if low in _NO:
+        return False
+    raise ValueError(text)
+
+
+def _short_code(text: str) -> str:
+    if len(text) > 40:
+        raise ValueError(text)
+    return text

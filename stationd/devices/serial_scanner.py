@@ -1,0 +1,255 @@
+"""A barcode scanner on a serial port (RS-232, or USB CDC-ACM showing up as ``/dev/ttyACM*``).
+
+One thread owns the port: it opens it, reads, cuts the bytes into scans with a `FrameDecoder`
+and publishes `ScanRead` / `ScanRejected` / `DeviceStateChanged` on the bus. When the port goes
+away (the scanner is unplugged) the thread closes it and keeps looking for it with back-off, so
+plugging the scanner back in is all it takes (R21).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Protocol
+
+import serial
+
+from stationd.devices.frames import Frame, FrameDecoder, Rejected, Suffix
+from stationd.devices.ports import PortSpec, find_port
+from stationd.events import Bus, DeviceStateChanged, ScanRead, ScanRejected
+
+log = logging.getLogger(__name__)
+wire_log = logging.getLogger(__name__ + ".wire")
+
+_BACKOFF_START_S = 0.1
+_PARITIES = {
+    "N": serial.PARITY_NONE,
+    "E": serial.PARITY_EVEN,
+    "O": serial.PARITY_ODD,
+    "M": serial.PARITY_MARK,
+    "S": serial.PARITY_SPACE,
+}
+_BYTESIZES = {5: serial.FIVEBITS, 6: serial.SIXBITS, 7: serial.SEVENBITS, 8: serial.EIGHTBITS}
+_STOPBITS = {
+    1: serial.STOPBITS_ONE,
+    1.5: serial.STOPBITS_ONE_POINT_FIVE,
+    2: serial.STOPBITS_TWO,
+}
+
+
+class ScannerState(StrEnum):
+    """Where a scanner is; the value is what `DeviceStateChanged.state` carries."""
+
+    STOPPED = "stopped"  # not started, or stopped: nobody is reading
+    CONNECTING = "connecting"  # started, first attempt to open the device under way
+    CONNECTED = "connected"  # open and reading: scans come through
+    OFFLINE = "offline"  # not there or failed; retried with back-off until it comes back
+
+
+class Scanner(Protocol):
+    """What the station needs of any scanner, real or simulated."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def state(self) -> ScannerState: ...
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout_s: float = 1.0) -> None: ...
+
+
+class SerialScanner:
+    """A serial barcode scanner, read by its own thread.
+
+    `port` is a `PortSpec` or its text form (``/dev/stationd-scanner``, ``usb:0c2e:0b61``); it
+    is looked up again on every connect, so the scanner may come back under another
+    ``/dev/ttyACM*`` name. The line settings are pyserial's; the framing settings are those of
+    `FrameDecoder`. Events carry ``source=f"serial:{name}"``, and `DeviceStateChanged.device`
+    is that same source.
+
+    `read_timeout_s` bounds how long one blocking read waits: it sets how soon `stop` is seen
+    and how finely partial frames expire. Scans themselves do not wait for it, a read returns
+    as soon as bytes arrive.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        bus: Bus,
+        port: PortSpec | str,
+        *,
+        baudrate: int = 9600,
+        bytesize: int = 8,
+        parity: str = "N",
+        stopbits: float = 1,
+        suffix: Suffix = "auto",
+        strip_prefix: bytes | str = b"",
+        strip_suffix: bytes | str = b"",
+        aim_ids: bool = True,
+        max_frame_len: int = 256,
+        frame_timeout_s: float = 0.2,
+        reconnect_max_s: float = 5.0,
+        read_timeout_s: float = 0.05,
+    ) -> None:
+        if baudrate <= 0:
+            raise ValueError(f"baudrate must be positive, not {baudrate}")
+        if bytesize not in _BYTESIZES:
+            raise ValueError(f"bytesize must be 5, 6, 7 or 8, not {bytesize!r}")
+        if parity.upper() not in _PARITIES:
+            raise ValueError(f"parity must be one of N, E, O, M, S, not {parity!r}")
+        if stopbits not in _STOPBITS:
+            raise ValueError(f"stopbits must be 1, 1.5 or 2, not {stopbits!r}")
+        if reconnect_max_s < _BACKOFF_START_S:
+            raise ValueError(f"reconnect_max_s must be at least {_BACKOFF_START_S}")
+        if not 0 < read_timeout_s <= 1:
+            raise ValueError(f"read_timeout_s must be in (0, 1], not {read_timeout_s}")
+        self.name = name
+        self.port = port if isinstance(port, PortSpec) else PortSpec.parse(port)
+        self.reconnect_max_s = reconnect_max_s
+        self._bus = bus
+        self._serial_settings = {
+            "baudrate": baudrate,
+            "bytesize": _BYTESIZES[bytesize],
+            "parity": _PARITIES[parity.upper()],
+            "stopbits": _STOPBITS[stopbits],
+            "timeout": read_timeout_s,
+        }
+        self._new_decoder = functools.partial(
+            FrameDecoder,
+            suffix=suffix,
+            strip_prefix=strip_prefix,
+            strip_suffix=strip_suffix,
+            aim_ids=aim_ids,
+            max_frame_len=max_frame_len,
+            frame_timeout_s=frame_timeout_s,
+        )
+        self._new_decoder()  # bad framing settings fail here, in the caller, not in the thread
+        self._state = ScannerState.STOPPED
+        self._state_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def source(self) -> str:
+        """The name events carry: ``serial:<name>``."""
+        return f"serial:{self.name}"
+
+    @property
+    def state(self) -> ScannerState:
+        """The current state (a `StrEnum`, equal to its string value)."""
+        return self._state
+
+    def start(self) -> None:
+        """Start the reader thread; the port need not be there yet. Starting twice is a no-op."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._set_state(ScannerState.CONNECTING, str(self.port))
+        self._thread = threading.Thread(target=self._run, name=f"scanner-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 1.0) -> None:
+        """Stop reading, close the port and wait up to `timeout_s` for the thread to end."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
+            if thread.is_alive():
+                log.error(
+                    "scanner %s: reader thread did not stop within %g s", self.name, timeout_s
+                )
+                return
+        self._thread = None
+        self._set_state(ScannerState.STOPPED)
+
+    def _set_state(self, state: ScannerState, detail: str = "") -> None:
+        with self._state_lock:
+            if state == self._state:
+                return
+            self._state = state
+        log.info("scanner %s: %s %s", self.name, state.value, detail)
+        self._bus.publish(DeviceStateChanged(self.source, state.value, detail))
+
+    def _run(self) -> None:
+        delay = _BACKOFF_START_S
+        while not self._stop.is_set():
+            connected_at = None
+            try:
+                ser = self._open()
+            except (serial.SerialException, OSError, ValueError) as exc:
+                self._offline(str(exc))
+            except Exception as exc:  # the owner thread must outlive any bug
+                log.exception("scanner %s: opening failed", self.name)
+                self._offline(f"opening failed: {exc!r}")
+            else:
+                connected_at = time.monotonic()
+                self._set_state(ScannerState.CONNECTED, ser.port or "")
+                try:
+                    self._read(ser)
+                except (serial.SerialException, OSError) as exc:
+                    self._offline(f"lost {ser.port}: {exc}")
+                except Exception as exc:  # the owner thread must outlive any bug
+                    log.exception("scanner %s: reader failed", self.name)
+                    self._offline(f"reader failed: {exc!r}")
+                finally:
+                    _close_quietly(ser)
+            if self._stop.is_set():
+                break
+            # A port that opens and dies at once (a flaky cable) must not reset the back-off into
+            # a 10 Hz reconnect loop; only a connection that held for a while does.
+            if connected_at is not None and time.monotonic() - connected_at >= self.reconnect_max_s:
+                delay = _BACKOFF_START_S
+            log.debug("scanner %s: next attempt in %g s", self.name, delay)
+            self._stop.wait(delay)
+            delay = min(delay * 2, self.reconnect_max_s)
+
+    def _offline(self, detail: str) -> None:
+        if self._state != ScannerState.OFFLINE:
+            log.warning("scanner %s: offline: %s", self.name, detail)
+        self._set_state(ScannerState.OFFLINE, detail)
+
+    def _open(self) -> serial.Serial:
+        path = find_port(self.port)
+        if path is None:
+            raise OSError(f"no serial port {self.port}")
+        # exclusive: a second stationd (or a stray `screen`) must not steal half the bytes.
+        return serial.Serial(path, exclusive=True, **self._serial_settings)
+
+    def _read(self, ser: serial.Serial) -> None:
+        decoder = self._new_decoder()
+        try:
+            while not self._stop.is_set():
+                # Blocks until the first byte (or the read timeout), then takes what else is
+                # there: the last byte of a scan is decoded the moment it lands.
+                data = ser.read(ser.in_waiting or 1)
+                now = time.monotonic()
+                if data:
+                    wire_log.debug("%s <- %r", self.name, data)
+                    self._publish(decoder.feed(data, now))
+                else:
+                    self._publish(decoder.expire(now))
+        finally:
+            self._publish(decoder.flush("frame cut off: the port closed"))
+
+    def _publish(self, results: Sequence[Frame | Rejected]) -> None:
+        for item in results:
+            if isinstance(item, Frame):
+                log.debug("scanner %s: read %r %s", self.name, item.code, item.symbology or "")
+                self._bus.publish(ScanRead(item.code, item.symbology, self.source))
+            else:
+                log.info("scanner %s: rejected %r: %s", self.name, item.raw, item.reason)
+                self._bus.publish(ScanRejected(self.source, item.reason, item.raw))
+
+
+def _close_quietly(ser: serial.Serial) -> None:
+    try:
+        ser.close()
+    except (serial.SerialException, OSError) as exc:
+        # Closing a port whose device is gone can fail; it is closed for us either way.
+        log.debug("closing %s: %s", ser.port, exc)

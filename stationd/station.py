@@ -1,0 +1,126 @@
+"""The Station: builds every part from the settings, starts and stops them in order."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Protocol
+
+from stationd.config import ScannerSettings, Settings
+from stationd.devices.ports import PortSpec
+from stationd.devices.serial_scanner import SerialScanner
+from stationd.devices.simulated_scanner import SimulatedScanner
+from stationd.events import Bus
+from stationd.services.bench import BenchService
+from stationd.store.database import Store
+from stationd.sync.schedule import PackScriptSchedule
+from stationd.systemd_notify import notify, watchdog_interval_s
+
+log = logging.getLogger(__name__)
+
+
+class Device(Protocol):
+    name: str
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def make_scanner(cfg: ScannerSettings, bus: Bus) -> SerialScanner | SimulatedScanner:
+    """The scanner a `[[scanners]]` entry describes, not yet started."""
+    if cfg.kind == "simulated":
+        return SimulatedScanner(cfg.name, bus, fifo_path=cfg.fifo_path)
+    if cfg.port:
+        spec = PortSpec(path=cfg.port)
+    else:
+        spec = PortSpec(
+            usb_vid=cfg.usb_vid, usb_pid=cfg.usb_pid, serial_number=cfg.serial_number or None
+        )
+    return SerialScanner(
+        cfg.name,
+        bus,
+        spec,
+        baudrate=cfg.baudrate,
+        bytesize=cfg.bytesize,
+        parity=cfg.parity,
+        stopbits=cfg.stopbits,
+        suffix=cfg.suffix,  # type: ignore[arg-type]
+        strip_prefix=cfg.strip_prefix,
+        strip_suffix=cfg.strip_suffix,
+        aim_ids=cfg.aim_ids,
+        max_frame_len=cfg.max_frame_len,
+        frame_timeout_s=cfg.frame_timeout_s,
+        reconnect_max_s=cfg.reconnect_max_s,
+    )
+
+
+class Station:
+    """One packing station: store, bus, devices, bench, schedule and kiosk."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        name = settings.station.name
+        self.bus = Bus()
+        self.store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
+        self.bench = BenchService(self.store, self.bus, name)
+        self.scanners: list[SerialScanner | SimulatedScanner] = [
+            make_scanner(cfg, self.bus) for cfg in settings.scanners
+        ]
+        self.schedule = PackScriptSchedule(
+            self.store,
+            station=name,
+            interval_min=settings.packscript.interval_min,
+            run_on_start=settings.packscript.run_on_start,
+        )
+        from stationd.kiosk import create_app
+
+        self.app = create_app(self)
+        self.server = None
+        self._stopped = threading.Event()
+        self._server_thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        port = self.server.effective_port if self.server is not None else self.settings.kiosk.port
+        return f"http://{self.settings.kiosk.host}:{port}"
+
+    def start(self) -> None:
+        """Migrate the database, then start the bench, devices, schedule and kiosk server."""
+        notify("STATUS=migrating the database")
+        self.store.upgrade()
+        self.bench.start()
+        for scanner in self.scanners:
+            scanner.start()
+        self.schedule.start()
+        from waitress import create_server
+
+        kiosk = self.settings.kiosk
+        # One process owns the hardware: a threaded server in it, never worker processes.
+        self.server = create_server(
+            self.app, host=kiosk.host, port=kiosk.port, threads=kiosk.threads, ident="stationd"
+        )
+        self._server_thread = threading.Thread(
+            target=self.server.run, name="kiosk-server", daemon=True
+        )
+        self._server_thread.start()
+        log.info("kiosk at %s", self.url)
+        notify(f"READY=1\nSTATUS=kiosk at {self.url}")
+
+    def wait(self) -> None:
+        """Block until `stop()`; pets the systemd watchdog meanwhile."""
+        interval = watchdog_interval_s()
+        while not self._stopped.wait(interval or 3600):
+            if interval:
+                notify("WATCHDOG=1")
+
+    def stop(self) -> None:
+        """Stop everything in the reverse order of `start()`."""
+        notify("STOPPING=1")
+        if self.server is not None:
+            self.server.close()
+        self.schedule.stop()
+        for scanner in self.scanners:
+            scanner.stop()
+        self.bench.stop()
+        self.store.dispose()
+        self._stopped.set()

@@ -1,0 +1,199 @@
+"""Loading and saving orders, the outbound queue, and the audit log written beside each change."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from stationd.core.orders import Document, Order, OrderLine, OrderStatus, PaymentMethod
+from stationd.store.tables import events, order_lines, orders, printed_documents
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time in the store is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def record_event(
+    conn: Connection,
+    kind: str,
+    *,
+    station: str,
+    order_id: int | None = None,
+    payload: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Write one audit event in the caller's transaction (the outbox of a later sync)."""
+    conn.execute(
+        insert(events).values(
+            key=str(uuid.uuid4()),
+            at=at or utcnow(),
+            station=station,
+            kind=kind,
+            order_id=order_id,
+            payload=json.dumps(payload or {}, ensure_ascii=False, default=str),
+        )
+    )
+
+
+def load_order(conn: Connection, order_id: int, *, for_update: bool = False) -> Order | None:
+    """The order with its lines and print markers, or None. `for_update` row-locks it (PG)."""
+    query = select(orders).where(orders.c.id == order_id)
+    if for_update:
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        return None
+    lines = conn.execute(
+        select(order_lines)
+        .where(order_lines.c.order_id == order_id)
+        .order_by(order_lines.c.position, order_lines.c.id)
+    ).mappings()
+    printed = conn.execute(
+        select(printed_documents.c.document, printed_documents.c.last_at).where(
+            printed_documents.c.order_id == order_id
+        )
+    )
+    return Order(
+        id=row["id"],
+        status=OrderStatus(row["status"]),
+        placed_at=as_utc(row["placed_at"]),
+        customer_name=row["customer_name"],
+        payment_method=PaymentMethod(row["payment_method"]),
+        paid=row["paid"],
+        waiting=row["waiting"],
+        comment=row["comment"],
+        own_status_id=row["own_status_id"],
+        lines=[
+            OrderLine(
+                id=line["id"],
+                sku=line["sku"],
+                name=line["name"],
+                gtin=line["gtin"],
+                quantity=line["quantity"],
+                unit_price_minor=line["unit_price_minor"],
+                packed=line["packed"],
+                delivered=line["delivered"],
+                reserved=line["reserved"],
+                location="",
+            )
+            for line in lines
+        ],
+        printed={Document(doc): as_utc(at) for doc, at in printed},
+    )
+
+
+def save_line_counts(conn: Connection, order: Order, line_ids: Iterable[int]) -> None:
+    """Write the packed/delivered/reserved counts of the named lines."""
+    for line_id in line_ids:
+        line = order.line(line_id)
+        conn.execute(
+            update(order_lines)
+            .where(order_lines.c.id == line_id, order_lines.c.order_id == order.id)
+            .values(packed=line.packed, delivered=line.delivered, reserved=line.reserved)
+        )
+
+
+def save_order_header(conn: Connection, order: Order) -> None:
+    """Write the order's state, flags and own status."""
+    conn.execute(
+        update(orders)
+        .where(orders.c.id == order.id)
+        .values(
+            status=order.status.value,
+            waiting=order.waiting,
+            own_status_id=order.own_status_id,
+            comment=order.comment,
+            value_minor=order.value_minor,
+            updated_at=utcnow(),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One row of the outbound queue (R9, R10)."""
+
+    id: int
+    placed_at: datetime
+    customer_name: str
+    payment_method: str
+    value_minor: int
+    currency: str
+    comment: str
+    lines: int
+    items: int
+    printed: frozenset[str]
+
+
+def outbound_queue(conn: Connection, *, limit: int = 200, offset: int = 0) -> list[QueueRow]:
+    """R9 + R3: orders in packing that are not waiting, oldest first."""
+    line_counts = (
+        select(
+            order_lines.c.order_id,
+            func.count().label("lines"),
+            func.sum(order_lines.c.quantity - order_lines.c.delivered).label("item_count"),
+        )
+        .group_by(order_lines.c.order_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(
+            orders.c.id,
+            orders.c.placed_at,
+            orders.c.customer_name,
+            orders.c.payment_method,
+            orders.c.value_minor,
+            orders.c.currency,
+            orders.c.comment,
+            func.coalesce(line_counts.c.lines, 0),
+            func.coalesce(line_counts.c.item_count, 0),
+        )
+        .select_from(orders.outerjoin(line_counts, line_counts.c.order_id == orders.c.id))
+        .where(orders.c.status == OrderStatus.PACKING.value, orders.c.waiting.is_(False))
+        .order_by(orders.c.placed_at, orders.c.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    ids = [r[0] for r in rows]
+    printed: dict[int, set[str]] = {}
+    if ids:
+        for order_id, doc in conn.execute(
+            select(printed_documents.c.order_id, printed_documents.c.document).where(
+                printed_documents.c.order_id.in_(ids)
+            )
+        ):
+            printed.setdefault(order_id, set()).add(doc)
+    return [
+        QueueRow(
+            id=r[0],
+            placed_at=as_utc(r[1]),
+            customer_name=r[2],
+            payment_method=r[3],
+            value_minor=r[4],
+            currency=r[5],
+            comment=r[6],
+            lines=int(r[7]),
+            items=int(r[8]),
+            printed=frozenset(printed.get(r[0], ())),
+        )
+        for r in rows
+    ]
+
+
+def count_outbound_queue(conn: Connection) -> int:
+    return conn.execute(
+        select(func.count())
+        .select_from(orders)
+        .where(orders.c.status == OrderStatus.PACKING.value, orders.c.waiting.is_(False))
+    ).scalar_one()

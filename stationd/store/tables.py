@@ -1,0 +1,269 @@
+"""The database schema: one SQLAlchemy MetaData for SQLite and PostgreSQL alike.
+
+Alembic's migrations under `store/migrations/` create exactly this; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+# Named constraints so Alembic migrations (and SQLite batch mode) can address them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = DateTime(timezone=True)
+# SQLite only aliases ROWID for INTEGER PRIMARY KEY; BigInteger elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+products = Table(
+    "products",
+    metadata,
+    Column("sku", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("ean", String(14)),
+    Column("gtin", String(14), unique=True),  # normalised to 14 digits for lookup
+    Column("location", String(20), nullable=False, server_default=""),
+    Column("weight_g", Integer, nullable=False, server_default="0"),
+    Column("price_minor", Integer, nullable=False, server_default="0"),
+)
+
+stock = Table(
+    "stock",
+    metadata,
+    Column("sku", String(40), ForeignKey("products.sku"), primary_key=True),
+    Column("on_hand", Integer, nullable=False, server_default="0"),
+    Column("reserved", Integer, nullable=False, server_default="0"),
+    CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+    CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+)
+
+own_statuses = Table(
+    "own_statuses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(16), nullable=False, unique=True),
+    Column("name", String(80), nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("status", String(10), nullable=False),
+    Column("placed_at", TS, nullable=False),
+    Column("customer_name", String(200), nullable=False, server_default=""),
+    Column("customer_key", String(200), nullable=False, server_default=""),  # casefolded
+    Column("customer_email", String(200), nullable=False, server_default=""),
+    Column("street", String(200), nullable=False, server_default=""),
+    Column("postcode", String(20), nullable=False, server_default=""),
+    Column("city", String(100), nullable=False, server_default=""),
+    Column("country", String(2), nullable=False, server_default="SE"),
+    Column("payment_method", String(20), nullable=False, server_default="card"),
+    Column("paid", Boolean, nullable=False, server_default="0"),
+    Column("waiting", Boolean, nullable=False, server_default="0"),
+    Column("comment", Text, nullable=False, server_default=""),
+    Column("own_status_id", Integer, ForeignKey("own_statuses.id")),
+    Column("currency", String(3), nullable=False, server_default="SEK"),
+    Column("value_minor", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", TS),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", TS),
+    CheckConstraint(
+        "status IN ('preorder', 'order', 'packing', 'shipped')", name="status_is_known"
+    ),
+)
+Index("ix_orders_queue", orders.c.status, orders.c.waiting, orders.c.placed_at)
+Index("ix_orders_placed_at", orders.c.placed_at)
+Index("ix_orders_customer_key", orders.c.customer_key)
+Index("ix_orders_own_status", orders.c.own_status_id)
+Index("ix_orders_value", orders.c.value_minor)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("order_id", BigId, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False, server_default="0"),
+    Column("sku", String(40), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("gtin", String(14)),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price_minor", Integer, nullable=False, server_default="0"),
+    Column("packed", Integer, nullable=False, server_default="0"),
+    Column("delivered", Integer, nullable=False, server_default="0"),
+    Column("reserved", Integer, nullable=False, server_default="0"),
+    CheckConstraint("packed >= 0 AND delivered >= 0 AND reserved >= 0", name="counts"),
+)
+Index("ix_order_lines_order", order_lines.c.order_id)
+Index("ix_order_lines_sku", order_lines.c.sku)
+Index("ix_order_lines_gtin", order_lines.c.gtin)
+
+printed_documents = Table(
+    "printed_documents",
+    metadata,
+    Column("order_id", BigId, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("document", String(20), primary_key=True),
+    Column("first_at", TS, nullable=False),
+    Column("last_at", TS, nullable=False),
+    Column("times", Integer, nullable=False, server_default="1"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("order_id", BigId, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("reported_at", TS),
+    Column("weight_g", Integer),
+    Column("station", String(64), nullable=False, server_default=""),
+)
+Index("ix_deliveries_order", deliveries.c.order_id)
+
+delivery_lines = Table(
+    "delivery_lines",
+    metadata,
+    Column("delivery_id", BigId, ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True),
+    Column("line_id", BigId, ForeignKey("order_lines.id"), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+)
+
+parcel_ids = Table(
+    "parcel_ids",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("delivery_id", BigId, ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("parcel_id", String(40), nullable=False, unique=True),  # never on two orders
+)
+Index("ix_parcel_ids_delivery", parcel_ids.c.delivery_id)
+
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("badge_code", String(64), unique=True),
+    Column("pin_hash", String(200)),
+    Column("active", Boolean, nullable=False, server_default="1"),
+)
+
+stations = Table(
+    "stations",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("current_order_id", BigId, ForeignKey("orders.id")),
+    Column("last_line_id", BigId),
+    Column("last_seen_at", TS),
+)
+
+scan_journal = Table(
+    "scan_journal",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("at", TS, nullable=False),
+    Column("station", String(64), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("code", String(200), nullable=False),
+    Column("symbology", String(4)),
+    Column("kind", String(10), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("order_id", BigId),
+    Column("line_id", BigId),
+    Column("delta", Integer, nullable=False, server_default="0"),
+    Column("operator_id", Integer, ForeignKey("operators.id")),
+)
+Index("ix_scan_journal_order", scan_journal.c.order_id)
+
+# The audit log; written in the same transaction as the change it records. `sent_at` and the
+# idempotency key make it the sync outbox later.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("key", String(36), nullable=False, unique=True),
+    Column("at", TS, nullable=False),
+    Column("station", String(64), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("order_id", BigId),
+    Column("payload", Text, nullable=False, server_default="{}"),
+    Column("sent_at", TS),
+)
+Index("ix_events_order", events.c.order_id)
+Index("ix_events_unsent", events.c.sent_at)
+
+print_jobs = Table(
+    "print_jobs",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("printer", String(64), nullable=False),
+    Column("document", String(20), nullable=False),
+    Column("order_id", BigId),
+    Column("created_at", TS, nullable=False),
+    Column("state", String(10), nullable=False, server_default="queued"),
+    Column("payload", LargeBinary, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("printed_at", TS),
+)
+Index("ix_print_jobs_queue", print_jobs.c.printer, print_jobs.c.state, print_jobs.c.id)
+
+packscript_runs = Table(
+    "packscript_runs",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("station", String(64), nullable=False),
+    Column("trigger", String(10), nullable=False),  # auto | manual | cli
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Column("status", String(10), nullable=False),  # running | ok | stopped | failed
+    Column("looked_at", Integer, nullable=False, server_default="0"),
+    Column("moved", Integer, nullable=False, server_default="0"),
+    Column("unpaid", Integer, nullable=False, server_default="0"),
+    Column("short", Integer, nullable=False, server_default="0"),
+    Column("skipped", Integer, nullable=False, server_default="0"),
+    Column("stopped_order_id", BigId),
+    Column("error", Text),
+    Column("trace", LargeBinary),  # zlib-compressed JSON lines, one step a line
+)
+
+__all__ = [
+    "deliveries",
+    "delivery_lines",
+    "events",
+    "metadata",
+    "operators",
+    "order_lines",
+    "orders",
+    "own_statuses",
+    "packscript_runs",
+    "parcel_ids",
+    "print_jobs",
+    "printed_documents",
+    "products",
+    "scan_journal",
+    "stations",
+    "stock",
+]

@@ -1,0 +1,51 @@
+"""The pack script on its interval (R6): a thread that runs it every `interval_min` minutes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from stationd.store.database import Store
+from stationd.store.packscript import run_in_store
+
+log = logging.getLogger(__name__)
+
+
+class PackScriptSchedule:
+    """Runs the pack script every `interval_min` minutes (0: never; by hand only)."""
+
+    def __init__(
+        self, store: Store, *, station: str, interval_min: int, run_on_start: bool = False
+    ) -> None:
+        self.store = store
+        self.station = station
+        self.interval_s = interval_min * 60
+        self.run_on_start = run_on_start
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.interval_s <= 0 or self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="packscript", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        if not self.run_on_start and self._stop.wait(self.interval_s):
+            return
+        while not self._stop.is_set():
+            try:
+                run_id, result = run_in_store(self.store, station=self.station, trigger="auto")
+                log.info("pack script run %d: %s", run_id, result.summary())
+            except Exception:
+                # Recorded as a failed run by run_in_store; the next interval tries again.
+                log.exception("pack script run failed")
+            if self._stop.wait(self.interval_s):
+                return

@@ -1,0 +1,500 @@
+"""SerialScanner over real kernel ptys: the test holds the master end, where a scanner's bytes
+would come from; the scanner opens the slave end as it would open /dev/ttyACM0.
+
+Also PortSpec / find_port, the way the scanner finds its port.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import tty
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TypeVar
+
+import pytest
+
+from stationd.devices import ports
+from stationd.devices.ports import PortSpec, find_port, list_serial_ports
+from stationd.devices.serial_scanner import ScannerState, SerialScanner
+from stationd.events import Bus, DeviceStateChanged, Event, EventQueue, ScanRead, ScanRejected
+
+E = TypeVar("E", bound=Event)
+
+EAN = "7310865004703"
+WITHIN_S = 2.0
+
+
+class PtyScanner:
+    """The far end of a kernel pty, playing the scanner."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = os.openpty()
+        # Raw, so the line discipline passes CR through instead of turning it into LF.
+        tty.setraw(self.slave)
+        self.path = os.ttyname(self.slave)
+        self.plugged = True
+
+    def send(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def unplug(self) -> None:
+        """Gone, as a USB scanner pulled out: the scanner's reads now fail (EIO / no data)."""
+        if self.plugged:
+            self.plugged = False
+            os.close(self.master)
+            os.close(self.slave)
+
+
+@pytest.fixture
+def pty_scanners() -> Iterator[Callable[[], PtyScanner]]:
+    made: list[PtyScanner] = []
+
+    def make() -> PtyScanner:
+        made.append(PtyScanner())
+        return made[-1]
+
+    yield make
+    for pty in made:
+        pty.unplug()
+
+
+@pytest.fixture
+def bus() -> Bus:
+    return Bus()
+
+
+@pytest.fixture
+def events(bus: Bus) -> Iterator[EventQueue]:
+    with bus.queue(ScanRead, ScanRejected, DeviceStateChanged) as q:
+        yield q
+
+
+@pytest.fixture
+def scanners(bus: Bus) -> Iterator[Callable[..., SerialScanner]]:
+    made: list[SerialScanner] = []
+
+    def make(port: PortSpec | str, **kwargs: object) -> SerialScanner:
+        scanner = SerialScanner("test", bus, port, **kwargs)  # type: ignore[arg-type]
+        made.append(scanner)
+        scanner.start()
+        return scanner
+
+    yield make
+    for scanner in made:
+        scanner.stop()
+
+
+def next_event(
+    q: EventQueue,
+    kind: type[E],
+    where: Callable[[E], bool] = lambda e: True,
+    within_s: float = WITHIN_S,
+) -> tuple[E, list[Event]]:
+    """The first event of `kind` that `where` accepts, and the events that came before it."""
+    deadline = time.monotonic() + within_s
+    before: list[Event] = []
+    while (left := deadline - time.monotonic()) > 0:
+        event = q.get(timeout=left)
+        if event is None:
+            break
+        if isinstance(event, kind) and where(event):
+            return event, before
+        before.append(event)
+    raise AssertionError(f"no {kind.__name__} within {within_s} s; saw {before}")
+
+
+def next_scan(q: EventQueue) -> ScanRead:
+    return next_event(q, ScanRead)[0]
+
+
+def next_state(q: EventQueue, *states: str) -> DeviceStateChanged:
+    return next_event(q, DeviceStateChanged, lambda e: e.state in states)[0]
+
+
+def connected(q: EventQueue) -> DeviceStateChanged:
+    return next_state(q, "connected")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "terminator"),
+    [("auto", b"\r"), ("auto", b"\n"), ("auto", b"\r\n"), ("cr", b"\r"), ("crlf", b"\r\n")],
+)
+def test_scan_over_a_pty_is_published(
+    pty_scanners, scanners, events: EventQueue, suffix: str, terminator: bytes
+) -> None:
+    pty = pty_scanners()
+    scanner = scanners(pty.path, suffix=suffix)
+    connected(events)
+    assert scanner.state == ScannerState.CONNECTED
+
+    pty.send(EAN.encode() + terminator + b"4006381333931" + terminator)
+
+    first = next_scan(events)
+    second, between = next_event(events, ScanRead)
+    assert first == ScanRead(EAN, None, "serial:test", first.at)
+    assert second.code == "4006381333931"
+    assert between == []  # CRLF gives no empty frame, no rejection
+
+
+def test_state_changes_are_published_in_order(pty_scanners, bus: Bus) -> None:
+    pty = pty_scanners()
+    with bus.queue(DeviceStateChanged) as q:
+        scanner = SerialScanner("test", bus, pty.path)
+        assert scanner.state == "stopped"
+        scanner.start()
+        _, before = next_event(q, DeviceStateChanged, lambda e: e.state == "connected")
+        scanner.stop()
+        assert scanner.state == ScannerState.STOPPED
+        stopped, between = next_event(q, DeviceStateChanged, lambda e: e.state == "stopped")
+    assert [e.state for e in before] == ["connecting"]  # type: ignore[attr-defined]
+    assert between == []
+    assert stopped.device == "serial:test"
+
+
+def test_aim_id_and_gs_survive_the_wire(pty_scanners, scanners, events: EventQueue) -> None:
+    pty = pty_scanners()
+    scanners(pty.path)
+    connected(events)
+    pty.send(b"]C10107310865004703\x1d10LOT42\r\n")
+    scan = next_scan(events)
+    assert (scan.code, scan.symbology) == ("0107310865004703\x1d10LOT42", "]C1")
+
+
+def test_prefix_and_suffix_are_stripped(pty_scanners, scanners, events: EventQueue) -> None:
+    pty = pty_scanners()
+    scanners(pty.path, strip_prefix=b"\x02", strip_suffix=b"\x03", aim_ids=False)
+    connected(events)
+    pty.send(b"\x02" + EAN.encode() + b"\x03\r")
+    scan = next_scan(events)
+    assert (scan.code, scan.symbology) == (EAN, None)
+
+
+def test_garbage_and_over_long_lines_are_rejected_not_read(
+    pty_scanners, scanners, events: EventQueue
+) -> None:
+    pty = pty_scanners()
+    scanners(pty.path, max_frame_len=64)
+    connected(events)
+
+    pty.send(b"\x00\xff\x13\x07\x1b\r")  # what a wrong baud rate looks like
+    pty.send(b"9" * 300 + b"\r\n")
+    pty.send(b"END\r")  # a marker: everything before it has been handled
+
+    marker, before = next_event(events, ScanRead)
+    assert marker.code == "END"
+    assert [type(e) for e in before] == [ScanRejected, ScanRejected]
+    garbage, too_long = before
+    assert garbage == ScanRejected(
+        "serial:test", "unreadable bytes (control characters)", b"\x00\xff\x13\x07\x1b", garbage.at
+    )
+    assert isinstance(too_long, ScanRejected)
+    assert too_long.reason == "frame longer than 64 bytes"
+
+
+def test_half_frame_then_pause_does_not_merge_with_the_next_scan(
+    pty_scanners, scanners, events: EventQueue
+) -> None:
+    pty = pty_scanners()
+    scanners(pty.path, frame_timeout_s=0.2)
+    connected(events)
+
+    pty.send(b"731086")  # the scanner's cable wobbled mid-scan
+    rejected, before = next_event(events, ScanRejected)
+    assert before == []
+    assert (rejected.reason, rejected.raw) == ("frame not terminated within 0.2 s", b"731086")
+
+    pty.send(EAN.encode() + b"\r")
+    scan, before = next_event(events, ScanRead)
+    assert scan.code == EAN
+    assert before == []
+
+
+def _point(link: Path, target: str) -> None:
+    """Repoint a symlink atomically, as udev does for /dev/stationd-scanner."""
+    tmp = link.with_name(link.name + ".new")
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def test_hot_unplug_and_replug_without_restart(
+    tmp_path: Path, pty_scanners, scanners, events: EventQueue
+) -> None:
+    link = tmp_path / "stationd-scanner"
+    first = pty_scanners()
+    _point(link, first.path)
+    scanner = scanners(PortSpec(path=str(link)), reconnect_max_s=1.0)
+    connected(events)
+    first.send(b"111\r")
+    assert next_scan(events).code == "111"
+
+    first.unplug()
+    offline = next_state(events, "offline")
+    assert offline.device == "serial:test"
+    assert scanner.state == ScannerState.OFFLINE
+
+    second = pty_scanners()
+    _point(link, second.path)
+    appeared = time.monotonic()
+    back, before = next_event(events, DeviceStateChanged)
+    assert back.state == "connected"
+    assert before == []
+    assert time.monotonic() - appeared < WITHIN_S
+
+    second.send(b"222\r")
+    scan, before = next_event(events, ScanRead)
+    assert scan.code == "222"
+    assert before == []
+    assert scanner.state == ScannerState.CONNECTED
+
+
+def test_port_missing_at_start_is_found_when_it_appears(
+    tmp_path: Path, pty_scanners, scanners, events: EventQueue
+) -> None:
+    link = tmp_path / "stationd-scanner"
+    scanner = scanners(str(link))
+    offline, before = next_event(events, DeviceStateChanged, lambda e: e.state == "offline")
+    assert [(e.device, e.state) for e in before] == [("serial:test", "connecting")]  # type: ignore[attr-defined]
+    assert str(link) in offline.detail
+    assert scanner.state == ScannerState.OFFLINE
+
+    pty = pty_scanners()
+    _point(link, pty.path)
+    connected(events)
+    pty.send(EAN.encode() + b"\n")
+    assert next_scan(events).code == EAN
+
+
+def test_partial_frame_at_unplug_is_rejected(pty_scanners, scanners, events: EventQueue) -> None:
+    read = WireWatch(b"4006")
+    pty = pty_scanners()
+    # A long frame timeout, so that the unplug, not the timeout, ends the frame.
+    scanners(pty.path, frame_timeout_s=30.0)
+    connected(events)
+    with read:
+        pty.send(b"4006")
+        assert read.wait(WITHIN_S)  # the reader has the bytes before the port goes away
+    pty.unplug()
+    rejected, before = next_event(events, ScanRejected)
+    assert before == []
+    assert (rejected.reason, rejected.raw) == ("frame cut off: the port closed", b"4006")
+
+
+class WireWatch(logging.Handler):
+    """Signals when the scanner's wire log has shown `expected`: the reader holds those bytes."""
+
+    def __init__(self, expected: bytes) -> None:
+        super().__init__(logging.DEBUG)
+        self.expected = expected
+        self.seen = b""
+        self._event = threading.Event()
+        self._logger = logging.getLogger("stationd.devices.serial_scanner.wire")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen += record.args[1]  # type: ignore[index,operator]
+        if self.expected in self.seen:
+            self._event.set()
+
+    def wait(self, timeout_s: float) -> bool:
+        return self._event.wait(timeout_s)
+
+    def __enter__(self) -> WireWatch:
+        self._level = self._logger.level
+        self._logger.setLevel(logging.DEBUG)
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
+
+
+def test_raw_bytes_are_logged_on_the_wire_logger(
+    pty_scanners, scanners, events: EventQueue
+) -> None:
+    pty = pty_scanners()
+    scanners(pty.path)
+    connected(events)
+    with WireWatch(b"W1\r") as wire:
+        pty.send(b"W1\r")
+        assert next_scan(events).code == "W1"
+    assert wire.seen == b"W1\r"
+
+
+def test_reconnect_backs_off_instead_of_spinning(
+    tmp_path: Path, bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts = []
+    real_find_port = find_port
+
+    def counting_find_port(spec: PortSpec) -> str | None:
+        attempts.append(time.monotonic())
+        return real_find_port(spec)
+
+    monkeypatch.setattr("stationd.devices.serial_scanner.find_port", counting_find_port)
+    scanner = SerialScanner("test", bus, str(tmp_path / "absent"), reconnect_max_s=5.0)
+    scanner.start()
+    try:
+        # The one deliberate wait: counting what happens in a stretch of time is the test.
+        threading.Event().wait(0.8)
+    finally:
+        scanner.stop()
+    # 0.1 s doubling: attempts at about 0, 0.1, 0.3, 0.7 s. A spinning loop makes thousands.
+    assert 2 <= len(attempts) <= 10
+
+
+def test_stop_is_prompt_when_connected_and_when_offline(
+    tmp_path: Path, pty_scanners, bus: Bus, events: EventQueue
+) -> None:
+    pty = pty_scanners()
+    for port in (pty.path, str(tmp_path / "absent")):
+        scanner = SerialScanner("test", bus, port, reconnect_max_s=5.0)
+        scanner.start()
+        next_state(events, "connected", "offline")
+        begun = time.monotonic()
+        scanner.stop()
+        assert time.monotonic() - begun < 1.0
+        assert scanner.state == ScannerState.STOPPED
+        next_state(events, "stopped")
+        assert not any(t.name == "scanner-test" for t in threading.enumerate())
+
+
+def test_restart_after_stop(pty_scanners, bus: Bus, events: EventQueue) -> None:
+    pty = pty_scanners()
+    scanner = SerialScanner("test", bus, pty.path)
+    try:
+        for code in ("1", "2"):
+            scanner.start()
+            scanner.start()  # a second start is a no-op
+            connected(events)
+            pty.send(code.encode() + b"\r")
+            assert next_scan(events).code == code
+            scanner.stop()
+    finally:
+        scanner.stop()
+
+
+def test_the_port_is_held_exclusively(pty_scanners, scanners, bus: Bus, events: EventQueue) -> None:
+    pty = pty_scanners()
+    scanners(pty.path)
+    connected(events)
+    intruder = SerialScanner("intruder", bus, pty.path)
+    intruder.start()
+    try:
+        offline = next_event(
+            events,
+            DeviceStateChanged,
+            lambda e: e.device == "serial:intruder" and e.state == "offline",
+        )[0]
+    finally:
+        intruder.stop()
+    assert "lock" in offline.detail
+    pty.send(b"mine\r")
+    assert next_scan(events).source == "serial:test"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"parity": "X"},
+        {"bytesize": 9},
+        {"stopbits": 3},
+        {"baudrate": 0},
+        {"suffix": "tab"},
+        {"reconnect_max_s": 0},
+    ],
+)
+def test_bad_settings_fail_at_construction(bus: Bus, kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        SerialScanner("test", bus, "/dev/null", **kwargs)  # type: ignore[arg-type]
+
+
+# --- finding the port -------------------------------------------------------------------------
+
+
+def test_port_spec_parse_and_str() -> None:
+    assert PortSpec.parse("/dev/stationd-scanner") == PortSpec(path="/dev/stationd-scanner")
+    assert PortSpec.parse("usb:0c2e:0b61") == PortSpec(usb_vid=0x0C2E, usb_pid=0x0B61)
+    spec = PortSpec.parse("usb:0C2E:0b61:18123B4C2A")
+    assert spec == PortSpec(usb_vid=0x0C2E, usb_pid=0x0B61, serial_number="18123B4C2A")
+    assert str(spec) == "usb:0c2e:0b61:18123B4C2A"
+    assert PortSpec.parse("usb:0c2e::SN1") == PortSpec(usb_vid=0x0C2E, serial_number="SN1")
+    for bad in ("usb:0c2e", "usb:zz:0b61", "usb::", "", "usb:10000:1"):
+        with pytest.raises(ValueError):
+            PortSpec.parse(bad)
+    with pytest.raises(ValueError):
+        PortSpec(path="/dev/ttyACM0", usb_vid=1)
+
+
+def test_path_spec_follows_symlinks(tmp_path: Path, pty_scanners) -> None:
+    pty = pty_scanners()
+    link = tmp_path / "stationd-scanner"
+    assert find_port(PortSpec(path=str(link))) is None
+    _point(link, pty.path)
+    assert find_port(PortSpec(path=str(link))) == str(link)
+    _point(link, str(tmp_path / "gone"))
+    assert find_port(PortSpec(path=str(link))) is None  # dangling
+
+
+def _usb_port(device: str, vid: int | None, pid: int | None, serial: str | None):
+    return SimpleNamespace(
+        device=device,
+        vid=vid,
+        pid=pid,
+        serial_number=serial,
+        description="Honeywell 1900" if vid else "ttyS0",
+        hwid=f"USB VID:PID={vid:04X}:{pid:04X} SER={serial}" if vid else "n/a",
+        manufacturer="Honeywell" if vid else None,
+        product="1900G" if vid else None,
+        location="1-1.3:1.0" if vid else None,
+    )
+
+
+@pytest.fixture
+def fake_comports(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The only stand-in in these tests: the machine running them has no USB scanners.
+    listing = [
+        _usb_port("/dev/ttyACM1", 0x0C2E, 0x0B61, "SN-B"),
+        _usb_port("/dev/ttyACM0", 0x0C2E, 0x0B61, "SN-A"),
+        _usb_port("/dev/ttyUSB0", 0x0403, 0x6001, None),
+        _usb_port("/dev/ttyS0", None, None, None),
+    ]
+    monkeypatch.setattr(ports.list_ports, "comports", lambda: listing)
+
+
+@pytest.mark.usefixtures("fake_comports")
+def test_usb_spec_matches_ids_and_serial_number(caplog: pytest.LogCaptureFixture) -> None:
+    assert find_port(PortSpec.parse("usb:0c2e:0b61:SN-B")) == "/dev/ttyACM1"
+    assert find_port(PortSpec(serial_number="SN-A")) == "/dev/ttyACM0"
+    assert find_port(PortSpec.parse("usb:0403:6001")) == "/dev/ttyUSB0"
+    assert find_port(PortSpec.parse("usb:0c2e:0b61:SN-C")) is None
+    assert find_port(PortSpec.parse("usb:1234:0b61")) is None
+    with caplog.at_level(logging.WARNING):
+        assert find_port(PortSpec.parse("usb:0c2e:0b61")) == "/dev/ttyACM0"
+    assert "2 serial ports match usb:0c2e:0b61" in caplog.text
+
+
+@pytest.mark.usefixtures("fake_comports")
+def test_list_serial_ports_gives_a_spec_for_each() -> None:
+    listed = list_serial_ports()
+    assert [p["device"] for p in listed] == [
+        "/dev/ttyACM0",
+        "/dev/ttyACM1",
+        "/dev/ttyS0",
+        "/dev/ttyUSB0",
+    ]
+    assert listed[0]["spec"] == "usb:0c2e:0b61:SN-A"
+    assert listed[2]["spec"] == "/dev/ttyS0"
+    assert listed[3]["spec"] == "usb:0403:6001"
+    for p in listed:
+        if p["usb_vid"] is not None:
+            assert find_port(PortSpec.parse(p["spec"])) == p["device"]
+
+
+def test_list_serial_ports_runs_on_this_machine() -> None:
+    for p in list_serial_ports():
+        assert {"device", "usb_vid", "usb_pid", "serial_number", "spec"} <= set(p)
