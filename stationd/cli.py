@@ -127,12 +127,16 @@ def demo(
     with _clear_errors():
         settings = settings_from_dict(
             {
-                "station": {"name": "demo-bench", "state_dir": str(state),
-                            "simulated_devices": True},
+                "station": {
+                    "name": "demo-bench",
+                    "state_dir": str(state),
+                    "simulated_devices": True,
+                },
                 "kiosk": {"host": host, "port": port},
                 "packscript": {"interval_min": 15},
-                "scanners": [{"name": "sim", "kind": "simulated",
-                              "fifo_path": str(state / "scan.fifo")}],
+                "scanners": [
+                    {"name": "sim", "kind": "simulated", "fifo_path": str(state / "scan.fifo")}
+                ],
             },
             source="stationd demo",
         )
@@ -149,7 +153,9 @@ def demo(
         with store.read() as conn:
             existing = conn.execute(select(func.count()).select_from(orders)).scalar_one()
         if existing:
-            click.echo(f"Using the demo shop in {state} ({existing} orders; --fresh for a new one).")
+            click.echo(
+                f"Using the demo shop in {state} ({existing} orders; --fresh for a new one)."
+            )
         else:
             click.echo(f"Making a demo shop in {state} …")
             summary = create_demo(store, station=settings.station.name)

@@ -27,33 +27,153 @@ from stationd.store.tables import (
 )
 
 _ITEMS_SV = [
-    "Ullsockor", "Termos", "Kaffemugg", "Skärbräda", "Filt", "Ljusstake", "Vantar", "Mössa",
-    "Handduk", "Förkläde", "Kökshandduk", "Bricka", "Vas", "Glasburk", "Ryggsäck", "Necessär",
-    "Tekopp", "Grytlapp", "Kudde", "Pläd", "Sittdyna", "Skål", "Brödkorg", "Halsduk",
+    "Ullsockor",
+    "Termos",
+    "Kaffemugg",
+    "Skärbräda",
+    "Filt",
+    "Ljusstake",
+    "Vantar",
+    "Mössa",
+    "Handduk",
+    "Förkläde",
+    "Kökshandduk",
+    "Bricka",
+    "Vas",
+    "Glasburk",
+    "Ryggsäck",
+    "Necessär",
+    "Tekopp",
+    "Grytlapp",
+    "Kudde",
+    "Pläd",
+    "Sittdyna",
+    "Skål",
+    "Brödkorg",
+    "Halsduk",
 ]
 _COLOURS = ["blå", "röd", "grön", "grå", "svart", "vit", "gul", "rosa", "ockra", "mörkblå"]
 _SIZES = ["S", "M", "L", "liten", "stor"]
 
-_FIRST_SE = ["Anna", "Erik", "Lars", "Karin", "Maria", "Johan", "Sofia", "Oskar", "Elin",
-             "Björn", "Åsa", "Örjan", "Märta", "Gösta", "Linnéa", "Måns", "Ebba", "Nils"]
-_LAST_SE = ["Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson",
-            "Persson", "Svensson", "Gustafsson", "Lindström", "Öberg", "Åberg", "Söderberg"]
-_FIRST_NO = ["Ola", "Kari", "Ingrid", "Bjørn", "Øystein", "Åse", "Sigrid", "Håkon", "Solveig",
-             "Torbjørn", "Ragnhild", "Jørgen", "Mette", "Ståle"]
-_LAST_NO = ["Hansen", "Johansen", "Olsen", "Larsen", "Andersen", "Pedersen", "Nilsen",
-            "Kristiansen", "Jensen", "Berg", "Haugen", "Bakken", "Sæther", "Dahl", "Løken"]
-_PLACES_SE = [("Stockholm", "11{:03d}"), ("Göteborg", "41{:03d}"), ("Malmö", "21{:03d}"),
-              ("Uppsala", "75{:03d}"), ("Umeå", "90{:03d}"), ("Luleå", "97{:03d}"),
-              ("Västerås", "72{:03d}"), ("Örebro", "70{:03d}")]
-_PLACES_NO = [("Oslo", "0{:03d}"), ("Bergen", "5{:03d}"), ("Trondheim", "7{:03d}"),
-              ("Tromsø", "9{:03d}"), ("Stavanger", "4{:03d}"), ("Bodø", "8{:03d}")]
-_STREETS_SE = ["Storgatan", "Drottninggatan", "Kungsgatan", "Vasagatan", "Östra Hamngatan",
-               "Götgatan", "Sveavägen", "Skolgatan", "Järnvägsgatan", "Ågatan"]
-_STREETS_NO = ["Karl Johans gate", "Storgata", "Kirkeveien", "Bygdøy allé",
-               "Thorvald Meyers gate", "Søndre gate", "Strandgaten", "Kongens gate"]
-_COMMENTS = ["Lämna vid dörren, tack.", "Ring innan leverans.", "Presentinslagning tack!",
-             "Kan ni skicka med en katalog?", "Vennligst pakk godt inn.", "Levér til nabo ved behov.",
-             "Skickas till min arbetsplats.", "Kunden vill ha kvitto på e-post."]
+_FIRST_SE = [
+    "Anna",
+    "Erik",
+    "Lars",
+    "Karin",
+    "Maria",
+    "Johan",
+    "Sofia",
+    "Oskar",
+    "Elin",
+    "Björn",
+    "Åsa",
+    "Örjan",
+    "Märta",
+    "Gösta",
+    "Linnéa",
+    "Måns",
+    "Ebba",
+    "Nils",
+]
+_LAST_SE = [
+    "Andersson",
+    "Johansson",
+    "Karlsson",
+    "Nilsson",
+    "Eriksson",
+    "Larsson",
+    "Olsson",
+    "Persson",
+    "Svensson",
+    "Gustafsson",
+    "Lindström",
+    "Öberg",
+    "Åberg",
+    "Söderberg",
+]
+_FIRST_NO = [
+    "Ola",
+    "Kari",
+    "Ingrid",
+    "Bjørn",
+    "Øystein",
+    "Åse",
+    "Sigrid",
+    "Håkon",
+    "Solveig",
+    "Torbjørn",
+    "Ragnhild",
+    "Jørgen",
+    "Mette",
+    "Ståle",
+]
+_LAST_NO = [
+    "Hansen",
+    "Johansen",
+    "Olsen",
+    "Larsen",
+    "Andersen",
+    "Pedersen",
+    "Nilsen",
+    "Kristiansen",
+    "Jensen",
+    "Berg",
+    "Haugen",
+    "Bakken",
+    "Sæther",
+    "Dahl",
+    "Løken",
+]
+_PLACES_SE = [
+    ("Stockholm", "11{:03d}"),
+    ("Göteborg", "41{:03d}"),
+    ("Malmö", "21{:03d}"),
+    ("Uppsala", "75{:03d}"),
+    ("Umeå", "90{:03d}"),
+    ("Luleå", "97{:03d}"),
+    ("Västerås", "72{:03d}"),
+    ("Örebro", "70{:03d}"),
+]
+_PLACES_NO = [
+    ("Oslo", "0{:03d}"),
+    ("Bergen", "5{:03d}"),
+    ("Trondheim", "7{:03d}"),
+    ("Tromsø", "9{:03d}"),
+    ("Stavanger", "4{:03d}"),
+    ("Bodø", "8{:03d}"),
+]
+_STREETS_SE = [
+    "Storgatan",
+    "Drottninggatan",
+    "Kungsgatan",
+    "Vasagatan",
+    "Östra Hamngatan",
+    "Götgatan",
+    "Sveavägen",
+    "Skolgatan",
+    "Järnvägsgatan",
+    "Ågatan",
+]
+_STREETS_NO = [
+    "Karl Johans gate",
+    "Storgata",
+    "Kirkeveien",
+    "Bygdøy allé",
+    "Thorvald Meyers gate",
+    "Søndre gate",
+    "Strandgaten",
+    "Kongens gate",
+]
+_COMMENTS = [
+    "Lämna vid dörren, tack.",
+    "Ring innan leverans.",
+    "Presentinslagning tack!",
+    "Kan ni skicka med en katalog?",
+    "Vennligst pakk godt inn.",
+    "Levér til nabo ved behov.",
+    "Skickas till min arbetsplats.",
+    "Kunden vill ha kvitto på e-post.",
+]
 _PAYMENTS = ["card"] * 6 + ["invoice"] * 2 + ["swish", "vipps", "own_invoice"]
 
 
@@ -117,8 +237,14 @@ def build_shop(shape: ShopShape) -> Shop:
         preorder = rnd.random() < shape.preorder_share
         norwegian = rnd.random() < 0.35
         if preorder:
-            customer = {"customer_name": "", "customer_email": "", "street": "", "postcode": "",
-                        "city": "", "country": "NO" if norwegian else "SE"}
+            customer = {
+                "customer_name": "",
+                "customer_email": "",
+                "street": "",
+                "postcode": "",
+                "city": "",
+                "country": "NO" if norwegian else "SE",
+            }
         else:
             customer = _customer(rnd, norwegian)
         order = {
@@ -244,8 +370,14 @@ def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -
                 ).all()
             if len(first) > 1:
                 quantities = {first[0][0]: first[0][1]}
-        ship(store, order_id, [parcel], station=station, quantities=quantities,
-             at=shape.now - timedelta(days=rnd.randint(0, 10)))
+        ship(
+            store,
+            order_id,
+            [parcel],
+            station=station,
+            quantities=quantities,
+            at=shape.now - timedelta(days=rnd.randint(0, 10)),
+        )
     with store.write() as conn:
         still_packing = [i for i in packing[len(to_ship) :]]
         waiting = rnd.sample(still_packing, max(1, len(still_packing) // 15))

@@ -23,6 +23,21 @@ class Device(Protocol):
     name: str
 
     def start(self) -> None: ...
+    def _stop_server(self) -> None:
+        server = self.server
+
+        # waitress owns its sockets in the loop thread: close them there, or select() trips
+        # over a descriptor closed under it. With every dispatcher gone the loop returns.
+        def close_all() -> None:
+            for dispatcher in list(server._map.values()):
+                dispatcher.close()
+
+        server.trigger.pull_trigger(close_all)
+        if self._server_thread is not None:
+            self._server_thread.join(timeout=5)
+        server.task_dispatcher.shutdown(timeout=2)
+        self.server = None
+
     def stop(self) -> None: ...
 
 
@@ -77,6 +92,8 @@ class Station:
         self.app = create_app(self)
         self.server = None
         self._stopped = threading.Event()
+        #: Set when the station stops: long-lived responses (SSE) end on it.
+        self.stopping = threading.Event()
         self._server_thread: threading.Thread | None = None
 
     @property
@@ -113,11 +130,27 @@ class Station:
             if interval:
                 notify("WATCHDOG=1")
 
+    def _stop_server(self) -> None:
+        server = self.server
+
+        # waitress owns its sockets in the loop thread: close them there, or select() trips
+        # over a descriptor closed under it. With every dispatcher gone the loop returns.
+        def close_all() -> None:
+            for dispatcher in list(server._map.values()):
+                dispatcher.close()
+
+        server.trigger.pull_trigger(close_all)
+        if self._server_thread is not None:
+            self._server_thread.join(timeout=5)
+        server.task_dispatcher.shutdown(timeout=2)
+        self.server = None
+
     def stop(self) -> None:
         """Stop everything in the reverse order of `start()`."""
         notify("STOPPING=1")
+        self.stopping.set()
         if self.server is not None:
-            self.server.close()
+            self._stop_server()
         self.schedule.stop()
         for scanner in self.scanners:
             scanner.stop()

@@ -100,9 +100,11 @@ def pack_item(order: Order, scan: Classified) -> BenchOutcome:
     line = next((m for m in matching if m.left_to_pack > 0), None)
     if line is None:
         first = matching[0]
-        return error(
-            f"One too many: {first.name} — all {first.quantity} are already packed.", order.id
-        )
+        if first.undelivered == 0:
+            why = f"all {first.quantity} were delivered already"
+        else:
+            why = f"all {first.undelivered} are already packed"
+        return error(f"One too many: {first.name} — {why}.", order.id)
     line.packed += 1
     return _counted(order, line, +1)
 

@@ -50,9 +50,17 @@ class OrderQuery:
         return any(
             v is not None
             for v in (
-                self.placed_from, self.placed_to, self.status, self.own_status_id,
-                self.payment_method, self.value_min_minor, self.value_max_minor,
-                self.has_comment, self.waiting, self.sku_or_ean, self.tracking_id,
+                self.placed_from,
+                self.placed_to,
+                self.status,
+                self.own_status_id,
+                self.payment_method,
+                self.value_min_minor,
+                self.value_max_minor,
+                self.has_comment,
+                self.waiting,
+                self.sku_or_ean,
+                self.tracking_id,
             )
         )
 

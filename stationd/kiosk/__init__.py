@@ -40,6 +40,14 @@ def create_app(station: Station) -> Flask:
         if not hmac.compare_digest(given, token):
             abort(403, "This station's kiosk needs its access token.")
 
+    @app.after_request
+    def _remember_token(response):  # type: ignore[no-untyped-def]
+        if token and request.args.get("token") == token:
+            response.set_cookie(
+                "stationd_token", token, httponly=True, samesite="Strict", max_age=86400 * 365
+            )
+        return response
+
     @app.get("/")
     def index():  # type: ignore[no-untyped-def]
         return redirect(url_for("queue.page"))
@@ -52,7 +60,9 @@ def create_app(station: Station) -> Flask:
     def _http_error(err: HTTPException):  # type: ignore[no-untyped-def]
         return (
             app.jinja_env.get_template("error.html").render(
-                code=err.code, message=err.description or err.name, station_name=station.settings.station.name
+                code=err.code,
+                message=err.description or err.name,
+                station_name=station.settings.station.name,
             ),
             err.code,
         )

@@ -11,6 +11,9 @@ from stationd.kiosk.bench import bench_context
 
 bp = Blueprint("stream", __name__)
 
+#: How often a quiet stream looks whether the station is stopping.
+POLL_S = 0.5
+
 
 def sse(event: str, data: str) -> str:
     """One SSE message; every line of `data` gets its own `data:` field."""
@@ -27,10 +30,14 @@ def bench_events() -> Response:
     def stream() -> Iterator[str]:
         with station.bus.queue(ScanOutcome, OrderChanged, maxsize=100) as events:
             yield ": connected\n\n"
-            while True:
-                event = events.get(timeout=heartbeat)
+            quiet = 0.0
+            while not station.stopping.is_set():
+                event = events.get(timeout=POLL_S)
                 if event is None:
-                    yield ": keep-alive\n\n"  # also finds a browser that went away
+                    quiet += POLL_S
+                    if quiet >= heartbeat:
+                        quiet = 0.0
+                        yield ": keep-alive\n\n"  # also finds a browser that went away
                     continue
                 if isinstance(event, OrderChanged) and event.what in ("packed", "opened"):
                     continue  # the ScanOutcome of the same scan already redraws the bench

@@ -26,6 +26,13 @@ log = logging.getLogger(__name__)
 MAX_CODE_CHARS = 200
 
 
+def journal_text(code: str) -> str:
+    """The code as the journal keeps it: control characters escaped (PostgreSQL refuses NUL,
+    and an admin reading the journal must see them), cut to MAX_CODE_CHARS."""
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in code[:MAX_CODE_CHARS])
+    return text[:MAX_CODE_CHARS]
+
+
 class BenchService:
     """The packing bench of one station."""
 
@@ -69,8 +76,7 @@ class BenchService:
                 outcome = error_outcome(f"Unreadable scan: {rejected.reason}.", current_id)
                 self._journal(
                     conn,
-                    ScanRead(rejected.raw.decode("latin-1")[:MAX_CODE_CHARS], None,
-                             rejected.source, rejected.at),
+                    ScanRead(rejected.raw.decode("latin-1"), None, rejected.source, rejected.at),
                     "rejected",
                     outcome,
                 )
@@ -113,8 +119,12 @@ class BenchService:
                         # The database may be down; the scan stays in the log for a person.
                         log.exception("scan %r could not be handled", event)
                         self.bus.publish(
-                            ScanOutcome(False, "The scan could not be saved: see the log.",
-                                        sound="error", code=getattr(event, "code", ""))
+                            ScanOutcome(
+                                False,
+                                "The scan could not be saved: see the log.",
+                                sound="error",
+                                code=getattr(event, "code", ""),
+                            )
                         )
 
         self._thread = threading.Thread(target=run, name="bench", daemon=True)
@@ -173,7 +183,7 @@ class BenchService:
                 at=scan.at,
                 station=self.station,
                 source=scan.source[:100],
-                code=scan.code[:MAX_CODE_CHARS],
+                code=journal_text(scan.code),
                 symbology=(scan.symbology or None) and scan.symbology[:4],
                 kind=kind,
                 ok=outcome.ok,
@@ -197,4 +207,6 @@ class BenchService:
             )
         )
         if outcome.ok and outcome.order_id is not None and (outcome.line_id or outcome.opened):
-            self.bus.publish(OrderChanged(outcome.order_id, "packed" if outcome.delta else "opened"))
+            self.bus.publish(
+                OrderChanged(outcome.order_id, "packed" if outcome.delta else "opened")
+            )

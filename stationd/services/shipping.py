@@ -51,8 +51,11 @@ def ship(
             "order.shipped" if result.shipped else "order.partial_delivery",
             station=station,
             order_id=order_id,
-            payload={"delivery_id": delivery.id, "parcel_ids": delivery.parcel_ids,
-                     "quantities": {str(k): v for k, v in delivery.quantities.items()}},
+            payload={
+                "delivery_id": delivery.id,
+                "parcel_ids": delivery.parcel_ids,
+                "quantities": {str(k): v for k, v in delivery.quantities.items()},
+            },
         )
     if bus is not None:
         bus.publish(OrderChanged(order_id, "shipped" if result.shipped else "delivery"))

@@ -68,9 +68,7 @@ def _conditions(q: OrderQuery) -> list:
             codes.append(order_lines.c.gtin == normalize_gtin(q.sku_or_ean))
         except ValueError:
             pass
-        where.append(
-            exists().where(and_(order_lines.c.order_id == orders.c.id, or_(*codes)))
-        )
+        where.append(exists().where(and_(order_lines.c.order_id == orders.c.id, or_(*codes))))
     if q.tracking_id:
         where.append(
             exists().where(
@@ -107,6 +105,5 @@ def search_orders(conn: Connection, q: OrderQuery) -> tuple[list[OrderRow], int]
         .offset((q.page - 1) * q.page_size)
     ).all()
     return [
-        OrderRow(r[0], as_utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]))
-        for r in rows
+        OrderRow(r[0], as_utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8])) for r in rows
     ], total

@@ -115,3 +115,11 @@ def test_r19_gs1_item_scan_counts_the_same_as_its_ean():
     current = order()
     outcome = decide_scan(classify("01" + "0" + EAN_A + "\x1d10LOT1", "]C1"), current)
     assert outcome.ok and current.lines[0].packed == 1
+
+
+def test_r12_item_of_a_line_already_delivered_says_so():
+    current = order()
+    current.lines[1].delivered = 1
+    outcome = decide_scan(classify(EAN_B), current)
+    assert not outcome.ok
+    assert outcome.message == "One too many: Vantar — all 1 were delivered already."

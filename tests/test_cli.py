@@ -1,0 +1,133 @@
+"""The `stationd` commands as an installer or admin types them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from stationd.cli import main
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "stationd.toml"
+    path.write_text(f'[station]\nname = "cli-bench"\nstate_dir = "{tmp_path / "state"}"\n')
+    return path
+
+
+def run(*args: str, config: Path | None = None):
+    prefix = ["--config", str(config)] if config else []
+    return CliRunner().invoke(main, [*prefix, *args], catch_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["serve"],
+        ["demo"],
+        ["packscript"],
+        ["orders"],
+        ["orders", "search"],
+        ["db"],
+        ["db", "upgrade"],
+    ],
+)
+def test_every_command_has_help(command):
+    result = run(*command, "--help")
+    assert result.exit_code == 0 and "Usage:" in result.output
+
+
+@pytest.fixture
+def demo_shop(tmp_path: Path, config: Path) -> Path:
+    result = run("demo", "--state-dir", str(tmp_path / "state"), "--no-serve")
+    assert result.exit_code == 0, result.output
+    return config
+
+
+def test_demo_makes_a_believable_shop(tmp_path, demo_shop):
+    from sqlalchemy import func, select
+
+    from stationd.store.database import Store
+    from stationd.store.tables import orders, products
+
+    store = Store(f"sqlite:///{tmp_path / 'state' / 'stationd.sqlite'}")
+    with store.read() as conn:
+        statuses = dict(
+            conn.execute(select(orders.c.status, func.count()).group_by(orders.c.status)).all()
+        )
+        n_products = conn.execute(select(func.count()).select_from(products)).scalar_one()
+        unpaid = conn.execute(
+            select(func.count()).where(orders.c.paid.is_(False), orders.c.status == "order")
+        ).scalar_one()
+        waiting = conn.execute(select(func.count()).where(orders.c.waiting.is_(True))).scalar_one()
+        comments = conn.execute(select(func.count()).where(orders.c.comment != "")).scalar_one()
+        nordic = conn.execute(select(func.count()).where(orders.c.country == "NO")).scalar_one()
+    store.dispose()
+    assert n_products >= 300
+    assert sum(statuses.values()) >= 500
+    assert set(statuses) == {"preorder", "order", "packing", "shipped"}
+    assert min(statuses.values()) >= 20
+    assert unpaid > 0 and waiting > 0 and comments > 0 and nordic > 0
+    again = run("demo", "--state-dir", str(tmp_path / "state"), "--no-serve")
+    assert "Using the demo shop" in again.output
+
+
+def test_r8_packscript_trace_prints_every_step_and_the_summary(demo_shop):
+    result = run("packscript", "--trace", config=demo_shop)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(": paid no — not paid yet" in line for line in lines)
+    assert any(": stock no — SKU " in line and "available" in line for line in lines)
+    assert lines[-1].startswith("run ") and "orders looked at" in lines[-1]
+
+
+def test_r4_orders_search_from_the_command_line(demo_shop):
+    result = run("orders", "search", "--status", "packing", "--waiting", config=demo_shop)
+    assert result.exit_code == 0
+    assert "(extended search)" in result.output and "(waiting)" in result.output
+
+
+def test_bad_search_option_says_what_is_wrong(demo_shop):
+    result = CliRunner().invoke(
+        main, ["--config", str(demo_shop), "orders", "search", "--to", "2026-13-01"]
+    )
+    assert result.exit_code == 1
+    assert "a date like" in result.output and "Traceback" not in result.output
+
+
+def test_misspelled_config_key_is_one_line_with_did_you_mean(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[kiosk]\nprot = 8080\n")
+    result = CliRunner().invoke(main, ["--config", str(bad), "db", "upgrade"])
+    assert result.exit_code == 1
+    assert "did you mean 'port'?" in result.output and "Traceback" not in result.output
+
+
+def test_database_that_is_down_is_a_clear_error(tmp_path):
+    cfg = tmp_path / "pg.toml"
+    cfg.write_text(
+        f'[station]\nstate_dir = "{tmp_path}"\n'
+        '[database]\nurl = "postgresql+psycopg://nobody@127.0.0.1:1/none"\nbusy_timeout_s = 1\n'
+    )
+    result = CliRunner().invoke(main, ["--config", str(cfg), "packscript"])
+    assert result.exit_code == 1
+    assert "the database could not be used" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_db_upgrade_reports_the_revision(config):
+    first = run("db", "upgrade", config=config)
+    assert "revision 0001 (was empty)" in first.output
+    assert "revision 0001 (was 0001)" in run("db", "upgrade", config=config).output
+
+
+def test_console_script_runs_as_a_module():
+    out = subprocess.run(
+        [sys.executable, "-m", "stationd", "--version"], capture_output=True, text=True, check=True
+    )
+    assert "version" in out.stdout
