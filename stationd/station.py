@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Protocol
 
 from stationd.config import ScannerSettings, Settings
 from stationd.devices.ports import PortSpec
@@ -17,28 +16,6 @@ from stationd.sync.schedule import PackScriptSchedule
 from stationd.systemd_notify import notify, watchdog_interval_s
 
 log = logging.getLogger(__name__)
-
-
-class Device(Protocol):
-    name: str
-
-    def start(self) -> None: ...
-    def _stop_server(self) -> None:
-        server = self.server
-
-        # waitress owns its sockets in the loop thread: close them there, or select() trips
-        # over a descriptor closed under it. With every dispatcher gone the loop returns.
-        def close_all() -> None:
-            for dispatcher in list(server._map.values()):
-                dispatcher.close()
-
-        server.trigger.pull_trigger(close_all)
-        if self._server_thread is not None:
-            self._server_thread.join(timeout=5)
-        server.task_dispatcher.shutdown(timeout=2)
-        self.server = None
-
-    def stop(self) -> None: ...
 
 
 def make_scanner(cfg: ScannerSettings, bus: Bus) -> SerialScanner | SimulatedScanner:
