@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +36,9 @@ def _clear_errors() -> Iterator[None]:
         yield
     except (ConfigError, StoreError, OrderRuleError) as err:
         raise click.ClickException(str(err)) from None
+    except OSError as err:  # a port in use, a folder that can't be written
+        where = f" ({err.filename})" if err.filename else ""
+        raise click.ClickException(f"{err.strerror or err}{where}") from None
     except SQLAlchemyError as err:
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
         raise click.ClickException(f"the database could not be used: {reason}") from None
@@ -70,11 +74,16 @@ def _run_station(settings: Settings, verbose: bool, after_start: Callable[[Any],
 
     _logging(settings, verbose)
     station = Station(settings)
+    stop_asked = threading.Event()
+    # A handler only asks; the stopping happens here, once, outside the signal context.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop_asked.set())
     station.start()
     after_start(station)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: station.stop())
     try:
+        threading.Thread(
+            target=lambda: (stop_asked.wait(), station.stop()), name="stop", daemon=True
+        ).start()
         station.wait()
     finally:
         station.stop()
@@ -161,13 +170,18 @@ def demo(
             summary = create_demo(store, station=settings.station.name)
             counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.orders.items()))
             click.echo(f"{summary.products} products; orders: {counts}.")
+        from stationd.store.orders import outbound_queue
+
+        with store.read() as conn:
+            oldest = outbound_queue(conn, limit=1)
         store.dispose()
         if no_serve:
             return
+        example = f"ORD-{oldest[0].id}" if oldest else "ORD-1000"
 
         def hello(station: Any) -> None:
             click.echo(f"Kiosk: {station.url}/queue   (Ctrl-C stops)")
-            click.echo(f"Scan from a shell: echo 'ORD-1042' > {state / 'scan.fifo'}")
+            click.echo(f"Scan from a shell: echo {example} > {state / 'scan.fifo'}")
 
         _run_station(settings, ctx.obj["verbose"], hello)
 
@@ -220,8 +234,8 @@ def orders() -> None:
 @click.pass_context
 def orders_search(ctx: click.Context, **criteria: Any) -> None:
     """Search orders (R4); any option makes it an extended search."""
+    from stationd.core.money import format_money
     from stationd.core.search import parse_query
-    from stationd.kiosk import money
     from stationd.store.database import Store
     from stationd.store.search import search_orders
 
@@ -233,14 +247,15 @@ def orders_search(ctx: click.Context, **criteria: Any) -> None:
         settings = _settings(ctx)
         store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
         with store.read() as conn:
-            rows, total = search_orders(conn, query)
+            rows, total = search_orders(conn, query, settings.station.tz)
         click.echo(f"{total} order(s){' (extended search)' if query.extended else ''}")
         for r in rows:
             status = r.status + (f" / {r.own_status}" if r.own_status else "")
             status += " (waiting)" if r.waiting else ""
             click.echo(
-                f"{r.id:>8}  {r.placed_at:%Y-%m-%d %H:%M}  {r.customer_name[:28]:<28}  "
-                f"{status:<22} {money(r.value_minor, r.currency):>14}  {r.comment[:40]}"
+                f"{r.id:>8}  {r.placed_at.astimezone(settings.station.tz):%Y-%m-%d %H:%M}  "
+                f"{r.customer_name[:28]:<28}  {status:<22} "
+                f"{format_money(r.value_minor, r.currency):>14}  {r.comment[:40]}"
             )
 
 

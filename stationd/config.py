@@ -354,6 +354,26 @@ class StationSettings:
     currency: str = _choice("SEK", CURRENCIES)
     state_dir: Path = _path(Path("/var/lib/stationd"))
     simulated_devices: bool = _bool(False)
+    timezone: str = _str("Europe/Stockholm", non_empty=True)
+
+    def _check(self, at: str) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise _Invalid(
+                f"{at}.timezone",
+                f"{at}.timezone {self.timezone!r} is not a time zone; use an IANA name such as "
+                "'Europe/Stockholm' or 'Europe/Oslo'",
+            ) from None
+
+    @property
+    def tz(self):  # type: ignore[no-untyped-def]
+        """The station's time zone: dates typed and shown at the bench are in it."""
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.timezone)
 
 
 @dataclass(frozen=True, slots=True)

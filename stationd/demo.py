@@ -281,10 +281,8 @@ def build_shop(shape: ShopShape) -> Shop:
         shop.orders.append(order)
     for product in shop.products:
         need = demand.get(product["sku"], 0)
-        if rnd.random() < shape.scarce_share:
-            on_hand = need * 3 // 10
-        else:
-            on_hand = need + rnd.randint(0, 20)
+        scarce = rnd.random() < shape.scarce_share
+        on_hand = need * 3 // 10 if scarce else need + rnd.randint(0, 20)
         shop.stock.append({"sku": product["sku"], "on_hand": on_hand, "reserved": 0})
     return shop
 
@@ -331,7 +329,6 @@ class DemoSummary:
 
 def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -> DemoSummary:
     """Fill an empty, migrated database with a shop in mid-week (see the module docstring)."""
-    from stationd.core.barcodes import gtin_check_digit as check
     from stationd.services.shipping import ship
 
     shape = shape or ShopShape()
@@ -359,7 +356,7 @@ def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -
     to_ship = packing[: len(packing) * 55 // 100]
     for n, order_id in enumerate(to_ship):
         body = f"0073{rnd.randrange(10**13):013d}"
-        parcel = body + str(check(body))
+        parcel = body + str(gtin_check_digit(body))
         quantities = None
         if n % 12 == 5:  # a partial delivery: the first line only
             with store.read() as conn:

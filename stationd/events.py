@@ -13,13 +13,11 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+
+from stationd.clock import utcnow
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +36,7 @@ class ScanRead(Event):
     code: str
     symbology: str | None = None
     source: str = "unknown"
-    at: datetime = field(default_factory=_now)
+    at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +46,7 @@ class ScanRejected(Event):
     source: str
     reason: str
     raw: bytes = b""
-    at: datetime = field(default_factory=_now)
+    at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +60,7 @@ class ScanOutcome(Event):
     code: str = ""
     source: str = "unknown"
     sound: str = "ok"
-    at: datetime = field(default_factory=_now)
+    at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +78,7 @@ class DeviceStateChanged(Event):
     device: str
     state: str
     detail: str = ""
-    at: datetime = field(default_factory=_now)
+    at: datetime = field(default_factory=utcnow)
 
 
 Handler = Callable[[Event], None]

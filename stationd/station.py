@@ -71,6 +71,7 @@ class Station:
         self._stopped = threading.Event()
         #: Set when the station stops: long-lived responses (SSE) end on it.
         self.stopping = threading.Event()
+        self._stop_lock = threading.Lock()
         self._server_thread: threading.Thread | None = None
 
     @property
@@ -79,7 +80,17 @@ class Station:
         return f"http://{self.settings.kiosk.host}:{port}"
 
     def start(self) -> None:
-        """Migrate the database, then start the bench, devices, schedule and kiosk server."""
+        """Migrate the database, then start the bench, devices, schedule and kiosk server.
+
+        If any part fails to start, the parts already running are stopped again.
+        """
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
         notify("STATUS=migrating the database")
         self.store.upgrade()
         self.bench.start()
@@ -89,9 +100,18 @@ class Station:
         from waitress import create_server
 
         kiosk = self.settings.kiosk
+        # "localhost" can resolve to 127.0.0.1 and ::1, and waitress then builds a multi-socket
+        # server without the single-socket API used here; the kiosk needs one address.
+        host = "127.0.0.1" if kiosk.host.casefold() == "localhost" else kiosk.host
         # One process owns the hardware: a threaded server in it, never worker processes.
+        # channel_request_lookahead lets an SSE stream notice a browser that went away.
         self.server = create_server(
-            self.app, host=kiosk.host, port=kiosk.port, threads=kiosk.threads, ident="stationd"
+            self.app,
+            host=host,
+            port=kiosk.port,
+            threads=kiosk.threads,
+            ident="stationd",
+            channel_request_lookahead=1,
         )
         self._server_thread = threading.Thread(
             target=self.server.run, name="kiosk-server", daemon=True
@@ -101,11 +121,25 @@ class Station:
         notify(f"READY=1\nSTATUS=kiosk at {self.url}")
 
     def wait(self) -> None:
-        """Block until `stop()`; pets the systemd watchdog meanwhile."""
+        """Block until `stop()`; pets the systemd watchdog while the station is healthy."""
         interval = watchdog_interval_s()
         while not self._stopped.wait(interval or 3600):
-            if interval:
+            if interval and self.healthy():
                 notify("WATCHDOG=1")
+
+    def healthy(self) -> bool:
+        """The kiosk server and the bench are running and the database answers."""
+        if self._server_thread is None or not self._server_thread.is_alive():
+            return False
+        if not self.bench.running:
+            return False
+        try:
+            with self.store.read() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except Exception:
+            log.warning("database did not answer the health check", exc_info=True)
+            return False
+        return True
 
     def _stop_server(self) -> None:
         server = self.server
@@ -123,9 +157,12 @@ class Station:
         self.server = None
 
     def stop(self) -> None:
-        """Stop everything in the reverse order of `start()`."""
+        """Stop everything in the reverse order of `start()`; a second call does nothing."""
+        with self._stop_lock:
+            if self.stopping.is_set():
+                return
+            self.stopping.set()
         notify("STOPPING=1")
-        self.stopping.set()
         if self.server is not None:
             self._stop_server()
         self.schedule.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,7 +108,7 @@ class ShopFactory:
         from stationd.demo import ean13
         from stationd.store.tables import products, stock
 
-        code = ean13(number if number is not None else abs(hash(sku)) % 10**9)
+        code = ean13(number if number is not None else zlib.crc32(sku.encode()) % 10**9)
         with self.store.write() as conn:
             conn.execute(
                 insert(products).values(

@@ -65,6 +65,15 @@ def decide_scan(
         )
     if current is None:
         return error("No order is open: scan the pick list's order barcode first.")
+    if current.status is not OrderStatus.PACKING or current.waiting:
+        # Someone changed the order while it was open here (report-in, the waiting flag).
+        state = "waiting" if current.waiting else current.status.value
+        return BenchOutcome(
+            False,
+            f"Order {current.id} is now {state}; it was closed at the bench. Scan a pick list.",
+            Sound.ERROR,
+            closed=True,
+        )
     return pack_item(current, scan)
 
 

@@ -124,6 +124,11 @@ def report_in(order: Order, delivery: Delivery, at: datetime) -> ReportResult:
     delivery.reported_at = at
     shipped = order.fully_delivered
     if shipped:
+        # Nothing is left to ship: whatever is still held for the order goes back to stock.
+        for line in order.lines:
+            if line.reserved:
+                released[line.sku] = released.get(line.sku, 0) + line.reserved
+                line.reserved = 0
         order.move_to(OrderStatus.SHIPPED)
         order.waiting = False
     return ReportResult(order.id, shipped, stock_out, released)

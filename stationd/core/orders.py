@@ -145,9 +145,10 @@ class Order:
         self.lines.append(line)
 
     def set_quantity(self, line_id: int, quantity: int) -> int:
-        """R2: change a line's quantity; returns the change in quantity (may be negative).
+        """R2: change a line's quantity; returns the stock reservation it releases (≥ 0).
 
-        While packing, a line can't drop below what is already packed or delivered.
+        While packing, a line can't drop below what is already packed or delivered, and can't
+        grow: the pack script reserved stock for the quantity it saw, and more would ship short.
         """
         self.require_editable()
         _check_quantity(quantity)
@@ -158,9 +159,15 @@ class Order:
                 f"Line {line.sku} has {floor} packed or delivered; the quantity can't be "
                 f"lower than that."
             )
-        delta = quantity - line.quantity
+        if self.status is OrderStatus.PACKING and quantity > line.quantity:
+            raise OrderRuleError(
+                f"Order {self.id} is already packing with stock reserved for {line.quantity} of "
+                f"{line.sku}; a larger quantity needs a new order."
+            )
         line.quantity = quantity
-        return delta
+        released = max(0, line.reserved - line.undelivered)
+        line.reserved -= released
+        return released
 
     def set_price(self, line_id: int, unit_price_minor: int) -> None:
         """R2: change a line's unit price."""

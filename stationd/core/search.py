@@ -104,8 +104,8 @@ def parse_query(params: Mapping[str, str | None]) -> OrderQuery:
     if len(text) > 100:
         problems["text"] = "at most 100 characters"
     values["text"] = text[:100]
-    take("placed_from", date.fromisoformat, "a date like 2026-11-01")
-    take("placed_to", date.fromisoformat, "a date like 2026-11-30")
+    take("placed_from", _day, "a date like 2026-11-01, from 2000 to 2100")
+    take("placed_to", _day, "a date like 2026-11-30, from 2000 to 2100")
     take("status", OrderStatus, "one of " + ", ".join(s.value for s in OrderStatus))
     take("own_status_id", _positive_int, "an own status number")
     take("payment_method", PaymentMethod, "one of " + ", ".join(p.value for p in PaymentMethod))
@@ -127,6 +127,13 @@ def parse_query(params: Mapping[str, str | None]) -> OrderQuery:
     if problems:
         raise QueryError(problems)
     return OrderQuery(**values)  # type: ignore[arg-type]
+
+
+def _day(text: str) -> date:
+    day = date.fromisoformat(text)
+    if not 2000 <= day.year <= 2100:
+        raise ValueError(text)
+    return day
 
 
 def _positive_int(text: str) -> int:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
 from flask import Flask, abort, redirect, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from stationd.core.money import format_money
+
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from stationd.station import Station
 
 log = logging.getLogger(__name__)
@@ -21,7 +26,14 @@ def create_app(station: Station) -> Flask:
     app.config["STATION"] = station
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.jinja_env.globals["station_name"] = station.settings.station.name
-    app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["money"] = format_money
+    tz = station.settings.station.tz
+
+    def local(when: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """A stored UTC time as the bench's clock shows it."""
+        return when.astimezone(tz).strftime(fmt)
+
+    app.jinja_env.filters["local"] = local
 
     from stationd.kiosk import bench, queue, stream
 
@@ -34,10 +46,10 @@ def create_app(station: Station) -> Flask:
     @app.before_request
     def _require_token() -> None:
         # Off loopback the kiosk is a door into the shop's orders: a token opens it.
-        if not token or request.remote_addr in ("127.0.0.1", "::1"):
+        if not token or _is_loopback(request.remote_addr):
             return
         given = request.args.get("token") or request.cookies.get("stationd_token") or ""
-        if not hmac.compare_digest(given, token):
+        if not hmac.compare_digest(given.encode(), token.encode()):
             abort(403, "This station's kiosk needs its access token.")
 
     @app.after_request
@@ -82,9 +94,10 @@ def create_app(station: Station) -> Flask:
     return app
 
 
-def money(minor: int, currency: str = "SEK") -> str:
-    """Minor units as the Nordic shops write them: 1 234,50 kr."""
-    whole, cents = divmod(int(minor), 100)
-    text = f"{whole:,}".replace(",", "\u00a0") + f",{cents:02d}"
-    suffix = {"SEK": "kr", "NOK": "kr", "EUR": "€"}.get(currency, currency)
-    return f"{text}\u00a0{suffix}"
+def _is_loopback(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback

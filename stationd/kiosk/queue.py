@@ -13,14 +13,14 @@ PAGE_SIZE = 100
 
 @bp.get("/queue")
 def page():  # type: ignore[no-untyped-def]
-    try:
-        page_no = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page_no = 1
     store = current_app.config["STATION"].store
     with store.read() as conn:
-        rows = outbound_queue(conn, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
         total = count_outbound_queue(conn)
-    pages = max(1, -(-total // PAGE_SIZE))
+        pages = max(1, -(-total // PAGE_SIZE))
+        try:
+            page_no = min(pages, max(1, int(request.args.get("page", "1"))))
+        except ValueError:
+            page_no = 1
+        rows = outbound_queue(conn, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
     template = "queue_rows.html" if request.headers.get("HX-Request") else "queue.html"
     return render_template(template, rows=rows, total=total, page=page_no, pages=pages)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template, request
 
 from stationd.events import OrderChanged, ScanOutcome
 from stationd.kiosk.bench import bench_context
@@ -24,6 +24,8 @@ def sse(event: str, data: str) -> str:
 @bp.get("/events/bench")
 def bench_events() -> Response:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # waitress tells a streaming app when the client hung up (channel_request_lookahead > 0).
+    gone = request.environ.get("waitress.client_disconnected", lambda: False)
     station = app.config["STATION"]
     heartbeat = station.settings.kiosk.sse_heartbeat_s
 
@@ -31,7 +33,7 @@ def bench_events() -> Response:
         with station.bus.queue(ScanOutcome, OrderChanged, maxsize=100) as events:
             yield ": connected\n\n"
             quiet = 0.0
-            while not station.stopping.is_set():
+            while not station.stopping.is_set() and not gone():
                 event = events.get(timeout=POLL_S)
                 if event is None:
                     quiet += POLL_S

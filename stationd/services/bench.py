@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 import threading
+
 from sqlalchemy import Connection, insert, select, update
 
+from stationd.clock import utcnow
 from stationd.core.barcodes import Classified, CodeKind, classify
 from stationd.core.bench import BenchOutcome, decide_scan
 from stationd.core.bench import error as error_outcome
 from stationd.core.orders import Order
 from stationd.events import Bus, OrderChanged, ScanOutcome, ScanRead, ScanRejected
 from stationd.store.database import Store
-from stationd.store.orders import load_order, record_event, save_line_counts, utcnow
+from stationd.store.orders import load_order, record_event, save_line_counts
 from stationd.store.tables import scan_journal, stations
 
 log = logging.getLogger(__name__)
@@ -44,9 +46,9 @@ class BenchService:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        #: The last outcome and its number, for a bench page drawn later (or twice).
-        self.last_outcome: BenchOutcome | None = None
-        self.outcome_seq = 0
+        #: The last outcome and its number, for a bench page drawn later (or twice); one
+        #: tuple, replaced whole, so a reader never pairs a new outcome with an old number.
+        self.last: tuple[int, BenchOutcome | None] = (0, None)
 
     # -- the use case -----------------------------------------------------
     def handle_scan(self, scan: ScanRead) -> BenchOutcome:
@@ -55,13 +57,16 @@ class BenchService:
         with self._lock:
             with self.store.write() as conn:
                 current_id, last_line_id = self._station_row(conn)
-                current = load_order(conn, current_id, for_update=True) if current_id else None
                 scanned = None
                 if classified.kind is CodeKind.ORDER and classified.order_id is not None:
-                    if current is not None and current.id == classified.order_id:
-                        scanned = current
-                    else:
-                        scanned = load_order(conn, classified.order_id, for_update=True)
+                    # Only the order named is locked: two benches swapping orders must not
+                    # each hold one row and wait for the other's (a deadlock on PostgreSQL).
+                    scanned = load_order(conn, classified.order_id, for_update=True)
+                    current = scanned if current_id == classified.order_id else None
+                    if current is None and current_id:
+                        current = load_order(conn, current_id)
+                else:
+                    current = load_order(conn, current_id, for_update=True) if current_id else None
                 outcome = decide_scan(classified, current, scanned, last_line_id)
                 self._save(conn, scan, classified, outcome, current)
             self._remember(outcome)
@@ -87,8 +92,7 @@ class BenchService:
         return outcome
 
     def _remember(self, outcome: BenchOutcome) -> None:
-        self.last_outcome = outcome
-        self.outcome_seq += 1
+        self.last = (self.last[0] + 1, outcome)
 
     def current_order(self) -> Order | None:
         """The order open at this bench, as the database has it now."""
@@ -118,17 +122,21 @@ class BenchService:
                     except Exception:
                         # The database may be down; the scan stays in the log for a person.
                         log.exception("scan %r could not be handled", event)
+                        message = "The scan could not be saved: scan it again, see the log."
+                        with self._lock:
+                            self._remember(error_outcome(message))
                         self.bus.publish(
                             ScanOutcome(
-                                False,
-                                "The scan could not be saved: see the log.",
-                                sound="error",
-                                code=getattr(event, "code", ""),
+                                False, message, sound="error", code=getattr(event, "code", "")
                             )
                         )
 
         self._thread = threading.Thread(target=run, name="bench", daemon=True)
         self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> None:
         self._stop.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from stationd.clock import utcnow
 from stationd.core.deliveries import ReportResult, add_parcel_id, plan_delivery, report_in
 from stationd.core.orders import OrderRuleError
 from stationd.events import Bus, OrderChanged
@@ -15,7 +16,6 @@ from stationd.store.orders import (
     record_event,
     save_line_counts,
     save_order_header,
-    utcnow,
 )
 
 

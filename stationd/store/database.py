@@ -18,6 +18,8 @@ from sqlalchemy.engine import make_url
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: The PostgreSQL advisory-lock key held while migrating ("MIGR" in ASCII).
+MIGRATION_LOCK_KEY = 0x4D494752
 
 
 class StoreError(Exception):
@@ -34,7 +36,12 @@ class Store:
         if self.dialect == "sqlite":
             database = parsed.database or ""
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(database).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as err:
+                    raise StoreError(
+                        f"can't make the folder for the database {database}: {err.strerror}"
+                    ) from None
             self.engine = create_engine(
                 url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False}
             )
@@ -77,6 +84,9 @@ class Store:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                # Benches sharing one PostgreSQL may boot together: one migrates, the rest wait.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, insert, select, update
 
+from stationd.clock import utcnow
 from stationd.core.deliveries import Delivery, ReportResult
-from stationd.store.orders import utcnow
 from stationd.store.tables import deliveries, delivery_lines, parcel_ids, stock
 
 

@@ -6,22 +6,14 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from stationd.clock import utcnow
 from stationd.core.orders import Document, Order, OrderLine, OrderStatus, PaymentMethod
 from stationd.store.tables import events, order_lines, orders, printed_documents
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every time in the store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def record_event(
@@ -67,7 +59,7 @@ def load_order(conn: Connection, order_id: int, *, for_update: bool = False) -> 
     return Order(
         id=row["id"],
         status=OrderStatus(row["status"]),
-        placed_at=as_utc(row["placed_at"]),
+        placed_at=row["placed_at"],
         customer_name=row["customer_name"],
         payment_method=PaymentMethod(row["payment_method"]),
         paid=row["paid"],
@@ -89,7 +81,7 @@ def load_order(conn: Connection, order_id: int, *, for_update: bool = False) -> 
             )
             for line in lines
         ],
-        printed={Document(doc): as_utc(at) for doc, at in printed},
+        printed={Document(doc): at for doc, at in printed},
     )
 
 
@@ -177,7 +169,7 @@ def outbound_queue(conn: Connection, *, limit: int = 200, offset: int = 0) -> li
     return [
         QueueRow(
             id=r[0],
-            placed_at=as_utc(r[1]),
+            placed_at=r[1],
             customer_name=r[2],
             payment_method=r[3],
             value_minor=r[4],

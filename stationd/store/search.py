@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from sqlalchemy import Connection, and_, exists, func, or_, select
 
 from stationd.core.barcodes import normalize_gtin
 from stationd.core.search import OrderQuery
-from stationd.store.orders import as_utc
 from stationd.store.tables import deliveries, order_lines, orders, own_statuses, parcel_ids
 
 
@@ -32,7 +32,7 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _conditions(q: OrderQuery) -> list:
+def _conditions(q: OrderQuery, tz: tzinfo) -> list:
     where = []
     if q.text:
         pattern = f"%{_like_escape(q.text.casefold())}%"
@@ -40,13 +40,13 @@ def _conditions(q: OrderQuery) -> list:
             orders.c.customer_key.like(pattern, escape="\\"),
             func.lower(orders.c.customer_email).like(pattern, escape="\\"),
         ]
-        if q.text.isdigit() and len(q.text) <= 12:
+        if q.text.isascii() and q.text.isdecimal() and len(q.text) <= 12:
             text_match.append(orders.c.id == int(q.text))
         where.append(or_(*text_match))
     if q.placed_from is not None:
-        where.append(orders.c.placed_at >= datetime.combine(q.placed_from, time.min, UTC))
+        where.append(orders.c.placed_at >= datetime.combine(q.placed_from, time.min, tz))
     if q.placed_to is not None:
-        end = datetime.combine(q.placed_to, time.min, UTC) + timedelta(days=1)
+        end = datetime.combine(q.placed_to + timedelta(days=1), time.min, tz)
         where.append(orders.c.placed_at < end)
     if q.status is not None:
         where.append(orders.c.status == q.status.value)
@@ -64,10 +64,8 @@ def _conditions(q: OrderQuery) -> list:
         where.append(orders.c.waiting.is_(q.waiting))
     if q.sku_or_ean:
         codes = [order_lines.c.sku == q.sku_or_ean]
-        try:
+        with contextlib.suppress(ValueError):  # not a GTIN: the SKU alone
             codes.append(order_lines.c.gtin == normalize_gtin(q.sku_or_ean))
-        except ValueError:
-            pass
         where.append(exists().where(and_(order_lines.c.order_id == orders.c.id, or_(*codes))))
     if q.tracking_id:
         where.append(
@@ -82,9 +80,13 @@ def _conditions(q: OrderQuery) -> list:
     return where
 
 
-def search_orders(conn: Connection, q: OrderQuery) -> tuple[list[OrderRow], int]:
-    """The page of orders `q` asks for, newest first, and how many match in all."""
-    where = _conditions(q)
+def search_orders(conn: Connection, q: OrderQuery, tz: tzinfo = UTC) -> tuple[list[OrderRow], int]:
+    """The page of orders `q` asks for, newest first, and how many match in all.
+
+    `q`'s dates are days in `tz`, the station's time zone: an order placed at 00:30 in
+    Stockholm is found under that day, not the day before in UTC.
+    """
+    where = _conditions(q, tz)
     total = conn.execute(select(func.count()).select_from(orders).where(*where)).scalar_one()
     rows = conn.execute(
         select(
@@ -105,5 +107,5 @@ def search_orders(conn: Connection, q: OrderQuery) -> tuple[list[OrderRow], int]
         .offset((q.page - 1) * q.page_size)
     ).all()
     return [
-        OrderRow(r[0], as_utc(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8])) for r in rows
+        OrderRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8])) for r in rows
     ], total

@@ -5,6 +5,8 @@ Alembic's migrations under `store/migrations/` create exactly this; a test compa
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
 )
 
 # Named constraints so Alembic migrations (and SQLite batch mode) can address them.
@@ -32,7 +35,33 @@ metadata = MetaData(
     }
 )
 
-TS = DateTime(timezone=True)
+
+class UtcDateTime(TypeDecorator):
+    """A point in time, stored as UTC on both engines and read back timezone-aware.
+
+    SQLite keeps a datetime's wall-clock text and drops its offset; PostgreSQL converts to UTC.
+    Converting on the way in makes both hold the same instant, and a naive datetime — whose
+    zone nobody knows — is refused rather than guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store needs timezone-aware times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+TS = UtcDateTime()
 # SQLite only aliases ROWID for INTEGER PRIMARY KEY; BigInteger elsewhere.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -46,6 +75,7 @@ products = Table(
     Column("location", String(20), nullable=False, server_default=""),
     Column("weight_g", Integer, nullable=False, server_default="0"),
     Column("price_minor", Integer, nullable=False, server_default="0"),
+    CheckConstraint("gtin IS NULL OR length(gtin) = 14", name="gtin_has_14_digits"),
 )
 
 stock = Table(
@@ -92,6 +122,11 @@ orders = Table(
     CheckConstraint(
         "status IN ('preorder', 'order', 'packing', 'shipped')", name="status_is_known"
     ),
+    # The bench reads these back as core's PaymentMethod: an unknown one must not get in.
+    CheckConstraint(
+        "payment_method IN ('card', 'invoice', 'own_invoice', 'swish', 'vipps', 'bank')",
+        name="payment_method_is_known",
+    ),
 )
 Index("ix_orders_queue", orders.c.status, orders.c.waiting, orders.c.placed_at)
 Index("ix_orders_placed_at", orders.c.placed_at)
@@ -114,6 +149,8 @@ order_lines = Table(
     Column("delivered", Integer, nullable=False, server_default="0"),
     Column("reserved", Integer, nullable=False, server_default="0"),
     CheckConstraint("packed >= 0 AND delivered >= 0 AND reserved >= 0", name="counts"),
+    # Scans match lines by the 14-digit GTIN (core.barcodes.normalize_gtin).
+    CheckConstraint("gtin IS NULL OR length(gtin) = 14", name="gtin_has_14_digits"),
 )
 Index("ix_order_lines_order", order_lines.c.order_id)
 Index("ix_order_lines_sku", order_lines.c.sku)

@@ -123,3 +123,10 @@ def test_r12_item_of_a_line_already_delivered_says_so():
     outcome = decide_scan(classify(EAN_B), current)
     assert not outcome.ok
     assert outcome.message == "One too many: Vantar — all 1 were delivered already."
+
+
+def test_r3_r12_bench_stops_counting_when_the_open_order_is_set_waiting():
+    current = order(waiting=True)
+    outcome = decide_scan(classify(EAN_A), current)
+    assert not outcome.ok and outcome.closed and "waiting" in outcome.message
+    assert current.lines[0].packed == 0

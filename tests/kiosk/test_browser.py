@@ -119,3 +119,5 @@ def test_screenshot_at_the_touchscreen_size(demo, tmp_path, page):
         profile=tmp_path / "profile",
     )
     assert target.exists() and target.stat().st_size > 5_000
+    dom = browser("--dump-dom", f"{url}/{page}", profile=tmp_path / "profile")
+    assert ("Packed " if page == "bench" else "order(s) to pack") in dom

@@ -96,20 +96,33 @@ def test_plain_form_post_redirects_back_to_the_bench(client):
     assert "Order 1042" in client.get("/bench").get_data(as_text=True)
 
 
-@pytest.mark.parametrize(
-    ("data", "says"),
-    [
-        ({}, "no &#39;code&#39; field"),
-        ({"code": "   "}, "Type or scan a code first"),
-        ({"code": "9" * 81}, "longer than 80 characters"),
-    ],
-)
-def test_bad_scan_form_is_a_400_with_a_sentence(client, station, data, says):
-    response = client.post("/bench/scan", data=data)
+def test_form_without_a_code_field_is_a_400_with_a_sentence(client, station):
+    response = client.post("/bench/scan", data={})
     assert response.status_code == 400
-    assert says in response.get_data(as_text=True)
+    assert "no &#39;code&#39; field" in response.get_data(as_text=True)
     with station.store.read() as conn:
         assert conn.execute(select(order_lines.c.packed)).scalars().all() == [0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [("   ", "empty"), ("9" * 300, "long")],
+)
+def test_empty_or_overlong_typed_code_is_a_red_outcome_like_a_scan(client, station, code, says):
+    client.post("/bench/scan", data={"code": "ORD-1042"})
+    response = client.post("/bench/scan", data={"code": code}, headers={"HX-Request": "1"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'class="outcome error"' in html
+    assert says in html.lower()
+    with station.store.read() as conn:
+        assert conn.execute(select(order_lines.c.packed)).scalars().all() == [0, 0, 0]
+
+
+def test_typed_gs1_code_keeps_its_group_separators(client, station):
+    client.post("/bench/scan", data={"code": "ORD-1042"})
+    gs1 = "\x1d0107300000000011\x1d10LOT7"
+    html = client.post("/bench/scan", data={"code": gs1}, headers={"HX-Request": "1"})
+    assert "Packed Termos" in html.get_data(as_text=True)
 
 
 def test_unknown_barcode_in_the_kiosk_is_shown_red(client):

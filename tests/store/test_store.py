@@ -256,3 +256,26 @@ def test_r5_renaming_an_own_status_renames_it_on_old_orders(store, searchable):
         result, _ = search_orders(conn, parse_query({"own_status_id": "1"}))
         assert conn.execute(select(func.count()).select_from(own_statuses)).scalar_one() == 1
     assert [r.own_status for r in result] == ["Gåva"]
+
+
+def test_r4_dates_are_days_in_the_station_time_zone_on_both_engines(store, shop):
+    from zoneinfo import ZoneInfo
+
+    stockholm = ZoneInfo("Europe/Stockholm")
+    shop.product("A")
+    just_after_midnight = datetime(2026, 11, 2, 0, 30, tzinfo=stockholm)  # 23:30 UTC the day before
+    order_id = shop.order([("A", 1)], placed_at=just_after_midnight)
+    with store.read() as conn:
+        assert load_order(conn, order_id).placed_at == just_after_midnight
+        on_the_day, _ = search_orders(conn, parse_query({"placed_from": "2026-11-02"}), stockholm)
+        day_before, _ = search_orders(conn, parse_query({"placed_to": "2026-11-01"}), stockholm)
+    assert [r.id for r in on_the_day] == [order_id] and day_before == []
+    assert on_the_day[0].placed_at.utcoffset().total_seconds() == 0
+
+
+def test_naive_datetimes_are_refused_not_guessed(store):
+    from sqlalchemy import insert
+    from sqlalchemy.exc import StatementError
+
+    with pytest.raises(StatementError, match="timezone-aware"), store.write() as conn:
+        conn.execute(insert(orders).values(id=1, status="order", placed_at=datetime(2026, 1, 1)))

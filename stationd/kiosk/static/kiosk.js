@@ -26,6 +26,18 @@
     if (sounds[el.dataset.sound]) { sounds[el.dataset.sound](); }
   }
   document.body.addEventListener('htmx:afterSwap', function (e) { play(e.detail.target); });
+  // htmx does not swap 4xx/5xx answers: show their sentence in red and sound the error.
+  document.body.addEventListener('htmx:responseError', function (e) {
+    var box = document.getElementById('bench') || document.querySelector('main');
+    var text = (new DOMParser()).parseFromString(e.detail.xhr.responseText, 'text/html');
+    var alert = text.querySelector('[role=alert]');
+    var div = document.createElement('div');
+    div.className = 'outcome error';
+    div.setAttribute('role', 'alert');
+    div.textContent = alert ? alert.textContent : ('Error ' + e.detail.xhr.status);
+    box.prepend(div);
+    sounds.error();
+  });
   document.body.addEventListener('htmx:sseMessage', function (e) { play(document.getElementById('bench')); });
   document.addEventListener('keydown', function (e) {
     var field = document.getElementById('code');

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 00:48:10.508222
+Create Date: 2026-11-22 01:06:23.483671
 """
 
 import sqlalchemy as sa
@@ -97,6 +97,9 @@ def upgrade() -> None:
         sa.Column("location", sa.String(length=20), server_default="", nullable=False),
         sa.Column("weight_g", sa.Integer(), server_default="0", nullable=False),
         sa.Column("price_minor", sa.Integer(), server_default="0", nullable=False),
+        sa.CheckConstraint(
+            "gtin IS NULL OR length(gtin) = 14", name=op.f("ck_products_gtin_has_14_digits")
+        ),
         sa.PrimaryKeyConstraint("sku", name=op.f("pk_products")),
         sa.UniqueConstraint("gtin", name=op.f("uq_products_gtin")),
     )
@@ -122,6 +125,10 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("claimed_by", sa.String(length=64), nullable=True),
         sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "payment_method IN ('card', 'invoice', 'own_invoice', 'swish', 'vipps', 'bank')",
+            name=op.f("ck_orders_payment_method_is_known"),
+        ),
         sa.CheckConstraint(
             "status IN ('preorder', 'order', 'packing', 'shipped')",
             name=op.f("ck_orders_status_is_known"),
@@ -205,6 +212,9 @@ def upgrade() -> None:
         sa.Column("packed", sa.Integer(), server_default="0", nullable=False),
         sa.Column("delivered", sa.Integer(), server_default="0", nullable=False),
         sa.Column("reserved", sa.Integer(), server_default="0", nullable=False),
+        sa.CheckConstraint(
+            "gtin IS NULL OR length(gtin) = 14", name=op.f("ck_order_lines_gtin_has_14_digits")
+        ),
         sa.CheckConstraint(
             "packed >= 0 AND delivered >= 0 AND reserved >= 0", name=op.f("ck_order_lines_counts")
         ),
