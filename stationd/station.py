@@ -54,7 +54,9 @@ class Station:
         name = settings.station.name
         self.bus = Bus()
         self.store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
-        self.bench = BenchService(self.store, self.bus, name)
+        self.bench = BenchService(
+            self.store, self.bus, name, claim_lease_s=settings.database.claim_lease_s
+        )
         self.scanners: list[SerialScanner | SimulatedScanner] = [
             make_scanner(cfg, self.bus) for cfg in settings.scanners
         ]

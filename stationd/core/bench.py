@@ -44,17 +44,25 @@ def decide_scan(
     current: Order | None,
     scanned_order: Order | None = None,
     last_line_id: int | None = None,
+    open_at: str | None = None,
 ) -> BenchOutcome:
     """Decide one scan at the bench.
 
     `current` is the order open at the bench (None if none); `scanned_order` is the order an
     order barcode named, loaded by the caller (None if it does not exist); `last_line_id` is the
-    line the last good item scan counted, for UNDO.
+    line the last good item scan counted, for UNDO; `open_at` names another bench that has the
+    scanned order open now (R17), if any.
     """
     open_id = current.id if current is not None else None
     if scan.kind is CodeKind.INVALID:
         return error(scan.error or f"Unreadable code {scan.code!r}.", open_id)
     if scan.kind is CodeKind.ORDER:
+        if open_at is not None and scanned_order is not None:
+            return error(
+                f"Order {scanned_order.id} is being packed at {open_at}; "
+                "two benches never pack one order.",
+                open_id,
+            )
         return open_order(scanned_order, scan.order_id, open_id)
     if scan.kind is CodeKind.COMMAND:
         return _command(scan.command, current, last_line_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -38,8 +39,9 @@ def journal_text(code: str) -> str:
 class BenchService:
     """The packing bench of one station."""
 
-    def __init__(self, store: Store, bus: Bus, station: str) -> None:
+    def __init__(self, store: Store, bus: Bus, station: str, *, claim_lease_s: float = 300) -> None:
         self.store = store
+        self.claim_lease_s = claim_lease_s
         self.bus = bus
         self.station = station
         # One scan at a time per bench: a scanner and a finger on the screen may race.
@@ -67,7 +69,8 @@ class BenchService:
                         current = load_order(conn, current_id)
                 else:
                     current = load_order(conn, current_id, for_update=True) if current_id else None
-                outcome = decide_scan(classified, current, scanned, last_line_id)
+                open_at = self._open_elsewhere(conn, scanned.id) if scanned else None
+                outcome = decide_scan(classified, current, scanned, last_line_id, open_at)
                 self._save(conn, scan, classified, outcome, current)
             self._remember(outcome)
         self._announce(scan, classified, outcome)
@@ -156,6 +159,21 @@ class BenchService:
                 conn.execute(insert(stations).values(name=self.station))
             return None, None
         return row[0], row[1]
+
+    def _open_elsewhere(self, conn: Connection, order_id: int) -> str | None:
+        """R17: the bench that has `order_id` open, if it was active within the lease.
+
+        The caller holds the order's row lock, so two benches opening one order take turns
+        here and the second sees the first's claim.
+        """
+        fresh_since = utcnow() - timedelta(seconds=self.claim_lease_s)
+        return conn.execute(
+            select(stations.c.name).where(
+                stations.c.current_order_id == order_id,
+                stations.c.name != self.station,
+                stations.c.last_seen_at >= fresh_since,
+            )
+        ).scalar()
 
     def _save(
         self,

@@ -148,3 +148,23 @@ def test_bench_worker_takes_scans_off_the_bus(store, bench, packing_order):
     finally:
         bench.stop()
     assert packed(store) == {"A": 1, "B": 0}
+
+
+def test_r17_two_benches_never_pack_the_same_order(store, packing_order):
+    order_id, ean_a, _ = packing_order
+    first = BenchService(store, Bus(), "bench-1")
+    second = BenchService(store, Bus(), "bench-2")
+    assert first.handle_scan(ScanRead(f"ORD-{order_id}")).ok
+    refused = second.handle_scan(ScanRead(f"ORD-{order_id}"))
+    assert not refused.ok and "being packed at bench-1" in refused.message
+    assert not second.handle_scan(ScanRead(ean_a)).ok  # nothing open at bench-2
+    assert packed(store) == {"A": 0, "B": 0}
+    assert first.handle_scan(ScanRead("CMD-DONE")).ok  # closed at bench-1: free for bench-2
+    assert second.handle_scan(ScanRead(f"ORD-{order_id}")).ok
+
+
+def test_r17_a_bench_gone_quiet_past_its_lease_does_not_hold_the_order(store, packing_order):
+    order_id, *_ = packing_order
+    BenchService(store, Bus(), "crashed").handle_scan(ScanRead(f"ORD-{order_id}"))
+    impatient = BenchService(store, Bus(), "bench-2", claim_lease_s=0)
+    assert impatient.handle_scan(ScanRead(f"ORD-{order_id}")).ok
