@@ -46,7 +46,10 @@ def _clear_errors() -> Iterator[None]:
 
 def _logging(settings: Settings, verbose: bool) -> None:
     level = logging.DEBUG if verbose else getattr(logging, settings.logging.level)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # force: python-escpos calls basicConfig() when it is imported, which would win otherwise.
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
     if not settings.logging.wire:
         for name in logging.root.manager.loggerDict:
             if name.endswith(".wire"):

@@ -42,8 +42,12 @@ __all__ = [
     "KioskSettings",
     "LoggingSettings",
     "PackScriptSettings",
+    "PrintSettings",
+    "PrinterSettings",
+    "ScaleSettings",
     "ScannerSettings",
     "Settings",
+    "ShopSettings",
     "StationSettings",
     "config_path",
     "load_settings",
@@ -502,6 +506,105 @@ class ScannerSettings:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class ShopSettings:
+    """``[shop]``: who sends the parcels and issues the receipts (labels, receipts, invoices)."""
+
+    name: str = _str("Demo Butik AB", non_empty=True, max_len=80)
+    street: str = _str("Storgatan 1", max_len=80)
+    postcode: str = _str("111 22", max_len=20)
+    city: str = _str("Stockholm", max_len=60)
+    country: str = _str("SE", non_empty=True, max_len=2)
+    org_number: str = _str("", max_len=40)
+    vat_number: str = _str("", max_len=40)
+    vat_percent: int = _int(25, lo=0, hi=50)
+    invoice_due_days: int = _int(30, lo=0, hi=365)
+
+
+PRINTER_KINDS = ("escpos", "zpl", "simulated")
+PRINTER_TRANSPORTS = ("network", "serial", "usb", "file")
+_REAL_PRINTER = ("escpos", "zpl")
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterSettings:
+    """One ``[[printers]]`` entry: an ESC/POS receipt printer, a ZPL label printer, or the
+    simulated one. Real printers are reached over ``transport``: ``network`` (``host``,
+    ``port``), ``serial`` (``device``, ``baudrate``), ``usb`` (``usb_vid``, ``usb_pid``,
+    ``serial_number``) or ``file`` (``device``, e.g. ``/dev/usb/lp0``)."""
+
+    name: str = _str(non_empty=True, max_len=64)
+    kind: str = _choice(_MISSING, PRINTER_KINDS)
+    transport: str = _choice("network", PRINTER_TRANSPORTS, only_for=_REAL_PRINTER)
+    host: str = _str("", only_for=_REAL_PRINTER)
+    port: int = _int(9100, lo=1, hi=65535, only_for=_REAL_PRINTER)
+    device: str = _str("", only_for=_REAL_PRINTER)
+    baudrate: int = _int(9600, choices=STANDARD_BAUDRATES, only_for=_REAL_PRINTER)
+    usb_vid: int | None = _usb_id(only_for=_REAL_PRINTER)
+    usb_pid: int | None = _usb_id(only_for=_REAL_PRINTER)
+    serial_number: str = _str("", only_for=_REAL_PRINTER)
+    timeout_s: float = _float(5.0, lo=0.5, hi=60, only_for=_REAL_PRINTER)
+    # ESC/POS
+    codepage: str = _choice("CP865", ("CP865", "CP858", "CP850", "CP437"), only_for=("escpos",))
+    width_chars: int = _int(42, lo=24, hi=64, only_for=("escpos", "simulated"))
+    # ZPL
+    dpmm: int = _int(8, choices=(6, 8, 12, 24), only_for=("zpl",))
+    # the queue
+    max_job_age_min: int = _int(30, lo=1, hi=10080)
+
+    def _check(self, at: str) -> None:
+        if self.kind == "simulated":
+            return
+        needs = {
+            "network": ("host",),
+            "serial": ("device",),
+            "file": ("device",),
+            "usb": ("usb_vid", "usb_pid"),
+        }[self.transport]
+        for key in needs:
+            if getattr(self, key) in ("", None):
+                raise _Invalid(
+                    f"{at}.{key}",
+                    f"{at}.{key} is needed for a printer on transport {self.transport!r}",
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class PrintSettings:
+    """``[print]``: which printer each document goes to (printer names from ``[[printers]]``;
+    empty = not printed)."""
+
+    picklist: str = _str("")
+    receipt: str = _str("")
+    picklist_receipt: str = _str("")
+    invoice: str = _str("")
+    label: str = _str("")
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleSettings:
+    """``[scale]``: the parcel scale and the weight check before a label prints."""
+
+    kind: str = _choice("none", ("none", "serial", "hidpos", "simulated"))
+    port: str = _str("", only_for=("serial",))
+    usb_vid: int | None = _usb_id(only_for=("serial", "hidpos"))
+    usb_pid: int | None = _usb_id(only_for=("serial", "hidpos"))
+    serial_number: str = _str("", only_for=("serial", "hidpos"))
+    protocol: str = _choice("continuous", ("continuous", "request"), only_for=("serial",))
+    baudrate: int = _int(9600, choices=STANDARD_BAUDRATES, only_for=("serial",))
+    tolerance_g: int = _int(50, lo=0, hi=10000)
+    tolerance_pct: float = _float(5.0, lo=0, hi=100)
+    box_tare_g: int = _int(150, lo=0, hi=10000)
+
+    def _check(self, at: str) -> None:
+        if self.kind == "serial" and not self.port and self.usb_vid is None:
+            raise _Invalid(
+                f"{at}.port", f"{at} needs port, or usb_vid and usb_pid, for a serial scale"
+            )
+        if self.kind == "hidpos" and (self.usb_vid is None or self.usb_pid is None):
+            raise _Invalid(f"{at}.usb_vid", f"{at}.usb_vid and usb_pid are needed for a HID scale")
+
+
 # --------------------------------------------------------------------------- the whole file
 
 
@@ -536,6 +639,10 @@ class Settings:
     packscript: PackScriptSettings = _section(PackScriptSettings)
     scanners: tuple[ScannerSettings, ...] = _array(ScannerSettings, unique="name")
     logging: LoggingSettings = _section(LoggingSettings)
+    shop: ShopSettings = _section(ShopSettings)
+    printers: tuple[PrinterSettings, ...] = _array(PrinterSettings, unique="name")
+    print: PrintSettings = _section(PrintSettings)
+    scale: ScaleSettings = _section(ScaleSettings)
 
     def database_url(self) -> str:
         """``database.url``, or ``sqlite:///<state_dir>/stationd.sqlite`` when it is empty."""
@@ -635,7 +742,17 @@ def _build_settings(data: Any, ctx: _Context) -> Settings:
                     )
                 seen[value] = i
         values[name] = entries
-    return Settings(**values)
+    settings = Settings(**values)
+    names = [p.name for p in settings.printers]
+    for field in dataclasses.fields(PrintSettings):
+        target = getattr(settings.print, field.name)
+        if target and target not in names:
+            where = f"print.{field.name}"
+            known = ", ".join(repr(n) for n in names) or "none is configured"
+            raise ctx.error(
+                where, f"{where} names printer {target!r}, but [[printers]] has {known}"
+            )
+    return settings
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

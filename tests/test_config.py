@@ -639,3 +639,52 @@ def test_config_path_expands_home(monkeypatch, tmp_path):
 
 def test_the_default_path_is_under_etc():
     assert Path("/etc/stationd/stationd.toml") == DEFAULT_CONFIG_PATH
+
+
+# --------------------------------------------------------------------------- printers, scale
+
+
+def test_print_route_to_an_unknown_printer_is_refused():
+    with pytest.raises(ConfigError, match=r"print.label names printer 'labels', but"):
+        settings_from_dict(
+            {"printers": [{"name": "receipts", "kind": "simulated"}], "print": {"label": "labels"}}
+        )
+
+
+def test_network_printer_needs_its_host():
+    with pytest.raises(ConfigError, match=r"printers\[0\].host is needed"):
+        settings_from_dict({"printers": [{"name": "p", "kind": "escpos"}]})
+
+
+def test_zpl_keys_do_not_apply_to_a_receipt_printer():
+    with pytest.raises(ConfigError, match="dpmm"):
+        settings_from_dict(
+            {"printers": [{"name": "p", "kind": "escpos", "host": "10.0.0.5", "dpmm": 8}]}
+        )
+
+
+def test_printers_and_routes_read_back():
+    settings = settings_from_dict(
+        {
+            "printers": [
+                {
+                    "name": "receipts",
+                    "kind": "escpos",
+                    "transport": "usb",
+                    "usb_vid": "04b8",
+                    "usb_pid": "0202",
+                },
+                {"name": "labels", "kind": "zpl", "host": "10.0.0.6", "dpmm": 12},
+            ],
+            "print": {"picklist": "receipts", "label": "labels"},
+        }
+    )
+    receipts, labels = settings.printers
+    assert (receipts.usb_vid, receipts.codepage) == (0x04B8, "CP865")
+    assert (labels.dpmm, labels.port) == (12, 9100)
+    assert settings.print.receipt == ""
+
+
+def test_serial_scale_needs_a_way_to_find_it():
+    with pytest.raises(ConfigError, match="needs port, or usb_vid"):
+        settings_from_dict({"scale": {"kind": "serial"}})

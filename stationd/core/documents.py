@@ -1,0 +1,726 @@
+"""The documents the outbound queue prints (SPEC R9, R11): pick list, receipt, both, invoice.
+
+Each document is built from core objects into a frozen dataclass that keeps its facts (lines,
+quantities, amounts, dates) and can say how it reads on paper: `sections()` returns sections of
+plain text blocks — heading, text, label/value fields, a table, totals, a barcode, a rule — in
+the station's language. Any renderer (ESC/POS bytes, an SVG preview) lays those blocks out; none
+of them needs to know what a pick list is.
+
+Assumptions, stated once:
+- Prices include VAT at one rate for the whole order, 25 % by default (the standard rate in
+  Sweden and Norway); the VAT shown is the part of the total, rounded half up to the öre/øre.
+- Dates are printed in the station's time zone when one is given (`tz`), else as stored.
+- An invoice's number is the order id; its date is the day the order was placed unless given,
+  and it falls due `due_days` later (30 by default: the Swedish Räntelagen §3 and the Norwegian
+  forsinkelsesrenteloven both default to 30 days).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Literal, Protocol
+
+from stationd.core.barcodes import order_barcode
+from stationd.core.money import SUFFIX, format_money
+from stationd.core.orders import Document, Order, PaymentMethod
+
+__all__ = [
+    "LABELS",
+    "Address",
+    "Barcode",
+    "Block",
+    "Column",
+    "Fields",
+    "Heading",
+    "Invoice",
+    "InvoiceLine",
+    "PickLine",
+    "PickList",
+    "PickListReceipt",
+    "PrintDocument",
+    "Receipt",
+    "Rule",
+    "Section",
+    "Shop",
+    "Table",
+    "Text",
+    "Totals",
+    "build_document",
+    "build_invoice",
+    "build_picklist",
+    "build_picklist_receipt",
+    "build_receipt",
+    "location_key",
+    "normalize_language",
+    "vat_part",
+]
+
+NBSP = "\u00a0"
+
+# --- labels ----------------------------------------------------------------------------------
+
+LABELS: dict[str, dict[str, str]] = {
+    "sv": {
+        "picklist": "Plocklista",
+        "receipt": "Kvitto",
+        "invoice": "Faktura",
+        "order": "Order",
+        "date": "Datum",
+        "customer": "Kund",
+        "comment": "Kommentar",
+        "payment": "Betalsätt",
+        "location": "Plats",
+        "qty": "Antal",
+        "item": "Artikel",
+        "price": "Pris",
+        "amount": "Belopp",
+        "total": "Totalt",
+        "vat": "varav moms {rate}" + NBSP + "%",
+        "items": "Antal artiklar",
+        "no_location": "-",
+        "invoice_number": "Fakturanummer",
+        "invoice_date": "Fakturadatum",
+        "due_date": "Förfallodatum",
+        "bill_to": "Faktureringsadress",
+        "amount_due": "Att betala",
+        "pay_to": "Betalas till",
+        "reference": "Ange fakturanummer {number} vid betalning.",
+        "org_number": "Org.nr",
+        "vat_number": "Momsreg.nr",
+        "thanks": "Tack för ditt köp!",
+        "pay_card": "Kort",
+        "pay_invoice": "Faktura",
+        "pay_own_invoice": "Faktura (egen)",
+        "pay_swish": "Swish",
+        "pay_vipps": "Vipps",
+        "pay_bank": "Banköverföring",
+    },
+    "nb": {
+        "picklist": "Plukkliste",
+        "receipt": "Kvittering",
+        "invoice": "Faktura",
+        "order": "Ordre",
+        "date": "Dato",
+        "customer": "Kunde",
+        "comment": "Kommentar",
+        "payment": "Betaling",
+        "location": "Plass",
+        "qty": "Antall",
+        "item": "Vare",
+        "price": "Pris",
+        "amount": "Beløp",
+        "total": "Totalt",
+        "vat": "herav mva. {rate}" + NBSP + "%",
+        "items": "Antall varer",
+        "no_location": "-",
+        "invoice_number": "Fakturanummer",
+        "invoice_date": "Fakturadato",
+        "due_date": "Forfallsdato",
+        "bill_to": "Fakturaadresse",
+        "amount_due": "Å betale",
+        "pay_to": "Betales til",
+        "reference": "Oppgi fakturanummer {number} ved betaling.",
+        "org_number": "Org.nr.",
+        "vat_number": "MVA-nr.",
+        "thanks": "Takk for handelen!",
+        "pay_card": "Kort",
+        "pay_invoice": "Faktura",
+        "pay_own_invoice": "Faktura (egen)",
+        "pay_swish": "Swish",
+        "pay_vipps": "Vipps",
+        "pay_bank": "Bankoverføring",
+    },
+    "en": {
+        "picklist": "Pick list",
+        "receipt": "Receipt",
+        "invoice": "Invoice",
+        "order": "Order",
+        "date": "Date",
+        "customer": "Customer",
+        "comment": "Comment",
+        "payment": "Payment",
+        "location": "Location",
+        "qty": "Qty",
+        "item": "Item",
+        "price": "Price",
+        "amount": "Amount",
+        "total": "Total",
+        "vat": "incl. VAT {rate}" + NBSP + "%",
+        "items": "Items",
+        "no_location": "-",
+        "invoice_number": "Invoice number",
+        "invoice_date": "Invoice date",
+        "due_date": "Due date",
+        "bill_to": "Bill to",
+        "amount_due": "Amount due",
+        "pay_to": "Pay to",
+        "reference": "Quote invoice number {number} when paying.",
+        "org_number": "Reg. no.",
+        "vat_number": "VAT no.",
+        "thanks": "Thank you for your order!",
+        "pay_card": "Card",
+        "pay_invoice": "Invoice",
+        "pay_own_invoice": "Invoice (own)",
+        "pay_swish": "Swish",
+        "pay_vipps": "Vipps",
+        "pay_bank": "Bank transfer",
+    },
+}
+
+_LANGUAGE_ALIASES = {"no": "nb", "nn": "nb", "nob": "nb", "swe": "sv", "eng": "en"}
+
+
+def normalize_language(language: str) -> str:
+    """'sv', 'sv-SE', 'no', 'nb_NO' … → 'sv' / 'nb' / 'en'; anything else → 'en' (SPEC: the
+    packer works in Swedish or Norwegian, English as fallback)."""
+    base = re.split(r"[-_.]", language.strip().lower(), maxsplit=1)[0]
+    base = _LANGUAGE_ALIASES.get(base, base)
+    return base if base in LABELS else "en"
+
+
+def _date_text(day: date, language: str) -> str:
+    # Norway writes dd.mm.yyyy; Sweden (and ISO 8601 for English) yyyy-mm-dd.
+    return day.strftime("%d.%m.%Y") if language == "nb" else day.isoformat()
+
+
+def _local_date(at: datetime, tz: tzinfo | None) -> date:
+    return (at.astimezone(tz) if tz is not None and at.tzinfo is not None else at).date()
+
+
+def _amount(minor: int, currency: str) -> str:
+    """An amount for a table cell: the number as `format_money` writes it, without the unit."""
+    return format_money(minor, currency).removesuffix(NBSP + SUFFIX.get(currency, currency))
+
+
+def vat_part(total_minor: int, rate_percent: int) -> int:
+    """The VAT contained in a VAT-inclusive total, in minor units, rounded half up."""
+    if rate_percent <= 0:
+        return 0
+    sign = -1 if total_minor < 0 else 1
+    num, den = abs(total_minor) * rate_percent, 100 + rate_percent
+    return sign * ((2 * num + den) // (2 * den))
+
+
+# --- text blocks -----------------------------------------------------------------------------
+
+Align = Literal["left", "center", "right"]
+
+
+@dataclass(frozen=True, slots=True)
+class Heading:
+    """The document's title: large and centred."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """Lines of running text; a renderer wraps each line to its width."""
+
+    lines: tuple[str, ...]
+    align: Align = "left"
+    bold: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """Label/value pairs ("Order: 1042"), labels lined up in one column."""
+
+    rows: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A table column. The one `flex` column takes the width the others leave, and wraps."""
+
+    header: str
+    align: Align = "left"
+    flex: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Label/amount rows set to the right; `strong` rows stand out (the amount to pay)."""
+
+    rows: tuple[tuple[str, str], ...]
+    strong: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Barcode:
+    """A barcode carrying `data`; its human-readable text is `data` too."""
+
+    data: str
+    symbology: Literal["CODE128"] = "CODE128"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A horizontal line across the paper."""
+
+
+Block = Heading | Text | Fields | Table | Totals | Barcode | Rule
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One piece of paper: a renderer cuts after each section."""
+
+    kind: Document
+    blocks: tuple[Block, ...]
+
+
+class PrintDocument(Protocol):
+    """What renderers take: every document below is one."""
+
+    @property
+    def kind(self) -> Document: ...
+
+    @property
+    def order_id(self) -> int: ...
+
+    @property
+    def language(self) -> str: ...
+
+    def sections(self) -> tuple[Section, ...]: ...
+
+
+# --- the shop and the customer ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Shop:
+    """Who prints: the shop's name and address as they head receipts and invoices."""
+
+    name: str
+    address: tuple[str, ...] = ()
+    org_number: str = ""
+    vat_number: str = ""
+    contact: tuple[str, ...] = ()  # phone, e-mail, web
+    payment_details: tuple[str, ...] = ()  # on invoices, e.g. "Bankgiro 5050-1055"
+
+    def header_lines(self, labels: Mapping[str, str]) -> tuple[str, ...]:
+        lines = [*self.address, *self.contact]
+        if self.org_number:
+            lines.append(f"{labels['org_number']} {self.org_number}")
+        if self.vat_number:
+            lines.append(f"{labels['vat_number']} {self.vat_number}")
+        return tuple(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A postal address (the store keeps it on the order row; core's Order does not)."""
+
+    name: str
+    street: str = ""
+    postcode: str = ""
+    city: str = ""
+    country: str = ""  # left empty for a domestic address
+
+    def lines(self) -> tuple[str, ...]:
+        town = f"{self.postcode} {self.city}".strip()
+        return tuple(part for part in (self.name, self.street, town, self.country) if part)
+
+
+# --- pick list (R11) -------------------------------------------------------------------------
+
+_DIGIT_RUNS = re.compile(r"(\d+)")
+
+
+def location_key(location: str) -> tuple[tuple[object, ...], str]:
+    """Sort key for shelf locations, natural order: "A-02-1" < "A-2-2" < "A-10-1" < "B-1".
+
+    Digit runs compare as numbers, the rest case-insensitively; a line with no location sorts
+    after every located one, so the picker finds it at the end of the walk.
+    """
+    text = location.strip()
+    if not text:
+        return ((1,), "")
+    parts = _DIGIT_RUNS.split(text.casefold())
+    # split() alternates text, digits, text, …: same position, same type, so tuples compare.
+    key = tuple(int(part) if i % 2 else part for i, part in enumerate(parts))
+    return ((0, *key), text)
+
+
+@dataclass(frozen=True, slots=True)
+class PickLine:
+    location: str
+    sku: str
+    name: str
+    quantity: int  # still to pick
+
+
+@dataclass(frozen=True, slots=True)
+class PickList:
+    """R11: the lines in shelf order with the quantities still to pick, and the order's barcode."""
+
+    order_id: int
+    barcode: str
+    placed: date
+    customer: str
+    comment: str
+    lines: tuple[PickLine, ...]
+    language: str = "sv"
+    kind: Document = field(default=Document.PICKLIST, init=False)
+
+    @property
+    def item_count(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+    def sections(self) -> tuple[Section, ...]:
+        t = LABELS[self.language]
+        fields = [
+            (t["order"], str(self.order_id)),
+            (t["date"], _date_text(self.placed, self.language)),
+            (t["customer"], self.customer),
+        ]
+        blocks: list[Block] = [Heading(t["picklist"]), Barcode(self.barcode), Fields(tuple(fields))]
+        if self.comment.strip():
+            blocks += [Text((f"{t['comment']}:", *self.comment.strip().splitlines()), bold=True)]
+        blocks += [
+            Table(
+                (
+                    Column(t["location"]),
+                    Column(t["qty"], align="right"),
+                    Column(t["item"], flex=True),
+                ),
+                tuple(
+                    (
+                        line.location or t["no_location"],
+                        str(line.quantity),
+                        f"{line.sku} {line.name}".strip(),
+                    )
+                    for line in self.lines
+                ),
+            ),
+            Rule(),
+            Totals(((t["items"], str(self.item_count)),)),
+        ]
+        return (Section(self.kind, tuple(blocks)),)
+
+
+def build_picklist(
+    order: Order,
+    locations: Mapping[str, str],
+    *,
+    language: str = "sv",
+    tz: tzinfo | None = None,
+) -> PickList:
+    """R11: a pick list of what is still to pick of `order`, in shelf order.
+
+    `locations` maps SKU → stock location (locations live on products); a SKU missing there
+    falls back to the line's own `location`. Lines with nothing left to pick are left out.
+    """
+    language = normalize_language(language)
+    picks = [
+        PickLine(
+            location=(locations.get(line.sku) or line.location or "").strip(),
+            sku=line.sku,
+            name=line.name,
+            quantity=line.left_to_pack,
+        )
+        for line in order.lines
+        if line.left_to_pack > 0
+    ]
+    picks.sort(key=lambda p: (location_key(p.location), p.sku))
+    return PickList(
+        order_id=order.id,
+        barcode=order_barcode(order.id),
+        placed=_local_date(order.placed_at, tz),
+        customer=order.customer_name,
+        comment=order.comment,
+        lines=tuple(picks),
+        language=language,
+    )
+
+
+# --- receipt and invoice ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    """A priced line of a receipt or an invoice (money in minor units, VAT included)."""
+
+    sku: str
+    name: str
+    quantity: int
+    unit_price_minor: int
+
+    @property
+    def total_minor(self) -> int:
+        return self.quantity * self.unit_price_minor
+
+
+def _priced_lines(order: Order) -> tuple[InvoiceLine, ...]:
+    return tuple(
+        InvoiceLine(line.sku, line.name, line.quantity, line.unit_price_minor)
+        for line in order.lines
+    )
+
+
+def _line_table(lines: tuple[InvoiceLine, ...], currency: str, t: Mapping[str, str]) -> Table:
+    return Table(
+        (
+            Column(t["item"], flex=True),
+            Column(t["qty"], align="right"),
+            Column(t["price"], align="right"),
+            Column(t["amount"], align="right"),
+        ),
+        tuple(
+            (
+                line.name,
+                str(line.quantity),
+                _amount(line.unit_price_minor, currency),
+                _amount(line.total_minor, currency),
+            )
+            for line in lines
+        ),
+    )
+
+
+def _totals(
+    total_minor: int, vat_percent: int, currency: str, t: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    rows = [(t["total"], format_money(total_minor, currency))]
+    if vat_percent > 0:
+        vat = format_money(vat_part(total_minor, vat_percent), currency)
+        rows.append((t["vat"].format(rate=vat_percent), vat))
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the customer paid for: lines, quantities, unit prices, line totals, total, VAT."""
+
+    order_id: int
+    placed: date
+    customer: str
+    payment_method: PaymentMethod
+    currency: str
+    lines: tuple[InvoiceLine, ...]
+    vat_percent: int
+    shop: Shop
+    language: str = "sv"
+    kind: Document = field(default=Document.RECEIPT, init=False)
+
+    @property
+    def total_minor(self) -> int:
+        return sum(line.total_minor for line in self.lines)
+
+    @property
+    def vat_minor(self) -> int:
+        return vat_part(self.total_minor, self.vat_percent)
+
+    def sections(self) -> tuple[Section, ...]:
+        t = LABELS[self.language]
+        totals = _totals(self.total_minor, self.vat_percent, self.currency, t)
+        blocks: tuple[Block, ...] = (
+            Text((self.shop.name,), align="center", bold=True),
+            Text(self.shop.header_lines(t), align="center"),
+            Heading(t["receipt"]),
+            Fields(
+                (
+                    (t["order"], str(self.order_id)),
+                    (t["date"], _date_text(self.placed, self.language)),
+                    (t["customer"], self.customer),
+                    (t["payment"], t[f"pay_{self.payment_method.value}"]),
+                )
+            ),
+            _line_table(self.lines, self.currency, t),
+            Rule(),
+            Totals(tuple(totals), strong=frozenset({0})),
+            Text((t["thanks"],), align="center"),
+        )
+        return (Section(self.kind, blocks),)
+
+
+def build_receipt(
+    order: Order,
+    *,
+    shop: Shop,
+    language: str = "sv",
+    currency: str = "SEK",
+    vat_percent: int = 25,
+    tz: tzinfo | None = None,
+) -> Receipt:
+    """R9: the receipt of `order` (all its lines, prices including VAT at `vat_percent`)."""
+    return Receipt(
+        order_id=order.id,
+        placed=_local_date(order.placed_at, tz),
+        customer=order.customer_name,
+        payment_method=order.payment_method,
+        currency=currency,
+        lines=_priced_lines(order),
+        vat_percent=vat_percent,
+        shop=shop,
+        language=normalize_language(language),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PickListReceipt:
+    """R9: pick list and receipt in one print job, each on its own piece of paper."""
+
+    picklist: PickList
+    receipt: Receipt
+    kind: Document = field(default=Document.PICKLIST_RECEIPT, init=False)
+
+    @property
+    def order_id(self) -> int:
+        return self.picklist.order_id
+
+    @property
+    def language(self) -> str:
+        return self.picklist.language
+
+    def sections(self) -> tuple[Section, ...]:
+        return self.picklist.sections() + self.receipt.sections()
+
+
+def build_picklist_receipt(
+    order: Order,
+    locations: Mapping[str, str],
+    *,
+    shop: Shop,
+    language: str = "sv",
+    currency: str = "SEK",
+    vat_percent: int = 25,
+    tz: tzinfo | None = None,
+) -> PickListReceipt:
+    """R9: the combined pick list + receipt of `order`."""
+    return PickListReceipt(
+        build_picklist(order, locations, language=language, tz=tz),
+        build_receipt(
+            order, shop=shop, language=language, currency=currency, vat_percent=vat_percent, tz=tz
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """R9: the shop's own invoice for an order paid by "own invoice"; number = order id."""
+
+    number: str
+    order_id: int
+    issued: date
+    due: date
+    customer: Address
+    currency: str
+    lines: tuple[InvoiceLine, ...]
+    vat_percent: int
+    shop: Shop
+    language: str = "sv"
+    kind: Document = field(default=Document.INVOICE, init=False)
+
+    @property
+    def total_minor(self) -> int:
+        return sum(line.total_minor for line in self.lines)
+
+    @property
+    def vat_minor(self) -> int:
+        return vat_part(self.total_minor, self.vat_percent)
+
+    def sections(self) -> tuple[Section, ...]:
+        t, lang = LABELS[self.language], self.language
+        totals = _totals(self.total_minor, self.vat_percent, self.currency, t)
+        totals.append((t["amount_due"], format_money(self.total_minor, self.currency)))
+        blocks: list[Block] = [
+            Text((self.shop.name,), align="center", bold=True),
+            Text(self.shop.header_lines(t), align="center"),
+            Heading(t["invoice"]),
+            Fields(
+                (
+                    (t["invoice_number"], self.number),
+                    (t["invoice_date"], _date_text(self.issued, lang)),
+                    (t["due_date"], _date_text(self.due, lang)),
+                    (t["order"], str(self.order_id)),
+                )
+            ),
+            Text((f"{t['bill_to']}:",), bold=True),
+            Text(self.customer.lines()),
+            _line_table(self.lines, self.currency, t),
+            Rule(),
+            Totals(tuple(totals), strong=frozenset({len(totals) - 1})),
+        ]
+        if self.shop.payment_details:
+            blocks.append(Text((f"{t['pay_to']}:", *self.shop.payment_details)))
+        blocks.append(Text((t["reference"].format(number=self.number),)))
+        return (Section(self.kind, tuple(blocks)),)
+
+
+def build_invoice(
+    order: Order,
+    *,
+    shop: Shop,
+    customer: Address,
+    language: str = "sv",
+    currency: str = "SEK",
+    vat_percent: int = 25,
+    due_days: int = 30,
+    issued: date | None = None,
+    tz: tzinfo | None = None,
+) -> Invoice:
+    """R9: the invoice of `order`. Whether it may print (own invoice, one order) is
+    `orders.check_print_request`'s decision, made before this is called."""
+    if isinstance(due_days, bool) or not isinstance(due_days, int) or due_days < 0:
+        raise ValueError(f"due_days is a whole number of days ≥ 0, not {due_days!r}")
+    day = issued or _local_date(order.placed_at, tz)
+    return Invoice(
+        number=str(order.id),
+        order_id=order.id,
+        issued=day,
+        due=day + timedelta(days=due_days),
+        customer=customer,
+        currency=currency,
+        lines=_priced_lines(order),
+        vat_percent=vat_percent,
+        shop=shop,
+        language=normalize_language(language),
+    )
+
+
+def build_document(
+    kind: Document,
+    order: Order,
+    *,
+    shop: Shop,
+    locations: Mapping[str, str] | None = None,
+    customer: Address | None = None,
+    language: str = "sv",
+    currency: str = "SEK",
+    vat_percent: int = 25,
+    due_days: int = 30,
+    tz: tzinfo | None = None,
+) -> PickList | Receipt | PickListReceipt | Invoice:
+    """Build the document the outbound queue asked for (R9), by its `Document` kind."""
+    locations = locations or {}
+    match Document(kind):
+        case Document.PICKLIST:
+            return build_picklist(order, locations, language=language, tz=tz)
+        case Document.RECEIPT:
+            return build_receipt(
+                order, shop=shop, language=language, currency=currency,
+                vat_percent=vat_percent, tz=tz,
+            )  # fmt: skip
+        case Document.PICKLIST_RECEIPT:
+            return build_picklist_receipt(
+                order, locations, shop=shop, language=language, currency=currency,
+                vat_percent=vat_percent, tz=tz,
+            )  # fmt: skip
+        case Document.INVOICE:
+            return build_invoice(
+                order, shop=shop, customer=customer or Address(order.customer_name),
+                language=language, currency=currency, vat_percent=vat_percent,
+                due_days=due_days, tz=tz,
+            )  # fmt: skip
+    raise ValueError(f"unknown document {kind!r}")  # pragma: no cover - Document() raised first

@@ -1,0 +1,295 @@
+"""The shipping label of a parcel: what it says, checked before anything is printed (SPEC R16).
+
+A :class:`ShippingLabel` holds the facts printed on one parcel — sender, receiver, order id,
+parcel id, "parcel n of m", the SSCC when the parcel has one, the weight and the carrier's
+service — and refuses, with a sentence, anything a carrier's scanner or a postman could not
+read. :func:`labels_for_delivery` makes one label per parcel id of a delivery (R13). Laying the
+label out as ZPL or ESC/POS is the printers' business (``stationd.devices.zpl``).
+
+Plain values only: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+from types import MappingProxyType
+
+from stationd.core.barcodes import gtin_check_digit, is_valid_s10
+from stationd.core.deliveries import MAX_PARCEL_IDS, Delivery
+
+__all__ = [
+    "CAPTIONS",
+    "Receiver",
+    "Sender",
+    "ShippingLabel",
+    "captions",
+    "format_weight",
+    "labels_for_delivery",
+]
+
+# Longest texts a 100 mm wide label prints on one line at the smallest font the layout uses.
+MAX_NAME = 50
+MAX_LINE = 50
+MAX_CITY = 35
+MAX_POSTCODE = 10
+MAX_CARRIER = 40
+MAX_SENDER_LINES = 3
+MAX_WEIGHT_G = 9_999_999  # 10 t: an SSCC pallet, not a parcel, is the heaviest thing labelled
+
+# What CODE128 carries here: the characters add_parcel_id lets through, ASCII only, so that
+# the ZPL field needs no escaping and every scanner reads back exactly what was typed.
+_PARCEL_ID = re.compile(r"[A-Za-z0-9\-_./]{1,40}")
+_S10_SHAPE = re.compile(r"[A-Z]{2}[0-9]{9}[A-Z]{2}")
+_SSCC = re.compile(r"[0-9]{18}")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+
+CAPTIONS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "en": MappingProxyType(
+            {"from": "From", "to": "To", "order": "Order", "parcel": "Parcel", "of": "of"}
+        ),
+        "sv": MappingProxyType(
+            {"from": "Från", "to": "Till", "order": "Order", "parcel": "Kolli", "of": "av"}
+        ),
+        "no": MappingProxyType(
+            {"from": "Fra", "to": "Til", "order": "Ordre", "parcel": "Kolli", "of": "av"}
+        ),
+    }
+)
+"""The few words printed on a label, in the station's languages (English as fallback)."""
+
+_DECIMAL_COMMA = frozenset({"sv", "no"})
+
+
+def captions(lang: str) -> Mapping[str, str]:
+    """The label's words in ``lang`` ("sv", "no", "en"); English for any other language."""
+    return CAPTIONS.get(lang, CAPTIONS["en"])
+
+
+def format_weight(weight_g: int, lang: str = "en") -> str:
+    """``2351`` → ``"2.36 kg"`` (``"2,36 kg"`` in sv/no).
+
+    Rounded *up* to 10 g: a carrier charges (and checks) by weight, and a label that claims
+    less than the parcel weighs is the one that costs a surcharge.
+    """
+    kg = (Decimal(weight_g) / 1000).quantize(Decimal("0.01"), rounding=ROUND_CEILING)
+    text = f"{kg:.2f}"
+    return (text.replace(".", ",") if lang in _DECIMAL_COMMA else text) + " kg"
+
+
+def _check_text(value: object, what: str, max_len: int, *, required: bool = True) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"The {what} must be text, not {value!r}.")
+    text = " ".join(value.split())  # no line breaks or runs of blanks on a printed line
+    if required and not text:
+        raise ValueError(f"The {what} is missing.")
+    if len(text) > max_len:
+        raise ValueError(
+            f"The {what} is {len(text)} characters long; a label prints at most {max_len}."
+        )
+    for char in text:
+        if unicodedata.category(char).startswith("C"):
+            raise ValueError(
+                f"The {what} contains an invisible control character (U+{ord(char):04X})."
+            )
+    return text
+
+
+def _check_count(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"The {what} must be a whole number, not {value!r}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The shop: its name and up to three address lines, printed small at the top."""
+
+    name: str
+    address_lines: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _check_text(self.name, "sender's name", MAX_NAME))
+        if isinstance(self.address_lines, str):
+            raise ValueError("The sender's address lines must be a list of lines, not one text.")
+        lines = tuple(
+            _check_text(line, "sender's address line", MAX_LINE, required=False)
+            for line in self.address_lines
+        )
+        lines = tuple(line for line in lines if line)
+        if len(lines) > MAX_SENDER_LINES:
+            raise ValueError(
+                f"The sender's address has {len(lines)} lines; a label prints at most"
+                f" {MAX_SENDER_LINES}."
+            )
+        object.__setattr__(self, "address_lines", lines)
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """The customer the parcel goes to. ``country`` is the ISO 3166 two-letter code ("SE")."""
+
+    name: str
+    street: str
+    postcode: str
+    city: str
+    country: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _check_text(self.name, "receiver's name", MAX_NAME))
+        object.__setattr__(self, "street", _check_text(self.street, "receiver's street", MAX_LINE))
+        object.__setattr__(
+            self, "postcode", _check_text(self.postcode, "receiver's postcode", MAX_POSTCODE)
+        )
+        object.__setattr__(self, "city", _check_text(self.city, "receiver's city", MAX_CITY))
+        country = _check_text(self.country, "receiver's country", 2).upper()
+        if not _COUNTRY.fullmatch(country):
+            raise ValueError(
+                f"The receiver's country must be a two-letter code such as SE or NO,"
+                f" not {self.country!r}."
+            )
+        object.__setattr__(self, "country", country)
+
+
+def _check_parcel_id(parcel_id: object) -> str:
+    if not isinstance(parcel_id, str) or not _PARCEL_ID.fullmatch(parcel_id):
+        raise ValueError(
+            f"Parcel id {parcel_id!r} can't be printed as a barcode: it must be 1 to 40"
+            " letters A–Z, digits or - _ . /"
+        )
+    if _S10_SHAPE.fullmatch(parcel_id) and not is_valid_s10(parcel_id):
+        raise ValueError(
+            f"Parcel id {parcel_id} looks like a postal item id but its check digit is wrong;"
+            " check it against the carrier's label."
+        )
+    return parcel_id
+
+
+def _check_sscc(sscc: object) -> str:
+    if not isinstance(sscc, str) or not _SSCC.fullmatch(sscc):
+        raise ValueError(f"An SSCC is 18 digits, not {sscc!r}.")
+    right = gtin_check_digit(sscc[:-1])
+    if int(sscc[-1]) != right:
+        raise ValueError(f"SSCC {sscc} has a wrong check digit (it should end in {right}).")
+    return sscc
+
+
+@dataclass(frozen=True)
+class ShippingLabel:
+    """Everything printed on the label of one parcel, checked when it is made.
+
+    ``parcel_number`` of ``parcel_count`` is "parcel n of m" of the delivery (at most
+    four parcels, R13). ``sscc`` is the 18-digit Serial Shipping Container Code with its check
+    digit, or None. ``weight_g`` is the parcel's weight in grams, or None when unknown.
+    ``carrier`` is the carrier and service as printed ("PostNord MyPack Collect"), or empty.
+    Any value a label can't carry raises ValueError with a sentence saying why.
+    """
+
+    sender: Sender
+    receiver: Receiver
+    order_id: int
+    parcel_id: str
+    parcel_number: int = 1
+    parcel_count: int = 1
+    sscc: str | None = None
+    weight_g: int | None = None
+    carrier: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sender, Sender):
+            raise ValueError(f"The sender must be a Sender, not {self.sender!r}.")
+        if not isinstance(self.receiver, Receiver):
+            raise ValueError(f"The receiver must be a Receiver, not {self.receiver!r}.")
+        order_id = _check_count(self.order_id, "order id")
+        if not 0 < order_id < 10**18:
+            raise ValueError(
+                f"An order id is a positive number of at most 18 digits, not {order_id}."
+            )
+        _check_parcel_id(self.parcel_id)
+        number = _check_count(self.parcel_number, "parcel number")
+        count = _check_count(self.parcel_count, "parcel count")
+        if not 1 <= count <= MAX_PARCEL_IDS:
+            raise ValueError(
+                f"A delivery has 1 to {MAX_PARCEL_IDS} parcels, so it can't be parcel {number}"
+                f" of {count}."
+            )
+        if not 1 <= number <= count:
+            raise ValueError(f"Parcel {number} of {count} does not exist.")
+        if self.sscc is not None:
+            _check_sscc(self.sscc)
+        if self.weight_g is not None:
+            weight = _check_count(self.weight_g, "weight in grams")
+            if not 0 < weight <= MAX_WEIGHT_G:
+                raise ValueError(f"A parcel can't weigh {weight} g.")
+        object.__setattr__(
+            self, "carrier", _check_text(self.carrier, "carrier", MAX_CARRIER, required=False)
+        )
+
+    def weight_text(self, lang: str = "en") -> str:
+        """The weight as printed ("2.36 kg"), or "" when it is not known."""
+        return "" if self.weight_g is None else format_weight(self.weight_g, lang)
+
+    def sscc_text(self) -> str:
+        """The SSCC as GS1 prints it under the barcode: ``(00) 373400306809981416``."""
+        return "" if self.sscc is None else f"(00) {self.sscc}"
+
+
+def labels_for_delivery(
+    delivery: Delivery,
+    *,
+    sender: Sender,
+    receiver: Receiver,
+    carrier: str = "",
+    ssccs: Mapping[str, str] | None = None,
+    weights_g: Mapping[str, int] | None = None,
+) -> list[ShippingLabel]:
+    """One label per parcel id of ``delivery``, numbered 1..m in the order the ids were added.
+
+    ``ssccs`` and ``weights_g`` give, per parcel id, its SSCC and weight. Without
+    ``weights_g``, a delivery of one parcel prints the delivery's own weight; a delivery of
+    several prints none, since its weight is the sum and no single parcel's.
+    """
+    parcel_ids = list(delivery.parcel_ids)
+    if not parcel_ids:
+        raise ValueError(
+            f"Order {delivery.order_id}: the delivery has no parcel ids yet, so there is no"
+            " label to print."
+        )
+    ssccs = dict(ssccs or {})
+    weights = dict(weights_g or {})
+    if weights_g is None and len(parcel_ids) == 1 and delivery.weight_g is not None:
+        weights = {parcel_ids[0]: delivery.weight_g}
+    for what, given in (("an SSCC", ssccs), ("a weight", weights)):
+        stray = sorted(set(given) - set(parcel_ids))
+        if stray:
+            raise ValueError(
+                f"{what.capitalize()} is given for parcel id {stray[0]}, which is not on this"
+                " delivery."
+            )
+    _refuse_repeats(ssccs.values())
+    return [
+        ShippingLabel(
+            sender=sender,
+            receiver=receiver,
+            order_id=delivery.order_id,
+            parcel_id=parcel_id,
+            parcel_number=number,
+            parcel_count=len(parcel_ids),
+            sscc=ssccs.get(parcel_id),
+            weight_g=weights.get(parcel_id),
+            carrier=carrier,
+        )
+        for number, parcel_id in enumerate(parcel_ids, start=1)
+    ]
+
+
+def _refuse_repeats(ssccs: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for sscc in ssccs:
+        if sscc in seen:
+            raise ValueError(f"SSCC {sscc} is given for two parcels; each parcel has its own.")
+        seen.add(sscc)
