@@ -1,0 +1,267 @@
+"""A barcode scanner in USB keyboard mode, read through Linux evdev.
+
+One thread owns the input device: it finds it by USB ids (or a path), **grabs** it exclusively
+(``EVIOCGRAB``) so no scan ever types into the kiosk or a terminal, reads key events, turns them
+into scans with a `KeyFrameDecoder` in the scanner's own layout, and publishes `ScanRead` /
+`ScanRejected` / `DeviceStateChanged`. When the device goes away (unplugged: reads fail with
+ENODEV) the thread closes it and looks for it again with back-off, so plugging the scanner back
+in is all it takes (R21). Stopping gives the device back (ungrab) and closes it.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import select
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from stationd.devices.frames import Frame, Rejected
+from stationd.devices.keymaps import KeyFrameDecoder, get_keymap
+from stationd.devices.ports import PortSpec
+from stationd.devices.serial_scanner import ScannerState
+from stationd.devices.usb_find import find_input_device, scanner_hint
+from stationd.events import Bus, DeviceStateChanged, ScanRead, ScanRejected
+
+log = logging.getLogger(__name__)
+wire_log = logging.getLogger(__name__ + ".wire")
+
+EV_KEY = 0x01  # linux/input-event-codes.h; the same as evdev.ecodes.EV_KEY
+_BACKOFF_START_S = 0.1
+
+
+class InputDeviceLike(Protocol):
+    """The part of `evdev.InputDevice` the scanner uses."""
+
+    path: str
+    name: str
+
+    def fileno(self) -> int: ...
+
+    def read(self) -> Iterable[Any]: ...
+
+    def grab(self) -> None: ...
+
+    def ungrab(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+DeviceFinder = Callable[[PortSpec], InputDeviceLike | None]
+
+
+class KeyboardScanner:
+    """A keyboard-mode barcode scanner, read by its own thread.
+
+    `device_spec` is a `PortSpec` or its text: ``usb:VID:PID[:SERIAL]`` (matched against the
+    input devices' ids and ``uniq``), or a path such as ``/dev/input/by-id/usb-…-event-kbd`` or
+    the udev symlink ``/dev/stationd-scanner-<serial>``. It is looked up again on every
+    connect. Only the device the spec names is ever opened for reading: a keyboard is never
+    taken for a scanner unless the config names it.
+
+    `layout` is the keyboard layout the *scanner* is set to (``us``, ``se``, ``no``, ``dk``,
+    ``de``, ``se-nodeadkeys``…); the framing settings are those of `KeyFrameDecoder`, with
+    ``frame_timeout_s`` as the longest pause between two keys of one scan. Events carry
+    ``source=f"hid:{name}"``, and `DeviceStateChanged.device` is that same source.
+
+    `find_device` finds and opens the device for a spec; the default looks among the evdev
+    devices in ``/dev/input``. Tests and simulations pass their own.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        bus: Bus,
+        device_spec: PortSpec | str,
+        *,
+        layout: str = "us",
+        strip_prefix: bytes | str = b"",
+        strip_suffix: bytes | str = b"",
+        aim_ids: bool = True,
+        max_frame_len: int = 256,
+        frame_timeout_s: float = 0.2,
+        reconnect_max_s: float = 5.0,
+        read_timeout_s: float = 0.05,
+        find_device: DeviceFinder | None = None,
+    ) -> None:
+        if reconnect_max_s < _BACKOFF_START_S:
+            raise ValueError(f"reconnect_max_s must be at least {_BACKOFF_START_S}")
+        if not 0 < read_timeout_s <= 1:
+            raise ValueError(f"read_timeout_s must be in (0, 1], not {read_timeout_s}")
+        self.name = name
+        self.spec = (
+            device_spec if isinstance(device_spec, PortSpec) else PortSpec.parse(device_spec)
+        )
+        self.keymap = get_keymap(layout)
+        self.reconnect_max_s = reconnect_max_s
+        self.read_timeout_s = read_timeout_s
+        self._bus = bus
+        self._find_device: DeviceFinder = find_device or find_input_device
+        self._new_decoder = functools.partial(
+            KeyFrameDecoder,
+            self.keymap,
+            strip_prefix=strip_prefix,
+            strip_suffix=strip_suffix,
+            aim_ids=aim_ids,
+            max_frame_len=max_frame_len,
+            frame_timeout_s=frame_timeout_s,
+        )
+        self._new_decoder()  # bad framing settings fail here, in the caller, not in the thread
+        self._state = ScannerState.STOPPED
+        self._state_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def source(self) -> str:
+        """The name events carry: ``hid:<name>``."""
+        return f"hid:{self.name}"
+
+    @property
+    def state(self) -> ScannerState:
+        """The current state (a `StrEnum`, equal to its string value)."""
+        return self._state
+
+    def start(self) -> None:
+        """Start the reader thread; the device need not be there yet. Starting twice is a no-op."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._set_state(ScannerState.CONNECTING, str(self.spec))
+        self._thread = threading.Thread(target=self._run, name=f"scanner-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 1.0) -> None:
+        """Stop reading, ungrab and close the device, and wait up to `timeout_s` for the thread."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
+            if thread.is_alive():
+                log.error(
+                    "scanner %s: reader thread did not stop within %g s", self.name, timeout_s
+                )
+                return
+        self._thread = None
+        self._set_state(ScannerState.STOPPED)
+
+    def _set_state(self, state: ScannerState, detail: str = "") -> None:
+        with self._state_lock:
+            if state == self._state:
+                return
+            self._state = state
+        log.info("scanner %s: %s %s", self.name, state.value, detail)
+        self._bus.publish(DeviceStateChanged(self.source, state.value, detail))
+
+    def _offline(self, detail: str) -> None:
+        if self._state != ScannerState.OFFLINE:
+            log.warning("scanner %s: offline: %s", self.name, detail)
+        self._set_state(ScannerState.OFFLINE, detail)
+
+    def _run(self) -> None:
+        delay = _BACKOFF_START_S
+        while not self._stop.is_set():
+            connected_at = None
+            try:
+                device = self._open()
+            except OSError as exc:
+                self._offline(_describe(exc))
+            except Exception as exc:  # the owner thread must outlive any bug
+                log.exception("scanner %s: opening failed", self.name)
+                self._offline(f"opening failed: {exc!r}")
+            else:
+                connected_at = time.monotonic()
+                self._set_state(ScannerState.CONNECTED, f"{device.path} ({device.name})")
+                try:
+                    self._read(device)
+                except OSError as exc:
+                    self._offline(f"lost {device.path}: {_describe(exc)}")
+                except Exception as exc:  # the owner thread must outlive any bug
+                    log.exception("scanner %s: reader failed", self.name)
+                    self._offline(f"reader failed: {exc!r}")
+                finally:
+                    _release(device)
+            if self._stop.is_set():
+                break
+            # A device that opens and dies at once (a flaky cable) must not reset the back-off
+            # into a 10 Hz reconnect loop; only a connection that held for a while does.
+            if connected_at is not None and time.monotonic() - connected_at >= self.reconnect_max_s:
+                delay = _BACKOFF_START_S
+            log.debug("scanner %s: next attempt in %g s", self.name, delay)
+            self._stop.wait(delay)
+            delay = min(delay * 2, self.reconnect_max_s)
+
+    def _open(self) -> InputDeviceLike:
+        device = self._find_device(self.spec)
+        if device is None:
+            raise OSError(errno.ENODEV, f"no input device {self.spec}")
+        info = getattr(device, "info", None)
+        if scanner_hint(device.name, getattr(info, "vendor", None)) is None:
+            log.warning(
+                "scanner %s: %s (%s) does not look like a barcode scanner; using it because the "
+                "config names it",
+                self.name,
+                device.path,
+                device.name,
+            )
+        try:
+            # Exclusive: no other reader (the kiosk's display server above all) sees the keys.
+            device.grab()
+        except OSError as exc:
+            device.close()
+            if exc.errno == errno.EBUSY:
+                raise OSError(errno.EBUSY, f"{device.path} is grabbed by another program") from exc
+            raise
+        return device
+
+    def _read(self, device: InputDeviceLike) -> None:
+        decoder = self._new_decoder()
+        fd = device.fileno()
+        try:
+            while not self._stop.is_set():
+                ready, _, _ = select.select([fd], [], [], self.read_timeout_s)
+                now = time.monotonic()
+                if not ready:
+                    self._publish(decoder.expire(now))
+                    continue
+                try:
+                    # Everything the kernel has queued: the last key of a scan is decoded the
+                    # moment it is read.
+                    events = list(device.read())
+                except BlockingIOError:
+                    continue
+                for event in events:
+                    if event.type != EV_KEY:
+                        continue  # EV_SYN, EV_MSC (scan codes), EV_LED
+                    wire_log.debug("%s <- key %s value %s", self.name, event.code, event.value)
+                    self._publish(decoder.feed(event.code, event.value, now))
+        finally:
+            self._publish(decoder.flush("frame cut off: the device went away"))
+
+    def _publish(self, results: Sequence[Frame | Rejected]) -> None:
+        for item in results:
+            if isinstance(item, Frame):
+                log.debug("scanner %s: read %r %s", self.name, item.code, item.symbology or "")
+                self._bus.publish(ScanRead(item.code, item.symbology, self.source))
+            else:
+                log.info("scanner %s: rejected %r: %s", self.name, item.raw, item.reason)
+                self._bus.publish(ScanRejected(self.source, item.reason, item.raw))
+
+
+def _describe(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _release(device: InputDeviceLike) -> None:
+    try:
+        device.ungrab()
+    except OSError as exc:
+        # A device that is gone can't be ungrabbed; the kernel drops the grab with it.
+        log.debug("ungrab %s: %s", device.path, exc)
+    try:
+        device.close()
+    except OSError as exc:
+        log.debug("closing %s: %s", device.path, exc)
