@@ -446,41 +446,52 @@ class LoggingSettings:
 
 _SERIAL = ("serial",)
 _SIMULATED = ("simulated",)
+_FOUND_BY_PORT = ("serial", "keyboard")  # a tty, or an input device path
+_USB = ("serial", "keyboard", "hidpos")
+_FRAMED = ("serial", "keyboard")  # frames built from characters: suffix, prefix, AIM ids
+_REAL = ("serial", "keyboard", "hidpos")
+KEYBOARD_LAYOUTS = ("us", "se", "no", "dk", "de")
 
 
 @dataclass(frozen=True, slots=True)
 class ScannerSettings:
     """One ``[[scanners]]`` entry.
 
-    A serial scanner is found by ``port`` or by ``usb_vid`` + ``usb_pid`` (and optionally
-    ``serial_number``) — exactly one of the two. Keys of the other ``kind`` are refused.
+    kind ``serial`` (RS-232 / USB CDC) and ``keyboard`` (USB HID in keyboard mode, grabbed
+    through evdev) are found by ``port`` (a tty, or ``/dev/input/by-id/…``) or by ``usb_vid`` +
+    ``usb_pid`` (and optionally ``serial_number``) — exactly one of the two; ``hidpos`` (USB
+    HID POS mode) by ``usb_vid`` + ``usb_pid``. Keys of another ``kind`` are refused.
     """
 
     name: str = _str(non_empty=True, max_len=64)
-    kind: str = _choice(_MISSING, ("serial", "simulated"))
-    # serial: how to find it
-    port: str = _str("", only_for=_SERIAL)
-    usb_vid: int | None = _usb_id(only_for=_SERIAL)
-    usb_pid: int | None = _usb_id(only_for=_SERIAL)
-    serial_number: str = _str("", only_for=_SERIAL)
+    kind: str = _choice(_MISSING, ("serial", "keyboard", "hidpos", "simulated"))
+    # how to find it
+    port: str = _str("", only_for=_FOUND_BY_PORT)
+    usb_vid: int | None = _usb_id(only_for=_USB)
+    usb_pid: int | None = _usb_id(only_for=_USB)
+    serial_number: str = _str("", only_for=_USB)
     # serial: the line
     baudrate: int = _int(9600, choices=STANDARD_BAUDRATES, only_for=_SERIAL)
     bytesize: int = _int(8, lo=5, hi=8, only_for=_SERIAL)
     parity: str = _choice("N", ("N", "E", "O", "M", "S"), only_for=_SERIAL)
     stopbits: float = _float(1.0, choices=(1, 1.5, 2), only_for=_SERIAL)
-    # serial: the frames
     suffix: str = _choice("auto", ("auto", "cr", "lf", "crlf"), only_for=_SERIAL)
-    strip_prefix: str = _str("", only_for=_SERIAL)
-    strip_suffix: str = _str("", only_for=_SERIAL)
-    aim_ids: bool = _bool(True, only_for=_SERIAL)
-    max_frame_len: int = _int(256, lo=8, hi=4096, only_for=_SERIAL)
-    frame_timeout_s: float = _float(0.2, lo=0.01, hi=5, only_for=_SERIAL)
-    reconnect_max_s: float = _float(5.0, lo=0.1, hi=60, only_for=_SERIAL)
+    # keyboard: the scanner's own keyboard layout (not the desktop's)
+    layout: str = _choice("us", KEYBOARD_LAYOUTS, only_for=("keyboard",))
+    # the frames
+    strip_prefix: str = _str("", only_for=_FRAMED)
+    strip_suffix: str = _str("", only_for=_FRAMED)
+    aim_ids: bool = _bool(True, only_for=_FRAMED)
+    max_frame_len: int = _int(256, lo=8, hi=4096, only_for=_REAL)
+    frame_timeout_s: float = _float(0.2, lo=0.01, hi=5, only_for=_REAL)
+    reconnect_max_s: float = _float(5.0, lo=0.1, hi=60, only_for=_REAL)
     # simulated
     fifo_path: Path | None = _path(None, optional=True, only_for=_SIMULATED)
 
     def _check(self, at: str) -> None:
-        if self.kind != "serial":
+        if self.kind == "hidpos" and (self.usb_vid is None or self.usb_pid is None):
+            raise _Invalid(f"{at}.usb_vid", f"{at}: a hidpos scanner needs usb_vid and usb_pid")
+        if self.kind not in _FOUND_BY_PORT:
             return
         by_port = bool(self.port)
         by_usb = self.usb_vid is not None or self.usb_pid is not None
@@ -555,6 +566,11 @@ class PrinterSettings:
     def _check(self, at: str) -> None:
         if self.kind == "simulated":
             return
+        if self.kind == "zpl" and self.transport == "serial":
+            raise _Invalid(
+                f"{at}.transport",
+                f"{at}: a zpl label printer is reached over network, usb or file, not serial",
+            )
         needs = {
             "network": ("host",),
             "serial": ("device",),

@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from stationd.config import ScannerSettings, Settings
-from stationd.devices.ports import PortSpec
-from stationd.devices.serial_scanner import SerialScanner
-from stationd.devices.simulated_scanner import SimulatedScanner
+from stationd.config import Settings
+from stationd.devices.factory import make_scanner
 from stationd.events import Bus
 from stationd.services.bench import BenchService
 from stationd.store.database import Store
@@ -16,34 +14,6 @@ from stationd.sync.schedule import PackScriptSchedule
 from stationd.systemd_notify import notify, watchdog_interval_s
 
 log = logging.getLogger(__name__)
-
-
-def make_scanner(cfg: ScannerSettings, bus: Bus) -> SerialScanner | SimulatedScanner:
-    """The scanner a `[[scanners]]` entry describes, not yet started."""
-    if cfg.kind == "simulated":
-        return SimulatedScanner(cfg.name, bus, fifo_path=cfg.fifo_path)
-    if cfg.port:
-        spec = PortSpec(path=cfg.port)
-    else:
-        spec = PortSpec(
-            usb_vid=cfg.usb_vid, usb_pid=cfg.usb_pid, serial_number=cfg.serial_number or None
-        )
-    return SerialScanner(
-        cfg.name,
-        bus,
-        spec,
-        baudrate=cfg.baudrate,
-        bytesize=cfg.bytesize,
-        parity=cfg.parity,
-        stopbits=cfg.stopbits,
-        suffix=cfg.suffix,  # type: ignore[arg-type]
-        strip_prefix=cfg.strip_prefix,
-        strip_suffix=cfg.strip_suffix,
-        aim_ids=cfg.aim_ids,
-        max_frame_len=cfg.max_frame_len,
-        frame_timeout_s=cfg.frame_timeout_s,
-        reconnect_max_s=cfg.reconnect_max_s,
-    )
 
 
 class Station:
@@ -57,9 +27,7 @@ class Station:
         self.bench = BenchService(
             self.store, self.bus, name, claim_lease_s=settings.database.claim_lease_s
         )
-        self.scanners: list[SerialScanner | SimulatedScanner] = [
-            make_scanner(cfg, self.bus) for cfg in settings.scanners
-        ]
+        self.scanners = [make_scanner(cfg, self.bus) for cfg in settings.scanners]
         self.schedule = PackScriptSchedule(
             self.store,
             station=name,

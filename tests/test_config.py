@@ -130,8 +130,16 @@ def test_example_file_with_its_examples_switched_on_parses(tmp_path):
     settings = load_settings(write(tmp_path, uncommented_example()))
     assert settings.database.url.startswith("postgresql+psycopg://")
     assert settings.kiosk.host == "0.0.0.0"
-    assert [s.name for s in settings.scanners] == ["hand-scanner", "fixed-scanner", "sim"]
-    by_usb, by_port, sim = settings.scanners
+    assert [s.name for s in settings.scanners] == [
+        "hand-scanner",
+        "fixed-scanner",
+        "keyboard-scanner",
+        "hidpos-scanner",
+        "sim",
+    ]
+    by_usb, by_port, keyboard, hidpos, sim = settings.scanners
+    assert (keyboard.kind, keyboard.layout) == ("keyboard", "us")
+    assert hidpos.usb_pid == 0x0B8F
     assert (by_usb.usb_vid, by_usb.usb_pid) == (0x1EAB, 0x0D10)
     assert by_port.port == "/dev/stationd-scanner"
     assert sim.kind == "simulated"
@@ -688,3 +696,26 @@ def test_printers_and_routes_read_back():
 def test_serial_scale_needs_a_way_to_find_it():
     with pytest.raises(ConfigError, match="needs port, or usb_vid"):
         settings_from_dict({"scale": {"kind": "serial"}})
+
+
+def test_keyboard_scanner_layout_is_one_the_station_knows():
+    with pytest.raises(ConfigError, match="layout"):
+        settings_from_dict(
+            {
+                "scanners": [
+                    {"name": "k", "kind": "keyboard", "port": "/dev/input/x", "layout": "fr"}
+                ]
+            }
+        )
+
+
+def test_serial_line_keys_do_not_apply_to_a_keyboard_scanner():
+    with pytest.raises(ConfigError, match="baudrate"):
+        settings_from_dict(
+            {"scanners": [{"name": "k", "kind": "keyboard", "port": "/dev/x", "baudrate": 9600}]}
+        )
+
+
+def test_hidpos_scanner_needs_usb_ids():
+    with pytest.raises(ConfigError, match="needs usb_vid and usb_pid"):
+        settings_from_dict({"scanners": [{"name": "h", "kind": "hidpos"}]})
