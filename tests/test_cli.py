@@ -35,6 +35,7 @@ def run(*args: str, config: Path | None = None):
         ["orders", "search"],
         ["db"],
         ["db", "upgrade"],
+        ["devices"],
     ],
 )
 def test_every_command_has_help(command):
@@ -131,3 +132,17 @@ def test_console_script_runs_as_a_module():
         [sys.executable, "-m", "stationd", "--version"], capture_output=True, text=True, check=True
     )
     assert "version" in out.stdout
+
+
+def test_devices_lists_what_is_attached_and_what_config_uses(tmp_path):
+    cfg = tmp_path / "dev.toml"
+    cfg.write_text(
+        f'[station]\nstate_dir = "{tmp_path}"\n'
+        '[[scanners]]\nname = "gun"\nkind = "keyboard"\nusb_vid = 0x0c2e\nusb_pid = 0x0b61\n'
+        '[[printers]]\nname = "receipts"\nkind = "escpos"\nhost = "127.0.0.1"\n'
+    )
+    result = run("devices", config=cfg)
+    assert result.exit_code == 0
+    assert "Serial ports:" in result.output and "Input devices" in result.output
+    assert "scanner gun (keyboard): usb 0c2e:0b61" in result.output
+    assert "printer receipts (escpos, network)" in result.output
