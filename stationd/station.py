@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 
 from stationd.config import Settings
-from stationd.devices.factory import make_scanner
+from stationd.core.deliveries import ReportResult
+from stationd.devices.factory import make_printer, make_scale, make_scanner
 from stationd.events import Bus
 from stationd.services.bench import BenchService
+from stationd.services.documents import Paperwork, queue_labels
+from stationd.services.printing import PrintService, PrintWorker
+from stationd.services.shipping import ship
 from stationd.store.database import Store
 from stationd.sync.schedule import PackScriptSchedule
 from stationd.systemd_notify import notify, watchdog_interval_s
 
 log = logging.getLogger(__name__)
+
+#: The longest a print worker waits between tries at a printer that is away (R20, issue 3).
+PRINTER_BACKOFF_MAX_S = 1.5
 
 
 class Station:
@@ -28,6 +36,29 @@ class Station:
             self.store, self.bus, name, claim_lease_s=settings.database.claim_lease_s
         )
         self.scanners = [make_scanner(cfg, self.bus) for cfg in settings.scanners]
+        state_dir = settings.station.state_dir
+        self.printers = {
+            cfg.name: make_printer(cfg, state_dir=state_dir) for cfg in settings.printers
+        }
+        # Back-off capped low: a printer that comes back prints again within ~2 s (R20).
+        workers = {
+            cfg.name: PrintWorker(
+                self.store,
+                self.bus,
+                self.printers[cfg.name],
+                max_job_age_min=cfg.max_job_age_min,
+                backoff_max_s=PRINTER_BACKOFF_MAX_S,
+            )
+            for cfg in settings.printers
+        }
+        routes = {
+            field.name: getattr(settings.print, field.name)
+            for field in dataclasses.fields(settings.print)
+            if getattr(settings.print, field.name)
+        }
+        self.printing = PrintService(self.store, self.bus, workers, routes, station=name)
+        self.paperwork = Paperwork.from_settings(settings)
+        self.scale = make_scale(settings.scale, self.bus)
         self.schedule = PackScriptSchedule(
             self.store,
             station=name,
@@ -64,6 +95,9 @@ class Station:
         notify("STATUS=migrating the database")
         self.store.upgrade()
         self.bench.start()
+        self.printing.start()
+        if self.scale is not None:
+            self.scale.start()
         for scanner in self.scanners:
             scanner.start()
         self.schedule.start()
@@ -89,6 +123,32 @@ class Station:
         self._server_thread.start()
         log.info("kiosk at %s", self.url)
         notify(f"READY=1\nSTATUS=kiosk at {self.url}")
+
+    def ship(
+        self,
+        order_id: int,
+        parcel_ids: list[str],
+        *,
+        quantities: dict[int, int] | None = None,
+        weight_g: int | None = None,
+    ) -> ReportResult:
+        """Report in a delivery (R13–R15) and queue its labels in the same transaction (R16)."""
+        labels = None
+        if "label" in self.printing.routes:
+
+            def labels(conn, order, delivery):  # type: ignore[no-untyped-def]
+                return queue_labels(conn, self.printing, self.paperwork, order, delivery)
+
+        return ship(
+            self.store,
+            order_id,
+            parcel_ids,
+            station=self.settings.station.name,
+            quantities=quantities,
+            bus=self.bus,
+            weight_g=weight_g,
+            on_reported=labels,
+        )
 
     def wait(self) -> None:
         """Block until `stop()`; pets the systemd watchdog while the station is healthy."""
@@ -138,6 +198,9 @@ class Station:
         self.schedule.stop()
         for scanner in self.scanners:
             scanner.stop()
+        if self.scale is not None:
+            self.scale.stop()
+        self.printing.stop()
         self.bench.stop()
         self.store.dispose()
         self._stopped.set()

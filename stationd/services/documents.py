@@ -1,0 +1,178 @@
+"""Printing the shop's papers: the outbound queue's documents (R9–R11) and the shipping labels
+of a delivery (R16).
+
+Each document is built by core from the order, rendered to the bytes of the printer its kind is
+routed to, and queued in the caller's transaction — so a label exists exactly when the delivery
+it belongs to was reported, and survives a power cut until it is printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select
+
+from stationd.config import Settings
+from stationd.core.deliveries import Delivery
+from stationd.core.documents import Address, Shop, build_document
+from stationd.core.labels import Receiver, Sender, labels_for_delivery
+from stationd.core.orders import Document, Order, OrderRuleError, check_print_request
+from stationd.devices.escpos_render import render
+from stationd.devices.zpl import render_escpos_label, render_zpl
+from stationd.services.printing import PrintService
+from stationd.store.database import Store
+from stationd.store.orders import load_order
+from stationd.store.tables import orders, products
+
+
+@dataclass(frozen=True)
+class Paperwork:
+    """What the station prints with: its shop, language, zone and printers' kinds by name."""
+
+    shop: Shop
+    sender: Sender
+    language: str
+    currency: str
+    vat_percent: int
+    due_days: int
+    tz: object
+    printer_kinds: Mapping[str, str]
+    printer_options: Mapping[str, Mapping[str, object]]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Paperwork:
+        shop = settings.shop
+        address = (shop.street, f"{shop.postcode} {shop.city}".strip())
+        return cls(
+            shop=Shop(
+                shop.name,
+                tuple(a for a in address if a),
+                org_number=shop.org_number,
+                vat_number=shop.vat_number,
+            ),
+            sender=Sender(shop.name, tuple(a for a in address if a)),
+            language=settings.station.language,
+            currency=settings.station.currency,
+            vat_percent=shop.vat_percent,
+            due_days=shop.invoice_due_days,
+            tz=settings.station.tz,
+            printer_kinds={p.name: p.kind for p in settings.printers},
+            printer_options={
+                p.name: {"width_chars": p.width_chars, "codepage": p.codepage, "dpmm": p.dpmm}
+                for p in settings.printers
+            },
+        )
+
+
+def _locations(conn: Connection, skus: Iterable[str]) -> dict[str, str]:
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(products.c.sku, products.c.location).where(products.c.sku.in_(wanted))
+    )
+    return dict(rows.all())
+
+
+def _address(conn: Connection, order_id: int) -> Address:
+    row = conn.execute(
+        select(
+            orders.c.customer_name, orders.c.street, orders.c.postcode, orders.c.city,
+            orders.c.country,
+        ).where(orders.c.id == order_id)
+    ).one()  # fmt: skip
+    return Address(*row)
+
+
+def print_orders(
+    store: Store,
+    printing: PrintService,
+    paperwork: Paperwork,
+    order_ids: Iterable[int],
+    document: Document,
+) -> list[int]:
+    """R9: print `document` for the chosen orders of the outbound queue; returns the job ids.
+
+    Refused (OrderRuleError) as core's `check_print_request` refuses: invoices only for
+    own-invoice orders, one at a time; only orders in the queue.
+    """
+    ids = list(dict.fromkeys(order_ids))
+    with store.write() as conn:
+        loaded: list[Order] = []
+        for order_id in ids:
+            order = load_order(conn, order_id)
+            if order is None:
+                raise OrderRuleError(f"There is no order {order_id}.")
+            loaded.append(order)
+        chosen = check_print_request(document, loaded)
+        printer = printing.printer_for(document.value)
+        options = paperwork.printer_options.get(printer, {})
+        jobs = []
+        for order in chosen:
+            built = build_document(
+                document,
+                order,
+                shop=paperwork.shop,
+                locations=_locations(conn, (line.sku for line in order.lines)),
+                customer=_address(conn, order.id) if document is Document.INVOICE else None,
+                language=paperwork.language,
+                currency=paperwork.currency,
+                vat_percent=paperwork.vat_percent,
+                due_days=paperwork.due_days,
+                tz=paperwork.tz,  # type: ignore[arg-type]
+            )
+            payload = render(
+                built,
+                width_chars=int(options.get("width_chars", 42)),  # type: ignore[arg-type]
+                codepage=str(options.get("codepage", "CP865")),
+            )
+            jobs.append(printing.submit(conn, document.value, payload, order.id))
+    return jobs
+
+
+def queue_labels(
+    conn: Connection,
+    printing: PrintService,
+    paperwork: Paperwork,
+    order: Order,
+    delivery: Delivery,
+) -> list[int]:
+    """R16: one shipping label per parcel id of a reported delivery, queued in `conn`'s
+    transaction (the report-in's own)."""
+    customer = _address(conn, order.id)
+    try:
+        receiver = Receiver(
+            customer.name,
+            customer.street,
+            customer.postcode,
+            customer.city,
+            customer.country or "SE",
+        )
+    except ValueError as err:
+        # No label, no parcel: the report-in is refused and nothing is written.
+        raise OrderRuleError(f"Order {order.id} can't get a shipping label: {err}") from None
+    weights = (
+        {delivery.parcel_ids[0]: delivery.weight_g}
+        if delivery.weight_g and len(delivery.parcel_ids) == 1
+        else None
+    )
+    printer = printing.printer_for("label")
+    kind = paperwork.printer_kinds.get(printer, "zpl")
+    dpmm = int(paperwork.printer_options.get(printer, {}).get("dpmm", 8))  # type: ignore[arg-type]
+    # Label captions are Norwegian under "no"; the station says "nb" for Bokmål.
+    lang = "no" if paperwork.language == "nb" else paperwork.language
+    try:
+        labels = labels_for_delivery(
+            delivery, sender=paperwork.sender, receiver=receiver, weights_g=weights
+        )
+    except ValueError as err:
+        raise OrderRuleError(f"Order {order.id} can't get a shipping label: {err}") from None
+    jobs = []
+    for label in labels:
+        if kind == "escpos":
+            payload = render_escpos_label(label, lang=lang)
+        else:
+            payload = render_zpl(label, dpmm=dpmm, lang=lang)
+        jobs.append(printing.submit(conn, "label", payload, order.id))
+    return jobs

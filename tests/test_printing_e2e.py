@@ -1,0 +1,233 @@
+"""R9–R11, R16, R20 through a running station: outbound-queue documents reach the receipt
+printer, report-in queues one label per parcel for the label printer — a real ZPL printer on a
+loopback socket, pulled and plugged back mid-work — and nothing is lost or printed twice."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from stationd.config import settings_from_dict
+from stationd.core.orders import Document, OrderRuleError
+from stationd.services.documents import print_orders
+from stationd.station import Station
+from stationd.store.database import Store
+from stationd.store.tables import print_jobs, printed_documents
+
+
+# A Zebra's ~HS answer: three STX…ETX strings; paper out, pause, head open all 0.
+HS_ALL_WELL = (
+    b"\x02030,0,0,1245,000,0,0,0,000,0,0,0\x03\r\n"
+    b"\x02001,0,0,0,0,2,6,0,00000000,1,000\x03\r\n"
+    b"\x021234,0\x03\r\n"
+)
+
+
+class ZplServer:
+    """A label printer on 127.0.0.1: records every job's bytes; can be stopped and restarted."""
+
+    def __init__(self) -> None:
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.jobs: list[bytes] = []
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        sock.listen(8)
+        sock.settimeout(0.2)
+        self._sock = sock
+        self._thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
+        self._thread.start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        while self._sock is sock:
+            try:
+                conn, _ = sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                data = b""
+                try:
+                    while chunk := conn.recv(65536):
+                        data += chunk
+                        if data == b"~HS":  # a status query: answer "all well" as a Zebra does
+                            conn.sendall(HS_ALL_WELL)
+                            data = b""
+                except OSError:
+                    pass
+                if data:
+                    self.jobs.append(data)
+
+    def stop(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+        if self._thread is not None:
+            self._thread.join(2)
+
+    def wait_for(self, count: int, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.jobs) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(self.jobs) >= count, f"{len(self.jobs)} of {count} labels arrived"
+
+
+@pytest.fixture
+def label_printer():
+    server = ZplServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def station(tmp_path: Path, label_printer: ZplServer, make_shop):
+    settings = settings_from_dict(
+        {
+            "station": {"name": "print-e2e", "state_dir": str(tmp_path)},
+            "packscript": {"interval_min": 0},
+            "printers": [
+                {"name": "receipts", "kind": "simulated"},
+                {
+                    "name": "labels",
+                    "kind": "zpl",
+                    "host": "127.0.0.1",
+                    "port": label_printer.port,
+                    "timeout_s": 2.0,
+                },
+            ],
+            "print": {
+                "picklist": "receipts",
+                "receipt": "receipts",
+                "picklist_receipt": "receipts",
+                "invoice": "receipts",
+                "label": "labels",
+            },
+        }
+    )
+    settings = dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk, port=0))
+    seed = Store(settings.database_url())
+    seed.upgrade()
+    shop = make_shop(seed)
+    shop.product("A", on_hand=9, name="Termos blå", location="B-10-1", number=1)
+    shop.product("B", on_hand=9, name="Vantar röd", location="A-02-3", number=2)
+    for order_id in (1042, 1043, 1044):
+        shop.order(
+            [("A", 1), ("B", 2)],
+            status="packing",
+            reserve=True,
+            order_id=order_id,
+            customer="Kåre Ødegård",
+        )
+    shop.order(
+        [("A", 1)], status="packing", reserve=True, order_id=1050, payment_method="own_invoice"
+    )
+    seed.dispose()
+    station = Station(settings)
+    station.start()
+    yield station
+    station.stop()
+
+
+def receipts(station: Station, count: int) -> list[bytes]:
+    printer = station.printers["receipts"]
+    assert printer.wait_for(count, timeout=5), f"{len(printer.printed)} of {count} printed"
+    return printer.printed
+
+
+def test_r9_r11_pick_lists_reach_the_receipt_printer_in_shelf_order(station):
+    jobs = print_orders(
+        station.store, station.printing, station.paperwork, [1042, 1043], Document.PICKLIST
+    )
+    assert len(jobs) == 2
+    first = receipts(station, 2)[0]
+    assert b"ORD-1042" in first  # the order barcode, CODE128 (GS k)
+    assert b"\x1dk" in first
+    # R11: the line on shelf A-02-3 comes before the one on B-10-1
+    assert first.index(b"A-02-3") < first.index(b"B-10-1")
+    # Nordic letters in code page 865: å = 0x86, ø = 0x9b
+    assert "Kåre Ødegård".encode("cp865") in first
+
+
+def test_r10_marker_is_set_once_the_printer_took_the_bytes(station):
+    print_orders(station.store, station.printing, station.paperwork, [1044], Document.RECEIPT)
+    receipts(station, 1)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with station.store.read() as conn:
+            marks = conn.execute(select(printed_documents.c.document)).scalars().all()
+        if marks:
+            break
+        time.sleep(0.02)
+    assert marks == ["receipt"]
+
+
+def test_r9_invoice_only_for_own_invoice_orders(station):
+    with pytest.raises(OrderRuleError, match="not paid by own invoice"):
+        print_orders(station.store, station.printing, station.paperwork, [1042], Document.INVOICE)
+    print_orders(station.store, station.printing, station.paperwork, [1050], Document.INVOICE)
+    assert b"1050" in receipts(station, 1)[0]
+    with station.store.read() as conn:
+        assert conn.execute(select(print_jobs.c.document)).scalars().all() == ["invoice"]
+
+
+def test_r16_report_in_prints_one_label_per_parcel(station, label_printer):
+    station.ship(1042, ["RR473124829SE", "RR473124832SE"], weight_g=None)
+    label_printer.wait_for(2)
+    first, second = label_printer.jobs
+    assert first.startswith(b"^XA") and b"RR473124829SE" in first
+    assert b"RR473124832SE" in second
+
+
+def test_r20_label_printer_pulled_mid_work_loses_nothing_and_prints_nothing_twice(
+    station, label_printer
+):
+    station.ship(1042, ["P-1"])
+    label_printer.wait_for(1)
+    label_printer.stop()  # the cable is pulled
+    station.ship(1043, ["P-2"])
+    station.ship(1044, ["P-3"])
+    time.sleep(1.0)
+    assert len(label_printer.jobs) == 1
+    back = time.monotonic()
+    label_printer.start()  # plugged back in
+    label_printer.wait_for(3, timeout=10)
+    resumed_after = time.monotonic() - back
+    assert [job.count(b"^XA") for job in label_printer.jobs] == [1, 1, 1]
+    assert [
+        p for p in ("P-1", "P-2", "P-3") if any(p.encode() in j for j in label_printer.jobs)
+    ] == ["P-1", "P-2", "P-3"]
+    assert resumed_after < 2.5  # within 2 s of its return, give or take the poll
+    time.sleep(0.5)
+    assert len(label_printer.jobs) == 3  # nothing printed twice
+
+
+def test_r16_no_address_no_label_and_the_report_in_is_refused(station):
+    from sqlalchemy import update
+
+    from stationd.store.tables import orders
+
+    with station.store.write() as conn:
+        conn.execute(update(orders).where(orders.c.id == 1043).values(street=""))
+    with pytest.raises(OrderRuleError, match="can't get a shipping label: The receiver's street"):
+        station.ship(1043, ["P-9"])
+    with station.store.read() as conn:
+        assert (
+            conn.execute(select(orders.c.status).where(orders.c.id == 1043)).scalar() == "packing"
+        )
+        assert conn.execute(select(print_jobs)).all() == []
