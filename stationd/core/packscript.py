@@ -1,17 +1,24 @@
 """The pack script (SPEC R6–R8): which paid, fully stocked orders move to packing.
 
 A pure function over values: it takes the open orders and the available stock and returns the
-moves, the stock each move reserves, and a trace of every step. The store loads the inputs and
-writes the outcome in one transaction, under a lock, so stock is never reserved twice (R7, R17).
+orders that move, the stock they reserve, and a trace of every step. The store loads the inputs
+and writes the outcome in one transaction, under a lock, so stock is never reserved twice (R7,
+R17).
 
-Built for 100,000 orders a run: candidates and steps are tuples, and a step's text is only put
-together where a person will read it (`describe`).
+Built for 100,000 orders a run. The common case — a paid order whose every line is in stock —
+takes one pass over its lines and makes no new objects; anything else (a short line, a missing
+stock record, a bad quantity, negative stock) is sent to a careful second look that says why.
+The trace keeps one outcome letter per order and unfolds into `Step`s only when someone reads
+it (`Trace`), because building and storing ~300,000 step objects would cost more than deciding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
+from itertools import islice
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 
@@ -21,7 +28,12 @@ class PackCandidate(NamedTuple):
     order_id: int
     placed_at: Any
     paid: bool
-    lines: tuple[tuple[str, int], ...]  # (SKU, quantity)
+    lines: Sequence[tuple[str, int]]  # (SKU, quantity); a SKU may appear on several lines
+
+
+#: An open order as a plain tuple in `PackCandidate`'s field order; the store makes these,
+#: as 100,000 named tuples take noticeably longer to build than plain ones.
+Candidate = tuple[int, Any, bool, Sequence[tuple[str, int]]]
 
 
 class Step(NamedTuple):
@@ -33,27 +45,123 @@ class Step(NamedTuple):
     detail: str = ""
 
 
-class Move(NamedTuple):
-    """An order that goes to packing and the stock it reserves."""
-
-    order_id: int
-    reserve: tuple[tuple[str, int], ...]  # (SKU, quantity), one entry per SKU
-
-
 class PackScriptError(Exception):
     """Data the pack script can't safely go on with; the run stops where it met it."""
 
 
+StepListener = Callable[[Step], None]
+
+# What became of an order, one byte each in `Trace.outcomes`.
+MOVED = ord("m")  # paid, every line in stock: to packing
+UNPAID = ord("u")  # waits: not paid
+SHORT = ord("s")  # waits: a line is short of stock (or has no stock record)
+SKIPPED = ord("x")  # the order's lines can't be served as they stand (no lines, quantity < 1)
+STOPPED = ord("e")  # the run stopped while looking at this order
+
+_PAID = ("paid", True, "")
+_STEPS_AFTER_PAID: dict[int, tuple[tuple[str, bool, str | None], ...]] = {
+    # (check, ok, detail); a detail of None is the order's own reason
+    MOVED: (("stock", True, "every line in stock"), ("decision", True, "to packing")),
+    SHORT: (("stock", False, None), ("decision", False, "waits: short of stock, reserves nothing")),
+    SKIPPED: (("stock", False, None), ("decision", False, "skipped: order lines need fixing")),
+    STOPPED: (),
+}
+_UNPAID_STEPS = (("paid", False, "not paid yet"), ("decision", False, "waits: not paid"))
+
+
+class Trace:
+    """Every step of a run, in the order it happened (R8), kept compact.
+
+    Per order looked at it holds the id and one outcome byte (`MOVED`, `UNPAID`, …), plus the
+    reason of each order that waits or is skipped; iterating unfolds that into `Step`s — which
+    order, what was checked, what was decided and why — ending with the stop, if the run
+    stopped.
+    """
+
+    __slots__ = ("order_ids", "outcomes", "reasons", "stopped")
+
+    def __init__(
+        self,
+        order_ids: Sequence[int] = (),
+        outcomes: bytes | bytearray = b"",
+        reasons: Mapping[int, str] | None = None,
+        stopped: Step | None = None,
+    ) -> None:
+        if len(order_ids) != len(outcomes):
+            raise ValueError(f"{len(order_ids)} order ids but {len(outcomes)} outcomes")
+        self.order_ids = order_ids
+        self.outcomes = bytes(outcomes)
+        self.reasons: Mapping[int, str] = reasons or {}  # position in `order_ids` → reason
+        self.stopped = stopped
+
+    def __iter__(self) -> Iterator[Step]:
+        reasons = self.reasons
+        for n, (order_id, outcome) in enumerate(zip(self.order_ids, self.outcomes, strict=True)):
+            yield from order_steps(order_id, outcome, reasons.get(n, ""))
+        if self.stopped is not None:
+            yield self.stopped
+
+    def __len__(self) -> int:
+        count = self.outcomes.count
+        steps = 3 * len(self.outcomes) - count(UNPAID) - 2 * count(STOPPED)
+        return steps + (self.stopped is not None)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Trace):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<Trace of {len(self.outcomes)} orders, {len(self)} steps>"
+
+
+def order_steps(order_id: int, outcome: int, reason: str = "") -> list[Step]:
+    """The steps of one order with the given outcome (the stop itself is not among them)."""
+    if outcome == UNPAID:
+        return [Step(order_id, *step) for step in _UNPAID_STEPS]
+    steps = [Step(order_id, *_PAID)]
+    for check, ok, detail in _STEPS_AFTER_PAID[outcome]:
+        steps.append(Step(order_id, check, ok, reason if detail is None else detail))
+    return steps
+
+
 @dataclass
 class PackResult:
-    moves: list[Move] = field(default_factory=list)
-    trace: list[Step] = field(default_factory=list)
-    looked_at: int = 0
-    unpaid: int = 0
-    short: int = 0
-    skipped: int = 0
-    stopped: Step | None = None
+    """What one run decided.
+
+    `moves` are the candidates that go to packing, oldest first; each reserves its lines.
+    `reserved` is the stock they take together, per SKU.
+    """
+
+    moves: list[Candidate] = field(default_factory=list)
     reserved: dict[str, int] = field(default_factory=dict)
+    trace: Trace = field(default_factory=Trace)
+
+    @property
+    def moved_ids(self) -> list[int]:
+        return [move[0] for move in self.moves]
+
+    @property
+    def looked_at(self) -> int:
+        return len(self.trace.outcomes)
+
+    @property
+    def unpaid(self) -> int:
+        return self.trace.outcomes.count(UNPAID)
+
+    @property
+    def short(self) -> int:
+        return self.trace.outcomes.count(SHORT)
+
+    @property
+    def skipped(self) -> int:
+        return self.trace.outcomes.count(SKIPPED)
+
+    @property
+    def stopped(self) -> Step | None:
+        return self.trace.stopped
 
     @property
     def ok(self) -> bool:
@@ -70,11 +178,11 @@ class PackResult:
         return text
 
 
-StepListener = Callable[[Step], None]
+_OLDEST_FIRST = itemgetter(1, 0)  # (placed_at, order_id)
 
 
 def run_pack_script(
-    candidates: Iterable[PackCandidate],
+    candidates: Iterable[Candidate],
     available: Mapping[str, int],
     on_step: StepListener | None = None,
 ) -> PackResult:
@@ -84,94 +192,102 @@ def run_pack_script(
     oldest first (by `placed_at`, then id); an order whose every line is covered reserves it,
     one that can't be covered reserves nothing and waits for the next run (R7). A negative
     available stock is corrupt data: the run stops there, keeping the moves decided before
-    it, and the trace says where and why (R8). `on_step` sees each step as it is decided, for
-    a manual run that shows the script at work.
+    it, and the trace says where and why (R8). `on_step` sees each order's steps as soon as
+    that order is decided, for a manual run that shows the script at work.
     """
-    result = PackResult()
-    trace = result.trace
-    moves = result.moves
-    if on_step is None:
-        emit = trace.append
-    else:
-
-        def emit(step: Step) -> None:
-            trace.append(step)
-            on_step(step)
-
     stock = dict(available)
+    have_of = stock.get
+    moves: list[Candidate] = []
+    outcomes = bytearray()
+    reasons: dict[int, str] = {}
+    ordered: list[Candidate] = []
+    stopped: Step | None = None
     order_id: int | None = None
+    n = 0
     try:
-        ordered = sorted(candidates, key=lambda c: (c.placed_at, c.order_id))
-        for order_id, _placed, paid, lines in ordered:
-            result.looked_at += 1
+        ordered = sorted(candidates, key=_OLDEST_FIRST)
+        for n, candidate in enumerate(ordered):
+            order_id, _placed_at, paid, lines = candidate
             if not paid:
-                result.unpaid += 1
-                emit(Step(order_id, "paid", False, "not paid yet"))
-                emit(Step(order_id, "decision", False, "waits: not paid"))
-                continue
-            emit(Step(order_id, "paid", True))
-            need = _needs(order_id, lines)
-            if need is None:
-                result.skipped += 1
-                emit(Step(order_id, "stock", False, _bad_lines(lines)))
-                emit(Step(order_id, "decision", False, "skipped: order lines need fixing"))
-                continue
-            shortage = None
-            for sku, qty in need:
-                have = stock.get(sku)
-                if have is None:
-                    shortage = f"SKU {sku} has no stock record"
-                    break
-                if have < 0:
-                    raise PackScriptError(
-                        f"stock of SKU {sku} is negative ({have}): more is reserved than is on hand"
-                    )
-                if have < qty:
-                    shortage = f"SKU {sku}: needs {qty}, {have} available"
-                    break
-            if shortage is not None:
-                result.short += 1
-                emit(Step(order_id, "stock", False, shortage))
-                emit(Step(order_id, "decision", False, "waits: short of stock, reserves nothing"))
-                continue
-            for sku, qty in need:
-                stock[sku] -= qty
-            moves.append(Move(order_id, need))
-            emit(Step(order_id, "stock", True, f"{len(need)} SKU(s) covered"))
-            emit(Step(order_id, "decision", True, "to packing"))
+                outcomes.append(UNPAID)
+            else:
+                # The quick look: take each line's stock as we go (so a SKU on two lines is
+                # counted twice). It succeeds exactly when the careful look would.
+                for i, (sku, qty) in enumerate(lines):  # noqa: B007 (i is read after the loop)
+                    have = have_of(sku, -1)  # -1: no stock record
+                    if not 0 < qty <= have:
+                        break
+                    stock[sku] = have - qty
+                else:
+                    i = len(lines)
+                if lines and i == len(lines):
+                    moves.append(candidate)
+                    outcomes.append(MOVED)
+                else:
+                    for sku, qty in lines[:i]:  # give back what this order took
+                        stock[sku] += qty
+                    outcome, reason = _why_not_covered(lines, stock)
+                    reasons[len(outcomes)] = reason
+                    outcomes.append(outcome)
+            if on_step is not None:
+                for step in order_steps(order_id, outcomes[-1], reasons.get(n, "")):
+                    on_step(step)
     except Exception as err:  # the stop R8 describes: where, and the message
         message = str(err) or type(err).__name__
         if not isinstance(err, PackScriptError):
             message = f"{type(err).__name__}: {message}"
-        result.stopped = Step(order_id, "error", False, message)
-        emit(result.stopped)
-    reserved = result.reserved
-    for move in moves:
-        for sku, qty in move.reserve:
-            reserved[sku] = reserved.get(sku, 0) + qty
-    return result
+        last_steps = []
+        if order_id is not None and len(outcomes) == n:
+            outcomes.append(STOPPED)  # it stopped while deciding this order
+            last_steps.append(Step(order_id, *_PAID))
+        stopped = Step(order_id, "error", False, message)
+        last_steps.append(stopped)
+        if on_step is not None:
+            with suppress(Exception):  # the listener may be what failed; the result still tells
+                for step in last_steps:
+                    on_step(step)
+
+    if stopped is None:
+        # Only the moves changed `stock`: what they took is what it lost.
+        reserved = {sku: have - stock[sku] for sku, have in available.items() if stock[sku] != have}
+    else:
+        reserved = reserved_by(moves)
+    order_ids = [candidate[0] for candidate in islice(ordered, len(outcomes))]
+    return PackResult(moves, reserved, Trace(order_ids, outcomes, reasons, stopped))
 
 
-def _needs(order_id: int, lines: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...] | None:
-    """The order's demand per SKU, or None when a line can't be served as it stands."""
+def _why_not_covered(lines: Sequence[tuple[str, int]], stock: Mapping[str, int]) -> tuple[int, str]:
+    """The careful look at an order the quick one could not cover: `SHORT`/`SKIPPED` and why.
+
+    Raises PackScriptError on a negative stock: more is reserved than is on hand.
+    """
     if not lines:
-        return None
-    if len(lines) == 1:
-        sku, qty = lines[0]
-        return lines if qty > 0 else None
-    total: dict[str, int] = {}
+        return SKIPPED, "the order has no lines"
+    need: dict[str, int] = {}
     for sku, qty in lines:
         if qty <= 0:
-            return None
-        total[sku] = total.get(sku, 0) + qty
-    return tuple(total.items())
+            return SKIPPED, f"SKU {sku} has a quantity below 1"
+        need[sku] = need.get(sku, 0) + qty
+    for sku, qty in need.items():
+        have = stock.get(sku)
+        if have is None:
+            return SHORT, f"SKU {sku} has no stock record"
+        if have < 0:
+            raise PackScriptError(
+                f"stock of SKU {sku} is negative ({have}): more is reserved than is on hand"
+            )
+        if have < qty:
+            return SHORT, f"SKU {sku}: needs {qty}, {have} available"
+    raise PackScriptError(f"the lines of this order can't be checked: {list(lines)!r}")
 
 
-def _bad_lines(lines: tuple[tuple[str, int], ...]) -> str:
-    if not lines:
-        return "the order has no lines"
-    bad = next(sku for sku, qty in lines if qty <= 0)
-    return f"SKU {bad} has a quantity below 1"
+def reserved_by(moves: Iterable[Candidate]) -> dict[str, int]:
+    """The stock the given moves reserve together, per SKU."""
+    total: dict[str, int] = {}
+    for move in moves:
+        for sku, qty in move[3]:
+            total[sku] = total.get(sku, 0) + qty
+    return total
 
 
 def describe(step: Step) -> str:

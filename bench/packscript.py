@@ -1,0 +1,386 @@
+"""Benchmark: the pack script over 100,000 open orders, against the obvious ORM way.
+
+Builds a shop with `stationd.demo` (100,000 open orders, ≈300,000 lines, 20,000 SKUs, stock short
+for about 10 % of the orders, about 5 % unpaid) into a SQLite file, copies the file so that both
+runs start from the same data, and times, each in a fresh process:
+
+- the pack script: `run_in_store(store, station="bench", trigger="bench")`, end to end (lock,
+  load, decide, write, record the run with its trace, commit), with the time of each phase;
+- the baseline, written the obvious way: SQLAlchemy ORM classes over the same tables, one
+  Session; per order, oldest first: query its lines, check stock row by row with
+  `session.get(Stock, sku)`, update the order, its lines and the stock, add an audit event;
+  commit at the end.
+
+Then it checks that both moved the same orders and reserved the same stock. The last line of
+the output is one JSON object:
+{"orders", "seconds", "baseline_seconds", "speedup", "same_decisions", "peak_rss_mb"};
+`peak_rss_mb` is the peak resident memory of the process that ran the pack script. (The
+parent stays small and builds nothing itself: Linux carries a parent's peak RSS over into the
+`ru_maxrss` of a child it starts.)
+
+    python bench/packscript.py [--orders N] [--url postgresql+psycopg://…/scratch] [--profile]
+
+`--url` runs against that PostgreSQL database instead: it must be a scratch database (the
+benchmark refuses one that holds orders, and empties its stationd tables when done); the data is
+rebuilt from the same seed for each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SEED = 7
+SCARCE_SKU_SHARE = 0.057  # share of SKUs stocked at 30 % of demand: ≈10 % of orders short
+
+
+# -- the children: build, pack script, baseline ---------------------------------------------
+
+
+def build(orders: int, targets: list[str], *, scratch_check: bool) -> dict[str, Any]:
+    """Build the shop (same seed, same data every time) and write it into each target."""
+    from datetime import UTC, datetime
+
+    from stationd.demo import ShopShape, build_shop
+
+    started = time.perf_counter()
+    shape = ShopShape(
+        products=max(1, orders // 5),
+        orders=orders,
+        seed=SEED,
+        lines_min=1,
+        lines_max=5,
+        unpaid_share=0.05,
+        preorder_share=0.0,  # every order open: the pack script looks at all of them
+        scarce_share=SCARCE_SKU_SHARE,
+        now=datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
+    )
+    shop = build_shop(shape)
+    first, *copies = targets
+    if scratch_check:
+        _refuse_unless_scratch(first)
+    _fill(first, shop)
+    if first.startswith("sqlite:///"):
+        import sqlite3
+
+        source = first.removeprefix("sqlite:///")
+        with sqlite3.connect(source) as db:  # fold the WAL in: one file to copy
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for copy in copies:
+            shutil.copyfile(source, copy.removeprefix("sqlite:///"))
+    return {
+        "orders": len(shop.orders),
+        "lines": len(shop.lines),
+        "skus": len(shop.products),
+        "unpaid": sum(not o["paid"] for o in shop.orders),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def run_packscript(url: str, profile: bool) -> dict[str, Any]:
+    """The pack script end to end, with the time of each phase."""
+    import stationd.store.packscript as packscript
+    from stationd.store.database import Store
+
+    phases: dict[str, float] = {}
+
+    def timed(name: str, phase: str) -> None:
+        fn = getattr(packscript, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                phases[phase] = phases.get(phase, 0.0) + time.perf_counter() - start
+
+        setattr(packscript, name, wrapper)
+
+    for name, phase in (
+        ("load_candidates", "load"),
+        ("load_available", "load"),
+        ("run_pack_script", "decide"),
+        ("write_result", "write"),
+        ("encode_trace", "record trace"),
+    ):
+        timed(name, phase)
+    store = Store(url)
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    start = time.perf_counter()
+    _run_id, result = packscript.run_in_store(store, station="bench", trigger="bench")
+    seconds = time.perf_counter() - start
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(20)
+    phases["lock, record run, commit"] = seconds - sum(phases.values())
+    peak = _peak_rss_mb()
+    decided = _decisions(store)
+    store.dispose()
+    return {
+        "seconds": seconds,
+        "phases": phases,
+        "summary": result.summary(),
+        "looked_at": result.looked_at,
+        "short": result.short,
+        "peak_rss_mb": peak,
+        "decisions": decided,
+    }
+
+
+def run_baseline(url: str) -> dict[str, Any]:
+    """The obvious way: the ORM, one order at a time, one stock row at a time."""
+    import uuid
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session, registry
+
+    from stationd.store import tables
+    from stationd.store.database import Store
+    from stationd.store.orders import utcnow
+
+    class Order:
+        pass
+
+    class Line:
+        pass
+
+    class Stock:
+        pass
+
+    class Event:
+        pass
+
+    mapper = registry()
+    mapper.map_imperatively(Order, tables.orders)
+    mapper.map_imperatively(Line, tables.order_lines)
+    mapper.map_imperatively(Stock, tables.stock)
+    mapper.map_imperatively(Event, tables.events)
+    store = Store(url)
+
+    start = time.perf_counter()
+    with Session(store.engine) as session:
+        now = utcnow()
+        orders = session.scalars(
+            select(Order).where(Order.status == "order").order_by(Order.placed_at, Order.id)
+        ).all()
+        for order in orders:
+            if not order.paid:
+                continue
+            lines = session.scalars(
+                select(Line).where(Line.order_id == order.id).order_by(Line.id)
+            ).all()
+            need: dict[str, int] = {}
+            for line in lines:
+                need[line.sku] = need.get(line.sku, 0) + line.quantity
+            covered = bool(lines)
+            for line in lines:
+                stock = session.get(Stock, line.sku)
+                if (
+                    stock is None
+                    or line.quantity < 1
+                    or stock.on_hand - stock.reserved < need[line.sku]
+                ):
+                    covered = False
+                    break
+            if not covered:
+                continue
+            order.status = "packing"
+            order.updated_at = now
+            for line in lines:
+                line.reserved = line.quantity - line.delivered
+            for sku, qty in need.items():
+                session.get(Stock, sku).reserved += qty
+            session.add(
+                Event(
+                    key=str(uuid.uuid4()),
+                    at=now,
+                    station="baseline",
+                    kind="order.packing",
+                    order_id=order.id,
+                    payload='{"by": "packscript"}',
+                )
+            )
+        session.commit()
+    seconds = time.perf_counter() - start
+    peak = _peak_rss_mb()
+    decided = _decisions(store)
+    store.dispose()
+    return {"seconds": seconds, "peak_rss_mb": peak, "decisions": decided}
+
+
+def wipe(url: str) -> dict[str, Any]:
+    _fill(url, None)
+    return {}
+
+
+def _decisions(store: Any) -> dict[str, Any]:
+    """What a run decided, in short: the orders in packing and the stock reserved per SKU."""
+    from sqlalchemy import select
+
+    from stationd.store.tables import orders, stock
+
+    with store.read() as conn:
+        packing = sorted(
+            conn.execute(select(orders.c.id).where(orders.c.status == "packing")).scalars()
+        )
+        reserved = sorted(tuple(row) for row in conn.execute(select(stock.c.sku, stock.c.reserved)))
+    digest = hashlib.sha256(json.dumps([packing, reserved]).encode()).hexdigest()
+    return {"packing": len(packing), "reserved": sum(n for _, n in reserved), "digest": digest}
+
+
+def _fill(url: str, shop: Any | None) -> None:
+    """Empty the stationd tables (PostgreSQL) and write the shop, if one is given."""
+    from sqlalchemy import text
+
+    from stationd.demo import insert_shop
+    from stationd.store.database import Store
+    from stationd.store.tables import metadata
+
+    store = Store(url)
+    store.upgrade()
+    if not store.is_sqlite:
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        with store.write() as conn:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    if shop is not None:
+        insert_shop(store, shop)
+    store.dispose()
+
+
+def _refuse_unless_scratch(url: str) -> None:
+    from sqlalchemy import inspect, text
+
+    from stationd.store.database import Store
+
+    store = Store(url)
+    with store.read() as conn:
+        if inspect(conn).has_table("orders"):
+            n = conn.execute(text("SELECT count(*) FROM orders")).scalar_one()
+            if n:
+                raise SystemExit(f"{url}: the database holds {n} orders; give a scratch database")
+    store.dispose()
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# -- the parent ------------------------------------------------------------------------------
+
+
+def _child(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE, text=True
+    )
+    if done.returncode:
+        sys.exit(done.returncode)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def child_main(args: list[str]) -> None:
+    kind, *rest = args
+    if kind == "build":
+        orders, scratch, *targets = rest
+        out = build(int(orders), targets, scratch_check=scratch == "check")
+    elif kind == "packscript":
+        out = run_packscript(rest[0], profile=rest[1:] == ["profile"])
+    elif kind == "baseline":
+        out = run_baseline(rest[0])
+    else:
+        out = wipe(rest[0])
+    print(json.dumps(out))
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        child_main(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=100_000, help="open orders (100000)")
+    parser.add_argument("--url", help="a scratch PostgreSQL database instead of SQLite")
+    parser.add_argument("--profile", action="store_true", help="cProfile the pack script run")
+    parser.add_argument("--no-baseline", action="store_true", help="time the pack script only")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-packscript-"))
+    if args.url:
+        data = _child("build", str(args.orders), "check", args.url)
+    try:
+        if args.url:
+            fast_url = base_url = args.url
+        else:
+            fast_url, base_url = (f"sqlite:///{workdir / n}" for n in ("fast.db", "base.db"))
+            shop_url = f"sqlite:///{workdir / 'shop.db'}"
+            data = _child("build", str(args.orders), "-", shop_url, fast_url, base_url)
+        print(
+            f"data: {data['orders']:,} open orders, {data['lines']:,} lines, {data['skus']:,} "
+            f"SKUs on {'PostgreSQL' if args.url else 'SQLite'}; built in {data['seconds']:.1f} s",
+            flush=True,
+        )
+
+        fast = _child("packscript", fast_url, *(["profile"] if args.profile else []))
+        print(f"pack script: {fast['seconds']:.3f} s — {fast['summary']}")
+        for phase, seconds in fast["phases"].items():
+            print(f"  {phase:<26}{seconds:8.3f} s")
+        print(
+            f"  short of stock: {fast['short'] / max(1, fast['looked_at']):.1%} of orders, "
+            f"unpaid: {data['unpaid'] / max(1, data['orders']):.1%}; "
+            f"peak RSS {fast['peak_rss_mb']:.0f} MB",
+            flush=True,
+        )
+
+        baseline_seconds = speedup = same = None
+        if not args.no_baseline:
+            if args.url:  # the same data again
+                _child("build", str(args.orders), "-", args.url)
+            print("baseline (ORM, order by order) …", flush=True)
+            base = _child("baseline", base_url)
+            baseline_seconds = base["seconds"]
+            speedup = baseline_seconds / fast["seconds"]
+            same = base["decisions"] == fast["decisions"]
+            print(
+                f"baseline: {baseline_seconds:.3f} s (peak RSS {base['peak_rss_mb']:.0f} MB); "
+                f"speedup {speedup:.1f}×; same decisions: {same} "
+                f"({fast['decisions']['packing']:,} orders to packing, "
+                f"{fast['decisions']['reserved']:,} items reserved)"
+            )
+    finally:
+        if args.url:
+            _child("wipe", args.url)  # leave the scratch database empty
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(
+        json.dumps(
+            {
+                "orders": data["orders"],
+                "seconds": round(fast["seconds"], 4),
+                "baseline_seconds": None
+                if baseline_seconds is None
+                else round(baseline_seconds, 3),
+                "speedup": None if speedup is None else round(speedup, 1),
+                "same_decisions": same,
+                "peak_rss_mb": round(fast["peak_rss_mb"], 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.fspath(Path(__file__).resolve().parents[1]))
+    main()

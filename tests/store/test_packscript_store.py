@@ -1,0 +1,338 @@
+"""The pack script against the database, on SQLite and PostgreSQL: R6–R8 and R17."""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, text, update
+
+import stationd.store.packscript as store_packscript
+from stationd.core.packscript import Step
+from stationd.store.database import Store
+from stationd.store.packscript import (
+    PackScriptRunFailed,
+    decode_trace,
+    encode_trace,
+    recent_runs,
+    run_in_store,
+    run_trace,
+)
+from stationd.store.tables import events, order_lines, orders, packscript_runs, stock
+
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+
+
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def statuses(store: Store) -> dict[int, str]:
+    with store.read() as conn:
+        return dict(conn.execute(select(orders.c.id, orders.c.status)).all())
+
+
+def stock_reserved(store: Store) -> dict[str, int]:
+    with store.read() as conn:
+        return dict(conn.execute(select(stock.c.sku, stock.c.reserved)).all())
+
+
+def lines_reserved(store: Store) -> dict[tuple[int, str], int]:
+    with store.read() as conn:
+        rows = conn.execute(
+            select(order_lines.c.order_id, order_lines.c.sku, order_lines.c.reserved)
+        )
+        return {(order_id, sku): reserved for order_id, sku, reserved in rows}
+
+
+def packing_events(store: Store) -> list[int]:
+    with store.read() as conn:
+        return sorted(
+            conn.execute(
+                select(events.c.order_id).where(events.c.kind == "order.packing")
+            ).scalars()
+        )
+
+
+def assert_stock_matches_lines(store: Store) -> None:
+    """R7: what stock says is reserved is what the lines hold, and never more than on hand."""
+    with store.read() as conn:
+        held = dict(
+            conn.execute(
+                select(order_lines.c.sku, func.sum(order_lines.c.reserved)).group_by(
+                    order_lines.c.sku
+                )
+            ).all()
+        )
+        for sku, on_hand, reserved in conn.execute(
+            select(stock.c.sku, stock.c.on_hand, stock.c.reserved)
+        ):
+            assert reserved == (held.get(sku) or 0), sku
+            assert reserved <= on_hand, sku
+
+
+def test_r6_run_moves_orders_to_packing_and_records_itself(store, shop) -> None:
+    shop.product("A", on_hand=5)
+    shop.product("B", on_hand=2)
+    moves = shop.order([("A", 2), ("B", 1)], placed_at=at(1))
+    unpaid = shop.order([("A", 1)], paid=False, placed_at=at(2))
+    short = shop.order([("B", 5)], placed_at=at(3))
+
+    run_id, result = run_in_store(store, station="bench-1", trigger="manual")
+
+    assert statuses(store) == {moves: "packing", unpaid: "order", short: "order"}
+    assert lines_reserved(store) == {
+        (moves, "A"): 2,
+        (moves, "B"): 1,
+        (unpaid, "A"): 0,
+        (short, "B"): 0,
+    }
+    assert stock_reserved(store) == {"A": 2, "B": 1}
+    assert packing_events(store) == [moves]
+    with store.read() as conn:
+        event = conn.execute(select(events)).one()
+        [record] = recent_runs(conn)
+        trace = run_trace(conn, run_id)
+    assert event.station == "bench-1" and len(event.key) == 36
+    assert (record.id, record.status, record.trigger, record.station) == (
+        run_id,
+        "ok",
+        "manual",
+        "bench-1",
+    )
+    assert (record.looked_at, record.moved, record.unpaid, record.short, record.skipped) == (
+        3,
+        1,
+        1,
+        1,
+        0,
+    )
+    assert record.stopped_order_id is None and record.error is None
+    assert trace == list(result.trace)
+    assert [step.order_id for step in trace if step.check == "decision"] == [moves, unpaid, short]
+    assert Step(short, "stock", False, "SKU B: needs 5, 1 available") in trace
+
+
+def test_r7_oldest_order_wins_in_the_store(store, shop) -> None:
+    shop.product("A", on_hand=1)
+    newer = shop.order([("A", 1)], placed_at=at(30))
+    older = shop.order([("A", 1)], placed_at=at(10))
+
+    run_in_store(store, station="s", trigger="auto")
+
+    assert statuses(store) == {newer: "order", older: "packing"}
+
+
+def test_r7_second_run_moves_nothing_new_and_never_reserves_twice(store, shop) -> None:
+    shop.product("A", on_hand=3)
+    first = shop.order([("A", 2)], placed_at=at(1))
+    waiting = shop.order([("A", 2)], placed_at=at(2))
+
+    run_in_store(store, station="s", trigger="auto")
+    _, again = run_in_store(store, station="s", trigger="auto")
+
+    assert again.moves == [] and again.looked_at == 1 and again.short == 1
+    assert statuses(store) == {first: "packing", waiting: "order"}
+    assert stock_reserved(store) == {"A": 2}
+    assert packing_events(store) == [first]
+
+    with store.write() as conn:  # a delivery of goods: now the waiting order fits
+        conn.execute(update(stock).values(on_hand=4))
+    _, third = run_in_store(store, station="s", trigger="auto")
+
+    assert third.moved_ids == [waiting]
+    assert stock_reserved(store) == {"A": 4}
+    assert packing_events(store) == sorted([first, waiting])
+    assert_stock_matches_lines(store)
+
+
+def test_r8_stopped_run_is_recorded_with_the_order_and_message(store, shop) -> None:
+    shop.product("A", on_hand=5)
+    shop.product("BAD", on_hand=1)
+    before = shop.order([("A", 1)], placed_at=at(1))
+    broken = shop.order([("BAD", 1)], placed_at=at(2))
+    after = shop.order([("A", 1)], placed_at=at(3))
+    with store.write() as conn:  # corrupt: more reserved than on hand
+        conn.execute(update(stock).where(stock.c.sku == "BAD").values(reserved=3))
+
+    run_id, result = run_in_store(store, station="s", trigger="manual")
+
+    message = "stock of SKU BAD is negative (-2): more is reserved than is on hand"
+    assert result.stopped == Step(broken, "error", False, message)
+    assert statuses(store) == {before: "packing", broken: "order", after: "order"}
+    assert stock_reserved(store) == {"A": 1, "BAD": 3}
+    with store.read() as conn:
+        [record] = recent_runs(conn)
+        trace = run_trace(conn, run_id)
+    assert (record.status, record.stopped_order_id, record.error) == ("stopped", broken, message)
+    assert (record.looked_at, record.moved) == (2, 1)
+    assert trace[-2:] == [Step(broken, "paid", True), Step(broken, "error", False, message)]
+
+
+def test_r17_two_stations_at_once_never_reserve_twice(store, shop) -> None:
+    skus = {"A": 4, "B": 3, "C": 6, "PLENTY": 100}
+    for sku, on_hand in skus.items():
+        shop.product(sku, on_hand=on_hand)
+    wanted = [
+        [("A", 1)],
+        [("A", 2), ("B", 1)],
+        [("B", 2)],
+        [("C", 3), ("A", 1)],
+        [("C", 2)],
+        [("B", 1), ("C", 1)],
+        [("A", 1), ("B", 1), ("C", 1)],
+        [("PLENTY", 2)],  # stock left after the first run: a second look would take it again
+    ]
+    for n in range(24):
+        shop.order(wanted[n % len(wanted)], placed_at=at(n))
+    stations = [Store(store.url), Store(store.url)]
+    start = threading.Barrier(2)
+    results: dict[int, object] = {}
+    errors: list[BaseException] = []
+
+    def station(n: int) -> None:
+        def slow_start(step: Step) -> None:
+            if step.order_id is not None and not results.get(-n - 1):
+                results[-n - 1] = True
+                time.sleep(0.2)  # hold the lock a while: the other station must wait
+
+        try:
+            start.wait()
+            results[n] = run_in_store(
+                stations[n], station=f"bench-{n}", trigger="auto", on_step=slow_start
+            )[1]
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=station, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for one in stations:
+        one.dispose()
+
+    assert errors == []
+    first, second = results[0], results[1]
+    moved = first.moved_ids + second.moved_ids  # type: ignore[attr-defined]
+    assert moved and len(moved) == len(set(moved))  # each order moved once
+    assert sorted(moved) == sorted(i for i, s in statuses(store).items() if s == "packing")
+    assert packing_events(store) == sorted(moved)
+    assert_stock_matches_lines(store)
+    with store.read() as conn:
+        runs = conn.execute(select(packscript_runs.c.status, packscript_runs.c.moved)).all()
+    assert sorted(status for status, _ in runs) == ["ok", "ok"]
+    assert sum(n for _, n in runs) == len(moved)
+
+
+def test_a_failed_write_leaves_nothing_moved_and_records_a_failed_run(store, shop, monkeypatch):
+    shop.product("A", on_hand=5)
+    first = shop.order([("A", 1)], placed_at=at(1))
+    second = shop.order([("A", 2)], placed_at=at(2))
+    real_write = store_packscript.write_result
+
+    def write_then_fail(conn, result, *, station):
+        real_write(conn, result, station=station)  # everything written, then the failure
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store_packscript, "write_result", write_then_fail)
+
+    with pytest.raises(PackScriptRunFailed, match="OSError: disk full") as failure:
+        run_in_store(store, station="s", trigger="manual")
+
+    assert statuses(store) == {first: "order", second: "order"}
+    assert stock_reserved(store) == {"A": 0}
+    assert set(lines_reserved(store).values()) == {0}
+    assert packing_events(store) == []
+    with store.read() as conn:
+        [record] = recent_runs(conn)
+        trace = run_trace(conn, failure.value.run_id)
+    assert (record.id, record.status, record.moved) == (failure.value.run_id, "failed", 0)
+    assert record.error == "OSError: disk full"
+    assert trace == [Step(None, "error", False, "OSError: disk full")]
+
+    monkeypatch.undo()
+    _, result = run_in_store(store, station="s", trigger="manual")
+    assert result.moved_ids == [first, second]
+
+
+def test_write_refuses_orders_that_left_state_order_under_it(store, shop) -> None:
+    shop.product("A", on_hand=5)
+    one = shop.order([("A", 1)], placed_at=at(1))
+    two = shop.order([("A", 1)], placed_at=at(2))
+
+    with pytest.raises(RuntimeError, match="1 of the 2 orders"), store.write() as conn:
+        candidates = store_packscript.load_candidates(conn)
+        available = store_packscript.load_available(conn)
+        result = store_packscript.run_pack_script(candidates, available)
+        # Something that skipped the pack-script lock moved an order meanwhile.
+        conn.execute(update(orders).where(orders.c.id == two).values(status="packing"))
+        store_packscript.write_result(conn, result, station="s")
+
+    assert statuses(store) == {one: "order", two: "order"}  # rolled back as a whole
+
+
+def test_load_reads_lines_per_order_and_stock_available(store, shop) -> None:
+    shop.product("A", on_hand=5)
+    shop.product("B", on_hand=2)
+    shop.order([("A", 1)], placed_at=at(1), status="packing", reserve=True)
+    two_lines = shop.order([("B", 1), ("A", 3), ("B", 1)], placed_at=at(3))
+    no_lines = shop.order([], placed_at=at(2), paid=False)
+    shop.order([("A", 1)], placed_at=at(0), status="shipped")
+
+    with store.write() as conn:
+        candidates = store_packscript.load_candidates(conn)
+        available = store_packscript.load_available(conn)
+
+    by_id = {c[0]: c for c in candidates}
+    assert set(by_id) == {two_lines, no_lines}
+    assert list(by_id[two_lines][3]) == [("B", 1), ("A", 3), ("B", 1)]
+    assert bool(by_id[two_lines][2]) is True
+    assert list(by_id[no_lines][3]) == [] and not by_id[no_lines][2]
+    assert available == {"A": 4, "B": 2}
+
+
+def test_an_empty_shop_runs_and_records_an_empty_trace(store) -> None:
+    run_id, result = run_in_store(store, station="s", trigger="auto")
+
+    assert result.ok and result.looked_at == 0
+    with store.read() as conn:
+        assert run_trace(conn, run_id) == []
+
+
+def test_trace_encoding_round_trips_and_reads_the_older_form(store, shop) -> None:
+    shop.product("A", on_hand=1)
+    for n in (5, 1, 3):
+        shop.order([("A", 1)], placed_at=at(n), order_id=100 + n)
+    shop.order([("A", 1)], placed_at=at(4), paid=False, order_id=90)
+
+    _, result = run_in_store(store, station="s", trigger="auto")
+
+    assert list(decode_trace(encode_trace(result.trace))) == list(result.trace)
+    assert list(decode_trace(None)) == []
+    older = zlib.compress(b'[1, "paid", true, ""]\n[1, "decision", true, "to packing"]')
+    assert list(decode_trace(older)) == [
+        Step(1, "paid", True, ""),
+        Step(1, "decision", True, "to packing"),
+    ]
+
+
+def test_the_run_record_survives_a_reread_through_sqlalchemy(store, shop) -> None:
+    # The hot path writes with raw SQL: the values must read back with the right types.
+    shop.product("A", on_hand=1)
+    order_id = shop.order([("A", 1)], placed_at=at(1))
+
+    run_in_store(store, station="s", trigger="auto")
+
+    with store.read() as conn:
+        updated_at = conn.execute(
+            select(orders.c.updated_at).where(orders.c.id == order_id)
+        ).scalar_one()
+        event_at = conn.execute(select(events.c.at)).scalar_one()
+        key = conn.execute(text("SELECT key FROM events")).scalar_one()
+    assert isinstance(updated_at, datetime) and isinstance(event_at, datetime)
+    assert abs((updated_at.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()) < 60
+    assert key.endswith(f"{order_id:012x}")
