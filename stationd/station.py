@@ -13,7 +13,7 @@ from stationd.events import Bus
 from stationd.services.bench import BenchService
 from stationd.services.documents import Paperwork, queue_labels
 from stationd.services.printing import PrintService, PrintWorker
-from stationd.services.shipping import ship
+from stationd.services.shipping import check_parcel_weight, ship
 from stationd.store.database import Store
 from stationd.sync.schedule import PackScriptSchedule
 from stationd.systemd_notify import notify, watchdog_interval_s
@@ -131,13 +131,37 @@ class Station:
         *,
         quantities: dict[int, int] | None = None,
         weight_g: int | None = None,
+        confirm_weight: bool = False,
     ) -> ReportResult:
-        """Report in a delivery (R13–R15) and queue its labels in the same transaction (R16)."""
-        labels = None
-        if "label" in self.printing.routes:
+        """Report in a delivery (R13–R15) and queue its labels in the same transaction (R16).
 
-            def labels(conn, order, delivery):  # type: ignore[no-untyped-def]
-                return queue_labels(conn, self.printing, self.paperwork, order, delivery)
+        The parcel's weight — given, or the scale's stable reading — goes on the delivery and
+        the label, and is checked against what its contents should weigh first: a mismatch
+        raises `WeightNeedsConfirmation` (nothing written) until `confirm_weight` is given.
+        """
+        tare_g = self.settings.scale.box_tare_g
+        if weight_g is None and self.scale is not None:
+            reading = self.scale.last_weight
+            if reading is not None and reading.stable:
+                weight_g = reading.grams
+                if reading.net:  # the scale was tared with the empty box on it
+                    tare_g = 0
+        scale_cfg = self.settings.scale
+
+        def reported(conn, order, delivery):  # type: ignore[no-untyped-def]
+            if weight_g is not None:
+                check_parcel_weight(
+                    conn,
+                    order,
+                    delivery,
+                    measured_g=weight_g,
+                    tolerance_g=scale_cfg.tolerance_g,
+                    tolerance_pct=scale_cfg.tolerance_pct,
+                    tare_g=tare_g,
+                    confirmed=confirm_weight,
+                )
+            if "label" in self.printing.routes:
+                queue_labels(conn, self.printing, self.paperwork, order, delivery)
 
         return ship(
             self.store,
@@ -147,7 +171,7 @@ class Station:
             quantities=quantities,
             bus=self.bus,
             weight_g=weight_g,
-            on_reported=labels,
+            on_reported=reported,
         )
 
     def wait(self) -> None:

@@ -20,7 +20,6 @@ from stationd.station import Station
 from stationd.store.database import Store
 from stationd.store.tables import print_jobs, printed_documents
 
-
 # A Zebra's ~HS answer: three STX…ETX strings; paper out, pause, head open all 0.
 HS_ALL_WELL = (
     b"\x02030,0,0,1245,000,0,0,0,000,0,0,0\x03\r\n"
@@ -101,6 +100,12 @@ def station(tmp_path: Path, label_printer: ZplServer, make_shop):
         {
             "station": {"name": "print-e2e", "state_dir": str(tmp_path)},
             "packscript": {"interval_min": 0},
+            "scale": {
+                "kind": "simulated",
+                "tolerance_g": 50,
+                "tolerance_pct": 5,
+                "box_tare_g": 150,
+            },
             "printers": [
                 {"name": "receipts", "kind": "simulated"},
                 {
@@ -231,3 +236,32 @@ def test_r16_no_address_no_label_and_the_report_in_is_refused(station):
             conn.execute(select(orders.c.status).where(orders.c.id == 1043)).scalar() == "packing"
         )
         assert conn.execute(select(print_jobs)).all() == []
+
+
+def test_weight_off_by_more_than_the_tolerance_must_be_confirmed_before_the_label(
+    station, label_printer
+):
+    from stationd.services.shipping import WeightNeedsConfirmation
+    from stationd.store.tables import deliveries, orders
+
+    # 1 × A + 2 × B at 250 g each, in a 150 g box: 900 g expected, ± 50 g allowed
+    station.scale.put(1400)
+    with pytest.raises(WeightNeedsConfirmation, match="confirm or re-check") as refused:
+        station.ship(1042, ["P-W1"])
+    assert (refused.value.check.expected_g, refused.value.check.measured_g) == (900, 1400)
+    with station.store.read() as conn:
+        assert conn.execute(select(deliveries)).all() == []
+        assert conn.execute(select(orders.c.status).where(orders.c.id == 1042)).scalar() == (
+            "packing"
+        )
+    station.ship(1042, ["P-W1"], confirm_weight=True)
+    label_printer.wait_for(1)
+    assert b"1,40 kg" in label_printer.jobs[0] or b"1.40 kg" in label_printer.jobs[0]
+    with station.store.read() as conn:
+        assert conn.execute(select(deliveries.c.weight_g)).scalar() == 1400
+
+
+def test_weight_within_the_tolerance_ships_without_asking(station, label_printer):
+    station.scale.put(930)
+    station.ship(1043, ["P-W2"])
+    label_printer.wait_for(1)

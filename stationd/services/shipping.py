@@ -5,11 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from stationd.clock import utcnow
 from stationd.core.deliveries import Delivery, ReportResult, add_parcel_id, plan_delivery, report_in
 from stationd.core.orders import Order, OrderRuleError
+from stationd.core.weight import (
+    WeightCheck,
+    WeightUnknownError,
+    check_weight,
+    delivery_items,
+    expected_weight_g,
+)
 from stationd.events import Bus, OrderChanged
 from stationd.store.database import Store
 from stationd.store.deliveries import parcel_ids_in_use, save_reported_delivery
@@ -19,6 +26,7 @@ from stationd.store.orders import (
     save_line_counts,
     save_order_header,
 )
+from stationd.store.tables import products
 
 
 def ship(
@@ -69,3 +77,45 @@ def ship(
     if bus is not None:
         bus.publish(OrderChanged(order_id, "shipped" if result.shipped else "delivery"))
     return result
+
+
+class WeightNeedsConfirmation(OrderRuleError):
+    """The parcel's weight is off what its contents should weigh: the packer must confirm.
+
+    `check` carries the numbers, for a screen that asks in the packer's language.
+    """
+
+    def __init__(self, check: WeightCheck) -> None:
+        super().__init__(check.message)
+        self.check = check
+
+
+def check_parcel_weight(
+    conn: Connection,
+    order: Order,
+    delivery: Delivery,
+    *,
+    measured_g: int,
+    tolerance_g: int,
+    tolerance_pct: float,
+    tare_g: int,
+    confirmed: bool,
+) -> WeightCheck | None:
+    """Issue 3's weight check before a label prints: the measured weight against the products'
+    weights plus the box's tare. Raises `WeightNeedsConfirmation` on a mismatch not confirmed;
+    returns None when a product's weight is unknown (nothing to check against)."""
+    items = delivery_items(order, delivery)
+    weights = dict(
+        conn.execute(
+            select(products.c.sku, products.c.weight_g).where(products.c.sku.in_(list(items)))
+        ).all()
+    )
+    known = {sku: w for sku, w in weights.items() if w}  # 0 g means "never weighed"
+    try:
+        expected = expected_weight_g(items, known) + tare_g
+    except WeightUnknownError:
+        return None
+    check = check_weight(measured_g, expected, tolerance_g=tolerance_g, tolerance_pct=tolerance_pct)
+    if not check.ok and not confirmed:
+        raise WeightNeedsConfirmation(check)
+    return check
