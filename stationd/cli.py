@@ -149,6 +149,19 @@ def demo(
                 "scanners": [
                     {"name": "sim", "kind": "simulated", "fifo_path": str(state / "scan.fifo")}
                 ],
+                # The simulated printers keep every job in <state>/printed/<printer>/.
+                "printers": [
+                    {"name": "receipts", "kind": "simulated"},
+                    {"name": "labels", "kind": "simulated"},
+                ],
+                "print": {
+                    "picklist": "receipts",
+                    "receipt": "receipts",
+                    "picklist_receipt": "receipts",
+                    "invoice": "receipts",
+                    "label": "labels",
+                },
+                "scale": {"kind": "simulated"},
             },
             source="stationd demo",
         )
