@@ -60,6 +60,8 @@ def scan_to_event(scans: int, rate_per_s: float) -> list[float]:
     scanner.start()
     while (state := states.get(timeout=5)) is not None and state.state != "connected":
         pass
+    if state is None:
+        raise SystemExit("the serial scanner never connected to the pty")
     sent: dict[str, float] = {}
     gap = 1.0 / rate_per_s
     try:
@@ -68,7 +70,8 @@ def scan_to_event(scans: int, rate_per_s: float) -> list[float]:
             os.write(master, code.encode() + b"\r")
             sent[code] = time.perf_counter()
             time.sleep(gap)
-        done.wait(10)
+        if not done.wait(10):
+            print(f"LOST: {scans - len(arrived)} of {scans} scans never reached the bus")
     finally:
         scanner.stop()
         os.close(master)
@@ -106,6 +109,7 @@ def main() -> None:
     print(f"frame decoder: {fps:,.0f} frames/s")
 
     result = {
+        "scans_lost": args.scans - len(latencies),
         "scan_to_event_p99_ms": round(percentile(latencies, 99), 3),
         "frames_per_s": round(fps),
     }

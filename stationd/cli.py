@@ -51,9 +51,10 @@ def _logging(settings: Settings, verbose: bool) -> None:
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
     if not settings.logging.wire:
-        for name in logging.root.manager.loggerDict:
-            if name.endswith(".wire"):
-                logging.getLogger(name).setLevel(logging.INFO)
+        # Raw device bytes (scanned codes among them) stay out of the log unless asked for;
+        # a filter on the handlers also covers device modules imported later.
+        for handler in logging.root.handlers:
+            handler.addFilter(lambda record: not record.name.endswith(".wire"))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

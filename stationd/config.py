@@ -521,10 +521,11 @@ class ScannerSettings:
 class ShopSettings:
     """``[shop]``: who sends the parcels and issues the receipts (labels, receipts, invoices)."""
 
-    name: str = _str("Demo Butik AB", non_empty=True, max_len=80)
-    street: str = _str("Storgatan 1", max_len=80)
-    postcode: str = _str("111 22", max_len=20)
-    city: str = _str("Stockholm", max_len=60)
+    # The limits are what one line of a shipping label holds (core.labels).
+    name: str = _str("Demo Butik AB", non_empty=True, max_len=50)
+    street: str = _str("Storgatan 1", max_len=50)
+    postcode: str = _str("111 22", max_len=10)
+    city: str = _str("Stockholm", max_len=35)
     country: str = _str("SE", non_empty=True, max_len=2)
     org_number: str = _str("", max_len=40)
     vat_number: str = _str("", max_len=40)
@@ -760,6 +761,15 @@ def _build_settings(data: Any, ctx: _Context) -> Settings:
         values[name] = entries
     settings = Settings(**values)
     names = [p.name for p in settings.printers]
+    kinds = {p.name: p.kind for p in settings.printers}
+    for field in ("picklist", "receipt", "picklist_receipt", "invoice"):
+        target = getattr(settings.print, field)
+        if kinds.get(target) == "zpl":
+            raise ctx.error(
+                f"print.{field}",
+                f"print.{field} names {target!r}, a zpl label printer; {field.replace('_', ' + ')}"
+                " documents print on an escpos receipt printer",
+            )
     for field in dataclasses.fields(PrintSettings):
         target = getattr(settings.print, field.name)
         if target and target not in names:

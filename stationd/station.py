@@ -12,7 +12,7 @@ from stationd.devices.factory import make_printer, make_scale, make_scanner
 from stationd.events import Bus
 from stationd.services.bench import BenchService
 from stationd.services.documents import Paperwork, queue_labels
-from stationd.services.printing import PrintService, PrintWorker
+from stationd.services.printing import DEFAULT_ROUTES, PrintService, PrintWorker
 from stationd.services.shipping import check_parcel_weight, ship
 from stationd.store.database import Store
 from stationd.sync.schedule import PackScriptSchedule
@@ -51,11 +51,15 @@ class Station:
             )
             for cfg in settings.printers
         }
-        routes = {
+        # The defaults for printers named as they suggest, then whatever [print] says.
+        routes = {kind: name for kind, name in DEFAULT_ROUTES.items() if name in self.printers}
+        routes |= {
             field.name: getattr(settings.print, field.name)
             for field in dataclasses.fields(settings.print)
             if getattr(settings.print, field.name)
         }
+        if self.printers and "label" not in routes:
+            log.warning("no printer prints labels: report-in will queue none (set [print] label)")
         self.printing = PrintService(self.store, self.bus, workers, routes, station=name)
         self.paperwork = Paperwork.from_settings(settings)
         self.scale = make_scale(settings.scale, self.bus)
@@ -140,16 +144,19 @@ class Station:
         raises `WeightNeedsConfirmation` (nothing written) until `confirm_weight` is given.
         """
         tare_g = self.settings.scale.box_tare_g
-        if weight_g is None and self.scale is not None:
+        # One reading weighs one box: the scale's weight is the delivery's only when the
+        # delivery is one parcel, and only a positive, stable one (a lifted box on a tared
+        # scale reads below zero).
+        if weight_g is None and self.scale is not None and len(parcel_ids) == 1:
             reading = self.scale.last_weight
-            if reading is not None and reading.stable:
+            if reading is not None and reading.stable and reading.grams > 0:
                 weight_g = reading.grams
                 if reading.net:  # the scale was tared with the empty box on it
                     tare_g = 0
         scale_cfg = self.settings.scale
 
         def reported(conn, order, delivery):  # type: ignore[no-untyped-def]
-            if weight_g is not None:
+            if weight_g is not None and len(delivery.parcel_ids) == 1:
                 check_parcel_weight(
                     conn,
                     order,
@@ -217,14 +224,22 @@ class Station:
                 return
             self.stopping.set()
         notify("STOPPING=1")
-        if self.server is not None:
-            self._stop_server()
-        self.schedule.stop()
-        for scanner in self.scanners:
-            scanner.stop()
-        if self.scale is not None:
-            self.scale.stop()
-        self.printing.stop()
-        self.bench.stop()
-        self.store.dispose()
-        self._stopped.set()
+        try:
+            parts = [
+                ("kiosk server", self._stop_server if self.server is not None else None),
+                ("pack-script schedule", self.schedule.stop),
+                *[(f"scanner {sc.name}", sc.stop) for sc in self.scanners],
+                ("scale", self.scale.stop if self.scale is not None else None),
+                ("printers", self.printing.stop),
+                ("bench", self.bench.stop),
+                ("database", self.store.dispose),
+            ]
+            for what, stop in parts:
+                if stop is None:
+                    continue
+                try:
+                    stop()
+                except Exception:
+                    log.exception("%s did not stop cleanly", what)
+        finally:
+            self._stopped.set()

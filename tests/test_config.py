@@ -719,3 +719,18 @@ def test_serial_line_keys_do_not_apply_to_a_keyboard_scanner():
 def test_hidpos_scanner_needs_usb_ids():
     with pytest.raises(ConfigError, match="needs usb_vid and usb_pid"):
         settings_from_dict({"scanners": [{"name": "h", "kind": "hidpos"}]})
+
+
+def test_documents_for_the_receipt_printer_never_route_to_a_label_printer():
+    with pytest.raises(ConfigError, match="zpl label printer"):
+        settings_from_dict(
+            {
+                "printers": [{"name": "labels", "kind": "zpl", "host": "10.0.0.6"}],
+                "print": {"picklist": "labels"},
+            }
+        )
+
+
+def test_shop_name_longer_than_a_label_line_is_refused_at_load():
+    with pytest.raises(ConfigError, match=r"shop\.name"):
+        settings_from_dict({"shop": {"name": "x" * 51}})

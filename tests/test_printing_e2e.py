@@ -265,3 +265,15 @@ def test_weight_within_the_tolerance_ships_without_asking(station, label_printer
     station.scale.put(930)
     station.ship(1043, ["P-W2"])
     label_printer.wait_for(1)
+
+
+def test_weight_of_a_multi_parcel_delivery_is_not_checked_against_one_box(station, label_printer):
+    station.scale.put(500)  # one of two boxes on the scale
+    station.ship(1044, ["P-M1", "P-M2"])
+    label_printer.wait_for(2)
+
+
+def test_a_lifted_box_on_a_tared_scale_is_no_weight(station, label_printer):
+    station.scale.put(0)  # a tared scale with the box lifted: nothing to weigh
+    station.ship(1043, ["P-Z1"])
+    label_printer.wait_for(1)

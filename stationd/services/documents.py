@@ -32,6 +32,7 @@ class Paperwork:
 
     shop: Shop
     sender: Sender
+    country: str
     language: str
     currency: str
     vat_percent: int
@@ -52,6 +53,7 @@ class Paperwork:
                 vat_number=shop.vat_number,
             ),
             sender=Sender(shop.name, tuple(a for a in address if a)),
+            country=shop.country,
             language=settings.station.language,
             currency=settings.station.currency,
             vat_percent=shop.vat_percent,
@@ -147,7 +149,7 @@ def queue_labels(
             customer.street,
             customer.postcode,
             customer.city,
-            customer.country or "SE",
+            customer.country or paperwork.country,
         )
     except ValueError as err:
         # No label, no parcel: the report-in is refused and nothing is written.
@@ -170,9 +172,16 @@ def queue_labels(
         raise OrderRuleError(f"Order {order.id} can't get a shipping label: {err}") from None
     jobs = []
     for label in labels:
-        if kind == "escpos":
-            payload = render_escpos_label(label, lang=lang)
-        else:
-            payload = render_zpl(label, dpmm=dpmm, lang=lang)
+        try:
+            if kind == "escpos":
+                # 58 mm paper (32 characters) is 384 dots wide, 80 mm is 576.
+                width = int(paperwork.printer_options.get(printer, {}).get("width_chars", 42))  # type: ignore[arg-type]
+                payload = render_escpos_label(
+                    label, lang=lang, line_dots=384 if width <= 32 else 576
+                )
+            else:
+                payload = render_zpl(label, dpmm=dpmm, lang=lang)
+        except ValueError as err:
+            raise OrderRuleError(f"Order {order.id}: the label can't be printed: {err}") from None
         jobs.append(printing.submit(conn, "label", payload, order.id))
     return jobs

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, event
 
 from stationd.clock import utcnow
-from stationd.core.orders import Document
+from stationd.core.orders import Document, OrderRuleError
 from stationd.devices.printer import Printer, PrinterError, PrinterState, PrinterStatus
 from stationd.events import Bus, Event, OrderChanged
 from stationd.store import print_queue
@@ -99,8 +99,8 @@ class PrinterStateChanged(Event):
     at: datetime = field(default_factory=utcnow)
 
 
-class PrintRoutingError(ValueError):
-    """A document kind no printer is configured for."""
+class PrintRoutingError(OrderRuleError):
+    """A document kind no printer is configured for; the message says which."""
 
 
 class PrintWorker:
