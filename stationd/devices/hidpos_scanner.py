@@ -33,7 +33,6 @@ import errno
 import logging
 import random
 import re
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,9 +42,10 @@ import usb.core
 import usb.util
 
 from stationd.devices.frames import ALLOWED_CONTROLS, Frame, Rejected
+from stationd.devices.owner import OwnedDevice
 from stationd.devices.serial_scanner import ScannerState
 from stationd.devices.usb_find import HID_CLASS, find_usb_device
-from stationd.events import Bus, DeviceStateChanged, ScanRead, ScanRejected
+from stationd.events import Bus, ScanRead, ScanRejected
 
 log = logging.getLogger(__name__)
 wire_log = logging.getLogger(__name__ + ".wire")
@@ -57,7 +57,6 @@ _TAIL = 3  # two vendor bytes, the flags byte
 _MIN_REPORT = _HEAD + _TAIL
 _CONTINUED = 0x01
 _AIM_ID = re.compile(rb"\][A-Za-z][0-9A-Za-z]")
-_BACKOFF_START_S = 0.1
 _LIBUSB_ERROR_TIMEOUT = -7
 
 
@@ -229,7 +228,7 @@ class NotHidPos(Exception):
     """The interface is HID but not a Bar Code Scanner (the scanner is in another mode)."""
 
 
-class HidPosScanner:
+class HidPosScanner(OwnedDevice[ScannerState]):
     """A HID POS barcode scanner, read by its own thread through pyusb.
 
     The device is found by `vid`, `pid` and, when given, `serial` (looked up again on every
@@ -241,6 +240,10 @@ class HidPosScanner:
     bounds one blocking read: it sets how soon `stop` is seen; reports themselves do not wait
     for it.
     """
+
+    states = ScannerState
+    noun = "scanner"
+    _lost = (OSError, NotHidPos, usb.core.NoBackendError)  # USBError is an OSError
 
     def __init__(
         self,
@@ -261,16 +264,12 @@ class HidPosScanner:
         for label, value in (("vid", vid), ("pid", pid)):
             if not 0 <= value <= 0xFFFF:
                 raise ValueError(f"{label} must be 0x0000…0xffff, not {value!r}")
-        if reconnect_max_s < _BACKOFF_START_S:
-            raise ValueError(f"reconnect_max_s must be at least {_BACKOFF_START_S}")
+        super().__init__(name, bus, reconnect_max_s=reconnect_max_s)
         if not 0 < read_timeout_s <= 1:
             raise ValueError(f"read_timeout_s must be in (0, 1], not {read_timeout_s}")
-        self.name = name
         self.vid, self.pid, self.serial = vid, pid, serial
         self.interface = interface
-        self.reconnect_max_s = reconnect_max_s
         self.read_timeout_s = read_timeout_s
-        self._bus = bus
         self._backend = backend
         self._decoder_args = {
             "report_id": report_id,
@@ -278,10 +277,6 @@ class HidPosScanner:
             "frame_timeout_s": frame_timeout_s,
         }
         HidPosDecoder(**self._decoder_args)  # bad settings fail here, in the caller
-        self._state = ScannerState.STOPPED
-        self._state_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def source(self) -> str:
@@ -289,88 +284,28 @@ class HidPosScanner:
         return f"hidpos:{self.name}"
 
     @property
-    def state(self) -> ScannerState:
-        """The current state (a `StrEnum`, equal to its string value)."""
-        return self._state
-
-    @property
     def wanted(self) -> str:
         """The device this scanner looks for, as ``usb:VID:PID[:SERIAL]``."""
         text = f"usb:{self.vid:04x}:{self.pid:04x}"
         return f"{text}:{self.serial}" if self.serial else text
 
-    def start(self) -> None:
-        """Start the reader thread; the device need not be there yet. Starting twice is a no-op."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._set_state(ScannerState.CONNECTING, self.wanted)
-        self._thread = threading.Thread(target=self._run, name=f"scanner-{self.name}", daemon=True)
-        self._thread.start()
+    def _where(self) -> str:
+        return self.wanted
 
-    def stop(self, timeout_s: float = 1.0) -> None:
-        """Stop reading, give the interface back to the kernel, and wait for the thread."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout_s)
-            if thread.is_alive():
-                log.error(
-                    "scanner %s: reader thread did not stop within %g s", self.name, timeout_s
-                )
-                return
-        self._thread = None
-        self._set_state(ScannerState.STOPPED)
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, usb.core.NoBackendError):
+            return "no libusb: install libusb-1.0-0"
+        return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
-    def _set_state(self, state: ScannerState, detail: str = "") -> None:
-        with self._state_lock:
-            if state == self._state:
-                return
-            self._state = state
-        log.info("scanner %s: %s %s", self.name, state.value, detail)
-        self._bus.publish(DeviceStateChanged(self.source, state.value, detail))
+    def _open(self) -> tuple[_Link, str]:
+        link = _Link.open(self)
+        return link, link.describe()
 
-    def _offline(self, detail: str) -> None:
-        if self._state != ScannerState.OFFLINE:
-            log.warning("scanner %s: offline: %s", self.name, detail)
-        self._set_state(ScannerState.OFFLINE, detail)
+    def _close(self, handle: Any) -> None:
+        handle.close()
 
-    def _run(self) -> None:
-        delay = _BACKOFF_START_S
-        while not self._stop.is_set():
-            connected_at = None
-            try:
-                link = _Link.open(self)
-            except usb.core.NoBackendError:
-                self._offline("no libusb: install libusb-1.0-0")
-            except (OSError, NotHidPos) as exc:  # USBError is an OSError
-                self._offline(_describe(exc))
-            except Exception as exc:  # the owner thread must outlive any bug
-                log.exception("scanner %s: opening failed", self.name)
-                self._offline(f"opening failed: {exc!r}")
-            else:
-                connected_at = time.monotonic()
-                self._set_state(ScannerState.CONNECTED, link.describe())
-                try:
-                    self._read(link)
-                except usb.core.USBError as exc:
-                    self._offline(f"lost {link.describe()}: {_describe(exc)}")
-                except Exception as exc:  # the owner thread must outlive any bug
-                    log.exception("scanner %s: reader failed", self.name)
-                    self._offline(f"reader failed: {exc!r}")
-                finally:
-                    link.close()
-            if self._stop.is_set():
-                break
-            # A device that opens and dies at once must not reset the back-off into a 10 Hz
-            # reconnect loop; only a connection that held for a while does.
-            if connected_at is not None and time.monotonic() - connected_at >= self.reconnect_max_s:
-                delay = _BACKOFF_START_S
-            log.debug("scanner %s: next attempt in %g s", self.name, delay)
-            self._stop.wait(delay)
-            delay = min(delay * 2, self.reconnect_max_s)
-
-    def _read(self, link: _Link) -> None:
+    def _serve(self, handle: Any) -> None:
+        link: _Link = handle
         decoder = HidPosDecoder(**self._decoder_args)
         timeout_ms = max(1, round(self.read_timeout_s * 1000))
         try:
@@ -396,10 +331,6 @@ class HidPosScanner:
             else:
                 log.info("scanner %s: rejected %r: %s", self.name, item.raw, item.reason)
                 self._bus.publish(ScanRejected(self.source, item.reason, item.raw))
-
-
-def _describe(exc: Exception) -> str:
-    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
 
 def _is_timeout(exc: usb.core.USBError) -> bool:

@@ -14,23 +14,22 @@ import errno
 import functools
 import logging
 import select
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from stationd.devices.frames import Frame, Rejected
 from stationd.devices.keymaps import KeyFrameDecoder, get_keymap
+from stationd.devices.owner import OwnedDevice
 from stationd.devices.ports import PortSpec
 from stationd.devices.serial_scanner import ScannerState
 from stationd.devices.usb_find import find_input_device, scanner_hint
-from stationd.events import Bus, DeviceStateChanged, ScanRead, ScanRejected
+from stationd.events import Bus, ScanRead, ScanRejected
 
 log = logging.getLogger(__name__)
 wire_log = logging.getLogger(__name__ + ".wire")
 
 EV_KEY = 0x01  # linux/input-event-codes.h; the same as evdev.ecodes.EV_KEY
-_BACKOFF_START_S = 0.1
 
 
 class InputDeviceLike(Protocol):
@@ -53,7 +52,7 @@ class InputDeviceLike(Protocol):
 DeviceFinder = Callable[[PortSpec], InputDeviceLike | None]
 
 
-class KeyboardScanner:
+class KeyboardScanner(OwnedDevice[ScannerState]):
     """A keyboard-mode barcode scanner, read by its own thread.
 
     `device_spec` is a `PortSpec` or its text: ``usb:VID:PID[:SERIAL]`` (matched against the
@@ -71,6 +70,9 @@ class KeyboardScanner:
     devices in ``/dev/input``. Tests and simulations pass their own.
     """
 
+    states = ScannerState
+    noun = "scanner"
+
     def __init__(
         self,
         name: str,
@@ -87,18 +89,14 @@ class KeyboardScanner:
         read_timeout_s: float = 0.05,
         find_device: DeviceFinder | None = None,
     ) -> None:
-        if reconnect_max_s < _BACKOFF_START_S:
-            raise ValueError(f"reconnect_max_s must be at least {_BACKOFF_START_S}")
+        super().__init__(name, bus, reconnect_max_s=reconnect_max_s)
         if not 0 < read_timeout_s <= 1:
             raise ValueError(f"read_timeout_s must be in (0, 1], not {read_timeout_s}")
-        self.name = name
         self.spec = (
             device_spec if isinstance(device_spec, PortSpec) else PortSpec.parse(device_spec)
         )
         self.keymap = get_keymap(layout)
-        self.reconnect_max_s = reconnect_max_s
         self.read_timeout_s = read_timeout_s
-        self._bus = bus
         self._find_device: DeviceFinder = find_device or find_input_device
         self._new_decoder = functools.partial(
             KeyFrameDecoder,
@@ -110,91 +108,22 @@ class KeyboardScanner:
             frame_timeout_s=frame_timeout_s,
         )
         self._new_decoder()  # bad framing settings fail here, in the caller, not in the thread
-        self._state = ScannerState.STOPPED
-        self._state_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def source(self) -> str:
         """The name events carry: ``hid:<name>``."""
         return f"hid:{self.name}"
 
-    @property
-    def state(self) -> ScannerState:
-        """The current state (a `StrEnum`, equal to its string value)."""
-        return self._state
+    def _where(self) -> str:
+        return str(self.spec)
 
-    def start(self) -> None:
-        """Start the reader thread; the device need not be there yet. Starting twice is a no-op."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._set_state(ScannerState.CONNECTING, str(self.spec))
-        self._thread = threading.Thread(target=self._run, name=f"scanner-{self.name}", daemon=True)
-        self._thread.start()
+    def _describe(self, exc: BaseException) -> str:
+        return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
-    def stop(self, timeout_s: float = 1.0) -> None:
-        """Stop reading, ungrab and close the device, and wait up to `timeout_s` for the thread."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout_s)
-            if thread.is_alive():
-                log.error(
-                    "scanner %s: reader thread did not stop within %g s", self.name, timeout_s
-                )
-                return
-        self._thread = None
-        self._set_state(ScannerState.STOPPED)
+    def _lost_detail(self, handle: Any, where: str, exc: BaseException) -> str:
+        return f"lost {handle.path}: {self._describe(exc)}"
 
-    def _set_state(self, state: ScannerState, detail: str = "") -> None:
-        with self._state_lock:
-            if state == self._state:
-                return
-            self._state = state
-        log.info("scanner %s: %s %s", self.name, state.value, detail)
-        self._bus.publish(DeviceStateChanged(self.source, state.value, detail))
-
-    def _offline(self, detail: str) -> None:
-        if self._state != ScannerState.OFFLINE:
-            log.warning("scanner %s: offline: %s", self.name, detail)
-        self._set_state(ScannerState.OFFLINE, detail)
-
-    def _run(self) -> None:
-        delay = _BACKOFF_START_S
-        while not self._stop.is_set():
-            connected_at = None
-            try:
-                device = self._open()
-            except OSError as exc:
-                self._offline(_describe(exc))
-            except Exception as exc:  # the owner thread must outlive any bug
-                log.exception("scanner %s: opening failed", self.name)
-                self._offline(f"opening failed: {exc!r}")
-            else:
-                connected_at = time.monotonic()
-                self._set_state(ScannerState.CONNECTED, f"{device.path} ({device.name})")
-                try:
-                    self._read(device)
-                except OSError as exc:
-                    self._offline(f"lost {device.path}: {_describe(exc)}")
-                except Exception as exc:  # the owner thread must outlive any bug
-                    log.exception("scanner %s: reader failed", self.name)
-                    self._offline(f"reader failed: {exc!r}")
-                finally:
-                    _release(device)
-            if self._stop.is_set():
-                break
-            # A device that opens and dies at once (a flaky cable) must not reset the back-off
-            # into a 10 Hz reconnect loop; only a connection that held for a while does.
-            if connected_at is not None and time.monotonic() - connected_at >= self.reconnect_max_s:
-                delay = _BACKOFF_START_S
-            log.debug("scanner %s: next attempt in %g s", self.name, delay)
-            self._stop.wait(delay)
-            delay = min(delay * 2, self.reconnect_max_s)
-
-    def _open(self) -> InputDeviceLike:
+    def _open(self) -> tuple[InputDeviceLike, str]:
         device = self._find_device(self.spec)
         if device is None:
             raise OSError(errno.ENODEV, f"no input device {self.spec}")
@@ -215,9 +144,10 @@ class KeyboardScanner:
             if exc.errno == errno.EBUSY:
                 raise OSError(errno.EBUSY, f"{device.path} is grabbed by another program") from exc
             raise
-        return device
+        return device, f"{device.path} ({device.name})"
 
-    def _read(self, device: InputDeviceLike) -> None:
+    def _serve(self, handle: Any) -> None:
+        device: InputDeviceLike = handle
         decoder = self._new_decoder()
         fd = device.fileno()
         try:
@@ -250,18 +180,14 @@ class KeyboardScanner:
                 log.info("scanner %s: rejected %r: %s", self.name, item.raw, item.reason)
                 self._bus.publish(ScanRejected(self.source, item.reason, item.raw))
 
-
-def _describe(exc: OSError) -> str:
-    return exc.strerror or str(exc)
-
-
-def _release(device: InputDeviceLike) -> None:
-    try:
-        device.ungrab()
-    except OSError as exc:
-        # A device that is gone can't be ungrabbed; the kernel drops the grab with it.
-        log.debug("ungrab %s: %s", device.path, exc)
-    try:
-        device.close()
-    except OSError as exc:
-        log.debug("closing %s: %s", device.path, exc)
+    def _close(self, handle: Any) -> None:
+        device: InputDeviceLike = handle
+        try:
+            device.ungrab()
+        except OSError as exc:
+            # A device that is gone can't be ungrabbed; the kernel drops the grab with it.
+            log.debug("ungrab %s: %s", device.path, exc)
+        try:
+            device.close()
+        except OSError as exc:
+            log.debug("closing %s: %s", device.path, exc)

@@ -22,20 +22,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from stationd.clock import utcnow
+from stationd.devices.owner import OwnedDevice
 from stationd.events import Bus, DeviceStateChanged, Event
 
 log = logging.getLogger(__name__)
-
-_BACKOFF_START_S = 0.1
 
 #: Grams per unit, for the units scales report. Exact by definition (the international
 #: avoirdupois pound is 453.59237 g; the ounce is 1/16 of it; the troy ounce 31.1034768 g).
@@ -277,133 +274,31 @@ class SimulatedScale:
         self._bus.publish(DeviceStateChanged(self.source, state.value, detail))
 
 
-class OwnedScale(ABC):
+class OwnedScale(OwnedDevice[ScaleState]):
     """A real scale and the one thread that owns its handle (a serial port, a USB device).
 
-    The thread opens the device, serves it until it fails or `stop` is called, closes it, and
-    tries again with back-off (0.1 s doubling up to `reconnect_max_s`), so a scale that was
-    unplugged works again as soon as it is back, with no restart (R21). Subclasses say how to
-    open, serve and close; `_lost` lists the exceptions that mean "the device went away".
+    The lifecycle is `OwnedDevice`'s: open, serve, close, and try again with back-off, so a
+    scale that was unplugged works again as soon as it is back, with no restart (R21).
+    Subclasses say how to open, serve and close, and feed what they read to `self._tracker`;
+    they set SILENT themselves. The last weight is forgotten whenever the scale goes offline
+    or is stopped.
     """
 
-    #: Exceptions that mean the device is gone or failed; anything else is a bug, logged in full.
-    _lost: tuple[type[BaseException], ...] = (OSError,)
+    states = ScaleState
+    noun = "scale"
 
     def __init__(self, name: str, bus: Bus, *, reconnect_max_s: float) -> None:
-        if reconnect_max_s < _BACKOFF_START_S:
-            raise ValueError(f"reconnect_max_s must be at least {_BACKOFF_START_S}")
-        self.name = name
-        self.reconnect_max_s = reconnect_max_s
-        self._bus = bus
+        super().__init__(name, bus, reconnect_max_s=reconnect_max_s)
         self._tracker = WeightTracker(bus, self.source, name)
-        self._state = ScaleState.STOPPED
-        self._state_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @property
-    @abstractmethod
-    def source(self) -> str:
-        """The name events carry, and `DeviceStateChanged.device`."""
-
-    @property
-    def state(self) -> ScaleState:
-        """The current state (a `StrEnum`, equal to its string value)."""
-        return self._state
 
     @property
     def last_weight(self) -> WeightRead | None:
         """The latest reading, stable or not; None while there is no weight (thread-safe)."""
         return self._tracker.last
 
-    def start(self) -> None:
-        """Start the owner thread; the device need not be there yet. Starting twice is a no-op."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._set_state(ScaleState.CONNECTING, self._where())
-        self._thread = threading.Thread(target=self._run, name=f"scale-{self.name}", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 1.0) -> None:
-        """Stop, close the device and wait up to `timeout_s` for the thread to end."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout_s)
-            if thread.is_alive():
-                log.error("scale %s: owner thread did not stop within %g s", self.name, timeout_s)
-                return
-        self._thread = None
+    def _on_stop(self) -> None:
         self._tracker.clear()
-        self._set_state(ScaleState.STOPPED)
-
-    # For subclasses ---------------------------------------------------------------------------
-    @abstractmethod
-    def _where(self) -> str:
-        """Where the device is looked for, for messages."""
-
-    @abstractmethod
-    def _open(self) -> tuple[Any, str]:
-        """Open the device: (handle, where it was found). Raises one of `_lost` when absent."""
-
-    @abstractmethod
-    def _serve(self, handle: Any) -> None:
-        """Read weights until `self._stop` is set (return) or the device fails (raise)."""
-
-    @abstractmethod
-    def _close(self, handle: Any) -> None:
-        """Close the handle; never raises."""
-
-    def _set_state(self, state: ScaleState, detail: str = "") -> None:
-        with self._state_lock:
-            if state == self._state:
-                return
-            self._state = state
-        log.info("scale %s: %s %s", self.name, state.value, detail)
-        self._bus.publish(DeviceStateChanged(self.source, state.value, detail))
 
     def _offline(self, detail: str) -> None:
-        if self._state != ScaleState.OFFLINE:
-            log.warning("scale %s: offline: %s", self.name, detail)
         self._tracker.clear()
-        self._set_state(ScaleState.OFFLINE, detail)
-
-    # The owner thread -------------------------------------------------------------------------
-    def _run(self) -> None:
-        delay = _BACKOFF_START_S
-        while not self._stop.is_set():
-            connected_at = None
-            try:
-                handle, where = self._open()
-            except self._lost as exc:
-                self._offline(str(exc))
-            except Exception as exc:  # the owner thread must outlive any bug
-                log.exception("scale %s: opening failed", self.name)
-                self._offline(f"opening failed: {exc!r}")
-            else:
-                connected_at = time.monotonic()
-                self._set_state(ScaleState.CONNECTED, where)
-                failure = None
-                try:
-                    self._serve(handle)
-                except self._lost as exc:
-                    failure = f"lost {where}: {exc}"
-                except Exception as exc:  # the owner thread must outlive any bug
-                    log.exception("scale %s: reader failed", self.name)
-                    failure = f"reader failed: {exc!r}"
-                finally:
-                    # Closed before "offline" goes out: whoever reacts to it finds the device
-                    # released (and the kernel driver back).
-                    self._close(handle)
-                if failure is not None:
-                    self._offline(failure)
-            if self._stop.is_set():
-                break
-            # A device that opens and dies at once (a flaky cable) must not reset the back-off
-            # into a 10 Hz reconnect loop; only a connection that held for a while does.
-            if connected_at is not None and time.monotonic() - connected_at >= self.reconnect_max_s:
-                delay = _BACKOFF_START_S
-            log.debug("scale %s: next attempt in %g s", self.name, delay)
-            self._stop.wait(delay)
-            delay = min(delay * 2, self.reconnect_max_s)
+        super()._offline(detail)

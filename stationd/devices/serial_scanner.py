@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 import serial
 
 from stationd.devices.frames import Frame, FrameDecoder, Rejected, Suffix
+from stationd.devices.owner import OwnedDevice
 from stationd.devices.ports import PortSpec, find_port
-from stationd.events import Bus, DeviceStateChanged, ScanRead, ScanRejected
+from stationd.events import Bus, ScanRead, ScanRejected
 
 log = logging.getLogger(__name__)
 wire_log = logging.getLogger(__name__ + ".wire")
 
-_BACKOFF_START_S = 0.1
 _PARITIES = {
     "N": serial.PARITY_NONE,
     "E": serial.PARITY_EVEN,
@@ -64,7 +63,7 @@ class Scanner(Protocol):
     def stop(self, timeout_s: float = 1.0) -> None: ...
 
 
-class SerialScanner:
+class SerialScanner(OwnedDevice[ScannerState]):
     """A serial barcode scanner, read by its own thread.
 
     `port` is a `PortSpec` or its text form (``/dev/stationd-scanner``, ``usb:0c2e:0b61``); it
@@ -77,6 +76,9 @@ class SerialScanner:
     and how finely partial frames expire. Scans themselves do not wait for it, a read returns
     as soon as bytes arrive.
     """
+
+    states = ScannerState
+    noun = "scanner"
 
     def __init__(
         self,
@@ -105,14 +107,10 @@ class SerialScanner:
             raise ValueError(f"parity must be one of N, E, O, M, S, not {parity!r}")
         if stopbits not in _STOPBITS:
             raise ValueError(f"stopbits must be 1, 1.5 or 2, not {stopbits!r}")
-        if reconnect_max_s < _BACKOFF_START_S:
-            raise ValueError(f"reconnect_max_s must be at least {_BACKOFF_START_S}")
+        super().__init__(name, bus, reconnect_max_s=reconnect_max_s)
         if not 0 < read_timeout_s <= 1:
             raise ValueError(f"read_timeout_s must be in (0, 1], not {read_timeout_s}")
-        self.name = name
         self.port = port if isinstance(port, PortSpec) else PortSpec.parse(port)
-        self.reconnect_max_s = reconnect_max_s
-        self._bus = bus
         self._serial_settings = {
             "baudrate": baudrate,
             "bytesize": _BYTESIZES[bytesize],
@@ -130,98 +128,29 @@ class SerialScanner:
             frame_timeout_s=frame_timeout_s,
         )
         self._new_decoder()  # bad framing settings fail here, in the caller, not in the thread
-        self._state = ScannerState.STOPPED
-        self._state_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def source(self) -> str:
         """The name events carry: ``serial:<name>``."""
         return f"serial:{self.name}"
 
-    @property
-    def state(self) -> ScannerState:
-        """The current state (a `StrEnum`, equal to its string value)."""
-        return self._state
+    def _where(self) -> str:
+        return str(self.port)
 
-    def start(self) -> None:
-        """Start the reader thread; the port need not be there yet. Starting twice is a no-op."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._set_state(ScannerState.CONNECTING, str(self.port))
-        self._thread = threading.Thread(target=self._run, name=f"scanner-{self.name}", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 1.0) -> None:
-        """Stop reading, close the port and wait up to `timeout_s` for the thread to end."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout_s)
-            if thread.is_alive():
-                log.error(
-                    "scanner %s: reader thread did not stop within %g s", self.name, timeout_s
-                )
-                return
-        self._thread = None
-        self._set_state(ScannerState.STOPPED)
-
-    def _set_state(self, state: ScannerState, detail: str = "") -> None:
-        with self._state_lock:
-            if state == self._state:
-                return
-            self._state = state
-        log.info("scanner %s: %s %s", self.name, state.value, detail)
-        self._bus.publish(DeviceStateChanged(self.source, state.value, detail))
-
-    def _run(self) -> None:
-        delay = _BACKOFF_START_S
-        while not self._stop.is_set():
-            connected_at = None
-            try:
-                ser = self._open()
-            except (serial.SerialException, OSError, ValueError) as exc:
-                self._offline(str(exc))
-            except Exception as exc:  # the owner thread must outlive any bug
-                log.exception("scanner %s: opening failed", self.name)
-                self._offline(f"opening failed: {exc!r}")
-            else:
-                connected_at = time.monotonic()
-                self._set_state(ScannerState.CONNECTED, ser.port or "")
-                try:
-                    self._read(ser)
-                except (serial.SerialException, OSError) as exc:
-                    self._offline(f"lost {ser.port}: {exc}")
-                except Exception as exc:  # the owner thread must outlive any bug
-                    log.exception("scanner %s: reader failed", self.name)
-                    self._offline(f"reader failed: {exc!r}")
-                finally:
-                    _close_quietly(ser)
-            if self._stop.is_set():
-                break
-            # A port that opens and dies at once (a flaky cable) must not reset the back-off into
-            # a 10 Hz reconnect loop; only a connection that held for a while does.
-            if connected_at is not None and time.monotonic() - connected_at >= self.reconnect_max_s:
-                delay = _BACKOFF_START_S
-            log.debug("scanner %s: next attempt in %g s", self.name, delay)
-            self._stop.wait(delay)
-            delay = min(delay * 2, self.reconnect_max_s)
-
-    def _offline(self, detail: str) -> None:
-        if self._state != ScannerState.OFFLINE:
-            log.warning("scanner %s: offline: %s", self.name, detail)
-        self._set_state(ScannerState.OFFLINE, detail)
-
-    def _open(self) -> serial.Serial:
+    def _open(self) -> tuple[serial.Serial, str]:
         path = find_port(self.port)
         if path is None:
             raise OSError(f"no serial port {self.port}")
-        # exclusive: a second stationd (or a stray `screen`) must not steal half the bytes.
-        return serial.Serial(path, exclusive=True, **self._serial_settings)
+        try:
+            # exclusive: a second stationd (or a stray `screen`) must not steal half the bytes.
+            ser = serial.Serial(path, exclusive=True, **self._serial_settings)
+        except ValueError as exc:
+            # pyserial raises ValueError for some ports it cannot open: to us, not there.
+            raise OSError(str(exc)) from exc
+        return ser, ser.port or ""
 
-    def _read(self, ser: serial.Serial) -> None:
+    def _serve(self, handle: Any) -> None:
+        ser: serial.Serial = handle
         decoder = self._new_decoder()
         try:
             while not self._stop.is_set():
@@ -246,10 +175,9 @@ class SerialScanner:
                 log.info("scanner %s: rejected %r: %s", self.name, item.raw, item.reason)
                 self._bus.publish(ScanRejected(self.source, item.reason, item.raw))
 
-
-def _close_quietly(ser: serial.Serial) -> None:
-    try:
-        ser.close()
-    except (serial.SerialException, OSError) as exc:
-        # Closing a port whose device is gone can fail; it is closed for us either way.
-        log.debug("closing %s: %s", ser.port, exc)
+    def _close(self, handle: Any) -> None:
+        try:
+            handle.close()
+        except (serial.SerialException, OSError) as exc:
+            # Closing a port whose device is gone can fail; it is closed for us either way.
+            log.debug("closing %s: %s", handle.port, exc)
