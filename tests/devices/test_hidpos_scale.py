@@ -16,20 +16,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import usb.backend
 import usb.core
+from bus_waits import WITHIN_S, next_event, next_state
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stationd.devices.hidpos_scale import HidPosScale, decode_report
 from stationd.devices.scale import MAX_GRAMS, NoWeight, Reading, ScaleState, Unreadable, WeightRead
-from stationd.events import Bus, DeviceStateChanged, Event, EventQueue
-
-E = TypeVar("E", bound=Event)
-WITHIN_S = 2.0
+from stationd.events import Bus, DeviceStateChanged, EventQueue
 
 DYMO_VID, DYMO_M25_PID = 0x0922, 0x8004
 SERIAL = "0082101234567"
@@ -363,29 +361,6 @@ def scales(bus: Bus, usb_bus: RecordedScaleBus) -> Iterator[Callable[..., HidPos
     yield make
     for scale in made:
         scale.stop()
-
-
-def next_event(
-    q: EventQueue,
-    kind: type[E],
-    where: Callable[[E], bool] = lambda e: True,
-    within_s: float = WITHIN_S,
-) -> tuple[E, list[Event]]:
-    """The first event of `kind` that `where` accepts, and the events that came before it."""
-    deadline = time.monotonic() + within_s
-    before: list[Event] = []
-    while (left := deadline - time.monotonic()) > 0:
-        event = q.get(timeout=left)
-        if event is None:
-            break
-        if isinstance(event, kind) and where(event):
-            return event, before
-        before.append(event)
-    raise AssertionError(f"no {kind.__name__} within {within_s} s; saw {before}")
-
-
-def next_state(q: EventQueue, *states: str) -> DeviceStateChanged:
-    return next_event(q, DeviceStateChanged, lambda e: e.state in states)[0]
 
 
 def until(predicate: Callable[[], bool], within_s: float = WITHIN_S) -> None:

@@ -17,11 +17,12 @@ import queue
 import time
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import usb.backend
 import usb.core
+from bus_waits import next_event, next_state
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,10 +36,8 @@ from stationd.devices.hidpos_scanner import (
 )
 from stationd.devices.serial_scanner import ScannerState
 from stationd.devices.usb_find import find_usb_device, list_usb_devices
-from stationd.events import Bus, DeviceStateChanged, Event, EventQueue, ScanRead, ScanRejected
+from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
 
-E = TypeVar("E", bound=Event)
-WITHIN_S = 2.0
 GS = b"\x1d"
 NEWLAND, HR2150_HIDPOS = 0x1EAB, 0x1C10
 
@@ -505,28 +504,6 @@ def scanners(bus: Bus, backend: FakeUsbBackend) -> Iterator[Callable[..., HidPos
     yield make
     for scanner in made:
         scanner.stop()
-
-
-def next_event(
-    q: EventQueue,
-    kind: type[E],
-    where: Callable[[E], bool] = lambda e: True,
-    within_s: float = WITHIN_S,
-) -> tuple[E, list[Event]]:
-    deadline = time.monotonic() + within_s
-    before: list[Event] = []
-    while (left := deadline - time.monotonic()) > 0:
-        event = q.get(timeout=left)
-        if event is None:
-            break
-        if isinstance(event, kind) and where(event):
-            return event, before
-        before.append(event)
-    raise AssertionError(f"no {kind.__name__} within {within_s} s; saw {before}")
-
-
-def next_state(q: EventQueue, *states: str) -> DeviceStateChanged:
-    return next_event(q, DeviceStateChanged, lambda e: e.state in states)[0]
 
 
 def test_reports_become_scans_with_their_symbology(

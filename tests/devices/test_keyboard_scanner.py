@@ -15,10 +15,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
 
 import evdev
 import pytest
+from bus_waits import next_event, next_state
 from evdev import ecodes
 
 from stationd.devices import usb_find
@@ -26,10 +26,8 @@ from stationd.devices.keyboard_scanner import KeyboardScanner
 from stationd.devices.ports import PortSpec
 from stationd.devices.serial_scanner import ScannerState
 from stationd.devices.usb_find import find_input_device, list_input_devices
-from stationd.events import Bus, DeviceStateChanged, Event, EventQueue, ScanRead, ScanRejected
+from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
 
-E = TypeVar("E", bound=Event)
-WITHIN_S = 2.0
 GS = "\x1d"
 HONEYWELL, VOYAGER = 0x0C2E, 0x0B81
 
@@ -319,28 +317,6 @@ def scanners(bus: Bus) -> Iterator[Callable[..., KeyboardScanner]]:
     yield make
     for scanner in made:
         scanner.stop()
-
-
-def next_event(
-    q: EventQueue,
-    kind: type[E],
-    where: Callable[[E], bool] = lambda e: True,
-    within_s: float = WITHIN_S,
-) -> tuple[E, list[Event]]:
-    deadline = time.monotonic() + within_s
-    before: list[Event] = []
-    while (left := deadline - time.monotonic()) > 0:
-        event = q.get(timeout=left)
-        if event is None:
-            break
-        if isinstance(event, kind) and where(event):
-            return event, before
-        before.append(event)
-    raise AssertionError(f"no {kind.__name__} within {within_s} s; saw {before}")
-
-
-def next_state(q: EventQueue, *states: str) -> DeviceStateChanged:
-    return next_event(q, DeviceStateChanged, lambda e: e.state in states)[0]
 
 
 SPEC = f"usb:{HONEYWELL:04x}:{VOYAGER:04x}:18123B4C2A"

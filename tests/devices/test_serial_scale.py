@@ -15,9 +15,9 @@ import time
 import tty
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
+from bus_waits import WITHIN_S, next_event, next_state
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,9 +41,6 @@ from stationd.devices.serial_scale import (
     parse_nci_status,
 )
 from stationd.events import Bus, DeviceStateChanged, Event, EventQueue
-
-E = TypeVar("E", bound=Event)
-WITHIN_S = 2.0
 
 
 # The continuous protocol, decoded ---------------------------------------------------------------
@@ -448,31 +445,8 @@ def responders() -> Iterator[Callable[[PtyScale, bytes | None], NciResponder]]:
         responder.stop()
 
 
-def next_event(
-    q: EventQueue,
-    kind: type[E],
-    where: Callable[[E], bool] = lambda e: True,
-    within_s: float = WITHIN_S,
-) -> tuple[E, list[Event]]:
-    """The first event of `kind` that `where` accepts, and the events that came before it."""
-    deadline = time.monotonic() + within_s
-    before: list[Event] = []
-    while (left := deadline - time.monotonic()) > 0:
-        event = q.get(timeout=left)
-        if event is None:
-            break
-        if isinstance(event, kind) and where(event):
-            return event, before
-        before.append(event)
-    raise AssertionError(f"no {kind.__name__} within {within_s} s; saw {before}")
-
-
 def next_weight(q: EventQueue) -> tuple[WeightRead, list[Event]]:
     return next_event(q, WeightRead)
-
-
-def next_state(q: EventQueue, *states: str) -> DeviceStateChanged:
-    return next_event(q, DeviceStateChanged, lambda e: e.state in states)[0]
 
 
 def until(predicate: Callable[[], bool], within_s: float = WITHIN_S) -> None:

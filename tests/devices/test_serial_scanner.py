@@ -14,19 +14,16 @@ import tty
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TypeVar
 
 import pytest
+from bus_waits import WITHIN_S, next_event, next_state
 
 from stationd.devices import ports
 from stationd.devices.ports import PortSpec, find_port, list_serial_ports
 from stationd.devices.serial_scanner import ScannerState, SerialScanner
-from stationd.events import Bus, DeviceStateChanged, Event, EventQueue, ScanRead, ScanRejected
-
-E = TypeVar("E", bound=Event)
+from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
 
 EAN = "7310865004703"
-WITHIN_S = 2.0
 
 
 class PtyScanner:
@@ -89,31 +86,8 @@ def scanners(bus: Bus) -> Iterator[Callable[..., SerialScanner]]:
         scanner.stop()
 
 
-def next_event(
-    q: EventQueue,
-    kind: type[E],
-    where: Callable[[E], bool] = lambda e: True,
-    within_s: float = WITHIN_S,
-) -> tuple[E, list[Event]]:
-    """The first event of `kind` that `where` accepts, and the events that came before it."""
-    deadline = time.monotonic() + within_s
-    before: list[Event] = []
-    while (left := deadline - time.monotonic()) > 0:
-        event = q.get(timeout=left)
-        if event is None:
-            break
-        if isinstance(event, kind) and where(event):
-            return event, before
-        before.append(event)
-    raise AssertionError(f"no {kind.__name__} within {within_s} s; saw {before}")
-
-
 def next_scan(q: EventQueue) -> ScanRead:
     return next_event(q, ScanRead)[0]
-
-
-def next_state(q: EventQueue, *states: str) -> DeviceStateChanged:
-    return next_event(q, DeviceStateChanged, lambda e: e.state in states)[0]
 
 
 def connected(q: EventQueue) -> DeviceStateChanged:

@@ -8,17 +8,15 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
+from bus_waits import WITHIN_S, next_event
 
 from stationd.devices.serial_scanner import ScannerState
 from stationd.devices.simulated_scanner import SimulatedScanner
-from stationd.events import Bus, DeviceStateChanged, Event, EventQueue, ScanRead, ScanRejected
+from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
 
-E = TypeVar("E", bound=Event)
 EAN = "7310865004703"
-WITHIN_S = 2.0
 
 
 @pytest.fixture
@@ -44,20 +42,6 @@ def scanners(bus: Bus) -> Iterator[Callable[..., SimulatedScanner]]:
     yield make
     for scanner in made:
         scanner.stop()
-
-
-def next_event(q: EventQueue, kind: type[E], within_s: float = WITHIN_S) -> tuple[E, list[Event]]:
-    """The first event of `kind`, and the events that came before it."""
-    deadline = time.monotonic() + within_s
-    before: list[Event] = []
-    while (left := deadline - time.monotonic()) > 0:
-        event = q.get(timeout=left)
-        if event is None:
-            break
-        if isinstance(event, kind):
-            return event, before
-        before.append(event)
-    raise AssertionError(f"no {kind.__name__} within {within_s} s; saw {before}")
 
 
 def write_fifo(path: Path, data: bytes) -> None:
