@@ -34,7 +34,6 @@ import logging
 import random
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +41,9 @@ import usb.core
 import usb.util
 
 from stationd.devices.frames import ALLOWED_CONTROLS, Frame, Rejected
-from stationd.devices.owner import OwnedDevice
-from stationd.devices.serial_scanner import ScannerState
+from stationd.devices.scanner import OwnedScanner
 from stationd.devices.usb_find import HID_CLASS, find_usb_device
-from stationd.events import Bus, ScanRead, ScanRejected
+from stationd.events import Bus
 
 log = logging.getLogger(__name__)
 wire_log = logging.getLogger(__name__ + ".wire")
@@ -228,7 +226,7 @@ class NotHidPos(Exception):
     """The interface is HID but not a Bar Code Scanner (the scanner is in another mode)."""
 
 
-class HidPosScanner(OwnedDevice[ScannerState]):
+class HidPosScanner(OwnedScanner):
     """A HID POS barcode scanner, read by its own thread through pyusb.
 
     The device is found by `vid`, `pid` and, when given, `serial` (looked up again on every
@@ -241,8 +239,6 @@ class HidPosScanner(OwnedDevice[ScannerState]):
     for it.
     """
 
-    states = ScannerState
-    noun = "scanner"
     _lost = (OSError, NotHidPos, usb.core.NoBackendError)  # USBError is an OSError
 
     def __init__(
@@ -322,15 +318,6 @@ class HidPosScanner(OwnedDevice[ScannerState]):
                 self._publish(decoder.feed(report, now))
         finally:
             self._publish(decoder.flush("scan cut off: the device went away"))
-
-    def _publish(self, results: Sequence[Frame | Rejected]) -> None:
-        for item in results:
-            if isinstance(item, Frame):
-                log.debug("scanner %s: read %r %s", self.name, item.code, item.symbology or "")
-                self._bus.publish(ScanRead(item.code, item.symbology, self.source))
-            else:
-                log.info("scanner %s: rejected %r: %s", self.name, item.raw, item.reason)
-                self._bus.publish(ScanRejected(self.source, item.reason, item.raw))
 
 
 def _is_timeout(exc: usb.core.USBError) -> bool:

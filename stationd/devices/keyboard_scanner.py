@@ -15,16 +15,14 @@ import functools
 import logging
 import select
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from stationd.devices.frames import Frame, Rejected
 from stationd.devices.keymaps import KeyFrameDecoder, get_keymap
-from stationd.devices.owner import OwnedDevice
 from stationd.devices.ports import PortSpec
-from stationd.devices.serial_scanner import ScannerState
+from stationd.devices.scanner import OwnedScanner
 from stationd.devices.usb_find import find_input_device, scanner_hint
-from stationd.events import Bus, ScanRead, ScanRejected
+from stationd.events import Bus
 
 log = logging.getLogger(__name__)
 wire_log = logging.getLogger(__name__ + ".wire")
@@ -52,7 +50,7 @@ class InputDeviceLike(Protocol):
 DeviceFinder = Callable[[PortSpec], InputDeviceLike | None]
 
 
-class KeyboardScanner(OwnedDevice[ScannerState]):
+class KeyboardScanner(OwnedScanner):
     """A keyboard-mode barcode scanner, read by its own thread.
 
     `device_spec` is a `PortSpec` or its text: ``usb:VID:PID[:SERIAL]`` (matched against the
@@ -69,9 +67,6 @@ class KeyboardScanner(OwnedDevice[ScannerState]):
     `find_device` finds and opens the device for a spec; the default looks among the evdev
     devices in ``/dev/input``. Tests and simulations pass their own.
     """
-
-    states = ScannerState
-    noun = "scanner"
 
     def __init__(
         self,
@@ -170,15 +165,6 @@ class KeyboardScanner(OwnedDevice[ScannerState]):
                     self._publish(decoder.feed(event.code, event.value, now))
         finally:
             self._publish(decoder.flush("frame cut off: the device went away"))
-
-    def _publish(self, results: Sequence[Frame | Rejected]) -> None:
-        for item in results:
-            if isinstance(item, Frame):
-                log.debug("scanner %s: read %r %s", self.name, item.code, item.symbology or "")
-                self._bus.publish(ScanRead(item.code, item.symbology, self.source))
-            else:
-                log.info("scanner %s: rejected %r: %s", self.name, item.raw, item.reason)
-                self._bus.publish(ScanRejected(self.source, item.reason, item.raw))
 
     def _close(self, handle: Any) -> None:
         device: InputDeviceLike = handle

@@ -11,16 +11,14 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Sequence
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 import serial
 
-from stationd.devices.frames import Frame, FrameDecoder, Rejected, Suffix
-from stationd.devices.owner import OwnedDevice
+from stationd.devices.frames import FrameDecoder, Suffix
 from stationd.devices.ports import PortSpec, find_port
-from stationd.events import Bus, ScanRead, ScanRejected
+from stationd.devices.scanner import OwnedScanner
+from stationd.events import Bus
 
 log = logging.getLogger(__name__)
 wire_log = logging.getLogger(__name__ + ".wire")
@@ -40,30 +38,7 @@ _STOPBITS = {
 }
 
 
-class ScannerState(StrEnum):
-    """Where a scanner is; the value is what `DeviceStateChanged.state` carries."""
-
-    STOPPED = "stopped"  # not started, or stopped: nobody is reading
-    CONNECTING = "connecting"  # started, first attempt to open the device under way
-    CONNECTED = "connected"  # open and reading: scans come through
-    OFFLINE = "offline"  # not there or failed; retried with back-off until it comes back
-
-
-class Scanner(Protocol):
-    """What the station needs of any scanner, real or simulated."""
-
-    @property
-    def source(self) -> str: ...
-
-    @property
-    def state(self) -> ScannerState: ...
-
-    def start(self) -> None: ...
-
-    def stop(self, timeout_s: float = 1.0) -> None: ...
-
-
-class SerialScanner(OwnedDevice[ScannerState]):
+class SerialScanner(OwnedScanner):
     """A serial barcode scanner, read by its own thread.
 
     `port` is a `PortSpec` or its text form (``/dev/stationd-scanner``, ``usb:0c2e:0b61``); it
@@ -76,9 +51,6 @@ class SerialScanner(OwnedDevice[ScannerState]):
     and how finely partial frames expire. Scans themselves do not wait for it, a read returns
     as soon as bytes arrive.
     """
-
-    states = ScannerState
-    noun = "scanner"
 
     def __init__(
         self,
@@ -165,15 +137,6 @@ class SerialScanner(OwnedDevice[ScannerState]):
                     self._publish(decoder.expire(now))
         finally:
             self._publish(decoder.flush("frame cut off: the port closed"))
-
-    def _publish(self, results: Sequence[Frame | Rejected]) -> None:
-        for item in results:
-            if isinstance(item, Frame):
-                log.debug("scanner %s: read %r %s", self.name, item.code, item.symbology or "")
-                self._bus.publish(ScanRead(item.code, item.symbology, self.source))
-            else:
-                log.info("scanner %s: rejected %r: %s", self.name, item.raw, item.reason)
-                self._bus.publish(ScanRejected(self.source, item.reason, item.raw))
 
     def _close(self, handle: Any) -> None:
         try:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stationd.devices.frames import Frame, FrameDecoder, Rejected
-from stationd.devices.serial_scanner import ScannerState
+from stationd.devices.scanner import ScannerState
 from stationd.events import Bus, DeviceStateChanged, ScanRead, ScanRejected
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from stationd.devices.hidpos_scanner import (
     stress_report_decoder,
     usage_pages,
 )
-from stationd.devices.serial_scanner import ScannerState
+from stationd.devices.scanner import ScannerState
 from stationd.devices.usb_find import find_usb_device, list_usb_devices
 from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
 

@@ -20,7 +20,8 @@ from bus_waits import WITHIN_S, next_event, next_state
 
 from stationd.devices import ports
 from stationd.devices.ports import PortSpec, find_port, list_serial_ports
-from stationd.devices.serial_scanner import ScannerState, SerialScanner
+from stationd.devices.scanner import ScannerState
+from stationd.devices.serial_scanner import SerialScanner
 from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
 
 EAN = "7310865004703"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from bus_waits import WITHIN_S, next_event
 
-from stationd.devices.serial_scanner import ScannerState
+from stationd.devices.scanner import ScannerState
 from stationd.devices.simulated_scanner import SimulatedScanner
 from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
 

@@ -1,0 +1,57 @@
+"""What every scanner shares: its states, the interface the station uses, and the owner-thread
+base that turns decoded frames into bus events (R19: a scan is the same event whichever
+scanner made it)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Protocol
+
+from stationd.devices.frames import Frame, Rejected
+from stationd.devices.owner import OwnedDevice
+from stationd.events import ScanRead, ScanRejected
+
+log = logging.getLogger(__name__)
+
+
+class ScannerState(StrEnum):
+    """Where a scanner is; the value is what `DeviceStateChanged.state` carries."""
+
+    STOPPED = "stopped"  # not started, or stopped: nobody is reading
+    CONNECTING = "connecting"  # started, first attempt to open the device under way
+    CONNECTED = "connected"  # open and reading: scans come through
+    OFFLINE = "offline"  # not there or failed; retried with back-off until it comes back
+
+
+class Scanner(Protocol):
+    """What the station needs of any scanner, real or simulated."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def state(self) -> ScannerState: ...
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout_s: float = 1.0) -> None: ...
+
+
+class OwnedScanner(OwnedDevice[ScannerState]):
+    """A real scanner read by its own thread: subclasses open, serve and close the device and
+    hand what their decoder made to `_publish`."""
+
+    states = ScannerState
+    noun = "scanner"
+
+    def _publish(self, results: Sequence[Frame | Rejected]) -> None:
+        """Put decoded frames on the bus as `ScanRead`, and rejections as `ScanRejected`."""
+        for item in results:
+            if isinstance(item, Frame):
+                log.debug("scanner %s: read %r %s", self.name, item.code, item.symbology or "")
+                self._bus.publish(ScanRead(item.code, item.symbology, self.source))
+            else:
+                log.info("scanner %s: rejected %r: %s", self.name, item.raw, item.reason)
+                self._bus.publish(ScanRejected(self.source, item.reason, item.raw))
