@@ -50,6 +50,7 @@ __all__ = [
     "ShopSettings",
     "StationSettings",
     "config_path",
+    "is_loopback",
     "load_settings",
     "settings_from_dict",
 ]
@@ -394,13 +395,19 @@ class DatabaseSettings:
     claim_lease_s: int = _int(300, lo=10, hi=86400)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str | None) -> bool:
+    """True for an address only this machine reaches: localhost, 127.0.0.0/8, ::1, and the
+    IPv4-mapped ::ffff:127.x.y.z a dual-stack server reports. Any other name: assume reachable."""
+    if not host:
+        return False
     if host.casefold() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        ip = ipaddress.ip_address(host)
     except ValueError:
-        return False  # a host name other than localhost: assume it is reachable
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,7 +423,7 @@ class KioskSettings:
     @property
     def loopback_only(self) -> bool:
         """True when ``host`` can be reached from this machine only."""
-        return _is_loopback(self.host)
+        return is_loopback(self.host)
 
     def _check(self, at: str) -> None:
         if not self.loopback_only and len(self.token) < MIN_LAN_TOKEN_LEN:

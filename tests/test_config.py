@@ -734,3 +734,24 @@ def test_documents_for_the_receipt_printer_never_route_to_a_label_printer():
 def test_shop_name_longer_than_a_label_line_is_refused_at_load():
     with pytest.raises(ConfigError, match=r"shop\.name"):
         settings_from_dict({"shop": {"name": "x" * 51}})
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("localhost", True),
+        ("192.168.1.50", False),
+        ("::ffff:10.0.0.2", False),
+        ("station.local", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_loopback_is_one_rule_for_the_config_and_the_kiosk(address, loopback):
+    from stationd.config import is_loopback
+
+    assert is_loopback(address) is loopback

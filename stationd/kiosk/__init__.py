@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
 from flask import Flask, abort, redirect, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from stationd.config import is_loopback
 from stationd.core.money import format_money
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def create_app(station: Station) -> Flask:
     @app.before_request
     def _require_token() -> None:
         # Off loopback the kiosk is a door into the shop's orders: a token opens it.
-        if not token or _is_loopback(request.remote_addr):
+        if not token or is_loopback(request.remote_addr):
             return
         given = request.args.get("token") or request.cookies.get("stationd_token") or ""
         if not hmac.compare_digest(given.encode(), token.encode()):
@@ -92,12 +92,3 @@ def create_app(station: Station) -> Flask:
         )
 
     return app
-
-
-def _is_loopback(address: str | None) -> bool:
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return (mapped or ip).is_loopback
