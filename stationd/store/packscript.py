@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, desc, insert, select
 
+from stationd.clock import utcnow
 from stationd.core.packscript import (
     Candidate,
     PackResult,
@@ -39,8 +40,7 @@ from stationd.core.packscript import (
     run_pack_script,
 )
 from stationd.store.database import Store
-from stationd.store.orders import utcnow
-from stationd.store.tables import packscript_runs
+from stationd.store.tables import orders, packscript_runs
 
 log = logging.getLogger(__name__)
 
@@ -170,10 +170,10 @@ def _cursor(conn: Connection) -> Iterator[Any]:
 
 
 def _timestamp(conn: Connection, value: datetime) -> object:
-    # Raw SQL skips SQLAlchemy's type processing; write SQLite times the way it writes them.
-    if conn.dialect.name == "sqlite":
-        return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    return value
+    # Raw SQL skips SQLAlchemy's type processing: bind through the column type itself, so a
+    # time is written the one way the store writes times (UtcDateTime).
+    bind = orders.c.updated_at.type.bind_processor(conn.dialect)
+    return bind(value) if bind is not None else value
 
 
 def encode_trace(trace: Trace) -> bytes:
