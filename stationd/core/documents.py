@@ -498,8 +498,24 @@ def _totals(
     return rows
 
 
+class _Priced:
+    """The sums a receipt and an invoice both print: the total and the VAT in it."""
+
+    __slots__ = ()
+    lines: tuple[InvoiceLine, ...]
+    vat_percent: int
+
+    @property
+    def total_minor(self) -> int:
+        return sum(line.total_minor for line in self.lines)
+
+    @property
+    def vat_minor(self) -> int:
+        return vat_part(self.total_minor, self.vat_percent)
+
+
 @dataclass(frozen=True, slots=True)
-class Receipt:
+class Receipt(_Priced):
     """What the customer paid for: lines, quantities, unit prices, line totals, total, VAT."""
 
     order_id: int
@@ -512,14 +528,6 @@ class Receipt:
     shop: Shop
     language: str = "sv"
     kind: Document = field(default=Document.RECEIPT, init=False)
-
-    @property
-    def total_minor(self) -> int:
-        return sum(line.total_minor for line in self.lines)
-
-    @property
-    def vat_minor(self) -> int:
-        return vat_part(self.total_minor, self.vat_percent)
 
     def sections(self) -> tuple[Section, ...]:
         t = LABELS[self.language]
@@ -607,7 +615,7 @@ def build_picklist_receipt(
 
 
 @dataclass(frozen=True, slots=True)
-class Invoice:
+class Invoice(_Priced):
     """R9: the shop's own invoice for an order paid by "own invoice"; number = order id."""
 
     number: str
@@ -621,14 +629,6 @@ class Invoice:
     shop: Shop
     language: str = "sv"
     kind: Document = field(default=Document.INVOICE, init=False)
-
-    @property
-    def total_minor(self) -> int:
-        return sum(line.total_minor for line in self.lines)
-
-    @property
-    def vat_minor(self) -> int:
-        return vat_part(self.total_minor, self.vat_percent)
 
     def sections(self) -> tuple[Section, ...]:
         t, lang = LABELS[self.language], self.language
