@@ -143,7 +143,6 @@ def demo(
                 "station": {
                     "name": "demo-bench",
                     "state_dir": str(state),
-                    "simulated_devices": True,
                 },
                 "kiosk": {"host": host, "port": port},
                 "packscript": {"interval_min": 15},

@@ -358,7 +358,6 @@ class StationSettings:
     language: str = _choice("sv", LANGUAGES)
     currency: str = _choice("SEK", CURRENCIES)
     state_dir: Path = _path(Path("/var/lib/stationd"))
-    simulated_devices: bool = _bool(False)
     timezone: str = _str("Europe/Stockholm", non_empty=True)
 
     def _check(self, at: str) -> None:

@@ -56,7 +56,6 @@ class ScanOutcome(Event):
     ok: bool
     message: str
     order_id: int | None = None
-    sku: str | None = None
     code: str = ""
     source: str = "unknown"
     sound: str = "ok"

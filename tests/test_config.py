@@ -69,7 +69,7 @@ def test_no_file_gives_the_builtin_defaults():
     assert settings.station.language == "sv"
     assert settings.station.currency == "SEK"
     assert settings.station.state_dir == Path("/var/lib/stationd")
-    assert settings.station.simulated_devices is False
+    assert settings.logging.wire is False
     assert settings.database.url == ""
     assert settings.database.busy_timeout_s == 5.0
     assert settings.database.claim_lease_s == 300
@@ -171,7 +171,7 @@ def test_full_file_is_read_into_typed_settings(tmp_path):
         language = "nb"
         currency = "NOK"
         state_dir = "~/stationd"
-        simulated_devices = true
+        timezone = "Europe/Oslo"
 
         [database]
         busy_timeout_s = 2
@@ -210,7 +210,8 @@ def test_full_file_is_read_into_typed_settings(tmp_path):
     assert s.station.name == "bench-2"
     assert s.station.language == "nb"
     assert s.station.state_dir == Path("~/stationd").expanduser()
-    assert s.station.simulated_devices is True
+    assert s.station.timezone == "Europe/Oslo"
+    assert s.logging.wire is True
     assert s.database.busy_timeout_s == 2.0
     assert isinstance(s.database.busy_timeout_s, float)
     assert s.packscript.interval_min == 0
@@ -310,12 +311,12 @@ def test_section_that_is_not_a_table_is_refused():
             "database.busy_timeout_s must be a number, got the string '5'",
         ),
         (
-            {"station": {"simulated_devices": "yes"}},
-            "station.simulated_devices must be true or false, got the string 'yes'",
+            {"logging": {"wire": "yes"}},
+            "logging.wire must be true or false, got the string 'yes'",
         ),
         (
-            {"station": {"simulated_devices": 1}},
-            "station.simulated_devices must be true or false, got the integer 1",
+            {"logging": {"wire": 1}},
+            "logging.wire must be true or false, got the integer 1",
         ),
         ({"station": {"name": 7}}, "station.name must be a string, got the integer 7"),
         (
@@ -560,8 +561,8 @@ def test_overrides_apply_after_the_file(tmp_path):
 
 
 def test_overrides_without_a_file_apply_to_the_defaults():
-    settings = load_settings(None, overrides={"station.simulated_devices": True})
-    assert settings.station.simulated_devices is True
+    settings = load_settings(None, overrides={"logging.wire": True})
+    assert settings.logging.wire is True
     assert settings.kiosk == Settings().kiosk
 
 

@@ -90,7 +90,7 @@ class BenchService:
                 )
             self._remember(outcome)
         self.bus.publish(
-            ScanOutcome(False, outcome.message, current_id, None, "", rejected.source, "error")
+            ScanOutcome(False, outcome.message, current_id, source=rejected.source, sound="error")
         )
         return outcome
 
@@ -226,7 +226,6 @@ class BenchService:
                 ok=outcome.ok,
                 message=outcome.message,
                 order_id=outcome.order_id,
-                sku=None,
                 code=scan.code,
                 source=scan.source,
                 sound=outcome.sound,
