@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
-from stationd.config import Settings
+from stationd.config import PrinterSettings, Settings
 from stationd.core.deliveries import Delivery
 from stationd.core.documents import Address, Shop, build_document
 from stationd.core.labels import Receiver, Sender, labels_for_delivery
@@ -38,8 +38,11 @@ class Paperwork:
     vat_percent: int
     due_days: int
     tz: object
-    printer_kinds: Mapping[str, str]
-    printer_options: Mapping[str, Mapping[str, object]]
+    printers: Mapping[str, PrinterSettings]
+
+    def printer(self, name: str) -> PrinterSettings:
+        """The settings of printer `name`; a simulated printer renders as the default kind."""
+        return self.printers.get(name) or PrinterSettings(name=name, kind="simulated")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Paperwork:
@@ -59,11 +62,7 @@ class Paperwork:
             vat_percent=shop.vat_percent,
             due_days=shop.invoice_due_days,
             tz=settings.station.tz,
-            printer_kinds={p.name: p.kind for p in settings.printers},
-            printer_options={
-                p.name: {"width_chars": p.width_chars, "codepage": p.codepage, "dpmm": p.dpmm}
-                for p in settings.printers
-            },
+            printers={p.name: p for p in settings.printers},
         )
 
 
@@ -109,7 +108,7 @@ def print_orders(
             loaded.append(order)
         chosen = check_print_request(document, loaded)
         printer = printing.printer_for(document.value)
-        options = paperwork.printer_options.get(printer, {})
+        options = paperwork.printer(printer)
         jobs = []
         for order in chosen:
             built = build_document(
@@ -126,8 +125,8 @@ def print_orders(
             )
             payload = render(
                 built,
-                width_chars=int(options.get("width_chars", 42)),  # type: ignore[arg-type]
-                codepage=str(options.get("codepage", "CP865")),
+                width_chars=options.width_chars,
+                codepage=options.codepage,
             )
             jobs.append(printing.submit(conn, document.value, payload, order.id))
     return jobs
@@ -160,8 +159,7 @@ def queue_labels(
         else None
     )
     printer = printing.printer_for("label")
-    kind = paperwork.printer_kinds.get(printer, "zpl")
-    dpmm = int(paperwork.printer_options.get(printer, {}).get("dpmm", 8))  # type: ignore[arg-type]
+    options = paperwork.printer(printer)
     # Label captions are Norwegian under "no"; the station says "nb" for Bokmål.
     lang = "no" if paperwork.language == "nb" else paperwork.language
     try:
@@ -173,14 +171,13 @@ def queue_labels(
     jobs = []
     for label in labels:
         try:
-            if kind == "escpos":
+            if options.kind == "escpos":
                 # 58 mm paper (32 characters) is 384 dots wide, 80 mm is 576.
-                width = int(paperwork.printer_options.get(printer, {}).get("width_chars", 42))  # type: ignore[arg-type]
                 payload = render_escpos_label(
-                    label, lang=lang, line_dots=384 if width <= 32 else 576
+                    label, lang=lang, line_dots=384 if options.width_chars <= 32 else 576
                 )
             else:
-                payload = render_zpl(label, dpmm=dpmm, lang=lang)
+                payload = render_zpl(label, dpmm=options.dpmm, lang=lang)
         except ValueError as err:
             raise OrderRuleError(f"Order {order.id}: the label can't be printed: {err}") from None
         jobs.append(printing.submit(conn, "label", payload, order.id))
