@@ -8,6 +8,7 @@ import threading
 
 from stationd.config import Settings
 from stationd.core.deliveries import ReportResult
+from stationd.core.weight import parcel_weight
 from stationd.devices.factory import make_printer, make_scale, make_scanner
 from stationd.events import Bus
 from stationd.services.bench import BenchService
@@ -144,15 +145,15 @@ class Station:
         raises `WeightNeedsConfirmation` (nothing written) until `confirm_weight` is given.
         """
         tare_g = self.settings.scale.box_tare_g
-        # One reading weighs one box: the scale's weight is the delivery's only when the
-        # delivery is one parcel, and only a positive, stable one (a lifted box on a tared
-        # scale reads below zero).
-        if weight_g is None and self.scale is not None and len(parcel_ids) == 1:
+        if weight_g is None and self.scale is not None:
             reading = self.scale.last_weight
-            if reading is not None and reading.stable and reading.grams > 0:
-                weight_g = reading.grams
-                if reading.net:  # the scale was tared with the empty box on it
-                    tare_g = 0
+            weight_g, tare_g = parcel_weight(
+                parcels=len(parcel_ids),
+                reading_g=reading.grams if reading is not None else None,
+                stable=reading is not None and reading.stable,
+                net=reading is not None and reading.net,
+                box_tare_g=tare_g,
+            )
         scale_cfg = self.settings.scale
 
         def reported(conn, order, delivery):  # type: ignore[no-untyped-def]

@@ -187,3 +187,23 @@ def _round_half_up(grams: int, step: int) -> int:
 def _check_weight_value(value: int, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{what} must be whole grams ≥ 0, not {value!r}")
+
+
+def parcel_weight(
+    *,
+    parcels: int,
+    reading_g: int | None,
+    stable: bool,
+    net: bool,
+    box_tare_g: int,
+) -> tuple[int | None, int]:
+    """Which scale reading counts as a delivery's weight, and the box tare to expect with it.
+
+    One reading weighs one box, so it is the delivery's weight only for a one-parcel delivery,
+    and only when stable and above zero (a lifted box on a tared scale reads below zero). A net
+    reading was taken with the empty box tared away: then no tare is expected on top.
+    Returns ``(weight_g or None, tare_g)``.
+    """
+    if parcels != 1 or reading_g is None or not stable or reading_g <= 0:
+        return None, box_tare_g
+    return reading_g, 0 if net else box_tare_g

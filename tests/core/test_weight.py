@@ -225,3 +225,22 @@ def test_the_verdict_and_the_message_agree(measured, expected, tolerance, pct) -
 
     gap = abs(grams(weighs) - grams(expected_s))
     assert (gap <= grams(tolerance_s) + 1e-6) == check.ok
+
+
+@pytest.mark.parametrize(
+    ("parcels", "reading", "stable", "net", "expected"),
+    [
+        (1, 930, True, False, (930, 150)),  # a gross reading: the box is expected on top
+        (1, 780, True, True, (780, 0)),  # tared with the empty box: no tare on top
+        (2, 500, True, False, (None, 150)),  # one box of two on the scale says nothing
+        (1, 930, False, False, (None, 150)),  # still settling
+        (1, 0, True, False, (None, 150)),  # nothing on the scale
+        (1, -150, True, True, (None, 150)),  # the box lifted off a tared scale
+        (1, None, False, False, (None, 150)),  # no scale reading at all
+    ],
+)
+def test_which_scale_reading_counts_as_the_parcels_weight(parcels, reading, stable, net, expected):
+    from stationd.core.weight import parcel_weight
+
+    got = parcel_weight(parcels=parcels, reading_g=reading, stable=stable, net=net, box_tare_g=150)
+    assert got == expected
