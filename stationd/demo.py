@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from stationd.core.barcodes import gtin_check_digit
 from stationd.store.database import Store
@@ -376,7 +376,7 @@ def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -
             at=shape.now - timedelta(days=rnd.randint(0, 10)),
         )
     with store.write() as conn:
-        still_packing = [i for i in packing[len(to_ship) :]]
+        still_packing = packing[len(to_ship) :]
         waiting = rnd.sample(still_packing, max(1, len(still_packing) // 15))
         conn.execute(update(orders).where(orders.c.id.in_(waiting)).values(waiting=True))
         tagged = rnd.sample([o["id"] for o in shop.orders], len(shop.orders) // 20)
@@ -385,8 +385,6 @@ def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -
                 update(orders).where(orders.c.id == order_id).values(own_status_id=1 + n % 3)
             )
     with store.read() as conn:
-        from sqlalchemy import func
-
         counts = dict(
             conn.execute(select(orders.c.status, func.count()).group_by(orders.c.status)).all()
         )

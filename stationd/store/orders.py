@@ -77,7 +77,6 @@ def load_order(conn: Connection, order_id: int, *, for_update: bool = False) -> 
                 packed=line["packed"],
                 delivered=line["delivered"],
                 reserved=line["reserved"],
-                location="",
             )
             for line in lines
         ],
