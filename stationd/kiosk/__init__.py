@@ -6,15 +6,16 @@ import hmac
 import logging
 from typing import TYPE_CHECKING
 
-from flask import Flask, abort, redirect, request, url_for
+from flask import Flask, abort, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from stationd.config import is_loopback
-from stationd.core.money import format_money
+from stationd.kiosk.csrf import init_csrf
+from stationd.kiosk.i18n import COOKIE as LANGUAGE_COOKIE
+from stationd.kiosk.i18n import LANGUAGES, init_i18n
+from stationd.kiosk.layout import init_layout
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from stationd.station import Station
 
 log = logging.getLogger(__name__)
@@ -26,20 +27,24 @@ def create_app(station: Station) -> Flask:
     app.config["STATION"] = station
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.jinja_env.globals["station_name"] = station.settings.station.name
-    app.jinja_env.filters["money"] = format_money
-    tz = station.settings.station.tz
+    init_i18n(app, station.settings.station.language, station.settings.station.tz)
+    init_csrf(app)
+    init_layout(app)
 
-    def local(when: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        """A stored UTC time as the bench's clock shows it."""
-        return when.astimezone(tz).strftime(fmt)
+    from stationd.kiosk import (
+        bench,
+        devices,
+        operators,
+        orders,
+        queue,
+        settings,
+        shipout,
+        stream,
+        tools,
+    )
 
-    app.jinja_env.filters["local"] = local
-
-    from stationd.kiosk import bench, queue, stream
-
-    app.register_blueprint(queue.bp)
-    app.register_blueprint(bench.bp)
-    app.register_blueprint(stream.bp)
+    for page in (queue, bench, shipout, orders, tools, settings, devices, operators, stream):
+        app.register_blueprint(page.bp)
 
     token = station.settings.kiosk.token
 
@@ -64,31 +69,38 @@ def create_app(station: Station) -> Flask:
     def index():  # type: ignore[no-untyped-def]
         return redirect(url_for("queue.page"))
 
+    @app.post("/language")
+    def language():  # type: ignore[no-untyped-def]
+        """Switch this browser's language; back to the page it was chosen on."""
+        chosen = request.form.get("language", "")
+        if chosen not in LANGUAGES:
+            abort(400, f"Unknown language {chosen!r}: choose one of {', '.join(LANGUAGES)}.")
+        back = request.form.get("next", "")
+        # Only a path on this station: never an open redirect to another site.
+        if not back.startswith("/") or back.startswith("//"):
+            back = url_for("queue.page")
+        response = redirect(back, code=303)
+        response.set_cookie(LANGUAGE_COOKIE, chosen, samesite="Strict", max_age=86400 * 365)
+        return response
+
     @app.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]
         return {"station": station.settings.station.name, "ok": True}
 
+    def error_page(code: int, message: str):  # type: ignore[no-untyped-def]
+        try:
+            return render_template("error.html", code=code, message=message), code
+        except Exception:  # the page frame itself failed: the sentence still reaches the packer
+            log.exception("kiosk error page failed")
+            return f"{code} {message}", code, {"Content-Type": "text/plain; charset=utf-8"}
+
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):  # type: ignore[no-untyped-def]
-        return (
-            app.jinja_env.get_template("error.html").render(
-                code=err.code,
-                message=err.description or err.name,
-                station_name=station.settings.station.name,
-            ),
-            err.code,
-        )
+        return error_page(err.code or 400, err.description or err.name)
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # type: ignore[no-untyped-def]
         log.exception("kiosk request failed: %s %s", request.method, request.path)
-        return (
-            app.jinja_env.get_template("error.html").render(
-                code=500,
-                message="Something went wrong on the station; it is in the log.",
-                station_name=station.settings.station.name,
-            ),
-            500,
-        )
+        return error_page(500, "Something went wrong on the station; it is in the log.")
 
     return app

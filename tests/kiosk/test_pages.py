@@ -3,46 +3,12 @@ sentence (never a 500, never a traceback) for every kind of bad input."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 
 from stationd.config import settings_from_dict
 from stationd.station import Station
 from stationd.store.tables import order_lines
-
-
-@pytest.fixture
-def station(tmp_path: Path, make_shop):
-    settings = settings_from_dict(
-        {
-            "station": {"name": "kiosk-test", "state_dir": str(tmp_path)},
-            "packscript": {"interval_min": 0},
-        }
-    )
-    station = Station(settings)
-    station.store.upgrade()
-    shop = make_shop(station.store)
-    shop.product("A", on_hand=5, name="Termos <b>blå</b>", number=1)
-    shop.order(
-        [("A", 2)],
-        status="packing",
-        reserve=True,
-        order_id=1042,
-        customer="<script>alert('x')</script> Öberg",
-        comment="Ring & fråga",
-    )
-    shop.order([("A", 1)], status="packing", waiting=True, order_id=1043)
-    shop.order([("A", 1)], status="order", order_id=1044)
-    yield station
-    station.store.dispose()
-
-
-@pytest.fixture
-def client(station):
-    station.app.testing = True
-    return station.app.test_client()
 
 
 def test_root_goes_to_the_outbound_queue(client):

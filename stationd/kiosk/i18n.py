@@ -1,0 +1,98 @@
+"""Swedish, Norwegian and English in the kiosk: the catalogs, the locale of a request, and how
+money and times are written in it.
+
+The station's `language` is the default; a packer can switch with the language buttons (a
+cookie remembers it per browser). The catalogs are read from the `.po` files at first use, so
+the package ships no compiled files that could drift from their source.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, tzinfo
+from functools import cache
+from pathlib import Path
+
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency
+from babel.support import NullTranslations, Translations
+from flask import Flask, has_request_context, request
+
+#: The kiosk's languages, each named in itself (the button a packer looks for).
+LANGUAGES = {"sv": "Svenska", "nb": "Norsk bokmål", "en": "English"}
+#: The full locale each language formats money and dates in.
+LOCALES = {"sv": "sv_SE", "nb": "nb_NO", "en": "en_GB"}
+COOKIE = "stationd_lang"
+CATALOGS = Path(__file__).with_name("translations")
+
+
+@cache
+def catalog(language: str) -> NullTranslations:
+    """The translations of one language, compiled in memory from its `.po` file."""
+    po = CATALOGS / language / "LC_MESSAGES" / "messages.po"
+    if not po.exists():
+        return NullTranslations()
+    with po.open("rb") as fh:
+        messages = read_po(fh, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, messages)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def request_language(default: str = "en") -> str:
+    """The language this request is shown in: the browser's choice, else the station's."""
+    if not has_request_context():
+        return default
+    chosen = request.cookies.get(COOKIE, "")
+    if chosen in LANGUAGES:
+        return chosen
+    return request.environ.get("stationd.language", default)
+
+
+def gettext(message: str, **params: object) -> str:
+    """`message` in this request's language, with `{name}` placeholders filled from params."""
+    text = catalog(request_language()).gettext(message)
+    return text.format(**params) if params else text
+
+
+def ngettext(singular: str, plural: str, n: int, **params: object) -> str:
+    """The singular or plural form for `n` in this request's language (`{num}` is n)."""
+    text = catalog(request_language()).ngettext(singular, plural, n)
+    return text.format(num=n, **params)
+
+
+def init_i18n(app: Flask, default: str, tz: tzinfo) -> None:
+    """Install gettext in the templates and the `money` and `local` filters, per request."""
+
+    @app.before_request
+    def _station_language() -> None:
+        # request_language() needs the station's default outside init_i18n too.
+        request.environ["stationd.language"] = default
+
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda message, **params: gettext(message, **params),
+        lambda singular, plural, n, **params: ngettext(singular, plural, n, **params),
+        newstyle=False,
+    )
+
+    def locale() -> str:
+        return LOCALES[request_language(default)]
+
+    def money(minor: int, currency: str = "SEK") -> str:
+        """Whole minor units written as the packer's locale writes that currency."""
+        return format_currency(minor / 100, currency, locale=locale())
+
+    def local(when: datetime | None, fmt: str = "short") -> str:
+        """A stored UTC time as the bench's clock shows it, in the locale's format."""
+        if when is None:
+            return ""
+        return format_datetime(when, fmt, tzinfo=tz, locale=locale())
+
+    app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["local"] = local
+    app.jinja_env.globals["LANGUAGES"] = LANGUAGES
+    app.jinja_env.globals["current_language"] = lambda: request_language(default)

@@ -1,0 +1,7 @@
+"""The settings page(s) of the kiosk."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("settings", __name__)

@@ -1,0 +1,7 @@
+"""The shipout page(s) of the kiosk."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("shipout", __name__)

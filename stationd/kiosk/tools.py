@@ -1,0 +1,7 @@
+"""The tools page(s) of the kiosk."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("tools", __name__)

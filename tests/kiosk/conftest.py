@@ -1,0 +1,54 @@
+"""A station with a small shop, and a kiosk test client that carries its CSRF token like the
+pages do (the `X-CSRF-Token` header htmx sends)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stationd.config import settings_from_dict
+from stationd.kiosk.csrf import COOKIE, HEADER
+from stationd.station import Station
+
+CSRF = "test-csrf-token"
+
+
+@pytest.fixture
+def station(tmp_path: Path, make_shop):
+    settings = settings_from_dict(
+        {
+            "station": {"name": "kiosk-test", "state_dir": str(tmp_path), "language": "en"},
+            "packscript": {"interval_min": 0},
+        }
+    )
+    station = Station(settings)
+    station.store.upgrade()
+    shop = make_shop(station.store)
+    shop.product("A", on_hand=5, name="Termos <b>blå</b>", number=1)
+    shop.order(
+        [("A", 2)],
+        status="packing",
+        reserve=True,
+        order_id=1042,
+        customer="<script>alert('x')</script> Öberg",
+        comment="Ring & fråga",
+    )
+    shop.order([("A", 1)], status="packing", waiting=True, order_id=1043)
+    shop.order([("A", 1)], status="order", order_id=1044)
+    yield station
+    station.store.dispose()
+
+
+def kiosk_client(station: Station):  # type: ignore[no-untyped-def]
+    """A test client of the station's kiosk that sends its CSRF token like a page does."""
+    station.app.testing = True
+    client = station.app.test_client()
+    client.set_cookie(COOKIE, CSRF)
+    client.environ_base["HTTP_" + HEADER.upper().replace("-", "_")] = CSRF
+    return client
+
+
+@pytest.fixture
+def client(station):
+    return kiosk_client(station)

@@ -1,0 +1,83 @@
+"""What every kiosk page shares: CSRF on every state change, the language switch, money and
+times in the locale's format, the navigation, and a fragment for htmx."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from stationd.kiosk.csrf import COOKIE
+
+
+def test_post_without_its_csrf_token_is_refused_and_changes_nothing(station):
+    client = station.app.test_client()
+    response = client.post("/bench/scan", data={"code": "ORD-1042"})
+    assert response.status_code == 403
+    assert "security token" in response.get_data(as_text=True)
+    assert station.bench.current_order() is None
+
+
+def test_post_with_a_forged_csrf_token_is_refused(station):
+    client = station.app.test_client()
+    client.set_cookie(COOKIE, "the-real-one")
+    response = client.post("/bench/scan", data={"code": "ORD-1042", "csrf_token": "guessed"})
+    assert response.status_code == 403
+    assert station.bench.current_order() is None
+
+
+def test_a_page_hands_out_the_token_that_its_form_posts(station):
+    client = station.app.test_client()
+    page = client.get("/bench")
+    cookie = client.get_cookie(COOKIE)
+    assert cookie is not None and cookie.value in page.get_data(as_text=True)
+    ok = client.post("/bench/scan", data={"code": "ORD-1042", "csrf_token": cookie.value})
+    assert ok.status_code == 303
+    assert station.bench.current_order().id == 1042
+
+
+def test_language_switch_is_remembered_and_goes_back(client):
+    response = client.post("/language", data={"language": "sv", "next": "/bench"})
+    assert response.status_code == 303 and response.location.endswith("/bench")
+    assert '<html lang="sv">' in client.get("/queue").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", ""])
+def test_language_switch_never_redirects_off_the_station(client, target):
+    response = client.post("/language", data={"language": "nb", "next": target})
+    assert response.status_code == 303 and response.location.endswith("/queue")
+
+
+def test_unknown_language_is_a_400_with_a_sentence(client):
+    response = client.post("/language", data={"language": "xx"})
+    assert response.status_code == 400
+    assert "Unknown language" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("language", "currency", "money", "when"),
+    [
+        ("sv", "SEK", "1\xa0234,50\xa0kr", "2026-03-05 14:07"),
+        ("nb", "NOK", "1\xa0234,50\xa0kr", "05.03.2026, 14:07"),
+        ("nb", "SEK", "1\xa0234,50\xa0SEK", "05.03.2026, 14:07"),
+        ("sv", "EUR", "1\xa0234,50\xa0€", "2026-03-05 14:07"),
+        ("en", "SEK", "SEK1,234.50", "05/03/2026, 14:07"),
+    ],
+)
+def test_money_and_times_in_the_locale_format(station, language, currency, money, when):
+    app = station.app
+    with app.test_request_context("/", headers={"Cookie": f"stationd_lang={language}"}):
+        assert app.jinja_env.filters["money"](123450, currency) == money
+        at = datetime(2026, 3, 5, 13, 7, tzinfo=UTC)  # Stockholm is UTC+1 in March
+        assert app.jinja_env.filters["local"](at) == when
+
+
+def test_navigation_links_every_page_and_marks_the_current(client):
+    page = client.get("/bench").get_data(as_text=True)
+    assert 'href="/queue"' in page and 'href="/bench" class="here"' in page
+
+
+def test_error_for_htmx_is_a_fragment_with_the_sentence(client):
+    response = client.get("/nowhere", headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404 and "<html" not in html and 'role="alert"' in html
