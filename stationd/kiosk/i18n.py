@@ -20,6 +20,8 @@ from babel.numbers import format_currency
 from babel.support import NullTranslations, Translations
 from flask import Flask, has_request_context, request
 
+from stationd.core.text import Text
+
 #: The kiosk's languages, each named in itself (the button a packer looks for).
 LANGUAGES = {"sv": "Svenska", "nb": "Norsk bokmål", "en": "English"}
 #: The full locale each language formats money and dates in.
@@ -58,6 +60,18 @@ def gettext(message: str, **params: object) -> str:
     return text.format(**params) if params else text
 
 
+def translate(message: object) -> str:
+    """A sentence from core (a `core.text.Text`) in this request's language; other text as is."""
+    template = getattr(message, "template", None)
+    if template is None:
+        return "" if message is None else str(message)
+    params = {
+        key: translate(value) if isinstance(value, Text) else value
+        for key, value in message.params.items()  # type: ignore[attr-defined]
+    }
+    return catalog(request_language()).gettext(template).format(**params)
+
+
 def ngettext(singular: str, plural: str, n: int, **params: object) -> str:
     """The singular or plural form for `n` in this request's language (`{num}` is n)."""
     text = catalog(request_language()).ngettext(singular, plural, n)
@@ -92,6 +106,7 @@ def init_i18n(app: Flask, default: str, tz: tzinfo) -> None:
             return ""
         return format_datetime(when, fmt, tzinfo=tz, locale=locale())
 
+    app.jinja_env.filters["tr"] = translate
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["local"] = local
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES

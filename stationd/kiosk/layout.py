@@ -7,7 +7,7 @@ is `base.html` or `bare.html` by the request.
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, has_request_context, request
 
 #: The navigation, in the order a packer works; a page shows only once its blueprint exists.
 NAV = (
@@ -24,7 +24,8 @@ NAV = (
 def is_htmx() -> bool:
     """Whether htmx made this request and wants a fragment, not a whole page."""
     return (
-        request.headers.get("HX-Request") == "true"
+        has_request_context()
+        and request.headers.get("HX-Request") == "true"
         and request.headers.get("HX-History-Restore-Request") != "true"
         and request.headers.get("HX-Boosted") != "true"
     )

@@ -52,3 +52,16 @@ def kiosk_client(station: Station):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def client(station):
     return kiosk_client(station)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, driven by Playwright (no browser download: executable_path)."""
+    from browser_support import FLAGS, chromium_path
+    from playwright.sync_api import sync_playwright
+
+    path = chromium_path()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=FLAGS)
+        yield browser
+        browser.close()

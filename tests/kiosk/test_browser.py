@@ -1,123 +1,66 @@
-"""A new user's path in a real browser: `stationd demo` in its own process, headless Chromium
-(Debian's package) opens the station's address and lands on the outbound queue.
-
-Screenshots at the touchscreen's 800×480 go to test-artifacts/ (the README's pictures).
+"""A new user's path in a real browser: `stationd demo` in its own process, Debian's Chromium
+driven by Playwright opens the station's address and lands on the outbound queue; every page
+of the kiosk at the touchscreen's 800×480, written to test-artifacts/ (the README's pictures).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
+import re
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("chromium is not installed: .ci/run installs Debian's package")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return path
-
-
-def browser(*args: str, profile: Path) -> str:
-    """Run headless Chromium once with the flags this closed network needs."""
-    cmd = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        *args,
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    return out.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from browser_support import ARTIFACTS, open_page
+from demo_process import DemoProcess
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> tuple[str, Path]:
-    state = tmp_path_factory.mktemp("demo")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stationd", "demo", "--state-dir", str(state), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"stationd demo exited: {proc.stdout.read()}")
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("stationd demo did not start listening within 60 s")
-    yield f"http://127.0.0.1:{port}", state
-    proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=20)
-    assert proc.returncode == 0, output
+def demo(tmp_path_factory):
+    demo = DemoProcess(tmp_path_factory.mktemp("demo"))
+    demo.wait_listening()
+    yield demo
+    code, output = demo.stop()
+    assert code == 0, output
     assert "Traceback" not in output
 
 
-def test_demo_leads_to_the_queue_page_in_a_browser(demo, tmp_path):
-    url, _ = demo
-    dom = browser("--dump-dom", url + "/", profile=tmp_path / "profile")
-    assert "<title>Outbound queue" in dom
-    assert dom.count('id="order-') >= 50
-    assert "order(s) to pack" in dom
+def test_demo_leads_to_the_queue_page_in_a_browser(demo, browser):
+    with open_page(browser) as page:
+        page.goto(demo.url + "/")
+        assert page.title().startswith("Outbound queue")
+        assert page.locator("tr[id^=order-]").count() >= 50
+        assert "order(s) to pack" in page.inner_text("main")
 
 
-@pytest.mark.parametrize("page", ["queue", "bench"])
-def test_screenshot_at_the_touchscreen_size(demo, tmp_path, page):
-    url, state = demo
-    if page == "bench":  # a packer opened the oldest order in the queue and packed one item
-        db = sqlite3.connect(state / "stationd.sqlite")
-        first = db.execute(
-            "SELECT id FROM orders WHERE status = 'packing' AND NOT waiting AND id NOT IN "
-            "(SELECT order_id FROM deliveries) ORDER BY placed_at LIMIT 1"
-        ).fetchone()[0]
-        gtin = db.execute(
-            "SELECT gtin FROM order_lines WHERE order_id = ? ORDER BY position", (first,)
-        ).fetchone()[0]
-        db.close()
-        with open(state / "scan.fifo", "w") as pipe:
-            pipe.write(f"ORD-{first}\n{gtin[1:]}\n")
-        time.sleep(1.0)
+def open_first_order_at_the_bench(state: Path) -> None:
+    """A packer scanned the oldest order's pick list and one of its items."""
+    db = sqlite3.connect(state / "stationd.sqlite")
+    first = db.execute(
+        "SELECT id FROM orders WHERE status = 'packing' AND NOT waiting AND id NOT IN "
+        "(SELECT order_id FROM deliveries) ORDER BY placed_at LIMIT 1"
+    ).fetchone()[0]
+    gtin = db.execute(
+        "SELECT gtin FROM order_lines WHERE order_id = ? ORDER BY position", (first,)
+    ).fetchone()[0]
+    db.close()
+    with open(state / "scan.fifo", "w") as pipe:
+        pipe.write(f"ORD-{first}\n{gtin[1:]}\n")
+
+
+def test_screenshot_of_every_page_at_the_touchscreen_size(demo, browser):
+    open_first_order_at_the_bench(demo.state_dir)
     ARTIFACTS.mkdir(exist_ok=True)
-    target = ARTIFACTS / f"{page}-800x480.png"
-    target.unlink(missing_ok=True)
-    browser(
-        "--window-size=800,480",
-        f"--screenshot={target}",
-        f"{url}/{page}",
-        profile=tmp_path / "profile",
-    )
-    assert target.exists() and target.stat().st_size > 5_000
-    dom = browser("--dump-dom", f"{url}/{page}", profile=tmp_path / "profile")
-    assert ("Packed " if page == "bench" else "order(s) to pack") in dom
+    with open_page(browser, width=800, height=480) as page:
+        page.goto(demo.url + "/queue")
+        links = page.eval_on_selector_all("nav.top a", "links => links.map(a => a.pathname)")
+        assert "/queue" in links and "/bench" in links
+        for path in links:
+            name = path.strip("/").replace("/", "-")
+            target = ARTIFACTS / f"{name}-800x480.png"
+            page.goto(demo.url + path)
+            page.wait_for_load_state("networkidle")
+            if path == "/bench":
+                page.wait_for_selector("text=/Packed /")
+            page.screenshot(path=str(target))
+            assert target.stat().st_size > 5_000
+            assert not re.search(r"\b500\b", page.inner_text("main")[:40])
