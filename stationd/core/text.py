@@ -21,6 +21,6 @@ class Text(str):
         return self
 
 
-def text(template: str, **params: object) -> Text:
+def sentence(template: str, **params: object) -> Text:
     """`template` filled with `params` ({name} placeholders), translatable by its template."""
     return Text(template, **params)

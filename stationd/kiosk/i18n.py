@@ -54,6 +54,11 @@ def request_language(default: str = "en") -> str:
     return request.environ.get("stationd.language", default)
 
 
+def marked(message: str) -> str:
+    """Mark `message` for the catalogs where it is written; it is translated where shown."""
+    return message
+
+
 def gettext(message: str, **params: object) -> str:
     """`message` in this request's language, with `{name}` placeholders filled from params."""
     text = catalog(request_language()).gettext(message)

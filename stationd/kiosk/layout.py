@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from flask import Flask, current_app, has_request_context, request
 
+from stationd.kiosk.i18n import marked
+
 #: The navigation, in the order a packer works; a page shows only once its blueprint exists.
 NAV = (
-    ("queue.page", "Queue"),
-    ("bench.page", "Bench"),
-    ("shipout.page", "Ship-out"),
-    ("orders.page", "Orders"),
-    ("tools.page", "Tools"),
-    ("settings.page", "Settings"),
-    ("devices.page", "Devices"),
+    ("queue.page", marked("Queue")),
+    ("bench.page", marked("Bench")),
+    ("shipout.page", marked("Ship-out")),
+    ("orders.page", marked("Orders")),
+    ("tools.page", marked("Tools")),
+    ("settings.page", marked("Settings")),
+    ("devices.page", marked("Devices")),
 )
 
 
