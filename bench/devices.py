@@ -24,6 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from percentiles import percentile
 
 from stationd.core.documents import build_picklist
 from stationd.core.orders import Order, OrderLine, OrderStatus
@@ -34,11 +37,6 @@ from stationd.devices.serial_scanner import SerialScanner
 from stationd.events import Bus, DeviceStateChanged, ScanRead
 from stationd.services.printing import PrintService, PrintWorker
 from stationd.store.database import Store
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def scan_to_event(scans: int, rate_per_s: float) -> list[float]:

@@ -32,7 +32,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from percentiles import percentile
 from sqlalchemy import insert
 
 from stationd.demo import ean13
@@ -41,11 +43,6 @@ from stationd.store.tables import order_lines, orders, products, stock
 
 ORDER_ID = 5001
 CSRF = "bench-csrf-token"
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def build_shop(state_dir: Path, items: int) -> tuple[str, int]:

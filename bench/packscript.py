@@ -8,7 +8,7 @@ runs start from the same data, and times, each in a fresh process:
   load, decide, write, record the run with its trace, commit), with the time of each phase;
 - the baseline, written the obvious way: SQLAlchemy ORM classes over the same tables, one
   Session; per order, oldest first: query its lines, check stock row by row with
-  `session.get(Stock, sku)`, update the order, its lines and the stock, add an audit event;
+  `session.get(Stock, sku)`, update the order and the stock, add an audit event;
   commit at the end.
 
 Then it checks that both moved the same orders and reserved the same stock. The last line of
@@ -203,8 +203,6 @@ def run_baseline(url: str) -> dict[str, Any]:
                 continue
             order.status = "packing"
             order.updated_at = now
-            for line in lines:
-                line.reserved = line.quantity - line.delivered
             for sku, qty in need.items():
                 session.get(Stock, sku).reserved += qty
             session.add(

@@ -123,14 +123,27 @@ def default_demo_dir() -> Path:
 @click.option("--port", default=8080, show_default=True, type=int, help="Listen on this port.")
 @click.option("--fresh", is_flag=True, help="Throw away an earlier demo shop and make a new one.")
 @click.option("--no-serve", is_flag=True, help="Make the demo shop, then exit.")
+@click.option(
+    "--scanner-port",
+    metavar="PATH",
+    help="Also read a serial scanner (RS-232 / USB CDC, CR or LF after each code) on this port, "
+    "e.g. /dev/ttyACM0 or a udev symlink; the FIFO keeps working.",
+)
 @click.pass_context
 def demo(
-    ctx: click.Context, state_dir: Path | None, host: str, port: int, fresh: bool, no_serve: bool
+    ctx: click.Context,
+    state_dir: Path | None,
+    host: str,
+    port: int,
+    fresh: bool,
+    no_serve: bool,
+    scanner_port: str | None,
 ) -> None:
     """Make a believable shop and serve it with simulated devices.
 
     300+ products and 500+ orders in all four states, Swedish and Norwegian customers; scans
-    can be typed on the bench page or written to the scan FIFO in the state directory.
+    can be typed on the bench page, written to the scan FIFO in the state directory, or read
+    from a serial scanner on --scanner-port.
     """
     from stationd.config import settings_from_dict
     from stationd.demo import create_demo
@@ -147,7 +160,12 @@ def demo(
                 "kiosk": {"host": host, "port": port},
                 "packscript": {"interval_min": 15},
                 "scanners": [
-                    {"name": "sim", "kind": "simulated", "fifo_path": str(state / "scan.fifo")}
+                    {"name": "sim", "kind": "simulated", "fifo_path": str(state / "scan.fifo")},
+                    *(
+                        [{"name": "serial", "kind": "serial", "port": scanner_port}]
+                        if scanner_port
+                        else []
+                    ),
                 ],
                 # The simulated printers keep every job in <state>/printed/<printer>/.
                 "printers": [
@@ -162,6 +180,7 @@ def demo(
                     "label": "labels",
                 },
                 "scale": {"kind": "simulated"},
+                "shipping": {"broker": "simulated"},
             },
             source="stationd demo",
         )
@@ -263,9 +282,13 @@ def orders_search(ctx: click.Context, **criteria: Any) -> None:
         settings = _settings(ctx)
         store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
         with store.read() as conn:
-            rows, total = search_orders(conn, query, settings.station.tz)
+            found = search_orders(conn, query, settings.station.tz)
+        if found.total is None or found.more:
+            total = f"more than {found.total or len(found.rows)}"
+        else:
+            total = str(found.total)
         click.echo(f"{total} order(s){' (extended search)' if query.extended else ''}")
-        for r in rows:
+        for r in found.rows:
             status = r.status + (f" / {r.own_status}" if r.own_status else "")
             status += " (waiting)" if r.waiting else ""
             click.echo(

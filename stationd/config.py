@@ -418,6 +418,9 @@ class KioskSettings:
     token: str = _str("", secret=True)
     threads: int = _int(16, lo=2, hi=128)
     sse_heartbeat_s: float = _float(15.0, lo=1, hi=300)
+    # Operators (issue 8): must someone sign in before scans count; lock after no touch or scan.
+    sign_in_required: bool = _bool(False)
+    idle_lock_s: int = _int(0, lo=0, hi=86400)
 
     @property
     def loopback_only(self) -> bool:
@@ -628,6 +631,25 @@ class ScaleSettings:
             raise _Invalid(f"{at}.usb_vid", f"{at}.usb_vid and usb_pid are needed for a HID scale")
 
 
+@dataclass(frozen=True, slots=True)
+class ShippingSettings:
+    """``[shipping]``: where the ship-out page fetches parcel ids (R13)."""
+
+    # "none": parcel ids are typed or scanned only. "simulated" hands out made-up UPU S10 ids
+    # no carrier knows — for the demo and tests, never for parcels that really leave.
+    broker: str = _choice("none", ("none", "simulated"))
+
+
+@dataclass(frozen=True, slots=True)
+class BenchSettings:
+    """``[bench]``: the packing bench (R12, R16)."""
+
+    # true: a delivery's parcel labels print as soon as it is packed at the bench (or PARTIAL
+    # ends it), with parcel ids booked from the [shipping] broker — without one they print at
+    # report-in; false: they print at report-in on the ship-out page. Either way, once.
+    label_when_packed: bool = _bool(False)
+
+
 # --------------------------------------------------------------------------- the whole file
 
 
@@ -666,6 +688,8 @@ class Settings:
     printers: tuple[PrinterSettings, ...] = _array(PrinterSettings, unique="name")
     print: PrintSettings = _section(PrintSettings)
     scale: ScaleSettings = _section(ScaleSettings)
+    bench: BenchSettings = _section(BenchSettings)
+    shipping: ShippingSettings = _section(ShippingSettings)
 
     def database_url(self) -> str:
         """``database.url``, or ``sqlite:///<state_dir>/stationd.sqlite`` when it is empty."""

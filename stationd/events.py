@@ -60,6 +60,8 @@ class ScanOutcome(Event):
     source: str = "unknown"
     sound: str = "ok"
     at: datetime = field(default_factory=utcnow)
+    #: A good parcel id scanned with no order open at the bench: the ship-out page may take it.
+    unclaimed_parcel: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,27 @@ class OrderChanged(Event):
 
     order_id: int
     what: str
+
+
+@dataclass(frozen=True, slots=True)
+class PackScriptRunChanged(Event):
+    """A pack-script run of this station started, got on (at most a few times a second) or
+    ended. `run_id` is set once it has ended and been recorded; the runner has the details."""
+
+    running: bool
+    run_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorChanged(Event):
+    """Someone signed in or out at a station (badge, PIN, by hand, idle lock), after the commit.
+
+    `operator_id` is who is signed in now (None: nobody).
+    """
+
+    station: str
+    operator_id: int | None
+    what: str  # "signed_in" | "signed_out" | "locked"
 
 
 @dataclass(frozen=True, slots=True)

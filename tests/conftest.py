@@ -181,7 +181,6 @@ class ShopFactory:
                         gtin=product.gtin if product else None,
                         quantity=qty,
                         unit_price_minor=product.price_minor if product else 0,
-                        reserved=qty if reserve else 0,
                     )
                 )
                 if reserve:

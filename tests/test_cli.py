@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import subprocess
 import sys
+import tty
 from pathlib import Path
 
 import pytest
@@ -76,6 +79,44 @@ def test_demo_makes_a_believable_shop(tmp_path, demo_shop):
     assert unpaid > 0 and waiting > 0 and comments > 0 and nordic > 0
     again = run("demo", "--state-dir", str(tmp_path / "state"), "--no-serve")
     assert "Using the demo shop" in again.output
+
+
+def test_r19_demo_scanner_port_reads_a_serial_scanner_next_to_the_fifo(
+    tmp_path, demo_shop, monkeypatch
+):
+    from bus_waits import next_event
+
+    from stationd.events import ScanRead
+    from stationd.station import Station
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    heard: list[tuple[list[str], ScanRead]] = []
+
+    def run_briefly(settings, verbose, after_start):  # type: ignore[no-untyped-def]
+        # The station `stationd demo` would serve, on a free port, for one scan.
+        settings = dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk, port=0))
+        station = Station(settings)
+        scans = station.bus.queue(ScanRead)
+        station.start()
+        try:
+            os.write(master, b"ORD-1042\r")
+            kinds = [s.kind for s in settings.scanners]
+            heard.append((kinds, next_event(scans, ScanRead, within_s=10)[0]))
+        finally:
+            station.stop()
+
+    monkeypatch.setattr("stationd.cli._run_station", run_briefly)
+    try:
+        port = os.ttyname(slave)
+        result = run("demo", "--state-dir", str(tmp_path / "state"), "--scanner-port", port)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert result.exit_code == 0, result.output
+    ((kinds, scan),) = heard
+    assert kinds == ["simulated", "serial"]
+    assert (scan.code, scan.source) == ("ORD-1042", "serial:serial")
 
 
 def test_r8_packscript_trace_prints_every_step_and_the_summary(demo_shop):

@@ -202,11 +202,11 @@ def test_r16_report_in_prints_one_label_per_parcel(station, label_printer):
 def test_r20_label_printer_pulled_mid_work_loses_nothing_and_prints_nothing_twice(
     station, label_printer
 ):
-    station.ship(1042, ["P-1"])
+    station.ship(1042, ["PKG-1"])
     label_printer.wait_for(1)
     label_printer.stop()  # the cable is pulled
-    station.ship(1043, ["P-2"])
-    station.ship(1044, ["P-3"])
+    station.ship(1043, ["PKG-2"])
+    station.ship(1044, ["PKG-3"])
     time.sleep(1.0)
     assert len(label_printer.jobs) == 1
     back = time.monotonic()
@@ -215,8 +215,8 @@ def test_r20_label_printer_pulled_mid_work_loses_nothing_and_prints_nothing_twic
     resumed_after = time.monotonic() - back
     assert [job.count(b"^XA") for job in label_printer.jobs] == [1, 1, 1]
     assert [
-        p for p in ("P-1", "P-2", "P-3") if any(p.encode() in j for j in label_printer.jobs)
-    ] == ["P-1", "P-2", "P-3"]
+        p for p in ("PKG-1", "PKG-2", "PKG-3") if any(p.encode() in j for j in label_printer.jobs)
+    ] == ["PKG-1", "PKG-2", "PKG-3"]
     assert resumed_after < 2.5  # within 2 s of its return, give or take the poll
     time.sleep(0.5)
     assert len(label_printer.jobs) == 3  # nothing printed twice
@@ -230,7 +230,7 @@ def test_r16_no_address_no_label_and_the_report_in_is_refused(station):
     with station.store.write() as conn:
         conn.execute(update(orders).where(orders.c.id == 1043).values(street=""))
     with pytest.raises(OrderRuleError, match="can't get a shipping label: The receiver's street"):
-        station.ship(1043, ["P-9"])
+        station.ship(1043, ["PKG-9"])
     with station.store.read() as conn:
         assert (
             conn.execute(select(orders.c.status).where(orders.c.id == 1043)).scalar() == "packing"

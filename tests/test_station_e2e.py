@@ -79,7 +79,7 @@ def running_station(tmp_path: Path, pty_port, make_shop) -> Iterator[tuple[Stati
     master, port_path = pty_port
     settings = settings_from_dict(
         {
-            "station": {"name": "e2e", "state_dir": str(tmp_path)},
+            "station": {"name": "e2e", "state_dir": str(tmp_path), "language": "en"},
             "packscript": {"interval_min": 0},
             "scanners": [{"name": "gun", "kind": "serial", "port": port_path}],
         }

@@ -18,11 +18,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from stationd.core.text import sentence
+
 __all__ = [
+    "BADGE_CODE_MAX",
     "Classified",
     "CodeKind",
     "Command",
     "Gs1Error",
+    "badge_barcode",
     "classify",
     "command_barcode",
     "gtin_check_digit",
@@ -31,6 +35,7 @@ __all__ = [
     "normalize_gtin",
     "order_barcode",
     "parse_gs1",
+    "s10_check_digit",
 ]
 
 GS = "\x1d"
@@ -44,6 +49,7 @@ class CodeKind(StrEnum):
     ITEM = "item"
     PARCEL = "parcel"
     COMMAND = "command"
+    BADGE = "badge"
     INVALID = "invalid"
 
 
@@ -79,6 +85,7 @@ class Classified:
     sscc: str | None = None
     batch: str | None = None
     serial: str | None = None
+    badge: str | None = None  # an operator's badge code, without its `OP-`
     # A dict cannot be hashed; leaving it out of the hash keeps Classified usable as a key.
     ais: Mapping[str, str] = field(default_factory=dict, hash=False)
     error: str | None = None
@@ -130,7 +137,13 @@ _S10 = re.compile(r"[A-Z]{2}[0-9]{9}[A-Z]{2}")
 _S10_WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
 
 
-def _s10_check_digit(serial: str) -> int:
+def s10_check_digit(serial: str) -> int:
+    """The UPU S10 check digit of an 8-digit serial number (weights 8 6 4 2 3 5 9 7, mod 11).
+
+    Raises ValueError unless ``serial`` is eight ASCII digits.
+    """
+    if len(serial) != 8 or not _DIGITS.fullmatch(serial):
+        raise ValueError(f"an S10 serial number is 8 digits, not {serial!r}")
     remainder = sum(int(d) * w for d, w in zip(serial, _S10_WEIGHTS, strict=True)) % 11
     # UPU S10: 11 - remainder, where 10 becomes 0 and 11 becomes 5.
     return {0: 5, 1: 0}.get(remainder, 11 - remainder)
@@ -142,13 +155,16 @@ def is_valid_s10(code: str) -> bool:
     Two service letters, an 8-digit serial, a mod-11 check digit (weights 8 6 4 2 3 5 9 7) and
     the two letters of the country. S10 ids are upper case; lower case is not accepted here.
     """
-    return _S10.fullmatch(code) is not None and _s10_check_digit(code[2:10]) == int(code[10])
+    return _S10.fullmatch(code) is not None and s10_check_digit(code[2:10]) == int(code[10])
 
 
 # --- barcodes this station prints ------------------------------------------------------------
 
 _ORDER_PREFIX = "ORD-"
 _COMMAND_PREFIX = "CMD-"
+_BADGE_PREFIX = "OP-"
+BADGE_CODE_MAX = 40
+_BADGE_CODE = re.compile(rf"[A-Z0-9][A-Z0-9\-_.]{{0,{BADGE_CODE_MAX - 1}}}")
 # At most 18 digits, so every order id read from a barcode fits a signed 64-bit column.
 _ORDER_ID = re.compile(r"[1-9][0-9]{0,17}")
 
@@ -168,6 +184,16 @@ def order_barcode(order_id: int) -> str:
 def command_barcode(command: Command) -> str:
     """Return the text printed on the command sheet for ``command``, e.g. ``CMD-DONE``."""
     return f"{_COMMAND_PREFIX}{Command(command).value}"
+
+
+def badge_barcode(badge_code: str) -> str:
+    """Return the text printed on an operator's badge, e.g. ``OP-ANNA7``.
+
+    Raises ValueError unless ``badge_code`` is 1–40 of A–Z, 0–9, - _ . (upper case).
+    """
+    if not _BADGE_CODE.fullmatch(badge_code):
+        raise ValueError(f"{badge_code!r} is not a badge code")
+    return f"{_BADGE_PREFIX}{badge_code}"
 
 
 # --- GS1 element strings ---------------------------------------------------------------------
@@ -239,38 +265,90 @@ def _find_ai(data: str, pos: int) -> str:
     shown = data[pos : pos + 4].split(GS)[0]
     if _DIGITS.fullmatch(shown[:2]):
         raise Gs1Error(
-            f"unknown GS1 application identifier starting {shown!r} at position {pos + 1}"
+            sentence(
+                "unknown GS1 application identifier starting {shown} at position {pos}",
+                shown=repr(shown),
+                pos=pos + 1,
+            )
         )
-    raise Gs1Error(f"expected a GS1 application identifier at position {pos + 1}, found {shown!r}")
+    raise Gs1Error(
+        sentence(
+            "expected a GS1 application identifier at position {pos}, found {shown}",
+            pos=pos + 1,
+            shown=repr(shown),
+        )
+    )
 
 
 def _check_value(ai: str, value: str, pos: int) -> None:
-    spec, where = _AIS[ai], f"AI ({ai}) at position {pos + 1}"
+    spec, where = _AIS[ai], sentence("AI ({ai}) at position {pos}", ai=ai, pos=pos + 1)
     if not value:
-        raise Gs1Error(f"{where} has no data")
+        raise Gs1Error(sentence("{where} has no data", where=where))
     if spec.min_len == spec.max_len != len(value):
-        raise Gs1Error(f"{where} needs exactly {spec.min_len} characters, got {len(value)}")
+        raise Gs1Error(
+            sentence(
+                "{where} needs exactly {num} characters, got {got}",
+                where=where,
+                num=spec.min_len,
+                got=len(value),
+            )
+        )
     if len(value) < spec.min_len:
-        raise Gs1Error(f"{where} needs at least {spec.min_len} characters, got {len(value)}")
+        raise Gs1Error(
+            sentence(
+                "{where} needs at least {num} characters, got {got}",
+                where=where,
+                num=spec.min_len,
+                got=len(value),
+            )
+        )
     if len(value) > spec.max_len:
         raise Gs1Error(
-            f"{where} is {len(value)} characters long, at most {spec.max_len} are allowed"
+            sentence(
+                "{where} is {got} characters long, at most {num} are allowed",
+                where=where,
+                got=len(value),
+                num=spec.max_len,
+            )
         )
     if spec.digits and not _DIGITS.fullmatch(value[: spec.digits]):
-        raise Gs1Error(f"{where} must start with {spec.digits} digits, got {value!r}")
+        raise Gs1Error(
+            sentence(
+                "{where} must start with {num} digits, got {value}",
+                where=where,
+                num=spec.digits,
+                value=repr(value),
+            )
+        )
     if not _CSET82.fullmatch(value):
         bad = next(c for c in value if not _CSET82.fullmatch(c))
-        raise Gs1Error(f"{where} contains {bad!r}, which GS1 does not allow")
+        raise Gs1Error(
+            sentence(
+                "{where} contains {char}, which GS1 does not allow", where=where, char=repr(bad)
+            )
+        )
     if ai in _CHECKED_KEYS and not _has_valid_check_digit(value):
         right = gtin_check_digit(value[:-1])
         raise Gs1Error(
-            f"{where}: {_CHECKED_KEYS[ai]} {value} has a wrong check digit (should end in {right})"
+            sentence(
+                "{where}: {kind} {value} has a wrong check digit (should end in {right})",
+                where=where,
+                kind=_CHECKED_KEYS[ai],
+                value=value,
+                right=right,
+            )
         )
 
 
 def _store(result: dict[str, str], ai: str, value: str, pos: int) -> None:
     if result.setdefault(ai, value) != value:
-        raise Gs1Error(f"AI ({ai}) appears again at position {pos + 1} with a different value")
+        raise Gs1Error(
+            sentence(
+                "AI ({ai}) appears again at position {pos} with a different value",
+                ai=ai,
+                pos=pos + 1,
+            )
+        )
 
 
 def _parse_bracketed(data: str) -> dict[str, str]:
@@ -279,10 +357,18 @@ def _parse_bracketed(data: str) -> dict[str, str]:
     while pos < len(data):
         match = _BRACKETED.match(data, pos)
         if match is None:
-            raise Gs1Error(f"bracketed GS1 text is malformed at position {pos + 1}")
+            raise Gs1Error(
+                sentence("bracketed GS1 text is malformed at position {pos}", pos=pos + 1)
+            )
         ai, value = match.groups()
         if ai not in _AIS:
-            raise Gs1Error(f"unknown GS1 application identifier ({ai}) at position {pos + 1}")
+            raise Gs1Error(
+                sentence(
+                    "unknown GS1 application identifier ({ai}) at position {pos}",
+                    ai=ai,
+                    pos=pos + 1,
+                )
+            )
         _check_value(ai, value, pos)
         _store(result, ai, value, pos)
         pos = match.end()
@@ -301,8 +387,13 @@ def _parse_element_string(data: str) -> dict[str, str]:
             if len(value) < spec.max_len or GS in value:
                 got = len(value.split(GS)[0])
                 raise Gs1Error(
-                    f"AI ({ai}) at position {pos + 1} needs {spec.max_len} digits,"
-                    f" but only {got} follow"
+                    sentence(
+                        "AI ({ai}) at position {pos} needs {num} digits, but only {got} follow",
+                        ai=ai,
+                        pos=pos + 1,
+                        num=spec.max_len,
+                        got=got,
+                    )
                 )
             # An FNC1 after a predefined-length field is superfluous but harmless.
             after = end + 1 if data.startswith(GS, end) else end
@@ -325,7 +416,7 @@ def parse_gs1(data: str) -> dict[str, str]:
     (02) are verified. Raises :class:`Gs1Error` saying what is wrong and where (1-based).
     """
     if not data or data == GS:
-        raise Gs1Error("the GS1 code holds no data")
+        raise Gs1Error(sentence("the GS1 code holds no data"))
     return _parse_bracketed(data) if data.startswith("(") else _parse_element_string(data)
 
 
@@ -361,7 +452,7 @@ def _classify_gs1(text: str) -> Classified:
     try:
         ais = parse_gs1(text)
     except Gs1Error as exc:
-        return _invalid(text, f"GS1 code not understood: {exc}")
+        return _invalid(text, sentence("GS1 code not understood: {reason}", reason=exc.args[0]))
     frozen = MappingProxyType(ais)
     sscc = ais.get("00")
     if "01" in ais:
@@ -376,7 +467,7 @@ def _classify_gs1(text: str) -> Classified:
         )
     if sscc is not None:
         return Classified(CodeKind.PARCEL, text, sscc=sscc, ais=frozen)
-    return _invalid(text, "GS1 code carries neither a GTIN (01) nor an SSCC (00)")
+    return _invalid(text, sentence("GS1 code carries neither a GTIN (01) nor an SSCC (00)"))
 
 
 def _classify_prefixed(text: str) -> Classified | None:
@@ -385,14 +476,26 @@ def _classify_prefixed(text: str) -> Classified | None:
         if _ORDER_ID.fullmatch(rest):
             return Classified(CodeKind.ORDER, text, order_id=int(rest))
         return _invalid(
-            text, f"{text} is not a valid order barcode (expected ORD- and the order number)"
+            text,
+            sentence(
+                "{code} is not a valid order barcode (expected ORD- and the order number)",
+                code=text,
+            ),
         )
     if head == _COMMAND_PREFIX:
         try:
             command = Command(rest.upper())
         except ValueError:
-            return _invalid(text, f"unknown command barcode {text}")
+            return _invalid(text, sentence("unknown command barcode {code}", code=text))
         return Classified(CodeKind.COMMAND, text, command=command)
+    if text[:3].upper() == _BADGE_PREFIX:
+        badge = text[3:].upper()
+        if _BADGE_CODE.fullmatch(badge):
+            return Classified(CodeKind.BADGE, text, badge=badge)
+        return _invalid(
+            text,
+            sentence("{code} is not a valid operator badge (expected OP- and the code)", code=text),
+        )
     return None
 
 
@@ -404,37 +507,69 @@ def _classify_digits(text: str) -> Classified:
         right = gtin_check_digit(text[:-1])
         return _invalid(
             text,
-            f"{_GTIN_KINDS[length]} {text} has a wrong check digit (should end in {right})",
+            sentence(
+                "{kind} {code} has a wrong check digit (should end in {right})",
+                kind=_GTIN_KINDS[length],
+                code=text,
+                right=right,
+            ),
         )
     if length == 18:
         if _has_valid_check_digit(text):
             return Classified(CodeKind.PARCEL, text, sscc=text)
         right = gtin_check_digit(text[:-1])
-        return _invalid(text, f"SSCC {text} has a wrong check digit (should end in {right})")
+        return _invalid(
+            text,
+            sentence(
+                "{kind} {code} has a wrong check digit (should end in {right})",
+                kind="SSCC",
+                code=text,
+                right=right,
+            ),
+        )
     if length == 20 and text.startswith("00") and _has_valid_check_digit(text[2:]):
         # A GS1-128 SSCC label read by a scanner that does not send the AIM identifier.
         return Classified(CodeKind.PARCEL, text, sscc=text[2:])
     if length in _PARCEL_DIGIT_LENGTH:
         return Classified(CodeKind.PARCEL, text)
-    return _invalid(text, f"a number of {length} digits is not a product, order or parcel code")
+    return _invalid(
+        text,
+        sentence("a number of {num} digits is not a product, order or parcel code", num=length),
+    )
 
 
 def _classify_text(text: str) -> Classified:
     upper = text.upper()
     if _S10.fullmatch(upper) and not is_valid_s10(upper):
-        right = _s10_check_digit(upper[2:10])
+        right = s10_check_digit(upper[2:10])
         return _invalid(
             text,
-            f"postal parcel id {text} has a wrong check digit (the last digit should be {right})",
+            sentence(
+                "postal parcel id {code} has a wrong check digit (the last digit should be "
+                "{right})",
+                code=text,
+                right=right,
+            ),
         )
     if not _PARCEL_TEXT.fullmatch(text):
         bad = next(c for c in text if not _PARCEL_TEXT.fullmatch(c))
         return _invalid(
-            text, f"the scan contains {bad!r}, which no order, product or parcel code uses"
+            text,
+            sentence(
+                "the scan contains {char}, which no order, product or parcel code uses",
+                char=repr(bad),
+            ),
         )
     if len(text) not in _PARCEL_TEXT_LENGTH:
-        size = "short" if len(text) < _PARCEL_TEXT_LENGTH.start else "long"
-        return _invalid(text, f"{text!r} is too {size} to be an order, product or parcel code")
+        if len(text) < _PARCEL_TEXT_LENGTH.start:
+            why = sentence(
+                "{code} is too short to be an order, product or parcel code", code=repr(text)
+            )
+        else:
+            why = sentence(
+                "{code} is too long to be an order, product or parcel code", code=repr(text)
+            )
+        return _invalid(text, why)
     return Classified(CodeKind.PARCEL, text)
 
 
@@ -444,9 +579,9 @@ def classify(code: str, symbology: str | None = None) -> Classified:
     ``symbology`` is the AIM symbology identifier the scanner reported (``"]C1"`` or ``"C1"``),
     if any; an AIM identifier sent at the start of the text itself is recognised too. GS1
     element strings are parsed when the symbology is a GS1 one, when the text contains a group
-    separator (FNC1), or when it is in the bracketed form "(01)…". Order and command barcodes
-    are matched case-insensitively; all-digit codes are checked as GTIN (8/12/13/14 digits) or
-    SSCC (18 digits); other plausible text is a parcel id candidate.
+    separator (FNC1), or when it is in the bracketed form "(01)…". Order, command and operator
+    badge (``OP-…``) barcodes are matched case-insensitively; all-digit codes are checked as
+    GTIN (8/12/13/14 digits) or SSCC (18 digits); other plausible text is a parcel id candidate.
     """
     text = code.strip(_BLANKS)
     aim = _AIM_PREFIX.match(text)
@@ -455,20 +590,27 @@ def classify(code: str, symbology: str | None = None) -> Classified:
     symbology_id = _symbology_id(symbology) or (aim.group()[1:] if aim else None)
 
     if not text:
-        return _invalid(text, "the scan is empty")
+        return _invalid(text, sentence("the scan is empty"))
     for char in text:
         if char != GS and unicodedata.category(char).startswith("C"):
             return _invalid(
                 text,
-                f"the scan contains an invisible control character (U+{ord(char):04X});"
-                " check the scanner's settings",
+                sentence(
+                    "the scan contains an invisible control character ({char}); check the "
+                    "scanner's settings",
+                    char=f"U+{ord(char):04X}",
+                ),
             )
     if symbology_id in _GS1_SYMBOLOGIES or GS in text or _BRACKET_START.match(text):
         if len(text) > _MAX_GS1_LENGTH:
-            return _invalid(text, f"the GS1 code is too long ({len(text)} characters)")
+            return _invalid(
+                text, sentence("the GS1 code is too long ({num} characters)", num=len(text))
+            )
         return _classify_gs1(text)
     if len(text) > _MAX_SCAN_LENGTH:
-        return _invalid(text, f"the scan is too long ({len(text)} characters) to be a code")
+        return _invalid(
+            text, sentence("the scan is too long ({num} characters) to be a code", num=len(text))
+        )
     prefixed = _classify_prefixed(text)
     if prefixed is not None:
         return prefixed

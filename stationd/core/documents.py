@@ -273,9 +273,10 @@ Block = Heading | Text | Fields | Table | Totals | Barcode | Rule
 
 @dataclass(frozen=True, slots=True)
 class Section:
-    """One piece of paper: a renderer cuts after each section."""
+    """One piece of paper: a renderer cuts after each section. `kind` is None on a paper that
+    is no order's document (a printer's test page)."""
 
-    kind: Document
+    kind: Document | None
     blocks: tuple[Block, ...]
 
 

@@ -20,6 +20,7 @@ from types import MappingProxyType
 
 from stationd.core.barcodes import gtin_check_digit, is_valid_s10
 from stationd.core.deliveries import MAX_PARCEL_IDS, Delivery
+from stationd.core.text import sentence
 
 __all__ = [
     "CAPTIONS",
@@ -86,15 +87,24 @@ def _check_text(value: object, what: str, max_len: int, *, required: bool = True
         raise ValueError(f"The {what} must be text, not {value!r}.")
     text = " ".join(value.split())  # no line breaks or runs of blanks on a printed line
     if required and not text:
-        raise ValueError(f"The {what} is missing.")
+        raise ValueError(sentence("The {what} is missing.", what=what))
     if len(text) > max_len:
         raise ValueError(
-            f"The {what} is {len(text)} characters long; a label prints at most {max_len}."
+            sentence(
+                "The {what} is {count} characters long; a label prints at most {num}.",
+                what=what,
+                count=len(text),
+                num=max_len,
+            )
         )
     for char in text:
         if unicodedata.category(char).startswith("C"):
             raise ValueError(
-                f"The {what} contains an invisible control character (U+{ord(char):04X})."
+                sentence(
+                    "The {what} contains an invisible control character ({char}).",
+                    what=what,
+                    char=f"U+{ord(char):04X}",
+                )
             )
     return text
 
@@ -113,18 +123,23 @@ class Sender:
     address_lines: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "name", _check_text(self.name, "sender's name", MAX_NAME))
+        object.__setattr__(
+            self, "name", _check_text(self.name, sentence("sender's name"), MAX_NAME)
+        )
         if isinstance(self.address_lines, str):
             raise ValueError("The sender's address lines must be a list of lines, not one text.")
         lines = tuple(
-            _check_text(line, "sender's address line", MAX_LINE, required=False)
+            _check_text(line, sentence("sender's address line"), MAX_LINE, required=False)
             for line in self.address_lines
         )
         lines = tuple(line for line in lines if line)
         if len(lines) > MAX_SENDER_LINES:
             raise ValueError(
-                f"The sender's address has {len(lines)} lines; a label prints at most"
-                f" {MAX_SENDER_LINES}."
+                sentence(
+                    "The sender's address has {count} lines; a label prints at most {num}.",
+                    count=len(lines),
+                    num=MAX_SENDER_LINES,
+                )
             )
         object.__setattr__(self, "address_lines", lines)
 
@@ -140,17 +155,22 @@ class Receiver:
     country: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "name", _check_text(self.name, "receiver's name", MAX_NAME))
-        object.__setattr__(self, "street", _check_text(self.street, "receiver's street", MAX_LINE))
-        object.__setattr__(
-            self, "postcode", _check_text(self.postcode, "receiver's postcode", MAX_POSTCODE)
+        checks = (
+            ("name", sentence("receiver's name"), MAX_NAME),
+            ("street", sentence("receiver's street"), MAX_LINE),
+            ("postcode", sentence("receiver's postcode"), MAX_POSTCODE),
+            ("city", sentence("receiver's city"), MAX_CITY),
         )
-        object.__setattr__(self, "city", _check_text(self.city, "receiver's city", MAX_CITY))
-        country = _check_text(self.country, "receiver's country", 2).upper()
+        for attr, what, most in checks:
+            object.__setattr__(self, attr, _check_text(getattr(self, attr), what, most))
+        country = _check_text(self.country, sentence("receiver's country"), 2).upper()
         if not _COUNTRY.fullmatch(country):
             raise ValueError(
-                f"The receiver's country must be a two-letter code such as SE or NO,"
-                f" not {self.country!r}."
+                sentence(
+                    "The receiver's country must be a two-letter code such as SE or NO, "
+                    "not {country}.",
+                    country=repr(self.country),
+                )
             )
         object.__setattr__(self, "country", country)
 
@@ -158,23 +178,35 @@ class Receiver:
 def _check_parcel_id(parcel_id: object) -> str:
     if not isinstance(parcel_id, str) or not _PARCEL_ID.fullmatch(parcel_id):
         raise ValueError(
-            f"Parcel id {parcel_id!r} can't be printed as a barcode: it must be 1 to 40"
-            " letters A–Z, digits or - _ . /"
+            sentence(
+                "Parcel id {code} can't be printed as a barcode: it must be 1 to 40 letters "
+                "A–Z, digits or - _ . /",
+                code=repr(parcel_id),
+            )
         )
     if _S10_SHAPE.fullmatch(parcel_id) and not is_valid_s10(parcel_id):
         raise ValueError(
-            f"Parcel id {parcel_id} looks like a postal item id but its check digit is wrong;"
-            " check it against the carrier's label."
+            sentence(
+                "Parcel id {code} looks like a postal item id but its check digit is wrong; "
+                "check it against the carrier's label.",
+                code=parcel_id,
+            )
         )
     return parcel_id
 
 
 def _check_sscc(sscc: object) -> str:
     if not isinstance(sscc, str) or not _SSCC.fullmatch(sscc):
-        raise ValueError(f"An SSCC is 18 digits, not {sscc!r}.")
+        raise ValueError(sentence("An SSCC is 18 digits, not {code}.", code=repr(sscc)))
     right = gtin_check_digit(sscc[:-1])
     if int(sscc[-1]) != right:
-        raise ValueError(f"SSCC {sscc} has a wrong check digit (it should end in {right}).")
+        raise ValueError(
+            sentence(
+                "SSCC {code} has a wrong check digit (it should end in {right}).",
+                code=sscc,
+                right=right,
+            )
+        )
     return sscc
 
 
@@ -207,26 +239,38 @@ class ShippingLabel:
         order_id = _check_count(self.order_id, "order id")
         if not 0 < order_id < 10**18:
             raise ValueError(
-                f"An order id is a positive number of at most 18 digits, not {order_id}."
+                sentence(
+                    "An order id is a positive number of at most 18 digits, not {id}.",
+                    id=order_id,
+                )
             )
         _check_parcel_id(self.parcel_id)
         number = _check_count(self.parcel_number, "parcel number")
         count = _check_count(self.parcel_count, "parcel count")
         if not 1 <= count <= MAX_PARCEL_IDS:
             raise ValueError(
-                f"A delivery has 1 to {MAX_PARCEL_IDS} parcels, so it can't be parcel {number}"
-                f" of {count}."
+                sentence(
+                    "A delivery has 1 to {most} parcels, so it can't be parcel {number} of "
+                    "{count}.",
+                    most=MAX_PARCEL_IDS,
+                    number=number,
+                    count=count,
+                )
             )
         if not 1 <= number <= count:
-            raise ValueError(f"Parcel {number} of {count} does not exist.")
+            raise ValueError(
+                sentence("Parcel {number} of {count} does not exist.", number=number, count=count)
+            )
         if self.sscc is not None:
             _check_sscc(self.sscc)
         if self.weight_g is not None:
             weight = _check_count(self.weight_g, "weight in grams")
             if not 0 < weight <= MAX_WEIGHT_G:
-                raise ValueError(f"A parcel can't weigh {weight} g.")
+                raise ValueError(sentence("A parcel can't weigh {grams} g.", grams=weight))
         object.__setattr__(
-            self, "carrier", _check_text(self.carrier, "carrier", MAX_CARRIER, required=False)
+            self,
+            "carrier",
+            _check_text(self.carrier, sentence("carrier"), MAX_CARRIER, required=False),
         )
 
     def weight_text(self, lang: str = "en") -> str:
@@ -256,20 +300,29 @@ def labels_for_delivery(
     parcel_ids = list(delivery.parcel_ids)
     if not parcel_ids:
         raise ValueError(
-            f"Order {delivery.order_id}: the delivery has no parcel ids yet, so there is no"
-            " label to print."
+            sentence(
+                "Order {id}: the delivery has no parcel ids yet, so there is no label to print.",
+                id=delivery.order_id,
+            )
         )
     ssccs = dict(ssccs or {})
     weights = dict(weights_g or {})
     if weights_g is None and len(parcel_ids) == 1 and delivery.weight_g is not None:
         weights = {parcel_ids[0]: delivery.weight_g}
-    for what, given in (("an SSCC", ssccs), ("a weight", weights)):
-        stray = sorted(set(given) - set(parcel_ids))
-        if stray:
-            raise ValueError(
-                f"{what.capitalize()} is given for parcel id {stray[0]}, which is not on this"
-                " delivery."
+    if stray := sorted(set(ssccs) - set(parcel_ids)):
+        raise ValueError(
+            sentence(
+                "An SSCC is given for parcel id {code}, which is not on this delivery.",
+                code=stray[0],
             )
+        )
+    if stray := sorted(set(weights) - set(parcel_ids)):
+        raise ValueError(
+            sentence(
+                "A weight is given for parcel id {code}, which is not on this delivery.",
+                code=stray[0],
+            )
+        )
     _refuse_repeats(ssccs.values())
     return [
         ShippingLabel(
@@ -291,5 +344,9 @@ def _refuse_repeats(ssccs: Iterable[str]) -> None:
     seen: set[str] = set()
     for sscc in ssccs:
         if sscc in seen:
-            raise ValueError(f"SSCC {sscc} is given for two parcels; each parcel has its own.")
+            raise ValueError(
+                sentence(
+                    "SSCC {code} is given for two parcels; each parcel has its own.", code=sscc
+                )
+            )
         seen.add(sscc)

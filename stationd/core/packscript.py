@@ -207,27 +207,29 @@ def run_pack_script(
     try:
         ordered = sorted(candidates, key=_OLDEST_FIRST)
         for n, candidate in enumerate(ordered):
-            order_id, _placed_at, paid, lines = candidate
-            if not paid:
+            order_id = candidate[0]
+            if not candidate[2]:  # paid
                 outcomes.append(UNPAID)
             else:
                 # The quick look: take each line's stock as we go (so a SKU on two lines is
-                # counted twice). It succeeds exactly when the careful look would.
-                for i, (sku, qty) in enumerate(lines):  # noqa: B007 (i is read after the loop)
+                # counted twice). It succeeds exactly when the careful look would. Kept to
+                # plain loops and a counter: this runs 300,000 times a run.
+                lines = candidate[3]
+                taken = 0
+                for sku, qty in lines:
                     have = have_of(sku, -1)  # -1: no stock record
                     if not 0 < qty <= have:
                         break
                     stock[sku] = have - qty
-                else:
-                    i = len(lines)
-                if lines and i == len(lines):
+                    taken += 1
+                if taken and taken == len(lines):
                     moves.append(candidate)
                     outcomes.append(MOVED)
                 else:
-                    for sku, qty in lines[:i]:  # give back what this order took
+                    for sku, qty in lines[:taken]:  # give back what this order took
                         stock[sku] += qty
                     outcome, reason = _why_not_covered(lines, stock)
-                    reasons[len(outcomes)] = reason
+                    reasons[n] = reason
                     outcomes.append(outcome)
             if on_step is not None:
                 for step in order_steps(order_id, outcomes[-1], reasons.get(n, "")):

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from stationd.core.barcodes import classify
 from stationd.core.orders import OrderRuleError, OrderStatus, PaymentMethod
+from stationd.core.text import Text, sentence
 
 MAX_PAGE_SIZE = 500
 
@@ -24,10 +26,20 @@ class QueryError(OrderRuleError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.problems.items()))
 
 
+#: Names and e-mails are searched for pieces of at least this many characters: shorter ones
+#: match nearly every order, and the text index (trigrams) can't look them up.
+MIN_TEXT = 3
+
+
 @dataclass(frozen=True)
 class OrderQuery:
-    """What to look for. `text` matches order id, customer name or e-mail; the rest is R4's
-    extended search. Money is in minor units; dates are the day placed, both ends included."""
+    """What to look for. `text` is an order number (`1042` or a pick list's `ORD-1042`) or a
+    piece of a customer's name or e-mail; the rest is R4's extended search. Money is in minor
+    units; dates are the day placed, both ends included.
+
+    The list runs newest order first. `after` (an order id) asks for the orders listed after
+    it, `before` for those listed before it — the keys of the next and previous page, which
+    stay right while new orders come in; `page` is the plain page number (the CLI's)."""
 
     text: str = ""
     placed_from: date | None = None
@@ -43,6 +55,13 @@ class OrderQuery:
     tracking_id: str | None = None
     page: int = 1
     page_size: int = 50
+    after: int | None = None
+    before: int | None = None
+
+    @property
+    def order_id(self) -> int | None:
+        """The order number `text` names, if it is one."""
+        return order_number(self.text)
 
     @property
     def extended(self) -> bool:
@@ -81,7 +100,7 @@ def parse_money(text: str) -> int:
 
 def parse_query(params: Mapping[str, str | None]) -> OrderQuery:
     """Read search criteria given as text; empty fields are no criterion."""
-    problems: dict[str, str] = {}
+    problems: dict[str, Text] = {}
     values: dict[str, object] = {}
 
     def field(name: str) -> str | None:
@@ -91,7 +110,7 @@ def parse_query(params: Mapping[str, str | None]) -> OrderQuery:
         raw = str(raw).strip()
         return raw or None
 
-    def take(name: str, convert, hint: str) -> None:  # type: ignore[no-untyped-def]
+    def take(name: str, convert, hint: Text) -> None:  # type: ignore[no-untyped-def]
         raw = field(name)
         if raw is None:
             return
@@ -102,31 +121,55 @@ def parse_query(params: Mapping[str, str | None]) -> OrderQuery:
 
     text = field("text") or ""
     if len(text) > 100:
-        problems["text"] = "at most 100 characters"
+        problems["text"] = sentence("at most 100 characters")
+    elif text and order_number(text) is None and len(text) < MIN_TEXT:
+        problems["text"] = sentence(
+            "an order number, or at least {num} letters of a customer's name or e-mail",
+            num=MIN_TEXT,
+        )
     values["text"] = text[:100]
-    take("placed_from", _day, "a date like 2026-11-01, from 2000 to 2100")
-    take("placed_to", _day, "a date like 2026-11-30, from 2000 to 2100")
-    take("status", OrderStatus, "one of " + ", ".join(s.value for s in OrderStatus))
-    take("own_status_id", _positive_int, "an own status number")
-    take("payment_method", PaymentMethod, "one of " + ", ".join(p.value for p in PaymentMethod))
-    take("value_min_minor", parse_money, "an amount like 199 or 1 234,50")
-    take("value_max_minor", parse_money, "an amount like 199 or 1 234,50")
-    take("has_comment", _yes_no, "yes or no")
-    take("waiting", _yes_no, "yes or no")
-    take("sku_or_ean", _short_code, "a SKU or EAN of at most 40 characters")
-    take("tracking_id", _short_code, "a parcel id of at most 40 characters")
-    take("page", _positive_int, "a page number from 1")
-    take("page_size", _page_size, f"1 to {MAX_PAGE_SIZE}")
+    take("placed_from", _day, sentence("a date like 2026-11-01, from 2000 to 2100"))
+    take("placed_to", _day, sentence("a date like 2026-11-30, from 2000 to 2100"))
+    take(
+        "status",
+        OrderStatus,
+        sentence("one of {values}", values=", ".join(s.value for s in OrderStatus)),
+    )
+    take("own_status_id", _positive_int, sentence("an own status number"))
+    take(
+        "payment_method",
+        PaymentMethod,
+        sentence("one of {values}", values=", ".join(p.value for p in PaymentMethod)),
+    )
+    take("value_min_minor", parse_money, sentence("an amount like 199 or 1 234,50"))
+    take("value_max_minor", parse_money, sentence("an amount like 199 or 1 234,50"))
+    take("has_comment", _yes_no, sentence("yes or no"))
+    take("waiting", _yes_no, sentence("yes or no"))
+    take("sku_or_ean", _short_code, sentence("a SKU or EAN of at most 40 characters"))
+    take("tracking_id", _short_code, sentence("a parcel id of at most 40 characters"))
+    take("page", _positive_int, sentence("a page number from 1"))
+    take("page_size", _page_size, sentence("1 to {num}", num=MAX_PAGE_SIZE))
+    take("after", _positive_int, sentence("an order number"))
+    take("before", _positive_int, sentence("an order number"))
 
     lo, hi = values.get("placed_from"), values.get("placed_to")
     if lo is not None and hi is not None and lo > hi:  # type: ignore[operator]
-        problems["placed_to"] = "the end date is before the start date"
+        problems["placed_to"] = sentence("the end date is before the start date")
     lo, hi = values.get("value_min_minor"), values.get("value_max_minor")
     if lo is not None and hi is not None and lo > hi:  # type: ignore[operator]
-        problems["value_max_minor"] = "the highest value is below the lowest"
+        problems["value_max_minor"] = sentence("the highest value is below the lowest")
     if problems:
         raise QueryError(problems)
     return OrderQuery(**values)  # type: ignore[arg-type]
+
+
+def order_number(text: str) -> int | None:
+    """`1042`, `#1042` or a pick list's barcode `ORD-1042` (typed or scanned) → 1042; else None."""
+    clean = text.strip().removeprefix("#")
+    if clean.isascii() and clean.isdecimal():
+        # The pick list's barcode rule, so a number too long for an order id is no order id.
+        clean = f"ORD-{clean}"
+    return classify(clean).order_id
 
 
 def _day(text: str) -> date:

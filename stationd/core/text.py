@@ -7,6 +7,9 @@ also keeps its template and parameters, so the kiosk can say it in the packer's 
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+
 
 class Text(str):
     """An English sentence that remembers its `template` and `params` for translation."""
@@ -24,3 +27,52 @@ class Text(str):
 def sentence(template: str, **params: object) -> Text:
     """`template` filled with `params` ({name} placeholders), translatable by its template."""
     return Text(template, **params)
+
+
+def text_data(message: object) -> str | None:
+    """A `Text` as JSON, to keep beside its English where it is stored (None: plain text).
+
+    What a record keeps (the scan journal) can then be read later in any language:
+    `text_from_data` makes the `Text` again, nested sentences and measures included.
+    """
+    if not isinstance(message, Text):
+        return None
+    return json.dumps(_encode(message), ensure_ascii=False, separators=(",", ":"))
+
+
+def text_from_data(data: str | None, english: str) -> str:
+    """The `Text` `text_data` kept, or `english` as it is when there is none (or it is damaged)."""
+    if not data:
+        return english
+    try:
+        text = _decode(json.loads(data))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError):
+        return english
+    return text
+
+
+def _encode(text: Text) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for key, value in text.params.items():
+        if isinstance(value, Text):
+            params[key] = {"text": _encode(value)}
+        elif isinstance(value, Decimal):
+            params[key] = {"decimal": str(value)}
+        elif value is None or isinstance(value, bool | int | float):
+            params[key] = value
+        else:
+            params[key] = str(value)
+    return {"template": text.template, "params": params}
+
+
+def _decode(data: dict) -> Text:
+    params: dict[str, object] = {}
+    for key, value in data["params"].items():
+        if isinstance(value, dict) and "text" in value:
+            params[key] = _decode(value["text"])
+        elif isinstance(value, dict) and "decimal" in value:
+            params[key] = Decimal(value["decimal"])
+        else:
+            params[key] = value
+    data["template"].format(**params)  # every placeholder has its fact, nested ones too
+    return Text(data["template"], **params)

@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from stationd.core.deliveries import Delivery
 from stationd.core.orders import Order, OrderRuleError
+from stationd.core.text import Text, sentence
 
 Items = Mapping[str, int] | Iterable[tuple[str, int]]
 
@@ -55,7 +56,13 @@ class WeightCheck:
 def delivery_items(order: Order, delivery: Delivery) -> dict[str, int]:
     """What goes in a delivery's parcel, as SKU → quantity (for `expected_weight_g`)."""
     if delivery.order_id != order.id:
-        raise OrderRuleError(f"That delivery belongs to order {delivery.order_id}, not {order.id}.")
+        raise OrderRuleError(
+            sentence(
+                "That delivery belongs to order {other}, not {order}.",
+                other=delivery.order_id,
+                order=order.id,
+            )
+        )
     items: dict[str, int] = {}
     for line_id, qty in delivery.quantities.items():
         sku = order.line(line_id).sku
@@ -95,15 +102,21 @@ def expected_weight_g(
         total += qty * weight
     if missing:
         raise WeightUnknownError(
-            f"No weight is known for {', '.join(missing)}: the parcel weight can't be checked.",
+            sentence(
+                "No weight is known for {skus}: the parcel weight can't be checked.",
+                skus=", ".join(missing),
+            ),
             skus=tuple(missing),
         )
     if box is not None:
         tare = (box_tares_g or {}).get(box)
         if tare is None:
             raise WeightUnknownError(
-                f"No empty weight is known for box size {box!r}: the parcel weight can't be "
-                "checked.",
+                sentence(
+                    "No empty weight is known for box size {box}: the parcel weight can't be "
+                    "checked.",
+                    box=repr(box),
+                ),
                 box=box,
             )
         _check_weight_value(tare, f"the tare of box size {box!r}")
@@ -144,39 +157,56 @@ def check_weight(
     ok = abs(difference) <= allowed
     measured, expected, tolerance = _shown(measured_g, expected_g, allowed, ok)
     if ok:
-        message = f"Parcel weighs {measured}, as expected ({expected} ± {tolerance})."
+        message = sentence(
+            "Parcel weighs {measured}, as expected ({expected} ± {tolerance}).",
+            measured=measured,
+            expected=expected,
+            tolerance=tolerance,
+        )
     else:
-        message = (
-            f"Parcel weighs {measured}, expected {expected} ± {tolerance}: "
-            "confirm or re-check the contents"
+        message = sentence(
+            "Parcel weighs {measured}, expected {expected} ± {tolerance}: "
+            "confirm or re-check the contents",
+            measured=measured,
+            expected=expected,
+            tolerance=tolerance,
         )
     return WeightCheck(ok, message, difference, measured_g, expected_g, allowed)
 
 
 def format_kg(grams: int, decimals: int = 2) -> str:
     """A weight in kilograms for people and labels: ``format_kg(1425) == "1.43 kg"`` (half up)."""
+    return str(_kg_text(grams, decimals))
+
+
+def _kg_text(grams: int, decimals: int) -> Text:
+    # The number stays a Decimal, so the kiosk writes it with the packer's decimal comma.
     if not 0 <= decimals <= 3:
         raise ValueError(f"decimals must be 0…3, not {decimals!r}")
     kg = (Decimal(grams) / 1000).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
-    return f"{kg} kg"
+    return sentence("{kg} kg", kg=kg)
 
 
-def _shown(measured_g: int, expected_g: int, allowed_g: int, ok: bool) -> tuple[str, str, str]:
+def _shown(measured_g: int, expected_g: int, allowed_g: int, ok: bool) -> tuple[Text, Text, Text]:
     # One unit per message. Kilograms with two decimals read best at the bench, but they round
     # to 10 g: a parcel 101 g off with 100 g allowed would read "1.20 kg, expected 1.10 kg ±
     # 0.10 kg", which looks fine. A message must show why it says what it says, so it takes
     # three decimals when two would hide the verdict.
     if max(abs(measured_g), expected_g) < 1000:
-        return (f"{measured_g} g", f"{expected_g} g", f"{allowed_g} g")
+        return (
+            sentence("{grams} g", grams=measured_g),
+            sentence("{grams} g", grams=expected_g),
+            sentence("{grams} g", grams=allowed_g),
+        )
     for decimals in (2, 3):
         step = 10 ** (3 - decimals)
         shown = [_round_half_up(v, step) for v in (measured_g, expected_g, allowed_g)]
         if (abs(shown[0] - shown[1]) <= shown[2]) == ok:
             break
     return (
-        format_kg(measured_g, decimals),
-        format_kg(expected_g, decimals),
-        format_kg(allowed_g, decimals),
+        _kg_text(measured_g, decimals),
+        _kg_text(expected_g, decimals),
+        _kg_text(allowed_g, decimals),
     )
 
 
@@ -207,3 +237,18 @@ def parcel_weight(
     if parcels != 1 or reading_g is None or not stable or reading_g <= 0:
         return None, box_tare_g
     return reading_g, 0 if net else box_tare_g
+
+
+def gross_weight_g(
+    *, reading_g: int | None, stable: bool, net: bool, box_tare_g: int
+) -> int | None:
+    """What the one parcel on the scale weighs with its box, or None when the reading is none.
+
+    A net reading (the scale tared with the empty box) leaves the box out, so its tare is
+    added back: the label shows what the carrier weighs, and the weight check compares it with
+    the contents plus the box. Unstable, zero and negative readings weigh no parcel.
+    """
+    weight_g, tare_g = parcel_weight(
+        parcels=1, reading_g=reading_g, stable=stable, net=net, box_tare_g=box_tare_g
+    )
+    return None if weight_g is None else weight_g + box_tare_g - tare_g

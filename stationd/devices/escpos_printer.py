@@ -7,11 +7,13 @@ python-escpos's transports, made from a small frozen description (`NetworkTransp
 any failure. Nothing here waits without a limit: every connect, write and read has the
 transport's `timeout_s`.
 
-- **Network** (raw TCP, port 9100): one connection per job or status request, as the CUPS
-  socket backend does; a printer that drops idle connections can't swallow a job, and print
-  servers that print on end-of-connection get one. A job counts as accepted once the printer's
-  TCP stack has acknowledged every byte (the socket's send queue is empty), not merely once the
-  bytes left our buffer.
+- **Network** (raw TCP, port 9100): one connection per job, as the CUPS socket backend does; a
+  printer that drops idle connections can't swallow a job, and print servers that print on
+  end-of-connection get one. The status request before a job is asked on that job's connection
+  (`status` keeps it open when the printer can print, `send` uses and closes it): a second
+  connection per job cost a connect, an accept and a close on both sides, most of the queue →
+  wire time (issue 3). A job counts as accepted once the printer's TCP stack has acknowledged
+  every byte (the socket's send queue is empty), not merely once the bytes left our buffer.
 - **Serial** and **USB** keep their handle open between jobs and drop it on any failure; the
   next call opens it again. pyserial gets a write timeout (python-escpos sets none, and with
   DSR/DTR flow control a switched-off printer blocks a write forever) and USB transfers get a
@@ -23,7 +25,10 @@ transport's `timeout_s`.
 Status: the ESC/POS real-time requests DLE EOT 1 (printer), 2 (offline cause), 3 (error cause,
 only to explain an error) and 4 (roll paper sensor), bits as in Epson's ESC/POS reference for
 DLE EOT. Every answer byte has the fixed pattern 0xx1 xx10; a byte without it is not taken as a
-status.
+status. 1, 2 and 4 go out in one write and their answers are read back in order: a printer
+executes real-time commands as they arrive, even offline or with a full receive buffer (the
+reference's notes on DLE EOT), and answers each with its own byte, so one round trip asks all
+three instead of three. A printer that answers none of them costs one timeout, as before.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from escpos.escpos import Escpos
 from escpos.exceptions import DeviceNotFoundError
 from escpos.printer import File, Network, Serial, Usb
 
+from stationd.core.text import Text, sentence
 from stationd.devices.printer import PrinterError, PrinterState, PrinterStatus
 
 try:  # Linux: bytes not yet acknowledged by the peer (SIOCOUTQ is TIOCOUTQ's number).
@@ -238,34 +244,45 @@ def _errno_of(exc: BaseException) -> int | None:
     return None
 
 
-def _describe(exc: BaseException, transport: Transport) -> str:
+def _describe(exc: BaseException, transport: Transport) -> Text:
     number = _errno_of(exc)
     text = str(exc).strip().replace("\n", " ")
     where = str(transport)
     if number == errno.EBUSY or "resource busy" in text.lower():
-        return (
-            f"{where} is busy (errno 16, resource busy): another program or the kernel's usblp "
+        return sentence(
+            "{where} is busy (errno 16, resource busy): another program or the kernel's usblp "
             "driver has claimed it. Stop whatever else prints to it (CUPS, a second stationd) "
-            "or unbind usblp."
+            "or unbind usblp.",
+            where=where,
         )
     if isinstance(exc, ConnectionRefusedError) or number == errno.ECONNREFUSED:
-        return f"{where} refused the connection: the printer is off, or the port is wrong."
+        return sentence(
+            "{where} refused the connection: the printer is off, or the port is wrong.",
+            where=where,
+        )
     if isinstance(exc, TimeoutError | socket.timeout) or number == errno.ETIMEDOUT:
-        return (
-            f"{where} did not answer within {transport.timeout_s:g} s: the printer is off, "
-            "unreachable, or stopped taking data (paper out, buffer full)."
+        return sentence(
+            "{where} did not answer within {seconds} s: the printer is off, unreachable, or "
+            "stopped taking data (paper out, buffer full).",
+            where=where,
+            seconds=f"{transport.timeout_s:g}",
         )
     if isinstance(exc, BrokenPipeError | ConnectionResetError) or number in (
         errno.EPIPE,
         errno.ECONNRESET,
+        errno.ENOTCONN,  # the half-close after a job found the connection reset already
     ):
-        return f"{where} dropped the connection in the middle of the job."
+        return sentence("{where} dropped the connection in the middle of the job.", where=where)
     if number in (errno.EACCES, errno.EPERM):
-        return f"{where}: permission denied; the stationd user needs the device's group. {text}"
+        return sentence(
+            "{where}: permission denied; the stationd user needs the device's group. {text}",
+            where=where,
+            text=text,
+        )
     if number in (errno.ENODEV, errno.ENOENT, errno.ENXIO) or isinstance(exc, DeviceNotFoundError):
         log.debug("%s not found: %s", where, text)
-        return f"{where} is not there (unplugged or switched off)."
-    return f"{where}: {type(exc).__name__}: {text}"
+        return sentence("{where} is not there (unplugged or switched off).", where=where)
+    return sentence("{where}: {error}: {text}", where=where, error=type(exc).__name__, text=text)
 
 
 # --- DLE EOT ---------------------------------------------------------------------------------
@@ -284,31 +301,37 @@ def parse_status(
     """Map the answers to DLE EOT 1, 2, 4 (and 3) to a `PrinterStatus`. A missing or malformed
     answer to DLE EOT 1 means the printer can't tell: UNKNOWN."""
     if printer is None or not _valid(printer):
-        return PrinterStatus(PrinterState.UNKNOWN, "the printer did not answer the status request")
+        return PrinterStatus(
+            PrinterState.UNKNOWN, sentence("the printer did not answer the status request")
+        )
     offline = offline if _valid(offline) else 0
     paper = paper if _valid(paper) else 0
     error = error if _valid(error) else 0
     if offline & 0x04:
-        return PrinterStatus(PrinterState.COVER_OPEN, "the cover is open")
+        return PrinterStatus(PrinterState.COVER_OPEN, sentence("the cover is open"))
     if paper & 0x60 or offline & 0x20:
-        return PrinterStatus(PrinterState.PAPER_OUT, "out of paper")
+        return PrinterStatus(PrinterState.PAPER_OUT, sentence("out of paper"))
     if offline & 0x40:
         causes = [
             text
             for bit, text in (
-                (0x08, "the auto-cutter jammed"),
-                (0x20, "an error it cannot recover from"),
-                (0x40, "the print head is too hot, or another error that clears by itself"),
+                (0x08, sentence("the auto-cutter jammed")),
+                (0x20, sentence("an error it cannot recover from")),
+                (
+                    0x40,
+                    sentence("the print head is too hot, or another error that clears by itself"),
+                ),
             )
             if error & bit
         ]
-        return PrinterStatus(
-            PrinterState.ERROR, "; ".join(causes) or "the printer reports an error"
-        )
+        said = causes[-1] if causes else sentence("the printer reports an error")
+        for cause in reversed(causes[:-1]):  # "a; b", each part still translatable
+            said = sentence("{cause}; {more}", cause=cause, more=said)
+        return PrinterStatus(PrinterState.ERROR, said)
     if printer & 0x08:
-        return PrinterStatus(PrinterState.OFFLINE, "the printer is offline")
+        return PrinterStatus(PrinterState.OFFLINE, sentence("the printer is offline"))
     if paper & 0x0C:
-        return PrinterStatus(PrinterState.ONLINE, "paper is running low")
+        return PrinterStatus(PrinterState.ONLINE, sentence("paper is running low"))
     return PrinterStatus(PrinterState.ONLINE)
 
 
@@ -348,27 +371,28 @@ class EscposPrinter:
             self.close()
 
     def status(self) -> PrinterStatus:
-        """How the printer is, by DLE EOT where the transport can read back; never raises."""
+        """How the printer is, by DLE EOT where the transport can read back; never raises.
+
+        On the network, the connection that asked stays open when the printer can print, for
+        the `send` that normally follows; call `close` when none will."""
         if isinstance(self.transport, FileTransport):
             return self._file_status(self.transport)
         try:
             handle = self._open()
-            printer = self._query(handle, 1)
-            offline = paper = error = None
-            if _valid(printer):  # a printer that doesn't answer DLE EOT 1 won't answer 2 or 4
-                offline, paper = self._query(handle, 2), self._query(handle, 4)
-                if offline is not None and _valid(offline) and offline & 0x40:
-                    error = self._query(handle, 3)  # only to say what the error is
+            printer, offline, paper = self._query(handle, (1, 2, 4))
+            error = None
+            if _valid(printer) and _valid(offline) and offline & 0x40:  # type: ignore[operator]
+                (error,) = self._query(handle, (3,))  # only to say what the error is
         except PrinterError as err:
             self.close()
             return err.status
         except Exception as exc:
             self.close()
             return PrinterStatus(PrinterState.OFFLINE, _describe(exc, self.transport))
-        finally:
-            if isinstance(self.transport, NetworkTransport):
-                self.close()
-        return parse_status(printer, offline, paper, error)
+        status = parse_status(printer, offline, paper, error)
+        if isinstance(self.transport, NetworkTransport) and not status.state.can_print:
+            self.close()  # no job follows: don't hold the printer's connection while it waits
+        return status
 
     def close(self) -> None:
         handle, self._handle = self._handle, None
@@ -390,12 +414,20 @@ class EscposPrinter:
         return self._handle
 
     def _wait_acknowledged(self, handle: Escpos) -> None:
-        """Wait until the peer acknowledged every byte sent (Linux SIOCOUTQ reaches 0)."""
+        """Half-close, then wait until the peer acknowledged every byte sent and the end of the
+        job (Linux SIOCOUTQ reaches 0)."""
         sock = handle._device
-        if _SIOCOUTQ is None or not isinstance(sock, socket.socket):
+        if not isinstance(sock, socket.socket):
+            return  # pragma: no cover - python-escpos changed
+        # The end of the job first, as CUPS's socket backend does: a print server that prints
+        # on end-of-connection gets it now, and a FIN is acknowledged at once. Without it the
+        # last data segment waits for the printer's delayed ACK — 40 ms and more on Linux once
+        # the status answers made the connection look interactive (RFC 1122 4.2.3.2).
+        sock.shutdown(socket.SHUT_WR)
+        if _SIOCOUTQ is None:
             return  # pragma: no cover - not Linux
         deadline = time.monotonic() + self.transport.timeout_s
-        delay = 0.0005
+        delay = 0.0002
         while True:
             unacked = struct.unpack("i", fcntl.ioctl(sock.fileno(), _SIOCOUTQ, b"\0\0\0\0"))[0]
             if unacked == 0:
@@ -405,39 +437,57 @@ class EscposPrinter:
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    def _query(self, handle: Escpos, n: int) -> int | None:
-        """Send DLE EOT n and return the answer byte, or None when none came in time."""
-        request = DLE_EOT + bytes([n])
+    def _query(self, handle: Escpos, ns: tuple[int, ...]) -> list[int | None]:
+        """Send DLE EOT n for each of `ns` in one write; the answer bytes in that order, None
+        for those that did not come within the transport's timeout."""
+        request = b"".join(DLE_EOT + bytes([n]) for n in ns)
+        want = len(ns)
         timeout = self.transport.timeout_s
+        deadline = time.monotonic() + timeout
         device = handle._device
+        answer = b""
         if isinstance(self.transport, NetworkTransport):
             device.sendall(request)  # type: ignore[union-attr]
-            try:
-                answer = device.recv(16)  # type: ignore[union-attr]
-            except TimeoutError:
-                return None
-            if not answer:
-                raise ConnectionResetError(errno.ECONNRESET, "the printer closed the connection")
+            while len(answer) < want and (left := deadline - time.monotonic()) > 0:
+                device.settimeout(left)  # type: ignore[union-attr]
+                try:
+                    chunk = device.recv(16)  # type: ignore[union-attr]
+                except TimeoutError:
+                    break
+                if not chunk:
+                    raise ConnectionResetError(
+                        errno.ECONNRESET, "the printer closed the connection"
+                    )
+                answer += chunk
+            device.settimeout(timeout)  # type: ignore[union-attr]
         elif isinstance(self.transport, SerialTransport):
             device.reset_input_buffer()  # type: ignore[union-attr]
             device.write(request)  # type: ignore[union-attr]
-            answer = device.read(1)  # type: ignore[union-attr]
+            answer = device.read(want)  # type: ignore[union-attr]
         else:
             import usb.core
 
             device.write(self.transport.out_ep, request, int(timeout * 1000))  # type: ignore[union-attr]
-            try:
-                answer = bytes(device.read(self.transport.in_ep, 16, int(timeout * 1000)))  # type: ignore[union-attr]
-            except usb.core.USBTimeoutError:
-                return None
+            while len(answer) < want and (left := deadline - time.monotonic()) > 0:
+                left_ms = max(1, int(left * 1000))
+                try:
+                    answer += bytes(device.read(self.transport.in_ep, 16, left_ms))  # type: ignore[union-attr]
+                except usb.core.USBTimeoutError:
+                    break
         if wire.isEnabledFor(logging.DEBUG):
-            wire.debug("%s DLE EOT %d → %s", self.name, n, bytes(answer).hex(" ") or "nothing")
-        return answer[-1] if answer else None
+            asked = ", ".join(map(str, ns))
+            wire.debug("%s DLE EOT %s → %s", self.name, asked, bytes(answer).hex(" ") or "nothing")
+        return [answer[i] if i < len(answer) else None for i in range(want)]
 
     @staticmethod
     def _file_status(transport: FileTransport) -> PrinterStatus:
         path = transport.devfile
         parent = os.path.dirname(path) or "."
         if os.path.exists(path) or (not path.startswith("/dev/") and os.path.isdir(parent)):
-            return PrinterStatus(PrinterState.UNKNOWN, "a file cannot answer status requests")
-        return PrinterStatus(PrinterState.OFFLINE, f"{path} is not there (printer unplugged?)")
+            return PrinterStatus(
+                PrinterState.UNKNOWN, sentence("a file cannot answer status requests")
+            )
+        return PrinterStatus(
+            PrinterState.OFFLINE,
+            sentence("{path} is not there (printer unplugged?)", path=path),
+        )

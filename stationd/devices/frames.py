@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from stationd.core.text import sentence
+
 log = logging.getLogger(__name__)
 
 Suffix = Literal["auto", "cr", "lf", "crlf"]
@@ -187,7 +189,7 @@ class FrameDecoder:
         if len(self._buf) > self._limit:
             out.append(
                 Rejected(
-                    f"frame longer than {self.max_frame_len} bytes",
+                    sentence("frame longer than {num} bytes", num=self.max_frame_len),
                     bytes(self._buf[: self.max_frame_len + 1]),
                 )
             )
@@ -223,7 +225,7 @@ class FrameDecoder:
         if self.aim_ids and _AIM_ID.match(text):
             symbology, text = text[:3], text[3:]
         if any(_is_unreadable(ch) for ch in text):
-            return Rejected("unreadable bytes (control characters)", raw)
+            return Rejected(sentence("unreadable bytes (control characters)"), raw)
         if not text:
-            return Rejected("empty code", raw)
+            return Rejected(sentence("empty code"), raw)
         return Frame(text, symbology)

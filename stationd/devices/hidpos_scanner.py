@@ -40,6 +40,7 @@ from typing import Any
 import usb.core
 import usb.util
 
+from stationd.core.text import sentence
 from stationd.devices.frames import ALLOWED_CONTROLS, Frame, Rejected
 from stationd.devices.scanner import OwnedScanner
 from stationd.devices.usb_find import HID_CLASS, find_usb_device
@@ -163,7 +164,7 @@ class HidPosDecoder:
                 self._symbology = aim.decode("ascii") if _AIM_ID.fullmatch(aim) else None
             self._buf += report[_HEAD : _HEAD + report[1]]
             if len(self._buf) > self.max_frame_len:
-                self._spoil(f"code longer than {self.max_frame_len} bytes", b"")
+                self._spoil(sentence("code longer than {num} bytes", num=self.max_frame_len), b"")
         self._started = True
         if continued:
             return
@@ -178,9 +179,13 @@ class HidPosDecoder:
 
     def _malformed(self, report: bytes) -> str | None:
         if len(report) < _MIN_REPORT:
-            return f"HID POS report too short ({len(report)} bytes)"
+            return sentence("HID POS report too short ({num} bytes)", num=len(report))
         if report[1] > len(report) - _MIN_REPORT:
-            return f"HID POS report claims {report[1]} data bytes, has room for {len(report) - 8}"
+            return sentence(
+                "HID POS report claims {claims} data bytes, has room for {room}",
+                claims=report[1],
+                room=len(report) - 8,
+            )
         return None
 
     def _spoil(self, reason: str, report: bytes) -> None:
@@ -197,7 +202,7 @@ class HidPosDecoder:
         except UnicodeDecodeError:
             text = body.decode("latin-1")
         if any(_unreadable(ch) for ch in text):
-            return Rejected("unreadable bytes (control characters)", raw)
+            return Rejected(sentence("unreadable bytes (control characters)"), raw)
         return Frame(text, self._symbology)
 
 
@@ -317,7 +322,7 @@ class HidPosScanner(OwnedScanner):
                 wire_log.debug("%s <- %s", self.name, report.hex())
                 self._publish(decoder.feed(report, now))
         finally:
-            self._publish(decoder.flush("scan cut off: the device went away"))
+            self._publish(decoder.flush(sentence("scan cut off: the device went away")))
 
 
 def _is_timeout(exc: usb.core.USBError) -> bool:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from stationd.core.text import sentence
 from stationd.devices.keymaps import KeyFrameDecoder, get_keymap
 from stationd.devices.ports import PortSpec
 from stationd.devices.scanner import OwnedScanner
@@ -164,7 +165,7 @@ class KeyboardScanner(OwnedScanner):
                     wire_log.debug("%s <- key %s value %s", self.name, event.code, event.value)
                     self._publish(decoder.feed(event.code, event.value, now))
         finally:
-            self._publish(decoder.flush("frame cut off: the device went away"))
+            self._publish(decoder.flush(sentence("frame cut off: the device went away")))
 
     def _close(self, handle: Any) -> None:
         device: InputDeviceLike = handle

@@ -44,6 +44,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from stationd.core.text import sentence
 from stationd.devices.frames import Frame, FrameDecoder, Rejected
 
 log = logging.getLogger(__name__)
@@ -677,7 +678,11 @@ class KeyFrameDecoder:
         alt = (left_alt or (right_alt and not self.keymap.has_altgr)) and not ctrl
         shift = bool(self._held & _SHIFTS)
         if self._held & _METAS:
-            self._spoil(f"unsupported key combination Meta+{key_name(code)}", code, now)
+            self._spoil(
+                sentence("unsupported key combination {combo}", combo=f"Meta+{key_name(code)}"),
+                code,
+                now,
+            )
         elif altgr:
             self._char(code, shift=shift, altgr=True, out=out, now=now)
         elif ctrl:
@@ -686,7 +691,11 @@ class KeyFrameDecoder:
             if code in _KEYPAD_DIGITS:
                 self._altcode = (self._altcode or "") + _KEYPAD_DIGITS[code]
             else:
-                self._spoil(f"unsupported key combination Alt+{key_name(code)}", code, now)
+                self._spoil(
+                    sentence("unsupported key combination {combo}", combo=f"Alt+{key_name(code)}"),
+                    code,
+                    now,
+                )
         else:
             if self._caps and self.keymap.is_alphabetic(code):
                 shift = not shift
@@ -702,7 +711,11 @@ class KeyFrameDecoder:
         if ch is None:
             level = ("AltGr+" if altgr else "") + ("Shift+" if shift else "")
             self._spoil(
-                f"key {level}{key_name(code)} has no character in layout {self.keymap.name}",
+                sentence(
+                    "key {key} has no character in layout {layout}",
+                    key=f"{level}{key_name(code)}",
+                    layout=self.keymap.name,
+                ),
                 code,
                 now,
             )
@@ -733,7 +746,11 @@ class KeyFrameDecoder:
                     ch = chr(ord(letter) - 0x60)
         if ch is None:
             combo = "Ctrl+Shift+" if shift else "Ctrl+"
-            self._spoil(f"unsupported key combination {combo}{key_name(code)}", code, now)
+            self._spoil(
+                sentence("unsupported key combination {combo}", combo=f"{combo}{key_name(code)}"),
+                code,
+                now,
+            )
         elif ch in "\r\n":
             self._terminate(out, now)
         else:
@@ -749,7 +766,9 @@ class KeyFrameDecoder:
             except UnicodeDecodeError:
                 ch = None
         if ch is None:
-            self._spoil(f"Alt+{digits} is not a character", KEY_LEFTALT, now)
+            self._spoil(
+                sentence("{keys} is not a character", keys=f"Alt+{digits}"), KEY_LEFTALT, now
+            )
         elif ch in "\r\n":
             self._terminate(out, now)
         else:

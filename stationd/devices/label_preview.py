@@ -1,10 +1,10 @@
 """An SVG picture of a shipping label, for the kiosk: the 4×6" label as the ZPL printer prints it.
 
-:func:`label_svg` lays a :class:`~stationd.core.labels.ShippingLabel` out the way
-:func:`stationd.devices.zpl.render_zpl` does — the same fields at the same places, in
-millimetres (the SVG's user unit is one mm) — with the parcel id as real CODE128 bars and the
-SSCC, when there is one, as GS1-128 (FNC1 after the start character, then "00" and the 18
-digits), so a scanner held to the screen reads what the printed label will carry.
+:func:`label_svg` draws a :class:`~stationd.core.labels.ShippingLabel` with the layout
+:func:`stationd.devices.zpl.render_zpl` prints (`label_layout.draw_label`: the same fields at
+the same places, in millimetres, the SVG's user unit), with the parcel id as real CODE128 bars
+and the SSCC, when there is one, as GS1-128 (FNC1 after the start character, then "00" and the
+18 digits), so a scanner held to the screen reads what the printed label will carry.
 
 The bars come from the receipt preview's encoder (`escpos_render.code128_plan` and
 `code128_values`, drawn with `preview.code128_bars`). All text is XML-escaped: a receiver named
@@ -17,14 +17,14 @@ from xml.sax.saxutils import escape, quoteattr
 
 from stationd.core.labels import ShippingLabel, captions
 from stationd.devices.escpos_render import code128_plan, code128_values
-from stationd.devices.preview import code128_bars
-from stationd.devices.zpl import (
-    _MARGIN_MM,
-    _MIN_SCALE,
-    _PARCEL_X_MM,
-    _QUIET_MODULES,
-    _SSCC_X_MM,
+from stationd.devices.label_layout import (
+    MARGIN_MM,
+    QUIET_MODULES,
+    check_size,
+    draw_label,
+    scale_of,
 )
+from stationd.devices.preview import code128_bars
 
 __all__ = ["gs1_128_values", "label_svg"]
 
@@ -67,12 +67,13 @@ def _estimated_width(text: str, size: float) -> float:
 
 
 class _Svg:
-    """SVG elements placed on the 100 × 150 mm design, scaled like render_zpl scales it."""
+    """SVG elements placed on the 100 × 150 mm design, scaled like render_zpl scales it: the
+    `label_layout.LabelCanvas` of the preview."""
 
     def __init__(self, width_mm: float, height_mm: float) -> None:
         self.width_mm = width_mm
-        self.scale = min(width_mm / 100, height_mm / 150)
-        self.inner_mm = width_mm - 2 * _MARGIN_MM
+        self.scale = scale_of(width_mm, height_mm)
+        self.inner_mm = width_mm - 2 * MARGIN_MM
         self.parts: list[str] = []
 
     def y(self, mm: float) -> float:
@@ -84,15 +85,16 @@ class _Svg:
         height_mm: float,
         text: str,
         *,
-        x_mm: float = _MARGIN_MM,
+        x_mm: float = MARGIN_MM,
         width_mm: float | None = None,
         align: str = "",
-        css_class: str = "",
+        role: str = "",
     ) -> None:
-        """One line of text, its top at ``y_mm``; shrunk, then squeezed, to fit ``width_mm``."""
+        """One line of text, its top at ``y_mm``; shrunk, then squeezed, to fit ``width_mm``.
+        ``role`` becomes its CSS class."""
         if not text:
             return
-        avail = width_mm if width_mm is not None else self.width_mm - x_mm - _MARGIN_MM
+        avail = width_mm if width_mm is not None else self.width_mm - x_mm - MARGIN_MM
         size = self.y(height_mm)
         estimate = _estimated_width(text, size)
         squeeze = ""
@@ -106,7 +108,7 @@ class _Svg:
             x, anchor = x_mm + avail, ' text-anchor="end"'
         elif align == "C":
             x, anchor = x_mm + avail / 2, ' text-anchor="middle"'
-        attr = f" class={quoteattr(css_class)}" if css_class else ""
+        attr = f" class={quoteattr(role)}" if role else ""
         self.parts.append(
             f'<text{attr} x="{_fmt(x)}" y="{_fmt(self.y(y_mm) + size * _BASELINE)}"'
             f' font-size="{_fmt(size)}"{anchor}{squeeze}>{escape(text)}</text>'
@@ -114,7 +116,7 @@ class _Svg:
 
     def rule(self, y_mm: float) -> None:
         self.parts.append(
-            f'<rect class="rule" x="{_fmt(_MARGIN_MM)}" y="{_fmt(self.y(y_mm))}"'
+            f'<rect class="rule" x="{_fmt(MARGIN_MM)}" y="{_fmt(self.y(y_mm))}"'
             f' width="{_fmt(self.inner_mm)}" height="0.4"/>'
         )
 
@@ -125,7 +127,7 @@ class _Svg:
         fits the label's width with the quiet zones."""
         bars = code128_bars(values)
         modules = bars[-1][0] + bars[-1][1]
-        module = min(x_mm, self.width_mm / (modules + 2 * _QUIET_MODULES))
+        module = min(x_mm, self.width_mm / (modules + 2 * QUIET_MODULES))
         left = (self.width_mm - modules * module) / 2
         top, height = self.y(y_mm), self.y(height_mm)
         rects = "".join(
@@ -135,6 +137,14 @@ class _Svg:
         )
         attrs = "".join(f" data-{key}={quoteattr(value)}" for key, value in data.items())
         self.parts.append(f'<g class="barcode"{attrs}>{rects}</g>')
+
+    def code128(self, y_mm: float, height_mm: float, data: str, x_mm: float) -> None:
+        values = code128_values(code128_plan(data, digits_in_c=True))
+        self.barcode(y_mm, height_mm, values, x_mm, code=data, symbology="code128")
+
+    def sscc(self, y_mm: float, height_mm: float, sscc: str, text: str, x_mm: float) -> None:
+        values = gs1_128_values("00" + sscc)
+        self.barcode(y_mm, height_mm, values, x_mm, code=text, symbology="gs1-128")
 
 
 def label_svg(
@@ -148,56 +158,12 @@ def label_svg(
     ``data-code`` is what it carries (``data-symbology``: "code128" or "gs1-128"). Raises
     ValueError for a label size render_zpl refuses.
     """
-    if min(width_mm / 100, height_mm / 150) < _MIN_SCALE:
-        raise ValueError(
-            f"A shipping label needs at least 75 × 113 mm; {width_mm} × {height_mm} mm is too"
-            " small."
-        )
-    words = captions(lang)
+    check_size(width_mm, height_mm)
     out = _Svg(width_mm, height_mm)
-    half = out.inner_mm / 2
+    draw_label(label, out, lang)
 
-    sender = label.sender
-    out.text(3, 2.5, f"{words['from']}:")
-    out.text(6, 3.5, sender.name, css_class="sender")
-    for i, line in enumerate(sender.address_lines):
-        out.text(10 + 3.2 * i, 2.8, line, css_class="sender")
-    out.rule(21)
-
-    receiver = label.receiver
-    out.text(23, 3, f"{words['to']}:")
-    out.text(27, 6, receiver.name, css_class="receiver")
-    out.text(34.5, 5, receiver.street, css_class="receiver")
-    out.text(41, 6, f"{receiver.postcode} {receiver.city}", css_class="receiver")
-    out.text(48.5, 4.5, receiver.country, css_class="receiver")
-    out.rule(55)
-
+    words = captions(lang)
     parcel = f"{words['parcel']} {label.parcel_number} {words['of']} {label.parcel_count}"
-    out.text(57, 4, label.carrier, width_mm=half, css_class="carrier")
-    out.text(57, 4, parcel, x_mm=_MARGIN_MM + half, width_mm=half, align="R", css_class="parcel")
-    out.text(62.5, 4, f"{words['order']} {label.order_id}", width_mm=half, css_class="order")
-    out.text(
-        62.5,
-        4,
-        label.weight_text(lang),
-        x_mm=_MARGIN_MM + half,
-        width_mm=half,
-        align="R",
-        css_class="weight",
-    )
-    out.rule(68.5)
-
-    parcel_values = code128_values(code128_plan(label.parcel_id, digits_in_c=True))
-    out.barcode(71, 24, parcel_values, _PARCEL_X_MM, code=label.parcel_id, symbology="code128")
-    out.text(96.5, 4.5, label.parcel_id, width_mm=out.inner_mm, align="C", css_class="parcel-id")
-
-    if label.sscc is not None:
-        out.rule(104)
-        out.text(106, 3, "SSCC")
-        sscc_values = gs1_128_values("00" + label.sscc)
-        out.barcode(110, 30, sscc_values, _SSCC_X_MM, code=label.sscc_text(), symbology="gs1-128")
-        out.text(141.5, 4, label.sscc_text(), width_mm=out.inner_mm, align="C", css_class="sscc")
-
     title = f"{words['order']} {label.order_id} – {parcel}"
     w, h = _fmt(width_mm), _fmt(height_mm)
     return (

@@ -10,19 +10,21 @@ All text is XML-escaped; a customer named ``<script>`` is just text in the pictu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
 from stationd.core.documents import PrintDocument
 from stationd.devices.escpos_render import (
     DOTS_PER_CHAR,
     PaperCut,
+    PaperItem,
     PrintedBarcode,
     PrintedLine,
     code128_values,
     layout,
 )
 
-__all__ = ["CODE128_PATTERNS", "code128_bars", "preview_svg"]
+__all__ = ["CODE128_PATTERNS", "code128_bars", "paper_svg", "preview_svg"]
 
 #: Bar/space widths of the 107 CODE128 symbols, values 0–105 and the stop pattern (ISO/IEC
 #: 15417, table 1). Each symbol starts with a bar.
@@ -70,19 +72,31 @@ def _fmt(number: float) -> str:
 def _text(x: float, y: float, text: str, *, size: int, bold: bool, anchor: str = "start") -> str:
     weight = ' font-weight="bold"' if bold else ""
     middle = ' text-anchor="middle"' if anchor == "middle" else ""
+    # xml:space on each text: Chromium does not inherit it (nor white-space) from the root,
+    # and the columns of a pick list are made of spaces.
     return (
-        f'<text x="{_fmt(x)}" y="{_fmt(y)}" font-size="{size}"{weight}{middle}>'
-        f"{escape(text)}</text>"
+        f'<text x="{_fmt(x)}" y="{_fmt(y)}" font-size="{size}"{weight}{middle}'
+        f' xml:space="preserve">{escape(text)}</text>'
     )
 
 
 def preview_svg(document: PrintDocument, *, width_chars: int = 42) -> str:
     """An SVG image (a complete document, UTF-8 text) of `document` as the receipt printer
     prints it on paper `width_chars` columns wide."""
+    return paper_svg(
+        layout(document, width_chars=width_chars),
+        width_chars=width_chars,
+        title=f"{document.kind.value} {document.order_id}",
+    )
+
+
+def paper_svg(items: Iterable[PaperItem], *, width_chars: int = 42, title: str = "") -> str:
+    """An SVG image of printed `items` (lines, barcodes, cuts) on paper `width_chars` columns
+    wide: the drawing of `preview_svg`, for items laid out here or read back from bytes."""
     paper_px = width_chars * CHAR_PX
     body: list[str] = []
     y = MARGIN_PX
-    for item in layout(document, width_chars=width_chars):
+    for item in items:
         if isinstance(item, PrintedLine):
             size, step = (2 * FONT_PX, 2 * LINE_PX) if item.large else (FONT_PX, LINE_PX)
             if item.text.strip():
@@ -122,7 +136,6 @@ def preview_svg(document: PrintDocument, *, width_chars: int = 42) -> str:
             )
             y += LINE_PX / 2
     width, height = paper_px + 2 * MARGIN_PX, y + MARGIN_PX
-    title = f"{document.kind.value} {document.order_id}"
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_fmt(width)}" height="{_fmt(height)}" '
         f'viewBox="0 0 {_fmt(width)} {_fmt(height)}" role="img" xml:space="preserve">'

@@ -15,6 +15,7 @@ from typing import Any
 
 import serial
 
+from stationd.core.text import sentence
 from stationd.devices.frames import FrameDecoder, Suffix
 from stationd.devices.ports import PortSpec, find_port
 from stationd.devices.scanner import OwnedScanner
@@ -136,7 +137,7 @@ class SerialScanner(OwnedScanner):
                 else:
                     self._publish(decoder.expire(now))
         finally:
-            self._publish(decoder.flush("frame cut off: the port closed"))
+            self._publish(decoder.flush(sentence("frame cut off: the port closed")))
 
     def _close(self, handle: Any) -> None:
         try:

@@ -21,19 +21,21 @@ from collections.abc import Mapping
 from escpos.printer import Dummy
 
 from stationd.core.labels import ShippingLabel, captions
+from stationd.devices.label_layout import (
+    MARGIN_MM,
+    QUIET_MODULES,
+    check_size,
+    draw_label,
+    scale_of,
+)
 
 __all__ = ["DPMM_TO_DPI", "escape_field", "render_escpos_label", "render_zpl"]
 
 DPMM_TO_DPI: Mapping[int, int] = {6: 152, 8: 203, 12: 300, 24: 600}
 """Print head resolutions ZPL printers come in: dots per mm → dots per inch."""
 
-# The layout is drawn for 100 × 150 mm and scaled for other sizes down to this factor.
-_MIN_SCALE = 0.75
-_MARGIN_MM = 4.0
-_QUIET_MODULES = 10  # CODE128 needs ten modules of white on either side
-_PARCEL_X_MM = 0.375  # the carriers' usual X dimension for a parcel id CODE128
-_SSCC_X_MM = 0.5  # GS1 logistic label: X between 0.495 and 1.016 mm
 _MAX_MODULE_DOTS = 10  # ^BY accepts 1 to 10
+_MARGIN_MM = MARGIN_MM  # the name zpl_document knows it by
 
 # ^FH escapes every byte outside this set; "_" is ^FH's own indicator, "^" and "~" are the
 # ZPL command prefixes, and "\" is a control character inside ^FB field blocks.
@@ -113,12 +115,13 @@ def _code128_field(data: str) -> tuple[str, int]:
 
 
 class _Label:
-    """ZPL commands placed in millimetres, converted to dots for one print head."""
+    """ZPL commands placed in millimetres, converted to dots for one print head: the
+    `label_layout.LabelCanvas` of the printed label."""
 
     def __init__(self, dpmm: int, width_mm: float, height_mm: float) -> None:
         self.dpmm = dpmm
         self.width_mm = width_mm
-        self.scale = min(width_mm / 100, height_mm / 150)
+        self.scale = scale_of(width_mm, height_mm)
         self.parts: list[str] = [
             "^XA",
             "^CI28",  # field data is UTF-8
@@ -136,7 +139,7 @@ class _Label:
 
     @property
     def inner_mm(self) -> float:
-        return self.width_mm - 2 * _MARGIN_MM
+        return self.width_mm - 2 * MARGIN_MM
 
     def text(
         self,
@@ -144,14 +147,16 @@ class _Label:
         height_mm: float,
         text: str,
         *,
-        x_mm: float = _MARGIN_MM,
+        x_mm: float = MARGIN_MM,
         width_mm: float | None = None,
         align: str = "",
+        role: str = "",
     ) -> None:
-        """One line of font-0 text, shrunk (and then condensed) until it fits ``width_mm``."""
+        """One line of font-0 text, shrunk (and then condensed) until it fits ``width_mm``;
+        ``role`` (what the text is) is for the preview: ZPL has no use for it."""
         if not text:
             return
-        avail = self.dots(width_mm if width_mm is not None else self.width_mm - x_mm - _MARGIN_MM)
+        avail = self.dots(width_mm if width_mm is not None else self.width_mm - x_mm - MARGIN_MM)
         height = self.y(height_mm)
         min_height = self.y(2.2)
         ems = _ems(text)
@@ -169,7 +174,7 @@ class _Label:
     def rule(self, y_mm: float) -> None:
         thickness = max(2, self.dots(0.4))
         self.parts.append(
-            f"^FO{self.dots(_MARGIN_MM)},{self.y(y_mm)}"
+            f"^FO{self.dots(MARGIN_MM)},{self.y(y_mm)}"
             f"^GB{self.dots(self.inner_mm)},{thickness},{thickness}^FS"
         )
 
@@ -180,7 +185,7 @@ class _Label:
         ``x_mm`` that fits with its quiet zones."""
         avail = self.dots(self.width_mm)
         module = min(_MAX_MODULE_DOTS, max(1, round(x_mm * self.dpmm)))
-        while module > 1 and (modules + 2 * _QUIET_MODULES) * module > avail:
+        while module > 1 and (modules + 2 * QUIET_MODULES) * module > avail:
             module -= 1
         left = max(0, (avail - modules * module) // 2)
         # ^BC: orientation N, height, no interpretation line (printed as text instead, in the
@@ -189,6 +194,15 @@ class _Label:
         self.parts.append(
             f"^FO{left},{self.y(y_mm)}^BY{module},3^BCN,{self.y(height_mm)},N,N,N,N^FD{field}^FS"
         )
+
+    def code128(self, y_mm: float, height_mm: float, data: str, x_mm: float) -> None:
+        field, modules = _code128_field(data)
+        self.barcode128(y_mm, height_mm, field, modules, x_mm)
+
+    def sscc(self, y_mm: float, height_mm: float, sscc: str, text: str, x_mm: float) -> None:
+        # Start in subset C (>;), FNC1 (>8) makes it GS1-128, then AI 00 and the 18 digits:
+        # 10 digit pairs, so the symbol is start, FNC1, 10 pairs, check and stop.
+        self.barcode128(y_mm, height_mm, f">;>800{sscc}", 11 * 13 + 13, x_mm)
 
     def zpl(self) -> bytes:
         return "".join([*self.parts, "^XZ"]).encode("ascii")
@@ -211,48 +225,9 @@ def render_zpl(
     """
     if dpmm not in DPMM_TO_DPI:
         raise ValueError(f"A ZPL printer prints at 6, 8, 12 or 24 dots per mm, not {dpmm}.")
-    if min(width_mm / 100, height_mm / 150) < _MIN_SCALE:
-        raise ValueError(
-            f"A shipping label needs at least 75 × 113 mm; {width_mm} × {height_mm} mm is too"
-            " small."
-        )
-    words = captions(lang)
+    check_size(width_mm, height_mm)
     out = _Label(dpmm, width_mm, height_mm)
-    half = out.inner_mm / 2
-
-    sender = label.sender
-    out.text(3, 2.5, f"{words['from']}:")
-    out.text(6, 3.5, sender.name)
-    for i, line in enumerate(sender.address_lines):
-        out.text(10 + 3.2 * i, 2.8, line)
-    out.rule(21)
-
-    receiver = label.receiver
-    out.text(23, 3, f"{words['to']}:")
-    out.text(27, 6, receiver.name)
-    out.text(34.5, 5, receiver.street)
-    out.text(41, 6, f"{receiver.postcode} {receiver.city}")
-    out.text(48.5, 4.5, receiver.country)
-    out.rule(55)
-
-    parcel = f"{words['parcel']} {label.parcel_number} {words['of']} {label.parcel_count}"
-    out.text(57, 4, label.carrier, width_mm=half)
-    out.text(57, 4, parcel, x_mm=_MARGIN_MM + half, width_mm=half, align="R")
-    out.text(62.5, 4, f"{words['order']} {label.order_id}", width_mm=half)
-    out.text(62.5, 4, label.weight_text(lang), x_mm=_MARGIN_MM + half, width_mm=half, align="R")
-    out.rule(68.5)
-
-    field, modules = _code128_field(label.parcel_id)
-    out.barcode128(71, 24, field, modules, _PARCEL_X_MM)
-    out.text(96.5, 4.5, label.parcel_id, width_mm=out.inner_mm, align="C")
-
-    if label.sscc is not None:
-        out.rule(104)
-        out.text(106, 3, "SSCC")
-        # Start in subset C (>;), FNC1 (>8) makes it GS1-128, then AI 00 and the 18 digits:
-        # 10 digit pairs, so the symbol is start, FNC1, 10 pairs, check and stop.
-        out.barcode128(110, 30, f">;>800{label.sscc}", 11 * 13 + 13, _SSCC_X_MM)
-        out.text(141.5, 4, label.sscc_text(), width_mm=out.inner_mm, align="C")
+    draw_label(label, out, lang)
     return out.zpl()
 
 
@@ -295,7 +270,7 @@ def render_escpos_label(
         printer.textln(label.weight_text(lang))
     printer.ln()
 
-    modules = _code128_modules(label.parcel_id) + 2 * _QUIET_MODULES
+    modules = _code128_modules(label.parcel_id) + 2 * QUIET_MODULES
     width = next((w for w in (3, 2) if modules * w <= line_dots), None)
     if width is None:
         raise ValueError(

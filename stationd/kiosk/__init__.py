@@ -12,7 +12,8 @@ from werkzeug.exceptions import HTTPException
 from stationd.config import is_loopback
 from stationd.kiosk.csrf import init_csrf
 from stationd.kiosk.i18n import COOKIE as LANGUAGE_COOKIE
-from stationd.kiosk.i18n import LANGUAGES, init_i18n
+from stationd.kiosk.i18n import LANGUAGES, init_i18n, translate
+from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.layout import init_layout
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def create_app(station: Station) -> Flask:
             return
         given = request.args.get("token") or request.cookies.get("stationd_token") or ""
         if not hmac.compare_digest(given.encode(), token.encode()):
-            abort(403, "This station's kiosk needs its access token.")
+            abort(403, _("This station's kiosk needs its access token."))
 
     @app.after_request
     def _remember_token(response):  # type: ignore[no-untyped-def]
@@ -74,7 +75,14 @@ def create_app(station: Station) -> Flask:
         """Switch this browser's language; back to the page it was chosen on."""
         chosen = request.form.get("language", "")
         if chosen not in LANGUAGES:
-            abort(400, f"Unknown language {chosen!r}: choose one of {', '.join(LANGUAGES)}.")
+            abort(
+                400,
+                _(
+                    "Unknown language “{value}”: choose one of {languages}.",
+                    value=chosen[:20],
+                    languages=", ".join(LANGUAGES.values()),
+                ),
+            )
         back = request.form.get("next", "")
         # Only a path on this station: never an open redirect to another site.
         if not back.startswith("/") or back.startswith("//"):
@@ -88,6 +96,7 @@ def create_app(station: Station) -> Flask:
         return {"station": station.settings.station.name, "ok": True}
 
     def error_page(code: int, message: str):  # type: ignore[no-untyped-def]
+        message = translate(message)  # a core sentence a view passed on as it was
         try:
             return render_template("error.html", code=code, message=message), code
         except Exception:  # the page frame itself failed: the sentence still reaches the packer
@@ -96,11 +105,27 @@ def create_app(station: Station) -> Flask:
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):  # type: ignore[no-untyped-def]
-        return error_page(err.code or 400, err.description or err.name)
+        if err.description and err.description != type(err).description:
+            return error_page(err.code or 400, err.description)
+        # werkzeug's own English sentence (a wrong URL, method or upload): ours instead.
+        return error_page(err.code or 400, _http_sentence(err.code or 400))
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # type: ignore[no-untyped-def]
         log.exception("kiosk request failed: %s %s", request.method, request.path)
-        return error_page(500, "Something went wrong on the station; it is in the log.")
+        return error_page(500, _("Something went wrong on the station; it is in the log."))
 
     return app
+
+
+def _http_sentence(code: int) -> str:
+    """What an HTTP error the kiosk itself did not word means, for the person at the screen."""
+    sentences = {
+        400: _("The station did not understand that request: reload the page."),
+        403: _("That is not allowed here."),
+        404: _("There is no such page on this station."),
+        405: _("That can't be done this way: reload the page and use its buttons."),
+        413: _("That is more than the station takes in one go."),
+        429: _("Too many tries: wait a moment and try again."),
+    }
+    return sentences.get(code, _("The station could not do that (error {code}).", code=code))

@@ -1,23 +1,95 @@
-"""The bench page (R12): the order being packed, updated live as items are scanned."""
+"""The bench page (R12–R14): the order being packed, updated live as items are scanned; + / −
+on each line for items without a barcode; the commands as buttons, and as a sheet of barcodes
+to print and pin up, so the flow runs without touching the screen.
+
+Every route hands its input to the bench use case (`BenchService`): a typed code, a touched
+command and a scanned one are the same scan; a touched + / − is the same count as a scan.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
+from stationd.core.barcodes import Command, command_barcode
+from stationd.core.bench import COMMAND_ORDER, BenchOutcome, build_command_sheet
+from stationd.core.deliveries import MAX_PARCEL_IDS
+from stationd.core.orders import OrderRuleError
 from stationd.events import ScanRead
+from stationd.kiosk.code128 import code128_svg
+from stationd.kiosk.i18n import gettext as _
+from stationd.kiosk.i18n import request_language, translate_error
+from stationd.services.bench import COMMAND_SHEET, print_command_sheet
 
 bp = Blueprint("bench", __name__)
 
+#: The command buttons beside the order, in the order a packer reaches for them.
+BUTTON_ORDER = (Command.DONE, Command.UNDO, Command.NEXT_PARCEL, Command.PARTIAL, Command.CANCEL)
 
-def bench_context() -> dict:
+#: Longest line id a form may send (the column is a signed 64-bit integer).
+_MAX_ID_DIGITS = 18
+
+
+def command_words() -> dict[Command, tuple[str, str]]:
+    """Each command's name and what it does, in this request's language."""
+    return {
+        Command.DONE: (_("Done"), _("Close the order; packed in full, it goes to ship-out.")),
+        Command.NEXT_PARCEL: (_("Next parcel"), _("The next items go in a new parcel.")),
+        Command.PARTIAL: (
+            _("Partial delivery"),
+            _("Ship what is packed now; the rest stays to pack later."),
+        ),
+        Command.UNDO: (_("Undo"), _("Take back the last scan; again for the one before.")),
+        Command.CANCEL: (_("Cancel"), _("Close the order without changes.")),
+    }
+
+
+def bench_context(answering_scan: bool = False) -> dict:
+    """What the bench fragment shows: the open order, its parcels and the last outcome.
+
+    `answering_scan`: drawn as the answer to the last scan, so the state that scan committed
+    is shown without reading it again (the scan-to-screen path); otherwise read now."""
     station = current_app.config["STATION"]
     seq, outcome = station.bench.last
-    return {"order": station.bench.current_order(), "outcome": outcome, "seq": seq}
+    at = station.bench.shown_after(seq) if answering_scan else station.bench.at_bench()
+    return {
+        "order": at.order,
+        "packing": at.packing,
+        "parcel_ids": at.parcel_ids,
+        "outcome": outcome,
+        "seq": seq,
+        "max_parcels": MAX_PARCEL_IDS,
+        "shipout": "shipout.page" in current_app.view_functions,
+    }
+
+
+def _station():  # type: ignore[no-untyped-def]
+    return current_app.config["STATION"]
+
+
+def _fragment_wanted() -> bool:
+    return bool(request.headers.get("HX-Request"))
+
+
+def _answer(outcome: BenchOutcome, refused_status: int | None):  # type: ignore[no-untyped-def]
+    """The fragment for htmx; a plain form goes back to the page. `refused_status` is the
+    status of a refused outcome (a touch the rules refused); None answers it like a good one
+    (a scan, whose red outcome *is* the answer)."""
+    status = 200 if outcome.ok or refused_status is None else refused_status
+    if _fragment_wanted():
+        return render_template("bench_fragment.html", **bench_context(answering_scan=True)), status
+    if status == 200:
+        return redirect(url_for("bench.page"), code=303)
+    return render_template("bench.html", **_page_context()), status
+
+
+def _page_context() -> dict:
+    words = command_words()
+    return {**bench_context(), "buttons": [(c, words[c][0]) for c in BUTTON_ORDER]}
 
 
 @bp.get("/bench")
 def page():  # type: ignore[no-untyped-def]
-    return render_template("bench.html", **bench_context())
+    return render_template("bench.html", **_page_context())
 
 
 @bp.get("/bench/fragment")
@@ -34,9 +106,69 @@ def scan():  # type: ignore[no-untyped-def]
     """
     code = request.form.get("code")
     if code is None:
-        abort(400, "The form has no 'code' field: type or scan a code.")
-    station = current_app.config["STATION"]
-    station.bench.handle_scan(ScanRead(code.strip(" \t\r\n"), None, "kiosk"))
-    if request.headers.get("HX-Request"):
-        return render_template("bench_fragment.html", **bench_context())
-    return redirect(url_for("bench.page"), code=303)
+        abort(400, _("The form has no 'code' field: type or scan a code."))
+    outcome = _station().bench.handle_scan(ScanRead(code.strip(" \t\r\n"), None, "kiosk"))
+    return _answer(outcome, None)
+
+
+@bp.post("/bench/count")
+def count():  # type: ignore[no-untyped-def]
+    """A line's + or −: one item more or less, for items without a barcode (R12)."""
+    line = request.form.get("line", "").strip()
+    if not (line.isascii() and line.isdigit() and len(line) <= _MAX_ID_DIGITS):
+        abort(400, _("Which line? The form named no line of the order."))
+    delta = {"1": 1, "+1": 1, "-1": -1}.get(request.form.get("delta", "").strip())
+    if delta is None:
+        abort(400, _("A line's buttons add one item (+1) or take one back (-1)."))
+    outcome = _station().bench.count(int(line), delta, source="kiosk")
+    return _answer(outcome, 409)
+
+
+@bp.post("/bench/command")
+def command():  # type: ignore[no-untyped-def]
+    """A command button: the same scan as the command's barcode on the sheet (R19)."""
+    raw = request.form.get("command", "").strip().upper()
+    try:
+        chosen = Command(raw)
+    except ValueError:
+        known = ", ".join(c.value for c in COMMAND_ORDER)
+        said = _(
+            "There is no command '{command}'; the bench knows {known}.",
+            command=raw[:40],
+            known=known,
+        )
+        abort(400, said)
+    scanned = ScanRead(command_barcode(chosen), None, "kiosk")
+    return _answer(_station().bench.handle_scan(scanned), 409)
+
+
+@bp.get("/bench/commands")
+def commands():  # type: ignore[no-untyped-def]
+    """The command sheet: each command's barcode, to scan from the screen or print and pin up."""
+    words = command_words()
+    sheet = [
+        (c, *words[c], command_barcode(c), code128_svg(command_barcode(c), module_px=2))
+        for c in COMMAND_ORDER
+    ]
+    printed = request.args.get("printed", "")
+    return render_template(
+        "bench_commands.html",
+        sheet=sheet,
+        printed=int(printed) if printed.isascii() and printed.isdigit() else None,
+        can_print=COMMAND_SHEET in _station().printing.routes,
+    )
+
+
+@bp.post("/bench/commands/print")
+def print_commands():  # type: ignore[no-untyped-def]
+    """Print the command sheet on the receipt printer (ESC/POS, CODE128)."""
+    station = _station()
+    sheet = build_command_sheet(_("Bench commands"), command_words(), request_language())
+    try:
+        job = print_command_sheet(station.store, station.printing, station.paperwork, sheet)
+    except OrderRuleError as err:
+        why = translate_error(err)
+        abort(409, _("The command sheet can't be printed: {why}", why=why))
+    if _fragment_wanted():
+        return render_template("bench_commands_printed.html", printed=job)
+    return redirect(url_for("bench.commands", printed=job), code=303)

@@ -13,6 +13,8 @@ import secrets
 
 from flask import Flask, abort, g, request
 
+from stationd.kiosk.i18n import gettext as _
+
 COOKIE = "stationd_csrf"
 HEADER = "X-CSRF-Token"
 FIELD = "csrf_token"
@@ -37,7 +39,9 @@ def init_csrf(app: Flask) -> None:
         expected = request.cookies.get(COOKIE, "")
         given = request.headers.get(HEADER) or request.form.get(FIELD) or ""
         if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
-            abort(403, "This form is out of date (its security token is missing): reload the page.")
+            abort(
+                403, _("This form is out of date (its security token is missing): reload the page.")
+            )
 
     @app.after_request
     def _set_csrf_cookie(response):  # type: ignore[no-untyped-def]

@@ -1,7 +1,538 @@
-"""The shipout page(s) of the kiosk."""
+"""The ship-out page (R13–R15): packed orders, their parcel ids, the partial-delivery form, and
+one Report in for every filled row.
+
+Parcel ids are typed (or typed by a keyboard-wedge scanner into the focused field), scanned
+with a station scanner (at the bench with the order open they go on that order; with none open
+the SSE stream hands them to the selected order in the browser), or fetched from the shipping
+broker. Each id is kept on the order's next delivery as soon as its field is left with a good
+one, so the page is drawn from the database after a reload or a restart, and again whenever
+the list changes (an order packed, shipped at another bench, a parcel id kept elsewhere). The
+rules live in core and the use cases in services/; this module reads the form, calls them,
+and draws the outcome.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import hashlib
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from babel.numbers import format_decimal
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from werkzeug.datastructures import MultiDict
+
+from stationd.brokers import BrokerError
+from stationd.core.barcodes import CodeKind, classify
+from stationd.core.deliveries import MAX_PARCEL_IDS, check_parcel_id
+from stationd.core.orders import Order, OrderLine, OrderRuleError
+from stationd.core.weight import gross_weight_g
+from stationd.devices.scale import WeightRead
+from stationd.events import Event, OrderChanged, ScanOutcome
+from stationd.kiosk.i18n import LOCALES, request_language, translate, translate_error
+from stationd.kiosk.i18n import gettext as _
+from stationd.kiosk.layout import is_htmx
+from stationd.kiosk.stream import live_stream, sse
+from stationd.services.shipout import (
+    DeliveryOutcome,
+    DeliveryRequest,
+    Outcome,
+    check_parcel_id_for,
+    fetch_parcel_id,
+    keep_typed_parcel_id,
+    report_deliveries,
+)
+from stationd.store.deliveries import (
+    count_ready_to_ship,
+    pending_parcel_ids,
+    ready_to_ship,
+    ready_to_ship_mark,
+)
+from stationd.store.orders import load_order
 
 bp = Blueprint("shipout", __name__)
+
+PAGE_SIZE = 10
+#: No quantity or weight typed at the bench has more digits (a weight of 9,999,999 g is 10 t).
+MAX_NUMBER_DIGITS = 7
+#: How often the live list looks for changes no event of this process announces (another
+#: bench shipping an order from the central database).
+RECHECK_S = 2.0
+
+
+# --- what one row shows ----------------------------------------------------------------------
+
+
+@dataclass
+class Slot:
+    """One parcel-id field: what it holds and what the check said of it."""
+
+    value: str = ""
+    clean: str = ""  # the id as it would be stored, when the check passed
+    error: object = None  # the sentence (a core Text) when it did not
+    saved: str = ""  # the id kept on the delivery for this field ("" if none)
+
+
+@dataclass
+class Row:
+    """One packed order on the page, with the values its fields show."""
+
+    order: Order
+    slots: list[Slot]
+    quantities: dict[int, str]
+    weight: str = ""
+    outcome: DeliveryOutcome | None = None
+    kept: list[str] = field(default_factory=list)  # the ids kept on the delivery
+
+    @property
+    def mark(self) -> str:
+        """Changes when what the database says of this card does: the live list redraws a
+        card only then, so a card being typed in stays as it is otherwise."""
+        facts = repr(
+            ([(line.id, line.packed, line.undelivered) for line in self.order.lines], self.kept)
+        )
+        return hashlib.blake2s(facts.encode(), digest_size=8).hexdigest()
+
+    @property
+    def lines(self) -> list[OrderLine]:
+        return [line for line in self.order.lines if line.undelivered > 0]
+
+    @property
+    def shown_slots(self) -> int:
+        """Fields on show: up to the last one filled, and at least one (the + adds more)."""
+        filled = [i + 1 for i, slot in enumerate(self.slots) if slot.value.strip()]
+        return max([1, *filled])
+
+    @property
+    def told_at_a_field(self) -> bool:
+        """Whether the outcome's sentence already shows under one of the parcel fields."""
+        said = str(self.outcome.message) if self.outcome is not None else None
+        return any(str(slot.error) == said for slot in self.slots if slot.error)
+
+    @property
+    def confirm(self) -> bool:
+        return self.outcome is not None and self.outcome.outcome is Outcome.CONFIRM
+
+
+@dataclass
+class Posted:
+    """One order's fields as the form sent them, checked for shape (not for the rules)."""
+
+    order_id: int
+    parcels: list[str]
+    quantities: dict[int, int]
+    typed_quantities: dict[int, str]
+    weight: str
+    weight_g: int | None
+    confirm: bool
+
+    @property
+    def filled(self) -> bool:
+        return any(p.strip() for p in self.parcels)
+
+    def request(self) -> DeliveryRequest:
+        return DeliveryRequest(
+            self.order_id,
+            [p for p in self.parcels if p.strip()],
+            self.quantities,
+            weight_g=self.weight_g,
+            confirm_weight=self.confirm,
+        )
+
+
+def _station():  # type: ignore[no-untyped-def]
+    return current_app.config["STATION"]
+
+
+def _as_kept(value: str) -> str:
+    try:
+        return check_parcel_id(value)
+    except OrderRuleError:
+        return ""
+
+
+def _slots(values: list[str], kept: list[str]) -> list[Slot]:
+    """The parcel fields as the packer has them, each kept id marked saved, and the kept ids
+    no field holds (kept elsewhere: the bench, another screen) in the first empty fields."""
+    slots = [Slot(v) for v in (values + [""] * MAX_PARCEL_IDS)[:MAX_PARCEL_IDS]]
+    for slot in slots:
+        clean = _as_kept(slot.value) if slot.value.strip() else ""
+        if clean in kept and clean not in (s.saved for s in slots):
+            slot.saved = slot.clean = clean
+    shown = {slot.saved for slot in slots}
+    empty = (slot for slot in slots if not slot.value.strip())
+    for parcel_id in kept:
+        if parcel_id not in shown and (slot := next(empty, None)) is not None:
+            slot.value = slot.saved = slot.clean = parcel_id
+    return slots
+
+
+def _checked(values: list[str], order_id: int, kept: list[str]) -> list[Slot]:
+    """The parcel fields with the check's word on each filled one not kept (a repeat on the
+    later)."""
+    slots = _slots(values, kept)
+    store = _station().store
+    typed = [slot.value for slot in slots]
+    for i, slot in enumerate(slots):
+        if slot.value.strip() and not slot.saved:
+            try:
+                slot.clean = check_parcel_id_for(
+                    store, slot.value, others=typed[:i], order_id=order_id
+                )
+            except OrderRuleError as err:
+                slot.error = err.args[0]
+    return slots
+
+
+def _fresh_row(order: Order, kept: list[str]) -> Row:
+    # R14: the delivery proposes what is packed and not yet delivered, line by line.
+    quantities = {line.id: str(line.packed) for line in order.lines if line.undelivered > 0}
+    return Row(order, _slots([], kept), quantities, kept=kept)  # type: ignore[arg-type]
+
+
+def _row_from_post(
+    order: Order, posted: Posted, outcome: DeliveryOutcome | None, kept: list[str]
+) -> Row:
+    """A row as the packer left it (a refused one keeps what was typed), each id re-checked."""
+    return Row(
+        order,
+        _checked(posted.parcels, order.id, kept),
+        {**_fresh_row(order, kept).quantities, **posted.typed_quantities},
+        posted.weight,
+        outcome,
+        kept,
+    )
+
+
+# --- reading the form ------------------------------------------------------------------------
+
+
+def _number(value: str, what: str) -> int:
+    value = value.strip()
+    if not value.isascii() or not value.isdigit() or len(value) > MAX_NUMBER_DIGITS:
+        abort(
+            400,
+            _(
+                "{what} must be a whole number of 0 or more, not “{value}”.",
+                what=what,
+                value=value[:20],
+            ),
+        )
+    return int(value)
+
+
+def _order_id(value: str) -> int:
+    value = value.strip()
+    if not value.isascii() or not value.isdigit() or len(value) > 18 or int(value) < 1:
+        abort(400, _("“{value}” is not an order number: reload the page.", value=value[:20]))
+    return int(value)
+
+
+def _posted(form: MultiDict[str, str]) -> dict[int, Posted]:
+    """Every order row the form holds; a malformed form is a 400 before anything changes."""
+    ids = [_order_id(v) for v in form.getlist("order")]
+    if not ids:
+        abort(400, _("The form lists no orders: reload the page."))
+    rows: dict[int, Posted] = {}
+    for order_id in dict.fromkeys(ids):
+        typed: dict[int, str] = {}
+        quantities: dict[int, int] = {}
+        prefix = f"qty-{order_id}-"
+        for key, value in form.items(multi=True):
+            if not key.startswith(prefix):
+                continue
+            line_id = _number(key[len(prefix) :], _("A line number"))
+            typed[line_id] = value
+            if value.strip():
+                what = _("The quantity of line {line} of order {id}", line=line_id, id=order_id)
+                quantities[line_id] = _number(value, what)
+        weight = form.get(f"weight-{order_id}", "")
+        weight_g = None
+        if weight.strip():
+            weight_g = _number(weight, _("The weight of order {id} in grams", id=order_id))
+            if weight_g == 0:
+                abort(
+                    400,
+                    _(
+                        "The weight of order {id} can't be 0 g: weigh the parcel or leave "
+                        "the field empty.",
+                        id=order_id,
+                    ),
+                )
+        rows[order_id] = Posted(
+            order_id,
+            form.getlist(f"parcel-{order_id}"),
+            quantities,
+            typed,
+            weight,
+            weight_g,
+            form.get(f"confirm-{order_id}") == "1",
+        )
+        if rows[order_id].filled:
+            if not typed:
+                abort(
+                    400,
+                    _("The form has no quantities for order {id}: reload the page.", id=order_id),
+                )
+            if len(quantities) != len(typed):
+                abort(
+                    400,
+                    _(
+                        "Give every line of order {id} a quantity (0 leaves it out of this "
+                        "delivery).",
+                        id=order_id,
+                    ),
+                )
+    return rows
+
+
+def _page_number(value: str | None, pages: int) -> int:
+    try:
+        return min(pages, max(1, int(value or "1")))
+    except ValueError:
+        return 1
+
+
+# --- the page --------------------------------------------------------------------------------
+
+
+def _context(
+    page: str | None,
+    posted: dict[int, Posted] | None = None,
+    outcomes: list[DeliveryOutcome] | None = None,
+) -> dict:
+    station = _station()
+    by_order = {o.order_id: o for o in outcomes or []}
+    with station.store.read() as conn:
+        total = count_ready_to_ship(conn)
+        pages = max(1, -(-total // PAGE_SIZE))
+        page_no = _page_number(page, pages)
+        orders = [
+            order
+            for order_id in ready_to_ship(conn, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
+            if (order := load_order(conn, order_id)) is not None
+        ]
+        kept = pending_parcel_ids(conn, [order.id for order in orders])
+    rows = []
+    for order in orders:
+        outcome = by_order.get(order.id)
+        sent = (posted or {}).get(order.id)
+        if sent is None or (outcome is not None and outcome.ok):
+            rows.append(_fresh_row(order, kept[order.id]))
+        else:
+            rows.append(_row_from_post(order, sent, outcome, kept[order.id]))
+    reading = station.scale.last_weight if station.scale is not None else None
+    return {
+        "rows": rows,
+        "total": total,
+        "page": page_no,
+        "pages": pages,
+        "outcomes": outcomes or [],
+        "seq": secrets.token_hex(6),
+        "broker": station.broker is not None,
+        "has_scale": station.scale is not None,
+        "scale_shown": _kg(_gross(reading)),
+        "max_parcels": MAX_PARCEL_IDS,
+    }
+
+
+def _kg(grams: int | None) -> str:
+    """A weight for the packer to read, in kilograms as the locale writes them."""
+    if grams is None:
+        return ""
+    return format_decimal(grams / 1000, "#,##0.00", locale=LOCALES[request_language()]) + " kg"
+
+
+def _gross(reading: WeightRead | None) -> int | None:
+    if reading is None:
+        return None
+    return gross_weight_g(
+        reading_g=reading.grams,
+        stable=reading.stable,
+        net=reading.net,
+        box_tare_g=_station().settings.scale.box_tare_g,
+    )
+
+
+@bp.get("/shipout")
+def page():  # type: ignore[no-untyped-def]
+    template = "shipout_list.html" if is_htmx() else "shipout.html"
+    chosen = request.args.get("order", "")
+    # The bench's "To ship-out" names the order it packed: its card takes the scans.
+    selected = chosen if chosen.isascii() and chosen.isdigit() and len(chosen) <= 18 else ""
+    return render_template(template, selected=selected, **_context(request.args.get("page")))
+
+
+@bp.post("/shipout/report")
+def report():  # type: ignore[no-untyped-def]
+    """R15: report in every filled row, each order on its own; the outcome per order."""
+    posted = _posted(request.form)
+    filled = [p for p in posted.values() if p.filled]
+    if not filled:
+        abort(400, _("Type, scan or fetch a parcel id for at least one order, then report in."))
+    station = _station()
+    outcomes = report_deliveries(station.ship, station.store, [p.request() for p in filled])
+    context = _context(request.form.get("page"), posted, outcomes)
+    template = "shipout_list.html" if is_htmx() else "shipout.html"
+    status = 200 if any(o.ok for o in outcomes) else 422
+    return render_template(template, **context), status
+
+
+@bp.post("/shipout/check")
+def check():  # type: ignore[no-untyped-def]
+    """R13: one parcel-id field left: checked, and kept on the order's next delivery in place
+    of what the field held before (`saved-<order>`); an emptied field (its ×) takes that off."""
+    order_id = _order_id(request.form.get("check_order", ""))
+    slot = _number(request.form.get("check_slot", ""), _("The parcel field number"))
+    values = request.form.getlist(f"parcel-{order_id}")
+    if not 1 <= slot <= min(len(values), MAX_PARCEL_IDS):
+        abort(
+            400,
+            _(
+                "The form has no parcel field {slot} for order {id}: reload the page.",
+                slot=slot,
+                id=order_id,
+            ),
+        )
+    saved = (request.form.getlist(f"saved-{order_id}") + [""] * MAX_PARCEL_IDS)[slot - 1]
+    station = _station()
+    checked = Slot(values[slot - 1], saved=saved.strip())
+    try:
+        if checked.value.strip():
+            others = values[: slot - 1] + values[slot:]
+            check_parcel_id_for(station.store, checked.value, others=others, order_id=order_id)
+        checked.clean = keep_typed_parcel_id(
+            station.store,
+            station.bus,
+            order_id,
+            checked.value,
+            replaces=checked.saved,
+            station=station.settings.station.name,
+        )
+        checked.saved = checked.clean
+    except OrderRuleError as err:
+        checked.error = err.args[0]
+    return render_template(
+        "shipout_check.html",
+        slot=checked,
+        order_id=order_id,
+        n=slot,
+        oob=True,
+        seq=secrets.token_hex(6),
+    )
+
+
+@bp.post("/shipout/<int:order_id>/fetch")
+def fetch(order_id: int):  # type: ignore[no-untyped-def]
+    """R13: a parcel id from the shipping broker, kept on the delivery and put into the
+    order's next empty field."""
+    order_id = _order_id(str(order_id))  # the URL takes any int; the database does not
+    station = _station()
+    if station.broker is None:
+        abort(409, _("This station has no shipping broker: type or scan the parcel id."))
+    values = request.form.getlist(f"parcel-{order_id}")
+    if len(values) > MAX_PARCEL_IDS:
+        abort(
+            400,
+            _("The form has too many parcel fields for order {id}: reload the page.", id=order_id),
+        )
+    weight = request.form.get(f"weight-{order_id}", "").strip()
+    weight_g = _number(weight, _("The weight in grams")) if weight else None
+    with station.store.read() as conn:
+        kept = pending_parcel_ids(conn, [order_id])[order_id]
+    if all(slot.value.strip() for slot in _slots(values, kept)):
+        abort(
+            409,
+            _(
+                "A delivery carries at most {max} parcel ids: empty a field of order {id} first.",
+                max=MAX_PARCEL_IDS,
+                id=order_id,
+            ),
+        )
+    try:
+        parcel_id = fetch_parcel_id(
+            station.store,
+            station.broker,
+            order_id,
+            taken=[v for v in values if v.strip() and _as_kept(v) not in kept],
+            weight_g=weight_g or None,
+            station=station.settings.station.name,
+            bus=station.bus,
+        )
+    except OrderRuleError as err:
+        abort(409, translate_error(err))
+    except BrokerError as err:
+        abort(502, translate_error(err))
+    with station.store.read() as conn:
+        order = load_order(conn, order_id)
+        kept = pending_parcel_ids(conn, [order_id])[order_id]
+    row = Row(order, _checked(values, order_id, kept), {}, kept=kept)  # type: ignore[arg-type]
+    return render_template(
+        "shipout_parcels.html",
+        row=row,
+        broker=True,
+        max_parcels=MAX_PARCEL_IDS,
+        fetched=parcel_id,
+        seq=secrets.token_hex(6),
+    )
+
+
+@bp.get("/shipout/scale")
+def scale():  # type: ignore[no-untyped-def]
+    """The weight of the parcel on the scale, into one order's weight field."""
+    order_id = _order_id(request.args.get("order", ""))
+    station = _station()
+    if station.scale is None:
+        abort(409, _("This station has no scale: type the weight in grams."))
+    grams = _gross(station.scale.last_weight)
+    if grams is None:
+        abort(409, _("The scale shows no steady weight: put the parcel on it and wait a moment."))
+    return render_template("shipout_weight.html", order_id=order_id, weight=str(grams))
+
+
+@bp.get("/events/shipout")
+def events() -> Response:
+    """What the page hears as it happens: a scanner's parcel id (taken by the bench's open
+    order, or left for the selected card), the scale's weight, and that the list changed."""
+    store = _station().store
+
+    def mark() -> tuple[object, ...]:
+        with store.read() as conn:
+            return ready_to_ship_mark(conn)
+
+    last = [mark()]
+
+    def messages(event: Event | None) -> Iterator[str]:
+        if isinstance(event, ScanOutcome):
+            yield from _scan_message(event)
+        elif isinstance(event, WeightRead):
+            grams = _gross(event)
+            if grams is not None:
+                yield sse("weight", json.dumps({"grams": grams, "shown": _kg(grams)}))
+        elif event is None or (isinstance(event, OrderChanged) and event.what != "opened"):
+            now = mark()
+            if now != last[0]:
+                last[0] = now
+                yield sse("orders", "")  # the page fetches its list and redraws what changed
+
+    return live_stream((ScanOutcome, WeightRead, OrderChanged), messages, recheck_s=RECHECK_S)
+
+
+def _scan_message(outcome: ScanOutcome) -> Iterator[str]:
+    """A scanner's parcel id as the bench decided it: left for this page (no order open at the
+    bench), put on the open order, or refused — with the sentence why.
+
+    Order, item, command and badge codes are the bench's own, and a code typed on the bench
+    page was answered there: the page leaves them alone.
+    """
+    if outcome.source == "kiosk":
+        return
+    kind = classify(outcome.code).kind
+    if outcome.unclaimed_parcel:
+        message: dict[str, object] = {"ok": True, "parcel": outcome.unclaimed_parcel}
+    elif kind in (CodeKind.PARCEL, CodeKind.INVALID):
+        message = {"ok": outcome.ok, "message": translate(outcome.message)}
+    else:
+        return
+    yield sse("parcel", json.dumps(message))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 
-from stationd.events import OrderChanged, ScanOutcome
+from stationd.events import Event, OrderChanged, ScanOutcome
 from stationd.kiosk.bench import bench_context
 
 bp = Blueprint("stream", __name__)
@@ -29,9 +29,15 @@ def bench_events() -> Response:
     station = app.config["STATION"]
     heartbeat = station.settings.kiosk.sse_heartbeat_s
 
+    # The outcome number the page was drawn with: a scan between drawing the page and this
+    # stream opening would otherwise never reach the screen.
+    seen = request.args.get("seen", type=int)
+
     def stream() -> Iterator[str]:
         with station.bus.queue(ScanOutcome, OrderChanged, maxsize=100) as events:
             yield ": connected\n\n"
+            if seen is not None and station.bench.last[0] != seen:
+                yield sse("bench", render_template("bench_fragment.html", **bench_context()))
             quiet = 0.0
             while not station.stopping.is_set() and not gone():
                 event = events.get(timeout=POLL_S)
@@ -43,12 +49,58 @@ def bench_events() -> Response:
                     continue
                 if isinstance(event, OrderChanged) and event.what in ("packed", "opened"):
                     continue  # the ScanOutcome of the same scan already redraws the bench
-                with app.app_context():
-                    html = render_template("bench_fragment.html", **bench_context())
+                answering = isinstance(event, ScanOutcome)
+                html = render_template("bench_fragment.html", **bench_context(answering))
                 yield sse("bench", html)
 
+    # The request's context stays for the stream: fragments in the browser's language.
     return Response(
-        stream(),
+        stream_with_context(stream()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def live_stream(
+    types: tuple[type[Event], ...],
+    messages: Callable[[Event | None], Iterable[str]],
+    *,
+    recheck_s: float | None = None,
+) -> Response:
+    """A server-sent-event response that lives until the station stops or the browser goes.
+
+    `messages(event)` is called for every bus event of `types`, and `messages(None)` after each
+    `recheck_s` seconds without one — for changes no event announces, such as another process
+    writing the database; it yields ready messages (`sse()`). It runs in the request's context,
+    so fragments come out in the browser's language.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # waitress tells a streaming app when the client hung up (channel_request_lookahead > 0).
+    gone = request.environ.get("waitress.client_disconnected", lambda: False)
+    station = app.config["STATION"]
+    heartbeat = station.settings.kiosk.sse_heartbeat_s
+
+    def stream() -> Iterator[str]:
+        with station.bus.queue(*types, maxsize=100) as events:
+            yield ": connected\n\n"
+            quiet = since_check = 0.0
+            while not station.stopping.is_set() and not gone():
+                event = events.get(timeout=POLL_S)
+                if event is not None:
+                    since_check = 0.0
+                    yield from messages(event)
+                    continue
+                quiet += POLL_S
+                since_check += POLL_S
+                if recheck_s is not None and since_check >= recheck_s:
+                    since_check = 0.0
+                    yield from messages(None)
+                if quiet >= heartbeat:
+                    quiet = 0.0
+                    yield ": keep-alive\n\n"  # also finds a browser that went away
+
+    return Response(
+        stream_with_context(stream()),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -1,25 +1,64 @@
-"""The bench use case: every scan — from a scanner or typed in the kiosk — comes through here.
+"""The bench use case: every scan — from a scanner or typed in the kiosk — and every touch on
+the bench page comes through here.
 
-`BenchService.handle_scan` classifies the code, lets core decide, and writes the outcome in one
-transaction: the line count, the station's open order, the scan journal and the audit event.
-Only after the commit does the bench page hear of it, so nothing shown as packed can be lost.
+`BenchService.handle_scan` classifies the code and `BenchService.count` takes a line's + / −;
+after those first functions both are one path (`_run`, R19): load what the bench has open, let
+core decide, and write the outcome in one transaction — the line count, the bench's record of
+the delivery (parcels, partial, labels), a scanned parcel id on the order's next delivery, the
+station's open order, the scan journal and the audit events. Only after the commit does the
+bench page hear of it, so nothing shown as packed can be lost.
+
+With `[bench] label_when_packed` the parcel labels print as soon as the delivery is packed —
+when a shipping broker books their parcel ids: one id per parcel, booked after that commit
+(the broker may take its time; no transaction waits on it), each kept on the delivery as it
+comes, then the labels queued with them in one more transaction. Without a broker, or when it
+fails, the labels print at report-in with the ids the ship-out page reports.
+
+The scan journal is also the bench's undo stack: each undo names the count it takes back
+(`undoes_id`), so UNDO walks back through the order's counts one by one.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, insert, select, update
 
+from stationd.brokers import BrokerError, ShippingBroker
 from stationd.clock import utcnow
-from stationd.core.barcodes import Classified, CodeKind, classify
-from stationd.core.bench import BenchOutcome, decide_scan
+from stationd.core.barcodes import Classified, CodeKind, Command, classify
+from stationd.core.bench import (
+    BenchOutcome,
+    CommandSheet,
+    Packing,
+    decide_scan,
+    decide_touch,
+    parcel_added,
+    with_note,
+)
 from stationd.core.bench import error as error_outcome
-from stationd.core.orders import Order
+from stationd.core.deliveries import Delivery, plan_delivery
+from stationd.core.orders import Order, OrderRuleError, OrderStatus
+from stationd.core.text import sentence, text_data
+from stationd.devices.escpos_render import render
 from stationd.events import Bus, OrderChanged, ScanOutcome, ScanRead, ScanRejected
+from stationd.services.documents import Paperwork
+from stationd.services.operators import operator_scan
+from stationd.services.parcel_ids import book_parcel_id, keep_parcel_id
+from stationd.services.printing import PrintService
+from stationd.store.bench import (
+    end_packing,
+    load_packing,
+    orders_holding_item,
+    save_packing,
+    undo_candidate,
+)
 from stationd.store.database import Store
+from stationd.store.deliveries import pending_parcel_ids
 from stationd.store.orders import load_order, record_event, save_line_counts
 from stationd.store.tables import scan_journal, stations
 
@@ -27,6 +66,16 @@ log = logging.getLogger(__name__)
 
 #: Codes longer than this are not stored whole in the journal.
 MAX_CODE_CHARS = 200
+
+#: The print-queue kind of the command sheet; the station routes it to the receipt printer.
+COMMAND_SHEET = "commands"
+
+#: Queues the parcel labels of a packed delivery in the caller's transaction; returns job ids.
+LabelQueue = Callable[[Connection, Order, Delivery], list[int]]
+
+#: Decides one scan or touch from what the bench has open: (conn, open order, the order an
+#: order barcode named, the open order's packing record) → outcome.
+_Decide = Callable[[Connection, Order | None, Order | None, Packing | None], BenchOutcome]
 
 
 def journal_text(code: str) -> str:
@@ -36,14 +85,43 @@ def journal_text(code: str) -> str:
     return text[:MAX_CODE_CHARS]
 
 
+@dataclass(frozen=True)
+class AtBench:
+    """What the bench page shows: the open order, the bench's record of its delivery and the
+    parcel ids kept for that delivery."""
+
+    order: Order | None
+    packing: Packing | None
+    parcel_ids: tuple[str, ...] = ()
+
+
 class BenchService:
     """The packing bench of one station."""
 
-    def __init__(self, store: Store, bus: Bus, station: str, *, claim_lease_s: float = 300) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        station: str,
+        *,
+        claim_lease_s: float = 300,
+        sign_in_required: bool = False,
+    ) -> None:
         self.store = store
         self.claim_lease_s = claim_lease_s
+        #: No scan counts until an operator has signed in (once any operator exists).
+        self.sign_in_required = sign_in_required
         self.bus = bus
         self.station = station
+        #: Whether a scan read at a moment is not the bench's: a person was testing the
+        #: scanners on the devices page then. A code typed on the bench page always is.
+        self.scans_diverted: Callable[[datetime], bool] = lambda _at: False
+        #: Set (by the station, from `[bench] label_when_packed`): the parcel labels print as
+        #: soon as a delivery is packed, through this. None: they print at report-in.
+        self.labels: LabelQueue | None = None
+        #: The shipping broker (`[shipping] broker`) that books the parcel ids of the labels
+        #: printed when packed; None: those labels wait for report-in's ids.
+        self.broker: ShippingBroker | None = None
         # One scan at a time per bench: a scanner and a finger on the screen may race.
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -51,14 +129,70 @@ class BenchService:
         #: The last outcome and its number, for a bench page drawn later (or twice); one
         #: tuple, replaced whole, so a reader never pairs a new outcome with an old number.
         self.last: tuple[int, BenchOutcome | None] = (0, None)
+        #: What the bench showed right after outcome number `seq` was committed, read in that
+        #: scan's own transaction: the redraw that answers a scan needs no second read.
+        self.shown: tuple[int, AtBench | None] = (0, None)
 
     # -- the use case -----------------------------------------------------
     def handle_scan(self, scan: ScanRead) -> BenchOutcome:
         """Decide and record one scan; publish `ScanOutcome` (and `OrderChanged`) after commit."""
         classified = classify(scan.code, scan.symbology)
+
+        def decide(
+            conn: Connection, current: Order | None, scanned: Order | None, packing: Packing | None
+        ) -> BenchOutcome:
+            open_at = self._open_elsewhere(conn, scanned.id) if scanned else None
+            top = None
+            if classified.command is Command.UNDO and current is not None:
+                top = undo_candidate(conn, current.id)
+            elsewhere = {}
+            if (
+                classified.kind is CodeKind.ITEM
+                and classified.gtin
+                and current is not None
+                and all(line.gtin != classified.gtin for line in current.lines)
+            ):
+                # Only a wrong item asks which order it belongs to: a right one costs no query.
+                elsewhere = orders_holding_item(conn, classified.gtin, current.id)
+            return decide_scan(
+                classified,
+                current,
+                scanned,
+                top[1] if top else None,
+                open_at,
+                packing=packing,
+                elsewhere=elsewhere,
+                label_when_packed=self.labels is not None,
+            )
+
+        return self._run(scan, classified, classified.kind.value, decide)
+
+    def count(self, line_id: int, delta: int, source: str = "kiosk") -> BenchOutcome:
+        """A touch on a line's + (`delta` 1) or − (`delta` -1), for items without a barcode:
+        decided and recorded like a scan of the item (R19), journaled as a touch."""
+        touch = ScanRead(f"{'+' if delta > 0 else '-'}{abs(delta)} line {line_id}", None, source)
+        # For the operator rule a touch is an item scan: without a required operator it
+        # counts nothing either.
+        as_item = Classified(CodeKind.ITEM, touch.code)
+
+        def decide(
+            _conn: Connection,
+            current: Order | None,
+            _scanned: Order | None,
+            packing: Packing | None,
+        ) -> BenchOutcome:
+            return decide_touch(
+                current, line_id, delta, packing=packing, label_when_packed=self.labels is not None
+            )
+
+        return self._run(touch, as_item, "touch", decide)
+
+    def _run(
+        self, event: ScanRead, classified: Classified, kind: str, decide: _Decide
+    ) -> BenchOutcome:
         with self._lock:
             with self.store.write() as conn:
-                current_id, last_line_id = self._station_row(conn)
+                current_id = self._station_row(conn)
                 scanned = None
                 if classified.kind is CodeKind.ORDER and classified.order_id is not None:
                     # Only the order named is locked: two benches swapping orders must not
@@ -69,19 +203,51 @@ class BenchService:
                         current = load_order(conn, current_id)
                 else:
                     current = load_order(conn, current_id, for_update=True) if current_id else None
-                open_at = self._open_elsewhere(conn, scanned.id) if scanned else None
-                outcome = decide_scan(classified, current, scanned, last_line_id, open_at)
-                self._save(conn, scan, classified, outcome, current)
-            self._remember(outcome)
-        self._announce(scan, classified, outcome)
+                packing = load_packing(conn, current.id) if current is not None else None
+                before = replace(packing) if packing is not None else None
+                # A badge signs its operator in; without a required operator nothing counts.
+                outcome = operator_scan(
+                    conn, self.station, classified, current_id, required=self.sign_in_required
+                ) or decide(conn, current, scanned, packing)
+                outcome, journal_id = self._save(
+                    conn, event, kind, outcome, current, packing, before
+                )
+                if outcome.opened:
+                    after = scanned
+                elif outcome.closed:
+                    after = None
+                else:
+                    # decide_* counted on `current` what _save just wrote; an error changed
+                    # nothing, so `current` is the order as committed either way.
+                    after = current
+                shown = self._at_bench_of(conn, after)
+            labels, broker = self.labels, self.broker
+            if (
+                outcome.print_labels
+                and labels is not None
+                and broker is not None
+                and current is not None
+            ):
+                outcome = self._label_packed(labels, broker, current.id, outcome)
+                shown = None  # the broker's parcel ids came after the snapshot: read again
+                with self.store.write() as conn:  # the journal tells what became of the labels
+                    conn.execute(
+                        update(scan_journal)
+                        .where(scan_journal.c.id == journal_id)
+                        .values(message=outcome.message, message_data=text_data(outcome.message))
+                    )
+            self._remember(outcome, shown)
+        self._announce(event, outcome)
         return outcome
 
     def handle_rejected(self, rejected: ScanRejected) -> BenchOutcome:
         """A scanner delivered bytes that were no scan: tell the packer, journal it."""
         with self._lock:
             with self.store.write() as conn:
-                current_id, _ = self._station_row(conn)
-                outcome = error_outcome(f"Unreadable scan: {rejected.reason}.", current_id)
+                current_id = self._station_row(conn)
+                outcome = error_outcome(
+                    sentence("Unreadable scan: {reason}.", reason=rejected.reason), current_id
+                )
                 self._journal(
                     conn,
                     ScanRead(rejected.raw.decode("latin-1"), None, rejected.source, rejected.at),
@@ -94,14 +260,35 @@ class BenchService:
         )
         return outcome
 
-    def _remember(self, outcome: BenchOutcome) -> None:
-        self.last = (self.last[0] + 1, outcome)
+    def _remember(self, outcome: BenchOutcome, shown: AtBench | None = None) -> None:
+        seq = self.last[0] + 1
+        self.shown = (seq, shown)
+        self.last = (seq, outcome)
+
+    def shown_after(self, seq: int) -> AtBench:
+        """What the bench shows after outcome `seq`: the snapshot its scan committed, while no
+        later outcome came; otherwise (or when there is none) read now."""
+        shown_seq, shown = self.shown
+        if shown_seq == seq and shown is not None:
+            return shown
+        return self.at_bench()
 
     def current_order(self) -> Order | None:
         """The order open at this bench, as the database has it now."""
+        return self.at_bench().order
+
+    def at_bench(self) -> AtBench:
+        """The open order, its packing record and its kept parcel ids, read together."""
         with self.store.read() as conn:
-            current_id, _ = self._station_row(conn, create=False)
-            return load_order(conn, current_id) if current_id else None
+            current_id = self._station_row(conn, create=False)
+            return self._at_bench_of(conn, load_order(conn, current_id) if current_id else None)
+
+    @staticmethod
+    def _at_bench_of(conn: Connection, order: Order | None) -> AtBench:
+        if order is None:
+            return AtBench(None, None)
+        kept = pending_parcel_ids(conn, [order.id])[order.id]
+        return AtBench(order, load_packing(conn, order.id), tuple(kept))
 
     # -- the worker that takes scans off the bus --------------------------
     def start(self) -> None:
@@ -115,8 +302,8 @@ class BenchService:
             with events:
                 while not self._stop.is_set():
                     event = events.get(timeout=0.2)
-                    if event is None:
-                        continue
+                    if event is None or self.scans_diverted(event.at):
+                        continue  # read while the devices page tested the scanners
                     try:
                         if isinstance(event, ScanRead):
                             self.handle_scan(event)
@@ -125,12 +312,17 @@ class BenchService:
                     except Exception:
                         # The database may be down; the scan stays in the log for a person.
                         log.exception("scan %r could not be handled", event)
-                        message = "The scan could not be saved: scan it again, see the log."
+                        failed = error_outcome(
+                            sentence("The scan could not be saved: scan it again, see the log.")
+                        )
                         with self._lock:
-                            self._remember(error_outcome(message))
+                            self._remember(failed)
                         self.bus.publish(
                             ScanOutcome(
-                                False, message, sound="error", code=getattr(event, "code", "")
+                                False,
+                                failed.message,
+                                sound="error",
+                                code=getattr(event, "code", ""),
                             )
                         )
 
@@ -148,17 +340,15 @@ class BenchService:
             self._thread = None
 
     # -- inside the transaction -------------------------------------------
-    def _station_row(self, conn: Connection, create: bool = True) -> tuple[int | None, int | None]:
+    def _station_row(self, conn: Connection, create: bool = True) -> int | None:
         row = conn.execute(
-            select(stations.c.current_order_id, stations.c.last_line_id).where(
-                stations.c.name == self.station
-            )
+            select(stations.c.current_order_id).where(stations.c.name == self.station)
         ).first()
         if row is None:
             if create:
                 conn.execute(insert(stations).values(name=self.station))
-            return None, None
-        return row[0], row[1]
+            return None
+        return row[0]
 
     def _open_elsewhere(self, conn: Connection, order_id: int) -> str | None:
         """R17: the bench that has `order_id` open, if it was active within the lease.
@@ -178,60 +368,224 @@ class BenchService:
     def _save(
         self,
         conn: Connection,
-        scan: ScanRead,
-        classified: Classified,
+        event: ScanRead,
+        kind: str,
         outcome: BenchOutcome,
         current: Order | None,
-    ) -> None:
-        self._journal(conn, scan, classified.kind.value, outcome)
-        if not outcome.ok:
-            return
-        values: dict[str, object] = {"last_seen_at": utcnow()}
-        if outcome.opened:
-            values |= {"current_order_id": outcome.order_id, "last_line_id": None}
-        elif outcome.closed:
-            values |= {"current_order_id": None, "last_line_id": None}
-        elif outcome.line_id is not None and current is not None:
-            save_line_counts(conn, current, [outcome.line_id])
-            values["last_line_id"] = outcome.line_id if outcome.delta > 0 else None
-            record_event(
-                conn,
-                "order.item_packed" if outcome.delta > 0 else "order.item_unpacked",
-                station=self.station,
-                order_id=current.id,
-                payload={"line_id": outcome.line_id, "code": scan.code},
-            )
-        conn.execute(update(stations).where(stations.c.name == self.station).values(**values))
+        packing: Packing | None,
+        before: Packing | None,
+    ) -> tuple[BenchOutcome, int]:
+        """Carry out a decided outcome; returns it as it ended (a parcel id refused, a note on
+        the labels) and its journal row's id."""
+        values: dict[str, object] = {}
+        undoes = None
+        if outcome.ok:
+            values["last_seen_at"] = utcnow()
+            if outcome.opened:
+                values["current_order_id"] = outcome.order_id
+        if outcome.closed:  # also when the order was taken out of packing under the bench
+            values["current_order_id"] = None
+        if outcome.ok and current is not None and packing is not None:
+            if outcome.line_id is not None and outcome.delta:
+                if outcome.delta < 0:
+                    top = undo_candidate(conn, current.id, outcome.line_id)
+                    undoes = top[0] if top else None
+                save_line_counts(conn, current, [outcome.line_id])
+                record_event(
+                    conn,
+                    "order.item_packed" if outcome.delta > 0 else "order.item_unpacked",
+                    station=self.station,
+                    order_id=current.id,
+                    payload={"line_id": outcome.line_id, "code": event.code, "how": kind},
+                )
+            if outcome.parcel_id is not None:
+                outcome = self._keep_parcel_id(conn, event, current, outcome, outcome.parcel_id)
+            if outcome.print_labels and self.labels is not None and self.broker is None:
+                outcome = with_note(
+                    outcome,
+                    sentence(
+                        "The labels print at report-in: this station has no shipping broker "
+                        "to book their parcel ids."
+                    ),
+                )
+            if packing != before:
+                save_packing(conn, current.id, packing)
+            if outcome.parcel_started:
+                self._event(conn, "order.parcel_started", current, {"parcels": packing.parcels})
+            if outcome.partial:
+                packed = {str(line.id): line.packed for line in current.lines if line.packed}
+                self._event(conn, "order.packed_partial", current, {"quantities": packed})
+            if outcome.ready:
+                self._event(conn, "order.packed", current, {"parcels": packing.parcels})
+        journal_id = self._journal(conn, event, kind, outcome, undoes)
+        if values:
+            conn.execute(update(stations).where(stations.c.name == self.station).values(**values))
+        return outcome, journal_id
 
-    def _journal(self, conn: Connection, scan: ScanRead, kind: str, outcome: BenchOutcome) -> None:
-        conn.execute(
-            insert(scan_journal).values(
+    def _keep_parcel_id(
+        self,
+        conn: Connection,
+        event: ScanRead,
+        order: Order,
+        outcome: BenchOutcome,
+        parcel_id: str,
+    ) -> BenchOutcome:
+        """R13: a parcel id scanned at the bench goes on the open order's next delivery — the
+        ship-out page's own rules and code path (`keep_parcel_id`)."""
+        how = "typed at the bench" if event.source == "kiosk" else "scanned at the bench"
+        try:
+            kept = keep_parcel_id(conn, order, parcel_id, station=self.station, how=how)
+        except OrderRuleError as err:
+            return error_outcome(err.args[0], order.id)
+        return parcel_added(outcome, len(kept))
+
+    def _event(self, conn: Connection, kind: str, order: Order, payload: dict) -> None:
+        record_event(conn, kind, station=self.station, order_id=order.id, payload=payload)
+
+    def _label_packed(
+        self, labels: LabelQueue, broker: ShippingBroker, order_id: int, outcome: BenchOutcome
+    ) -> BenchOutcome:
+        """R13, R16 at the bench, after the packing was committed: one parcel id per parcel
+        from the broker, each kept on the delivery as it comes, then one label per id queued
+        in one transaction. Whatever fails leaves the packing counted, the ids booked so far
+        kept, and the labels to report-in."""
+        with self.store.read() as conn:
+            parcels = max(load_packing(conn, order_id).parcels, 1)
+            have = len(pending_parcel_ids(conn, [order_id])[order_id])
+        try:
+            for _ in range(have, parcels):
+                book_parcel_id(self.store, broker, order_id, station=self.station, how="bench")
+        except (BrokerError, OrderRuleError) as err:
+            log.warning("order %s: no parcel ids from the broker: %s", order_id, err)
+            why = err.args[0] if err.args else str(err)  # a core Text stays translatable
+            return with_note(
+                outcome,
+                sentence(
+                    "The broker booked no parcel ids ({why}); the labels print at report-in.",
+                    why=why,
+                ),
+            )
+        with self.store.write() as conn:
+            order = load_order(conn, order_id, for_update=True)
+            packing = load_packing(conn, order_id)
+            if order is None or order.status is not OrderStatus.PACKING or packing.labels:
+                return outcome  # reported or labelled meanwhile: nothing more to print here
+            parcel_ids = pending_parcel_ids(conn, [order_id])[order_id]
+            savepoint = conn.begin_nested()
+            try:
+                delivery = plan_delivery(
+                    order, {line.id: line.packed for line in order.lines if line.packed}
+                )
+                delivery.parcel_ids = parcel_ids
+                jobs = labels(conn, order, delivery)
+            except OrderRuleError as err:
+                savepoint.rollback()
+                log.warning("order %s: labels not printed at the bench: %s", order.id, err)
+                why = err.args[0] if err.args else str(err)
+                return with_note(
+                    outcome,
+                    sentence(
+                        "The labels were not printed ({why}); report-in prints them.", why=why
+                    ),
+                )
+            savepoint.commit()
+            packing.labels = len(parcel_ids)
+            packing.parcels = max(packing.parcels, packing.labels)
+            save_packing(conn, order_id, packing)
+            self._event(
+                conn, "order.labels_printed", order, {"parcel_ids": parcel_ids, "jobs": jobs}
+            )
+        return with_note(
+            outcome,
+            sentence(
+                "{count} parcel label(s) sent to the printer: {ids}.",
+                count=len(parcel_ids),
+                ids=", ".join(parcel_ids),
+            ),
+        )
+
+    def _journal(
+        self,
+        conn: Connection,
+        scan: ScanRead,
+        kind: str,
+        outcome: BenchOutcome,
+        undoes: int | None = None,
+    ) -> int:
+        return conn.execute(
+            insert(scan_journal)
+            .values(
                 at=scan.at,
                 station=self.station,
                 source=scan.source[:100],
-                code=journal_text(scan.code),
+                # A badge's code is a key to sign in with: the journal doesn't repeat it.
+                code=journal_text(scan.code) if kind != CodeKind.BADGE else "OP-…",
                 symbology=(scan.symbology or None) and scan.symbology[:4],
                 kind=kind,
                 ok=outcome.ok,
                 message=outcome.message,
+                message_data=text_data(outcome.message),
                 order_id=outcome.order_id,
                 line_id=outcome.line_id,
                 delta=outcome.delta,
+                undoes_id=undoes,
+                operator_id=select(stations.c.current_operator_id)
+                .where(stations.c.name == self.station)
+                .scalar_subquery(),
             )
-        )
+            .returning(scan_journal.c.id)
+        ).scalar_one()
 
-    def _announce(self, scan: ScanRead, classified: Classified, outcome: BenchOutcome) -> None:
+    def _announce(self, event: ScanRead, outcome: BenchOutcome) -> None:
         self.bus.publish(
             ScanOutcome(
                 ok=outcome.ok,
                 message=outcome.message,
                 order_id=outcome.order_id,
-                code=scan.code,
-                source=scan.source,
+                code=event.code,
+                source=event.source,
                 sound=outcome.sound,
+                unclaimed_parcel=outcome.unclaimed_parcel or "",
             )
         )
         if outcome.ok and outcome.order_id is not None and (outcome.line_id or outcome.opened):
             self.bus.publish(
                 OrderChanged(outcome.order_id, "packed" if outcome.delta else "opened")
             )
+        elif outcome.ok and outcome.parcel_id is not None and outcome.order_id is not None:
+            self.bus.publish(OrderChanged(outcome.order_id, "parcels"))
+        elif outcome.ok and (outcome.ready or outcome.partial) and outcome.order_id is not None:
+            # Ship-out lists packed orders: it hears of them here.
+            self.bus.publish(OrderChanged(outcome.order_id, "packed"))
+
+
+# -- report-in, ship-out and the command sheet ---------------------------------------------
+
+
+def report_in_prints_labels(conn: Connection, order_id: int) -> bool:
+    """R16, one rule: a delivery's parcel labels print once — at the bench when it was packed
+    (`[bench] label_when_packed`), else at report-in. Called in the report-in's transaction:
+    ends the bench's record of the delivery (the next one starts afresh) and says whether
+    report-in must print the labels."""
+    return end_packing(conn, order_id).labels == 0
+
+
+def print_command_sheet(
+    store: Store, printing: PrintService, paperwork: Paperwork, sheet: CommandSheet
+) -> int:
+    """Print the command sheet on the receipt printer; returns the print job's id.
+
+    Raises `PrintRoutingError` (an `OrderRuleError`) when no printer takes it.
+    """
+    printer = printing.printer_for(COMMAND_SHEET)
+    options = paperwork.printer(printer)
+    payload = render(sheet, width_chars=options.width_chars, codepage=options.codepage)
+    with store.write() as conn:
+        job = printing.submit(conn, COMMAND_SHEET, payload)
+        record_event(
+            conn,
+            "bench.command_sheet_printed",
+            station=printing.station,
+            payload={"job": job, "printer": printer},
+        )
+    return job

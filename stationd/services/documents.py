@@ -17,12 +17,21 @@ from stationd.config import PrinterSettings, Settings
 from stationd.core.deliveries import Delivery
 from stationd.core.documents import Address, Shop, build_document
 from stationd.core.labels import Receiver, Sender, labels_for_delivery
-from stationd.core.orders import Document, Order, OrderRuleError, check_print_request
+from stationd.core.orders import (
+    Document,
+    Order,
+    OrderRuleError,
+    ReprintNeedsConfirmation,
+    check_print_request,
+    repeated_prints,
+)
+from stationd.core.text import Text, sentence
 from stationd.devices.escpos_render import render
 from stationd.devices.zpl import render_escpos_label, render_zpl
 from stationd.services.printing import PrintService
 from stationd.store.database import Store
-from stationd.store.orders import load_order
+from stationd.store.orders import load_orders, record_event
+from stationd.store.print_queue import waiting_documents
 from stationd.store.tables import orders, products
 
 
@@ -76,7 +85,8 @@ def _locations(conn: Connection, skus: Iterable[str]) -> dict[str, str]:
     return dict(rows.all())
 
 
-def _address(conn: Connection, order_id: int) -> Address:
+def order_address(conn: Connection, order_id: int) -> Address:
+    """The customer's postal address as the order row keeps it."""
     row = conn.execute(
         select(
             orders.c.customer_name, orders.c.street, orders.c.postcode, orders.c.city,
@@ -86,27 +96,72 @@ def _address(conn: Connection, order_id: int) -> Address:
     return Address(*row)
 
 
+@dataclass(frozen=True)
+class PrintChoices:
+    """What the outbound queue may print for a selection of orders (R9).
+
+    `orders` are the chosen orders that are in the queue, `gone` the chosen ones that are not
+    (any more, or never were); `refusals` holds, per document, the sentence that refuses it for
+    `orders`, or None when it can be printed.
+    """
+
+    orders: tuple[int, ...]
+    gone: tuple[int, ...]
+    refusals: Mapping[Document, str | None]
+
+
+def print_choices(store: Store, order_ids: Iterable[int]) -> PrintChoices:
+    """R9: which of the queue's documents can be printed for these orders, and why not."""
+    in_queue: list[Order] = []
+    gone: list[int] = []
+    ids = list(dict.fromkeys(order_ids))
+    with store.read() as conn:
+        loaded = load_orders(conn, ids)
+    for order_id in ids:
+        order = loaded.get(order_id)
+        if order is not None and order.in_outbound_queue:
+            in_queue.append(order)
+        else:
+            gone.append(order_id)
+    refusals: dict[Document, str | None] = {}
+    for document in Document:
+        try:
+            check_print_request(document, in_queue)
+        except OrderRuleError as err:
+            refusals[document] = err.args[0] if err.args else str(err)
+        else:
+            refusals[document] = None
+    return PrintChoices(tuple(order.id for order in in_queue), tuple(gone), refusals)
+
+
 def print_orders(
     store: Store,
     printing: PrintService,
     paperwork: Paperwork,
     order_ids: Iterable[int],
     document: Document,
+    *,
+    confirm_reprint: bool = False,
 ) -> list[int]:
     """R9: print `document` for the chosen orders of the outbound queue; returns the job ids.
 
     Refused (OrderRuleError) as core's `check_print_request` refuses: invoices only for
-    own-invoice orders, one at a time; only orders in the queue.
+    own-invoice orders, one at a time; only orders in the queue. R10: a document an order
+    already has — printed, or still waiting at the printer — is refused with
+    `ReprintNeedsConfirmation` (nothing queued) unless `confirm_reprint` is given.
     """
     ids = list(dict.fromkeys(order_ids))
     with store.write() as conn:
-        loaded: list[Order] = []
-        for order_id in ids:
-            order = load_order(conn, order_id)
-            if order is None:
-                raise OrderRuleError(f"There is no order {order_id}.")
-            loaded.append(order)
-        chosen = check_print_request(document, loaded)
+        found = load_orders(conn, ids)
+        missing = next((order_id for order_id in ids if order_id not in found), None)
+        if missing is not None:
+            raise OrderRuleError(sentence("There is no order {id}.", id=missing))
+        chosen = check_print_request(document, [found[order_id] for order_id in ids])
+        repeats = repeated_prints(
+            document, chosen, waiting_documents(conn, (order.id for order in chosen))
+        )
+        if repeats and not confirm_reprint:
+            raise ReprintNeedsConfirmation(repeats)
         printer = printing.printer_for(document.value)
         options = paperwork.printer(printer)
         jobs = []
@@ -116,7 +171,7 @@ def print_orders(
                 order,
                 shop=paperwork.shop,
                 locations=_locations(conn, (line.sku for line in order.lines)),
-                customer=_address(conn, order.id) if document is Document.INVOICE else None,
+                customer=order_address(conn, order.id) if document is Document.INVOICE else None,
                 language=paperwork.language,
                 currency=paperwork.currency,
                 vat_percent=paperwork.vat_percent,
@@ -128,7 +183,20 @@ def print_orders(
                 width_chars=options.width_chars,
                 codepage=options.codepage,
             )
-            jobs.append(printing.submit(conn, document.value, payload, order.id))
+            job_id = printing.submit(conn, document.value, payload, order.id)
+            jobs.append(job_id)
+            record_event(
+                conn,
+                "print.queued",
+                station=printing.station,
+                order_id=order.id,
+                payload={
+                    "document": document.value,
+                    "printer": printer,
+                    "job_id": job_id,
+                    "again": order.id in repeats,
+                },
+            )
     return jobs
 
 
@@ -141,7 +209,7 @@ def queue_labels(
 ) -> list[int]:
     """R16: one shipping label per parcel id of a reported delivery, queued in `conn`'s
     transaction (the report-in's own)."""
-    customer = _address(conn, order.id)
+    customer = order_address(conn, order.id)
     try:
         receiver = Receiver(
             customer.name,
@@ -152,7 +220,7 @@ def queue_labels(
         )
     except ValueError as err:
         # No label, no parcel: the report-in is refused and nothing is written.
-        raise OrderRuleError(f"Order {order.id} can't get a shipping label: {err}") from None
+        raise _no_label(order.id, err) from None
     weights = (
         {delivery.parcel_ids[0]: delivery.weight_g}
         if delivery.weight_g and len(delivery.parcel_ids) == 1
@@ -167,7 +235,7 @@ def queue_labels(
             delivery, sender=paperwork.sender, receiver=receiver, weights_g=weights
         )
     except ValueError as err:
-        raise OrderRuleError(f"Order {order.id} can't get a shipping label: {err}") from None
+        raise _no_label(order.id, err) from None
     jobs = []
     for label in labels:
         try:
@@ -179,6 +247,21 @@ def queue_labels(
             else:
                 payload = render_zpl(label, dpmm=options.dpmm, lang=lang)
         except ValueError as err:
-            raise OrderRuleError(f"Order {order.id}: the label can't be printed: {err}") from None
+            raise OrderRuleError(
+                sentence(
+                    "Order {id}: the label can't be printed: {why}", id=order.id, why=_said(err)
+                )
+            ) from None
         jobs.append(printing.submit(conn, "label", payload, order.id))
     return jobs
+
+
+def _said(err: Exception) -> Text | str:
+    # core's sentence when it has one, so the kiosk can translate it inside ours.
+    return err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
+
+
+def _no_label(order_id: int, err: Exception) -> OrderRuleError:
+    return OrderRuleError(
+        sentence("Order {id} can't get a shipping label: {why}", id=order_id, why=_said(err))
+    )

@@ -6,7 +6,8 @@ kind and wakes that printer's worker once the transaction committed. The worker 
 printer (ARCHITECTURE: one owner per device) and
 
 - takes the oldest queued job of its printer, asks the printer how it is, sends the bytes and
-  only then records the job as printed (and R10's marker) in one transaction;
+  only then has the job recorded as printed (and R10's marker) in one transaction, by its
+  recorder thread, while it goes on with the next job;
 - when the printer can't print (offline, paper out, cover open…) records why on the job,
   announces the printer's state with the reason a person reads, and tries again by itself
   with a back-off (0.1 s doubling up to `backoff_max_s`; new work wakes it early);
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from sqlalchemy import Connection, event
 
 from stationd.clock import utcnow
 from stationd.core.orders import Document, OrderRuleError
+from stationd.core.text import sentence
 from stationd.devices.printer import Printer, PrinterError, PrinterState, PrinterStatus
 from stationd.events import Bus, Event, OrderChanged
 from stationd.store import print_queue
@@ -53,18 +56,16 @@ DEFAULT_ROUTES: Mapping[str, str] = {
 
 #: What a person reads about a printer state when the printer said nothing more.
 STATE_TEXT = {
-    PrinterState.ONLINE: "Ready.",
-    PrinterState.OFFLINE: "The printer does not answer: is it switched on and connected?",
-    PrinterState.PAPER_OUT: "The printer is out of paper.",
-    PrinterState.COVER_OPEN: "The printer's cover is open.",
-    PrinterState.ERROR: "The printer reports an error.",
-    PrinterState.UNKNOWN: "The printer can't tell how it is.",
+    PrinterState.ONLINE: sentence("Ready."),
+    PrinterState.OFFLINE: sentence("The printer does not answer: is it switched on and connected?"),
+    PrinterState.PAPER_OUT: sentence("The printer is out of paper."),
+    PrinterState.COVER_OPEN: sentence("The printer's cover is open."),
+    PrinterState.ERROR: sentence("The printer reports an error."),
+    PrinterState.UNKNOWN: sentence("The printer can't tell how it is."),
 }
 
 #: The documents whose printing sets R10's marker on their order.
 DOCUMENT_KINDS_WITH_MARKER = frozenset(d.value for d in Document)
-
-STALE_REASON = "Waits for a person: it would print long after it was asked for ({age} min ago)."
 
 
 def describe(status: PrinterStatus) -> str:
@@ -109,6 +110,12 @@ class PrintWorker:
     `notify()` wakes it at once (new work, a released job); without it, it looks at its queue
     again every `idle_recheck_s` anyway, so a job written by another process (`stationd print`)
     is found too.
+
+    The jobs the printer took are recorded as printed by a second thread, the worker's
+    recorder (all those waiting in one transaction), so the next job never waits for that
+    commit: it used to sit between a job's commit and its bytes whenever a job was queued while
+    the one before was being recorded (issue 3). Until its record commits, a sent job is kept
+    in memory and never sent again.
     """
 
     def __init__(
@@ -136,19 +143,22 @@ class PrintWorker:
         self.backoff_min_s = backoff_min_s
         self.backoff_max_s = backoff_max_s
         self.idle_recheck_s = idle_recheck_s
-        #: Held from reading a job until its send is over and recorded (never while waiting):
-        #: a person's hold or drop takes it, so it can't slip in between "still queued" and the
-        #: bytes going out.
+        #: Held from reading a job until its send is over (never while waiting): a person's
+        #: hold or drop takes it (and then `wait_recorded`), so it can't slip in between
+        #: "still queued" and the bytes going out.
         self.job_in_hand = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._recorder: threading.Thread | None = None
         self._delay = backoff_min_s
         self._status = PrinterStatus(PrinterState.UNKNOWN)
         self._announced: PrinterStatus | None = None
-        # A job whose bytes the printer accepted but whose commit failed (the database was
-        # busy or away): it is recorded before anything else and never sent again.
-        self._unrecorded: PrintJob | None = None
+        # Jobs whose bytes the printer accepted and whose "printed" is not committed yet (the
+        # recorder's work, oldest first), and the recorder's stop flag; guarded by `_sent_cv`.
+        self._sent: dict[int, PrintJob] = {}
+        self._sent_cv = threading.Condition()
+        self._recorder_stopping = False
 
     @property
     def status(self) -> PrinterStatus:
@@ -162,6 +172,13 @@ class PrintWorker:
     def start(self) -> None:
         if self.running:
             return
+        if self._recorder is None or not self._recorder.is_alive():
+            with self._sent_cv:
+                self._recorder_stopping = False
+            self._recorder = threading.Thread(
+                target=self._record_loop, name=f"print-{self.name}-record", daemon=True
+            )
+            self._recorder.start()
         self._stopping.clear()
         self._wake.set()  # look at the queue at once: jobs may be waiting from before a restart
         self._thread = threading.Thread(target=self._run, name=f"print-{self.name}", daemon=True)
@@ -176,15 +193,30 @@ class PrintWorker:
         self._wake.set()
         thread.join(timeout)
         if thread.is_alive():
+            # The recorder stays: the job in that send is recorded if the printer takes it.
             log.warning(
                 "printer %s: its worker is still inside a send after %.1f s", self.name, timeout
             )
-        else:
-            self._thread = None
+            return
+        self._thread = None
+        recorder = self._recorder
+        if recorder is not None:
+            with self._sent_cv:
+                self._recorder_stopping = True  # record what was sent, then end
+                self._sent_cv.notify_all()
+            recorder.join(timeout)
+            if not recorder.is_alive():
+                self._recorder = None
 
     def notify(self) -> None:
         """There is new work (or a person released a job): look at the queue now."""
         self._wake.set()
+
+    def wait_recorded(self, job_id: int, timeout: float) -> bool:
+        """Wait up to `timeout` s until job `job_id`, if the printer took it, is recorded as
+        printed; True once it is (at once for a job not sent)."""
+        with self._sent_cv:
+            return self._sent_cv.wait_for(lambda: job_id not in self._sent, timeout)
 
     # -- the worker thread -----------------------------------------------------------------
 
@@ -210,15 +242,19 @@ class PrintWorker:
 
     def _step(self) -> float | None:
         """Do one thing; return how long to wait before the next (None: go on at once)."""
-        if self._unrecorded is not None:
-            self._record_printed(self._unrecorded)
-            return None
+        # Copied before the read: a job leaves `_sent` only after its record committed, so a
+        # job not skipped here reads as printed.
+        with self._sent_cv:
+            sent = tuple(self._sent)
         with self.store.read() as conn:
-            job = print_queue.next_job(conn, self.name)
+            # Two: whether another waits tells if the queue must be read again after this job.
+            upcoming = print_queue.next_jobs(conn, self.name, limit=2, skip=sent)
+        job = upcoming[0] if upcoming else None
         if job is None:
             if not self._status.state.can_print:
                 # Nothing to print, but the kiosk still shows the trouble: see when it ends.
                 status = self._ask_status()
+                self._close_quietly()  # no job follows this status request on its connection
                 self._announce(status)
                 if not status.state.can_print:
                     return self._next_delay()
@@ -241,11 +277,14 @@ class PrintWorker:
             self._close_quietly()
             self._failed(job, PrinterStatus(PrinterState.ERROR, f"{type(err).__name__}: {err}"))
             return self._next_delay()
-        self._unrecorded = job
-        self._record_printed(job)
+        with self._sent_cv:
+            self._sent[job.id] = job
+            self._sent_cv.notify_all()
         self._delay = self.backoff_min_s
         self._announce(status)
-        return None
+        # The queue held nothing more: a job queued since has woken us (notify), so no read of
+        # an empty queue competes with the next job's commit for the CPU.
+        return None if len(upcoming) > 1 else self.idle_recheck_s
 
     def _close_quietly(self) -> None:
         try:
@@ -267,7 +306,10 @@ class PrintWorker:
 
     def _hold_stale(self, job: PrintJob) -> None:
         age = int((utcnow() - job.created_at).total_seconds() // 60)
-        reason = STALE_REASON.format(age=age)
+        reason = sentence(
+            "Waits for a person: it would print long after it was asked for ({age} min ago).",
+            age=age,
+        )
         try:
             with self.store.write() as conn:
                 print_queue.hold(conn, job.id, reason)
@@ -276,20 +318,68 @@ class PrintWorker:
         log.warning("printer %s: job %d held, %d min old", self.name, job.id, age)
         self._publish_job(job, JobState.HELD, reason)
 
-    def _record_printed(self, job: PrintJob) -> None:
-        try:
-            with self.store.write() as conn:
-                marked = print_queue.mark_printed(conn, job.id)
-        except PrintQueueError:
-            # The row is gone (purged meanwhile): nothing left to record it on.
-            log.warning("printer %s: printed job %d is no longer in the queue", self.name, job.id)
-            self._unrecorded = None
-            return
-        self._unrecorded = None
-        log.debug("printer %s: job %d printed (%d bytes)", self.name, job.id, len(job.payload))
-        self._publish_job(job, JobState.PRINTED)
-        if marked and job.order_id is not None and job.document in DOCUMENT_KINDS_WITH_MARKER:
-            self.bus.publish(OrderChanged(job.order_id, "printed"))
+    # -- the recorder thread ---------------------------------------------------------------
+
+    def _record_loop(self) -> None:
+        delay = self.backoff_min_s
+        while True:
+            with self._sent_cv:
+                self._sent_cv.wait_for(lambda: self._sent or self._recorder_stopping)
+                jobs = list(self._sent.values())
+                stopping = self._recorder_stopping
+            if not jobs:
+                return
+            try:
+                self._record_printed(jobs)
+            except Exception:
+                # The database is busy or away: the jobs stay sent-but-unrecorded (never sent
+                # again) and are recorded as soon as it answers.
+                log.exception("printer %s: recording %d printed jobs failed", self.name, len(jobs))
+                if stopping:
+                    log.warning(
+                        "printer %s: jobs %s were printed but could not be recorded; they print "
+                        "again after the restart",
+                        self.name,
+                        ", ".join(str(job.id) for job in jobs),
+                    )
+                    return
+                with self._sent_cv:
+                    self._sent_cv.wait_for(lambda: self._recorder_stopping, delay)
+                delay = min(delay * 2, self.backoff_max_s)
+                continue
+            delay = self.backoff_min_s
+            with self._sent_cv:
+                for job in jobs:
+                    del self._sent[job.id]
+                self._sent_cv.notify_all()
+
+    def _record_printed(self, jobs: list[PrintJob]) -> None:
+        """Record `jobs` (accepted by the printer) as printed, in one transaction; announce."""
+        marked: set[int] = set()
+        gone: set[int] = set()
+        # Not waited to the disk (no fsync): a power cut that loses this record prints these
+        # jobs again after the restart — the at-least-once this module promises anyway, as for
+        # a cut between send and commit. The fsync cost the next job milliseconds (issue 3).
+        with self.store.write(durable=False) as conn:
+            for job in jobs:
+                try:
+                    if print_queue.mark_printed(conn, job.id):
+                        marked.add(job.id)
+                except PrintQueueError:
+                    gone.add(job.id)  # purged meanwhile: nothing left to record it on
+        for job in jobs:
+            if job.id in gone:
+                log.warning(
+                    "printer %s: printed job %d is no longer in the queue", self.name, job.id
+                )
+                continue
+            log.debug("printer %s: job %d printed (%d bytes)", self.name, job.id, len(job.payload))
+            self._publish_job(job, JobState.PRINTED)
+            sets_marker = job.document in DOCUMENT_KINDS_WITH_MARKER and job.id in marked
+            if sets_marker and job.order_id is not None:
+                self.bus.publish(OrderChanged(job.order_id, "printed"))
+
+    # -- back on the worker thread ---------------------------------------------------------
 
     def _failed(self, job: PrintJob, status: PrinterStatus) -> None:
         reason = describe(status)
@@ -301,8 +391,10 @@ class PrintWorker:
         self._status = status
         if status == self._announced:
             return
+        with self._sent_cv:
+            sent = tuple(self._sent)
         with self.store.read() as conn:
-            waiting = print_queue.count_waiting(conn, self.name)
+            waiting = print_queue.count_waiting(conn, self.name, skip=sent)
         self._announced = status
         if status.state.can_print:
             log.info("printer %s: %s", self.name, status.state.value)
@@ -383,8 +475,11 @@ class PrintService:
             return self.routes[str(document_kind)]
         except KeyError:
             raise PrintRoutingError(
-                f"No printer is configured for {document_kind!r} documents "
-                f"(routed: {', '.join(sorted(self.routes)) or 'nothing'})."
+                sentence(
+                    "No printer is configured for {kind} documents (routed: {routed}).",
+                    kind=repr(document_kind),
+                    routed=", ".join(sorted(self.routes)) or "—",
+                )
             ) from None
 
     def submit(
@@ -460,8 +555,12 @@ class PrintService:
         if worker is None:
             yield
             return
+        deadline = time.monotonic() + self.action_wait_s
         got = worker.job_in_hand.acquire(timeout=self.action_wait_s)
         try:
+            # Bytes that went out are recorded by the worker's recorder just after: wait for
+            # that too, so the action finds the job printed rather than "still queued".
+            worker.wait_recorded(job_id, max(0.0, deadline - time.monotonic()))
             yield
         finally:
             if got:
@@ -477,7 +576,7 @@ class PrintService:
             new_id = action(conn)
             job = print_queue.get_job(conn, new_id if new_id is not None else job_id)
             if job is None:
-                raise PrintQueueError(f"There is no print job {job_id}.")
+                raise PrintQueueError(sentence("There is no print job {id}.", id=job_id))
             payload: dict[str, object] = {
                 "job_id": job_id,
                 "printer": job.printer,

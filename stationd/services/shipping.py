@@ -8,8 +8,17 @@ from datetime import datetime
 from sqlalchemy import Connection, select
 
 from stationd.clock import utcnow
-from stationd.core.deliveries import Delivery, ReportResult, add_parcel_id, plan_delivery, report_in
+from stationd.core.deliveries import (
+    Delivery,
+    ReportResult,
+    add_parcel_id,
+    check_kept_parcel_ids,
+    check_parcel_id,
+    plan_delivery,
+    report_in,
+)
 from stationd.core.orders import Order, OrderRuleError
+from stationd.core.text import sentence
 from stationd.core.weight import (
     WeightCheck,
     WeightUnknownError,
@@ -19,7 +28,11 @@ from stationd.core.weight import (
 )
 from stationd.events import Bus, OrderChanged
 from stationd.store.database import Store
-from stationd.store.deliveries import parcel_ids_in_use, save_reported_delivery
+from stationd.store.deliveries import (
+    parcel_ids_in_use,
+    pending_delivery,
+    save_reported_delivery,
+)
 from stationd.store.orders import (
     load_order,
     record_event,
@@ -45,17 +58,24 @@ def ship(
 
     `on_reported` runs inside the same transaction once the delivery is saved — the station
     queues the shipping labels there (R16), so labels exist exactly when the delivery does.
+    The parcel ids kept for the order's next delivery (services/parcel_ids.py) must all be
+    among `parcel_ids`; that pending delivery is the one reported.
     Raises `OrderRuleError` with the reason when the rules refuse it; nothing is written then.
     """
     wanted = [p for p in parcel_ids if p.strip()]
     with store.write() as conn:
         order = load_order(conn, order_id, for_update=True)
         if order is None:
-            raise OrderRuleError(f"There is no order {order_id}.")
+            raise OrderRuleError(sentence("There is no order {id}.", id=order_id))
         delivery = plan_delivery(order, quantities)
         delivery.weight_g = weight_g
-        used = parcel_ids_in_use(conn, [p.strip().upper() for p in wanted])
-        for parcel_id in wanted:
+        clean = [check_parcel_id(p) for p in wanted]
+        kept = pending_delivery(conn, order_id)
+        if kept is not None:
+            check_kept_parcel_ids(order_id, kept.parcel_ids, clean)
+            delivery.id = kept.id
+        used = parcel_ids_in_use(conn, clean, besides_order=order_id)
+        for parcel_id in clean:
             add_parcel_id(delivery, parcel_id, used)
         result = report_in(order, delivery, at or utcnow())
         save_reported_delivery(conn, delivery, result, station=station)

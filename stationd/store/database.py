@@ -8,6 +8,7 @@ the block ends, rolled back if it raises.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,9 @@ class Store:
 
     def __init__(self, url: str, *, busy_timeout_s: float = 5.0) -> None:
         self.url = url
+        self.busy_timeout_s = busy_timeout_s
+        self._write_lock: threading.RLock | None = None
+        self._checkpointer: _WalCheckpointer | None = None
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
@@ -46,6 +50,9 @@ class Store:
                 url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False}
             )
             _sqlite_setup(self.engine, busy_timeout_s)
+            self._write_lock = threading.RLock()
+            if database and database != ":memory:":
+                self._checkpointer = _WalCheckpointer(self.engine)
         elif self.dialect == "postgresql":
             self.engine = create_engine(
                 url,
@@ -68,13 +75,49 @@ class Store:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """One write transaction: commit at the end of the block, roll back on an exception."""
-        with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+    def write(self, *, durable: bool = True, bulk: bool = False) -> Iterator[Connection]:
+        """One write transaction: commit at the end of the block, roll back on an exception.
+
+        `durable=False` returns from the commit without waiting for the disk (SQLite
+        ``synchronous=NORMAL`` for this transaction, PostgreSQL ``synchronous_commit=off``):
+        a power cut may then lose this transaction (and only the last few such), never leave it
+        half done, and never lose a durable one committed after it. Only for facts whose loss
+        is harmless — e.g. "the printer took job 7", which at worst prints job 7 again.
+
+        `bulk=True` is for a transaction that rewrites much of the database (a pack-script run
+        moving 100,000 orders). On SQLite it gets a page cache that holds what it changes, and
+        its commit returns once the WAL is on disk (as durable as any commit), leaving the WAL
+        checkpoint — copying those pages into the database file — to a background thread.
+        """
+        # SQLite writers in this process queue here, not in SQLite's busy handler: that one
+        # sleeps 1, 2, 5, 10… ms between tries, so a thread whose BEGIN IMMEDIATE hit a busy
+        # database slept on for milliseconds after the lock was free (the print worker's
+        # queue → wire tail). Past the busy timeout it goes ahead and SQLite decides, as before.
+        lock = self._write_lock
+        locked = lock is not None and lock.acquire(timeout=self.busy_timeout_s)
+        try:
+            with self.engine.connect() as conn:
+                if self.is_sqlite:
+                    conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                    if not durable:
+                        _sqlite_synchronous(conn, "NORMAL")
+                    if bulk:
+                        usual = _sqlite_pragmas(conn, BULK_PRAGMAS)
+                try:
+                    with conn.begin():
+                        if not durable and not self.is_sqlite:
+                            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                        yield conn
+                finally:
+                    if not durable and self.is_sqlite:
+                        _sqlite_synchronous(conn, "FULL")
+                    if bulk and self.is_sqlite:
+                        _sqlite_pragmas(conn, usual)
+                        if self._checkpointer is not None:
+                            self._checkpointer.request()
+        finally:
+            if locked:
+                lock.release()  # type: ignore[union-attr]
 
     def upgrade(self) -> None:
         """Bring the schema to the newest Alembic revision (`stationd db upgrade`)."""
@@ -98,7 +141,89 @@ class Store:
             return MigrationContext.configure(conn).get_current_revision()
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
+
+
+def _sqlite_synchronous(conn: Connection, level: str) -> None:
+    # Outside any transaction, on the DB-API connection: SQLite refuses to change the safety
+    # level inside one, and SQLAlchemy would begin one around a statement of its own.
+    try:
+        conn.connection.dbapi_connection.execute(f"PRAGMA synchronous={level}")  # type: ignore[union-attr]
+    except Exception:
+        conn.invalidate()  # never hand a connection of unknown durability back to the pool
+        raise
+
+
+#: The page cache of a bulk write (KiB): the pages one pack-script run changes at 100,000 orders.
+BULK_CACHE_KIB = 64 * 1024
+#: A bulk write's connection settings. With automatic checkpoints off, its commit only appends
+#: to the WAL; the default (every 1,000 pages) would copy every page it changed into the
+#: database file there and then, inside the commit.
+BULK_PRAGMAS = {"cache_size": -BULK_CACHE_KIB, "wal_autocheckpoint": 0}
+
+
+def _sqlite_pragmas(conn: Connection, values: dict[str, int]) -> dict[str, int]:
+    # Set outside the transaction, like `_sqlite_synchronous`; returns the values they had.
+    try:
+        driver = conn.connection.dbapi_connection
+        before = {}
+        for name, value in values.items():
+            before[name] = driver.execute(f"PRAGMA {name}").fetchone()[0]  # type: ignore[union-attr]
+            driver.execute(f"PRAGMA {name}={int(value)}")  # type: ignore[union-attr]
+    except Exception:
+        conn.invalidate()  # never hand a connection with odd settings back to the pool
+        raise
+    return before
+
+
+class _WalCheckpointer:
+    """Checkpoints the WAL on a thread of its own when asked (after a bulk write's commit).
+
+    PASSIVE: it never waits for readers or writers, and copies what it can; a later writer's
+    automatic checkpoint does the rest if a reader held it back.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._wanted = threading.Event()
+        self._guard = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def request(self) -> None:
+        with self._guard:
+            if self._stopping:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="sqlite-checkpoint", daemon=True
+                )
+                self._thread.start()
+        self._wanted.set()
+
+    def stop(self) -> None:
+        """Finish a checkpoint asked for (the WAL is left small) and end the thread."""
+        with self._guard:
+            self._stopping = True
+            thread = self._thread
+        self._wanted.set()
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            try:
+                with self._engine.connect() as conn:
+                    driver = conn.connection.dbapi_connection
+                    driver.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+            except Exception:
+                log.warning("WAL checkpoint failed; the next writer's will do", exc_info=True)
+            if self._stopping:
+                return
 
 
 def _sqlite_setup(engine: Engine, busy_timeout_s: float) -> None:

@@ -1,43 +1,160 @@
-"""Saving deliveries, their parcel ids and report-in (R13–R15) with the stock they move."""
+"""Saving deliveries, their parcel ids and report-in (R13–R15) with the stock they move.
+
+An order's next delivery exists before report-in as its *pending* delivery: a `deliveries` row
+with no `reported_at` that holds the parcel ids typed, scanned or booked so far (at most one
+per order). The unique constraint on `parcel_ids.parcel_id` holds for those too, so an id is
+never on two orders, reported or not. Report-in completes that row.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    not_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 
 from stationd.clock import utcnow
-from stationd.core.deliveries import Delivery, ReportResult
-from stationd.store.tables import deliveries, delivery_lines, parcel_ids, stock
+from stationd.core.deliveries import Delivery, ParcelIdTaken, ReportResult
+from stationd.core.orders import OrderRuleError, OrderStatus
+from stationd.core.text import sentence
+from stationd.store.tables import deliveries, delivery_lines, order_lines, orders, parcel_ids, stock
 
 
-def parcel_ids_in_use(conn: Connection, candidates: Iterable[str]) -> set[str]:
-    """Which of `candidates` are already on some delivery (R13: never on two orders)."""
+def parcel_ids_in_use(
+    conn: Connection, candidates: Iterable[str], *, besides_order: int | None = None
+) -> set[str]:
+    """Which of `candidates` are already on some delivery, reported or pending (R13: never on
+    two orders) — not counting the pending delivery of `besides_order`."""
     wanted = list(candidates)
     if not wanted:
         return set()
-    return set(
-        conn.execute(
-            select(parcel_ids.c.parcel_id).where(parcel_ids.c.parcel_id.in_(wanted))
-        ).scalars()
+    query = select(parcel_ids.c.parcel_id).where(parcel_ids.c.parcel_id.in_(wanted))
+    if besides_order is not None:
+        query = query.join(deliveries, deliveries.c.id == parcel_ids.c.delivery_id).where(
+            not_(and_(deliveries.c.order_id == besides_order, deliveries.c.reported_at.is_(None)))
+        )
+    return set(conn.execute(query).scalars())
+
+
+def pending_delivery(conn: Connection, order_id: int) -> Delivery | None:
+    """The order's pending delivery (not reported yet) with its parcel ids, if it has one."""
+    delivery_id = conn.execute(
+        select(deliveries.c.id).where(
+            deliveries.c.order_id == order_id, deliveries.c.reported_at.is_(None)
+        )
+    ).scalar()
+    if delivery_id is None:
+        return None
+    ids = conn.execute(
+        select(parcel_ids.c.parcel_id)
+        .where(parcel_ids.c.delivery_id == delivery_id)
+        .order_by(parcel_ids.c.position, parcel_ids.c.id)
+    ).scalars()
+    return Delivery(order_id=order_id, quantities={}, parcel_ids=list(ids), id=delivery_id)
+
+
+def pending_parcel_ids(conn: Connection, order_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The parcel ids kept for each order's next delivery, in the order they were added."""
+    wanted = list(order_ids)
+    found: dict[int, list[str]] = {order_id: [] for order_id in wanted}
+    if not wanted:
+        return found
+    rows = conn.execute(
+        select(deliveries.c.order_id, parcel_ids.c.parcel_id)
+        .join(parcel_ids, parcel_ids.c.delivery_id == deliveries.c.id)
+        .where(deliveries.c.order_id.in_(wanted), deliveries.c.reported_at.is_(None))
+        .order_by(parcel_ids.c.position, parcel_ids.c.id)
     )
+    for order_id, parcel_id in rows:
+        found[order_id].append(parcel_id)
+    return found
+
+
+def add_pending_parcel_id(
+    conn: Connection, delivery: Delivery, parcel_id: str, *, station: str
+) -> None:
+    """Keep `parcel_id` on the pending `delivery` (created if it has no row yet), last.
+
+    The caller holds the order's row lock and has checked the rules (core `add_parcel_id`).
+    Raises `ParcelIdTaken` when another station took the id meanwhile; only this insert is
+    undone then, so the caller's transaction can go on (to journal the refusal).
+    """
+    savepoint = conn.begin_nested()
+    try:
+        if delivery.id is None:
+            delivery.id = conn.execute(
+                insert(deliveries)
+                .values(order_id=delivery.order_id, created_at=utcnow(), station=station)
+                .returning(deliveries.c.id)
+            ).scalar_one()
+        position = conn.execute(
+            select(func.coalesce(func.max(parcel_ids.c.position) + 1, 0)).where(
+                parcel_ids.c.delivery_id == delivery.id
+            )
+        ).scalar_one()
+        conn.execute(
+            insert(parcel_ids).values(
+                delivery_id=delivery.id, position=position, parcel_id=parcel_id
+            )
+        )
+    except IntegrityError:
+        savepoint.rollback()
+        raise ParcelIdTaken(
+            sentence("Parcel id {code} is already used on another order.", code=parcel_id)
+        ) from None
+    savepoint.commit()
+
+
+def remove_pending_parcel_id(conn: Connection, order_id: int, parcel_id: str) -> bool:
+    """Take `parcel_id` off the order's pending delivery; a delivery left with no id goes too.
+    Returns whether it was there."""
+    delivery = pending_delivery(conn, order_id)
+    if delivery is None or parcel_id not in delivery.parcel_ids:
+        return False
+    conn.execute(
+        delete(parcel_ids).where(
+            parcel_ids.c.delivery_id == delivery.id, parcel_ids.c.parcel_id == parcel_id
+        )
+    )
+    if len(delivery.parcel_ids) == 1:
+        conn.execute(delete(deliveries).where(deliveries.c.id == delivery.id))
+    return True
 
 
 def save_reported_delivery(
     conn: Connection, delivery: Delivery, result: ReportResult, *, station: str
 ) -> int:
-    """Insert a reported delivery with its lines and parcel ids, and take its items off stock."""
-    delivery_id = conn.execute(
-        insert(deliveries)
-        .values(
-            order_id=delivery.order_id,
-            created_at=utcnow(),
-            reported_at=delivery.reported_at,
-            weight_g=delivery.weight_g,
-            station=station,
+    """Save a reported delivery with its lines and parcel ids, and take its items off stock.
+
+    A `delivery` with an id completes that pending row (its parcel ids become the reported
+    ones); one without is inserted.
+    """
+    reported = {"reported_at": delivery.reported_at, "weight_g": delivery.weight_g}
+    if delivery.id is not None:
+        delivery_id = delivery.id
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(**reported, station=station)
         )
-        .returning(deliveries.c.id)
-    ).scalar_one()
+        conn.execute(delete(parcel_ids).where(parcel_ids.c.delivery_id == delivery_id))
+    else:
+        delivery_id = conn.execute(
+            insert(deliveries)
+            .values(order_id=delivery.order_id, created_at=utcnow(), station=station, **reported)
+            .returning(deliveries.c.id)
+        ).scalar_one()
     conn.execute(
         insert(delivery_lines),
         [
@@ -45,13 +162,23 @@ def save_reported_delivery(
             for line_id, qty in delivery.quantities.items()
         ],
     )
-    conn.execute(
-        insert(parcel_ids),
-        [
-            {"delivery_id": delivery_id, "position": i, "parcel_id": pid}
-            for i, pid in enumerate(delivery.parcel_ids)
-        ],
-    )
+    try:
+        conn.execute(
+            insert(parcel_ids),
+            [
+                {"delivery_id": delivery_id, "position": i, "parcel_id": pid}
+                for i, pid in enumerate(delivery.parcel_ids)
+            ],
+        )
+    except IntegrityError:
+        # R13: another station reported one of these ids since they were checked; the unique
+        # constraint caught it. The caller's transaction rolls back on the way out.
+        raise OrderRuleError(
+            sentence(
+                "A parcel id of this delivery ({ids}) is already used on another order.",
+                ids=", ".join(delivery.parcel_ids),
+            )
+        ) from None
     for sku, qty in result.stock_out.items():
         conn.execute(
             update(stock)
@@ -63,3 +190,52 @@ def save_reported_delivery(
         )
     delivery.id = delivery_id
     return delivery_id
+
+
+def _ready_to_ship() -> tuple[ColumnElement[bool], ...]:
+    # R13: packing orders with items packed and not yet delivered; R3: none that wait.
+    packed = exists().where(order_lines.c.order_id == orders.c.id, order_lines.c.packed > 0)
+    return (orders.c.status == OrderStatus.PACKING.value, orders.c.waiting.is_(False), packed)
+
+
+def ready_to_ship(conn: Connection, *, limit: int = 20, offset: int = 0) -> list[int]:
+    """The ids of the orders the ship-out page lists (R13), oldest first."""
+    return list(
+        conn.execute(
+            select(orders.c.id)
+            .where(*_ready_to_ship())
+            .order_by(orders.c.placed_at, orders.c.id)
+            .limit(limit)
+            .offset(offset)
+        ).scalars()
+    )
+
+
+def count_ready_to_ship(conn: Connection) -> int:
+    """How many orders `ready_to_ship` lists in all."""
+    return conn.execute(
+        select(func.count()).select_from(orders).where(*_ready_to_ship())
+    ).scalar_one()
+
+
+def ready_to_ship_mark(conn: Connection) -> tuple[object, ...]:
+    """A value that changes when the ship-out list would: an order becomes packed or ships,
+    an item is packed, a parcel id is kept or removed — also when another station did it (no
+    event reaches this process then)."""
+    listed = conn.execute(
+        select(func.count(), func.sum(orders.c.id), func.max(orders.c.updated_at)).where(
+            *_ready_to_ship()
+        )
+    ).one()
+    packed = conn.execute(
+        select(func.sum(order_lines.c.packed), func.sum(order_lines.c.delivered))
+        .join(orders, orders.c.id == order_lines.c.order_id)
+        .where(orders.c.status == OrderStatus.PACKING.value)
+    ).one()
+    kept = conn.execute(
+        select(func.count(), func.max(parcel_ids.c.id))
+        .select_from(deliveries)
+        .join(parcel_ids, parcel_ids.c.delivery_id == deliveries.c.id)
+        .where(deliveries.c.reported_at.is_(None))
+    ).one()
+    return (*listed, *packed, *kept)

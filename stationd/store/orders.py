@@ -13,7 +13,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from stationd.clock import utcnow
 from stationd.core.orders import Document, Order, OrderLine, OrderStatus, PaymentMethod
-from stationd.store.tables import events, order_lines, orders, printed_documents
+from stationd.store.tables import events, order_lines, orders, printed_documents, stations
 
 
 def record_event(
@@ -25,7 +25,10 @@ def record_event(
     payload: Mapping[str, Any] | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Write one audit event in the caller's transaction (the outbox of a later sync)."""
+    """Write one audit event in the caller's transaction (the outbox of a later sync).
+
+    The event names the operator signed in at `station` then: who packed, who shipped.
+    """
     conn.execute(
         insert(events).values(
             key=str(uuid.uuid4()),
@@ -34,39 +37,41 @@ def record_event(
             kind=kind,
             order_id=order_id,
             payload=json.dumps(payload or {}, ensure_ascii=False, default=str),
+            operator_id=select(stations.c.current_operator_id)
+            .where(stations.c.name == station)
+            .scalar_subquery(),
         )
     )
 
 
 def load_order(conn: Connection, order_id: int, *, for_update: bool = False) -> Order | None:
     """The order with its lines and print markers, or None. `for_update` row-locks it (PG)."""
-    query = select(orders).where(orders.c.id == order_id)
+    return load_orders(conn, [order_id], for_update=for_update).get(order_id)
+
+
+def load_orders(
+    conn: Connection, order_ids: Iterable[int], *, for_update: bool = False
+) -> dict[int, Order]:
+    """The orders with these ids that exist, with their lines and print markers, in three
+    queries whatever their number. `for_update` row-locks them (PG)."""
+    ids = list(dict.fromkeys(order_ids))
+    if not ids:
+        return {}
+    # In id order: two transactions locking some of the same orders take them in one order.
+    query = select(orders).where(orders.c.id.in_(ids)).order_by(orders.c.id)
     if for_update:
         query = query.with_for_update()
-    row = conn.execute(query).mappings().first()
-    if row is None:
-        return None
-    lines = conn.execute(
+    rows = conn.execute(query).mappings().all()
+    if not rows:
+        return {}
+    found = [row["id"] for row in rows]
+    lines: dict[int, list[OrderLine]] = {}
+    for line in conn.execute(
         select(order_lines)
-        .where(order_lines.c.order_id == order_id)
-        .order_by(order_lines.c.position, order_lines.c.id)
-    ).mappings()
-    printed = conn.execute(
-        select(printed_documents.c.document, printed_documents.c.last_at).where(
-            printed_documents.c.order_id == order_id
-        )
-    )
-    return Order(
-        id=row["id"],
-        status=OrderStatus(row["status"]),
-        placed_at=row["placed_at"],
-        customer_name=row["customer_name"],
-        payment_method=PaymentMethod(row["payment_method"]),
-        paid=row["paid"],
-        waiting=row["waiting"],
-        comment=row["comment"],
-        own_status_id=row["own_status_id"],
-        lines=[
+        .where(order_lines.c.order_id.in_(found))
+        .order_by(order_lines.c.order_id, order_lines.c.position, order_lines.c.id)
+    ).mappings():
+        lines.setdefault(line["order_id"], []).append(
             OrderLine(
                 id=line["id"],
                 sku=line["sku"],
@@ -76,22 +81,41 @@ def load_order(conn: Connection, order_id: int, *, for_update: bool = False) -> 
                 unit_price_minor=line["unit_price_minor"],
                 packed=line["packed"],
                 delivered=line["delivered"],
-                reserved=line["reserved"],
             )
-            for line in lines
-        ],
-        printed={Document(doc): at for doc, at in printed},
-    )
+        )
+    printed: dict[int, dict[Document, datetime]] = {}
+    for order_id, doc, at in conn.execute(
+        select(
+            printed_documents.c.order_id, printed_documents.c.document, printed_documents.c.last_at
+        ).where(printed_documents.c.order_id.in_(found))
+    ):
+        printed.setdefault(order_id, {})[Document(doc)] = at
+    return {
+        row["id"]: Order(
+            id=row["id"],
+            status=OrderStatus(row["status"]),
+            placed_at=row["placed_at"],
+            customer_name=row["customer_name"],
+            payment_method=PaymentMethod(row["payment_method"]),
+            paid=row["paid"],
+            waiting=row["waiting"],
+            comment=row["comment"],
+            own_status_id=row["own_status_id"],
+            lines=lines.get(row["id"], []),
+            printed=printed.get(row["id"], {}),
+        )
+        for row in rows
+    }
 
 
 def save_line_counts(conn: Connection, order: Order, line_ids: Iterable[int]) -> None:
-    """Write the packed/delivered/reserved counts of the named lines."""
+    """Write the packed/delivered counts of the named lines."""
     for line_id in line_ids:
         line = order.line(line_id)
         conn.execute(
             update(order_lines)
             .where(order_lines.c.id == line_id, order_lines.c.order_id == order.id)
-            .values(packed=line.packed, delivered=line.delivered, reserved=line.reserved)
+            .values(packed=line.packed, delivered=line.delivered)
         )
 
 
@@ -188,3 +212,19 @@ def count_outbound_queue(conn: Connection) -> int:
         .select_from(orders)
         .where(orders.c.status == OrderStatus.PACKING.value, orders.c.waiting.is_(False))
     ).scalar_one()
+
+
+def outbound_queue_mark(conn: Connection) -> tuple[object, ...]:
+    """A value that changes when an order enters or leaves the outbound queue, one in it
+    changes, or a document of one is printed: a screen compares it to see whether it must draw
+    the queue again (the pack script of another process announces nothing here)."""
+    in_queue = (orders.c.status == OrderStatus.PACKING.value, orders.c.waiting.is_(False))
+    queue = conn.execute(
+        select(func.count(), func.sum(orders.c.id), func.max(orders.c.updated_at)).where(*in_queue)
+    ).one()
+    printed = conn.execute(
+        select(func.count(), func.sum(printed_documents.c.times))
+        .select_from(printed_documents.join(orders, orders.c.id == printed_documents.c.order_id))
+        .where(*in_queue)
+    ).one()
+    return (*queue, *printed)

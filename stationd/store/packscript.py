@@ -7,9 +7,13 @@ edits take the same lock shared (`packscript_lock(shared=True)`), so nothing a r
 changes under it.
 
 The hot path talks to the database driver directly: one run reads 100,000 orders and 300,000
-lines and moves most of them. It reads with two queries in the same order, and writes each
-table with one set-based statement over the moved ids (a JSON array on SQLite, an array
-parameter on PostgreSQL) instead of a statement per row.
+lines and moves most of them. It reads with two queries in the same order, and writes the
+orders with one set-based statement over the moved ids (a JSON array on SQLite, an array
+parameter on PostgreSQL) instead of a statement per row. It writes no order lines (what a
+line holds follows from its order's state) and one audit event for the whole run. On SQLite
+the transaction is a bulk write (`Store.write(bulk=True)`): the WAL checkpoint happens after
+the commit, on a thread of its own; and a run that moves most orders makes the indexes on the
+order status anew rather than changing them order by order.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import uuid
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -40,6 +43,7 @@ from stationd.core.packscript import (
     run_pack_script,
 )
 from stationd.store.database import Store
+from stationd.store.orders import record_event
 from stationd.store.tables import orders, packscript_runs
 
 log = logging.getLogger(__name__)
@@ -99,64 +103,88 @@ def load_available(conn: Connection) -> dict[str, int]:
         return dict(cur.execute(sql).fetchall())
 
 
-_EVENT_PAYLOAD = '{"by": "packscript"}'
-# An event key is a random UUID prefix of the run plus the order id in its last 12 hex digits:
-# unique, and the keys of one run sit side by side in the unique index instead of scattered.
-_KEY_ID_LIMIT = 16**12
+#: The audit event of a run that moved orders: one per run, not one per order, naming the run
+#: and the orders it moved (`{"run": 7, "orders": [1001, 1004, …]}`), enough to replay the
+#: moves from the outbox. Each moved order also points at its run (`orders.packscript_run_id`).
+MOVED_EVENT = "packscript.moved"
 
 _WRITE_SQL = {
     "sqlite": {
         # `+status`: look each order up by id instead of walking ix_orders_queue for 'order'.
-        "orders": "UPDATE orders SET status = 'packing', updated_at = ? "
+        "orders": "UPDATE orders SET status = 'packing', updated_at = ?, packscript_run_id = ? "
         "WHERE id IN (SELECT value FROM json_each(?)) AND +status = 'order'",
-        "lines": "UPDATE order_lines SET reserved = quantity - delivered "
-        "WHERE order_id IN (SELECT value FROM json_each(?))",
         "stock": "UPDATE stock SET reserved = reserved + ? WHERE sku = ?",
-        "events": "INSERT INTO events (key, at, station, kind, order_id, payload) "
-        "SELECT ? || printf('%012x', value), ?, ?, 'order.packing', value, ? "
-        "FROM json_each(?)",
     },
     "postgresql": {
         # Joined with unnest(): `id = ANY(%s)` with a long array is a sequential scan.
-        "orders": "UPDATE orders o SET status = 'packing', updated_at = %s "
+        "orders": "UPDATE orders o SET status = 'packing', updated_at = %s, packscript_run_id = %s "
         "FROM unnest(%s::bigint[]) AS m(id) WHERE o.id = m.id AND o.status = 'order'",
-        "lines": "UPDATE order_lines l SET reserved = l.quantity - l.delivered "
-        "FROM unnest(%s::bigint[]) AS m(id) WHERE l.order_id = m.id",
         "stock": "UPDATE stock SET reserved = stock.reserved + r.qty "
         "FROM unnest(%s::text[], %s::int[]) AS r(sku, qty) WHERE stock.sku = r.sku",
-        "events": "INSERT INTO events (key, at, station, kind, order_id, payload) "
-        "SELECT %s || lpad(to_hex(m.id), 12, '0'), %s, %s, 'order.packing', m.id, %s "
-        "FROM unnest(%s::bigint[]) WITH ORDINALITY AS m(id, n) ORDER BY m.n",
     },
 }
 
 
-def write_result(conn: Connection, result: PackResult, *, station: str) -> None:
-    """Move the decided orders to packing, reserve their stock, and log one event each."""
+def write_result(conn: Connection, result: PackResult, *, station: str, run_id: int) -> None:
+    """Move the decided orders to packing for run `run_id`, reserve their stock, log the event.
+
+    A line's own reservation is not written: it follows from the order now being packing.
+    """
     ids = result.moved_ids
     if not ids:
         return
-    if max(ids) >= _KEY_ID_LIMIT:
-        raise ValueError(f"order id {max(ids)} is too large for an event key")
     sqlite = conn.dialect.name == "sqlite"
     sql = _WRITE_SQL["sqlite" if sqlite else "postgresql"]
-    now = _timestamp(conn, utcnow())
-    moved: Any = json.dumps(ids) if sqlite else ids
-    key_prefix = str(uuid.uuid4())[:24]  # "xxxxxxxx-xxxx-4xxx-yxxx-"
+    now = utcnow()
     with _cursor(conn) as cur:
-        cur.execute(sql["orders"], (now, moved))
-        if cur.rowcount != len(ids):
+        moved: Any = json.dumps(ids) if sqlite else ids
+        remade = _indexes_to_remake(cur, len(ids)) if sqlite else []
+        for name, _ in remade:
+            cur.execute(f'DROP INDEX "{name}"')
+        changed = cur.execute(sql["orders"], (_timestamp(conn, now), run_id, moved)).rowcount
+        if changed != len(ids):
             # Only possible if something changed an order without taking the pack-script lock.
             raise RuntimeError(
-                f"{len(ids) - cur.rowcount} of the {len(ids)} orders to move to packing "
+                f"{len(ids) - changed} of the {len(ids)} orders to move to packing "
                 "are no longer in state 'order'"
             )
-        cur.execute(sql["lines"], (moved,))
+        for _, create in remade:
+            cur.execute(create)
         if sqlite:
             cur.executemany(sql["stock"], [(qty, sku) for sku, qty in result.reserved.items()])
         else:
             cur.execute(sql["stock"], (list(result.reserved), list(result.reserved.values())))
-        cur.execute(sql["events"], (key_prefix, now, station, _EVENT_PAYLOAD, moved))
+    record_event(conn, MOVED_EVENT, station=station, payload={"run": run_id, "orders": ids}, at=now)
+
+
+#: SQLite: a run that moves at least this many orders, and at least half of all orders (the
+#: first run over a large import), makes the indexes on `orders.status` anew after the move
+#: instead of changing them order by order (`_indexes_to_remake`).
+REMAKE_INDEXES_FROM = 10_000
+
+# The indexes of `orders` that moving an order changes: those keyed on status, and any
+# partial one (its condition may name the status).
+_STATUS_INDEXES = (
+    "SELECT name, sql FROM sqlite_master m WHERE type = 'index' AND tbl_name = 'orders' "
+    "AND sql IS NOT NULL AND (instr(upper(sql), ' WHERE ') "
+    "OR EXISTS (SELECT 1 FROM pragma_index_info(m.name) WHERE name = 'status'))"
+)
+
+
+def _indexes_to_remake(cur: Any, moving: int) -> list[tuple[str, str]]:
+    """SQLite: the status indexes to drop before the move and make again after it, if any.
+
+    Each order moved changes every index on `status` twice (out of 'order', into 'packing').
+    When a run moves most orders, making those indexes anew from the table is cheaper
+    (measured at 85,000 of 100,000 orders, with two such indexes: the update 0.41 s; dropped,
+    updated and made again 0.29 s). It all happens in the run's transaction: no one else
+    ever sees them missing, and a rollback brings them back as they were.
+    """
+    if moving < REMAKE_INDEXES_FROM:
+        return []
+    if 2 * moving < cur.execute("SELECT count(*) FROM orders").fetchone()[0]:
+        return []
+    return cur.execute(_STATUS_INDEXES).fetchall()
 
 
 @contextmanager
@@ -247,14 +275,15 @@ def run_in_store(
     """
     started = utcnow()
     try:
-        with store.write() as conn:
+        with _collector_paused(), store.write(bulk=True) as conn:
             packscript_lock(conn)
-            with _collector_paused():
-                candidates = load_candidates(conn)
-                available = load_available(conn)
-                result = run_pack_script(candidates, available, on_step)
-            write_result(conn, result, station=station)
+            candidates = load_candidates(conn)
+            available = load_available(conn)
+            result = run_pack_script(candidates, available, on_step)
+            # The run is recorded first, in the same transaction, so each moved order and the
+            # event can name it.
             run_id = _record_run(conn, station, trigger, started, result, None)
+            write_result(conn, result, station=station, run_id=run_id)
     except Exception as err:
         log.exception("pack script run failed")
         stop = Step(None, "error", False, f"{type(err).__name__}: {err}")
@@ -268,7 +297,8 @@ def run_in_store(
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     # Loading makes ~500,000 tuples that live until the run ends and hold no cycles; the
-    # cyclic garbage collector would only walk them again and again while they are made.
+    # cyclic garbage collector would only walk them again and again, while they are made and
+    # at each allocation after (one full pass costs ~0.1 s), until the commit.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -330,6 +360,7 @@ def run_trace(conn: Connection, run_id: int) -> list[Step]:
 
 
 __all__ = [
+    "MOVED_EVENT",
     "PACKSCRIPT_LOCK_KEY",
     "PackScriptRunFailed",
     "RunRecord",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
+from stationd.core.packscript import PackResult
 from stationd.store.database import Store
 from stationd.store.packscript import run_in_store
 
@@ -15,9 +17,17 @@ class PackScriptSchedule:
     """Runs the pack script every `interval_min` minutes (0: never; by hand only)."""
 
     def __init__(
-        self, store: Store, *, station: str, interval_min: int, run_on_start: bool = False
+        self,
+        store: Store,
+        *,
+        station: str,
+        interval_min: int,
+        run_on_start: bool = False,
+        run: Callable[[str], tuple[int, PackResult]] | None = None,
     ) -> None:
         self.store = store
+        # The station's runner, when given: a run by hand and this one then never overlap.
+        self.run = run or (lambda trigger: run_in_store(store, station=station, trigger=trigger))
         self.station = station
         self.interval_s = interval_min * 60
         self.run_on_start = run_on_start
@@ -42,7 +52,7 @@ class PackScriptSchedule:
             return
         while not self._stop.is_set():
             try:
-                run_id, result = run_in_store(self.store, station=self.station, trigger="auto")
+                run_id, result = self.run("auto")
                 log.info("pack script run %d: %s", run_id, result.summary())
             except Exception:
                 # Recorded as a failed run by run_in_store; the next interval tries again.

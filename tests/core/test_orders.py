@@ -21,6 +21,7 @@ from stationd.core.orders import (
     OrderStatus,
     PaymentMethod,
     check_print_request,
+    line_reservation,
     printed_markers,
     validate_own_status,
 )
@@ -37,7 +38,6 @@ def make_order(status=OrderStatus.PACKING, quantities=(2, 1), **kw) -> Order:
             quantity=q,
             unit_price_minor=1000,
             gtin=f"0000000000000{i + 1}",
-            reserved=q,
         )
         for i, q in enumerate(quantities)
     ]
@@ -217,7 +217,7 @@ def test_r13_malformed_parcel_id_is_refused(bad):
 def test_r14_partial_delivery_keeps_order_packing():
     order = make_order(quantities=(2, 1))
     delivery = plan_delivery(order, {1: 1})
-    add_parcel_id(delivery, "P1")
+    add_parcel_id(delivery, "PKG-1")
     result = report_in(order, delivery, NOW)
     assert not result.shipped
     assert order.status is OrderStatus.PACKING
@@ -246,15 +246,15 @@ def test_r14_only_packing_orders_are_delivered():
 def test_r15_report_in_ships_order_when_every_line_is_delivered():
     order = make_order(quantities=(2, 1))
     first = plan_delivery(order, {1: 2})
-    add_parcel_id(first, "P1")
+    add_parcel_id(first, "PKG-1")
     assert not report_in(order, first, NOW).shipped
     rest = plan_delivery(order)
     assert rest.quantities == {2: 1}
-    add_parcel_id(rest, "P2")
+    add_parcel_id(rest, "PKG-2")
     result = report_in(order, rest, NOW)
     assert result.shipped
     assert order.status is OrderStatus.SHIPPED
-    assert all(line.reserved == 0 for line in order.lines)
+    assert all(order.reserved(line) == 0 for line in order.lines)
     assert result.released == {"SKU-2": 1}
 
 
@@ -263,17 +263,17 @@ def test_r15_report_in_needs_a_parcel_id_and_happens_once():
     delivery = plan_delivery(order)
     with pytest.raises(OrderRuleError, match="at least one parcel id"):
         report_in(order, delivery, NOW)
-    add_parcel_id(delivery, "P1")
+    add_parcel_id(delivery, "PKG-1")
     report_in(order, delivery, NOW)
     with pytest.raises(OrderRuleError, match="already reported"):
         report_in(order, delivery, NOW)
     with pytest.raises(OrderRuleError, match="already reported"):
-        add_parcel_id(delivery, "P2")
+        add_parcel_id(delivery, "PKG-2")
 
 
 def test_r15_report_in_refuses_a_delivery_planned_before_the_order_changed():
     order = make_order(quantities=(2,))
-    stale = Delivery(order_id=42, quantities={1: 2}, parcel_ids=["P1"])
+    stale = Delivery(order_id=42, quantities={1: 2}, parcel_ids=["PKG-1"])
     order.lines[0].delivered = 1
     with pytest.raises(OrderRuleError, match="plan this delivery again"):
         report_in(order, stale, NOW)
@@ -284,7 +284,7 @@ def test_r15_report_in_lowers_packed_counts_by_what_shipped():
     order = make_order(quantities=(2,))
     order.lines[0].packed = 2
     delivery = plan_delivery(order)
-    add_parcel_id(delivery, "P1")
+    add_parcel_id(delivery, "PKG-1")
     report_in(order, delivery, NOW)
     assert (order.lines[0].packed, order.lines[0].delivered) == (0, 2)
 
@@ -292,7 +292,7 @@ def test_r15_report_in_lowers_packed_counts_by_what_shipped():
 def test_r2_lowering_a_packing_line_releases_its_reservation():
     order = make_order(quantities=(3,))
     assert order.set_quantity(1, 1) == 2
-    assert (order.lines[0].quantity, order.lines[0].reserved) == (1, 1)
+    assert (order.lines[0].quantity, order.reserved(order.lines[0])) == (1, 1)
 
 
 def test_r2_packing_line_cannot_grow_past_what_the_pack_script_reserved():
@@ -305,13 +305,30 @@ def test_r2_packing_line_cannot_grow_past_what_the_pack_script_reserved():
 
 
 def test_r15_shipping_releases_every_reservation_left_on_the_order():
-    order = make_order(quantities=(2,))
-    order.lines[0].reserved = 3  # more held than shipped: never left behind on a shipped order
-    delivery = plan_delivery(order)
-    add_parcel_id(delivery, "P1")
-    result = report_in(order, delivery, NOW)
-    assert result.shipped and order.lines[0].reserved == 0
-    assert result.released == {"SKU-1": 3}
+    order = make_order(quantities=(3, 1))
+    partial = plan_delivery(order, {1: 1})
+    add_parcel_id(partial, "PKG-1")
+    assert report_in(order, partial, NOW).released == {"SKU-1": 1}
+    assert [order.reserved(line) for line in order.lines] == [2, 1]
+    rest = plan_delivery(order)
+    add_parcel_id(rest, "PKG-2")
+    result = report_in(order, rest, NOW)
+    assert result.shipped and [order.reserved(line) for line in order.lines] == [0, 0]
+    assert result.released == {"SKU-1": 2, "SKU-2": 1}
+
+
+@pytest.mark.parametrize(
+    ("status", "held"),
+    [
+        (OrderStatus.PREORDER, 0),
+        (OrderStatus.ORDER, 0),
+        (OrderStatus.PACKING, 3),  # quantity 5, 2 delivered
+        (OrderStatus.SHIPPED, 0),
+    ],
+)
+def test_r7_a_line_holds_what_is_left_to_deliver_only_while_packing(status, held):
+    assert line_reservation(status, 5, 2) == held
+    assert line_reservation(status.value, 5, 2) == held  # as a row from the store has it
 
 
 def test_payment_methods_in_the_schema_are_core_s():

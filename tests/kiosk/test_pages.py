@@ -21,7 +21,7 @@ def test_r9_queue_page_lists_packing_orders_not_waiting(client):
     assert "order-1042" in page
     assert "order-1043" not in page  # waiting (R3)
     assert "order-1044" not in page  # not packing yet
-    assert "1 order(s) to pack" in page
+    assert "1 order to pack" in page
     assert "htmx-2.0.11.min.js" in page  # served by the station, no CDN
 
 

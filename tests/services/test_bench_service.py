@@ -8,7 +8,15 @@ from sqlalchemy import select
 
 from stationd.events import Bus, OrderChanged, ScanOutcome, ScanRead, ScanRejected
 from stationd.services.bench import BenchService
-from stationd.store.tables import events, order_lines, orders, scan_journal, stations, stock
+from stationd.store.tables import (
+    bench_packing,
+    events,
+    order_lines,
+    orders,
+    scan_journal,
+    stations,
+    stock,
+)
 
 
 @pytest.fixture
@@ -168,3 +176,200 @@ def test_r17_a_bench_gone_quiet_past_its_lease_does_not_hold_the_order(store, pa
     BenchService(store, Bus(), "crashed").handle_scan(ScanRead(f"ORD-{order_id}"))
     impatient = BenchService(store, Bus(), "bench-2", claim_lease_s=0)
     assert impatient.handle_scan(ScanRead(f"ORD-{order_id}")).ok
+
+
+# --- undo stack, touch, another order, parcels, partial --------------------------------------
+
+
+def journal(store):
+    with store.read() as conn:
+        return conn.execute(
+            select(
+                scan_journal.c.id,
+                scan_journal.c.kind,
+                scan_journal.c.line_id,
+                scan_journal.c.delta,
+                scan_journal.c.undoes_id,
+            ).order_by(scan_journal.c.id)
+        ).all()
+
+
+def line_ids(store, order_id):
+    with store.read() as conn:
+        return dict(
+            conn.execute(
+                select(order_lines.c.sku, order_lines.c.id).where(
+                    order_lines.c.order_id == order_id
+                )
+            ).all()
+        )
+
+
+def test_r12_undo_walks_back_through_every_scan_of_the_order(store, bench, packing_order):
+    order_id, ean_a, ean_b = packing_order
+    scan(bench, f"ORD-{order_id}")
+    for code in (ean_a, ean_b, ean_a):
+        assert scan(bench, code).ok
+    assert packed(store) == {"A": 2, "B": 1}
+    undone = [scan(bench, "CMD-UNDO") for _ in range(3)]
+    assert [o.message for o in undone] == [
+        "Undone: Termos: 1 of 2.",
+        "Undone: Vantar: 0 of 1.",
+        "Undone: Termos: 0 of 2.",
+    ]
+    assert packed(store) == {"A": 0, "B": 0}
+    assert not scan(bench, "CMD-UNDO").ok  # the stack is empty
+    rows = journal(store)
+    counts = [r.id for r in rows if r.delta == 1]
+    undos = [r.undoes_id for r in rows if r.delta == -1]
+    assert undos == counts[::-1]  # each undo names the count it took back, newest first
+    with store.read() as conn:
+        kinds = conn.execute(select(events.c.kind).order_by(events.c.id)).scalars().all()
+    assert kinds == ["order.item_packed"] * 3 + ["order.item_unpacked"] * 3
+
+
+def test_r12_a_touch_counts_through_the_same_path_as_a_scan(store, bench, packing_order):
+    order_id, *_ = packing_order
+    ids = line_ids(store, order_id)
+    scan(bench, f"ORD-{order_id}")
+    heard = bench.bus.queue(ScanOutcome, OrderChanged)
+    outcome = bench.count(ids["B"], +1)
+    assert outcome.ok and outcome.message == "Packed Vantar: 1 of 1."
+    assert packed(store) == {"A": 0, "B": 1}
+    assert isinstance(heard.get(timeout=1), ScanOutcome)
+    assert isinstance(heard.get(timeout=1), OrderChanged)
+    (touch,) = [r for r in journal(store) if r.kind == "touch"]
+    assert (touch.line_id, touch.delta) == (ids["B"], 1)
+    with store.read() as conn:
+        payload = conn.execute(select(events.c.payload)).scalar_one()
+    assert '"how": "touch"' in payload
+    assert scan(bench, "CMD-UNDO").ok  # a touch is on the undo stack like a scan
+    assert packed(store) == {"A": 0, "B": 0}
+
+
+def test_r12_touch_minus_takes_back_its_line_so_undo_skips_it(store, bench, packing_order):
+    order_id, ean_a, ean_b = packing_order
+    ids = line_ids(store, order_id)
+    scan(bench, f"ORD-{order_id}")
+    scan(bench, ean_a)
+    scan(bench, ean_b)
+    assert bench.count(ids["B"], -1).ok
+    assert scan(bench, "CMD-UNDO").ok  # takes back the Termos: the Vantar is off the stack
+    assert packed(store) == {"A": 0, "B": 0}
+    assert not scan(bench, "CMD-UNDO").ok
+
+
+@pytest.mark.parametrize(
+    ("sku", "delta", "says"),
+    [("B", +1, "One too many"), ("A", -1, "nothing to take back"), (None, +1, "has no line")],
+)
+def test_r12_touch_out_of_bounds_changes_nothing(store, bench, packing_order, sku, delta, says):
+    order_id, _, ean_b = packing_order
+    ids = line_ids(store, order_id)
+    scan(bench, f"ORD-{order_id}")
+    scan(bench, ean_b)  # Vantar: 1 of 1 packed
+    before = snapshot(store)
+    outcome = bench.count(ids[sku] if sku else 999_999, delta)
+    assert not outcome.ok and outcome.sound == "error" and says in outcome.message
+    assert snapshot(store) == before
+
+
+def test_touch_without_an_open_order_is_refused(store, bench, packing_order):
+    order_id, *_ = packing_order
+    before = snapshot(store)
+    outcome = bench.count(line_ids(store, order_id)["A"], +1)
+    assert not outcome.ok and "No order is open" in outcome.message
+    assert snapshot(store) == before
+
+
+def test_r12_an_item_of_another_order_names_that_order(store, bench, shop, packing_order):
+    order_id, *_ = packing_order
+    ean_c = shop.product("C", name="Mössa", number=3)
+    other = shop.order([("C", 1)], status="packing", reserve=True)
+    scan(bench, f"ORD-{order_id}")
+    before = snapshot(store)
+    outcome = scan(bench, ean_c)
+    assert not outcome.ok and outcome.sound == "error"
+    assert outcome.message == f"Wrong order: Mössa belongs to order {other}, not {order_id}."
+    assert snapshot(store) == before
+
+
+def test_r12_an_item_in_no_packing_order_is_just_a_wrong_item(store, bench, shop, packing_order):
+    order_id, *_ = packing_order
+    ean_c = shop.product("C", name="Mössa", number=3)
+    shop.order([("C", 1)], status="order")  # not packing yet: not "another order" at the bench
+    scan(bench, f"ORD-{order_id}")
+    assert scan(bench, ean_c).message.startswith("Wrong item")
+
+
+def test_r13_next_parcel_is_counted_for_the_order(store, bench, packing_order):
+    order_id, ean_a, _ = packing_order
+    scan(bench, f"ORD-{order_id}")
+    scan(bench, ean_a)
+    assert scan(bench, "CMD-NEXT-PARCEL").ok
+    assert not scan(bench, "CMD-NEXT-PARCEL").ok  # parcel 2 is still empty
+    scan(bench, ean_a)
+    with store.read() as conn:
+        row = conn.execute(select(bench_packing)).one()
+        kinds = conn.execute(select(events.c.kind)).scalars().all()
+    assert (row.order_id, row.parcels, row.partial, row.labels) == (order_id, 2, False, 0)
+    assert kinds.count("order.parcel_started") == 1
+    assert bench.at_bench().packing.parcels == 2
+
+
+def test_r14_partial_closes_the_order_and_marks_what_is_packed_for_ship_out(
+    store, bench, packing_order
+):
+    order_id, ean_a, _ = packing_order
+    scan(bench, f"ORD-{order_id}")
+    scan(bench, ean_a)
+    outcome = scan(bench, "CMD-PARTIAL")
+    assert outcome.ok and outcome.partial
+    assert bench.current_order() is None
+    assert packed(store) == {"A": 1, "B": 0}  # ship-out's partial form reads these
+    with store.read() as conn:
+        row = conn.execute(select(bench_packing)).one()
+        status = conn.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar()
+        partial = conn.execute(
+            select(events.c.payload).where(events.c.kind == "order.packed_partial")
+        ).scalar_one()
+    assert row.partial and status == "packing"
+    ids = line_ids(store, order_id)
+    assert f'"{ids["A"]}": 1' in partial
+
+
+def test_r12_done_when_all_is_packed_is_announced_for_ship_out(store, bench, packing_order):
+    order_id, ean_a, ean_b = packing_order
+    scan(bench, f"ORD-{order_id}")
+    for code in (ean_a, ean_a, ean_b):
+        scan(bench, code)
+    heard = bench.bus.queue(OrderChanged)
+    outcome = scan(bench, "CMD-DONE")
+    assert outcome.ok and outcome.ready and bench.current_order() is None
+    assert heard.get(timeout=1) == OrderChanged(order_id, "packed")
+
+
+def test_r12_undo_stops_at_the_last_reported_delivery(store, bench, packing_order):
+    from stationd.services.shipping import ship
+
+    order_id, ean_a, _ = packing_order
+    ids = line_ids(store, order_id)
+    scan(bench, f"ORD-{order_id}")
+    scan(bench, ean_a)
+    scan(bench, "CMD-PARTIAL")
+    ship(store, order_id, ["PARCEL-0001"], station="bench-1", quantities={ids["A"]: 1})
+    scan(bench, f"ORD-{order_id}")
+    outcome = scan(bench, "CMD-UNDO")
+    assert not outcome.ok and "Nothing to undo" in outcome.message  # that Termos has shipped
+
+
+def test_r3_an_order_set_waiting_while_open_is_closed_at_the_bench(store, bench, packing_order):
+    from sqlalchemy import update
+
+    order_id, ean_a, _ = packing_order
+    scan(bench, f"ORD-{order_id}")
+    with store.write() as conn:
+        conn.execute(update(orders).where(orders.c.id == order_id).values(waiting=True))
+    outcome = scan(bench, ean_a)
+    assert not outcome.ok and outcome.closed and "waiting" in outcome.message
+    assert bench.current_order() is None and packed(store) == {"A": 0, "B": 0}

@@ -411,6 +411,49 @@ def test_r20_bytes_accepted_while_the_database_fails_are_recorded_not_sent_again
     assert printers["receipt"].printed == [b"ONCE"]
 
 
+def test_r20_while_the_database_fails_the_next_jobs_still_print_each_once(
+    store, printers, make_service, monkeypatch
+):
+    real = pq.mark_printed
+    database_back = threading.Event()
+
+    def failing(conn, job_id, **kw):  # type: ignore[no-untyped-def]
+        if not database_back.is_set():
+            raise OSError("disk full")
+        return real(conn, job_id, **kw)
+
+    monkeypatch.setattr(pq, "mark_printed", failing)
+    service = make_service()
+    ids = [submit(store, service, "receipt", b"R%d" % n) for n in range(3)]
+    assert printers["receipt"].wait_for(3, timeout=5)  # recording waits, printing doesn't
+    time.sleep(0.2)
+    assert printers["receipt"].printed == [b"R0", b"R1", b"R2"]
+    database_back.set()
+    assert wait_until(lambda: all(job(store, i).state is JobState.PRINTED for i in ids))
+    assert printers["receipt"].printed == [b"R0", b"R1", b"R2"]
+
+
+def test_r20_a_hold_while_a_sent_job_is_being_recorded_finds_it_printed(
+    store, printers, make_service, monkeypatch
+):
+    real = pq.mark_printed
+    recording, go_on = threading.Event(), threading.Event()
+
+    def slow(conn, job_id, **kw):  # type: ignore[no-untyped-def]
+        recording.set()
+        go_on.wait(5)
+        return real(conn, job_id, **kw)
+
+    monkeypatch.setattr(pq, "mark_printed", slow)
+    service = make_service()
+    job_id = submit(store, service, "receipt", b"SENT")
+    assert recording.wait(5)  # the printer took it; its record is under way
+    threading.Timer(0.1, go_on.set).start()
+    with pytest.raises(PrintQueueError, match="printed"):
+        service.hold(job_id, "too late")
+    assert job(store, job_id).state is JobState.PRINTED
+
+
 def test_r20_a_printer_driver_that_raises_does_not_kill_its_worker(store, printers, make_service):
     receipt = printers["receipt"]
     calls = []

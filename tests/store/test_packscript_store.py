@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 
 import stationd.store.packscript as store_packscript
+from stationd.core.orders import line_reservation
 from stationd.core.packscript import Step
 from stationd.store.database import Store
 from stationd.store.packscript import (
+    MOVED_EVENT,
     PackScriptRunFailed,
     decode_trace,
     encode_trace,
@@ -41,32 +44,49 @@ def stock_reserved(store: Store) -> dict[str, int]:
 
 
 def lines_reserved(store: Store) -> dict[tuple[int, str], int]:
+    """What each line holds, per (order, SKU), as core derives it from the order's state."""
     with store.read() as conn:
         rows = conn.execute(
-            select(order_lines.c.order_id, order_lines.c.sku, order_lines.c.reserved)
+            select(
+                order_lines.c.order_id,
+                order_lines.c.sku,
+                orders.c.status,
+                order_lines.c.quantity,
+                order_lines.c.delivered,
+            ).join(orders, orders.c.id == order_lines.c.order_id)
         )
-        return {(order_id, sku): reserved for order_id, sku, reserved in rows}
+        return {
+            (order_id, sku): line_reservation(status, quantity, delivered)
+            for order_id, sku, status, quantity, delivered in rows
+        }
 
 
 def packing_events(store: Store) -> list[int]:
+    """The orders the runs' audit events say they moved; each order names the same run."""
     with store.read() as conn:
-        return sorted(
+        moved_by = dict(
             conn.execute(
-                select(events.c.order_id).where(events.c.kind == "order.packing")
-            ).scalars()
+                select(orders.c.id, orders.c.packscript_run_id).where(
+                    orders.c.packscript_run_id.is_not(None)
+                )
+            ).all()
         )
+        said: dict[int, int] = {}
+        for payload in conn.execute(
+            select(events.c.payload).where(events.c.kind == MOVED_EVENT)
+        ).scalars():
+            run = json.loads(payload)
+            said.update(dict.fromkeys(run["orders"], run["run"]))
+    assert said == moved_by
+    return sorted(said)
 
 
 def assert_stock_matches_lines(store: Store) -> None:
     """R7: what stock says is reserved is what the lines hold, and never more than on hand."""
+    held: dict[str, int] = {}
+    for (_, sku), reserved in lines_reserved(store).items():
+        held[sku] = held.get(sku, 0) + reserved
     with store.read() as conn:
-        held = dict(
-            conn.execute(
-                select(order_lines.c.sku, func.sum(order_lines.c.reserved)).group_by(
-                    order_lines.c.sku
-                )
-            ).all()
-        )
         for sku, on_hand, reserved in conn.execute(
             select(stock.c.sku, stock.c.on_hand, stock.c.reserved)
         ):
@@ -96,7 +116,8 @@ def test_r6_run_moves_orders_to_packing_and_records_itself(store, shop) -> None:
         event = conn.execute(select(events)).one()
         [record] = recent_runs(conn)
         trace = run_trace(conn, run_id)
-    assert event.station == "bench-1" and len(event.key) == 36
+    assert event.station == "bench-1" and len(event.key) == 36 and event.order_id is None
+    assert json.loads(event.payload) == {"run": run_id, "orders": [moves]}
     assert (record.id, record.status, record.trigger, record.station) == (
         run_id,
         "ok",
@@ -228,14 +249,67 @@ def test_r17_two_stations_at_once_never_reserve_twice(store, shop) -> None:
     assert sum(n for _, n in runs) == len(moved)
 
 
+def orders_indexes(store: Store) -> list[tuple[str, str]]:
+    with store.read() as conn:
+        return conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders' "
+            "AND sql IS NOT NULL ORDER BY name"
+        ).all()
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["committed", "rolled back"])
+def test_r6_a_run_moving_most_orders_makes_the_status_indexes_anew(
+    sqlite_store, sqlite_shop, monkeypatch, fails
+) -> None:
+    monkeypatch.setattr(store_packscript, "REMAKE_INDEXES_FROM", 2)  # not 10,000 in a test
+    remade: list[list[tuple[str, str]]] = []
+    real_remake = store_packscript._indexes_to_remake
+
+    def remake(cur, moving):
+        remade.append(real_remake(cur, moving))
+        return remade[-1]
+
+    monkeypatch.setattr(store_packscript, "_indexes_to_remake", remake)
+    if fails:
+        real_write = store_packscript.write_result
+
+        def write_then_fail(conn, result, *, station, run_id):
+            real_write(conn, result, station=station, run_id=run_id)
+            raise OSError("disk full")
+
+        monkeypatch.setattr(store_packscript, "write_result", write_then_fail)
+    sqlite_shop.product("A", on_hand=3)
+    moving = [sqlite_shop.order([("A", 1)], placed_at=at(n)) for n in range(3)]
+    short = sqlite_shop.order([("A", 1)], placed_at=at(9))
+    indexes = orders_indexes(sqlite_store)
+
+    if fails:
+        with pytest.raises(PackScriptRunFailed):
+            run_in_store(sqlite_store, station="s", trigger="auto")
+    else:
+        run_in_store(sqlite_store, station="s", trigger="auto")
+
+    [names] = [[name for name, _ in one] for one in remade]
+    assert "ix_orders_queue" in names and "ix_orders_placed_at" not in names
+    assert orders_indexes(sqlite_store) == indexes
+    state = "order" if fails else "packing"
+    assert statuses(sqlite_store) == {**dict.fromkeys(moving, state), short: "order"}
+    with sqlite_store.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
+        queued = conn.execute(
+            select(orders.c.id).where(orders.c.status == "packing", orders.c.waiting.is_(False))
+        ).scalars()
+        assert sorted(queued) == ([] if fails else moving)
+
+
 def test_a_failed_write_leaves_nothing_moved_and_records_a_failed_run(store, shop, monkeypatch):
     shop.product("A", on_hand=5)
     first = shop.order([("A", 1)], placed_at=at(1))
     second = shop.order([("A", 2)], placed_at=at(2))
     real_write = store_packscript.write_result
 
-    def write_then_fail(conn, result, *, station):
-        real_write(conn, result, station=station)  # everything written, then the failure
+    def write_then_fail(conn, result, *, station, run_id):
+        real_write(conn, result, station=station, run_id=run_id)  # all written, then the failure
         raise OSError("disk full")
 
     monkeypatch.setattr(store_packscript, "write_result", write_then_fail)
@@ -270,7 +344,7 @@ def test_write_refuses_orders_that_left_state_order_under_it(store, shop) -> Non
         result = store_packscript.run_pack_script(candidates, available)
         # Something that skipped the pack-script lock moved an order meanwhile.
         conn.execute(update(orders).where(orders.c.id == two).values(status="packing"))
-        store_packscript.write_result(conn, result, station="s")
+        store_packscript.write_result(conn, result, station="s", run_id=1)
 
     assert statuses(store) == {one: "order", two: "order"}  # rolled back as a whole
 
@@ -335,4 +409,4 @@ def test_the_run_record_survives_a_reread_through_sqlalchemy(store, shop) -> Non
         key = conn.execute(text("SELECT key FROM events")).scalar_one()
     assert isinstance(updated_at, datetime) and isinstance(event_at, datetime)
     assert abs((updated_at.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()) < 60
-    assert key.endswith(f"{order_id:012x}")
+    assert len(key) == 36

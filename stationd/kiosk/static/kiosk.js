@@ -26,15 +26,24 @@
     if (sounds[el.dataset.sound]) { sounds[el.dataset.sound](); }
   }
   document.body.addEventListener('htmx:afterSwap', function (e) { play(e.detail.target); });
+  // For page scripts that learn of an outcome without a swap (an SSE message they handle).
+  window.kioskSound = function (name) { if (sounds[name]) { sounds[name](); } };
   // htmx does not swap 4xx/5xx answers: show their sentence in red and sound the error.
   document.body.addEventListener('htmx:responseError', function (e) {
-    var box = document.getElementById('bench') || document.querySelector('main');
+    // A page may send an element's errors elsewhere: data-errors on an ancestor names (by id)
+    // the box that shows them, its earlier error replaced.
+    var scope = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest('[data-errors]');
+    var own = scope && document.getElementById(scope.dataset.errors);
+    if (own) { own.textContent = ''; }
+    var box = own || document.getElementById('bench') || document.querySelector('main');
     var text = (new DOMParser()).parseFromString(e.detail.xhr.responseText, 'text/html');
     var alert = text.querySelector('[role=alert]');
     var div = document.createElement('div');
     div.className = 'outcome error';
     div.setAttribute('role', 'alert');
-    div.textContent = alert ? alert.textContent : ('Error ' + e.detail.xhr.status);
+    // No sentence in the answer (a proxy's page, a lost connection): the template's words.
+    div.textContent = alert ? alert.textContent
+      : (document.body.dataset.errorText || 'Error {code}').replace('{code}', e.detail.xhr.status);
     box.prepend(div);
     sounds.error();
   });

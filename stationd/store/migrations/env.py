@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from stationd.store.tables import metadata
+from stationd.store.tables import in_metadata, metadata
 
 config = context.config
 
@@ -24,6 +24,7 @@ def _migrate(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=metadata,
         render_as_batch=True,  # SQLite can only ALTER through table copies
         compare_type=True,
+        include_name=in_metadata,  # the order-text index is made by hand in 0001
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("payload", sa.Text(), server_default="{}", nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("operator_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
         sa.UniqueConstraint("key", name=op.f("uq_events_key")),
     )
@@ -40,6 +41,8 @@ def upgrade() -> None:
         sa.Column("badge_code", sa.String(length=64), nullable=True),
         sa.Column("pin_hash", sa.String(length=200), nullable=True),
         sa.Column("active", sa.Boolean(), server_default="1", nullable=False),
+        sa.Column("failed_pins", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("pin_locked_until", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_operators")),
         sa.UniqueConstraint("badge_code", name=op.f("uq_operators_badge_code")),
     )
@@ -125,6 +128,11 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("claimed_by", sa.String(length=64), nullable=True),
         sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "packscript_run_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
         sa.CheckConstraint(
             "payment_method IN ('card', 'invoice', 'own_invoice', 'swish', 'vipps', 'bank')",
             name=op.f("ck_orders_payment_method_is_known"),
@@ -142,10 +150,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.create_index("ix_orders_customer_key", ["customer_key"], unique=False)
-        batch_op.create_index("ix_orders_own_status", ["own_status_id"], unique=False)
+        batch_op.create_index("ix_orders_own_status", ["own_status_id", "id"], unique=False)
+        batch_op.create_index("ix_orders_payment", ["payment_method", "id"], unique=False)
         batch_op.create_index("ix_orders_placed_at", ["placed_at"], unique=False)
         batch_op.create_index("ix_orders_queue", ["status", "waiting", "placed_at"], unique=False)
+        batch_op.create_index("ix_orders_status", ["status", "id"], unique=False)
         batch_op.create_index("ix_orders_value", ["value_minor"], unique=False)
+        batch_op.create_index("ix_orders_waiting", ["waiting", "id"], unique=False)
+    _create_order_text_index()
 
     op.create_table(
         "scan_journal",
@@ -158,10 +170,12 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("ok", sa.Boolean(), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("message_data", sa.Text(), nullable=True),
         sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("line_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("delta", sa.Integer(), server_default="0", nullable=False),
         sa.Column("operator_id", sa.Integer(), nullable=True),
+        sa.Column("undoes_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.ForeignKeyConstraint(
             ["operator_id"], ["operators.id"], name=op.f("fk_scan_journal_operator_id_operators")
         ),
@@ -198,6 +212,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index("ix_deliveries_order", ["order_id"], unique=False)
+        batch_op.create_index(
+            "ux_deliveries_pending",
+            ["order_id"],
+            unique=True,
+            sqlite_where=sa.text("reported_at IS NULL"),
+            postgresql_where=sa.text("reported_at IS NULL"),
+        )
 
     op.create_table(
         "order_lines",
@@ -211,13 +232,10 @@ def upgrade() -> None:
         sa.Column("unit_price_minor", sa.Integer(), server_default="0", nullable=False),
         sa.Column("packed", sa.Integer(), server_default="0", nullable=False),
         sa.Column("delivered", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("reserved", sa.Integer(), server_default="0", nullable=False),
         sa.CheckConstraint(
             "gtin IS NULL OR length(gtin) = 14", name=op.f("ck_order_lines_gtin_has_14_digits")
         ),
-        sa.CheckConstraint(
-            "packed >= 0 AND delivered >= 0 AND reserved >= 0", name=op.f("ck_order_lines_counts")
-        ),
+        sa.CheckConstraint("packed >= 0 AND delivered >= 0", name=op.f("ck_order_lines_counts")),
         sa.ForeignKeyConstraint(
             ["order_id"],
             ["orders.id"],
@@ -252,10 +270,14 @@ def upgrade() -> None:
         sa.Column(
             "current_order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column(
-            "last_line_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("current_operator_id", sa.Integer(), nullable=True),
+        sa.Column("packscript_since", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["current_operator_id"],
+            ["operators.id"],
+            name=op.f("fk_stations_current_operator_id_operators"),
+        ),
         sa.ForeignKeyConstraint(
             ["current_order_id"], ["orders.id"], name=op.f("fk_stations_current_order_id_orders")
         ),
@@ -299,11 +321,33 @@ def upgrade() -> None:
     with op.batch_alter_table("parcel_ids", schema=None) as batch_op:
         batch_op.create_index("ix_parcel_ids_delivery", ["delivery_id"], unique=False)
 
+    op.create_table(
+        "bench_packing",
+        sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("parcels", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("parcel_start", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("partial", sa.Boolean(), server_default="0", nullable=False),
+        sa.Column("labels", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "parcels >= 0 AND parcel_start >= 0 AND labels >= 0",
+            name=op.f("ck_bench_packing_counts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["order_id"],
+            ["orders.id"],
+            name=op.f("fk_bench_packing_order_id_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("order_id", name=op.f("pk_bench_packing")),
+    )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table("bench_packing")
     with op.batch_alter_table("parcel_ids", schema=None) as batch_op:
         batch_op.drop_index("ix_parcel_ids_delivery")
 
@@ -318,6 +362,7 @@ def downgrade() -> None:
 
     op.drop_table("order_lines")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ux_deliveries_pending")
         batch_op.drop_index("ix_deliveries_order")
 
     op.drop_table("deliveries")
@@ -326,10 +371,14 @@ def downgrade() -> None:
         batch_op.drop_index("ix_scan_journal_order")
 
     op.drop_table("scan_journal")
+    _drop_order_text_index()
     with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_index("ix_orders_waiting")
         batch_op.drop_index("ix_orders_value")
+        batch_op.drop_index("ix_orders_status")
         batch_op.drop_index("ix_orders_queue")
         batch_op.drop_index("ix_orders_placed_at")
+        batch_op.drop_index("ix_orders_payment")
         batch_op.drop_index("ix_orders_own_status")
         batch_op.drop_index("ix_orders_customer_key")
 
@@ -348,3 +397,59 @@ def downgrade() -> None:
 
     op.drop_table("events")
     # ### end Alembic commands ###
+
+
+# The order search's index of customer names and e-mails (R4; `tables.ORDER_TEXT_INDEX`).
+# A search for a piece of a name (`LIKE '%berg%'`) can't use a B-tree index: without these it
+# reads all 200,000 orders. SQLite gets an FTS5 trigram table over `orders` (external content:
+# it stores only the index) kept in step by triggers; PostgreSQL a pg_trgm GIN index, which its
+# planner uses for the same LIKE. An engine without them still searches, only slower.
+_SQLITE_ORDER_TEXT = (
+    "CREATE VIRTUAL TABLE orders_text USING fts5(customer_key, customer_email, "
+    "content='orders', content_rowid='id', tokenize='trigram', detail='none')",
+    "CREATE TRIGGER orders_text_insert AFTER INSERT ON orders BEGIN "
+    "INSERT INTO orders_text (rowid, customer_key, customer_email) "
+    "VALUES (new.id, new.customer_key, new.customer_email); END",
+    "CREATE TRIGGER orders_text_delete AFTER DELETE ON orders BEGIN "
+    "INSERT INTO orders_text (orders_text, rowid, customer_key, customer_email) "
+    "VALUES ('delete', old.id, old.customer_key, old.customer_email); END",
+    "CREATE TRIGGER orders_text_update AFTER UPDATE OF id, customer_key, customer_email "
+    "ON orders BEGIN "
+    "INSERT INTO orders_text (orders_text, rowid, customer_key, customer_email) "
+    "VALUES ('delete', old.id, old.customer_key, old.customer_email); "
+    "INSERT INTO orders_text (rowid, customer_key, customer_email) "
+    "VALUES (new.id, new.customer_key, new.customer_email); END",
+    # Orders already there (none in a new database; kept for a rebuilt index).
+    "INSERT INTO orders_text (orders_text) VALUES ('rebuild')",
+)
+
+
+def _create_order_text_index() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        options = {row[0] for row in bind.exec_driver_sql("PRAGMA compile_options")}
+        version = bind.exec_driver_sql("SELECT sqlite_version()").scalar_one()
+        if "ENABLE_FTS5" not in options or tuple(map(int, version.split("."))) < (3, 34):
+            return  # no FTS5 trigrams in this SQLite: the search reads every order instead
+        for statement in _SQLITE_ORDER_TEXT:
+            bind.exec_driver_sql(statement)
+    elif bind.dialect.name == "postgresql":
+        try:
+            with bind.begin_nested():
+                bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        except sa.exc.DBAPIError:
+            return  # not installed or not allowed here: the search reads every order instead
+        bind.exec_driver_sql(
+            "CREATE INDEX orders_text_trgm ON orders USING gin "
+            "(customer_key gin_trgm_ops, lower(customer_email) gin_trgm_ops)"
+        )
+
+
+def _drop_order_text_index() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        for name in ("orders_text_insert", "orders_text_delete", "orders_text_update"):
+            bind.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+        bind.exec_driver_sql("DROP TABLE IF EXISTS orders_text")
+    elif bind.dialect.name == "postgresql":
+        bind.exec_driver_sql("DROP INDEX IF EXISTS orders_text_trgm")

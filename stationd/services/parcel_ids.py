@@ -1,0 +1,172 @@
+"""The parcel ids of an order's next delivery, kept from the moment they are typed, scanned or
+booked until report-in (R13).
+
+One code path puts an id on a delivery, whoever brings it: the ship-out page's field (typed,
+or scanned into it), a scan at the bench, the ship-out page's "Fetch from broker" and the
+bench's labels when a delivery is packed (`[bench] label_when_packed`). The ids live on the
+order's pending delivery (store/deliveries.py), so a reload or a restart loses none, and the
+unique constraint keeps one id off two orders before report-in as well as after.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable
+
+from sqlalchemy import Connection
+
+from stationd.brokers import BrokerError, ParcelBooking, ShippingBroker
+from stationd.core.deliveries import (
+    Delivery,
+    ParcelIdTaken,
+    add_parcel_id,
+    check_parcel_id,
+    next_parcel_number,
+    plan_delivery,
+)
+from stationd.core.orders import Order, OrderRuleError
+from stationd.core.text import sentence
+from stationd.services.documents import order_address
+from stationd.store.database import Store
+from stationd.store.deliveries import (
+    add_pending_parcel_id,
+    parcel_ids_in_use,
+    pending_delivery,
+    remove_pending_parcel_id,
+)
+from stationd.store.orders import load_order, record_event
+
+log = logging.getLogger(__name__)
+
+#: How often a broker may hand out an id already in use before the station gives up on it.
+BROKER_TRIES = 3
+
+
+def keep_parcel_id(
+    conn: Connection,
+    order: Order,
+    code: str,
+    *,
+    station: str,
+    how: str,
+    replaces: str = "",
+    event: str = "order.parcel_id_added",
+    details: dict[str, object] | None = None,
+) -> list[str]:
+    """R13: put `code` on `order`'s next delivery, in the caller's transaction (which holds the
+    order's row lock); returns the delivery's parcel ids now.
+
+    `replaces` is an id of the delivery the new one takes the place of (a field typed over).
+    Refuses — `OrderRuleError`, `ParcelIdTaken` — an order that can't ship, a bad id, a fifth
+    one, and one on this delivery or another order already; nothing is written then unless a
+    replaced id was taken off, so the caller rolls back when it passes `replaces`.
+    """
+    plan_delivery(order)  # only a packing order with something left to deliver
+    clean = check_parcel_id(code)
+    delivery = pending_delivery(conn, order.id) or Delivery(order.id, {})
+    if replaces and replaces == clean and clean in delivery.parcel_ids:
+        return delivery.parcel_ids  # the field was left as it was kept
+    if replaces and drop_parcel_id(conn, order.id, replaces, station=station):
+        delivery = pending_delivery(conn, order.id) or Delivery(order.id, {})
+    add_parcel_id(delivery, clean, parcel_ids_in_use(conn, [clean], besides_order=order.id))
+    add_pending_parcel_id(conn, delivery, clean, station=station)
+    record_event(
+        conn,
+        event,
+        station=station,
+        order_id=order.id,
+        payload={"parcel_id": clean, "how": how, **(details or {})},
+    )
+    return delivery.parcel_ids
+
+
+def drop_parcel_id(conn: Connection, order_id: int, parcel_id: str, *, station: str) -> bool:
+    """Take a kept parcel id off the order's next delivery (its field's ×); whether it was
+    there."""
+    if not remove_pending_parcel_id(conn, order_id, parcel_id):
+        return False
+    record_event(
+        conn,
+        "order.parcel_id_removed",
+        station=station,
+        order_id=order_id,
+        payload={"parcel_id": parcel_id},
+    )
+    return True
+
+
+def book_parcel_id(
+    store: Store,
+    broker: ShippingBroker,
+    order_id: int,
+    *,
+    station: str,
+    how: str,
+    taken: Collection[str] = (),
+    weight_g: int | None = None,
+) -> str:
+    """R13: book the next parcel of `order_id`'s delivery with the broker and keep its id on
+    the delivery; returns the id.
+
+    `taken` are ids the packer has in fields that are not kept (yet): they count towards the
+    four. The broker is asked outside any transaction (it may take its time); its id is then
+    kept like a typed one. Raises `OrderRuleError` when the order can't ship or has no room for
+    another parcel, `BrokerError` when the broker fails.
+    """
+    with store.read() as conn:
+        order = load_order(conn, order_id)
+        if order is None:
+            raise OrderRuleError(sentence("There is no order {id}.", id=order_id))
+        plan_delivery(order)
+        receiver = order_address(conn, order_id)
+        kept = pending_delivery(conn, order_id)
+    ids = list(kept.parcel_ids) if kept is not None else []
+    number = next_parcel_number(ids + [t for t in valid_parcel_ids(taken) if t not in ids])
+    booking = ParcelBooking(order_id, receiver, parcel_number=number, weight_g=weight_g)
+    for _ in range(BROKER_TRIES):
+        try:
+            parcel_id = check_parcel_id(broker.book_parcel(booking))
+        except OrderRuleError as err:
+            raise BrokerError(
+                sentence(
+                    "The broker sent a parcel id the station can't use: {why}", why=err.args[0]
+                )
+            ) from None
+        try:
+            with store.write() as conn:
+                order = load_order(conn, order_id, for_update=True)
+                if order is None:
+                    raise OrderRuleError(sentence("There is no order {id}.", id=order_id))
+                keep_parcel_id(
+                    conn,
+                    order,
+                    parcel_id,
+                    station=station,
+                    how=how,
+                    event="order.parcel_booked",
+                    details={"broker": broker.name, "parcel": number},
+                )
+        except ParcelIdTaken:
+            log.warning("broker %s handed out %s, which is in use", broker.name, parcel_id)
+            continue
+        except OrderRuleError as err:
+            # The order changed while the broker booked: the booking stays in the log.
+            log.warning("order %s: booked parcel id %s was not kept: %s", order_id, parcel_id, err)
+            raise
+        return parcel_id
+    raise BrokerError(
+        sentence("The broker handed out only parcel ids that are in use; ask its support.")
+    )
+
+
+def valid_parcel_ids(codes: Iterable[str]) -> list[str]:
+    """The parcel ids among `codes` as stored; a bad one has its own complaint at its field."""
+    valid = []
+    for code in codes:
+        try:
+            clean = check_parcel_id(code)
+        except OrderRuleError:
+            continue
+        if clean not in valid:
+            valid.append(clean)
+    return valid

@@ -1,0 +1,94 @@
+"""What the bench reads and writes besides the order itself: its record of the delivery being
+packed (`bench_packing`), the undo stack kept in the scan journal, and which other packing
+orders hold an item."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from stationd.clock import utcnow
+from stationd.core.bench import Packing
+from stationd.core.orders import OrderStatus
+from stationd.store.tables import bench_packing, deliveries, order_lines, orders, scan_journal
+
+#: How many other orders an "item of another order" message names at most.
+ELSEWHERE_LIMIT = 3
+
+
+def load_packing(conn: Connection, order_id: int) -> Packing:
+    """The bench's record of `order_id`'s delivery being packed (an empty one if none)."""
+    row = conn.execute(
+        select(
+            bench_packing.c.parcels,
+            bench_packing.c.parcel_start,
+            bench_packing.c.partial,
+            bench_packing.c.labels,
+        ).where(bench_packing.c.order_id == order_id)
+    ).first()
+    return Packing(*row) if row is not None else Packing()
+
+
+def save_packing(conn: Connection, order_id: int, packing: Packing) -> None:
+    """Write the record; the caller holds the order's row lock, so insert-or-update is safe."""
+    values = {
+        "parcels": packing.parcels,
+        "parcel_start": packing.parcel_start,
+        "partial": packing.partial,
+        "labels": packing.labels,
+        "updated_at": utcnow(),
+    }
+    changed = conn.execute(
+        update(bench_packing).where(bench_packing.c.order_id == order_id).values(**values)
+    ).rowcount
+    if not changed:
+        conn.execute(insert(bench_packing).values(order_id=order_id, **values))
+
+
+def end_packing(conn: Connection, order_id: int) -> Packing:
+    """Remove the record (its delivery was reported) and return what it held."""
+    packing = load_packing(conn, order_id)
+    conn.execute(delete(bench_packing).where(bench_packing.c.order_id == order_id))
+    return packing
+
+
+def undo_candidate(
+    conn: Connection, order_id: int, line_id: int | None = None
+) -> tuple[int, int] | None:
+    """The top of the order's undo stack: (journal id, line id) of the newest item count not
+    undone yet — on `line_id` if given. Counts before the order's last reported delivery are
+    off the stack: their items have left the building."""
+    j = scan_journal
+    undone = select(j.c.undoes_id).where(j.c.order_id == order_id, j.c.undoes_id.is_not(None))
+    query = select(j.c.id, j.c.line_id).where(
+        j.c.order_id == order_id,
+        j.c.ok.is_(True),
+        j.c.delta > 0,
+        j.c.line_id.is_not(None),
+        j.c.id.not_in(undone),
+    )
+    shipped_at = conn.execute(
+        select(func.max(deliveries.c.reported_at)).where(deliveries.c.order_id == order_id)
+    ).scalar()
+    if shipped_at is not None:
+        query = query.where(j.c.at > shipped_at)
+    if line_id is not None:
+        query = query.where(j.c.line_id == line_id)
+    row = conn.execute(query.order_by(j.c.id.desc()).limit(1)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def orders_holding_item(conn: Connection, gtin: str, besides: int) -> dict[int, str]:
+    """Other packing orders with `gtin` left to deliver, oldest first: order id → item name."""
+    rows = conn.execute(
+        select(order_lines.c.order_id, order_lines.c.name)
+        .join(orders, orders.c.id == order_lines.c.order_id)
+        .where(
+            order_lines.c.gtin == gtin,
+            order_lines.c.order_id != besides,
+            order_lines.c.quantity > order_lines.c.delivered,
+            orders.c.status == OrderStatus.PACKING.value,
+        )
+        .order_by(orders.c.placed_at, orders.c.id)
+        .limit(ELSEWHERE_LIMIT)
+    )
+    return {order_id: name for order_id, name in rows}

@@ -1,0 +1,81 @@
+"""Writing an order's contents (R2): a line's quantity, lines added and removed, and the stock
+reservation a packing order lets go of when its lines shrink (R7)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
+
+from stationd.core.barcodes import normalize_gtin
+from stationd.core.orders import OrderLine
+from stationd.store.tables import order_lines, products, stock
+
+
+@dataclass(frozen=True)
+class Product:
+    sku: str
+    name: str
+    gtin: str | None
+    location: str
+    price_minor: int
+
+
+def find_product(conn: Connection, code: str) -> Product | None:
+    """The product with this SKU, or with this EAN/GTIN (any length, normalised to 14)."""
+    match = [products.c.sku == code.strip()]
+    with contextlib.suppress(ValueError):  # not a GTIN: the SKU alone
+        match.append(products.c.gtin == normalize_gtin(code.strip()))
+    row = conn.execute(
+        select(
+            products.c.sku,
+            products.c.name,
+            products.c.gtin,
+            products.c.location,
+            products.c.price_minor,
+        ).where(or_(*match))
+    ).first()
+    return None if row is None else Product(*row)
+
+
+def save_line_quantity(conn: Connection, order_id: int, line: OrderLine) -> None:
+    conn.execute(
+        update(order_lines)
+        .where(order_lines.c.id == line.id, order_lines.c.order_id == order_id)
+        .values(quantity=line.quantity)
+    )
+
+
+def delete_line(conn: Connection, order_id: int, line_id: int) -> None:
+    conn.execute(
+        delete(order_lines).where(order_lines.c.id == line_id, order_lines.c.order_id == order_id)
+    )
+
+
+def insert_line(conn: Connection, order_id: int, line: OrderLine) -> int:
+    """Add `line` after the order's other lines; returns its id."""
+    last = conn.execute(
+        select(func.max(order_lines.c.position)).where(order_lines.c.order_id == order_id)
+    ).scalar_one()
+    return conn.execute(
+        insert(order_lines)
+        .values(
+            order_id=order_id,
+            position=0 if last is None else last + 1,
+            sku=line.sku,
+            name=line.name,
+            gtin=line.gtin,
+            quantity=line.quantity,
+            unit_price_minor=line.unit_price_minor,
+        )
+        .returning(order_lines.c.id)
+    ).scalar_one()
+
+
+def release_stock(conn: Connection, sku: str, quantity: int) -> None:
+    """Give `quantity` of `sku` that an order held back to the stock the pack script shares."""
+    if quantity:
+        conn.execute(
+            update(stock).where(stock.c.sku == sku).values(reserved=stock.c.reserved - quantity)
+        )

@@ -1,0 +1,128 @@
+"""What the Tools page asks the database about pack-script runs, beside `store.packscript`:
+where a run is going now, one run's record and its trace read lazily, and an order's state.
+
+"Where": a station marks `stations.packscript_since` while it runs. On PostgreSQL the marker
+is believed only while the pack-script advisory lock is really held, so a station that died
+mid-run leaves no ghost behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from stationd.core.packscript import Step
+from stationd.store.packscript import PACKSCRIPT_LOCK_KEY, RunRecord, decode_trace
+from stationd.store.tables import orders, packscript_runs, stations
+
+#: A run's record without its (large) trace.
+_RUN_COLUMNS = [c for c in packscript_runs.c if c.name != "trace"]
+
+
+def mark_running(conn: Connection, station: str, since: datetime | None) -> None:
+    """Say that `station` runs the pack script since `since` (None: it has stopped)."""
+    done = conn.execute(
+        update(stations).where(stations.c.name == station).values(packscript_since=since)
+    )
+    if done.rowcount == 0 and since is not None:
+        conn.execute(stations.insert().values(name=station, packscript_since=since))
+
+
+@dataclass(frozen=True, slots=True)
+class RunningElsewhere:
+    """A run going on now at another station (`station` None: one that left no name)."""
+
+    station: str | None
+    since: datetime | None
+
+
+def running_elsewhere(conn: Connection, station: str) -> RunningElsewhere | None:
+    """The pack-script run going on at a station other than `station`, if any."""
+    marked = conn.execute(
+        select(stations.c.name, stations.c.packscript_since)
+        .where(stations.c.packscript_since.is_not(None), stations.c.name != station)
+        .order_by(stations.c.packscript_since.desc())
+        .limit(1)
+    ).first()
+    if conn.dialect.name != "postgresql":
+        # One SQLite file serves one station; the file's own write lock keeps runs apart.
+        return RunningElsewhere(marked.name, marked.packscript_since) if marked else None
+    if not _lock_held(conn):
+        return None
+    if marked is None:
+        # A run started without a marker (`stationd packscript` on another machine).
+        return RunningElsewhere(None, None)
+    return RunningElsewhere(marked.name, marked.packscript_since)
+
+
+def _lock_held(conn: Connection) -> bool:
+    # A run takes the exclusive advisory lock; order edits only take it shared. A bigint key
+    # shows in pg_locks as classid (high 32 bits) and objid (low 32 bits), objsubid 1.
+    return (
+        conn.exec_driver_sql(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' "
+            "AND granted AND objsubid = 1 AND classid = %(hi)s AND objid = %(lo)s",
+            {"hi": PACKSCRIPT_LOCK_KEY >> 32, "lo": PACKSCRIPT_LOCK_KEY & 0xFFFFFFFF},
+        ).first()
+        is not None
+    )
+
+
+def run_record(conn: Connection, run_id: int) -> RunRecord | None:
+    """One run as `recent_runs` lists it, or None."""
+    row = conn.execute(select(*_RUN_COLUMNS).where(packscript_runs.c.id == run_id)).first()
+    return RunRecord(**row._mapping) if row is not None else None
+
+
+def latest_run(conn: Connection) -> RunRecord | None:
+    row = conn.execute(select(*_RUN_COLUMNS).order_by(packscript_runs.c.id.desc()).limit(1)).first()
+    return RunRecord(**row._mapping) if row is not None else None
+
+
+def trace_steps(conn: Connection, run_id: int) -> Iterator[Step]:
+    """The run's trace, step by step, unfolded as it is read (a run may have 300,000 steps)."""
+    blob = conn.execute(
+        select(packscript_runs.c.trace).where(packscript_runs.c.id == run_id)
+    ).scalar_one_or_none()
+    return decode_trace(blob)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """An order as "why is it not packing?" needs it."""
+
+    id: int
+    status: str
+    waiting: bool
+    paid: bool
+    packscript_run_id: int | None
+
+
+def order_state(conn: Connection, order_id: int) -> OrderState | None:
+    row = conn.execute(
+        select(
+            orders.c.id,
+            orders.c.status,
+            orders.c.waiting,
+            orders.c.paid,
+            orders.c.packscript_run_id,
+        ).where(orders.c.id == order_id)
+    ).first()
+    if row is None:
+        return None
+    return OrderState(row.id, row.status, bool(row.waiting), bool(row.paid), row.packscript_run_id)
+
+
+__all__ = [
+    "OrderState",
+    "RunningElsewhere",
+    "latest_run",
+    "mark_running",
+    "order_state",
+    "run_record",
+    "running_elsewhere",
+    "trace_steps",
+]
