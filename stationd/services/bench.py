@@ -20,13 +20,14 @@ The scan journal is also the bench's undo stack: each undo names the count it ta
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Insert, Select, Update, bindparam, insert, select, update
 
 from stationd.brokers import BrokerError, ShippingBroker
 from stationd.clock import utcnow
@@ -59,7 +60,7 @@ from stationd.store.bench import (
 )
 from stationd.store.database import Store
 from stationd.store.deliveries import pending_parcel_ids
-from stationd.store.orders import load_order, record_event, save_line_counts
+from stationd.store.orders import STATION_OPERATOR, load_order, record_event, save_line_counts
 from stationd.store.tables import scan_journal, stations
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,27 @@ LabelQueue = Callable[[Connection, Order, Delivery], list[int]]
 #: Decides one scan or touch from what the bench has open: (conn, open order, the order an
 #: order barcode named, the open order's packing record) → outcome.
 _Decide = Callable[[Connection, Order | None, Order | None, Packing | None], BenchOutcome]
+
+
+@dataclass(frozen=True)
+class _Statements:
+    station: Select
+    journal: Insert
+    touch_station: Update
+
+
+@functools.cache
+def _statements() -> _Statements:
+    # The statements of every scan, built once with bound parameters: building them cost
+    # SQLAlchemy more CPU than running them (see print_queue._statements).
+    return _Statements(
+        station=select(stations.c.current_order_id, stations.c.current_operator_id).where(
+            stations.c.name == bindparam("station_")
+        ),
+        journal=insert(scan_journal).returning(scan_journal.c.id),
+        # SET: the columns the parameters name besides station_.
+        touch_station=update(stations).where(stations.c.name == bindparam("station_")),
+    )
 
 
 def journal_text(code: str) -> str:
@@ -192,7 +214,7 @@ class BenchService:
     ) -> BenchOutcome:
         with self._lock:
             with self.store.write() as conn:
-                current_id = self._station_row(conn)
+                current_id, operator_id = self._station(conn)
                 scanned = None
                 if classified.kind is CodeKind.ORDER and classified.order_id is not None:
                     # Only the order named is locked: two benches swapping orders must not
@@ -209,8 +231,10 @@ class BenchService:
                 outcome = operator_scan(
                     conn, self.station, classified, current_id, required=self.sign_in_required
                 ) or decide(conn, current, scanned, packing)
+                if classified.kind is CodeKind.BADGE:
+                    operator_id = self._station(conn)[1]  # the badge may have signed one in
                 outcome, journal_id = self._save(
-                    conn, event, kind, outcome, current, packing, before
+                    conn, event, kind, outcome, current, packing, before, operator_id
                 )
                 if outcome.opened:
                     after = scanned
@@ -218,9 +242,10 @@ class BenchService:
                     after = None
                 else:
                     # decide_* counted on `current` what _save just wrote; an error changed
-                    # nothing, so `current` is the order as committed either way.
+                    # nothing, so `current` is the order as committed either way — and
+                    # `packing` its record as committed (_save wrote it if it changed).
                     after = current
-                shown = self._at_bench_of(conn, after)
+                shown = self._at_bench_of(conn, after, packing if after is current else None)
             labels, broker = self.labels, self.broker
             if (
                 outcome.print_labels
@@ -244,7 +269,7 @@ class BenchService:
         """A scanner delivered bytes that were no scan: tell the packer, journal it."""
         with self._lock:
             with self.store.write() as conn:
-                current_id = self._station_row(conn)
+                current_id, operator_id = self._station(conn)
                 outcome = error_outcome(
                     sentence("Unreadable scan: {reason}.", reason=rejected.reason), current_id
                 )
@@ -253,6 +278,7 @@ class BenchService:
                     ScanRead(rejected.raw.decode("latin-1"), None, rejected.source, rejected.at),
                     "rejected",
                     outcome,
+                    operator_id,
                 )
             self._remember(outcome)
         self.bus.publish(
@@ -284,11 +310,16 @@ class BenchService:
             return self._at_bench_of(conn, load_order(conn, current_id) if current_id else None)
 
     @staticmethod
-    def _at_bench_of(conn: Connection, order: Order | None) -> AtBench:
+    def _at_bench_of(
+        conn: Connection, order: Order | None, packing: Packing | None = None
+    ) -> AtBench:
+        """`packing`: the order's record as this transaction has it, if the caller holds it."""
         if order is None:
             return AtBench(None, None)
         kept = pending_parcel_ids(conn, [order.id])[order.id]
-        return AtBench(order, load_packing(conn, order.id), tuple(kept))
+        if packing is None:
+            packing = load_packing(conn, order.id)
+        return AtBench(order, packing, tuple(kept))
 
     # -- the worker that takes scans off the bus --------------------------
     def start(self) -> None:
@@ -341,14 +372,16 @@ class BenchService:
 
     # -- inside the transaction -------------------------------------------
     def _station_row(self, conn: Connection, create: bool = True) -> int | None:
-        row = conn.execute(
-            select(stations.c.current_order_id).where(stations.c.name == self.station)
-        ).first()
+        return self._station(conn, create)[0]
+
+    def _station(self, conn: Connection, create: bool = True) -> tuple[int | None, int | None]:
+        """The station's open order and signed-in operator (None, None for a new station)."""
+        row = conn.execute(_statements().station, {"station_": self.station}).first()
         if row is None:
             if create:
                 conn.execute(insert(stations).values(name=self.station))
-            return None
-        return row[0]
+            return None, None
+        return row[0], row[1]
 
     def _open_elsewhere(self, conn: Connection, order_id: int) -> str | None:
         """R17: the bench that has `order_id` open, if it was active within the lease.
@@ -374,9 +407,10 @@ class BenchService:
         current: Order | None,
         packing: Packing | None,
         before: Packing | None,
+        operator_id: int | None,
     ) -> tuple[BenchOutcome, int]:
         """Carry out a decided outcome; returns it as it ended (a parcel id refused, a note on
-        the labels) and its journal row's id."""
+        the labels) and its journal row's id. `operator_id`: the one signed in at the bench."""
         values: dict[str, object] = {}
         undoes = None
         if outcome.ok:
@@ -397,6 +431,7 @@ class BenchService:
                     station=self.station,
                     order_id=current.id,
                     payload={"line_id": outcome.line_id, "code": event.code, "how": kind},
+                    operator_id=operator_id,
                 )
             if outcome.parcel_id is not None:
                 outcome = self._keep_parcel_id(conn, event, current, outcome, outcome.parcel_id)
@@ -411,15 +446,21 @@ class BenchService:
             if packing != before:
                 save_packing(conn, current.id, packing)
             if outcome.parcel_started:
-                self._event(conn, "order.parcel_started", current, {"parcels": packing.parcels})
+                self._event(
+                    conn, "order.parcel_started", current, {"parcels": packing.parcels}, operator_id
+                )
             if outcome.partial:
                 packed = {str(line.id): line.packed for line in current.lines if line.packed}
-                self._event(conn, "order.packed_partial", current, {"quantities": packed})
+                self._event(
+                    conn, "order.packed_partial", current, {"quantities": packed}, operator_id
+                )
             if outcome.ready:
-                self._event(conn, "order.packed", current, {"parcels": packing.parcels})
-        journal_id = self._journal(conn, event, kind, outcome, undoes)
+                self._event(
+                    conn, "order.packed", current, {"parcels": packing.parcels}, operator_id
+                )
+        journal_id = self._journal(conn, event, kind, outcome, operator_id, undoes)
         if values:
-            conn.execute(update(stations).where(stations.c.name == self.station).values(**values))
+            conn.execute(_statements().touch_station, {"station_": self.station, **values})
         return outcome, journal_id
 
     def _keep_parcel_id(
@@ -439,8 +480,22 @@ class BenchService:
             return error_outcome(err.args[0], order.id)
         return parcel_added(outcome, len(kept))
 
-    def _event(self, conn: Connection, kind: str, order: Order, payload: dict) -> None:
-        record_event(conn, kind, station=self.station, order_id=order.id, payload=payload)
+    def _event(
+        self,
+        conn: Connection,
+        kind: str,
+        order: Order,
+        payload: dict,
+        operator_id: int | None = STATION_OPERATOR,
+    ) -> None:
+        record_event(
+            conn,
+            kind,
+            station=self.station,
+            order_id=order.id,
+            payload=payload,
+            operator_id=operator_id,
+        )
 
     def _label_packed(
         self, labels: LabelQueue, broker: ShippingBroker, order_id: int, outcome: BenchOutcome
@@ -510,30 +565,30 @@ class BenchService:
         scan: ScanRead,
         kind: str,
         outcome: BenchOutcome,
+        operator_id: int | None,
         undoes: int | None = None,
     ) -> int:
+        """Journal the scan, naming `operator_id`: the operator signed in at the bench as the
+        transaction has it (read in it, after a badge's sign-in)."""
         return conn.execute(
-            insert(scan_journal)
-            .values(
-                at=scan.at,
-                station=self.station,
-                source=scan.source[:100],
+            _statements().journal,
+            {
+                "at": scan.at,
+                "station": self.station,
+                "source": scan.source[:100],
                 # A badge's code is a key to sign in with: the journal doesn't repeat it.
-                code=journal_text(scan.code) if kind != CodeKind.BADGE else "OP-…",
-                symbology=(scan.symbology or None) and scan.symbology[:4],
-                kind=kind,
-                ok=outcome.ok,
-                message=outcome.message,
-                message_data=text_data(outcome.message),
-                order_id=outcome.order_id,
-                line_id=outcome.line_id,
-                delta=outcome.delta,
-                undoes_id=undoes,
-                operator_id=select(stations.c.current_operator_id)
-                .where(stations.c.name == self.station)
-                .scalar_subquery(),
-            )
-            .returning(scan_journal.c.id)
+                "code": journal_text(scan.code) if kind != CodeKind.BADGE else "OP-…",
+                "symbology": (scan.symbology or None) and scan.symbology[:4],
+                "kind": kind,
+                "ok": outcome.ok,
+                "message": outcome.message,
+                "message_data": text_data(outcome.message),
+                "order_id": outcome.order_id,
+                "line_id": outcome.line_id,
+                "delta": outcome.delta,
+                "undoes_id": undoes,
+                "operator_id": operator_id,
+            },
         ).scalar_one()
 
     def _announce(self, event: ScanRead, outcome: BenchOutcome) -> None:

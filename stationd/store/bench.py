@@ -4,7 +4,9 @@ orders hold an item."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+import functools
+
+from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select, update
 
 from stationd.clock import utcnow
 from stationd.core.bench import Packing
@@ -15,16 +17,20 @@ from stationd.store.tables import bench_packing, deliveries, order_lines, orders
 ELSEWHERE_LIMIT = 3
 
 
+@functools.cache
+def _packing_query() -> Select:
+    # Built once: every scan at the bench reads it (see print_queue._statements).
+    return select(
+        bench_packing.c.parcels,
+        bench_packing.c.parcel_start,
+        bench_packing.c.partial,
+        bench_packing.c.labels,
+    ).where(bench_packing.c.order_id == bindparam("order"))
+
+
 def load_packing(conn: Connection, order_id: int) -> Packing:
     """The bench's record of `order_id`'s delivery being packed (an empty one if none)."""
-    row = conn.execute(
-        select(
-            bench_packing.c.parcels,
-            bench_packing.c.parcel_start,
-            bench_packing.c.partial,
-            bench_packing.c.labels,
-        ).where(bench_packing.c.order_id == order_id)
-    ).first()
+    row = conn.execute(_packing_query(), {"order": order_id}).first()
     return Packing(*row) if row is not None else Packing()
 
 

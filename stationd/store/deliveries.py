@@ -8,12 +8,15 @@ never on two orders, reported or not. Report-in completes that row.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -70,15 +73,23 @@ def pending_parcel_ids(conn: Connection, order_ids: Iterable[int]) -> dict[int, 
     found: dict[int, list[str]] = {order_id: [] for order_id in wanted}
     if not wanted:
         return found
-    rows = conn.execute(
-        select(deliveries.c.order_id, parcel_ids.c.parcel_id)
-        .join(parcel_ids, parcel_ids.c.delivery_id == deliveries.c.id)
-        .where(deliveries.c.order_id.in_(wanted), deliveries.c.reported_at.is_(None))
-        .order_by(parcel_ids.c.position, parcel_ids.c.id)
-    )
-    for order_id, parcel_id in rows:
+    for order_id, parcel_id in conn.execute(_pending_ids_query(), {"orders": wanted}):
         found[order_id].append(parcel_id)
     return found
+
+
+@functools.cache
+def _pending_ids_query() -> Select:
+    # Built once: every scan at the bench reads it (see print_queue._statements).
+    return (
+        select(deliveries.c.order_id, parcel_ids.c.parcel_id)
+        .join(parcel_ids, parcel_ids.c.delivery_id == deliveries.c.id)
+        .where(
+            deliveries.c.order_id.in_(bindparam("orders", expanding=True)),
+            deliveries.c.reported_at.is_(None),
+        )
+        .order_by(parcel_ids.c.position, parcel_ids.c.id)
+    )
 
 
 def add_pending_parcel_id(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Iterable, Mapping
@@ -9,11 +10,54 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Insert, Select, Update, bindparam, func, insert, select, update
 
 from stationd.clock import utcnow
 from stationd.core.orders import Document, Order, OrderLine, OrderStatus, PaymentMethod
 from stationd.store.tables import events, order_lines, orders, printed_documents, stations
+
+#: `record_event`'s default operator: the one signed in at the event's station, read by the
+#: insert itself.
+STATION_OPERATOR: Any = object()
+
+
+@dataclass(frozen=True)
+class _Statements:
+    event: Insert
+    event_of_operator: Insert
+    orders: Select
+    orders_for_update: Select
+    lines: Select
+    printed: Select
+    line_counts: Update
+
+
+@functools.cache
+def _statements() -> _Statements:
+    # The statements of every scan at the bench, built once with bound parameters: building
+    # them cost SQLAlchemy more CPU than running them (see print_queue._statements).
+    by_ids = select(orders).where(orders.c.id.in_(bindparam("ids", expanding=True)))
+    return _Statements(
+        event=insert(events).values(
+            operator_id=select(stations.c.current_operator_id)
+            .where(stations.c.name == bindparam("of_station"))
+            .scalar_subquery()
+        ),
+        event_of_operator=insert(events),
+        orders=by_ids.order_by(orders.c.id),
+        orders_for_update=by_ids.order_by(orders.c.id).with_for_update(),
+        lines=select(order_lines)
+        .where(order_lines.c.order_id.in_(bindparam("ids", expanding=True)))
+        .order_by(order_lines.c.order_id, order_lines.c.position, order_lines.c.id),
+        printed=select(
+            printed_documents.c.order_id, printed_documents.c.document, printed_documents.c.last_at
+        ).where(printed_documents.c.order_id.in_(bindparam("ids", expanding=True))),
+        line_counts=update(order_lines)
+        .where(
+            order_lines.c.id == bindparam("line_id_"), order_lines.c.order_id == bindparam("order_")
+        )
+        .values(packed=bindparam("packed_"), delivered=bindparam("delivered_")),
+    )
 
 
 def record_event(
@@ -24,24 +68,26 @@ def record_event(
     order_id: int | None = None,
     payload: Mapping[str, Any] | None = None,
     at: datetime | None = None,
+    operator_id: int | None = STATION_OPERATOR,
 ) -> None:
     """Write one audit event in the caller's transaction (the outbox of a later sync).
 
-    The event names the operator signed in at `station` then: who packed, who shipped.
+    The event names the operator signed in at `station` then: who packed, who shipped. A
+    caller that read that operator in this transaction already passes `operator_id` (None:
+    nobody signed in) and saves the insert its subquery.
     """
-    conn.execute(
-        insert(events).values(
-            key=str(uuid.uuid4()),
-            at=at or utcnow(),
-            station=station,
-            kind=kind,
-            order_id=order_id,
-            payload=json.dumps(payload or {}, ensure_ascii=False, default=str),
-            operator_id=select(stations.c.current_operator_id)
-            .where(stations.c.name == station)
-            .scalar_subquery(),
-        )
-    )
+    values = {
+        "key": str(uuid.uuid4()),
+        "at": at or utcnow(),
+        "station": station,
+        "kind": kind,
+        "order_id": order_id,
+        "payload": json.dumps(payload or {}, ensure_ascii=False, default=str),
+    }
+    if operator_id is STATION_OPERATOR:
+        conn.execute(_statements().event, {**values, "of_station": station})
+    else:
+        conn.execute(_statements().event_of_operator, {**values, "operator_id": operator_id})
 
 
 def load_order(conn: Connection, order_id: int, *, for_update: bool = False) -> Order | None:
@@ -58,19 +104,14 @@ def load_orders(
     if not ids:
         return {}
     # In id order: two transactions locking some of the same orders take them in one order.
-    query = select(orders).where(orders.c.id.in_(ids)).order_by(orders.c.id)
-    if for_update:
-        query = query.with_for_update()
-    rows = conn.execute(query).mappings().all()
+    statements = _statements()
+    query = statements.orders_for_update if for_update else statements.orders
+    rows = conn.execute(query, {"ids": ids}).mappings().all()
     if not rows:
         return {}
-    found = [row["id"] for row in rows]
+    found = {"ids": [row["id"] for row in rows]}
     lines: dict[int, list[OrderLine]] = {}
-    for line in conn.execute(
-        select(order_lines)
-        .where(order_lines.c.order_id.in_(found))
-        .order_by(order_lines.c.order_id, order_lines.c.position, order_lines.c.id)
-    ).mappings():
+    for line in conn.execute(statements.lines, found).mappings():
         lines.setdefault(line["order_id"], []).append(
             OrderLine(
                 id=line["id"],
@@ -84,11 +125,7 @@ def load_orders(
             )
         )
     printed: dict[int, dict[Document, datetime]] = {}
-    for order_id, doc, at in conn.execute(
-        select(
-            printed_documents.c.order_id, printed_documents.c.document, printed_documents.c.last_at
-        ).where(printed_documents.c.order_id.in_(found))
-    ):
+    for order_id, doc, at in conn.execute(statements.printed, found):
         printed.setdefault(order_id, {})[Document(doc)] = at
     return {
         row["id"]: Order(
@@ -113,9 +150,13 @@ def save_line_counts(conn: Connection, order: Order, line_ids: Iterable[int]) ->
     for line_id in line_ids:
         line = order.line(line_id)
         conn.execute(
-            update(order_lines)
-            .where(order_lines.c.id == line_id, order_lines.c.order_id == order.id)
-            .values(packed=line.packed, delivered=line.delivered)
+            _statements().line_counts,
+            {
+                "line_id_": line_id,
+                "order_": order.id,
+                "packed_": line.packed,
+                "delivered_": line.delivered,
+            },
         )
 
 
