@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import serial
 from serial.tools import list_ports
 
 log = logging.getLogger(__name__)
@@ -134,3 +135,21 @@ def list_serial_ports() -> list[dict[str, Any]]:
             }
         )
     return ports
+
+
+def open_serial(spec: PortSpec, **settings: Any) -> tuple[serial.Serial, str]:
+    """Open the port `spec` finds, exclusively, with pyserial `settings`; (port, its path).
+
+    Raises OSError when the port is not there or cannot be opened, which the device owners
+    treat as "retry later".
+    """
+    path = find_port(spec)
+    if path is None:
+        raise OSError(f"no serial port {spec}")
+    try:
+        # exclusive: a second stationd (or a stray `screen`) must not steal half the bytes.
+        ser = serial.Serial(path, exclusive=True, **settings)
+    except ValueError as exc:
+        # pyserial raises ValueError for some ports it cannot open: to us, not there.
+        raise OSError(str(exc)) from exc
+    return ser, ser.port or path

@@ -54,7 +54,7 @@ from typing import Any, Literal
 
 import serial
 
-from stationd.devices.ports import PortSpec, find_port
+from stationd.devices.ports import PortSpec, open_serial
 from stationd.devices.scale import (
     Decoded,
     NoWeight,
@@ -390,12 +390,7 @@ class SerialScale(OwnedScale):
         return str(self.port)
 
     def _open(self) -> tuple[serial.Serial, str]:
-        path = find_port(self.port)
-        if path is None:
-            raise OSError(f"no serial port {self.port}")
-        # exclusive: a second stationd (or a stray `screen`) must not steal half the bytes.
-        ser = serial.Serial(path, exclusive=True, **self._serial_settings)
-        return ser, ser.port or path
+        return open_serial(self.port, **self._serial_settings)
 
     def _close(self, handle: Any) -> None:
         try:

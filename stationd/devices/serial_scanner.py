@@ -17,7 +17,7 @@ import serial
 
 from stationd.core.text import sentence
 from stationd.devices.frames import FrameDecoder, Suffix
-from stationd.devices.ports import PortSpec, find_port
+from stationd.devices.ports import PortSpec, open_serial
 from stationd.devices.scanner import OwnedScanner
 from stationd.events import Bus
 
@@ -111,16 +111,7 @@ class SerialScanner(OwnedScanner):
         return str(self.port)
 
     def _open(self) -> tuple[serial.Serial, str]:
-        path = find_port(self.port)
-        if path is None:
-            raise OSError(f"no serial port {self.port}")
-        try:
-            # exclusive: a second stationd (or a stray `screen`) must not steal half the bytes.
-            ser = serial.Serial(path, exclusive=True, **self._serial_settings)
-        except ValueError as exc:
-            # pyserial raises ValueError for some ports it cannot open: to us, not there.
-            raise OSError(str(exc)) from exc
-        return ser, ser.port or ""
+        return open_serial(self.port, **self._serial_settings)
 
     def _serve(self, handle: Any) -> None:
         ser: serial.Serial = handle

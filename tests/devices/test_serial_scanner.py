@@ -310,7 +310,7 @@ def test_reconnect_backs_off_instead_of_spinning(
         attempts.append(time.monotonic())
         return real_find_port(spec)
 
-    monkeypatch.setattr("stationd.devices.serial_scanner.find_port", counting_find_port)
+    monkeypatch.setattr("stationd.devices.ports.find_port", counting_find_port)
     scanner = SerialScanner("test", bus, str(tmp_path / "absent"), reconnect_max_s=5.0)
     scanner.start()
     try:
