@@ -68,7 +68,32 @@ def _seconds(value: float) -> str:
     return f"{value:g} s"
 
 
-class FrameDecoder:
+class ExpiringDecoder:
+    """What every scan decoder shares: an unfinished scan whose next piece is late is rejected.
+
+    A subclass keeps `frame_timeout_s`, says when its scan is due (`deadline`), how to drop it
+    (`flush`), and may word the rejection (`EXPIRED`, with `{timeout}`).
+    """
+
+    EXPIRED = "frame not terminated within {timeout}"
+    frame_timeout_s: float
+
+    @property
+    def deadline(self) -> float | None:  # pragma: no cover - every decoder defines it
+        raise NotImplementedError
+
+    def flush(self, reason: str) -> list[Rejected]:  # pragma: no cover - likewise
+        raise NotImplementedError
+
+    def expire(self, now: float) -> list[Rejected]:
+        """Reject the unfinished scan if its next piece did not come within the timeout."""
+        deadline = self.deadline
+        if deadline is None or now <= deadline:
+            return []
+        return self.flush(self.EXPIRED.format(timeout=_seconds(self.frame_timeout_s)))
+
+
+class FrameDecoder(ExpiringDecoder):
     """Incremental decoder from scanner bytes to `Frame` / `Rejected`.
 
     Framing:
@@ -161,13 +186,6 @@ class FrameDecoder:
             log.exception("frame decoder failed on %r; dropping the partial frame", data)
             self._reset()
         return out
-
-    def expire(self, now: float) -> list[Rejected]:
-        """Reject the partial frame if no byte came for longer than ``frame_timeout_s``."""
-        deadline = self.deadline
-        if deadline is None or now <= deadline:
-            return []
-        return self.flush(f"frame not terminated within {_seconds(self.frame_timeout_s)}")
 
     def flush(self, reason: str) -> list[Rejected]:
         """Drop the partial frame now (say, the device went away), rejected with `reason`."""

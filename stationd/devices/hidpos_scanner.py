@@ -41,7 +41,7 @@ import usb.core
 import usb.util
 
 from stationd.core.text import sentence
-from stationd.devices.frames import ALLOWED_CONTROLS, Frame, Rejected
+from stationd.devices.frames import ALLOWED_CONTROLS, ExpiringDecoder, Frame, Rejected
 from stationd.devices.scanner import OwnedScanner
 from stationd.devices.usb_find import HID_CLASS, find_usb_device
 from stationd.events import Bus
@@ -63,7 +63,7 @@ def _unreadable(ch: str) -> bool:
     return (ch < " " and ch not in ALLOWED_CONTROLS) or "\x7f" <= ch <= "\x9f"
 
 
-class HidPosDecoder:
+class HidPosDecoder(ExpiringDecoder):
     """Incremental decoder from HID POS Scanned Data Reports to `Frame` / `Rejected`.
 
     * Reports with another report id (trigger, status, a vendor's own) are not scans and are
@@ -83,6 +83,8 @@ class HidPosDecoder:
     `feed`, `expire` and `flush` never raise, whatever the bytes. Not thread-safe: it belongs to
     the thread that reads the device.
     """
+
+    EXPIRED = "scan not finished within {timeout}"
 
     def __init__(
         self,
@@ -128,13 +130,6 @@ class HidPosDecoder:
             log.exception("HID POS decoder failed on %r; dropping the scan", report)
             self._reset()
         return out
-
-    def expire(self, now: float) -> list[Rejected]:
-        """Reject the unfinished scan if its next fragment did not come within the timeout."""
-        deadline = self.deadline
-        if deadline is None or now <= deadline:
-            return []
-        return self.flush(f"scan not finished within {self.frame_timeout_s:g} s")
 
     def flush(self, reason: str) -> list[Rejected]:
         """Drop the unfinished scan now (say, the device went away), rejected with `reason`."""

@@ -45,7 +45,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from stationd.core.text import sentence
-from stationd.devices.frames import Frame, FrameDecoder, Rejected
+from stationd.devices.frames import ExpiringDecoder, Frame, FrameDecoder, Rejected
 
 log = logging.getLogger(__name__)
 
@@ -530,7 +530,7 @@ def translate(
 # --- From key events to scans ----------------------------------------------------------------
 
 
-class KeyFrameDecoder:
+class KeyFrameDecoder(ExpiringDecoder):
     """Incremental decoder from key events (code, value) to `Frame` / `Rejected`.
 
     The framing rules are those of the serial `FrameDecoder` (which this class uses for them):
@@ -609,13 +609,6 @@ class KeyFrameDecoder:
             log.exception("key decoder failed on key %s value %s; dropping the scan", code, value)
             self._reset()
         return out
-
-    def expire(self, now: float) -> list[Rejected]:
-        """Reject the partial scan if no key came for longer than ``frame_timeout_s``."""
-        deadline = self.deadline
-        if deadline is None or now <= deadline:
-            return []
-        return self.flush(f"frame not terminated within {self.frame_timeout_s:g} s")
 
     def flush(self, reason: str) -> list[Rejected]:
         """Drop the partial scan now (say, the device went away), rejected with `reason`."""
