@@ -256,12 +256,8 @@ class ReportResult:
     released: dict[str, int]  # SKU → reserved items no longer held (≤ stock_out)
 
 
-def report_in(order: Order, delivery: Delivery, at: datetime) -> ReportResult:
-    """R15: record a delivery; the order becomes shipped only when every line is delivered.
-
-    Packed counts and stock reservations fall by what was delivered; a partial delivery (R14)
-    leaves the order packing.
-    """
+def check_delivery_of(order: Order, delivery: Delivery) -> None:
+    """Refuse a delivery of another order (OrderRuleError)."""
     if delivery.order_id != order.id:
         raise OrderRuleError(
             sentence(
@@ -270,6 +266,15 @@ def report_in(order: Order, delivery: Delivery, at: datetime) -> ReportResult:
                 order=order.id,
             )
         )
+
+
+def report_in(order: Order, delivery: Delivery, at: datetime) -> ReportResult:
+    """R15: record a delivery; the order becomes shipped only when every line is delivered.
+
+    Packed counts and stock reservations fall by what was delivered; a partial delivery (R14)
+    leaves the order packing.
+    """
+    check_delivery_of(order, delivery)
     if delivery.reported:
         raise OrderRuleError(
             sentence("Order {id}: this delivery is already reported.", id=order.id)

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from stationd.core.deliveries import Delivery
-from stationd.core.orders import Order, OrderRuleError
+from stationd.core.deliveries import Delivery, check_delivery_of
+from stationd.core.orders import Order
 from stationd.core.text import Text, sentence
 
 Items = Mapping[str, int] | Iterable[tuple[str, int]]
@@ -55,14 +55,7 @@ class WeightCheck:
 
 def delivery_items(order: Order, delivery: Delivery) -> dict[str, int]:
     """What goes in a delivery's parcel, as SKU → quantity (for `expected_weight_g`)."""
-    if delivery.order_id != order.id:
-        raise OrderRuleError(
-            sentence(
-                "That delivery belongs to order {other}, not {order}.",
-                other=delivery.order_id,
-                order=order.id,
-            )
-        )
+    check_delivery_of(order, delivery)
     items: dict[str, int] = {}
     for line_id, qty in delivery.quantities.items():
         sku = order.line(line_id).sku
