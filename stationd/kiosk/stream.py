@@ -1,4 +1,4 @@
-"""Server-sent events: the bench fragment, re-rendered after every scan outcome."""
+"""Server-sent events: `live_stream` for every page, and the bench fragment after each scan."""
 
 from __future__ import annotations
 
@@ -23,42 +23,22 @@ def sse(event: str, data: str) -> str:
 
 @bp.get("/events/bench")
 def bench_events() -> Response:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    # waitress tells a streaming app when the client hung up (channel_request_lookahead > 0).
-    gone = request.environ.get("waitress.client_disconnected", lambda: False)
-    station = app.config["STATION"]
-    heartbeat = station.settings.kiosk.sse_heartbeat_s
-
+    station = current_app.config["STATION"]
     # The outcome number the page was drawn with: a scan between drawing the page and this
     # stream opening would otherwise never reach the screen.
     seen = request.args.get("seen", type=int)
 
-    def stream() -> Iterator[str]:
-        with station.bus.queue(ScanOutcome, OrderChanged, maxsize=100) as events:
-            yield ": connected\n\n"
-            if seen is not None and station.bench.last[0] != seen:
-                yield sse("bench", render_template("bench_fragment.html", **bench_context()))
-            quiet = 0.0
-            while not station.stopping.is_set() and not gone():
-                event = events.get(timeout=POLL_S)
-                if event is None:
-                    quiet += POLL_S
-                    if quiet >= heartbeat:
-                        quiet = 0.0
-                        yield ": keep-alive\n\n"  # also finds a browser that went away
-                    continue
-                if isinstance(event, OrderChanged) and event.what in ("packed", "opened"):
-                    continue  # the ScanOutcome of the same scan already redraws the bench
-                answering = isinstance(event, ScanOutcome)
-                html = render_template("bench_fragment.html", **bench_context(answering))
-                yield sse("bench", html)
+    def first() -> Iterator[str]:
+        if seen is not None and station.bench.last[0] != seen:
+            yield sse("bench", render_template("bench_fragment.html", **bench_context()))
 
-    # The request's context stays for the stream: fragments in the browser's language.
-    return Response(
-        stream_with_context(stream()),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    def messages(event: Event | None) -> Iterator[str]:
+        if isinstance(event, OrderChanged) and event.what in ("packed", "opened"):
+            return  # the ScanOutcome of the same scan already redraws the bench
+        answering = isinstance(event, ScanOutcome)
+        yield sse("bench", render_template("bench_fragment.html", **bench_context(answering)))
+
+    return live_stream((ScanOutcome, OrderChanged), messages, first=first)
 
 
 def live_stream(
@@ -66,13 +46,15 @@ def live_stream(
     messages: Callable[[Event | None], Iterable[str]],
     *,
     recheck_s: float | None = None,
+    first: Callable[[], Iterable[str]] | None = None,
 ) -> Response:
     """A server-sent-event response that lives until the station stops or the browser goes.
 
     `messages(event)` is called for every bus event of `types`, and `messages(None)` after each
     `recheck_s` seconds without one — for changes no event announces, such as another process
-    writing the database; it yields ready messages (`sse()`). It runs in the request's context,
-    so fragments come out in the browser's language.
+    writing the database; it yields ready messages (`sse()`). `first()` yields what is sent
+    once, right after the stream subscribed. It runs in the request's context, so fragments come
+    out in the browser's language.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # waitress tells a streaming app when the client hung up (channel_request_lookahead > 0).
@@ -83,6 +65,8 @@ def live_stream(
     def stream() -> Iterator[str]:
         with station.bus.queue(*types, maxsize=100) as events:
             yield ": connected\n\n"
+            if first is not None:  # after subscribing: nothing falls between it and the events
+                yield from first()
             quiet = since_check = 0.0
             while not station.stopping.is_set() and not gone():
                 event = events.get(timeout=POLL_S)
