@@ -246,7 +246,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("order_lines", schema=None) as batch_op:
         batch_op.create_index("ix_order_lines_gtin", ["gtin"], unique=False)
-        batch_op.create_index("ix_order_lines_order", ["order_id"], unique=False)
+        batch_op.create_index(
+            "ix_order_lines_order", ["order_id", "id", "sku", "quantity"], unique=False
+        )
         batch_op.create_index("ix_order_lines_sku", ["sku"], unique=False)
 
     op.create_table(
