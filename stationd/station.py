@@ -13,7 +13,7 @@ from stationd.core.deliveries import ReportResult
 from stationd.core.weight import parcel_weight
 from stationd.devices.factory import make_printer, make_scale, make_scanner
 from stationd.events import Bus
-from stationd.services.bench import COMMAND_SHEET, BenchService, report_in_prints_labels
+from stationd.services.bench import COMMAND_SHEET, BenchService, report_in_labels
 from stationd.services.device_watch import DeviceWatch
 from stationd.services.documents import Paperwork, queue_labels
 from stationd.services.operators import OperatorService
@@ -214,10 +214,13 @@ class Station:
                     tare_g=tare_g,
                     confirmed=confirm_weight,
                 )
-            # R16, one rule: the labels print once — at the bench if it printed them when the
-            # delivery was packed, else here.
-            if report_in_prints_labels(conn, order.id) and "label" in self.printing.routes:
-                queue_labels(conn, self.printing, self.paperwork, order, delivery)
+            # R16, one rule: each label prints once — at the bench if it printed them when the
+            # delivery was packed, else here (also for a parcel id added since).
+            unlabelled = report_in_labels(conn, delivery)
+            if unlabelled and "label" in self.printing.routes:
+                queue_labels(
+                    conn, self.printing, self.paperwork, order, delivery, only=unlabelled
+                )
 
         return ship(
             self.store,

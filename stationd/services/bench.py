@@ -59,7 +59,7 @@ from stationd.store.bench import (
     undo_candidate,
 )
 from stationd.store.database import Store
-from stationd.store.deliveries import pending_parcel_ids
+from stationd.store.deliveries import labelled_parcel_ids, pending_delivery, pending_parcel_ids
 from stationd.store.orders import STATION_OPERATOR, load_order, record_event, save_line_counts
 from stationd.store.tables import scan_journal, stations
 
@@ -525,13 +525,15 @@ class BenchService:
             packing = load_packing(conn, order_id)
             if order is None or order.status is not OrderStatus.PACKING or packing.labels:
                 return outcome  # reported or labelled meanwhile: nothing more to print here
-            parcel_ids = pending_parcel_ids(conn, [order_id])[order_id]
+            kept = pending_delivery(conn, order_id)
+            parcel_ids = kept.parcel_ids if kept is not None else []
             savepoint = conn.begin_nested()
             try:
                 delivery = plan_delivery(
                     order, {line.id: line.packed for line in order.lines if line.packed}
                 )
                 delivery.parcel_ids = parcel_ids
+                delivery.id = kept.id if kept is not None else None
                 jobs = labels(conn, order, delivery)
             except OrderRuleError as err:
                 savepoint.rollback()
@@ -617,12 +619,15 @@ class BenchService:
 # -- report-in, ship-out and the command sheet ---------------------------------------------
 
 
-def report_in_prints_labels(conn: Connection, order_id: int) -> bool:
-    """R16, one rule: a delivery's parcel labels print once — at the bench when it was packed
-    (`[bench] label_when_packed`), else at report-in. Called in the report-in's transaction:
-    ends the bench's record of the delivery (the next one starts afresh) and says whether
-    report-in must print the labels."""
-    return end_packing(conn, order_id).labels == 0
+def report_in_labels(conn: Connection, delivery: Delivery) -> list[str]:
+    """R16, one rule: each parcel's label prints once — at the bench when the delivery was
+    packed (`[bench] label_when_packed`), else at report-in. Called in the report-in's
+    transaction, after the delivery is saved: ends the bench's record of it (the next one
+    starts afresh) and returns the parcel ids whose labels report-in must print — all of them,
+    or those added after the bench printed its labels."""
+    end_packing(conn, delivery.order_id)
+    labelled = labelled_parcel_ids(conn, delivery.id)
+    return [parcel_id for parcel_id in delivery.parcel_ids if parcel_id not in labelled]
 
 
 def print_command_sheet(

@@ -8,7 +8,7 @@ it belongs to was reported, and survives a power cut until it is printed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
@@ -30,6 +30,7 @@ from stationd.devices.escpos_render import render
 from stationd.devices.zpl import render_escpos_label, render_zpl
 from stationd.services.printing import PrintService
 from stationd.store.database import Store
+from stationd.store.deliveries import mark_labelled
 from stationd.store.orders import load_orders, record_event
 from stationd.store.print_queue import waiting_documents
 from stationd.store.tables import orders, products
@@ -206,9 +207,12 @@ def queue_labels(
     paperwork: Paperwork,
     order: Order,
     delivery: Delivery,
+    *,
+    only: Collection[str] | None = None,
 ) -> list[int]:
-    """R16: one shipping label per parcel id of a reported delivery, queued in `conn`'s
-    transaction (the report-in's own)."""
+    """R16: one shipping label per parcel id of the delivery — or per id in `only`, numbered
+    among all of the delivery's — queued in `conn`'s transaction (the bench's or report-in's),
+    which also notes each of those ids as labelled (`store.deliveries.mark_labelled`)."""
     customer = order_address(conn, order.id)
     try:
         receiver = Receiver(
@@ -236,6 +240,8 @@ def queue_labels(
         )
     except ValueError as err:
         raise _no_label(order.id, err) from None
+    if only is not None:
+        labels = [label for label in labels if label.parcel_id in only]
     jobs = []
     for label in labels:
         try:
@@ -253,6 +259,8 @@ def queue_labels(
                 )
             ) from None
         jobs.append(printing.submit(conn, "label", payload, order.id))
+    if delivery.id is not None:
+        mark_labelled(conn, delivery.id, [label.parcel_id for label in labels])
     return jobs
 
 

@@ -143,6 +143,25 @@ def remove_pending_parcel_id(conn: Connection, order_id: int, parcel_id: str) ->
     return True
 
 
+def labelled_parcel_ids(conn: Connection, delivery_id: int | None) -> set[str]:
+    """The parcel ids of the delivery whose shipping label is queued already (R16)."""
+    if delivery_id is None:
+        return set()
+    query = select(parcel_ids.c.parcel_id).where(
+        parcel_ids.c.delivery_id == delivery_id, parcel_ids.c.labelled.is_(True)
+    )
+    return set(conn.execute(query).scalars())
+
+
+def mark_labelled(conn: Connection, delivery_id: int, ids: Iterable[str]) -> None:
+    """Note that the labels of these parcel ids of the delivery are queued."""
+    conn.execute(
+        update(parcel_ids)
+        .where(parcel_ids.c.delivery_id == delivery_id, parcel_ids.c.parcel_id.in_(list(ids)))
+        .values(labelled=True)
+    )
+
+
 def save_reported_delivery(
     conn: Connection, delivery: Delivery, result: ReportResult, *, station: str
 ) -> int:
@@ -152,6 +171,7 @@ def save_reported_delivery(
     ones); one without is inserted.
     """
     reported = {"reported_at": delivery.reported_at, "weight_g": delivery.weight_g}
+    labelled: set[str] = set()
     if delivery.id is not None:
         delivery_id = delivery.id
         conn.execute(
@@ -159,6 +179,7 @@ def save_reported_delivery(
             .where(deliveries.c.id == delivery_id)
             .values(**reported, station=station)
         )
+        labelled = labelled_parcel_ids(conn, delivery_id)
         conn.execute(delete(parcel_ids).where(parcel_ids.c.delivery_id == delivery_id))
     else:
         delivery_id = conn.execute(
@@ -166,6 +187,7 @@ def save_reported_delivery(
             .values(order_id=delivery.order_id, created_at=utcnow(), station=station, **reported)
             .returning(deliveries.c.id)
         ).scalar_one()
+        delivery.id = delivery_id
     conn.execute(
         insert(delivery_lines),
         [
@@ -177,7 +199,12 @@ def save_reported_delivery(
         conn.execute(
             insert(parcel_ids),
             [
-                {"delivery_id": delivery_id, "position": i, "parcel_id": pid}
+                {
+                    "delivery_id": delivery_id,
+                    "position": i,
+                    "parcel_id": pid,
+                    "labelled": pid in labelled,
+                }
                 for i, pid in enumerate(delivery.parcel_ids)
             ],
         )

@@ -232,6 +232,9 @@ parcel_ids = Table(
     Column("delivery_id", BigId, ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
     Column("position", Integer, nullable=False),
     Column("parcel_id", String(40), nullable=False, unique=True),  # never on two orders
+    # Its shipping label is queued (R16: once, at the bench or at report-in): an id added after
+    # the bench printed its labels still gets one at report-in, the others not again.
+    Column("labelled", Boolean, nullable=False, server_default="0"),
 )
 Index("ix_parcel_ids_delivery", parcel_ids.c.delivery_id)
 

@@ -24,6 +24,7 @@ from stationd.core.orders import OrderRuleError
 from stationd.devices.zpl import DPMM_TO_DPI
 from stationd.events import ScanRead
 from stationd.services.bench import print_command_sheet
+from stationd.services.shipout import keep_typed_parcel_id
 from stationd.station import Station
 from stationd.store.deliveries import pending_parcel_ids
 from stationd.store.tables import (
@@ -32,6 +33,7 @@ from stationd.store.tables import (
     events,
     order_lines,
     orders,
+    parcel_ids,
     print_jobs,
 )
 
@@ -220,6 +222,32 @@ def test_r14_r16_partial_books_and_labels_what_is_packed(stations):
     last = scan(station, ean_b)
     assert last.complete and kept(station) == [broker_id(2)]
     assert code128(printed_labels(station, 2)[1]) == [broker_id(2)]
+
+
+def test_r16_a_parcel_id_added_after_the_bench_labels_gets_its_own_label_at_report_in(
+    stations,
+):
+    station, ean_a, ean_b = stations(label_when_packed=True)
+    scan(station, "ORD-1042")
+    for code in (ean_a, ean_a, ean_b):
+        scan(station, code)
+    assert code128(printed_labels(station, 1)[0]) == [broker_id(1)]
+    # The packer needs a second box after all: one id kept from the ship-out page, one typed
+    # into the report-in itself.
+    keep_typed_parcel_id(station.store, None, 1042, "PKG-0002", station=STATION)
+    result = station.ship(1042, [broker_id(1), "PKG-0002", "PKG-0003"], use_scale=False)
+    assert result.shipped
+    labels = printed_labels(station, 3)
+    # One label each for the new ids, numbered among the delivery's three; none again for
+    # the bench's.
+    assert [code128(label) for label in labels] == [[broker_id(1)], ["PKG-0002"], ["PKG-0003"]]
+    assert b"2 of 3" in labels[1] and b"3 of 3" in labels[2]
+    assert len(jobs(station, "label")) == 3
+    with station.store.read() as conn:
+        marks = conn.execute(
+            select(parcel_ids.c.parcel_id, parcel_ids.c.labelled).order_by(parcel_ids.c.position)
+        ).all()
+    assert marks == [(broker_id(1), True), ("PKG-0002", True), ("PKG-0003", True)]
 
 
 class FailingBroker:

@@ -311,6 +311,7 @@ def upgrade() -> None:
         ),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("parcel_id", sa.String(length=40), nullable=False),
+        sa.Column("labelled", sa.Boolean(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
             ["delivery_id"],
             ["deliveries.id"],
