@@ -439,10 +439,12 @@ class KioskSettings:
 
 @dataclass(frozen=True, slots=True)
 class PackScriptSettings:
-    """``[packscript]``: how often the pack script runs (R6); 0 = by hand only."""
+    """``[packscript]``: how often the pack script runs (R6), 0 = by hand only; how many days
+    each run's step-by-step trace is kept (the run's counts stay)."""
 
     interval_min: int = _int(15, lo=0, hi=1440)
     run_on_start: bool = _bool(False)
+    keep_traces_days: int = _int(30, lo=1, hi=3650)
 
 
 @dataclass(frozen=True, slots=True)

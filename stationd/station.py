@@ -102,7 +102,12 @@ class Station:
         self.device_watch.start()
         self.bench.scans_diverted = self.device_watch.diverted
         # Every run of this station — by hand and on schedule — goes through one runner.
-        self.packscript = PackScriptRunner(self.store, station=name, bus=self.bus)
+        self.packscript = PackScriptRunner(
+            self.store,
+            station=name,
+            bus=self.bus,
+            keep_traces_days=settings.packscript.keep_traces_days,
+        )
         self.schedule = PackScriptSchedule(
             self.store,
             station=name,
@@ -218,9 +223,7 @@ class Station:
             # delivery was packed, else here (also for a parcel id added since).
             unlabelled = report_in_labels(conn, delivery)
             if unlabelled and "label" in self.printing.routes:
-                queue_labels(
-                    conn, self.printing, self.paperwork, order, delivery, only=unlabelled
-                )
+                queue_labels(conn, self.printing, self.paperwork, order, delivery, only=unlabelled)
 
         return ship(
             self.store,

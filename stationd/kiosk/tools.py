@@ -199,6 +199,7 @@ def trace(run_id: int):  # type: ignore[no-untyped-def]
         "show": show,
         "filters": list(OUTCOME_FILTERS),
         "order_id": order_id,
+        "keep_traces_days": runner.keep_traces_days,
     }
     template = "tools_trace_rows.html" if is_htmx() else "tools_trace.html"
     return render_template(template, **context)

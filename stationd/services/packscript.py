@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from stationd.clock import utcnow
 from stationd.core.packscript import PackResult, Step
@@ -34,6 +34,7 @@ from stationd.store.database import Store
 from stationd.store.packscript import (
     PackScriptRunFailed,
     RunRecord,
+    forget_old_traces,
     recent_runs,
     run_in_store,
 )
@@ -56,6 +57,8 @@ LIVE_STEPS = 60
 #: While a run goes, `PackScriptRunChanged` is published at most this often: watchers get the
 #: steps in batches, not one event per step.
 BATCH_S = 0.3
+#: Days a run's trace is kept (`[packscript] keep_traces_days`); the run itself stays.
+DEFAULT_KEEP_TRACES_DAYS = 30
 #: How many runs' folded traces are kept for paging.
 CACHED_TRACES = 3
 _STEPS_PER_VERSION = 10**12
@@ -103,10 +106,18 @@ class LiveRun:
 class PackScriptRunner:
     """Runs the pack script for one station and lets the kiosk watch and read back its runs."""
 
-    def __init__(self, store: Store, *, station: str, bus: Bus | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        station: str,
+        bus: Bus | None = None,
+        keep_traces_days: int = DEFAULT_KEEP_TRACES_DAYS,
+    ) -> None:
         self.store = store
         self.station = station
         self.bus = bus or Bus()
+        self.keep_traces_days = keep_traces_days
         self._published = 0.0
         self._run_lock = threading.Lock()  # held for the whole of a run
         self._state = threading.Lock()  # guards the live fields against a half-read start/end
@@ -206,6 +217,7 @@ class PackScriptRunner:
                     mark_running(conn, self.station, None)
             except Exception:
                 log.exception("could not clear this station's pack-script marker")
+            self._forget_old_traces()
             with self._state:
                 self._version += 1
                 self._running = False
@@ -215,6 +227,21 @@ class PackScriptRunner:
             self._run_lock.release()
             self.bus.publish(PackScriptRunChanged(running=False, run_id=run_id))
         return outcome
+
+    def _forget_old_traces(self) -> None:
+        # After the run, in a transaction of its own: the run's own stays quick, and a failure
+        # here costs nothing but disk until the next run tries again.
+        before = utcnow() - timedelta(days=self.keep_traces_days)
+        try:
+            with self.store.write() as conn:
+                gone = forget_old_traces(conn, before=before)
+        except Exception:
+            log.warning("could not forget old pack-script traces", exc_info=True)
+            return
+        if gone:
+            log.info("forgot the traces of %d pack-script runs older than %s", gone, before)
+            with self._traces_lock:
+                self._traces.clear()
 
     def _on_step(self, step: Step) -> None:
         # Called for every step of the run (up to ~300,000), from the run's thread only: no

@@ -31,7 +31,7 @@ from itertools import accumulate
 from operator import itemgetter, sub
 from typing import Any
 
-from sqlalchemy import Connection, desc, insert, select
+from sqlalchemy import Connection, desc, func, insert, select, update
 
 from stationd.clock import utcnow
 from stationd.core.packscript import (
@@ -259,6 +259,15 @@ class RunRecord:
     skipped: int
     stopped_order_id: int | None
     error: str | None
+    #: False once the trace is forgotten (`forget_old_traces`): the run's counts stay.
+    trace_kept: bool = True
+
+
+#: The columns of a `RunRecord`: all but the trace itself, and whether it is still kept.
+RUN_COLUMNS = [
+    *(c for c in packscript_runs.c if c.name != "trace"),
+    packscript_runs.c.trace.is_not(None).label("trace_kept"),
+]
 
 
 def run_in_store(
@@ -347,9 +356,28 @@ def _record_run(
 
 
 def recent_runs(conn: Connection, limit: int = 20) -> list[RunRecord]:
-    cols = [c for c in packscript_runs.c if c.name != "trace"]
-    rows = conn.execute(select(*cols).order_by(desc(packscript_runs.c.id)).limit(limit))
+    rows = conn.execute(select(*RUN_COLUMNS).order_by(desc(packscript_runs.c.id)).limit(limit))
     return [RunRecord(**row._mapping) for row in rows]
+
+
+def forget_old_traces(conn: Connection, *, before: datetime) -> int:
+    """Drop the traces of the runs that started before `before`, but never the latest run's
+    ("why is order N not packing?" reads it). The runs stay, with their counts, status and
+    error. Returns how many traces went.
+
+    A trace holds every order a run looked at (~100 KB at 100,000 orders) and the pack script
+    runs every 15 minutes: kept for ever, they would fill a small station's disk.
+    """
+    latest = select(func.max(packscript_runs.c.id)).scalar_subquery()
+    return conn.execute(
+        update(packscript_runs)
+        .where(
+            packscript_runs.c.started_at < before,
+            packscript_runs.c.id < latest,
+            packscript_runs.c.trace.is_not(None),
+        )
+        .values(trace=None)
+    ).rowcount
 
 
 def run_trace(conn: Connection, run_id: int) -> list[Step]:
@@ -362,10 +390,12 @@ def run_trace(conn: Connection, run_id: int) -> list[Step]:
 __all__ = [
     "MOVED_EVENT",
     "PACKSCRIPT_LOCK_KEY",
+    "RUN_COLUMNS",
     "PackScriptRunFailed",
     "RunRecord",
     "decode_trace",
     "encode_trace",
+    "forget_old_traces",
     "load_available",
     "load_candidates",
     "packscript_lock",

@@ -15,11 +15,13 @@ from datetime import datetime
 from sqlalchemy import Connection, select, update
 
 from stationd.core.packscript import Step
-from stationd.store.packscript import PACKSCRIPT_LOCK_KEY, RunRecord, decode_trace
+from stationd.store.packscript import (
+    PACKSCRIPT_LOCK_KEY,
+    RUN_COLUMNS,
+    RunRecord,
+    decode_trace,
+)
 from stationd.store.tables import orders, packscript_runs, stations
-
-#: A run's record without its (large) trace.
-_RUN_COLUMNS = [c for c in packscript_runs.c if c.name != "trace"]
 
 
 def mark_running(conn: Connection, station: str, since: datetime | None) -> None:
@@ -73,12 +75,12 @@ def _lock_held(conn: Connection) -> bool:
 
 def run_record(conn: Connection, run_id: int) -> RunRecord | None:
     """One run as `recent_runs` lists it, or None."""
-    row = conn.execute(select(*_RUN_COLUMNS).where(packscript_runs.c.id == run_id)).first()
+    row = conn.execute(select(*RUN_COLUMNS).where(packscript_runs.c.id == run_id)).first()
     return RunRecord(**row._mapping) if row is not None else None
 
 
 def latest_run(conn: Connection) -> RunRecord | None:
-    row = conn.execute(select(*_RUN_COLUMNS).order_by(packscript_runs.c.id.desc()).limit(1)).first()
+    row = conn.execute(select(*RUN_COLUMNS).order_by(packscript_runs.c.id.desc()).limit(1)).first()
     return RunRecord(**row._mapping) if row is not None else None
 
 

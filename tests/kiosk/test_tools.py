@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import select, update
 
-from stationd.store.tables import orders, stock
+from stationd.store.tables import orders, packscript_runs, stock
 
 
 def finish(station):
@@ -96,6 +96,20 @@ def test_r8_past_runs_are_listed_with_counts_and_their_trace(client, station, st
     trace = text(client.get("/tools/packscript/runs/1"))
     assert "Not moved 2" in trace and "Moved to packing 2" in trace
     assert "4 orders match." in trace
+
+
+def test_r8_a_forgotten_trace_says_so_and_how_long_traces_are_kept(client, station, stocked):
+    for _ in range(2):
+        client.post("/tools/packscript/run")
+        finish(station)
+    with station.store.write() as conn:
+        conn.execute(update(packscript_runs).where(packscript_runs.c.id == 1).values(trace=None))
+    page = text(client.get("/tools/packscript/runs/1"))
+    assert "step-by-step trace is no longer kept" in page
+    assert "traces are kept for 30 days" in page and "orders match" not in page
+    assert "orders match" in text(client.get("/tools/packscript/runs/2"))
+    client.set_cookie("stationd_lang", "sv")
+    assert "loggar sparas i 30 dagar" in text(client.get("/tools/packscript/runs/1"))
 
 
 def test_r8_the_trace_filters_one_order_or_the_orders_that_did_not_move(client, station, stocked):

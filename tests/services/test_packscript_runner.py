@@ -4,6 +4,8 @@ run's trace answers "why is this order not packing yet?"."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select, update
 
@@ -13,7 +15,7 @@ from stationd.events import PackScriptRunChanged
 from stationd.services.packscript import PackScriptBusy, PackScriptRunner
 from stationd.store.packscript import packscript_lock
 from stationd.store.packscript_activity import mark_running
-from stationd.store.tables import orders, stations, stock
+from stationd.store.tables import orders, packscript_runs, stations, stock
 
 
 @pytest.fixture
@@ -138,3 +140,33 @@ def test_r8_a_past_trace_is_paged_and_filtered(shop, runner):
     page = index.page(outcomes=frozenset({Outcome.UNPAID}), per_page=50, page=2)
     assert (page.matching, page.pages, page.orders) == (60, 2, 10)
     assert runner.trace(run_id) is index  # read once, then kept
+
+
+def test_r8_traces_older_than_keep_traces_days_are_forgotten_but_the_runs_stay(store, small_shop):
+    runner = PackScriptRunner(store, station="bench-1", keep_traces_days=30)
+    first, _ = runner.run("auto")
+    second, _ = runner.run("auto")
+    assert [len(runner.trace(run)) for run in (first, second)] == [3, 2]  # orders looked at
+    with store.write() as conn:  # the first run was 31 days ago, the second 29
+        for run, days in ((first, 31), (second, 29)):
+            conn.execute(
+                update(packscript_runs)
+                .where(packscript_runs.c.id == run)
+                .values(started_at=utcnow() - timedelta(days=days))
+            )
+    third, _ = runner.run("auto")
+    kept = {run.id: run.trace_kept for run in runner.recent()}
+    assert kept == {first: False, second: True, third: True}
+    assert len(runner.trace(first)) == 0 and len(runner.trace(second)) == 2
+    # The forgotten run keeps its counts; "why" still reads the latest run's trace.
+    assert runner.run_record(first).moved == 1 and runner.run_record(first).short == 1
+    assert runner.why(1003).why is Why.SHORT
+
+
+def test_r8_the_latest_trace_is_kept_however_old(store, small_shop):
+    runner = PackScriptRunner(store, station="bench-1", keep_traces_days=1)
+    run, _ = runner.run("manual")
+    with store.write() as conn:
+        conn.execute(update(packscript_runs).values(started_at=utcnow() - timedelta(days=400)))
+    runner._forget_old_traces()
+    assert runner.run_record(run).trace_kept and len(runner.trace(run)) == 3
