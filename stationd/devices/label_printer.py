@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from stationd.core.text import Text, sentence
 from stationd.devices.printer import PrinterError, PrinterState, PrinterStatus
 
 __all__ = [
@@ -54,6 +55,10 @@ _DROPPED = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.ECONN
 
 def _offline(detail: str) -> PrinterError:
     return PrinterError(PrinterStatus(PrinterState.OFFLINE, detail))
+
+
+def _not_there(path: str) -> Text:
+    return sentence("{path} is not there: is the printer plugged in and on?", path=path)
 
 
 # --- ~HS ----------------------------------------------------------------------------------------
@@ -83,19 +88,21 @@ def parse_host_status(reply: bytes) -> PrinterStatus:
         return frames[string][index].strip() == "1"
 
     if flag(1, 2):
-        return PrinterStatus(PrinterState.COVER_OPEN, "the print head is open")
+        return PrinterStatus(PrinterState.COVER_OPEN, sentence("the print head is open"))
     if flag(0, 1):
-        return PrinterStatus(PrinterState.PAPER_OUT, "the printer is out of labels")
+        return PrinterStatus(PrinterState.PAPER_OUT, sentence("the printer is out of labels"))
     if flag(1, 3):
-        return PrinterStatus(PrinterState.ERROR, "the ribbon is out")
+        return PrinterStatus(PrinterState.ERROR, sentence("the ribbon is out"))
     if flag(0, 2):
-        return PrinterStatus(PrinterState.ERROR, "the printer is paused (press PAUSE on it)")
+        return PrinterStatus(
+            PrinterState.ERROR, sentence("the printer is paused (press PAUSE on it)")
+        )
     if flag(0, 11):
-        return PrinterStatus(PrinterState.ERROR, "the print head is too hot")
+        return PrinterStatus(PrinterState.ERROR, sentence("the print head is too hot"))
     if flag(0, 10):
-        return PrinterStatus(PrinterState.ERROR, "the print head is too cold")
+        return PrinterStatus(PrinterState.ERROR, sentence("the print head is too cold"))
     if flag(0, 9):
-        return PrinterStatus(PrinterState.ERROR, "the printer lost its configuration")
+        return PrinterStatus(PrinterState.ERROR, sentence("the printer lost its configuration"))
     return PrinterStatus(PrinterState.ONLINE)
 
 
@@ -149,13 +156,25 @@ class TcpTransport:
         try:
             return socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)
         except ConnectionRefusedError:
-            raise _offline(f"{self.description} refused the connection") from None
+            raise _offline(
+                sentence("{where} refused the connection", where=self.description)
+            ) from None
         except TimeoutError:
             raise _offline(
-                f"{self.description} did not answer within {self.connect_timeout_s:g} s"
+                sentence(
+                    "{where} did not answer within {seconds} s",
+                    where=self.description,
+                    seconds=f"{self.connect_timeout_s:g}",
+                )
             ) from None
         except OSError as err:
-            raise _offline(f"{self.description} can't be reached: {err.strerror or err}") from err
+            raise _offline(
+                sentence(
+                    "{where} can't be reached: {why}",
+                    where=self.description,
+                    why=err.strerror or str(err),
+                )
+            ) from err
 
     def write(self, data: bytes) -> None:
         with self._connect() as sock:
@@ -168,14 +187,19 @@ class TcpTransport:
                 self._wait_for_close(sock)
             except TimeoutError:
                 raise _offline(
-                    f"{self.description} stopped taking data: the job was not sent within"
-                    f" {self.send_timeout_s:g} s"
+                    sentence(
+                        "{where} stopped taking data: the job was not sent within {seconds} s",
+                        where=self.description,
+                        seconds=f"{self.send_timeout_s:g}",
+                    )
                 ) from None
             except OSError as err:
                 if err.errno in _DROPPED:
                     raise _offline(
-                        f"{self.description} dropped the connection mid-job; nothing counts as"
-                        " printed"
+                        sentence(
+                            "{where} dropped the connection mid-job; nothing counts as printed",
+                            where=self.description,
+                        )
                     ) from None
                 raise _offline(f"{self.description}: {err.strerror or err}") from err
 
@@ -256,8 +280,12 @@ class FileTransport:
                     left = deadline - time.monotonic()
                     if left <= 0 or not select.select([], [fd], [], left)[1]:
                         raise _offline(
-                            f"{self.path} stopped taking data: the job was not written within"
-                            f" {self.write_timeout_s:g} s"
+                            sentence(
+                                "{path} stopped taking data: the job was not written within "
+                                "{seconds} s",
+                                path=self.path,
+                                seconds=f"{self.write_timeout_s:g}",
+                            )
                         ) from None
                 except OSError as err:
                     raise _file_error(self.path, err, device=self._is_device) from err
@@ -267,7 +295,7 @@ class FileTransport:
 
     def query(self, request: bytes, complete: Callable[[bytes], bool]) -> bytes | None:
         if not os.path.exists(self.path) and self._is_device:
-            raise _offline(f"{self.path} is not there: is the printer plugged in and on?")
+            raise _offline(_not_there(self.path))
         return None
 
     def close(self) -> None:
@@ -278,13 +306,17 @@ def _file_error(path: str, err: OSError, *, device: bool = False) -> PrinterErro
     if err.errno == errno.ENOSPC and device:
         # The kernel's usblp driver fails a write with ENOSPC when the printer reports
         # paper out (drivers/usb/class/usblp.c, usblp_check_status).
-        return PrinterError(PrinterStatus(PrinterState.PAPER_OUT, f"{path}: out of paper"))
+        return PrinterError(
+            PrinterStatus(PrinterState.PAPER_OUT, sentence("{path}: out of paper", path=path))
+        )
     if err.errno in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
-        return _offline(f"{path} is not there: is the printer plugged in and on?")
+        return _offline(_not_there(path))
     if err.errno == errno.EBUSY:
-        return _offline(f"{path} is busy: another program has the printer open")
+        return _offline(sentence("{path} is busy: another program has the printer open", path=path))
     if err.errno == errno.EACCES:
-        return _offline(f"no permission to write to {path}: check the udev rule and groups")
+        return _offline(
+            sentence("no permission to write to {path}: check the udev rule and groups", path=path)
+        )
     return _offline(f"{path}: {err.strerror or err}")
 
 
@@ -342,11 +374,13 @@ class UsbTransport:
                 backend=self.backend,
             )
         except usb.core.NoBackendError:
-            raise _offline("libusb is not installed, so no USB printer can be used") from None
+            raise _offline(
+                sentence("libusb is not installed, so no USB printer can be used")
+            ) from None
         except usb.core.USBError as err:
             raise self._usb_error(err) from err
         if device is None:
-            raise _offline(f"{self.description} is not connected")
+            raise _offline(sentence("{where} is not connected", where=self.description))
         try:
             self._claim(device)
         except usb.core.USBError as err:
@@ -397,20 +431,31 @@ class UsbTransport:
             errno.ETIMEDOUT,
         ):
             return _offline(
-                f"{self.description} stopped taking data: the job was not sent within"
-                f" {self.write_timeout_s:g} s"
+                sentence(
+                    "{where} stopped taking data: the job was not sent within {seconds} s",
+                    where=self.description,
+                    seconds=f"{self.write_timeout_s:g}",
+                )
             )
         code = getattr(err, "errno", None)
         if code == errno.EBUSY:
             return _offline(
-                f"{self.description} is busy (resource busy): another program or driver holds"
-                " the printer — stop CUPS from using it, or unbind usblp"
+                sentence(
+                    "{where} is busy (resource busy): another program or driver holds the "
+                    "printer — stop CUPS from using it, or unbind usblp",
+                    where=self.description,
+                )
             )
         if code in (errno.ENODEV, errno.ENOENT, errno.EPIPE, errno.EIO):
-            return _offline(f"{self.description} went away (unplugged or switched off)")
+            return _offline(
+                sentence("{where} went away (unplugged or switched off)", where=self.description)
+            )
         if code == errno.EACCES:
             return _offline(
-                f"no permission to use {self.description}: check the udev rule and groups"
+                sentence(
+                    "no permission to use {where}: check the udev rule and groups",
+                    where=self.description,
+                )
             )
         return _offline(f"{self.description}: {err}")
 
@@ -502,10 +547,11 @@ class ZplPrinter:
             return err.status
         if reply is None:
             return PrinterStatus(
-                PrinterState.UNKNOWN, f"{self.transport.description} can't report status"
+                PrinterState.UNKNOWN,
+                sentence("{where} can't report status", where=self.transport.description),
             )
         if not reply:
-            return PrinterStatus(PrinterState.UNKNOWN, "the printer did not answer ~HS")
+            return PrinterStatus(PrinterState.UNKNOWN, sentence("the printer did not answer ~HS"))
         return parse_host_status(reply)
 
     def send(self, data: bytes) -> None:

@@ -384,7 +384,7 @@ class PrintWorker:
     def _failed(self, job: PrintJob, status: PrinterStatus) -> None:
         reason = describe(status)
         with self.store.write() as conn:
-            print_queue.mark_failed(conn, job.id, f"{status.state.value}: {reason}")
+            print_queue.mark_failed(conn, job.id, reason)
         self._announce(status)
 
     def _announce(self, status: PrinterStatus) -> None:

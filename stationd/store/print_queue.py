@@ -47,7 +47,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from stationd.clock import utcnow
 from stationd.core.orders import Document, printed_markers
-from stationd.core.text import Text, sentence
+from stationd.core.text import Text, sentence, text_data, text_from_data
 from stationd.store.tables import orders, print_jobs, printed_documents
 
 _PRINTER_MAX = print_jobs.c.printer.type.length
@@ -182,7 +182,7 @@ def _statements() -> _Statements:
         .limit(bindparam("limit")),
         mark_printed=update(print_jobs)
         .where(print_jobs.c.id == bindparam("job"), print_jobs.c.state != printed)
-        .values(state=printed, printed_at=bindparam("at"), last_error=None),
+        .values(state=printed, printed_at=bindparam("at"), last_error=None, last_error_data=None),
     )
 
 
@@ -292,7 +292,8 @@ def mark_printed(conn: Connection, job_id: int, *, at: datetime | None = None) -
 
 
 def mark_failed(conn: Connection, job_id: int, error: str) -> None:
-    """An attempt to print a queued job failed: count it and keep `error`; it stays queued.
+    """An attempt to print a queued job failed: count it and keep `error` (a core sentence stays
+    translatable: `PrintJob.last_error` is that sentence again); it stays queued.
 
     A job a person held or dropped in the meantime is left alone, so the reason they gave is
     not overwritten by the printer's trouble.
@@ -300,7 +301,7 @@ def mark_failed(conn: Connection, job_id: int, error: str) -> None:
     conn.execute(
         update(print_jobs)
         .where(print_jobs.c.id == job_id, print_jobs.c.state == JobState.QUEUED.value)
-        .values(attempts=print_jobs.c.attempts + 1, last_error=error)
+        .values(attempts=print_jobs.c.attempts + 1, **_error(error))
     )
 
 
@@ -309,7 +310,7 @@ def hold(conn: Connection, job_id: int, reason: str) -> None:
 
     The reason is kept in `last_error`, where the kiosk shows why a job doesn't print.
     """
-    _move(conn, job_id, (JobState.QUEUED, JobState.HELD), JobState.HELD, last_error=reason)
+    _move(conn, job_id, (JobState.QUEUED, JobState.HELD), JobState.HELD, **_error(reason))
 
 
 def release(conn: Connection, job_id: int, *, at: datetime | None = None) -> None:
@@ -326,7 +327,7 @@ def release(conn: Connection, job_id: int, *, at: datetime | None = None) -> Non
         JobState.QUEUED,
         only_from_other=True,
         created_at=at or utcnow(),
-        last_error=None,
+        **_error(None),
     )
 
 
@@ -370,6 +371,12 @@ def purge_finished(conn: Connection, before: datetime) -> int:
             print_jobs.c.created_at < before,
         )
     ).rowcount
+
+
+def _error(error: str | None) -> dict[str, str | None]:
+    # The English for logs and old readers, and the sentence's data for the kiosk to say it in
+    # the packer's language.
+    return {"last_error": error, "last_error_data": text_data(error)}
 
 
 def _move(
@@ -439,6 +446,6 @@ def _job(row) -> PrintJob:  # type: ignore[no-untyped-def]
         state=JobState(row["state"]),
         payload=bytes(row["payload"]),
         attempts=row["attempts"],
-        last_error=row["last_error"],
+        last_error=row["last_error"] and text_from_data(row["last_error_data"], row["last_error"]),
         printed_at=row["printed_at"],
     )

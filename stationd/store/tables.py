@@ -335,6 +335,8 @@ print_jobs = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
+    # `last_error` as a translatable sentence (core.text.text_data), when it is one.
+    Column("last_error_data", Text),
     Column("printed_at", TS),
 )
 Index("ix_print_jobs_queue", print_jobs.c.printer, print_jobs.c.state, print_jobs.c.id)

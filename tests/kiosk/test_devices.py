@@ -21,6 +21,7 @@ from sse_stream import next_message, open_stream
 
 from stationd.clock import utcnow
 from stationd.config import settings_from_dict
+from stationd.core.text import sentence
 from stationd.devices.printer import PrinterState
 from stationd.events import ScanOutcome
 from stationd.services.printing import PrinterStateChanged, PrintJobChanged
@@ -171,6 +172,23 @@ def test_r20_a_printer_out_of_paper_shows_paper_out_with_the_reason(client, stat
     assert "Paper out" in row and "out of paper (simulated)" in row
     jobs = page[page.index('id="printer-receipts"') :].split("</article>")[0]
     assert "Failed, tries again" in jobs and "Drop" in jobs
+
+
+def test_r20_why_a_job_waits_is_kept_and_shown_in_the_packers_language(client, station):
+    # The reason a job failed is stored with the job: the page reads it from the database,
+    # in the language of whoever looks, not in the English it was written in.
+    why = sentence("the printer is out of labels")
+    station.printers["receipts"].set_state(PrinterState.PAPER_OUT, why)
+    with station.bus.queue(PrinterStateChanged) as heard:
+        client.post("/devices/printers/receipts/test-print", headers=HX)
+        next_event(heard, PrinterStateChanged, lambda e: e.state is PrinterState.PAPER_OUT)
+    client.set_cookie("stationd_lang", "sv")
+    page = client.get("/devices").get_data(as_text=True)
+    jobs = page[page.index('id="printer-receipts"') :].split("</article>")[0]
+    assert "skrivaren har slut på etiketter" in jobs and "the printer is out of labels" not in jobs
+    client.set_cookie("stationd_lang", "nb")
+    page = client.get("/devices").get_data(as_text=True)
+    assert "skriveren er tom for etiketter" in page
 
 
 # --- test print --------------------------------------------------------------------------------

@@ -194,7 +194,7 @@ def test_r20_paper_out_holds_the_queue_and_resumes_by_itself(store, bus, printer
     assert wait_until(lambda: job(store, ids[0]).attempts >= 2)
     first = job(store, ids[0])
     assert first.state is JobState.QUEUED
-    assert first.last_error == "paper_out: Out of paper: put in a new roll."
+    assert first.last_error == "Out of paper: put in a new roll."
     assert receipt.printed == []
     assert service.statuses()["receipt"].state is PrinterState.PAPER_OUT
 
