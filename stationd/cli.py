@@ -6,6 +6,7 @@ line on stderr and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -19,7 +20,13 @@ from typing import Any
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from stationd.config import ConfigError, Settings, config_path, load_settings
+from stationd.config import (
+    MIN_LAN_TOKEN_LEN,
+    ConfigError,
+    Settings,
+    config_path,
+    load_settings,
+)
 from stationd.core.orders import OrderRuleError
 from stationd.store.database import StoreError
 
@@ -44,12 +51,37 @@ def _clear_errors() -> Iterator[None]:
         raise click.ClickException(f"the database could not be used: {reason}") from None
 
 
+class _Output:
+    """Lines for stdout that stop, quietly, once its reader has gone (`… | head`).
+
+    What the command does goes on: a pack-script run whose trace is no longer read still
+    decides every order and is recorded whole.
+    """
+
+    def __init__(self) -> None:
+        self.gone = False
+
+    def __call__(self, line: str) -> None:
+        if self.gone:
+            return
+        try:
+            click.echo(line)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self.gone = True
+            # Python flushes stdout again at exit, which would complain once more.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def _logging(settings: Settings, verbose: bool) -> None:
     level = logging.DEBUG if verbose else getattr(logging, settings.logging.level)
     # force: python-escpos calls basicConfig() when it is imported, which would win otherwise.
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    if not verbose:
+        # Alembic says "setup plugin …" and each migration at INFO on every start.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     if not settings.logging.wire:
         # Raw device bytes (scanned codes among them) stay out of the log unless asked for;
         # a filter on the handlers also covers device modules imported later.
@@ -82,7 +114,16 @@ def _run_station(settings: Settings, verbose: bool, after_start: Callable[[Any],
     # A handler only asks; the stopping happens here, once, outside the signal context.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop_asked.set())
-    station.start()
+    try:
+        station.start()
+    except OSError as err:
+        station.stop()  # the devices it started let go again
+        if err.errno == errno.EADDRINUSE:
+            where = f"{settings.kiosk.host}:{settings.kiosk.port}"
+            raise click.ClickException(
+                f"{where} is in use: is another stationd serving there? (--port changes it)"
+            ) from None
+        raise
     after_start(station)
     try:
         threading.Thread(
@@ -121,6 +162,12 @@ def default_demo_dir() -> Path:
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Listen on this address.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Listen on this port.")
+@click.option(
+    "--token",
+    default="",
+    help="The kiosk's access token, needed when --host is reachable from the network "
+    f"(at least {MIN_LAN_TOKEN_LEN} characters; open the kiosk once with ?token=…).",
+)
 @click.option("--fresh", is_flag=True, help="Throw away an earlier demo shop and make a new one.")
 @click.option("--no-serve", is_flag=True, help="Make the demo shop, then exit.")
 @click.option(
@@ -135,6 +182,7 @@ def demo(
     state_dir: Path | None,
     host: str,
     port: int,
+    token: str,
     fresh: bool,
     no_serve: bool,
     scanner_port: str | None,
@@ -145,45 +193,65 @@ def demo(
     can be typed on the bench page, written to the scan FIFO in the state directory, or read
     from a serial scanner on --scanner-port.
     """
+    import tomli_w
+
     from stationd.config import settings_from_dict
     from stationd.demo import create_demo
     from stationd.store.database import Store
 
+    if ctx.obj.get("config"):
+        raise click.ClickException(
+            "stationd demo makes its own config (stationd.toml in its state directory): "
+            "--config is for serve and the other commands"
+        )
     state = (state_dir or default_demo_dir()).expanduser().resolve()
     with _clear_errors():
-        settings = settings_from_dict(
-            {
-                "station": {
-                    "name": "demo-bench",
-                    "state_dir": str(state),
-                },
-                "kiosk": {"host": host, "port": port},
-                "packscript": {"interval_min": 15},
-                "scanners": [
-                    {"name": "sim", "kind": "simulated", "fifo_path": str(state / "scan.fifo")},
-                    *(
-                        [{"name": "serial", "kind": "serial", "port": scanner_port}]
-                        if scanner_port
-                        else []
-                    ),
-                ],
-                # The simulated printers keep every job in <state>/printed/<printer>/.
-                "printers": [
-                    {"name": "receipts", "kind": "simulated"},
-                    {"name": "labels", "kind": "simulated"},
-                ],
-                "print": {
-                    "picklist": "receipts",
-                    "receipt": "receipts",
-                    "picklist_receipt": "receipts",
-                    "invoice": "receipts",
-                    "label": "labels",
-                },
-                "scale": {"kind": "simulated"},
-                "shipping": {"broker": "simulated"},
+        config = {
+            "station": {
+                "name": "demo-bench",
+                "state_dir": str(state),
             },
-            source="stationd demo",
+            "kiosk": {"host": host, "port": port, "token": token},
+            "packscript": {"interval_min": 15},
+            "scanners": [
+                {"name": "sim", "kind": "simulated", "fifo_path": str(state / "scan.fifo")},
+                *(
+                    [{"name": "serial", "kind": "serial", "port": scanner_port}]
+                    if scanner_port
+                    else []
+                ),
+            ],
+            # The simulated printers keep every job in <state>/printed/<printer>/.
+            "printers": [
+                {"name": "receipts", "kind": "simulated"},
+                {"name": "labels", "kind": "simulated"},
+            ],
+            "print": {
+                "picklist": "receipts",
+                "receipt": "receipts",
+                "picklist_receipt": "receipts",
+                "invoice": "receipts",
+                "label": "labels",
+            },
+            "scale": {"kind": "simulated"},
+            "shipping": {"broker": "simulated"},
+        }
+        try:
+            settings = settings_from_dict(config, source="stationd demo")
+        except ConfigError as err:
+            if "kiosk.token" in str(err):
+                raise click.ClickException(f"{err} (give it with --token)") from None
+            raise
+        # The same settings as a file, so that the other commands reach the demo's shop:
+        # stationd --config <state>/stationd.toml packscript --trace
+        state.mkdir(parents=True, exist_ok=True)
+        config_file = state / "stationd.toml"
+        config_file.write_text(
+            "# Written by `stationd demo` each time it starts (edits are overwritten): the demo's\n"
+            "# settings, for the other commands, e.g. stationd --config "
+            f"{config_file} packscript --trace\n\n" + tomli_w.dumps(config)
         )
+        config_file.chmod(0o600)  # it may hold the kiosk's token
         db_file = state / "stationd.sqlite"
         if fresh:
             for suffix in ("", "-wal", "-shm"):
@@ -217,6 +285,7 @@ def demo(
         def hello(station: Any) -> None:
             click.echo(f"Kiosk: {station.url}/queue   (Ctrl-C stops)")
             click.echo(f"Scan from a shell: echo {example} > {state / 'scan.fifo'}")
+            click.echo(f"Other commands: stationd --config {config_file} packscript --trace")
 
         _run_station(settings, ctx.obj["verbose"], hello)
 
@@ -234,14 +303,15 @@ def packscript(ctx: click.Context, trace: bool) -> None:
         settings = _settings(ctx)
         store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
         store.upgrade()
-        on_step = (lambda step: click.echo(describe(step))) if trace else None
+        out = _Output()
+        on_step = (lambda step: out(describe(step))) if trace else None
         try:
             run_id, result = run_in_store(
                 store, station=settings.station.name, trigger="cli", on_step=on_step
             )
         except PackScriptRunFailed as err:
             raise click.ClickException(f"pack script run {err.run_id} failed: {err}") from None
-        click.echo(f"run {run_id}: {result.summary()}")
+        out(f"run {run_id}: {result.summary()}")
         if not result.ok:
             sys.exit(1)
 
@@ -270,7 +340,7 @@ def orders() -> None:
 def orders_search(ctx: click.Context, **criteria: Any) -> None:
     """Search orders (R4); any option makes it an extended search."""
     from stationd.core.money import format_money
-    from stationd.core.search import parse_query
+    from stationd.core.search import QueryError, parse_query
     from stationd.store.database import Store
     from stationd.store.search import search_orders
 
@@ -278,7 +348,14 @@ def orders_search(ctx: click.Context, **criteria: Any) -> None:
         for flag in ("has_comment", "waiting"):
             if criteria[flag] is not None:
                 criteria[flag] = "yes" if criteria[flag] else "no"
-        query = parse_query(criteria)
+        try:
+            query = parse_query(criteria)
+        except QueryError as err:
+            # Name the option the user typed, not the field behind it.
+            options = {p.name: p.opts[-1] for p in ctx.command.params if p.opts}
+            options["text"] = "TEXT"
+            said = "; ".join(f"{options.get(k, k)}: {v}" for k, v in err.problems.items())
+            raise click.ClickException(said) from None
         settings = _settings(ctx)
         store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
         with store.read() as conn:
@@ -287,11 +364,12 @@ def orders_search(ctx: click.Context, **criteria: Any) -> None:
             total = f"more than {found.total or len(found.rows)}"
         else:
             total = str(found.total)
-        click.echo(f"{total} order(s){' (extended search)' if query.extended else ''}")
+        out = _Output()
+        out(f"{total} order(s){' (extended search)' if query.extended else ''}")
         for r in found.rows:
             status = r.status + (f" / {r.own_status}" if r.own_status else "")
             status += " (waiting)" if r.waiting else ""
-            click.echo(
+            out(
                 f"{r.id:>8}  {r.placed_at.astimezone(settings.station.tz):%Y-%m-%d %H:%M}  "
                 f"{r.customer_name[:28]:<28}  {status:<22} "
                 f"{format_money(r.value_minor, r.currency):>14}  {r.comment[:40]}"

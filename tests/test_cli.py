@@ -187,3 +187,102 @@ def test_devices_lists_what_is_attached_and_what_config_uses(tmp_path):
     assert "Serial ports:" in result.output and "Input devices" in result.output
     assert "scanner gun (keyboard): usb 0c2e:0b61" in result.output
     assert "printer receipts (escpos, network)" in result.output
+
+
+def test_demo_writes_its_settings_so_the_other_commands_reach_its_shop(tmp_path, demo_shop):
+    written = tmp_path / "state" / "stationd.toml"
+    assert written.stat().st_mode & 0o777 == 0o600  # it may hold the kiosk's token
+    found = run("orders", "search", "--status", "packing", config=written)
+    assert found.exit_code == 0 and "(extended search)" in found.output
+    ran = run("packscript", config=written)
+    assert ran.exit_code == 0 and ran.output.startswith("run 2: ")  # run 1 made the demo
+
+    from sqlalchemy import select
+
+    from stationd.store.database import Store
+    from stationd.store.tables import packscript_runs
+
+    store = Store(f"sqlite:///{tmp_path / 'state' / 'stationd.sqlite'}")
+    with store.read() as conn:
+        stations = conn.execute(select(packscript_runs.c.station)).scalars().all()
+    store.dispose()
+    assert stations == ["demo-bench", "demo-bench"]
+
+
+def test_demo_says_that_it_keeps_its_own_config(tmp_path, config):
+    result = run("demo", "--state-dir", str(tmp_path / "d"), "--no-serve", config=config)
+    assert result.exit_code == 1 and "stationd demo makes its own config" in result.output
+
+
+def test_demo_off_loopback_asks_for_a_token(tmp_path):
+    state = tmp_path / "d"
+    refused = run("demo", "--state-dir", str(state), "--host", "0.0.0.0", "--no-serve")
+    assert refused.exit_code == 1 and "give it with --token" in refused.output
+    token = "a-secret-of-20-chars"
+    made = run(
+        "demo", "--state-dir", str(state), "--host", "0.0.0.0", "--token", token, "--no-serve"
+    )
+    assert made.exit_code == 0, made.output
+    assert f'token = "{token}"' in (state / "stationd.toml").read_text()
+
+
+def test_r8_a_trace_nobody_reads_any_more_still_runs_to_the_end(tmp_path, demo_shop):
+    # `stationd packscript --trace | head`: the reader goes; the run must not stop with it.
+    written = tmp_path / "state" / "stationd.toml"
+    for command in (["packscript", "--trace"], ["orders", "search"]):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stationd", "--config", str(written), *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        proc.stdout.close()  # every line it writes now meets a pipe with no reader
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert b"Broken pipe" not in err and b"Traceback" not in err
+
+    from sqlalchemy import select
+
+    from stationd.store.database import Store
+    from stationd.store.tables import orders, packscript_runs
+
+    store = Store(f"sqlite:///{tmp_path / 'state' / 'stationd.sqlite'}")
+    with store.read() as conn:
+        status, looked_at, error = conn.execute(
+            select(packscript_runs.c.status, packscript_runs.c.looked_at, packscript_runs.c.error)
+            .order_by(packscript_runs.c.id.desc())
+            .limit(1)
+        ).one()
+        open_orders = len(conn.execute(select(orders.c.id).where(orders.c.status == "order")).all())
+    store.dispose()
+    assert (status, error) == ("ok", None)
+    assert looked_at >= open_orders > 0  # every open order was looked at
+
+
+def test_bad_search_options_are_named_as_typed(demo_shop):
+    result = run(
+        "orders",
+        "search",
+        "--from",
+        "2026-13-45",
+        "--limit",
+        "0",
+        "--min-value",
+        "x",
+        config=demo_shop,
+    )
+    assert result.exit_code == 1
+    for said in ("--from: a date like", "--limit: 1 to 500", "--min-value: an amount like"):
+        assert said in result.output
+    assert "placed_from" not in result.output and "page_size" not in result.output
+
+
+def test_a_port_in_use_is_named(config):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port), config=config)
+    assert result.exit_code == 1
+    assert f"127.0.0.1:{port} is in use" in result.output and "Traceback" not in result.output

@@ -54,11 +54,18 @@ class Store:
             if database and database != ":memory:":
                 self._checkpointer = _WalCheckpointer(self.engine)
         elif self.dialect == "postgresql":
-            self.engine = create_engine(
-                url,
-                pool_pre_ping=True,
-                connect_args={"connect_timeout": max(1, int(busy_timeout_s))},
-            )
+            try:
+                self.engine = create_engine(
+                    url,
+                    pool_pre_ping=True,
+                    connect_args={"connect_timeout": max(1, int(busy_timeout_s))},
+                )
+            except ModuleNotFoundError as err:
+                # SQLite is the default; the PostgreSQL driver is an extra of the package.
+                raise StoreError(
+                    f"a PostgreSQL database needs its driver ({err.name}), which is not "
+                    "installed: pip install 'stationd[postgres]'"
+                ) from None
         else:
             raise StoreError(
                 f"unsupported database {parsed.drivername!r}: use sqlite or postgresql"

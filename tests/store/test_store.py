@@ -290,3 +290,13 @@ def test_naive_datetimes_are_refused_not_guessed(store):
 
     with pytest.raises(StatementError, match="timezone-aware"), store.write() as conn:
         conn.execute(insert(orders).values(id=1, status="order", placed_at=datetime(2026, 1, 1)))
+
+
+def test_a_postgresql_url_without_its_driver_is_a_clear_error(monkeypatch):
+    import sys
+
+    from stationd.store.database import Store, StoreError
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the extra were not installed
+    with pytest.raises(StoreError, match=r"pip install 'stationd\[postgres\]'"):
+        Store("postgresql+psycopg://nobody@127.0.0.1:1/none")
