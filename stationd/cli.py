@@ -103,6 +103,12 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
     ctx.obj["verbose"] = verbose
+    if ctx.invoked_subcommand not in ("serve", "demo"):
+        # A one-shot command says what went wrong in its one `Error:` line; what the code
+        # logs on the way (a traceback, say) shows with -v only. Without a handler, Python
+        # would print it anyway.
+        handler = logging.StreamHandler() if verbose else logging.NullHandler()
+        logging.basicConfig(level=logging.DEBUG, handlers=[handler], force=True)
 
 
 def _run_station(settings: Settings, verbose: bool, after_start: Callable[[Any], None]) -> None:

@@ -208,7 +208,7 @@ class Station:
         scale_cfg = self.settings.scale
 
         def reported(conn, order, delivery):  # type: ignore[no-untyped-def]
-            if weight_g is not None and len(delivery.parcel_ids) == 1:
+            if weight_g is not None:  # the parcel's, or several parcels' together
                 check_parcel_weight(
                     conn,
                     order,

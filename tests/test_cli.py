@@ -286,3 +286,26 @@ def test_a_port_in_use_is_named(config):
         result = run("serve", "--port", str(port), config=config)
     assert result.exit_code == 1
     assert f"127.0.0.1:{port} is in use" in result.output and "Traceback" not in result.output
+
+
+def test_a_locked_database_is_one_line_and_no_traceback(tmp_path, config):
+    import sqlite3
+
+    assert run("db", "upgrade", config=config).exit_code == 0
+    slow = tmp_path / "locked.toml"
+    slow.write_text(config.read_text() + "[database]\nbusy_timeout_s = 0.2\n")
+    holder = sqlite3.connect(tmp_path / "state" / "stationd.sqlite", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the database
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "stationd", "--config", str(slow), "packscript"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        holder.close()
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "Error: the database could not be used: database is locked"
+    ], done.stderr

@@ -14,6 +14,7 @@ from stationd.devices.owner import OwnedDevice
 from stationd.events import ScanRead, ScanRejected
 
 log = logging.getLogger(__name__)
+wire_log = logging.getLogger(__name__ + ".wire")
 
 
 class ScannerState(StrEnum):
@@ -49,9 +50,12 @@ class OwnedScanner(OwnedDevice[ScannerState]):
     def _publish(self, results: Sequence[Frame | Rejected]) -> None:
         """Put decoded frames on the bus as `ScanRead`, and rejections as `ScanRejected`."""
         for item in results:
+            # What was scanned goes to the ".wire" log only ([logging] wire): codes are the
+            # shop's data, and a rejected frame may be anything.
             if isinstance(item, Frame):
-                log.debug("scanner %s: read %r %s", self.name, item.code, item.symbology or "")
+                wire_log.debug("scanner %s: read %r %s", self.name, item.code, item.symbology or "")
                 self._bus.publish(ScanRead(item.code, item.symbology, self.source))
             else:
-                log.info("scanner %s: rejected %r: %s", self.name, item.raw, item.reason)
+                log.info("scanner %s: rejected %d bytes: %s", self.name, len(item.raw), item.reason)
+                wire_log.debug("scanner %s: rejected %r", self.name, item.raw)
                 self._bus.publish(ScanRejected(self.source, item.reason, item.raw))

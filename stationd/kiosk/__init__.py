@@ -15,6 +15,7 @@ from stationd.kiosk.i18n import COOKIE as LANGUAGE_COOKIE
 from stationd.kiosk.i18n import LANGUAGES, init_i18n, translate
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.layout import init_layout
+from stationd.kiosk.numbers import bound_route_ids
 
 if TYPE_CHECKING:
     from stationd.station import Station
@@ -31,6 +32,7 @@ def create_app(station: Station) -> Flask:
     init_i18n(app, station.settings.station.language, station.settings.station.tz)
     init_csrf(app)
     init_layout(app)
+    bound_route_ids(app)
 
     from stationd.kiosk import (
         bench,

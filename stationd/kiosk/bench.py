@@ -18,15 +18,13 @@ from stationd.events import ScanRead
 from stationd.kiosk.code128 import code128_svg
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import request_language, translate_error
+from stationd.kiosk.numbers import whole_number
 from stationd.services.bench import COMMAND_SHEET, print_command_sheet
 
 bp = Blueprint("bench", __name__)
 
 #: The command buttons beside the order, in the order a packer reaches for them.
 BUTTON_ORDER = (Command.DONE, Command.UNDO, Command.NEXT_PARCEL, Command.PARTIAL, Command.CANCEL)
-
-#: Longest line id a form may send (the column is a signed 64-bit integer).
-_MAX_ID_DIGITS = 18
 
 
 def command_words() -> dict[Command, tuple[str, str]]:
@@ -114,13 +112,13 @@ def scan():  # type: ignore[no-untyped-def]
 @bp.post("/bench/count")
 def count():  # type: ignore[no-untyped-def]
     """A line's + or −: one item more or less, for items without a barcode (R12)."""
-    line = request.form.get("line", "").strip()
-    if not (line.isascii() and line.isdigit() and len(line) <= _MAX_ID_DIGITS):
+    line_id = whole_number(request.form.get("line"), lo=1)
+    if line_id is None:
         abort(400, _("Which line? The form named no line of the order."))
     delta = {"1": 1, "+1": 1, "-1": -1}.get(request.form.get("delta", "").strip())
     if delta is None:
         abort(400, _("A line's buttons add one item (+1) or take one back (-1)."))
-    outcome = _station().bench.count(int(line), delta, source="kiosk")
+    outcome = _station().bench.count(line_id, delta, source="kiosk")
     return _answer(outcome, 409)
 
 
@@ -150,11 +148,10 @@ def commands():  # type: ignore[no-untyped-def]
         (c, *words[c], command_barcode(c), code128_svg(command_barcode(c), module_px=2))
         for c in COMMAND_ORDER
     ]
-    printed = request.args.get("printed", "")
     return render_template(
         "bench_commands.html",
         sheet=sheet,
-        printed=int(printed) if printed.isascii() and printed.isdigit() else None,
+        printed=whole_number(request.args.get("printed")),
         can_print=COMMAND_SHEET in _station().printing.routes,
     )
 

@@ -23,6 +23,7 @@ from stationd.events import Event
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import translate_error
 from stationd.kiosk.layout import is_htmx
+from stationd.kiosk.numbers import whole_number
 from stationd.kiosk.stream import live_stream, sse
 from stationd.services.device_watch import MAX_DIVERT_S, DevicesChanged
 from stationd.services.printing import PrinterStateChanged, PrintJobChanged
@@ -48,9 +49,10 @@ def _station():  # type: ignore[no-untyped-def]
 
 
 def _job_number(raw: str) -> int:
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+    number = whole_number(raw, lo=1)
+    if number is None:
         abort(400, _("“{value}” is not a print job number.", value=raw[:40]))
-    return int(raw)
+    return number
 
 
 def _job(raw: str) -> PrintJob:
@@ -228,10 +230,10 @@ def scanner_test():  # type: ignore[no-untyped-def]
     if request.form.get("stop"):
         watch.end_diversion()
     else:
-        raw = request.form.get("seconds", str(DIVERT_S))
-        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_DIVERT_S:
+        seconds = whole_number(request.form.get("seconds", str(DIVERT_S)), lo=1, hi=MAX_DIVERT_S)
+        if seconds is None:
             abort(400, _("A scanner test lasts 1 to {num} seconds.", num=MAX_DIVERT_S))
-        watch.divert(int(raw))
+        watch.divert(seconds)
     return _scans()
 
 

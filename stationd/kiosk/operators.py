@@ -27,6 +27,7 @@ from stationd.events import Event, OperatorChanged, ScanOutcome, ScanRead
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import translate, translate_error
 from stationd.kiosk.layout import is_htmx
+from stationd.kiosk.numbers import whole_number
 from stationd.kiosk.stream import live_stream, sse
 from stationd.services.operators import (
     BadgeTaken,
@@ -146,9 +147,10 @@ def _int_arg(name: str, limit: int = MAX_ID) -> int | None:
     text = request.args.get(name, "").strip()
     if not text:
         return None
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < limit:
+    number = whole_number(text, lo=1, hi=limit - 1)
+    if number is None:
         abort(400, _("{field} must be a whole number above 0.", field=name))
-    return int(text)
+    return number
 
 
 @bp.post("/operators")
@@ -272,8 +274,7 @@ def events() -> Response:
     """Who is signed in, live: the navigation chip, and `signed_in` for the sign-in screen."""
     station = current_app.config["STATION"]
     service = _service()
-    since = request.args.get("since", "")
-    shown = int(since) if since.isascii() and since.isdigit() else None
+    shown = whole_number(request.args.get("since"))
 
     def messages(event: Event | None) -> Iterator[str]:
         # A badge comes as a scan; a PIN, a sign-out or the idle lock as OperatorChanged.

@@ -23,6 +23,7 @@ from stationd.events import Event, OrderChanged
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import ngettext, translate, translate_error
 from stationd.kiosk.layout import is_htmx
+from stationd.kiosk.numbers import whole_number
 from stationd.kiosk.stream import live_stream, sse
 from stationd.services.orders import NoSuchOrder, OrderEditor
 from stationd.store.operators import scan_history
@@ -291,16 +292,24 @@ def _refused(order_id: int, err: OrderRuleError) -> Any:
 
 
 def _whole_number(name: str, label: str) -> int:
-    raw = request.form.get(name, "").strip()
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 7:
+    number = whole_number(request.form.get(name), hi=9_999_999)
+    if number is None:
         abort(400, _("{label}: write a whole number, like 2.", label=label))
-    return int(raw)
+    return number
+
+
+#: What a checkbox sends, ticked or not; a form without the field is not ticked.
+_WAITING = {"1": True, "on": True, "yes": True, "true": True} | dict.fromkeys(
+    ("", "0", "off", "no", "false"), False
+)
 
 
 @bp.post("/orders/<int:order_id>/waiting")
 def set_waiting(order_id: int):  # type: ignore[no-untyped-def]
     """R3: the waiting checkbox (sent as `waiting=1`, or without it when cleared)."""
-    waiting = request.form.get("waiting") in ("1", "on", "yes")
+    waiting = _WAITING.get(request.form.get("waiting", "").strip().lower())
+    if waiting is None:
+        abort(400, _("The waiting box is ticked or not: reload the page."))
     try:
         _editor().set_waiting(order_id, waiting)
     except OrderRuleError as err:
@@ -316,10 +325,11 @@ def set_waiting(order_id: int):  # type: ignore[no-untyped-def]
 def set_own_status(order_id: int):  # type: ignore[no-untyped-def]
     """R5: choose the order's own status (an empty choice takes it off)."""
     raw = request.form.get("own_status", "").strip()
-    if raw and (not raw.isascii() or not raw.isdigit() or len(raw) > 9):
+    own_status_id = whole_number(raw, lo=1, hi=2**31 - 1)
+    if raw and own_status_id is None:
         abort(400, _("Choose an own status from the list."))
     try:
-        _editor().set_own_status(order_id, int(raw) if raw else None)
+        _editor().set_own_status(order_id, own_status_id)
     except OrderRuleError as err:
         return _refused(order_id, err)
     return _changed(order_id, _("Own status saved."))

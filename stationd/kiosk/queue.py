@@ -18,6 +18,7 @@ from stationd.events import Event, OrderChanged
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import translate_error
 from stationd.kiosk.layout import is_htmx
+from stationd.kiosk.numbers import whole_number
 from stationd.kiosk.stream import live_stream, sse
 from stationd.services.documents import PrintChoices, print_choices, print_orders
 from stationd.services.printing import PrintJobChanged
@@ -70,10 +71,10 @@ def selected_ids() -> list[int]:
         abort(400, _("Select at most {num} orders at a time.", num=MAX_SELECTED))
     ids = []
     for value in values:
-        value = value.strip()
-        if not value.isascii() or not value.isdigit() or len(value) > 18:
-            abort(400, _("“{value}” is not an order number.", value=value[:40]))
-        ids.append(int(value))
+        order_id = whole_number(value, lo=1)
+        if order_id is None:
+            abort(400, _("“{value}” is not an order number.", value=value.strip()[:40]))
+        ids.append(order_id)
     return ids
 
 

@@ -33,6 +33,7 @@ from stationd.events import Event, OrderChanged, ScanOutcome
 from stationd.kiosk.i18n import LOCALES, request_language, translate, translate_error
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.layout import is_htmx
+from stationd.kiosk.numbers import whole_number
 from stationd.kiosk.stream import live_stream, sse
 from stationd.services.shipout import (
     DeliveryOutcome,
@@ -209,8 +210,9 @@ def _row_from_post(
 
 
 def _number(value: str, what: str) -> int:
-    value = value.strip()
-    if not value.isascii() or not value.isdigit() or len(value) > MAX_NUMBER_DIGITS:
+    number = whole_number(value, hi=10**MAX_NUMBER_DIGITS - 1)
+    if number is None:
+        value = value.strip()
         abort(
             400,
             _(
@@ -219,14 +221,14 @@ def _number(value: str, what: str) -> int:
                 value=value[:20],
             ),
         )
-    return int(value)
+    return number
 
 
 def _order_id(value: str) -> int:
-    value = value.strip()
-    if not value.isascii() or not value.isdigit() or len(value) > 18 or int(value) < 1:
+    order_id = whole_number(value, lo=1)
+    if order_id is None:
         abort(400, _("“{value}” is not an order number: reload the page.", value=value[:20]))
-    return int(value)
+    return order_id
 
 
 def _posted(form: MultiDict[str, str]) -> dict[int, Posted]:
@@ -360,7 +362,7 @@ def page():  # type: ignore[no-untyped-def]
     template = "shipout_list.html" if is_htmx() else "shipout.html"
     chosen = request.args.get("order", "")
     # The bench's "To ship-out" names the order it packed: its card takes the scans.
-    selected = chosen if chosen.isascii() and chosen.isdigit() and len(chosen) <= 18 else ""
+    selected = chosen if whole_number(chosen, lo=1) is not None else ""
     return render_template(template, selected=selected, **_context(request.args.get("page")))
 
 
@@ -427,7 +429,6 @@ def check():  # type: ignore[no-untyped-def]
 def fetch(order_id: int):  # type: ignore[no-untyped-def]
     """R13: a parcel id from the shipping broker, kept on the delivery and put into the
     order's next empty field."""
-    order_id = _order_id(str(order_id))  # the URL takes any int; the database does not
     station = _station()
     if station.broker is None:
         abort(409, _("This station has no shipping broker: type or scan the parcel id."))

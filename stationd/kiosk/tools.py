@@ -22,6 +22,7 @@ from stationd.events import Event, PackScriptRunChanged
 from stationd.kiosk.i18n import LOCALES, request_language
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.layout import is_htmx
+from stationd.kiosk.numbers import whole_number
 from stationd.kiosk.stream import live_stream, sse
 from stationd.kiosk.trace_text import answer_text, outcome_label, step_line
 from stationd.services.packscript import PackScriptBusy, PackScriptRunner
@@ -82,12 +83,12 @@ def _helpers() -> dict:
 
 def _parse_int(value: str | None, *, what: str) -> int | None:
     """A positive whole number from the form, None if left empty; 400 with a sentence if not."""
-    text = (value or "").strip()
-    if not text:
+    if not (value or "").strip():
         return None
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < MAX_ORDER_ID:
+    number = whole_number(value, lo=1, hi=MAX_ORDER_ID - 1)
+    if number is None:
         abort(400, _("{what} must be a whole number above 0, like 1042.", what=what))
-    return int(text)
+    return number
 
 
 def live_context() -> dict:
@@ -157,8 +158,9 @@ def events() -> Response:
     """The live run as server-sent events: the panel (counts, last steps) in batches as the
     runner announces them, and the list of runs once a run has ended."""
     runner = _runner()
-    since = request.args.get("since", "")
-    sent = int(since) if since.isascii() and since.isdigit() else -1
+    sent = whole_number(request.args.get("since"))
+    if sent is None:
+        sent = -1
 
     def messages(_event: Event | None) -> Iterator[str]:
         # Also without an event (the first look after connecting): the page may be behind.

@@ -37,8 +37,9 @@ class NoSuchOrder(OrderRuleError):
         self.order_id = order_id
 
 
-#: A change: does it on the locked order and returns the audit event's kind and payload.
-Change = Callable[[Connection, Order], tuple[str, dict[str, Any]]]
+#: A change: does it on the locked order and returns the audit event's kind and payload, or None
+#: when the order already is as asked (nothing is saved, no event written).
+Change = Callable[[Connection, Order], tuple[str, dict[str, Any]] | None]
 
 
 class OrderEditor:
@@ -52,7 +53,9 @@ class OrderEditor:
     def set_waiting(self, order_id: int, waiting: bool) -> Order:
         """R3: set or clear the waiting flag; a waiting order leaves the outbound queue."""
 
-        def change(conn: Connection, order: Order) -> tuple[str, dict[str, Any]]:
+        def change(conn: Connection, order: Order) -> tuple[str, dict[str, Any]] | None:
+            if order.waiting == waiting:
+                return None  # as it was: nothing to save, no event
             order.set_waiting(waiting)
             save_order_header(conn, order)
             return "order.waiting", {"waiting": waiting}
@@ -62,7 +65,9 @@ class OrderEditor:
     def set_own_status(self, order_id: int, status_id: int | None) -> Order:
         """R5: put an own status on the order, or take it off (None)."""
 
-        def change(conn: Connection, order: Order) -> tuple[str, dict[str, Any]]:
+        def change(conn: Connection, order: Order) -> tuple[str, dict[str, Any]] | None:
+            if order.own_status_id == status_id:
+                return None
             payload: dict[str, Any] = {"own_status_id": status_id}
             if status_id is not None:
                 status = get_own_status(conn, status_id)
@@ -159,7 +164,10 @@ class OrderEditor:
             order = load_order(conn, order_id, for_update=True)
             if order is None:
                 raise NoSuchOrder(order_id)
-            kind, payload = change(conn, order)
+            changed = change(conn, order)
+            if changed is None:
+                return order
+            kind, payload = changed
             record_event(conn, kind, station=self.station, order_id=order_id, payload=payload)
         if self.bus is not None:
             self.bus.publish(OrderChanged(order_id, what))

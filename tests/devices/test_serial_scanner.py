@@ -171,6 +171,24 @@ def test_garbage_and_over_long_lines_are_rejected_not_read(
     assert too_long.reason == "frame longer than 64 bytes"
 
 
+def test_what_was_scanned_stays_out_of_the_log_unless_wire_logging_is_on(
+    pty_scanners, scanners, events: EventQueue, caplog
+) -> None:
+    pty = pty_scanners()
+    scanners(pty.path)
+    connected(events)
+    with caplog.at_level(logging.INFO, logger="stationd.devices"):
+        pty.send(b"SECRET\x07\r")
+        pty.send(b"7310865004703\r")
+        next_event(events, ScanRead)
+    said = [(r.name, r.getMessage()) for r in caplog.records]
+    assert (
+        "stationd.devices.scanner",
+        "scanner test: rejected 7 bytes: unreadable bytes (control characters)",
+    ) in said
+    assert not any("SECRET" in message or "7310865004703" in message for _, message in said)
+
+
 def test_half_frame_then_pause_does_not_merge_with_the_next_scan(
     pty_scanners, scanners, events: EventQueue
 ) -> None:

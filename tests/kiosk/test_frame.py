@@ -81,3 +81,44 @@ def test_error_for_htmx_is_a_fragment_with_the_sentence(client):
     response = client.get("/nowhere", headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)
     assert response.status_code == 404 and "<html" not in html and 'role="alert"' in html
+
+
+# --- numbers no database and no int() can hold ------------------------------------------------
+
+TOO_BIG = str(2**63)  # one above the largest id the database holds
+NINES = "9" * 5000  # more digits than Python turns into an int
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "data"),
+    [
+        ("get", f"/orders/{TOO_BIG}", None),
+        ("get", f"/orders/{TOO_BIG}/events", None),
+        ("post", f"/orders/{TOO_BIG}/waiting", {"waiting": "1"}),
+        ("post", f"/orders/{TOO_BIG}/lines/1/quantity", {"quantity": "2"}),
+        ("post", f"/settings/own-statuses/{TOO_BIG}", {"name": "X"}),
+        ("post", f"/operators/{TOO_BIG}/active", {}),
+        ("get", f"/tools/packscript/runs/{TOO_BIG}", None),
+    ],
+)
+def test_an_id_too_large_for_the_database_is_no_such_page(client, method, url, data):
+    response = getattr(client, method)(url, data=data)
+    assert response.status_code == 404
+    assert "Something went wrong" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "data", "status"),
+    [
+        ("get", f"/bench/commands?printed={NINES}", None, 200),
+        ("get", f"/tools/packscript/why?order={NINES}", None, 400),
+        ("get", f"/operators?operator={NINES}", None, 400),
+        ("post", "/devices/scanner-test", {"seconds": NINES}, 400),
+        ("post", "/bench/count", {"line": NINES, "delta": "1"}, 400),
+        ("post", "/queue/print", {"order": NINES, "document": "picklist"}, 400),
+    ],
+)
+def test_thousands_of_digits_are_a_sentence_not_a_500(client, method, url, data, status):
+    response = getattr(client, method)(url, data=data)
+    assert response.status_code == status
+    assert "Something went wrong" not in response.get_data(as_text=True)

@@ -245,6 +245,24 @@ def test_r3_waiting_checkbox_takes_the_order_out_of_the_queue_and_back(client, s
     assert kinds(station.store, 1042) == ["order.waiting", "order.waiting"]
 
 
+@pytest.mark.parametrize("sent", ["maybe", "2", "waiting"])
+def test_r3_a_waiting_value_it_does_not_know_is_refused_and_changes_nothing(client, station, sent):
+    client.post("/orders/1042/waiting", data={"waiting": "1"}, headers=ORDER)
+    refused = client.post("/orders/1042/waiting", data={"waiting": sent}, headers=ORDER)
+    assert refused.status_code == 400 and "reload the page" in text_of(refused)
+    assert value(station.store, orders, orders.c.waiting, orders.c.id == 1042) is True
+    assert kinds(station.store, 1042) == ["order.waiting"]
+
+
+def test_r3_setting_the_waiting_flag_it_already_has_writes_no_event(client, station):
+    for _ in range(2):
+        response = client.post("/orders/1042/waiting", data={"waiting": "true"}, headers=ORDER)
+        assert response.status_code == 200
+    client.post("/orders/1042/waiting", data={}, headers=ORDER)
+    client.post("/orders/1042/waiting", data={"waiting": "0"}, headers=ORDER)
+    assert kinds(station.store, 1042) == ["order.waiting", "order.waiting"]
+
+
 def test_r3_shipped_order_cannot_be_set_waiting_and_the_page_says_why(client, station):
     ship(station.store, 1042, ["RR473124829SE"], station="kiosk-test")
     html = client.get("/orders/1042").get_data(as_text=True)
