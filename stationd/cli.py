@@ -364,6 +364,11 @@ def orders_search(ctx: click.Context, **criteria: Any) -> None:
             raise click.ClickException(said) from None
         settings = _settings(ctx)
         store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
+        if store.revision() is None:
+            raise click.ClickException(
+                "the database has no orders yet, not even their tables: is the config the "
+                "station's? (stationd db upgrade makes the tables)"
+            )
         with store.read() as conn:
             found = search_orders(conn, query, settings.station.tz)
         if found.total is None or found.more:

@@ -31,6 +31,7 @@ import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,9 @@ def _describe(value: Any, *, secret: bool = False) -> str:
         return "an array"
     elif isinstance(value, Mapping):
         return "a table"
+    elif isinstance(value, datetime | date | time):
+        kind = {datetime: "date-time", date: "date", time: "time"}[type(value)]
+        shown = value.isoformat()
     else:
         kind, shown = type(value).__name__, repr(value)
     if not secret:
@@ -251,10 +255,12 @@ def _str(
     prefix_hint: str = "",
     secret: bool = False,
     only_for: tuple[str, ...] = (),
+    printable: bool = False,
 ) -> Any:
     """A string key. ``prefixes``: a non-empty value must start with one of them.
 
-    ``secret`` keeps the value out of ``repr()`` and out of error messages.
+    ``secret`` keeps the value out of ``repr()`` and out of error messages. ``printable``: no
+    control characters (a name shown on pages and written to the database).
     """
 
     def read(value: Any, where: str) -> str:
@@ -266,6 +272,8 @@ def _str(
             raise _Invalid(
                 where, f"{where} must be at most {max_len} characters long, it has {len(value)}"
             )
+        if printable and not value.isprintable():
+            raise _Invalid(where, f"{where} must not hold control characters, got {value!r}")
         if prefixes and value and not value.startswith(prefixes):
             raise _Invalid(
                 where,
@@ -354,7 +362,7 @@ MIN_LAN_TOKEN_LEN = 16
 class StationSettings:
     """``[station]``: who this bench is and where it keeps its files."""
 
-    name: str = _str("bench-1", non_empty=True, max_len=64)
+    name: str = _str("bench-1", non_empty=True, max_len=64, printable=True)
     language: str = _choice("sv", LANGUAGES)
     currency: str = _choice("SEK", CURRENCIES)
     state_dir: Path = _path(Path("/var/lib/stationd"))
@@ -474,7 +482,7 @@ class ScannerSettings:
     HID POS mode) by ``usb_vid`` + ``usb_pid``. Keys of another ``kind`` are refused.
     """
 
-    name: str = _str(non_empty=True, max_len=64)
+    name: str = _str(non_empty=True, max_len=64, printable=True)
     kind: str = _choice(_MISSING, ("serial", "keyboard", "hidpos", "simulated"))
     # how to find it
     port: str = _str("", only_for=_FOUND_BY_PORT)
@@ -533,7 +541,7 @@ class ShopSettings:
     """``[shop]``: who sends the parcels and issues the receipts (labels, receipts, invoices)."""
 
     # The limits are what one line of a shipping label holds (core.labels).
-    name: str = _str("Demo Butik AB", non_empty=True, max_len=50)
+    name: str = _str("Demo Butik AB", non_empty=True, max_len=50, printable=True)
     street: str = _str("Storgatan 1", max_len=50)
     postcode: str = _str("111 22", max_len=10)
     city: str = _str("Stockholm", max_len=35)
@@ -556,7 +564,7 @@ class PrinterSettings:
     ``port``), ``serial`` (``device``, ``baudrate``), ``usb`` (``usb_vid``, ``usb_pid``,
     ``serial_number``) or ``file`` (``device``, e.g. ``/dev/usb/lp0``)."""
 
-    name: str = _str(non_empty=True, max_len=64)
+    name: str = _str(non_empty=True, max_len=64, printable=True)
     kind: str = _choice(_MISSING, PRINTER_KINDS)
     transport: str = _choice("network", PRINTER_TRANSPORTS, only_for=_REAL_PRINTER)
     host: str = _str("", only_for=_REAL_PRINTER)
@@ -806,10 +814,9 @@ def _build_settings(data: Any, ctx: _Context) -> Settings:
         target = getattr(settings.print, field.name)
         if target and target not in names:
             where = f"print.{field.name}"
-            known = ", ".join(repr(n) for n in names) or "none is configured"
-            raise ctx.error(
-                where, f"{where} names printer {target!r}, but [[printers]] has {known}"
-            )
+            known = ", ".join(repr(n) for n in names)
+            has = f"[[printers]] has only {known}" if names else "no [[printers]] are configured"
+            raise ctx.error(where, f"{where} names printer {target!r}, but {has}")
     return settings
 
 

@@ -309,3 +309,13 @@ def test_a_locked_database_is_one_line_and_no_traceback(tmp_path, config):
     assert done.stderr.splitlines() == [
         "Error: the database could not be used: database is locked"
     ], done.stderr
+
+
+def test_only_ascii_digits_make_an_amount(demo_shop):
+    result = run("orders", "search", "--min-value", "\u0661\u0662\u0663", config=demo_shop)
+    assert result.exit_code == 1 and "--min-value: an amount like" in result.output
+
+
+def test_searching_a_database_without_tables_says_so(config):
+    result = run("orders", "search", config=config)
+    assert result.exit_code == 1 and "not even their tables" in result.output

@@ -654,10 +654,26 @@ def test_the_default_path_is_under_etc():
 
 
 def test_print_route_to_an_unknown_printer_is_refused():
-    with pytest.raises(ConfigError, match=r"print.label names printer 'labels', but"):
+    with pytest.raises(
+        ConfigError,
+        match=r"print.label names printer 'labels', but \[\[printers\]\] has only "
+        r"'receipts'",
+    ):
         settings_from_dict(
             {"printers": [{"name": "receipts", "kind": "simulated"}], "print": {"label": "labels"}}
         )
+    with pytest.raises(ConfigError, match=r"but no \[\[printers\]\] are configured"):
+        settings_from_dict({"print": {"label": "labels"}})
+
+
+def test_a_name_with_control_characters_is_refused():
+    err = error_of({"station": {"name": "bench\x001"}})
+    assert "station.name must not hold control characters" in str(err)
+
+
+def test_a_toml_date_where_a_string_belongs_is_named_the_toml_way():
+    err = error_of(tomllib.loads("[station]\nname = 1979-05-27T07:32:00Z\n"))
+    assert "station.name must be a string, got the date-time 1979-05-27T07:32:00+00:00" in str(err)
 
 
 def test_network_printer_needs_its_host():

@@ -84,7 +84,7 @@ class OrderQuery:
         )
 
 
-_MONEY = re.compile(r"^\d{1,9}(?:[.,]\d{1,2})?$")
+_MONEY = re.compile(r"^[0-9]{1,9}(?:[.,][0-9]{1,2})?$")
 _YES = {"1", "yes", "true", "on", "ja", "y"}
 _NO = {"0", "no", "false", "off", "nej", "nei", "n"}
 
