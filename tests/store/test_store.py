@@ -36,7 +36,7 @@ def test_migrations_create_exactly_the_schema_in_tables_py(store):
         context = MigrationContext.configure(conn, opts={"include_name": in_metadata})
         diff = compare_metadata(context, metadata)
     assert diff == []
-    assert store.revision() == "0001"
+    assert store.revision() == "0002"
 
 
 def test_sqlite_runs_in_wal_with_full_sync_and_foreign_keys(sqlite_store):
@@ -300,3 +300,35 @@ def test_a_postgresql_url_without_its_driver_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the extra were not installed
     with pytest.raises(StoreError, match=r"pip install 'stationd\[postgres\]'"):
         Store("postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+
+def test_a_database_made_at_revision_0001_upgrades_keeping_its_rows(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from stationd.store.database import MIGRATIONS, Store
+
+    store = Store(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO print_jobs (printer, document, created_at, payload, last_error) "
+                "VALUES ('r', 'picklist', '2026-11-01 10:00:00', x'00', 'out of paper')"
+            )
+        )
+    store.upgrade()
+    assert store.revision() == "0002"
+    with store.read() as conn:
+        row = conn.execute(text("SELECT last_error, last_error_data FROM print_jobs")).one()
+        index = conn.execute(
+            text("SELECT sql FROM sqlite_master WHERE name = 'ix_order_lines_order'")
+        ).scalar_one()
+        labelled = [c[1] for c in conn.execute(text("PRAGMA table_info(parcel_ids)"))]
+    store.dispose()
+    assert tuple(row) == ("out of paper", None)
+    assert "order_id, id, sku, quantity" in index and "labelled" in labelled

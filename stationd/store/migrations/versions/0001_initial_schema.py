@@ -85,7 +85,6 @@ def upgrade() -> None:
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("last_error_data", sa.Text(), nullable=True),
         sa.Column("printed_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_print_jobs")),
     )
@@ -247,9 +246,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("order_lines", schema=None) as batch_op:
         batch_op.create_index("ix_order_lines_gtin", ["gtin"], unique=False)
-        batch_op.create_index(
-            "ix_order_lines_order", ["order_id", "id", "sku", "quantity"], unique=False
-        )
+        batch_op.create_index("ix_order_lines_order", ["order_id"], unique=False)
         batch_op.create_index("ix_order_lines_sku", ["sku"], unique=False)
 
     op.create_table(
@@ -312,7 +309,6 @@ def upgrade() -> None:
         ),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("parcel_id", sa.String(length=40), nullable=False),
-        sa.Column("labelled", sa.Boolean(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
             ["delivery_id"],
             ["deliveries.id"],
