@@ -208,7 +208,9 @@ class Station:
         scale_cfg = self.settings.scale
 
         def reported(conn, order, delivery):  # type: ignore[no-untyped-def]
-            if weight_g is not None:  # the parcel's, or several parcels' together
+            # One weight per report-in, and the scale's is one box's: a delivery of several
+            # parcels has nothing it could be checked against.
+            if weight_g is not None and len(delivery.parcel_ids) == 1:
                 check_parcel_weight(
                     conn,
                     order,

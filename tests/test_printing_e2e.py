@@ -273,20 +273,6 @@ def test_weight_of_a_multi_parcel_delivery_is_not_checked_against_one_box(statio
     label_printer.wait_for(2)
 
 
-def test_a_typed_weight_of_several_parcels_is_checked_as_their_total(station, label_printer):
-    from stationd.services.shipping import WeightNeedsConfirmation
-    from stationd.store.tables import deliveries
-
-    # 1 × A + 2 × B at 250 g each in two 150 g boxes: 1,050 g expected together, ± 50 g
-    with pytest.raises(WeightNeedsConfirmation, match="The 2 parcels weigh") as refused:
-        station.ship(1042, ["P-T1", "P-T2"], weight_g=9_999_999)
-    assert (refused.value.check.expected_g, refused.value.check.measured_g) == (1050, 9_999_999)
-    with station.store.read() as conn:
-        assert conn.execute(select(deliveries)).all() == []
-    station.ship(1042, ["P-T1", "P-T2"], weight_g=1040)
-    label_printer.wait_for(2)
-
-
 def test_a_lifted_box_on_a_tared_scale_is_no_weight(station, label_printer):
     station.scale.put(0)  # a tared scale with the box lifted: nothing to weigh
     station.ship(1043, ["P-Z1"])

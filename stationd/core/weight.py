@@ -123,10 +123,8 @@ def check_weight(
     *,
     tolerance_g: int,
     tolerance_pct: float = 0.0,
-    parcels: int = 1,
 ) -> WeightCheck:
-    """Compare a parcel's measured weight with its expected weight (or, for a delivery of
-    several `parcels` weighed together, their total with the expected total).
+    """Compare a parcel's measured weight with its expected weight.
 
     The parcel is accepted when ``|measured - expected| ≤ allowed``, where `allowed` is the
     larger of `tolerance_g` and `tolerance_pct` percent of the expected weight: the fixed
@@ -151,30 +149,20 @@ def check_weight(
     difference = measured_g - expected_g
     ok = abs(difference) <= allowed
     measured, expected, tolerance = _shown(measured_g, expected_g, allowed, ok)
-    shown = {"measured": measured, "expected": expected, "tolerance": tolerance}
-    if parcels > 1 and ok:
+    if ok:
         message = sentence(
-            "The {parcels} parcels weigh {measured} together, as expected "
-            "({expected} ± {tolerance}).",
-            parcels=parcels,
-            **shown,
-        )
-    elif parcels > 1:
-        message = sentence(
-            "The {parcels} parcels weigh {measured} together, expected {expected} ± "
-            "{tolerance}: confirm or re-check the contents",
-            parcels=parcels,
-            **shown,
-        )
-    elif ok:
-        message = sentence(
-            "Parcel weighs {measured}, as expected ({expected} ± {tolerance}).", **shown
+            "Parcel weighs {measured}, as expected ({expected} ± {tolerance}).",
+            measured=measured,
+            expected=expected,
+            tolerance=tolerance,
         )
     else:
         message = sentence(
             "Parcel weighs {measured}, expected {expected} ± {tolerance}: "
             "confirm or re-check the contents",
-            **shown,
+            measured=measured,
+            expected=expected,
+            tolerance=tolerance,
         )
     return WeightCheck(ok, message, difference, measured_g, expected_g, allowed)
 

@@ -122,9 +122,8 @@ def check_parcel_weight(
     confirmed: bool,
 ) -> WeightCheck | None:
     """Issue 3's weight check before a label prints: the measured weight against the products'
-    weights plus `tare_g` for each box. A delivery of several parcels is weighed as their
-    total. Raises `WeightNeedsConfirmation` on a mismatch not confirmed; returns None when a
-    product's weight is unknown (nothing to check against)."""
+    weights plus the box's tare. Raises `WeightNeedsConfirmation` on a mismatch not confirmed;
+    returns None when a product's weight is unknown (nothing to check against)."""
     items = delivery_items(order, delivery)
     weights = dict(
         conn.execute(
@@ -133,16 +132,10 @@ def check_parcel_weight(
     )
     known = {sku: w for sku, w in weights.items() if w}  # 0 g means "never weighed"
     try:
-        expected = expected_weight_g(items, known) + tare_g * max(1, len(delivery.parcel_ids))
+        expected = expected_weight_g(items, known) + tare_g
     except WeightUnknownError:
         return None
-    check = check_weight(
-        measured_g,
-        expected,
-        tolerance_g=tolerance_g,
-        tolerance_pct=tolerance_pct,
-        parcels=max(1, len(delivery.parcel_ids)),
-    )
+    check = check_weight(measured_g, expected, tolerance_g=tolerance_g, tolerance_pct=tolerance_pct)
     if not check.ok and not confirmed:
         raise WeightNeedsConfirmation(check)
     return check

@@ -245,11 +245,3 @@ def test_which_scale_reading_counts_as_the_parcels_weight(parcels, reading, stab
     got = parcel_weight(parcels=parcels, reading_g=reading, stable=stable, net=net, box_tare_g=150)
     assert got == expected
 
-
-def test_several_parcels_weighed_together_are_named_as_such():
-    check = check_weight(2400, 1800, tolerance_g=100, parcels=2)
-    assert not check.ok
-    assert check.message.startswith("The 2 parcels weigh 2.40 kg together, expected 1.80 kg")
-    assert check_weight(1850, 1800, tolerance_g=100, parcels=2).message.startswith(
-        "The 2 parcels weigh 1.85 kg together, as expected"
-    )
