@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from stationd.core.barcodes import classify
+from stationd.core.numbers import MAX_SMALL_ID, whole_number
 from stationd.core.orders import OrderRuleError, OrderStatus, PaymentMethod
 from stationd.core.text import Text, sentence
 
@@ -135,7 +136,7 @@ def parse_query(params: Mapping[str, str | None]) -> OrderQuery:
         OrderStatus,
         sentence("one of {values}", values=", ".join(s.value for s in OrderStatus)),
     )
-    take("own_status_id", _positive_int, sentence("an own status number"))
+    take("own_status_id", _small_id, sentence("an own status number"))
     take(
         "payment_method",
         PaymentMethod,
@@ -180,17 +181,21 @@ def _day(text: str) -> date:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1 or value > 10**12:
+    return _number(whole_number(text, lo=1), text)
+
+
+def _small_id(text: str) -> int:
+    return _number(whole_number(text, lo=1, hi=MAX_SMALL_ID), text)
+
+
+def _number(value: int | None, text: str) -> int:
+    if value is None:
         raise ValueError(text)
     return value
 
 
 def _page_size(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= MAX_PAGE_SIZE:
-        raise ValueError(text)
-    return value
+    return _number(whole_number(text, lo=1, hi=MAX_PAGE_SIZE), text)
 
 
 def _yes_no(text: str) -> bool:

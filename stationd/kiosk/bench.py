@@ -13,12 +13,12 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from stationd.core.barcodes import Command, command_barcode
 from stationd.core.bench import COMMAND_ORDER, BenchOutcome, build_command_sheet
 from stationd.core.deliveries import MAX_PARCEL_IDS
+from stationd.core.numbers import whole_number
 from stationd.core.orders import OrderRuleError
 from stationd.events import ScanRead
 from stationd.kiosk.code128 import code128_svg
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import request_language, translate_error
-from stationd.kiosk.numbers import whole_number
 from stationd.services.bench import COMMAND_SHEET, print_command_sheet
 
 bp = Blueprint("bench", __name__)

@@ -18,12 +18,12 @@ from flask import (
     url_for,
 )
 
+from stationd.core.numbers import whole_number
 from stationd.devices.job_preview import job_svg
 from stationd.events import Event
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import translate_error
 from stationd.kiosk.layout import is_htmx
-from stationd.kiosk.numbers import whole_number
 from stationd.kiosk.stream import live_stream, sse
 from stationd.services.device_watch import MAX_DIVERT_S, DevicesChanged
 from stationd.services.printing import PrinterStateChanged, PrintJobChanged

@@ -1,8 +1,8 @@
-"""Whole numbers as the kiosk takes them from a URL, a query or a form: ASCII digits, bounded.
+"""Whole numbers in the kiosk's URLs: an id past its column is no such page (404), not a 500.
 
-A digit string can be of any length. Python refuses to make an int of one over 4,300 digits,
-and the database one above 2**63 - 1: the length is checked before anything converts it, so
-such input is a 400 or 404 with a sentence, never a 500.
+Every `<int:…>` stops at a 64-bit id, `<small_id:…>` (operators, own statuses) at a 32-bit
+one; both take ASCII digits only. Numbers in queries and forms go through
+`core.numbers.whole_number`.
 """
 
 from __future__ import annotations
@@ -10,28 +10,29 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
-#: The largest id the database holds (a signed 64-bit integer).
-MAX_ID = 2**63 - 1
-
-
-def whole_number(text: str | None, *, lo: int = 0, hi: int = MAX_ID) -> int | None:
-    """The number `text` holds when it is ASCII digits (spaces around allowed) within
-    `lo`..`hi`; None for anything else, an empty text included."""
-    text = (text or "").strip()
-    if not text or not text.isascii() or not text.isdigit() or len(text) > len(str(hi)):
-        return None
-    number = int(text)
-    return number if lo <= number <= hi else None
+from stationd.core.numbers import MAX_ID, MAX_SMALL_ID, whole_number
 
 
 class _IdConverter(IntegerConverter):
-    """`<int:…>` in a route: an id too large for the database is no such page (404)."""
+    regex = r"[0-9]+"  # Werkzeug's \d+ also takes other scripts' digits
 
     def __init__(self, map, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 
+class _SmallIdConverter(_IdConverter):
+    def __init__(self, map, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("max", MAX_SMALL_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def bound_route_ids(app: Flask) -> None:
-    """Make every `<int:…>` of `app`'s routes stop at `MAX_ID` (before routes are added)."""
+    """Bound `<int:…>` and `<small_id:…>` in `app`'s routes (call before routes are added)."""
     app.url_map.converters["int"] = _IdConverter
+    app.url_map.converters["small_id"] = _SmallIdConverter
+
+
+def page_number(raw: str | None, pages: int) -> int:
+    """The page asked for in a list of `pages` pages: 1 for anything that is not a page."""
+    return min(pages, whole_number(raw, lo=1) or 1)

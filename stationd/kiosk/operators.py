@@ -22,12 +22,12 @@ from flask import (
 )
 
 from stationd.core.barcodes import CodeKind, classify
+from stationd.core.numbers import MAX_SMALL_ID, whole_number
 from stationd.core.operators import PIN_DIGITS, OperatorRuleError
 from stationd.events import Event, OperatorChanged, ScanOutcome, ScanRead
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import translate, translate_error
 from stationd.kiosk.layout import is_htmx
-from stationd.kiosk.numbers import whole_number
 from stationd.kiosk.stream import live_stream, sse
 from stationd.services.operators import (
     BadgeTaken,
@@ -52,7 +52,6 @@ OPEN_ENDPOINTS = frozenset(
         "operators.idle",
     }
 )
-MAX_ID = 2**31
 #: How often a quiet stream looks again (another station may sign someone out).
 RECHECK_S = 2.0
 
@@ -143,11 +142,11 @@ def page():  # type: ignore[no-untyped-def]
     return render_template("operators.html", **context)
 
 
-def _int_arg(name: str, limit: int = MAX_ID) -> int | None:
+def _int_arg(name: str, limit: int = MAX_SMALL_ID) -> int | None:
     text = request.args.get(name, "").strip()
     if not text:
         return None
-    number = whole_number(text, lo=1, hi=limit - 1)
+    number = whole_number(text, lo=1, hi=limit)
     if number is None:
         abort(400, _("{field} must be a whole number above 0.", field=name))
     return number
@@ -173,7 +172,7 @@ def create():  # type: ignore[no-untyped-def]
     return redirect(url_for("operators.page"), code=303)
 
 
-@bp.post("/operators/<int:operator_id>/active")
+@bp.post("/operators/<small_id:operator_id>/active")
 def set_active(operator_id: int):  # type: ignore[no-untyped-def]
     active = request.form.get("active")
     if active not in ("0", "1"):
@@ -202,7 +201,7 @@ def signin():  # type: ignore[no-untyped-def]
     )
 
 
-@bp.get("/operators/signin/<int:operator_id>")
+@bp.get("/operators/signin/<small_id:operator_id>")
 def pin_pad(operator_id: int):  # type: ignore[no-untyped-def]
     operator = next((o for o in _service().operators() if o.id == operator_id), None)
     if operator is None or not operator.active or not operator.has_pin:
@@ -215,7 +214,7 @@ def pin_pad(operator_id: int):  # type: ignore[no-untyped-def]
     )
 
 
-@bp.post("/operators/signin/<int:operator_id>")
+@bp.post("/operators/signin/<small_id:operator_id>")
 def sign_in_pin(operator_id: int):  # type: ignore[no-untyped-def]
     pin = request.form.get("pin")
     if pin is None:

@@ -17,13 +17,13 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from werkzeug.wrappers import Response
 
 from stationd.core.barcodes import CodeKind, classify
+from stationd.core.numbers import MAX_SMALL_ID, whole_number
 from stationd.core.orders import MAX_LINE_QUANTITY, OrderRuleError, OrderStatus
 from stationd.core.search import OrderQuery, QueryError, parse_query
 from stationd.events import Event, OrderChanged
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import ngettext, translate, translate_error
 from stationd.kiosk.layout import is_htmx
-from stationd.kiosk.numbers import whole_number
 from stationd.kiosk.stream import live_stream, sse
 from stationd.services.orders import NoSuchOrder, OrderEditor
 from stationd.store.operators import scan_history
@@ -325,7 +325,7 @@ def set_waiting(order_id: int):  # type: ignore[no-untyped-def]
 def set_own_status(order_id: int):  # type: ignore[no-untyped-def]
     """R5: choose the order's own status (an empty choice takes it off)."""
     raw = request.form.get("own_status", "").strip()
-    own_status_id = whole_number(raw, lo=1, hi=2**31 - 1)
+    own_status_id = whole_number(raw, lo=1, hi=MAX_SMALL_ID)
     if raw and own_status_id is None:
         abort(400, _("Choose an own status from the list."))
     try:

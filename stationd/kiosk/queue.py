@@ -13,12 +13,13 @@ from collections.abc import Iterator
 
 from flask import Blueprint, abort, current_app, render_template, request
 
+from stationd.core.numbers import whole_number
 from stationd.core.orders import Document, OrderRuleError, ReprintNeedsConfirmation
 from stationd.events import Event, OrderChanged
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import translate_error
 from stationd.kiosk.layout import is_htmx
-from stationd.kiosk.numbers import whole_number
+from stationd.kiosk.numbers import page_number
 from stationd.kiosk.stream import live_stream, sse
 from stationd.services.documents import PrintChoices, print_choices, print_orders
 from stationd.services.printing import PrintJobChanged
@@ -38,21 +39,13 @@ RECHECK_S = 2.0
 DOCUMENTS = (Document.PICKLIST, Document.RECEIPT, Document.PICKLIST_RECEIPT, Document.INVOICE)
 
 
-def _page_number(raw: str | None, pages: int) -> int:
-    try:
-        wanted = int(raw or "1")
-    except ValueError:
-        wanted = 1
-    return min(pages, max(1, wanted))
-
-
 def rows_context(page_arg: str | None) -> dict:
     """The rows of one page of the queue, with the documents printed or waiting at a printer."""
     store = current_app.config["STATION"].store
     with store.read() as conn:
         total = count_outbound_queue(conn)
         pages = max(1, -(-total // PAGE_SIZE))
-        page_no = _page_number(page_arg, pages)
+        page_no = page_number(page_arg, pages)
         rows = outbound_queue(conn, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
         waiting = waiting_documents(conn, (row.id for row in rows))
     return {

@@ -76,7 +76,7 @@ def create():  # type: ignore[no-untyped-def]
     return _done(_("Own status {code} created.", code=status.code))
 
 
-@bp.post("/settings/own-statuses/<int:status_id>")
+@bp.post("/settings/own-statuses/<small_id:status_id>")
 def rename(status_id: int):  # type: ignore[no-untyped-def]
     code, name = _typed()
     station = current_app.config["STATION"]
@@ -95,7 +95,7 @@ def rename(status_id: int):  # type: ignore[no-untyped-def]
     )
 
 
-@bp.post("/settings/own-statuses/<int:status_id>/delete")
+@bp.post("/settings/own-statuses/<small_id:status_id>/delete")
 def delete(status_id: int):  # type: ignore[no-untyped-def]
     station = current_app.config["STATION"]
     try:

@@ -26,6 +26,7 @@ from werkzeug.datastructures import MultiDict
 from stationd.brokers import BrokerError
 from stationd.core.barcodes import CodeKind, classify
 from stationd.core.deliveries import MAX_PARCEL_IDS, check_parcel_id
+from stationd.core.numbers import whole_number
 from stationd.core.orders import Order, OrderLine, OrderRuleError
 from stationd.core.weight import gross_weight_g
 from stationd.devices.scale import WeightRead
@@ -33,7 +34,7 @@ from stationd.events import Event, OrderChanged, ScanOutcome
 from stationd.kiosk.i18n import LOCALES, request_language, translate, translate_error
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.layout import is_htmx
-from stationd.kiosk.numbers import whole_number
+from stationd.kiosk.numbers import page_number
 from stationd.kiosk.stream import live_stream, sse
 from stationd.services.shipout import (
     DeliveryOutcome,
@@ -289,13 +290,6 @@ def _posted(form: MultiDict[str, str]) -> dict[int, Posted]:
     return rows
 
 
-def _page_number(value: str | None, pages: int) -> int:
-    try:
-        return min(pages, max(1, int(value or "1")))
-    except ValueError:
-        return 1
-
-
 # --- the page --------------------------------------------------------------------------------
 
 
@@ -309,7 +303,7 @@ def _context(
     with station.store.read() as conn:
         total = count_ready_to_ship(conn)
         pages = max(1, -(-total // PAGE_SIZE))
-        page_no = _page_number(page, pages)
+        page_no = page_number(page, pages)
         orders = [
             order
             for order_id in ready_to_ship(conn, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
@@ -362,7 +356,8 @@ def page():  # type: ignore[no-untyped-def]
     template = "shipout_list.html" if is_htmx() else "shipout.html"
     chosen = request.args.get("order", "")
     # The bench's "To ship-out" names the order it packed: its card takes the scans.
-    selected = chosen if whole_number(chosen, lo=1) is not None else ""
+    chosen_id = whole_number(chosen, lo=1)
+    selected = str(chosen_id) if chosen_id is not None else ""
     return render_template(template, selected=selected, **_context(request.args.get("page")))
 
 

@@ -244,4 +244,3 @@ def test_which_scale_reading_counts_as_the_parcels_weight(parcels, reading, stab
 
     got = parcel_weight(parcels=parcels, reading_g=reading, stable=stable, net=net, box_tare_g=150)
     assert got == expected
-
