@@ -125,6 +125,10 @@ class EventQueue:
             # A stalled consumer (a browser tab in the background) must not stall the scanner.
             self.dropped += 1
 
+    def qsize(self) -> int:
+        """How many events wait (approximately, as `queue.Queue.qsize`)."""
+        return self._queue.qsize()
+
     def get(self, timeout: float | None = None) -> Event | None:
         """The next event, or None when `timeout` seconds passed without one."""
         try:

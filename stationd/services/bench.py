@@ -23,11 +23,14 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Insert, Select, Update, bindparam, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from stationd.brokers import BrokerError, ShippingBroker
 from stationd.clock import utcnow
@@ -44,7 +47,7 @@ from stationd.core.bench import (
 from stationd.core.bench import error as error_outcome
 from stationd.core.deliveries import Delivery, plan_delivery
 from stationd.core.orders import Order, OrderRuleError, OrderStatus
-from stationd.core.text import sentence, text_data
+from stationd.core.text import Text, sentence, text_data
 from stationd.devices.escpos_render import render
 from stationd.events import Bus, OrderChanged, ScanOutcome, ScanRead, ScanRejected
 from stationd.services.documents import Paperwork
@@ -73,6 +76,17 @@ COMMAND_SHEET = "commands"
 
 #: Queues the parcel labels of a packed delivery in the caller's transaction; returns job ids.
 LabelQueue = Callable[[Connection, Order, Delivery], list[int]]
+
+#: While the database can't take a scan, it is tried again this often (seconds).
+RETRY_S = 0.25
+#: How long a stopping bench goes on handling the scans read before the scanners stopped.
+DRAIN_S = 10.0
+
+
+class ScanNotSaved(Exception):
+    """A scan's transaction did not commit — the database was locked, busy or away — so
+    nothing of it was saved and it can be handled again as it is."""
+
 
 #: Decides one scan or touch from what the bench has open: (conn, open order, the order an
 #: order barcode named, the open order's packing record) → outcome.
@@ -213,7 +227,7 @@ class BenchService:
         self, event: ScanRead, classified: Classified, kind: str, decide: _Decide
     ) -> BenchOutcome:
         with self._lock:
-            with self.store.write() as conn:
+            with self._saving() as conn:
                 current_id, operator_id = self._station(conn)
                 scanned = None
                 if classified.kind is CodeKind.ORDER and classified.order_id is not None:
@@ -268,7 +282,7 @@ class BenchService:
     def handle_rejected(self, rejected: ScanRejected) -> BenchOutcome:
         """A scanner delivered bytes that were no scan: tell the packer, journal it."""
         with self._lock:
-            with self.store.write() as conn:
+            with self._saving() as conn:
                 current_id, operator_id = self._station(conn)
                 outcome = error_outcome(
                     sentence("Unreadable scan: {reason}.", reason=rejected.reason), current_id
@@ -331,43 +345,91 @@ class BenchService:
 
         def run() -> None:
             with events:
-                while not self._stop.is_set():
-                    event = events.get(timeout=0.2)
-                    if event is None or self.scans_diverted(event.at):
+                deadline = None
+                while True:
+                    if deadline is None and self._stop.is_set():
+                        # Stopping: the scanners are stopped already; what they read is
+                        # still handled, for a while.
+                        deadline = time.monotonic() + DRAIN_S
+                    if deadline is not None and time.monotonic() > deadline:
+                        left = events.qsize()
+                        if left:
+                            log.warning("bench stopped with %d scans not handled", left)
+                        return
+                    event = events.get(timeout=0 if deadline else 0.2)
+                    if event is None:
+                        if deadline is not None:
+                            return  # all handled
+                        continue
+                    if self.scans_diverted(event.at):
                         continue  # read while the devices page tested the scanners
-                    try:
-                        if isinstance(event, ScanRead):
-                            self.handle_scan(event)
-                        elif isinstance(event, ScanRejected):
-                            self.handle_rejected(event)
-                    except Exception:
-                        # The database may be down; the scan stays in the log for a person.
-                        log.exception("scan %r could not be handled", event)
-                        failed = error_outcome(
-                            sentence("The scan could not be saved: scan it again, see the log.")
-                        )
-                        with self._lock:
-                            self._remember(failed)
-                        self.bus.publish(
-                            ScanOutcome(
-                                False,
-                                failed.message,
-                                sound="error",
-                                code=getattr(event, "code", ""),
-                            )
-                        )
+                    self._handle_until_saved(event, deadline)
 
         self._thread = threading.Thread(target=run, name="bench", daemon=True)
         self._thread.start()
+
+    def _handle_until_saved(self, event: ScanRead | ScanRejected, deadline: float | None) -> None:
+        """Handle one scan from a scanner; while the database can't take it (busy with a long
+        pack-script run, locked, away), try again — the scans after it wait their turn, so
+        none is dropped or handled out of order. Gives up only when stopping past `deadline`.
+        """
+        told = False
+        while True:
+            try:
+                if isinstance(event, ScanRead):
+                    self.handle_scan(event)
+                else:
+                    self.handle_rejected(event)
+                return
+            except ScanNotSaved as err:
+                if not told:
+                    told = True
+                    log.warning("scan waits for the database: %s", err)
+                    self._tell(
+                        event,
+                        sentence(
+                            "The database is busy: the scan waits and counts as soon as it can."
+                        ),
+                    )
+                if deadline is not None and time.monotonic() > deadline:
+                    log.error("scan %r not saved: the bench stopped while it waited", event)
+                    return
+                self._stop.wait(RETRY_S) if deadline is None else time.sleep(RETRY_S)
+            except Exception:
+                # Not the database being busy: a scan this code could not handle. It stays in
+                # the log for a person; the next scan goes on.
+                log.exception("scan %r could not be handled", event)
+                self._tell(
+                    event, sentence("The scan could not be saved: scan it again, see the log.")
+                )
+                return
+
+    def _tell(self, event: ScanRead | ScanRejected, message: Text, sound: str = "error") -> None:
+        said = error_outcome(message)
+        with self._lock:
+            self._remember(said)
+        self.bus.publish(
+            ScanOutcome(False, said.message, sound=sound, code=getattr(event, "code", ""))
+        )
+
+    @contextmanager
+    def _saving(self) -> Iterator[Connection]:
+        """The transaction of one scan; `ScanNotSaved` when the database could not take it."""
+        try:
+            with self.store.write() as conn:
+                yield conn
+        except OperationalError as err:  # locked, busy, full, or the server away
+            raise ScanNotSaved(str(err.orig or err).strip().splitlines()[0]) from err
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> None:
+        """Stop taking scans; those already read are handled first (for up to `DRAIN_S`)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=2)
+            self._thread.join(timeout=DRAIN_S + 2)
             self._thread = None
 
     # -- inside the transaction -------------------------------------------
