@@ -6,20 +6,24 @@ import dataclasses
 import gc
 import logging
 import threading
+from datetime import datetime
+from pathlib import Path
 
 from stationd.brokers import make_broker
 from stationd.config import Settings
 from stationd.core.deliveries import ReportResult
 from stationd.core.weight import parcel_weight
 from stationd.devices.factory import make_printer, make_scale, make_scanner
-from stationd.events import Bus
+from stationd.events import Bus, ScanRead, ScanRejected
 from stationd.services.bench import COMMAND_SHEET, BenchService, report_in_labels
 from stationd.services.device_watch import DeviceWatch
 from stationd.services.documents import Paperwork, queue_labels
 from stationd.services.operators import OperatorService
 from stationd.services.packscript import PackScriptRunner
 from stationd.services.printing import DEFAULT_ROUTES, PrintService, PrintWorker
+from stationd.services.scan_inbox import ScanInbox
 from stationd.services.shipping import check_parcel_weight, ship
+from stationd.store.bench import journaled_scans
 from stationd.store.database import Store
 from stationd.sync.schedule import PackScriptSchedule
 from stationd.systemd_notify import notify, watchdog_interval_s
@@ -54,6 +58,13 @@ class Station:
         )
         self.scanners = [make_scanner(cfg, self.bus) for cfg in settings.scanners]
         state_dir = settings.station.state_dir
+
+        def journaled(scans: list[ScanRead | ScanRejected]) -> set[tuple[str, datetime]]:
+            with self.store.read() as conn:
+                return journaled_scans(conn, name, min(scan.at for scan in scans))
+
+        #: Every scan on disk as it is read, until the journal has it (a power cut loses none).
+        self.scan_inbox = ScanInbox(Path(state_dir) / "scan-inbox.jsonl", journaled)
         self.printers = {
             cfg.name: make_printer(cfg, state_dir=state_dir) for cfg in settings.printers
         }
@@ -101,6 +112,7 @@ class Station:
         self.device_watch = DeviceWatch(self.bus, self.scanners, self.printing.statuses, self.scale)
         self.device_watch.start()
         self.bench.scans_diverted = self.device_watch.diverted
+        self.scan_inbox.skip = self.device_watch.diverted
         # Every run of this station — by hand and on schedule — goes through one runner.
         self.packscript = PackScriptRunner(
             self.store,
@@ -145,6 +157,8 @@ class Station:
         notify("STATUS=migrating the database")
         self.store.upgrade()
         self.bench.start()
+        # Scans read before the last stop and never counted go first, then the scanners start.
+        self.scan_inbox.open(self.bus)
         self.printing.start()
         if self.scale is not None:
             self.scale.start()
@@ -290,6 +304,7 @@ class Station:
                 ("scale", self.scale.stop if self.scale is not None else None),
                 ("printers", self.printing.stop),
                 ("bench", self.bench.stop),
+                ("scan inbox", self.scan_inbox.close),
                 ("database", self.store.dispose),
             ]
             for what, stop in parts:

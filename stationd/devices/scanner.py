@@ -50,12 +50,18 @@ class OwnedScanner(OwnedDevice[ScannerState]):
     def _publish(self, results: Sequence[Frame | Rejected]) -> None:
         """Put decoded frames on the bus as `ScanRead`, and rejections as `ScanRejected`."""
         for item in results:
-            # What was scanned goes to the ".wire" log only ([logging] wire): codes are the
-            # shop's data, and a rejected frame may be anything.
-            if isinstance(item, Frame):
-                wire_log.debug("scanner %s: read %r %s", self.name, item.code, item.symbology or "")
-                self._bus.publish(ScanRead(item.code, item.symbology, self.source))
-            else:
-                log.info("scanner %s: rejected %d bytes: %s", self.name, len(item.raw), item.reason)
-                wire_log.debug("scanner %s: rejected %r", self.name, item.raw)
-                self._bus.publish(ScanRejected(self.source, item.reason, item.raw))
+            self._bus.publish(scan_event(item, self.name, self.source))
+
+
+def scan_event(item: Frame | Rejected, name: str, source: str) -> ScanRead | ScanRejected:
+    """The bus event for what a scanner's decoder made.
+
+    What was scanned goes to the ".wire" log only ([logging] wire): codes are the shop's
+    data, and a rejected frame may be anything.
+    """
+    if isinstance(item, Frame):
+        wire_log.debug("scanner %s: read %r %s", name, item.code, item.symbology or "")
+        return ScanRead(item.code, item.symbology, source)
+    log.info("scanner %s: rejected %d bytes: %s", name, len(item.raw), item.reason)
+    wire_log.debug("scanner %s: rejected %r", name, item.raw)
+    return ScanRejected(source, item.reason, item.raw)

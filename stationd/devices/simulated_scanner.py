@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stationd.devices.frames import Frame, FrameDecoder, Rejected
-from stationd.devices.scanner import ScannerState
+from stationd.devices.scanner import ScannerState, scan_event
 from stationd.events import Bus, DeviceStateChanged, ScanRead, ScanRejected
 
 log = logging.getLogger(__name__)
@@ -150,16 +150,13 @@ class SimulatedScanner:
 
     def _publish(self, results: Sequence[Frame | Rejected]) -> None:
         for item in results:
-            if isinstance(item, Frame):
-                self._emit(ScanRead(item.code, item.symbology, self.source))
-            else:
-                log.info("scanner %s: rejected %r: %s", self.name, item.raw, item.reason)
-                self._emit(ScanRejected(self.source, item.reason, item.raw))
+            self._emit(scan_event(item, self.name, self.source))
 
     def _emit(self, event: ScanRead | ScanRejected) -> bool:
         if self._state != ScannerState.CONNECTED:
             # An unplugged scanner reads nothing; the scan is lost as with real hardware.
-            log.info("scanner %s: not connected, %r lost", self.name, event)
+            log.info("scanner %s: not connected, a scan lost", self.name)
+            wire_log.debug("scanner %s: lost %r", self.name, event)
             return False
         self._bus.publish(event)
         return True

@@ -5,6 +5,7 @@ orders hold an item."""
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 
 from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select, update
 
@@ -98,3 +99,16 @@ def orders_holding_item(conn: Connection, gtin: str, besides: int) -> dict[int, 
         .limit(ELSEWHERE_LIMIT)
     )
     return {order_id: name for order_id, name in rows}
+
+
+def journaled_scans(
+    conn: Connection, station: str, read_since: datetime
+) -> set[tuple[str, datetime]]:
+    """The scans the journal has of `station` read since `read_since`, as (source, read
+    time): what the scan inbox knows a scan by."""
+    rows = conn.execute(
+        select(scan_journal.c.source, scan_journal.c.at).where(
+            scan_journal.c.station == station, scan_journal.c.at >= read_since
+        )
+    )
+    return {(source, at) for source, at in rows}

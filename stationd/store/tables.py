@@ -287,6 +287,8 @@ scan_journal = Table(
     Column("undoes_id", BigId),
 )
 Index("ix_scan_journal_order", scan_journal.c.order_id)
+# Which scans of the scan inbox the journal has (services/scan_inbox.py): by station and time.
+Index("ix_scan_journal_read", scan_journal.c.station, scan_journal.c.at)
 
 # The bench's record of the delivery being packed for an order (core.bench.Packing): its
 # parcels (R13), whether PARTIAL ended packing (R14: ship-out ships the packed counts as a

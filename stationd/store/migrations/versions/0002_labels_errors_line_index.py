@@ -1,4 +1,5 @@
-"""parcel labels noted per id, print errors kept as sentences, order lines' covering index
+"""parcel labels noted per id, print errors kept as sentences, order lines' covering index,
+the scan journal by station and time
 
 Revision ID: 0002
 Revises: 0001
@@ -27,9 +28,14 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_order_lines_order", ["order_id", "id", "sku", "quantity"], unique=False
         )
+    # The scan inbox asks which of its scans the journal has.
+    with op.batch_alter_table("scan_journal", schema=None) as batch_op:
+        batch_op.create_index("ix_scan_journal_read", ["station", "at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("scan_journal", schema=None) as batch_op:
+        batch_op.drop_index("ix_scan_journal_read")
     with op.batch_alter_table("order_lines", schema=None) as batch_op:
         batch_op.drop_index("ix_order_lines_order")
         batch_op.create_index("ix_order_lines_order", ["order_id"], unique=False)

@@ -1,0 +1,133 @@
+"""R19 and the promise of no lost scan: a scan read from the scanner is on disk before it is
+counted, so a kill (or a power cut) between the read and the bench's commit loses nothing.
+Through a real `stationd demo` process, a kernel pty as its serial scanner, and SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import tty
+from datetime import UTC, datetime
+
+from demo_process import DemoProcess
+
+from stationd.events import ScanRead, ScanRejected
+from stationd.services.scan_inbox import _line, read_inbox
+
+
+def rows(db, sql, *args):
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def wait_for(check, timeout_s=20.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
+    state = tmp_path / "demo"
+    made = subprocess.run(
+        [sys.executable, "-m", "stationd", "demo", "--state-dir", str(state), "--no-serve"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    db = state / "stationd.sqlite"
+    (order_id,) = rows(
+        db,
+        "SELECT o.id FROM orders o WHERE status = 'packing' AND NOT waiting AND EXISTS "
+        "(SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.packed = 0 "
+        "AND l.delivered = 0 AND l.gtin IS NOT NULL) ORDER BY o.id LIMIT 1",
+    )[0]
+    gtin = rows(
+        db,
+        "SELECT gtin FROM order_lines WHERE order_id = ? AND packed = 0 AND delivered = 0 "
+        "AND gtin IS NOT NULL ORDER BY id",
+        order_id,
+    )[0][0]
+    codes = [f"ORD-{order_id}", gtin[1:], "CMD-UNDO"]
+
+    packed = rows(db, "SELECT sum(packed) FROM order_lines WHERE order_id = ?", order_id)
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = os.ttyname(slave)
+    try:
+        demo = DemoProcess(state, "--scanner-port", port)
+        demo.wait_listening()
+        # Another writer holds the database: the scans are read, and wait to be counted.
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        for code in codes:
+            os.write(master, code.encode() + b"\r")
+        inbox = state / "scan-inbox.jsonl"
+        wait_for(lambda: inbox.exists() and len(list(read_inbox(inbox))) == len(codes))
+        demo.proc.send_signal(signal.SIGKILL)  # the power goes
+        demo.proc.wait(timeout=10)
+        holder.execute("ROLLBACK")
+        holder.close()
+        assert rows(db, "SELECT count(*) FROM scan_journal WHERE source LIKE 'serial:%'") == [(0,)]
+
+        again = DemoProcess(state, "--scanner-port", port)
+        again.wait_listening()
+        journal = wait_for(
+            lambda: (
+                (
+                    found := rows(
+                        db,
+                        "SELECT code, kind, ok, message FROM scan_journal "
+                        "WHERE source LIKE 'serial:%' "
+                        "ORDER BY id",
+                    )
+                )
+                and len(found) >= len(codes)
+                and found
+            )
+        )
+        code, _ = again.stop()
+    finally:
+        os.close(master)
+        os.close(slave)
+    # Each scan counted once, in the order read: the order opened, an item, and its undo.
+    assert [(c, k, ok) for c, k, ok, _ in journal] == [
+        (codes[0], "order", 1),
+        (codes[1], "item", 1),
+        (codes[2], "command", 1),
+    ], journal
+    assert rows(db, "SELECT sum(packed) FROM order_lines WHERE order_id = ?", order_id) == packed
+    assert code == 0
+    assert list(read_inbox(state / "scan-inbox.jsonl")) == []  # a clean stop tidies it
+
+
+def test_a_line_cut_off_by_the_power_is_skipped(tmp_path):
+    inbox = tmp_path / "scan-inbox.jsonl"
+    at = datetime(2026, 11, 22, 6, 0, 0, 123456, tzinfo=UTC)
+    read = ScanRead("7310865004703", "]E0", "serial:gun", at)
+    rejected = ScanRejected("serial:gun", "frame longer than 256 bytes", b"\x00\xff9", at)
+    whole = _line(read) + _line(rejected)
+    inbox.write_bytes(whole + _line(read)[:20])
+    assert list(read_inbox(inbox)) == [read, rejected]
+
+
+def test_scans_of_the_devices_pages_scanner_test_are_not_kept(tmp_path):
+    from stationd.events import Bus
+    from stationd.services.scan_inbox import ScanInbox
+
+    bus = Bus()
+    inbox = ScanInbox(tmp_path / "scan-inbox.jsonl", lambda scans: set())
+    inbox.open(bus)
+    inbox.skip = lambda at: True  # a scanner test goes on: shown, never counted
+    bus.publish(ScanRead("TEST-1", None, "serial:gun"))
+    inbox.skip = lambda at: False
+    bus.publish(ScanRead("7310865004703", None, "serial:gun"))
+    assert [scan.code for scan in read_inbox(inbox.path)] == ["7310865004703"]
