@@ -24,14 +24,14 @@ def rows(db, sql, *args):
         return conn.execute(sql, args).fetchall()
 
 
-def wait_for(check, timeout_s=20.0):
+def wait_for(check, what, timeout_s=20.0):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = check()
         if found:
             return found
         time.sleep(0.05)
-    raise AssertionError("timed out")
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
@@ -62,8 +62,10 @@ def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
     master, slave = os.openpty()
     tty.setraw(slave)
     port = os.ttyname(slave)
+    started: list[DemoProcess] = []
     try:
         demo = DemoProcess(state, "--scanner-port", port)
+        started.append(demo)
         demo.wait_listening()
         # Another writer holds the database: the scans are read, and wait to be counted.
         holder = sqlite3.connect(db, isolation_level=None)
@@ -71,7 +73,10 @@ def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
         for code in codes:
             os.write(master, code.encode() + b"\r")
         inbox = state / "scan-inbox.jsonl"
-        wait_for(lambda: inbox.exists() and len(list(read_inbox(inbox))) == len(codes))
+        wait_for(
+            lambda: inbox.exists() and len(list(read_inbox(inbox))) == len(codes),
+            "the scans in the inbox",
+        )
         demo.proc.send_signal(signal.SIGKILL)  # the power goes
         demo.proc.wait(timeout=10)
         holder.execute("ROLLBACK")
@@ -79,6 +84,7 @@ def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
         assert rows(db, "SELECT count(*) FROM scan_journal WHERE source LIKE 'serial:%'") == [(0,)]
 
         again = DemoProcess(state, "--scanner-port", port)
+        started.append(again)
         again.wait_listening()
         journal = wait_for(
             lambda: (
@@ -92,10 +98,16 @@ def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
                 )
                 and len(found) >= len(codes)
                 and found
-            )
+            ),
+            "the scans in the journal",
         )
         code, _ = again.stop()
     finally:
+        # A station left running would reopen this pty's path when a later test gets it.
+        for process in started:
+            if process.proc.poll() is None:
+                process.proc.kill()
+                process.proc.wait(timeout=10)
         os.close(master)
         os.close(slave)
     # Each scan counted once, in the order read: the order opened, an item, and its undo.

@@ -452,20 +452,22 @@ class PrintService:
         # one engine (tests) don't take each other's.
         self._pending_key = f"stationd.print.pending.{id(self)}"
         self._committed_key = f"stationd.print.committed.{id(self)}"
-        self._listening = False
+        # Now, before any thread uses the engine, and for the engine's life: SQLAlchemy's
+        # event lists may not change while another thread's transaction walks them (a scan
+        # handled at start raised "deque mutated during iteration"). Waking a stopped worker
+        # does nothing.
+        self._listen()
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start every printer's worker and begin waking them after each commit."""
-        self._listen(True)
+        """Start every printer's worker (each is woken after a commit that queued it a job)."""
         for worker in self.workers.values():
             worker.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         for worker in self.workers.values():
             worker.stop(timeout)
-        self._listen(False)
 
     # -- queueing --------------------------------------------------------------------------
 
@@ -596,9 +598,7 @@ class PrintService:
 
     # -- waking workers after the commit ----------------------------------------------------
 
-    def _listen(self, on: bool) -> None:
-        if on == self._listening:
-            return
+    def _listen(self) -> None:
         engine = self.store.engine
         hooks = (
             ("commit", self._on_commit),
@@ -607,8 +607,7 @@ class PrintService:
             ("checkin", self._on_checkin),
         )
         for name, hook in hooks:
-            (event.listen if on else event.remove)(engine, name, hook)
-        self._listening = on
+            event.listen(engine, name, hook)
 
     # SQLAlchemy's "commit" event comes *before* the database commits, so waking a worker
     # there would have it look for a job it can't see yet. The printers are noted at "commit"
