@@ -685,9 +685,14 @@ def report_in_labels(conn: Connection, delivery: Delivery) -> list[str]:
     """R16, one rule: each parcel's label prints once — at the bench when the delivery was
     packed (`[bench] label_when_packed`), else at report-in. Called in the report-in's
     transaction, after the delivery is saved: ends the bench's record of it (the next one
-    starts afresh) and returns the parcel ids whose labels report-in must print — all of them,
-    or those added after the bench printed its labels."""
-    end_packing(conn, delivery.order_id)
+    starts afresh) and returns the parcel ids whose labels report-in must print: all of them
+    when the bench printed none, or when the number of parcels changed since it did (its
+    "n of m" is wrong then); else those that replaced an id the bench labelled."""
+    packing = end_packing(conn, delivery.order_id)
+    if packing.labels and packing.labels != len(delivery.parcel_ids):
+        # The bench's labels say "1 of 2" and the delivery has three parcels now: every
+        # label is printed again, each with the right count (the old ones go in the bin).
+        return list(delivery.parcel_ids)
     labelled = labelled_parcel_ids(conn, delivery.id)
     return [parcel_id for parcel_id in delivery.parcel_ids if parcel_id not in labelled]
 

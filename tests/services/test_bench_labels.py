@@ -224,30 +224,50 @@ def test_r14_r16_partial_books_and_labels_what_is_packed(stations):
     assert code128(printed_labels(station, 2)[1]) == [broker_id(2)]
 
 
-def test_r16_a_parcel_id_added_after_the_bench_labels_gets_its_own_label_at_report_in(
+def test_r16_when_the_parcels_change_after_the_bench_labels_report_in_labels_them_all_anew(
     stations,
 ):
     station, ean_a, ean_b = stations(label_when_packed=True)
     scan(station, "ORD-1042")
     for code in (ean_a, ean_a, ean_b):
         scan(station, code)
-    assert code128(printed_labels(station, 1)[0]) == [broker_id(1)]
-    # The packer needs a second box after all: one id kept from the ship-out page, one typed
+    assert code128(printed_labels(station, 1)[0]) == [broker_id(1)]  # "1 of 1"
+    # The packer needs more boxes after all: one id kept from the ship-out page, one typed
     # into the report-in itself.
     keep_typed_parcel_id(station.store, None, 1042, "PKG-0002", station=STATION)
     result = station.ship(1042, [broker_id(1), "PKG-0002", "PKG-0003"], use_scale=False)
     assert result.shipped
-    labels = printed_labels(station, 3)
-    # One label each for the new ids, numbered among the delivery's three; none again for
-    # the bench's.
+    labels = printed_labels(station, 4)[1:]
+    # Box 1's label said "1 of 1": every box gets a label with the count of three.
     assert [code128(label) for label in labels] == [[broker_id(1)], ["PKG-0002"], ["PKG-0003"]]
-    assert b"2 of 3" in labels[1] and b"3 of 3" in labels[2]
-    assert len(jobs(station, "label")) == 3
+    assert [n for n in (b"1 of 3", b"2 of 3", b"3 of 3") if any(n in x for x in labels)] == [
+        b"1 of 3",
+        b"2 of 3",
+        b"3 of 3",
+    ]
     with station.store.read() as conn:
         marks = conn.execute(
             select(parcel_ids.c.parcel_id, parcel_ids.c.labelled).order_by(parcel_ids.c.position)
         ).all()
     assert marks == [(broker_id(1), True), ("PKG-0002", True), ("PKG-0003", True)]
+
+
+def test_r16_an_id_that_replaces_a_labelled_one_gets_the_only_new_label(stations):
+    station, ean_a, ean_b = stations(label_when_packed=True)
+    scan(station, "ORD-1042")
+    scan(station, ean_a)
+    scan(station, "CMD-NEXT-PARCEL")
+    for code in (ean_a, ean_b):
+        scan(station, code)
+    printed_labels(station, 2)  # 1 of 2, 2 of 2
+    # The second box's label was torn: its id goes, another takes its place; still two boxes.
+    keep_typed_parcel_id(
+        station.store, None, 1042, "PKG-0009", replaces=broker_id(2), station=STATION
+    )
+    station.ship(1042, [broker_id(1), "PKG-0009"], use_scale=False)
+    labels = printed_labels(station, 3)
+    assert code128(labels[2]) == ["PKG-0009"] and b"2 of 2" in labels[2]
+    assert len(jobs(station, "label")) == 3
 
 
 class FailingBroker:
