@@ -1,4 +1,4 @@
-"""`stationd …` commands: serve, demo, packscript, orders search, db upgrade.
+"""`stationd …` commands: serve, demo, packscript, orders search, devices, db upgrade.
 
 Every expected failure — a bad config, a database that is down, a refused rule — ends as one
 line on stderr and a non-zero exit, never a traceback.
@@ -43,7 +43,7 @@ def _clear_errors() -> Iterator[None]:
         yield
     except (ConfigError, StoreError, OrderRuleError) as err:
         raise click.ClickException(str(err)) from None
-    except OSError as err:  # a port in use, a folder that can't be written
+    except OSError as err:  # a folder that can't be written, a device that went away
         where = f" ({err.filename})" if err.filename else ""
         raise click.ClickException(f"{err.strerror or err}{where}") from None
     except SQLAlchemyError as err:
@@ -75,14 +75,18 @@ class _Output:
 
 def _logging(settings: Settings, verbose: bool) -> None:
     level = logging.DEBUG if verbose else getattr(logging, settings.logging.level)
+    _log_to_stderr(level, wire=settings.logging.wire)
+
+
+def _log_to_stderr(level: int, *, wire: bool = False) -> None:
     # force: python-escpos calls basicConfig() when it is imported, which would win otherwise.
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
-    if not verbose:
+    if level > logging.DEBUG:
         # Alembic says "setup plugin …" and each migration at INFO on every start.
         logging.getLogger("alembic").setLevel(logging.WARNING)
-    if not settings.logging.wire:
+    if not wire:
         # Raw device bytes (scanned codes among them) stay out of the log unless asked for;
         # a filter on the handlers also covers device modules imported later.
         for handler in logging.root.handlers:
@@ -107,8 +111,12 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
         # A one-shot command says what went wrong in its one `Error:` line; what the code
         # logs on the way (a traceback, say) shows with -v only. Without a handler, Python
         # would print it anyway.
-        handler = logging.StreamHandler() if verbose else logging.NullHandler()
-        logging.basicConfig(level=logging.DEBUG, handlers=[handler], force=True)
+        if verbose:
+            _log_to_stderr(logging.DEBUG)
+        else:
+            logging.basicConfig(
+                level=logging.CRITICAL, handlers=[logging.NullHandler()], force=True
+            )
 
 
 def _run_station(settings: Settings, verbose: bool, after_start: Callable[[Any], None]) -> None:
@@ -245,19 +253,23 @@ def demo(
         try:
             settings = settings_from_dict(config, source="stationd demo")
         except ConfigError as err:
-            if "kiosk.token" in str(err):
+            if err.key == "kiosk.token":
                 raise click.ClickException(f"{err} (give it with --token)") from None
             raise
         # The same settings as a file, so that the other commands reach the demo's shop:
         # stationd --config <state>/stationd.toml packscript --trace
         state.mkdir(parents=True, exist_ok=True)
         config_file = state / "stationd.toml"
-        config_file.write_text(
+        text = (
             "# Written by `stationd demo` each time it starts (edits are overwritten): the demo's\n"
             "# settings, for the other commands, e.g. stationd --config "
             f"{config_file} packscript --trace\n\n" + tomli_w.dumps(config)
         )
-        config_file.chmod(0o600)  # it may hold the kiosk's token
+        # Made readable by its owner only from the start: it may hold the kiosk's token.
+        fd = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        config_file.chmod(0o600)  # a file from before keeps its mode through O_TRUNC
         db_file = state / "stationd.sqlite"
         if fresh:
             for suffix in ("", "-wal", "-shm"):
@@ -313,7 +325,11 @@ def packscript(ctx: click.Context, trace: bool) -> None:
         on_step = (lambda step: out(describe(step))) if trace else None
         try:
             run_id, result = run_in_store(
-                store, station=settings.station.name, trigger="cli", on_step=on_step
+                store,
+                station=settings.station.name,
+                trigger="cli",
+                on_step=on_step,
+                keep_traces_days=settings.packscript.keep_traces_days,
             )
         except PackScriptRunFailed as err:
             raise click.ClickException(f"pack script run {err.run_id} failed: {err}") from None

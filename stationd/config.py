@@ -108,9 +108,12 @@ def _describe(value: Any, *, secret: bool = False) -> str:
         return "an array"
     elif isinstance(value, Mapping):
         return "a table"
-    elif isinstance(value, datetime | date | time):
-        kind = {datetime: "date-time", date: "date", time: "time"}[type(value)]
-        shown = value.isoformat()
+    elif isinstance(value, datetime):
+        kind, shown = "date-time", value.isoformat()
+    elif isinstance(value, date):
+        kind, shown = "date", value.isoformat()
+    elif isinstance(value, time):
+        kind, shown = "time", value.isoformat()
     else:
         kind, shown = type(value).__name__, repr(value)
     if not secret:
@@ -273,7 +276,9 @@ def _str(
                 where, f"{where} must be at most {max_len} characters long, it has {len(value)}"
             )
         if printable and not value.isprintable():
-            raise _Invalid(where, f"{where} must not hold control characters, got {value!r}")
+            raise _Invalid(
+                where, f"{where} must not hold control or invisible characters, got {value!r}"
+            )
         if prefixes and value and not value.startswith(prefixes):
             raise _Invalid(
                 where,

@@ -319,3 +319,19 @@ def test_only_ascii_digits_make_an_amount(demo_shop):
 def test_searching_a_database_without_tables_says_so(config):
     result = run("orders", "search", config=config)
     assert result.exit_code == 1 and "not even their tables" in result.output
+
+
+def test_r8_the_packscript_command_forgets_traces_past_keep_traces_days(tmp_path, demo_shop):
+    import sqlite3
+
+    db = tmp_path / "state" / "stationd.sqlite"
+    with sqlite3.connect(db) as conn:  # the demo's own run was 31 days ago
+        conn.execute("UPDATE packscript_runs SET started_at = '2000-01-01 00:00:00.000000'")
+    cfg = tmp_path / "keep.toml"
+    cfg.write_text(demo_shop.read_text() + "[packscript]\nkeep_traces_days = 30\n")
+    assert run("packscript", config=cfg).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        kept = conn.execute(
+            "SELECT id, trace IS NOT NULL FROM packscript_runs ORDER BY id"
+        ).fetchall()
+    assert kept == [(1, 0), (2, 1)]

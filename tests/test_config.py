@@ -668,7 +668,7 @@ def test_print_route_to_an_unknown_printer_is_refused():
 
 def test_a_name_with_control_characters_is_refused():
     err = error_of({"station": {"name": "bench\x001"}})
-    assert "station.name must not hold control characters" in str(err)
+    assert "station.name must not hold control or invisible characters" in str(err)
 
 
 def test_a_toml_date_where_a_string_belongs_is_named_the_toml_way():

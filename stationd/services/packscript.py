@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from stationd.clock import utcnow
 from stationd.core.packscript import PackResult, Step
@@ -34,7 +34,6 @@ from stationd.store.database import Store
 from stationd.store.packscript import (
     PackScriptRunFailed,
     RunRecord,
-    forget_old_traces,
     recent_runs,
     run_in_store,
 )
@@ -57,8 +56,6 @@ LIVE_STEPS = 60
 #: While a run goes, `PackScriptRunChanged` is published at most this often: watchers get the
 #: steps in batches, not one event per step.
 BATCH_S = 0.3
-#: Days a run's trace is kept (`[packscript] keep_traces_days`); the run itself stays.
-DEFAULT_KEEP_TRACES_DAYS = 30
 #: How many runs' folded traces are kept for paging.
 CACHED_TRACES = 3
 _STEPS_PER_VERSION = 10**12
@@ -112,7 +109,7 @@ class PackScriptRunner:
         *,
         station: str,
         bus: Bus | None = None,
-        keep_traces_days: int = DEFAULT_KEEP_TRACES_DAYS,
+        keep_traces_days: int | None = None,
     ) -> None:
         self.store = store
         self.station = station
@@ -202,9 +199,15 @@ class PackScriptRunner:
             with self.store.write() as conn:
                 mark_running(conn, self.station, self._started)
             run_id, result = run_in_store(
-                self.store, station=self.station, trigger=trigger, on_step=self._on_step
+                self.store,
+                station=self.station,
+                trigger=trigger,
+                on_step=self._on_step,
+                keep_traces_days=self.keep_traces_days,
             )
             outcome = (run_id, result)
+            with self._traces_lock:  # the run may have forgotten older runs' traces
+                self._traces.clear()
             log.info("pack script run %d (%s): %s", run_id, trigger, result.summary())
         except PackScriptRunFailed as err:
             run_id, failed, outcome = err.run_id, str(err), err
@@ -217,7 +220,6 @@ class PackScriptRunner:
                     mark_running(conn, self.station, None)
             except Exception:
                 log.exception("could not clear this station's pack-script marker")
-            self._forget_old_traces()
             with self._state:
                 self._version += 1
                 self._running = False
@@ -227,21 +229,6 @@ class PackScriptRunner:
             self._run_lock.release()
             self.bus.publish(PackScriptRunChanged(running=False, run_id=run_id))
         return outcome
-
-    def _forget_old_traces(self) -> None:
-        # After the run, in a transaction of its own: the run's own stays quick, and a failure
-        # here costs nothing but disk until the next run tries again.
-        before = utcnow() - timedelta(days=self.keep_traces_days)
-        try:
-            with self.store.write() as conn:
-                gone = forget_old_traces(conn, before=before)
-        except Exception:
-            log.warning("could not forget old pack-script traces", exc_info=True)
-            return
-        if gone:
-            log.info("forgot the traces of %d pack-script runs older than %s", gone, before)
-            with self._traces_lock:
-                self._traces.clear()
 
     def _on_step(self, step: Step) -> None:
         # Called for every step of the run (up to ~300,000), from the run's thread only: no

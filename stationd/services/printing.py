@@ -64,6 +64,11 @@ STATE_TEXT = {
     PrinterState.UNKNOWN: sentence("The printer can't tell how it is."),
 }
 
+#: At most this many jobs a printer took may wait for their "printed" record: while the
+#: database is too busy to record them the worker sends no more, so a crash then prints again
+#: only these, not the whole queue.
+MAX_UNRECORDED = 8
+
 #: The documents whose printing sets R10's marker on their order.
 DOCUMENT_KINDS_WITH_MARKER = frozenset(d.value for d in Document)
 
@@ -246,6 +251,11 @@ class PrintWorker:
         # job not skipped here reads as printed.
         with self._sent_cv:
             sent = tuple(self._sent)
+            if len(sent) >= MAX_UNRECORDED:
+                self._sent_cv.wait_for(
+                    lambda: len(self._sent) < MAX_UNRECORDED, timeout=self.idle_recheck_s
+                )
+                return None
         with self.store.read() as conn:
             # Two: whether another waits tells if the queue must be read again after this job.
             upcoming = print_queue.next_jobs(conn, self.name, limit=2, skip=sent)

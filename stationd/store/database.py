@@ -60,11 +60,12 @@ class Store:
                     pool_pre_ping=True,
                     connect_args={"connect_timeout": max(1, int(busy_timeout_s))},
                 )
-            except ModuleNotFoundError as err:
+            except ImportError as err:  # not installed, or installed without its libpq
                 # SQLite is the default; the PostgreSQL driver is an extra of the package.
                 raise StoreError(
-                    f"a PostgreSQL database needs its driver ({err.name}), which is not "
-                    "installed: pip install 'stationd[postgres]'"
+                    f"a PostgreSQL database needs its driver, which can't be loaded ({err}): "
+                    "install the postgres extra (pip install 'stationd[postgres]', or "
+                    "pip install -e '.[postgres]' in a checkout)"
                 ) from None
         else:
             raise StoreError(

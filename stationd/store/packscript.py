@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import accumulate
 from operator import itemgetter, sub
 from typing import Any
@@ -276,11 +276,14 @@ def run_in_store(
     station: str,
     trigger: str,
     on_step: StepListener | None = None,
+    keep_traces_days: int | None = None,
 ) -> tuple[int, PackResult]:
     """One pack-script run: lock, load, decide, write, record — all in one transaction.
 
     Returns the run's id and its result. If writing fails the moves roll back, and the failure
     is recorded as a run of its own with the error, so the Tools page shows what happened.
+    With `keep_traces_days` (`[packscript] keep_traces_days`), the traces of older runs are
+    forgotten afterwards, in a transaction of its own (`forget_old_traces`).
     """
     started = utcnow()
     try:
@@ -300,6 +303,16 @@ def run_in_store(
         with store.write() as conn:
             run_id = _record_run(conn, station, trigger, started, failed, "failed")
         raise PackScriptRunFailed(run_id, stop.detail) from err
+    if keep_traces_days is not None:
+        before = utcnow() - timedelta(days=keep_traces_days)
+        try:
+            with store.write() as conn:
+                gone = forget_old_traces(conn, before=before)
+        except Exception:  # costs disk until the next run tries again, nothing else
+            log.warning("could not forget old pack-script traces", exc_info=True)
+        else:
+            if gone:
+                log.info("forgot the traces of %d pack-script runs before %s", gone, before)
     return run_id, result
 
 

@@ -8,6 +8,7 @@ mid-run leaves no ghost behind.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,14 +51,30 @@ def running_elsewhere(conn: Connection, station: str) -> RunningElsewhere | None
         .limit(1)
     ).first()
     if conn.dialect.name != "postgresql":
-        # One SQLite file serves one station; the file's own write lock keeps runs apart.
-        return RunningElsewhere(marked.name, marked.packscript_since) if marked else None
+        # A run holds the file's write lock throughout: a marker with the lock free is left
+        # by a station that died mid-run (it would refuse every run by hand for ever).
+        if marked is None or _sqlite_write_lock_free(conn):
+            return None
+        return RunningElsewhere(marked.name, marked.packscript_since)
     if not _lock_held(conn):
         return None
     if marked is None:
         # A run started without a marker (`stationd packscript` on another machine).
         return RunningElsewhere(None, None)
     return RunningElsewhere(marked.name, marked.packscript_since)
+
+
+def _sqlite_write_lock_free(conn: Connection) -> bool:
+    # Asked on a connection of its own, without waiting: this one is in a read transaction.
+    probe = sqlite3.connect(conn.engine.url.database or "", timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:  # "database is locked": a writer holds it
+        return False
+    finally:
+        probe.close()
 
 
 def _lock_held(conn: Connection) -> bool:

@@ -13,7 +13,7 @@ from stationd.clock import utcnow
 from stationd.core.packscript_reading import Outcome, Why
 from stationd.events import PackScriptRunChanged
 from stationd.services.packscript import PackScriptBusy, PackScriptRunner
-from stationd.store.packscript import packscript_lock
+from stationd.store.packscript import forget_old_traces, packscript_lock
 from stationd.store.packscript_activity import mark_running
 from stationd.store.tables import orders, packscript_runs, stations, stock
 
@@ -95,10 +95,21 @@ def test_r17_a_run_at_another_station_is_named(store, small_shop, runner):
             with pytest.raises(PackScriptBusy, match="at station bench-2") as busy:
                 runner.start("manual")
     else:
-        with pytest.raises(PackScriptBusy, match="at station bench-2") as busy:
+        # There it counts while the database's write lock is held (bench-2's run holds it).
+        with store.write(), pytest.raises(PackScriptBusy, match="at station bench-2") as busy:
             runner.start("manual")
     assert busy.value.elsewhere.station == "bench-2"
     assert not runner.running
+
+
+def test_r17_a_marker_left_by_a_station_that_died_mid_run_holds_nothing_up(
+    store, small_shop, runner
+):
+    with store.write() as conn:
+        mark_running(conn, "bench-2", utcnow())  # and then bench-2 lost its power
+    runner.start("manual")  # not refused as "running at bench-2"
+    runner.stop()
+    assert runner.live().looked_at == 3
 
 
 def test_r8_a_stop_on_bad_data_says_where_and_why(store, shop, runner):
@@ -168,5 +179,6 @@ def test_r8_the_latest_trace_is_kept_however_old(store, small_shop):
     run, _ = runner.run("manual")
     with store.write() as conn:
         conn.execute(update(packscript_runs).values(started_at=utcnow() - timedelta(days=400)))
-    runner._forget_old_traces()
+    with store.write() as conn:
+        assert forget_old_traces(conn, before=utcnow()) == 0
     assert runner.run_record(run).trace_kept and len(runner.trace(run)) == 3

@@ -704,3 +704,34 @@ def test_r20_queue_to_wire_latency_on_a_loopback_printer(sqlite_store, loopback,
     # wake-up that waits for a poll or a back-off instead of the commit (tens of ms or more),
     # with room for a loaded CI machine.
     assert p99 < 100
+
+
+def test_r20_while_printed_jobs_cannot_be_recorded_few_more_are_sent(
+    tmp_path, bus, printers, make_service
+):
+    # The database is held by another writer (a long pack-script run, say): the printer
+    # must not print the whole queue, which a crash would then print all over again.
+    import sqlite3
+
+    from stationd.services.printing import MAX_UNRECORDED
+
+    path = tmp_path / "busy.sqlite"
+    store = Store(f"sqlite:///{path}", busy_timeout_s=0.2)
+    store.upgrade()
+    service = make_service(start=False, on=store)
+    ids = [submit(store, service, "receipt", f"R{n}".encode()) for n in range(30)]
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        service.start()
+        receipt = printers["receipt"]
+        assert wait_until(lambda: len(receipt.printed) >= MAX_UNRECORDED)
+        time.sleep(1.0)
+        assert len(receipt.printed) == MAX_UNRECORDED
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert wait_until(lambda: set(states(store).values()) == {"printed"}, timeout=15)
+    assert len(printers["receipt"].printed) == len(ids)  # none twice, none lost
+    service.stop(timeout=5)
+    store.dispose()
