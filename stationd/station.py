@@ -207,7 +207,8 @@ class Station:
         The parcel's weight — given, or the scale's stable reading unless `use_scale` is False
         — goes on the delivery and the label, and is checked against what its contents should
         weigh first: a mismatch raises `WeightNeedsConfirmation` (nothing written) until
-        `confirm_weight` is given.
+        `confirm_weight` is given. That is for a delivery of one parcel; the weight given for
+        several is kept on the delivery, unchecked and on no label.
         """
         tare_g = self.settings.scale.box_tare_g
         if weight_g is None and use_scale and self.scale is not None:

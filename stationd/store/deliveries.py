@@ -168,7 +168,7 @@ def save_reported_delivery(
     """Save a reported delivery with its lines and parcel ids, and take its items off stock.
 
     A `delivery` with an id completes that pending row (its parcel ids become the reported
-    ones); one without is inserted.
+    ones, each keeping whether its label is queued); one without is inserted, and gets its id.
     """
     reported = {"reported_at": delivery.reported_at, "weight_g": delivery.weight_g}
     labelled: set[str] = set()

@@ -308,7 +308,8 @@ def mark_failed(conn: Connection, job_id: int, error: str) -> None:
 def hold(conn: Connection, job_id: int, reason: str) -> None:
     """Keep a queued job from printing until a person releases or drops it; `reason` says why.
 
-    The reason is kept in `last_error`, where the kiosk shows why a job doesn't print.
+    The reason is kept in `last_error` (and, a core sentence, in `last_error_data`), where the
+    kiosk shows why a job doesn't print, in the reader's language.
     """
     _move(conn, job_id, (JobState.QUEUED, JobState.HELD), JobState.HELD, **_error(reason))
 
