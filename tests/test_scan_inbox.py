@@ -143,3 +143,27 @@ def test_scans_of_the_devices_pages_scanner_test_are_not_kept(tmp_path):
     inbox.skip = lambda at: False
     bus.publish(ScanRead("7310865004703", None, "serial:gun"))
     assert [scan.code for scan in read_inbox(inbox.path)] == ["7310865004703"]
+
+
+def test_a_grown_inbox_is_tidied_of_the_scans_the_journal_has(tmp_path, monkeypatch):
+    import stationd.services.scan_inbox as scan_inbox
+    from stationd.events import Bus
+    from stationd.services.scan_inbox import ScanInbox
+
+    journaled: set = set()
+    inbox = ScanInbox(tmp_path / "scan-inbox.jsonl", lambda scans: journaled)
+    monkeypatch.setattr(scan_inbox, "COMPACT_BYTES", 400)  # a few scans' worth
+    bus = Bus()
+    inbox.open(bus)
+    first = ScanRead("7310865004703", None, "serial:gun")
+    bus.publish(first)
+    journaled.add((first.source, first.at))  # the bench counted it
+    for n in range(6):
+        bus.publish(ScanRead(f"ORD-{1000 + n}", None, "serial:gun"))
+    wait_for(
+        lambda: first not in list(read_inbox(inbox.path)),
+        "the inbox tidied of the journaled scan",
+        timeout_s=5,
+    )
+    assert [scan.code for scan in read_inbox(inbox.path)][-1] == "ORD-1005"
+    inbox.close()

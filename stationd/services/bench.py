@@ -391,10 +391,12 @@ class BenchService:
                             "The database is busy: the scan waits and counts as soon as it can."
                         ),
                     )
+                if deadline is None and self._stop.is_set():
+                    deadline = time.monotonic() + DRAIN_S  # stopping while this one waits
                 if deadline is not None and time.monotonic() > deadline:
                     log.error("scan %r not saved: the bench stopped while it waited", event)
                     return
-                self._stop.wait(RETRY_S) if deadline is None else time.sleep(RETRY_S)
+                time.sleep(RETRY_S)
             except Exception:
                 # Not the database being busy: a scan this code could not handle. It stays in
                 # the log for a person; the next scan goes on.

@@ -50,6 +50,7 @@ class ScanInbox:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._bus: Bus | None = None
+        self._compacting = threading.Event()  # one tidy-up at a time
         #: Scans read while this is true of their time are not recorded (the devices page's
         #: scanner test: they are only shown, never counted).
         self.skip: Callable[[datetime], bool] = lambda _at: False
@@ -120,7 +121,8 @@ class ScanInbox:
             os.write(self._fd, line)
             os.fdatasync(self._fd)
             grown = os.fstat(self._fd).st_size > COMPACT_BYTES
-        if grown:
+        if grown and not self._compacting.is_set():
+            self._compacting.set()
             threading.Thread(target=self._compact_quietly, name="scan-inbox", daemon=True).start()
 
     def _compact_quietly(self) -> None:
@@ -128,6 +130,8 @@ class ScanInbox:
             self.compact()
         except Exception:
             log.warning("the scan inbox was not tidied; it grows until the next try", exc_info=True)
+        finally:
+            self._compacting.clear()
 
     def _unjournaled(self) -> list[ScanRead | ScanRejected]:
         scans = list(read_inbox(self.path))
