@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from types import MappingProxyType
@@ -29,6 +29,7 @@ __all__ = [
     "ShippingLabel",
     "captions",
     "format_weight",
+    "labels_due_at_report_in",
     "labels_for_delivery",
 ]
 
@@ -338,6 +339,20 @@ def labels_for_delivery(
         )
         for number, parcel_id in enumerate(parcel_ids, start=1)
     ]
+
+
+def labels_due_at_report_in(
+    parcel_ids: Sequence[str], labelled: Collection[str], printed_at_bench: int
+) -> list[str]:
+    """R16, each parcel's label once: the ids whose labels report-in prints.
+
+    All of them when the bench printed none (`printed_at_bench` 0), or when the number of
+    parcels changed since it did: its labels' "n of m" is wrong then, so every box gets a new
+    one. Otherwise only the ids not `labelled` yet (one that replaced a labelled id).
+    """
+    if printed_at_bench and printed_at_bench != len(parcel_ids):
+        return list(parcel_ids)
+    return [parcel_id for parcel_id in parcel_ids if parcel_id not in labelled]
 
 
 def _refuse_repeats(ssccs: Iterable[str]) -> None:

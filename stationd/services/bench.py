@@ -46,6 +46,7 @@ from stationd.core.bench import (
 )
 from stationd.core.bench import error as error_outcome
 from stationd.core.deliveries import Delivery, plan_delivery
+from stationd.core.labels import labels_due_at_report_in
 from stationd.core.orders import Order, OrderRuleError, OrderStatus
 from stationd.core.text import Text, sentence, text_data
 from stationd.devices.escpos_render import render
@@ -406,12 +407,12 @@ class BenchService:
                 )
                 return
 
-    def _tell(self, event: ScanRead | ScanRejected, message: Text, sound: str = "error") -> None:
+    def _tell(self, event: ScanRead | ScanRejected, message: Text) -> None:
         said = error_outcome(message)
         with self._lock:
             self._remember(said)
         self.bus.publish(
-            ScanOutcome(False, said.message, sound=sound, code=getattr(event, "code", ""))
+            ScanOutcome(False, said.message, sound="error", code=getattr(event, "code", ""))
         )
 
     @contextmanager
@@ -684,19 +685,12 @@ class BenchService:
 
 
 def report_in_labels(conn: Connection, delivery: Delivery) -> list[str]:
-    """R16, one rule: each parcel's label prints once — at the bench when the delivery was
-    packed (`[bench] label_when_packed`), else at report-in. Called in the report-in's
-    transaction, after the delivery is saved: ends the bench's record of it (the next one
-    starts afresh) and returns the parcel ids whose labels report-in must print: all of them
-    when the bench printed none, or when the number of parcels changed since it did (its
-    "n of m" is wrong then); else those that replaced an id the bench labelled."""
-    packing = end_packing(conn, delivery.order_id)
-    if packing.labels and packing.labels != len(delivery.parcel_ids):
-        # The bench's labels say "1 of 2" and the delivery has three parcels now: every
-        # label is printed again, each with the right count (the old ones go in the bin).
-        return list(delivery.parcel_ids)
+    """R16 at report-in, in its transaction after the delivery is saved: ends the bench's
+    record of the delivery (the next one starts afresh) and returns the parcel ids whose
+    labels report-in prints (core `labels_due_at_report_in`)."""
+    printed_at_bench = end_packing(conn, delivery.order_id).labels
     labelled = labelled_parcel_ids(conn, delivery.id)
-    return [parcel_id for parcel_id in delivery.parcel_ids if parcel_id not in labelled]
+    return labels_due_at_report_in(delivery.parcel_ids, labelled, printed_at_bench)
 
 
 def print_command_sheet(

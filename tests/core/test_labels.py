@@ -14,6 +14,7 @@ from stationd.core.labels import (
     ShippingLabel,
     captions,
     format_weight,
+    labels_due_at_report_in,
     labels_for_delivery,
 )
 
@@ -209,3 +210,19 @@ def test_labels_for_delivery_refuses_what_does_not_belong_to_it():
         labels_for_delivery(
             delivery("P-1"), sender=SENDER, receiver=RECEIVER, ssccs={"P-1": SSCC[:-1] + "0"}
         )
+
+
+@pytest.mark.parametrize(
+    ("parcel_ids", "labelled", "at_bench", "due"),
+    [
+        (["A", "B"], set(), 0, ["A", "B"]),  # the bench printed none: report-in prints all
+        (["A", "B"], {"A", "B"}, 2, []),  # printed at the bench: never twice
+        (["A", "C"], {"A"}, 2, ["C"]),  # C replaced a labelled id: its label only
+        (["A", "B", "C"], {"A", "B"}, 2, ["A", "B", "C"]),  # "1 of 2" is wrong now: all anew
+        (["A"], {"A"}, 2, ["A"]),  # one box fewer: "1 of 2" on the one left is wrong too
+    ],
+)
+def test_r16_report_in_prints_the_labels_the_bench_did_not_or_got_wrong(
+    parcel_ids, labelled, at_bench, due
+):
+    assert labels_due_at_report_in(parcel_ids, labelled, at_bench) == due
