@@ -65,12 +65,13 @@ class _Output:
         if self.gone:
             return
         try:
-            click.echo(line)
-            sys.stdout.flush()
+            click.echo(line)  # writes and flushes
         except BrokenPipeError:
             self.gone = True
             # Python flushes stdout again at exit, which would complain once more.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
 
 
 def _logging(settings: Settings, verbose: bool) -> None:

@@ -393,13 +393,6 @@ def forget_old_traces(conn: Connection, *, before: datetime) -> int:
     ).rowcount
 
 
-def run_trace(conn: Connection, run_id: int) -> list[Step]:
-    blob = conn.execute(
-        select(packscript_runs.c.trace).where(packscript_runs.c.id == run_id)
-    ).scalar_one_or_none()
-    return list(decode_trace(blob))
-
-
 __all__ = [
     "MOVED_EVENT",
     "PACKSCRIPT_LOCK_KEY",
@@ -414,6 +407,5 @@ __all__ = [
     "packscript_lock",
     "recent_runs",
     "run_in_store",
-    "run_trace",
     "write_result",
 ]

@@ -21,6 +21,7 @@ from stationd.store.packscript import (
     RUN_COLUMNS,
     RunRecord,
     decode_trace,
+    recent_runs,
 )
 from stationd.store.tables import orders, packscript_runs, stations
 
@@ -97,8 +98,8 @@ def run_record(conn: Connection, run_id: int) -> RunRecord | None:
 
 
 def latest_run(conn: Connection) -> RunRecord | None:
-    row = conn.execute(select(*RUN_COLUMNS).order_by(packscript_runs.c.id.desc()).limit(1)).first()
-    return RunRecord(**row._mapping) if row is not None else None
+    """The newest run, or None before the first."""
+    return next(iter(recent_runs(conn, limit=1)), None)
 
 
 def trace_steps(conn: Connection, run_id: int) -> Iterator[Step]:

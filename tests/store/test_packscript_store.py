@@ -22,8 +22,8 @@ from stationd.store.packscript import (
     encode_trace,
     recent_runs,
     run_in_store,
-    run_trace,
 )
+from stationd.store.packscript_activity import trace_steps
 from stationd.store.tables import events, order_lines, orders, packscript_runs, stock
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -115,7 +115,7 @@ def test_r6_run_moves_orders_to_packing_and_records_itself(store, shop) -> None:
     with store.read() as conn:
         event = conn.execute(select(events)).one()
         [record] = recent_runs(conn)
-        trace = run_trace(conn, run_id)
+        trace = list(trace_steps(conn, run_id))
     assert event.station == "bench-1" and len(event.key) == 36 and event.order_id is None
     assert json.loads(event.payload) == {"run": run_id, "orders": [moves]}
     assert (record.id, record.status, record.trigger, record.station) == (
@@ -187,7 +187,7 @@ def test_r8_stopped_run_is_recorded_with_the_order_and_message(store, shop) -> N
     assert stock_reserved(store) == {"A": 1, "BAD": 3}
     with store.read() as conn:
         [record] = recent_runs(conn)
-        trace = run_trace(conn, run_id)
+        trace = list(trace_steps(conn, run_id))
     assert (record.status, record.stopped_order_id, record.error) == ("stopped", broken, message)
     assert (record.looked_at, record.moved) == (2, 1)
     assert trace[-2:] == [Step(broken, "paid", True), Step(broken, "error", False, message)]
@@ -323,7 +323,7 @@ def test_a_failed_write_leaves_nothing_moved_and_records_a_failed_run(store, sho
     assert packing_events(store) == []
     with store.read() as conn:
         [record] = recent_runs(conn)
-        trace = run_trace(conn, failure.value.run_id)
+        trace = list(trace_steps(conn, failure.value.run_id))
     assert (record.id, record.status, record.moved) == (failure.value.run_id, "failed", 0)
     assert record.error == "OSError: disk full"
     assert trace == [Step(None, "error", False, "OSError: disk full")]
@@ -374,7 +374,7 @@ def test_an_empty_shop_runs_and_records_an_empty_trace(store) -> None:
 
     assert result.ok and result.looked_at == 0
     with store.read() as conn:
-        assert run_trace(conn, run_id) == []
+        assert list(trace_steps(conn, run_id)) == []
 
 
 def test_trace_encoding_round_trips_and_reads_the_older_form(store, shop) -> None:
