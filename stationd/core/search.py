@@ -144,8 +144,8 @@ def parse_query(params: Mapping[str, str | None]) -> OrderQuery:
     )
     take("value_min_minor", parse_money, sentence("an amount like 199 or 1 234,50"))
     take("value_max_minor", parse_money, sentence("an amount like 199 or 1 234,50"))
-    take("has_comment", _yes_no, sentence("yes or no"))
-    take("waiting", _yes_no, sentence("yes or no"))
+    take("has_comment", parse_yes_no, sentence("yes or no"))
+    take("waiting", parse_yes_no, sentence("yes or no"))
     take("sku_or_ean", _short_code, sentence("a SKU or EAN of at most 40 characters"))
     take("tracking_id", _short_code, sentence("a parcel id of at most 40 characters"))
     take("page", _positive_int, sentence("a page number from 1"))
@@ -198,8 +198,9 @@ def _page_size(text: str) -> int:
     return _number(whole_number(text, lo=1, hi=MAX_PAGE_SIZE), text)
 
 
-def _yes_no(text: str) -> bool:
-    low = text.lower()
+def parse_yes_no(text: str) -> bool:
+    """A yes or a no as a form or a person gives it ("1", "on", "ja" …). Raises ValueError."""
+    low = text.strip().lower()
     if low in _YES:
         return True
     if low in _NO:

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 from stationd.core.barcodes import CodeKind, classify
 from stationd.core.numbers import MAX_SMALL_ID, whole_number
 from stationd.core.orders import MAX_LINE_QUANTITY, OrderRuleError, OrderStatus
-from stationd.core.search import OrderQuery, QueryError, parse_query
+from stationd.core.search import OrderQuery, QueryError, parse_query, parse_yes_no
 from stationd.events import Event, OrderChanged
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import ngettext, translate, translate_error
@@ -298,17 +298,13 @@ def _whole_number(name: str, label: str) -> int:
     return number
 
 
-#: What a checkbox sends, ticked or not; a form without the field is not ticked.
-_WAITING = {"1": True, "on": True, "yes": True, "true": True} | dict.fromkeys(
-    ("", "0", "off", "no", "false"), False
-)
-
-
 @bp.post("/orders/<int:order_id>/waiting")
 def set_waiting(order_id: int):  # type: ignore[no-untyped-def]
     """R3: the waiting checkbox (sent as `waiting=1`, or without it when cleared)."""
-    waiting = _WAITING.get(request.form.get("waiting", "").strip().lower())
-    if waiting is None:
+    sent = request.form.get("waiting", "").strip()
+    try:
+        waiting = parse_yes_no(sent) if sent else False  # an unticked box sends nothing
+    except ValueError:
         abort(400, _("The waiting box is ticked or not: reload the page."))
     try:
         _editor().set_waiting(order_id, waiting)
