@@ -30,13 +30,9 @@ from stationd.core.packscript_reading import (
     why_not_packing,
 )
 from stationd.events import Bus, PackScriptRunChanged
+from stationd.services.packscript_run import PackScriptRunFailed, run_once
 from stationd.store.database import Store
-from stationd.store.packscript import (
-    PackScriptRunFailed,
-    RunRecord,
-    recent_runs,
-    run_in_store,
-)
+from stationd.store.packscript import RunRecord, recent_runs
 from stationd.store.packscript_activity import (
     RunningElsewhere,
     latest_run,
@@ -156,7 +152,7 @@ class PackScriptRunner:
     def run(self, trigger: str = "auto") -> tuple[int, PackResult]:
         """One run now, in this thread, after any run of this station that is going (schedule).
 
-        Returns the run's id and result; raises PackScriptRunFailed like `run_in_store`.
+        Returns the run's id and result; raises PackScriptRunFailed like `run_once`.
         """
         self._run_lock.acquire()
         self._begin(trigger)
@@ -198,7 +194,7 @@ class PackScriptRunner:
         try:
             with self.store.write() as conn:
                 mark_running(conn, self.station, self._started)
-            run_id, result = run_in_store(
+            run_id, result = run_once(
                 self.store,
                 station=self.station,
                 trigger=trigger,
