@@ -14,6 +14,7 @@ from stationd.store.orders import (
     outbound_queue_mark,
 )
 from stationd.store.print_queue import change_mark, waiting_documents
+from stationd.store.reads.paging import page_window
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,10 @@ def outbound_queue_page(store: Store, *, size: int, choose: Callable[[int], int]
     """The page `choose(pages)` of the queue, `size` orders a page."""
     with store.read() as conn:
         total = count_outbound_queue(conn)
-        pages = max(1, -(-total // size))
-        page = choose(pages)
-        rows = outbound_queue(conn, limit=size, offset=(page - 1) * size)
+        window = page_window(total, size, choose)
+        rows = outbound_queue(conn, limit=size, offset=window.offset)
         waiting = waiting_documents(conn, (row.id for row in rows))
-    return QueuePage(rows, waiting, total, page, pages)
+    return QueuePage(rows, waiting, total, window.page, window.pages)
 
 
 def outbound_queue_changes(store: Store) -> tuple[object, ...]:

@@ -15,6 +15,7 @@ from stationd.store.deliveries import (
     ready_to_ship_mark,
 )
 from stationd.store.orders import load_order
+from stationd.store.reads.paging import page_window
 
 
 @dataclass(frozen=True)
@@ -32,15 +33,14 @@ def ship_out_page(store: Store, *, size: int, choose: Callable[[int], int]) -> S
     """The page `choose(pages)` of the orders ready to ship, `size` orders a page."""
     with store.read() as conn:
         total = count_ready_to_ship(conn)
-        pages = max(1, -(-total // size))
-        page = choose(pages)
+        window = page_window(total, size, choose)
         orders = [
             order
-            for order_id in ready_to_ship(conn, limit=size, offset=(page - 1) * size)
+            for order_id in ready_to_ship(conn, limit=size, offset=window.offset)
             if (order := load_order(conn, order_id)) is not None
         ]
         kept = pending_parcel_ids(conn, [order.id for order in orders])
-    return ShipOutPage(orders, kept, total, page, pages)
+    return ShipOutPage(orders, kept, total, window.page, window.pages)
 
 
 def kept_parcel_ids(store: Store, order_id: int) -> list[str]:
