@@ -1,9 +1,10 @@
 """The pack script as the Tools page drives it (R8): one run at a time, watched live, read back.
 
-`PackScriptRunner` is the one way this station runs the pack script — by hand from the kiosk
-and on the schedule alike — so two runs of one station never overlap, and a run can be watched
-while it goes: the runner keeps the counts and the last steps of the run it is doing, for the
-page to fetch in batches (a run may have 300,000 steps; the browser gets a window of them).
+`PackScriptRunner` is how the station's kiosk and schedule run the pack script (each run is
+`services.packscript_run.run_once`), so two runs of one station never overlap, and a run can
+be watched while it goes: the runner keeps the counts and the last steps of the run it is
+doing, for the page to fetch in batches (a run may have 300,000 steps; the browser gets a
+window of them).
 Another station's run is told apart by the marker and the lock (`store.packscript_activity`).
 
 A finished run is read back from its stored trace, folded per order (`TraceIndex`) and kept for
