@@ -49,9 +49,9 @@ from sqlalchemy import func, select
 from stationd.config import settings_from_dict
 from stationd.core.barcodes import s10_check_digit
 from stationd.demo import ShopShape, build_shop, insert_shop
+from stationd.services.packscript_run import run_once
 from stationd.station import Station
 from stationd.store.database import Store
-from stationd.store.packscript import run_in_store
 from stationd.store.tables import orders, own_statuses
 
 SEED = 11
@@ -76,7 +76,7 @@ def build(data_dir: Path, n_orders: int) -> dict[str, Any]:
     store = Store(f"sqlite:///{data_dir / DB_NAME}")
     store.upgrade()
     insert_shop(store, build_shop(shape))
-    run_in_store(store, station="bench", trigger="bench")
+    run_once(store, station="bench", trigger="bench")
     rnd = random.Random(SEED)
     with store.write() as conn:
         conn.execute(

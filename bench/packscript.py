@@ -4,7 +4,7 @@ Builds a shop with `stationd.demo` (100,000 open orders, ≈300,000 lines, 20,00
 for about 10 % of the orders, about 5 % unpaid) into a SQLite file, copies the file so that both
 runs start from the same data, and times, each in a fresh process:
 
-- the pack script: `run_in_store(store, station="bench", trigger="bench")`, end to end (lock,
+- the pack script: `run_once(store, station="bench", trigger="bench")`, end to end (lock,
   load, decide, write, record the run with its trace, commit), with the time of each phase;
 - the baseline, written the obvious way: SQLAlchemy ORM classes over the same tables, one
   Session; per order, oldest first: query its lines, check stock row by row with
@@ -89,13 +89,14 @@ def build(orders: int, targets: list[str], *, scratch_check: bool) -> dict[str, 
 
 def run_packscript(url: str, profile: bool) -> dict[str, Any]:
     """The pack script end to end, with the time of each phase."""
-    import stationd.store.packscript as packscript
+    import stationd.services.packscript_run as packscript_run
+    import stationd.store.packscript as pack_store
     from stationd.store.database import Store
 
     phases: dict[str, float] = {}
 
-    def timed(name: str, phase: str) -> None:
-        fn = getattr(packscript, name)
+    def timed(module: Any, name: str, phase: str) -> None:
+        fn = getattr(module, name)
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
@@ -104,16 +105,16 @@ def run_packscript(url: str, profile: bool) -> dict[str, Any]:
             finally:
                 phases[phase] = phases.get(phase, 0.0) + time.perf_counter() - start
 
-        setattr(packscript, name, wrapper)
+        setattr(module, name, wrapper)
 
-    for name, phase in (
-        ("load_candidates", "load"),
-        ("load_available", "load"),
-        ("run_pack_script", "decide"),
-        ("write_result", "write"),
-        ("encode_trace", "record trace"),
+    for module, name, phase in (
+        (pack_store, "load_candidates", "load"),
+        (pack_store, "load_available", "load"),
+        (packscript_run, "run_pack_script", "decide"),
+        (pack_store, "write_result", "write"),
+        (pack_store, "encode_trace", "record trace"),
     ):
-        timed(name, phase)
+        timed(module, name, phase)
     store = Store(url)
     profiler = None
     if profile:
@@ -122,7 +123,7 @@ def run_packscript(url: str, profile: bool) -> dict[str, Any]:
         profiler = cProfile.Profile()
         profiler.enable()
     start = time.perf_counter()
-    _run_id, result = packscript.run_in_store(store, station="bench", trigger="bench")
+    _run_id, result = packscript_run.run_once(store, station="bench", trigger="bench")
     seconds = time.perf_counter() - start
     if profiler is not None:
         import pstats

@@ -315,8 +315,8 @@ def demo(
 def packscript(ctx: click.Context, trace: bool) -> None:
     """Run the pack script once: move paid, fully stocked orders to packing."""
     from stationd.core.packscript import describe
+    from stationd.services.packscript_run import PackScriptRunFailed, run_once
     from stationd.store.database import Store
-    from stationd.store.packscript import PackScriptRunFailed, run_in_store
 
     with _clear_errors():
         settings = _settings(ctx)
@@ -325,7 +325,7 @@ def packscript(ctx: click.Context, trace: bool) -> None:
         out = _Output()
         on_step = (lambda step: out(describe(step))) if trace else None
         try:
-            run_id, result = run_in_store(
+            run_id, result = run_once(
                 store,
                 station=settings.station.name,
                 trigger="cli",

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, insert, select, update
 
 from stationd.core.barcodes import gtin_check_digit
+from stationd.services.packscript_run import run_once
 from stationd.store.database import Store
 from stationd.store.orders import record_event
-from stationd.store.packscript import run_in_store
 from stationd.store.tables import (
     order_lines,
     orders,
@@ -345,7 +345,7 @@ def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -
             ],
         )
         record_event(conn, "demo.created", station=station, payload={"seed": shape.seed})
-    run_in_store(store, station=station, trigger="demo")
+    run_once(store, station=station, trigger="demo")
 
     with store.read() as conn:
         packing = list(

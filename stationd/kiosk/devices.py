@@ -28,8 +28,13 @@ from stationd.kiosk.stream import live_stream, sse
 from stationd.services.device_watch import MAX_DIVERT_S, DevicesChanged
 from stationd.services.printing import PrinterStateChanged, PrintJobChanged
 from stationd.services.testpage import UnknownPrinter, print_test_page, speaks_zpl
-from stationd.store import print_queue
-from stationd.store.print_queue import JobState, PrintJob, PrintQueueError
+from stationd.store.print_queue import PrintJob, PrintQueueError
+from stationd.store.reads.print_jobs import (
+    last_printed_at,
+    print_job,
+    print_jobs_changes,
+    printer_jobs,
+)
 
 bp = Blueprint("devices", __name__)
 
@@ -57,8 +62,7 @@ def _job_number(raw: str) -> int:
 
 def _job(raw: str) -> PrintJob:
     job_id = _job_number(raw)
-    with _station().store.read() as conn:
-        job = print_queue.get_job(conn, job_id)
+    job = print_job(_station().store, job_id)
     if job is None:
         abort(404, _("There is no print job {id}.", id=job_id))
     return job
@@ -72,34 +76,24 @@ def _printer(name: str) -> str:
 
 def devices_context() -> dict:
     station = _station()
-    with station.store.read() as conn:
-        printed_at = print_queue.last_printed(conn)
+    printed_at = last_printed_at(station.store)
     return {"devices": station.device_watch.devices(printed_at)}
 
 
 def printers_context() -> dict:
     station = _station()
     printing = station.printing
-    printers = []
-    with station.store.read() as conn:
-        for name in printing.workers:
-            waiting = print_queue.jobs(conn, name, [JobState.QUEUED, JobState.HELD])
-            finished = print_queue.jobs(
-                conn,
-                name,
-                [JobState.PRINTED, JobState.DROPPED],
-                limit=FINISHED_SHOWN,
-                newest_first=True,
-            )
-            printers.append(
-                {
-                    "name": name,
-                    "documents": sorted(d for d, p in printing.routes.items() if p == name),
-                    "zpl": speaks_zpl(station.paperwork, printing.routes, name),
-                    "waiting": waiting,
-                    "finished": finished,
-                }
-            )
+    jobs = printer_jobs(station.store, printing.workers, finished=FINISHED_SHOWN)
+    printers = [
+        {
+            "name": name,
+            "documents": sorted(d for d, p in printing.routes.items() if p == name),
+            "zpl": speaks_zpl(station.paperwork, printing.routes, name),
+            "waiting": jobs[name].waiting,
+            "finished": jobs[name].finished,
+        }
+        for name in printing.workers
+    ]
     return {"printers": printers}
 
 
@@ -250,8 +244,7 @@ def events():  # type: ignore[no-untyped-def]
     watch = station.device_watch
 
     def marks() -> tuple[object, object]:
-        with station.store.read() as conn:
-            return print_queue.change_mark(conn), watch.diverting_until
+        return print_jobs_changes(station.store), watch.diverting_until
 
     last = list(marks())
 

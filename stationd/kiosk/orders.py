@@ -26,16 +26,15 @@ from stationd.kiosk.i18n import ngettext, translate, translate_error
 from stationd.kiosk.layout import is_htmx
 from stationd.kiosk.stream import live_stream, sse
 from stationd.services.orders import NoSuchOrder, OrderEditor
-from stationd.store.operators import scan_history
-from stationd.store.order_details import (
-    EventRecord,
-    order_deliveries,
-    order_events,
-    order_header,
+from stationd.store.order_details import EventRecord
+from stationd.store.reads.orders import (
+    found_orders,
+    order_exists,
+    order_known,
+    order_view,
+    own_statuses,
 )
-from stationd.store.orders import load_order
-from stationd.store.own_statuses import list_own_statuses
-from stationd.store.search import COUNT_CAP, OrderPage, search_orders
+from stationd.store.search import COUNT_CAP, OrderPage
 
 bp = Blueprint("orders", __name__)
 
@@ -140,14 +139,15 @@ def page():  # type: ignore[no-untyped-def]
         }
     if query is not None:
         scanned = classify(query.text) if query.text else None
-        if scanned is not None and scanned.kind is CodeKind.ORDER and not query.extended:
+        if (
+            scanned is not None
+            and scanned.kind is CodeKind.ORDER
+            and not query.extended
             # A pick list scanned into the search box: open that order, as the bench would.
-            with station.store.read() as conn:
-                exists = load_order(conn, scanned.order_id) is not None
-            if exists:
-                return _go(url_for("orders.order", order_id=scanned.order_id))
-        with station.store.read() as conn:
-            result = search_orders(conn, query, station.settings.station.tz)
+            and order_exists(station.store, scanned.order_id)
+        ):
+            return _go(url_for("orders.order", order_id=scanned.order_id))
+        result = found_orders(station.store, query, station.settings.station.tz)
     context = _list_context(criteria, query, result, problems)
     status = 400 if problems else 200
     if is_htmx() and request.headers.get("HX-Target") == "orders-results":
@@ -163,8 +163,7 @@ def _list_context(
     problems: dict[str, str],
 ) -> dict[str, Any]:
     station = current_app.config["STATION"]
-    with station.store.read() as conn:
-        own = list_own_statuses(conn)
+    own = own_statuses(station.store)
     extended = bool(request.args.get("extended")) or (query is not None and query.extended)
     if problems and any(field not in ("text", "after", "before") for field in problems):
         extended = True
@@ -219,15 +218,11 @@ def _editor() -> OrderEditor:
 
 def _order_context(order_id: int) -> dict[str, Any]:
     station = current_app.config["STATION"]
-    with station.store.read() as conn:
-        order = load_order(conn, order_id)
-        if order is None:
-            abort(404, _("There is no order {id}.", id=order_id))
-        header = order_header(conn, order_id)
-        deliveries = order_deliveries(conn, order_id)
-        scans = scan_history(conn, order_id=order_id, limit=HISTORY_ROWS)
-        history = order_events(conn, order_id, limit=HISTORY_ROWS)
-        own = list_own_statuses(conn)
+    view = order_view(station.store, order_id, history_rows=HISTORY_ROWS)
+    if view is None:
+        abort(404, _("There is no order {id}.", id=order_id))
+    order, header, deliveries = view.order, view.header, view.deliveries
+    scans, history, own = view.scans, view.history, view.own_statuses
     lines_by_id = {line.id: line for line in order.lines}
     return {
         "order": order,
@@ -262,9 +257,8 @@ def order(order_id: int):  # type: ignore[no-untyped-def]
 @bp.get("/orders/<int:order_id>/events")
 def order_events_stream(order_id: int):  # type: ignore[no-untyped-def]
     """The order drawn again whenever it changes elsewhere (a scan at the bench, ship-out)."""
-    with current_app.config["STATION"].store.read() as conn:
-        if order_header(conn, order_id) is None:
-            abort(404, _("There is no order {id}.", id=order_id))
+    if not order_known(current_app.config["STATION"].store, order_id):
+        abort(404, _("There is no order {id}.", id=order_id))
 
     def messages(event: Event | None) -> Iterator[str]:
         if isinstance(event, OrderChanged) and event.order_id == order_id:

@@ -23,8 +23,7 @@ from stationd.kiosk.numbers import page_number
 from stationd.kiosk.stream import live_stream, sse
 from stationd.services.documents import PrintChoices, print_choices, print_orders
 from stationd.services.printing import PrintJobChanged
-from stationd.store.orders import count_outbound_queue, outbound_queue, outbound_queue_mark
-from stationd.store.print_queue import change_mark, waiting_documents
+from stationd.store.reads.outbound_queue import outbound_queue_changes, outbound_queue_page
 
 bp = Blueprint("queue", __name__)
 
@@ -42,18 +41,15 @@ DOCUMENTS = (Document.PICKLIST, Document.RECEIPT, Document.PICKLIST_RECEIPT, Doc
 def rows_context(page_arg: str | None) -> dict:
     """The rows of one page of the queue, with the documents printed or waiting at a printer."""
     store = current_app.config["STATION"].store
-    with store.read() as conn:
-        total = count_outbound_queue(conn)
-        pages = max(1, -(-total // PAGE_SIZE))
-        page_no = page_number(page_arg, pages)
-        rows = outbound_queue(conn, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
-        waiting = waiting_documents(conn, (row.id for row in rows))
+    shown = outbound_queue_page(
+        store, size=PAGE_SIZE, choose=lambda pages: page_number(page_arg, pages)
+    )
     return {
-        "rows": rows,
-        "waiting": {order_id: {d.value for d in docs} for order_id, docs in waiting.items()},
-        "total": total,
-        "page": page_no,
-        "pages": pages,
+        "rows": shown.rows,
+        "waiting": {order_id: {d.value for d in docs} for order_id, docs in shown.waiting.items()},
+        "total": shown.total,
+        "page": shown.page,
+        "pages": shown.pages,
     }
 
 
@@ -143,9 +139,8 @@ def events():  # type: ignore[no-untyped-def]
     store = current_app.config["STATION"].store
 
     def mark() -> tuple[object, ...]:
-        with store.read() as conn:
-            # Jobs waiting at a printer show in the rows too.
-            return (outbound_queue_mark(conn), change_mark(conn))
+        # Jobs waiting at a printer show in the rows too.
+        return outbound_queue_changes(store)
 
     last = [mark()]
 

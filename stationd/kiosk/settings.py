@@ -19,14 +19,13 @@ from stationd.services.own_statuses import (
     delete_unused_own_status,
     rename_own_status,
 )
-from stationd.store.own_statuses import own_statuses_in_use
+from stationd.store.reads.orders import own_statuses_with_use
 
 bp = Blueprint("settings", __name__)
 
 
 def _context(outcome: dict | None = None, typed: dict | None = None) -> dict[str, Any]:
-    with current_app.config["STATION"].store.read() as conn:
-        statuses = own_statuses_in_use(conn)
+    statuses = own_statuses_with_use(current_app.config["STATION"].store)
     return {"statuses": statuses, "outcome": outcome, "typed": typed or {}}
 
 

@@ -45,13 +45,12 @@ from stationd.services.shipout import (
     keep_typed_parcel_id,
     report_deliveries,
 )
-from stationd.store.deliveries import (
-    count_ready_to_ship,
-    pending_parcel_ids,
-    ready_to_ship,
-    ready_to_ship_mark,
+from stationd.store.reads.ship_out import (
+    kept_parcel_ids,
+    order_with_kept_parcel_ids,
+    ship_out_changes,
+    ship_out_page,
 )
-from stationd.store.orders import load_order
 
 bp = Blueprint("shipout", __name__)
 
@@ -300,16 +299,10 @@ def _context(
 ) -> dict:
     station = _station()
     by_order = {o.order_id: o for o in outcomes or []}
-    with station.store.read() as conn:
-        total = count_ready_to_ship(conn)
-        pages = max(1, -(-total // PAGE_SIZE))
-        page_no = page_number(page, pages)
-        orders = [
-            order
-            for order_id in ready_to_ship(conn, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
-            if (order := load_order(conn, order_id)) is not None
-        ]
-        kept = pending_parcel_ids(conn, [order.id for order in orders])
+    shown = ship_out_page(station.store, size=PAGE_SIZE, choose=lambda n: page_number(page, n))
+    orders, kept, total, page_no, pages = (
+        shown.orders, shown.kept, shown.total, shown.page, shown.pages,
+    )  # fmt: skip
     rows = []
     for order in orders:
         outcome = by_order.get(order.id)
@@ -435,8 +428,7 @@ def fetch(order_id: int):  # type: ignore[no-untyped-def]
         )
     weight = request.form.get(f"weight-{order_id}", "").strip()
     weight_g = _number(weight, _("The weight in grams")) if weight else None
-    with station.store.read() as conn:
-        kept = pending_parcel_ids(conn, [order_id])[order_id]
+    kept = kept_parcel_ids(station.store, order_id)
     if all(slot.value.strip() for slot in _slots(values, kept)):
         abort(
             409,
@@ -460,9 +452,7 @@ def fetch(order_id: int):  # type: ignore[no-untyped-def]
         abort(409, translate_error(err))
     except BrokerError as err:
         abort(502, translate_error(err))
-    with station.store.read() as conn:
-        order = load_order(conn, order_id)
-        kept = pending_parcel_ids(conn, [order_id])[order_id]
+    order, kept = order_with_kept_parcel_ids(station.store, order_id)
     row = Row(order, _checked(values, order_id, kept), {}, kept=kept)  # type: ignore[arg-type]
     return render_template(
         "shipout_parcels.html",
@@ -494,8 +484,7 @@ def events() -> Response:
     store = _station().store
 
     def mark() -> tuple[object, ...]:
-        with store.read() as conn:
-            return ready_to_ship_mark(conn)
+        return ship_out_changes(store)
 
     last = [mark()]
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-
-from sqlalchemy import Connection, select
+from typing import TYPE_CHECKING
 
 from stationd.config import PrinterSettings, Settings
 from stationd.core.deliveries import Delivery
-from stationd.core.documents import Address, Shop, build_document
+from stationd.core.documents import Shop, build_document
 from stationd.core.labels import Receiver, Sender, labels_for_delivery
 from stationd.core.orders import (
     Document,
@@ -31,9 +30,13 @@ from stationd.devices.zpl import render_escpos_label, render_zpl
 from stationd.services.printing import PrintService
 from stationd.store.database import Store
 from stationd.store.deliveries import mark_labelled
+from stationd.store.order_contents import shelf_locations
+from stationd.store.order_details import order_address
 from stationd.store.orders import load_orders, record_event
 from stationd.store.print_queue import waiting_documents
-from stationd.store.tables import orders, products
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 
 @dataclass(frozen=True)
@@ -74,27 +77,6 @@ class Paperwork:
             tz=settings.station.tz,
             printers={p.name: p for p in settings.printers},
         )
-
-
-def _locations(conn: Connection, skus: Iterable[str]) -> dict[str, str]:
-    wanted = sorted(set(skus))
-    if not wanted:
-        return {}
-    rows = conn.execute(
-        select(products.c.sku, products.c.location).where(products.c.sku.in_(wanted))
-    )
-    return dict(rows.all())
-
-
-def order_address(conn: Connection, order_id: int) -> Address:
-    """The customer's postal address as the order row keeps it."""
-    row = conn.execute(
-        select(
-            orders.c.customer_name, orders.c.street, orders.c.postcode, orders.c.city,
-            orders.c.country,
-        ).where(orders.c.id == order_id)
-    ).one()  # fmt: skip
-    return Address(*row)
 
 
 @dataclass(frozen=True)
@@ -171,7 +153,7 @@ def print_orders(
                 document,
                 order,
                 shop=paperwork.shop,
-                locations=_locations(conn, (line.sku for line in order.lines)),
+                locations=shelf_locations(conn, (line.sku for line in order.lines)),
                 customer=order_address(conn, order.id) if document is Document.INVOICE else None,
                 language=paperwork.language,
                 currency=paperwork.currency,

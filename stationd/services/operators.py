@@ -12,8 +12,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-
-from sqlalchemy import Connection
+from typing import TYPE_CHECKING
 
 from stationd.clock import utcnow
 from stationd.core.barcodes import Classified, CodeKind
@@ -52,6 +51,9 @@ from stationd.store.operators import (
     station_operator,
 )
 from stationd.store.orders import record_event
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,7 @@ the bus after the commit, so the queue and the bench show it at once. A refusal 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-from sqlalchemy import Connection
+from typing import TYPE_CHECKING, Any
 
 from stationd.core.orders import Order, OrderLine, OrderRuleError
 from stationd.core.text import sentence
@@ -28,6 +26,9 @@ from stationd.store.orders import load_order, record_event, save_order_header
 from stationd.store.own_statuses import get_own_status
 from stationd.store.packscript import packscript_lock
 
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
 
 class NoSuchOrder(OrderRuleError):
     """The order asked for isn't in the database."""
@@ -39,7 +40,7 @@ class NoSuchOrder(OrderRuleError):
 
 #: A change: does it on the locked order and returns the audit event's kind and payload, or None
 #: when the order already is as asked (nothing is saved, no event written).
-Change = Callable[[Connection, Order], tuple[str, dict[str, Any]] | None]
+Change = Callable[["Connection", Order], tuple[str, dict[str, Any]] | None]
 
 
 class OrderEditor:

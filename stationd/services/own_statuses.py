@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.exc import IntegrityError
-
 from stationd.core.orders import (
     OrderRuleError,
     OwnStatus,
@@ -18,6 +16,7 @@ from stationd.core.text import sentence
 from stationd.store.database import Store
 from stationd.store.orders import record_event
 from stationd.store.own_statuses import (
+    OwnStatusConflict,
     delete_own_status,
     get_own_status,
     insert_own_status,
@@ -37,7 +36,7 @@ def _code_taken_elsewhere(code: str) -> Iterator[None]:
     # Another station took the code since the list was read (PostgreSQL): the same sentence.
     try:
         yield
-    except IntegrityError:
+    except OwnStatusConflict:
         raise OrderRuleError(
             sentence("The status code {code} is already in use.", code=code)
         ) from None
@@ -93,9 +92,8 @@ def delete_unused_own_status(store: Store, status_id: int, *, station: str) -> O
             raise NoSuchOwnStatus(status_id)
         check_own_status_unused(status, orders_using(conn, status_id))
         try:
-            with conn.begin_nested():
-                delete_own_status(conn, status_id)
-        except IntegrityError:
+            delete_own_status(conn, status_id)
+        except OwnStatusConflict:
             # Another station put it on an order since it was counted (PostgreSQL).
             check_own_status_unused(status, max(1, orders_using(conn, status_id)))
             raise

@@ -1,9 +1,10 @@
 """The pack script as the Tools page drives it (R8): one run at a time, watched live, read back.
 
-`PackScriptRunner` is the one way this station runs the pack script — by hand from the kiosk
-and on the schedule alike — so two runs of one station never overlap, and a run can be watched
-while it goes: the runner keeps the counts and the last steps of the run it is doing, for the
-page to fetch in batches (a run may have 300,000 steps; the browser gets a window of them).
+`PackScriptRunner` is how the station's kiosk and schedule run the pack script (each run is
+`services.packscript_run.run_once`), so two runs of one station never overlap, and a run can
+be watched while it goes: the runner keeps the counts and the last steps of the run it is
+doing, for the page to fetch in batches (a run may have 300,000 steps; the browser gets a
+window of them).
 Another station's run is told apart by the marker and the lock (`store.packscript_activity`).
 
 A finished run is read back from its stored trace, folded per order (`TraceIndex`) and kept for
@@ -30,13 +31,9 @@ from stationd.core.packscript_reading import (
     why_not_packing,
 )
 from stationd.events import Bus, PackScriptRunChanged
+from stationd.services.packscript_run import PackScriptRunFailed, run_once
 from stationd.store.database import Store
-from stationd.store.packscript import (
-    PackScriptRunFailed,
-    RunRecord,
-    recent_runs,
-    run_in_store,
-)
+from stationd.store.packscript import RunRecord, recent_runs
 from stationd.store.packscript_activity import (
     RunningElsewhere,
     latest_run,
@@ -156,7 +153,7 @@ class PackScriptRunner:
     def run(self, trigger: str = "auto") -> tuple[int, PackResult]:
         """One run now, in this thread, after any run of this station that is going (schedule).
 
-        Returns the run's id and result; raises PackScriptRunFailed like `run_in_store`.
+        Returns the run's id and result; raises PackScriptRunFailed like `run_once`.
         """
         self._run_lock.acquire()
         self._begin(trigger)
@@ -198,7 +195,7 @@ class PackScriptRunner:
         try:
             with self.store.write() as conn:
                 mark_running(conn, self.station, self._started)
-            run_id, result = run_in_store(
+            run_id, result = run_once(
                 self.store,
                 station=self.station,
                 trigger=trigger,

@@ -4,6 +4,7 @@ reservation a packing order lets go of when its lines shrink (R7)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
@@ -11,6 +12,17 @@ from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from stationd.core.barcodes import normalize_gtin
 from stationd.core.orders import OrderLine
 from stationd.store.tables import order_lines, products, stock
+
+
+def shelf_locations(conn: Connection, skus: Iterable[str]) -> dict[str, str]:
+    """Each SKU's stock location (R11: a pick list walks the shelves in that order)."""
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(products.c.sku, products.c.location).where(products.c.sku.in_(wanted))
+    )
+    return dict(rows.all())
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, desc, select
 
+from stationd.core.documents import Address
 from stationd.store.packscript import MOVED_EVENT
 from stationd.store.tables import (
     deliveries,
@@ -176,3 +177,14 @@ def _payload(text: str) -> dict[str, Any]:
     except ValueError:
         return {"text": text}
     return value if isinstance(value, dict) else {"value": value}
+
+
+def order_address(conn: Connection, order_id: int) -> Address:
+    """The customer's postal address as the order row keeps it."""
+    row = conn.execute(
+        select(
+            orders.c.customer_name, orders.c.street, orders.c.postcode, orders.c.city,
+            orders.c.country,
+        ).where(orders.c.id == order_id)
+    ).one()  # fmt: skip
+    return Address(*row)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from stationd.core.orders import OwnStatus
 from stationd.store.tables import orders, own_statuses
@@ -48,20 +49,43 @@ def orders_using(conn: Connection, status_id: int) -> int:
     ).scalar_one()
 
 
+class OwnStatusConflict(Exception):
+    """The database refused a change to the own statuses that another station's change made
+    wrong since they were read (PostgreSQL): a code taken, or a status put on an order."""
+
+
 def insert_own_status(conn: Connection, status: OwnStatus) -> int:
-    return conn.execute(
-        insert(own_statuses).values(code=status.code, name=status.name).returning(own_statuses.c.id)
-    ).scalar_one()
+    """Add a status; raises OwnStatusConflict if its code was taken meanwhile."""
+    try:
+        return conn.execute(
+            insert(own_statuses)
+            .values(code=status.code, name=status.name)
+            .returning(own_statuses.c.id)
+        ).scalar_one()
+    except IntegrityError as err:
+        raise OwnStatusConflict(str(err.orig)) from err
 
 
 def update_own_status(conn: Connection, status: OwnStatus) -> None:
-    """Write a new code and name; orders refer by id, so every one shows them (R5)."""
-    conn.execute(
-        update(own_statuses)
-        .where(own_statuses.c.id == status.id)
-        .values(code=status.code, name=status.name)
-    )
+    """Write a new code and name; orders refer by id, so every one shows them (R5).
+
+    Raises OwnStatusConflict if the code was taken meanwhile.
+    """
+    try:
+        conn.execute(
+            update(own_statuses)
+            .where(own_statuses.c.id == status.id)
+            .values(code=status.code, name=status.name)
+        )
+    except IntegrityError as err:
+        raise OwnStatusConflict(str(err.orig)) from err
 
 
 def delete_own_status(conn: Connection, status_id: int) -> None:
-    conn.execute(delete(own_statuses).where(own_statuses.c.id == status_id))
+    """Delete a status; raises OwnStatusConflict if an order carries it meanwhile, with the
+    transaction still usable (the delete is tried under a savepoint)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(delete(own_statuses).where(own_statuses.c.id == status_id))
+    except IntegrityError as err:
+        raise OwnStatusConflict(str(err.orig)) from err

@@ -1,4 +1,7 @@
-"""The pack script against the database: load, decide (core), write — one transaction, locked.
+"""The SQL of the pack script: the lock, loading, writing the moves, recording the run.
+
+The run itself (lock, load, decide, write, record in one transaction) is the service
+`services.packscript_run`; the decisions are core's (`core.packscript`).
 
 R7/R17: stock is never reserved twice, also with several stations. On SQLite the transaction
 starts with `BEGIN IMMEDIATE`, which holds the file's write lock for the whole run; on
@@ -18,15 +21,13 @@ order status anew rather than changing them order by order.
 
 from __future__ import annotations
 
-import gc
 import json
-import logging
 import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import accumulate
 from operator import itemgetter, sub
 from typing import Any
@@ -38,15 +39,10 @@ from stationd.core.packscript import (
     Candidate,
     PackResult,
     Step,
-    StepListener,
     Trace,
-    run_pack_script,
 )
-from stationd.store.database import Store
 from stationd.store.orders import record_event
 from stationd.store.tables import orders, packscript_runs
-
-log = logging.getLogger(__name__)
 
 #: The PostgreSQL advisory-lock key of the pack script ("PACK" in ASCII).
 PACKSCRIPT_LOCK_KEY = 0x5041434B
@@ -270,75 +266,7 @@ RUN_COLUMNS = [
 ]
 
 
-def run_in_store(
-    store: Store,
-    *,
-    station: str,
-    trigger: str,
-    on_step: StepListener | None = None,
-    keep_traces_days: int | None = None,
-) -> tuple[int, PackResult]:
-    """One pack-script run: lock, load, decide, write, record — all in one transaction.
-
-    Returns the run's id and its result. If writing fails the moves roll back, and the failure
-    is recorded as a run of its own with the error, so the Tools page shows what happened.
-    With `keep_traces_days` (`[packscript] keep_traces_days`), the traces of older runs are
-    forgotten afterwards, in a transaction of its own (`forget_old_traces`).
-    """
-    started = utcnow()
-    try:
-        with _collector_paused(), store.write(bulk=True) as conn:
-            packscript_lock(conn)
-            candidates = load_candidates(conn)
-            available = load_available(conn)
-            result = run_pack_script(candidates, available, on_step)
-            # The run is recorded first, in the same transaction, so each moved order and the
-            # event can name it.
-            run_id = _record_run(conn, station, trigger, started, result, None)
-            write_result(conn, result, station=station, run_id=run_id)
-    except Exception as err:
-        log.exception("pack script run failed")
-        stop = Step(None, "error", False, f"{type(err).__name__}: {err}")
-        failed = PackResult(trace=Trace(stopped=stop))
-        with store.write() as conn:
-            run_id = _record_run(conn, station, trigger, started, failed, "failed")
-        raise PackScriptRunFailed(run_id, stop.detail) from err
-    if keep_traces_days is not None:
-        before = utcnow() - timedelta(days=keep_traces_days)
-        try:
-            with store.write() as conn:
-                gone = forget_old_traces(conn, before=before)
-        except Exception:  # costs disk until the next run tries again, nothing else
-            log.warning("could not forget old pack-script traces", exc_info=True)
-        else:
-            if gone:
-                log.info("forgot the traces of %d pack-script runs before %s", gone, before)
-    return run_id, result
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    # Loading makes ~500,000 tuples that live until the run ends and hold no cycles; the
-    # cyclic garbage collector would only walk them again and again, while they are made and
-    # at each allocation after (one full pass costs ~0.1 s), until the commit.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-class PackScriptRunFailed(Exception):
-    """Writing a run's outcome failed; nothing was moved. `run_id` is the recorded failure."""
-
-    def __init__(self, run_id: int, message: str) -> None:
-        super().__init__(message)
-        self.run_id = run_id
-
-
-def _record_run(
+def record_run(
     conn: Connection,
     station: str,
     trigger: str,
@@ -346,6 +274,8 @@ def _record_run(
     result: PackResult,
     status: str | None,
 ) -> int:
+    """Insert the run's row with its counts and trace; returns its id (`status` None: from
+    the result, "ok" or "stopped")."""
     stopped = result.stopped
     return conn.execute(
         insert(packscript_runs)
@@ -397,7 +327,6 @@ __all__ = [
     "MOVED_EVENT",
     "PACKSCRIPT_LOCK_KEY",
     "RUN_COLUMNS",
-    "PackScriptRunFailed",
     "RunRecord",
     "decode_trace",
     "encode_trace",
@@ -406,6 +335,6 @@ __all__ = [
     "load_candidates",
     "packscript_lock",
     "recent_runs",
-    "run_in_store",
+    "record_run",
     "write_result",
 ]

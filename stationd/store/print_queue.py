@@ -2,7 +2,7 @@
 
 A job is written by `enqueue` in the caller's own transaction, beside the change that asked for
 it, so a job exists exactly when that change committed — and, being a row, it survives a crash
-or a power cut. A printer's worker (`services/printing.py`) takes the oldest queued job, sends
+or a power cut. A printer's worker (`services/print_worker.py`) takes the oldest queued job, sends
 its bytes and only then calls `mark_printed`; a job that was on its way to the printer when the
 power went is therefore still `queued` and goes out again after the restart (at least once,
 never silently lost).

@@ -7,8 +7,8 @@ import threading
 from collections.abc import Callable
 
 from stationd.core.packscript import PackResult
+from stationd.services.packscript_run import run_once
 from stationd.store.database import Store
-from stationd.store.packscript import run_in_store
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class PackScriptSchedule:
     ) -> None:
         self.store = store
         # The station's runner, when given: a run by hand and this one then never overlap.
-        self.run = run or (lambda trigger: run_in_store(store, station=station, trigger=trigger))
+        self.run = run or (lambda trigger: run_once(store, station=station, trigger=trigger))
         self.station = station
         self.interval_s = interval_min * 60
         self.run_on_start = run_on_start
@@ -55,7 +55,7 @@ class PackScriptSchedule:
                 run_id, result = self.run("auto")
                 log.info("pack script run %d: %s", run_id, result.summary())
             except Exception:
-                # Recorded as a failed run by run_in_store; the next interval tries again.
+                # Recorded as a failed run by run_once; the next interval tries again.
                 log.exception("pack script run failed")
             if self._stop.wait(self.interval_s):
                 return

@@ -13,15 +13,14 @@ from sqlalchemy import select, text, update
 
 import stationd.store.packscript as store_packscript
 from stationd.core.orders import line_reservation
-from stationd.core.packscript import Step
+from stationd.core.packscript import Step, run_pack_script
+from stationd.services.packscript_run import PackScriptRunFailed, run_once
 from stationd.store.database import Store
 from stationd.store.packscript import (
     MOVED_EVENT,
-    PackScriptRunFailed,
     decode_trace,
     encode_trace,
     recent_runs,
-    run_in_store,
 )
 from stationd.store.packscript_activity import trace_steps
 from stationd.store.tables import events, order_lines, orders, packscript_runs, stock
@@ -101,7 +100,7 @@ def test_r6_run_moves_orders_to_packing_and_records_itself(store, shop) -> None:
     unpaid = shop.order([("A", 1)], paid=False, placed_at=at(2))
     short = shop.order([("B", 5)], placed_at=at(3))
 
-    run_id, result = run_in_store(store, station="bench-1", trigger="manual")
+    run_id, result = run_once(store, station="bench-1", trigger="manual")
 
     assert statuses(store) == {moves: "packing", unpaid: "order", short: "order"}
     assert lines_reserved(store) == {
@@ -142,7 +141,7 @@ def test_r7_oldest_order_wins_in_the_store(store, shop) -> None:
     newer = shop.order([("A", 1)], placed_at=at(30))
     older = shop.order([("A", 1)], placed_at=at(10))
 
-    run_in_store(store, station="s", trigger="auto")
+    run_once(store, station="s", trigger="auto")
 
     assert statuses(store) == {newer: "order", older: "packing"}
 
@@ -152,8 +151,8 @@ def test_r7_second_run_moves_nothing_new_and_never_reserves_twice(store, shop) -
     first = shop.order([("A", 2)], placed_at=at(1))
     waiting = shop.order([("A", 2)], placed_at=at(2))
 
-    run_in_store(store, station="s", trigger="auto")
-    _, again = run_in_store(store, station="s", trigger="auto")
+    run_once(store, station="s", trigger="auto")
+    _, again = run_once(store, station="s", trigger="auto")
 
     assert again.moves == [] and again.looked_at == 1 and again.short == 1
     assert statuses(store) == {first: "packing", waiting: "order"}
@@ -162,7 +161,7 @@ def test_r7_second_run_moves_nothing_new_and_never_reserves_twice(store, shop) -
 
     with store.write() as conn:  # a delivery of goods: now the waiting order fits
         conn.execute(update(stock).values(on_hand=4))
-    _, third = run_in_store(store, station="s", trigger="auto")
+    _, third = run_once(store, station="s", trigger="auto")
 
     assert third.moved_ids == [waiting]
     assert stock_reserved(store) == {"A": 4}
@@ -179,7 +178,7 @@ def test_r8_stopped_run_is_recorded_with_the_order_and_message(store, shop) -> N
     with store.write() as conn:  # corrupt: more reserved than on hand
         conn.execute(update(stock).where(stock.c.sku == "BAD").values(reserved=3))
 
-    run_id, result = run_in_store(store, station="s", trigger="manual")
+    run_id, result = run_once(store, station="s", trigger="manual")
 
     message = "stock of SKU BAD is negative (-2): more is reserved than is on hand"
     assert result.stopped == Step(broken, "error", False, message)
@@ -222,7 +221,7 @@ def test_r17_two_stations_at_once_never_reserve_twice(store, shop) -> None:
 
         try:
             start.wait()
-            results[n] = run_in_store(
+            results[n] = run_once(
                 stations[n], station=f"bench-{n}", trigger="auto", on_step=slow_start
             )[1]
         except BaseException as err:
@@ -285,9 +284,9 @@ def test_r6_a_run_moving_most_orders_makes_the_status_indexes_anew(
 
     if fails:
         with pytest.raises(PackScriptRunFailed):
-            run_in_store(sqlite_store, station="s", trigger="auto")
+            run_once(sqlite_store, station="s", trigger="auto")
     else:
-        run_in_store(sqlite_store, station="s", trigger="auto")
+        run_once(sqlite_store, station="s", trigger="auto")
 
     [names] = [[name for name, _ in one] for one in remade]
     assert "ix_orders_queue" in names and "ix_orders_placed_at" not in names
@@ -315,7 +314,7 @@ def test_a_failed_write_leaves_nothing_moved_and_records_a_failed_run(store, sho
     monkeypatch.setattr(store_packscript, "write_result", write_then_fail)
 
     with pytest.raises(PackScriptRunFailed, match="OSError: disk full") as failure:
-        run_in_store(store, station="s", trigger="manual")
+        run_once(store, station="s", trigger="manual")
 
     assert statuses(store) == {first: "order", second: "order"}
     assert stock_reserved(store) == {"A": 0}
@@ -329,7 +328,7 @@ def test_a_failed_write_leaves_nothing_moved_and_records_a_failed_run(store, sho
     assert trace == [Step(None, "error", False, "OSError: disk full")]
 
     monkeypatch.undo()
-    _, result = run_in_store(store, station="s", trigger="manual")
+    _, result = run_once(store, station="s", trigger="manual")
     assert result.moved_ids == [first, second]
 
 
@@ -341,7 +340,7 @@ def test_write_refuses_orders_that_left_state_order_under_it(store, shop) -> Non
     with pytest.raises(RuntimeError, match="1 of the 2 orders"), store.write() as conn:
         candidates = store_packscript.load_candidates(conn)
         available = store_packscript.load_available(conn)
-        result = store_packscript.run_pack_script(candidates, available)
+        result = run_pack_script(candidates, available)
         # Something that skipped the pack-script lock moved an order meanwhile.
         conn.execute(update(orders).where(orders.c.id == two).values(status="packing"))
         store_packscript.write_result(conn, result, station="s", run_id=1)
@@ -370,7 +369,7 @@ def test_load_reads_lines_per_order_and_stock_available(store, shop) -> None:
 
 
 def test_an_empty_shop_runs_and_records_an_empty_trace(store) -> None:
-    run_id, result = run_in_store(store, station="s", trigger="auto")
+    run_id, result = run_once(store, station="s", trigger="auto")
 
     assert result.ok and result.looked_at == 0
     with store.read() as conn:
@@ -383,7 +382,7 @@ def test_trace_encoding_round_trips_and_reads_the_older_form(store, shop) -> Non
         shop.order([("A", 1)], placed_at=at(n), order_id=100 + n)
     shop.order([("A", 1)], placed_at=at(4), paid=False, order_id=90)
 
-    _, result = run_in_store(store, station="s", trigger="auto")
+    _, result = run_once(store, station="s", trigger="auto")
 
     assert list(decode_trace(encode_trace(result.trace))) == list(result.trace)
     assert list(decode_trace(None)) == []
@@ -399,7 +398,7 @@ def test_the_run_record_survives_a_reread_through_sqlalchemy(store, shop) -> Non
     shop.product("A", on_hand=1)
     order_id = shop.order([("A", 1)], placed_at=at(1))
 
-    run_in_store(store, station="s", trigger="auto")
+    run_once(store, station="s", trigger="auto")
 
     with store.read() as conn:
         updated_at = conn.execute(
