@@ -1,10 +1,10 @@
-"""Shipping brokers: the services that book a parcel with a carrier and hand back its id (R13).
+"""Carriers: the services that book a parcel and hand back its parcel id (R13).
 
-A broker (a shipping platform in front of PostNord, Bring, DHL …) takes the receiver and the
-parcel's weight and returns the carrier's parcel id, which then goes on the delivery like a typed
-or scanned one. The ship-out page's "Fetch from broker" asks the station's broker through
-`ShippingBroker.book_parcel`. A real broker's adapter implements that protocol in a module of
-its own in this package and is chosen in `[shipping] broker`; `SimulatedBroker` is the one that
+A carrier (PostNord, Bring, DHL …, or a shipping platform in front of them) takes the receiver
+and the parcel's weight and returns the parcel id, which then goes on the delivery like a typed
+or scanned one. The ship-out page's "Fetch from carrier" asks the station's carrier through
+`Carrier.book_parcel`. A real carrier's adapter implements that protocol in a module of its own
+in this package and is chosen in `[shipping] carrier`; `SimulatedCarrier` is the one that
 exists so far.
 """
 
@@ -33,18 +33,18 @@ class ParcelBooking:
     weight_g: int | None = None
 
 
-class BrokerError(Exception):
-    """The broker could not book a parcel; `str(err)` is a sentence for the packer."""
+class CarrierError(Exception):
+    """The carrier could not book a parcel; `str(err)` is a sentence for the packer."""
 
 
-class ShippingBroker(Protocol):
-    """What the station needs of a shipping broker."""
+class Carrier(Protocol):
+    """What the station needs of a carrier."""
 
-    #: Names the broker in the audit log and on the page (``simulated``, ``nshift`` …).
+    #: Names the carrier in the audit log and on the page (``simulated``, ``nshift`` …).
     name: str
 
     def book_parcel(self, booking: ParcelBooking) -> str:
-        """Book one parcel and return its parcel id; raises `BrokerError` when that fails.
+        """Book one parcel and return its parcel id; raises `CarrierError` when that fails.
 
         Called from a request thread: it may block on the network, but never for longer than
         the adapter's own timeout.
@@ -52,12 +52,13 @@ class ShippingBroker(Protocol):
         ...
 
 
-def make_broker(settings: Settings) -> ShippingBroker | None:
-    """The broker `[shipping] broker` names, or None when the station has none."""
-    if settings.shipping.broker == "simulated":
-        from stationd.brokers.simulated import SimulatedBroker
+def make_carrier(settings: Settings) -> Carrier | None:
+    """The carrier `[shipping] carrier` names, or None when the station has none."""
+    if settings.shipping.carrier == "simulated":
+        from stationd.carriers.simulated import SimulatedCarrier
 
-        return SimulatedBroker(
+        return SimulatedCarrier(
+            # The file keeps its old name: a new one would start the sequence again at 1.
             settings.station.state_dir / "broker-simulated.seq",
             station=settings.station.name,
             country=settings.shop.country,
