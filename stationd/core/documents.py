@@ -37,6 +37,7 @@ __all__ = [
     "Heading",
     "Invoice",
     "InvoiceLine",
+    "Paragraph",
     "PickLine",
     "PickList",
     "PickListReceipt",
@@ -46,7 +47,6 @@ __all__ = [
     "Section",
     "Shop",
     "Table",
-    "Text",
     "Totals",
     "build_document",
     "build_invoice",
@@ -217,7 +217,7 @@ class Heading:
 
 
 @dataclass(frozen=True, slots=True)
-class Text:
+class Paragraph:
     """Lines of running text; a renderer wraps each line to its width."""
 
     lines: tuple[str, ...]
@@ -268,7 +268,7 @@ class Rule:
     """A horizontal line across the paper."""
 
 
-Block = Heading | Text | Fields | Table | Totals | Barcode | Rule
+Block = Heading | Paragraph | Fields | Table | Totals | Barcode | Rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +387,9 @@ class PickList:
         ]
         blocks: list[Block] = [Heading(t["picklist"]), Barcode(self.barcode), Fields(tuple(fields))]
         if self.comment.strip():
-            blocks += [Text((f"{t['comment']}:", *self.comment.strip().splitlines()), bold=True)]
+            blocks += [
+                Paragraph((f"{t['comment']}:", *self.comment.strip().splitlines()), bold=True)
+            ]
         blocks += [
             Table(
                 (
@@ -534,8 +536,8 @@ class Receipt(_Priced):
         t = LABELS[self.language]
         totals = _totals(self.total_minor, self.vat_percent, self.currency, t)
         blocks: tuple[Block, ...] = (
-            Text((self.shop.name,), align="center", bold=True),
-            Text(self.shop.header_lines(t), align="center"),
+            Paragraph((self.shop.name,), align="center", bold=True),
+            Paragraph(self.shop.header_lines(t), align="center"),
             Heading(t["receipt"]),
             Fields(
                 (
@@ -548,7 +550,7 @@ class Receipt(_Priced):
             _line_table(self.lines, self.currency, t),
             Rule(),
             Totals(tuple(totals), strong=frozenset({0})),
-            Text((t["thanks"],), align="center"),
+            Paragraph((t["thanks"],), align="center"),
         )
         return (Section(self.kind, blocks),)
 
@@ -636,8 +638,8 @@ class Invoice(_Priced):
         totals = _totals(self.total_minor, self.vat_percent, self.currency, t)
         totals.append((t["amount_due"], format_money(self.total_minor, self.currency)))
         blocks: list[Block] = [
-            Text((self.shop.name,), align="center", bold=True),
-            Text(self.shop.header_lines(t), align="center"),
+            Paragraph((self.shop.name,), align="center", bold=True),
+            Paragraph(self.shop.header_lines(t), align="center"),
             Heading(t["invoice"]),
             Fields(
                 (
@@ -647,15 +649,15 @@ class Invoice(_Priced):
                     (t["order"], str(self.order_id)),
                 )
             ),
-            Text((f"{t['bill_to']}:",), bold=True),
-            Text(self.customer.lines()),
+            Paragraph((f"{t['bill_to']}:",), bold=True),
+            Paragraph(self.customer.lines()),
             _line_table(self.lines, self.currency, t),
             Rule(),
             Totals(tuple(totals), strong=frozenset({len(totals) - 1})),
         ]
         if self.shop.payment_details:
-            blocks.append(Text((f"{t['pay_to']}:", *self.shop.payment_details)))
-        blocks.append(Text((t["reference"].format(number=self.number),)))
+            blocks.append(Paragraph((f"{t['pay_to']}:", *self.shop.payment_details)))
+        blocks.append(Paragraph((t["reference"].format(number=self.number),)))
         return (Section(self.kind, tuple(blocks)),)
 
 

@@ -16,9 +16,9 @@ from stationd.core.documents import (
     Block,
     Fields,
     Heading,
+    Paragraph,
     Rule,
     Section,
-    Text,
     normalize_language,
 )
 
@@ -93,9 +93,9 @@ class PrinterTestPage:
                     (t["letters"], NORDIC_LETTERS),
                 )
             ),
-            Text((t["check"],)),
+            Paragraph((t["check"],)),
             Rule(),
             Barcode(self.barcode),
-            Text((t["scan"],)),
+            Paragraph((t["scan"],)),
         )
         return (Section(None, blocks),)
