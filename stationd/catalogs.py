@@ -56,10 +56,6 @@ def say(message: object, language: str) -> str:
     template = getattr(message, "template", None)
     if template is None:
         return "" if message is None else str(message)
-    params = {
-        key: say_param(value, language)
-        for key, value in message.params.items()  # type: ignore[attr-defined]
-    }
     context = getattr(message, "context", None)
     translations = catalog(language)
     said = (
@@ -67,7 +63,10 @@ def say(message: object, language: str) -> str:
         if context is not None
         else translations.gettext(template)
     )
-    return said.format(**params)
+    params = message.params  # type: ignore[attr-defined]
+    if not params:
+        return said
+    return said.format(**{key: say_param(value, language) for key, value in params.items()})
 
 
 def say_param(value: object, language: str) -> object:

@@ -25,6 +25,7 @@ from stationd.core.documents import (
 )
 from stationd.core.labels import ShippingLabel
 from stationd.core.orders import Document
+from stationd.core.text import Text
 from stationd.devices.escpos_render import render
 from stationd.devices.zpl import render_escpos_label, render_zpl
 from stationd.devices.zpl_document import render_zpl_document
@@ -67,20 +68,23 @@ def document_in_language(document: Paper) -> SaidDocument:
 
 
 def _said(block: Block, language: str) -> Block:
+    def said(text: str) -> str:
+        # Only core's sentences have words to say; the facts (names, amounts) print as they are.
+        return say(text, language) if isinstance(text, Text) else text
+
     match block:
         case Heading(text=text):
-            return Heading(say(text, language))
+            return Heading(said(text))
         case Paragraph(lines=lines):
-            return replace(block, lines=tuple(say(line, language) for line in lines))
+            return replace(block, lines=tuple(said(line) for line in lines))
         case Fields(rows=rows):
-            return Fields(tuple((say(key, language), say(value, language)) for key, value in rows))
-        case Table(columns=columns, rows=rows):
-            return Table(
-                tuple(replace(c, header=say(c.header, language)) for c in columns),
-                tuple(tuple(say(cell, language) for cell in row) for row in rows),
-            )
+            return Fields(tuple((said(key), said(value)) for key, value in rows))
+        case Table(columns=columns):
+            # Its cells are the order's facts (names, counts, amounts), never core's words: a
+            # long pick list is not walked cell by cell.
+            return replace(block, columns=tuple(replace(c, header=said(c.header)) for c in columns))
         case Totals(rows=rows):
-            return replace(block, rows=tuple((say(key, language), value) for key, value in rows))
+            return replace(block, rows=tuple((said(key), value) for key, value in rows))
     return block  # a barcode or a rule has no words
 
 
