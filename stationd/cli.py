@@ -249,7 +249,7 @@ def demo(
                 "label": "labels",
             },
             "scale": {"kind": "simulated"},
-            "shipping": {"broker": "simulated"},
+            "shipping": {"carrier": "simulated"},
         }
         try:
             settings = settings_from_dict(config, source="stationd demo")

@@ -652,7 +652,7 @@ class ShippingSettings:
 
     # "none": parcel ids are typed or scanned only. "simulated" hands out made-up UPU S10 ids
     # no carrier knows — for the demo and tests, never for parcels that really leave.
-    broker: str = _choice("none", ("none", "simulated"))
+    carrier: str = _choice("none", ("none", "simulated"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -660,7 +660,7 @@ class BenchSettings:
     """``[bench]``: the packing bench (R12, R16)."""
 
     # true: a delivery's parcel labels print as soon as it is packed at the bench (or PARTIAL
-    # ends it), with parcel ids booked from the [shipping] broker — without one they print at
+    # ends it), with parcel ids booked from the [shipping] carrier — without one they print at
     # report-in; false: they print at report-in on the ship-out page. Either way, once.
     label_when_packed: bool = _bool(False)
 
@@ -728,10 +728,37 @@ class _Context:
         return ConfigError(f"{source}: {message}", source=source, key=key)
 
 
+#: Keys that were renamed: (section, old key) → new key. The old one is still read, with a
+#: log line asking for the new one, so a station's config keeps working after an upgrade.
+RENAMED_KEYS: Mapping[tuple[str, str], str] = {("shipping", "broker"): "carrier"}
+
+
+def _renamed(table: Mapping[str, Any], at: str, ctx: _Context) -> Mapping[str, Any]:
+    """``table`` with its renamed keys under their new names (both given: an error)."""
+    olds = [(old, new) for (section, old), new in RENAMED_KEYS.items() if section == at]
+    if not any(old in table for old, _new in olds):
+        return table
+    renamed = dict(table)
+    for old, new in olds:
+        if old not in renamed:
+            continue
+        if new in renamed:
+            raise ctx.error(
+                f"{at}.{old}", f"{at}.{old} is the old name of {at}.{new}: give only {new}"
+            )
+        log.warning(
+            "%s: %s.%s is deprecated; call it %s.%s (it is read as that)",
+            ctx.source, at, old, at, new,
+        )  # fmt: skip
+        renamed[new] = renamed.pop(old)
+    return renamed
+
+
 def _build_section(cls: type, table: Any, at: str, noun: str, ctx: _Context) -> Any:
     """Read one table into ``cls`` using the key declarations on its fields."""
     if not isinstance(table, Mapping):
         raise ctx.error(at, f"{at} must be a table, got {_describe(table)}")
+    table = _renamed(table, at, ctx)
     keys: dict[str, _Key] = {f.name: f.metadata[_KEY] for f in dataclasses.fields(cls)}
     for name in table:
         if name not in keys:

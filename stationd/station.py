@@ -9,7 +9,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from stationd.brokers import make_broker
+from stationd.carriers import make_carrier
 from stationd.config import Settings
 from stationd.core.deliveries import ReportResult
 from stationd.core.weight import parcel_weight
@@ -100,11 +100,11 @@ class Station:
         elif settings.bench.label_when_packed:
             log.warning("bench.label_when_packed is set, but no printer prints labels")
         #: Where the ship-out page and the bench's labels get parcel ids; None: none is set.
-        self.broker = make_broker(settings)
-        self.bench.broker = self.broker
-        if settings.bench.label_when_packed and self.broker is None:
+        self.carrier = make_carrier(settings)
+        self.bench.carrier = self.carrier
+        if settings.bench.label_when_packed and self.carrier is None:
             log.warning(
-                "bench.label_when_packed is set, but no [shipping] broker books parcel ids: "
+                "bench.label_when_packed is set, but no [shipping] carrier books parcel ids: "
                 "labels print at report-in"
             )
         self.scale = make_scale(settings.scale, self.bus)

@@ -253,6 +253,30 @@ def test_misspelled_key_says_did_you_mean(tmp_path):
     assert info.value.source == str(path)
 
 
+def test_old_shipping_broker_key_is_read_as_carrier_with_a_deprecation_line(tmp_path, caplog):
+    path = write(tmp_path, '[shipping]\nbroker = "simulated"\n')
+    with caplog.at_level("WARNING", logger="stationd.config"):
+        settings = load_settings(path)
+    assert settings.shipping.carrier == "simulated"
+    assert "shipping.broker is deprecated; call it shipping.carrier" in caplog.text
+    assert str(path) in caplog.text
+
+
+def test_new_shipping_carrier_key_logs_nothing(tmp_path, caplog):
+    path = write(tmp_path, '[shipping]\ncarrier = "simulated"\n')
+    with caplog.at_level("WARNING", logger="stationd.config"):
+        assert load_settings(path).shipping.carrier == "simulated"
+    assert "deprecated" not in caplog.text
+
+
+def test_old_and_new_name_of_a_key_together_are_refused(tmp_path):
+    path = write(tmp_path, '[shipping]\nbroker = "none"\ncarrier = "simulated"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert "shipping.broker is the old name of shipping.carrier" in str(info.value)
+    assert info.value.key == "shipping.broker"
+
+
 def test_key_without_its_unit_suggests_the_one_with_it():
     err = error_of({"database": {"busy_timeout": 3}})
     assert "did you mean 'busy_timeout_s'?" in str(err)

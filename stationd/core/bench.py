@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from stationd.core.barcodes import Classified, CodeKind, Command, command_barcode
 from stationd.core.deliveries import MAX_PARCEL_IDS, check_parcel_id
-from stationd.core.documents import Barcode, Heading, Rule, Section, Text
+from stationd.core.documents import Barcode, Heading, Paragraph, Rule, Section
 from stationd.core.orders import (
     STATUS_WORDS,
     Document,
@@ -549,12 +549,12 @@ class CommandSheet:
     kind: Document = Document.RECEIPT  # printed on the receipt printer, like a receipt
 
     def sections(self) -> tuple[Section, ...]:
-        blocks: list[Heading | Rule | Text | Barcode] = [Heading(self.title)]
+        blocks: list[Heading | Rule | Paragraph | Barcode] = [Heading(self.title)]
         for name, hint, code in self.entries:
             blocks += [
                 Rule(),
-                Text((name,), align="center", bold=True),
-                Text((hint,), align="center"),
+                Paragraph((name,), align="center", bold=True),
+                Paragraph((hint,), align="center"),
                 Barcode(code),
             ]
         return (Section(Document.RECEIPT, tuple(blocks)),)

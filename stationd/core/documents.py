@@ -2,9 +2,11 @@
 
 Each document is built from core objects into a frozen dataclass that keeps its facts (lines,
 quantities, amounts, dates) and can say how it reads on paper: `sections()` returns sections of
-plain text blocks — heading, text, label/value fields, a table, totals, a barcode, a rule — in
-the station's language. Any renderer (ESC/POS bytes, an SVG preview) lays those blocks out; none
-of them needs to know what a pick list is.
+plain text blocks — heading, paragraph, label/value fields, a table, totals, a barcode, a rule.
+Dates are written as the document's language writes them; the captions are translatable
+sentences (`core.text.Text`) that the paper says in that language (`stationd.services.paper`,
+with the kiosk's catalogs). Any renderer (ESC/POS bytes, an SVG preview) lays those blocks out;
+none of them needs to know what a pick list is.
 
 Assumptions, stated once:
 - Prices include VAT at one rate for the whole order, 25 % by default (the standard rate in
@@ -21,14 +23,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
+from types import MappingProxyType
 from typing import Literal, Protocol
 
 from stationd.core.barcodes import order_barcode
 from stationd.core.money import SUFFIX, format_money
 from stationd.core.orders import Document, Order, PaymentMethod
+from stationd.core.text import Text, sentence, sentence_in
 
 __all__ = [
-    "LABELS",
+    "PAPER_LANGUAGES",
+    "PAYMENT_METHODS",
     "Address",
     "Barcode",
     "Block",
@@ -37,6 +42,7 @@ __all__ = [
     "Heading",
     "Invoice",
     "InvoiceLine",
+    "Paragraph",
     "PickLine",
     "PickList",
     "PickListReceipt",
@@ -46,7 +52,6 @@ __all__ = [
     "Section",
     "Shop",
     "Table",
-    "Text",
     "Totals",
     "build_document",
     "build_invoice",
@@ -60,125 +65,67 @@ __all__ = [
 
 NBSP = "\u00a0"
 
-# --- labels ----------------------------------------------------------------------------------
+# --- captions --------------------------------------------------------------------------------
+# The words a document prints beside its facts, as core's translatable sentences: the paper
+# says them in its language with the kiosk's catalogs (`stationd.services.paper`).
 
-LABELS: dict[str, dict[str, str]] = {
-    "sv": {
-        "picklist": "Plocklista",
-        "receipt": "Kvitto",
-        "invoice": "Faktura",
-        "order": "Order",
-        "date": "Datum",
-        "customer": "Kund",
-        "comment": "Kommentar",
-        "payment": "Betalsätt",
-        "location": "Plats",
-        "qty": "Antal",
-        "item": "Artikel",
-        "price": "Pris",
-        "amount": "Belopp",
-        "total": "Totalt",
-        "vat": "varav moms {rate}" + NBSP + "%",
-        "items": "Antal artiklar",
-        "no_location": "-",
-        "invoice_number": "Fakturanummer",
-        "invoice_date": "Fakturadatum",
-        "due_date": "Förfallodatum",
-        "bill_to": "Faktureringsadress",
-        "amount_due": "Att betala",
-        "pay_to": "Betalas till",
-        "reference": "Ange fakturanummer {number} vid betalning.",
-        "org_number": "Org.nr",
-        "vat_number": "Momsreg.nr",
-        "thanks": "Tack för ditt köp!",
-        "pay_card": "Kort",
-        "pay_invoice": "Faktura",
-        "pay_own_invoice": "Faktura (egen)",
-        "pay_swish": "Swish",
-        "pay_vipps": "Vipps",
-        "pay_bank": "Banköverföring",
-    },
-    "nb": {
-        "picklist": "Plukkliste",
-        "receipt": "Kvittering",
-        "invoice": "Faktura",
-        "order": "Ordre",
-        "date": "Dato",
-        "customer": "Kunde",
-        "comment": "Kommentar",
-        "payment": "Betaling",
-        "location": "Plass",
-        "qty": "Antall",
-        "item": "Vare",
-        "price": "Pris",
-        "amount": "Beløp",
-        "total": "Totalt",
-        "vat": "herav mva. {rate}" + NBSP + "%",
-        "items": "Antall varer",
-        "no_location": "-",
-        "invoice_number": "Fakturanummer",
-        "invoice_date": "Fakturadato",
-        "due_date": "Forfallsdato",
-        "bill_to": "Fakturaadresse",
-        "amount_due": "Å betale",
-        "pay_to": "Betales til",
-        "reference": "Oppgi fakturanummer {number} ved betaling.",
-        "org_number": "Org.nr.",
-        "vat_number": "MVA-nr.",
-        "thanks": "Takk for handelen!",
-        "pay_card": "Kort",
-        "pay_invoice": "Faktura",
-        "pay_own_invoice": "Faktura (egen)",
-        "pay_swish": "Swish",
-        "pay_vipps": "Vipps",
-        "pay_bank": "Bankoverføring",
-    },
-    "en": {
-        "picklist": "Pick list",
-        "receipt": "Receipt",
-        "invoice": "Invoice",
-        "order": "Order",
-        "date": "Date",
-        "customer": "Customer",
-        "comment": "Comment",
-        "payment": "Payment",
-        "location": "Location",
-        "qty": "Qty",
-        "item": "Item",
-        "price": "Price",
-        "amount": "Amount",
-        "total": "Total",
-        "vat": "incl. VAT {rate}" + NBSP + "%",
-        "items": "Items",
-        "no_location": "-",
-        "invoice_number": "Invoice number",
-        "invoice_date": "Invoice date",
-        "due_date": "Due date",
-        "bill_to": "Bill to",
-        "amount_due": "Amount due",
-        "pay_to": "Pay to",
-        "reference": "Quote invoice number {number} when paying.",
-        "org_number": "Reg. no.",
-        "vat_number": "VAT no.",
-        "thanks": "Thank you for your order!",
-        "pay_card": "Card",
-        "pay_invoice": "Invoice",
-        "pay_own_invoice": "Invoice (own)",
-        "pay_swish": "Swish",
-        "pay_vipps": "Vipps",
-        "pay_bank": "Bank transfer",
-    },
-}
+PICK_LIST = sentence("Pick list")
+RECEIPT = sentence("Receipt")
+INVOICE = sentence("Invoice")
+ORDER = sentence("Order")
+DATE = sentence("Date")
+CUSTOMER = sentence("Customer")
+COMMENT = sentence("Comment:")
+# The kiosk's "Payment" and "Items" (a column) read otherwise than the paper's in sv and nb.
+PAYMENT = sentence_in("paper", "Payment")
+ITEM_COUNT = sentence_in("paper", "Items")
+LOCATION = sentence("Location")
+QUANTITY = sentence("Qty")
+ITEM = sentence("Item")
+PRICE = sentence("Price")
+AMOUNT = sentence("Amount")
+TOTAL = sentence("Total")
+INVOICE_NUMBER = sentence("Invoice number")
+INVOICE_DATE = sentence("Invoice date")
+DUE_DATE = sentence("Due date")
+BILL_TO = sentence("Bill to:")
+AMOUNT_DUE = sentence("Amount due")
+PAY_TO = sentence("Pay to:")
+THANKS = sentence("Thank you for your order!")
+#: Where a pick line has no stock location.
+NO_LOCATION = "-"
 
-_LANGUAGE_ALIASES = {"no": "nb", "nn": "nb", "nob": "nb", "swe": "sv", "eng": "en"}
+PAYMENT_METHODS: Mapping[PaymentMethod, Text] = MappingProxyType(
+    {
+        PaymentMethod.CARD: sentence("Card"),
+        PaymentMethod.INVOICE: sentence("Invoice"),
+        PaymentMethod.OWN_INVOICE: sentence("Invoice (own)"),
+        PaymentMethod.SWISH: sentence("Swish"),
+        PaymentMethod.VIPPS: sentence("Vipps"),
+        PaymentMethod.BANK: sentence("Bank transfer"),
+    }
+)
+"""How a receipt names the way the order was paid."""
+
+
+def vat_caption(rate_percent: int) -> Text:
+    """ "incl. VAT 25 %": the VAT row of the totals."""
+    return sentence("incl. VAT {rate}\u00a0%", rate=rate_percent)  # a no-break space
+
+
+#: The languages paper is printed in; any other falls back to English (SPEC: the packer works
+#: in Swedish or Norwegian).
+PAPER_LANGUAGES = ("sv", "nb", "en")
+
+_LANGUAGE_ALIASES = {"nn": "nb", "nob": "nb", "swe": "sv", "eng": "en"}
 
 
 def normalize_language(language: str) -> str:
-    """'sv', 'sv-SE', 'no', 'nb_NO' … → 'sv' / 'nb' / 'en'; anything else → 'en' (SPEC: the
+    """'sv', 'sv-SE', 'nb_NO', 'nn' … → 'sv' / 'nb' / 'en'; anything else → 'en' (SPEC: the
     packer works in Swedish or Norwegian, English as fallback)."""
     base = re.split(r"[-_.]", language.strip().lower(), maxsplit=1)[0]
     base = _LANGUAGE_ALIASES.get(base, base)
-    return base if base in LABELS else "en"
+    return base if base in PAPER_LANGUAGES else "en"
 
 
 def _date_text(day: date, language: str) -> str:
@@ -217,7 +164,7 @@ class Heading:
 
 
 @dataclass(frozen=True, slots=True)
-class Text:
+class Paragraph:
     """Lines of running text; a renderer wraps each line to its width."""
 
     lines: tuple[str, ...]
@@ -268,7 +215,7 @@ class Rule:
     """A horizontal line across the paper."""
 
 
-Block = Heading | Text | Fields | Table | Totals | Barcode | Rule
+Block = Heading | Paragraph | Fields | Table | Totals | Barcode | Rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,12 +256,12 @@ class Shop:
     contact: tuple[str, ...] = ()  # phone, e-mail, web
     payment_details: tuple[str, ...] = ()  # on invoices, e.g. "Bankgiro 5050-1055"
 
-    def header_lines(self, labels: Mapping[str, str]) -> tuple[str, ...]:
-        lines = [*self.address, *self.contact]
+    def header_lines(self) -> tuple[str, ...]:
+        lines: list[str] = [*self.address, *self.contact]
         if self.org_number:
-            lines.append(f"{labels['org_number']} {self.org_number}")
+            lines.append(sentence("Reg. no. {number}", number=self.org_number))
         if self.vat_number:
-            lines.append(f"{labels['vat_number']} {self.vat_number}")
+            lines.append(sentence("VAT no. {number}", number=self.vat_number))
         return tuple(lines)
 
 
@@ -379,25 +326,24 @@ class PickList:
         return sum(line.quantity for line in self.lines)
 
     def sections(self) -> tuple[Section, ...]:
-        t = LABELS[self.language]
         fields = [
-            (t["order"], str(self.order_id)),
-            (t["date"], _date_text(self.placed, self.language)),
-            (t["customer"], self.customer),
+            (ORDER, str(self.order_id)),
+            (DATE, _date_text(self.placed, self.language)),
+            (CUSTOMER, self.customer),
         ]
-        blocks: list[Block] = [Heading(t["picklist"]), Barcode(self.barcode), Fields(tuple(fields))]
+        blocks: list[Block] = [Heading(PICK_LIST), Barcode(self.barcode), Fields(tuple(fields))]
         if self.comment.strip():
-            blocks += [Text((f"{t['comment']}:", *self.comment.strip().splitlines()), bold=True)]
+            blocks += [Paragraph((COMMENT, *self.comment.strip().splitlines()), bold=True)]
         blocks += [
             Table(
                 (
-                    Column(t["location"]),
-                    Column(t["qty"], align="right"),
-                    Column(t["item"], flex=True),
+                    Column(LOCATION),
+                    Column(QUANTITY, align="right"),
+                    Column(ITEM, flex=True),
                 ),
                 tuple(
                     (
-                        line.location or t["no_location"],
+                        line.location or NO_LOCATION,
                         str(line.quantity),
                         f"{line.sku} {line.name}".strip(),
                     )
@@ -405,7 +351,7 @@ class PickList:
                 ),
             ),
             Rule(),
-            Totals(((t["items"], str(self.item_count)),)),
+            Totals(((ITEM_COUNT, str(self.item_count)),)),
         ]
         return (Section(self.kind, tuple(blocks)),)
 
@@ -469,13 +415,13 @@ def _priced_lines(order: Order) -> tuple[InvoiceLine, ...]:
     )
 
 
-def _line_table(lines: tuple[InvoiceLine, ...], currency: str, t: Mapping[str, str]) -> Table:
+def _line_table(lines: tuple[InvoiceLine, ...], currency: str) -> Table:
     return Table(
         (
-            Column(t["item"], flex=True),
-            Column(t["qty"], align="right"),
-            Column(t["price"], align="right"),
-            Column(t["amount"], align="right"),
+            Column(ITEM, flex=True),
+            Column(QUANTITY, align="right"),
+            Column(PRICE, align="right"),
+            Column(AMOUNT, align="right"),
         ),
         tuple(
             (
@@ -489,13 +435,11 @@ def _line_table(lines: tuple[InvoiceLine, ...], currency: str, t: Mapping[str, s
     )
 
 
-def _totals(
-    total_minor: int, vat_percent: int, currency: str, t: Mapping[str, str]
-) -> list[tuple[str, str]]:
-    rows = [(t["total"], format_money(total_minor, currency))]
+def _totals(total_minor: int, vat_percent: int, currency: str) -> list[tuple[str, str]]:
+    rows = [(TOTAL, format_money(total_minor, currency))]
     if vat_percent > 0:
         vat = format_money(vat_part(total_minor, vat_percent), currency)
-        rows.append((t["vat"].format(rate=vat_percent), vat))
+        rows.append((vat_caption(vat_percent), vat))
     return rows
 
 
@@ -531,24 +475,23 @@ class Receipt(_Priced):
     kind: Document = field(default=Document.RECEIPT, init=False)
 
     def sections(self) -> tuple[Section, ...]:
-        t = LABELS[self.language]
-        totals = _totals(self.total_minor, self.vat_percent, self.currency, t)
+        totals = _totals(self.total_minor, self.vat_percent, self.currency)
         blocks: tuple[Block, ...] = (
-            Text((self.shop.name,), align="center", bold=True),
-            Text(self.shop.header_lines(t), align="center"),
-            Heading(t["receipt"]),
+            Paragraph((self.shop.name,), align="center", bold=True),
+            Paragraph(self.shop.header_lines(), align="center"),
+            Heading(RECEIPT),
             Fields(
                 (
-                    (t["order"], str(self.order_id)),
-                    (t["date"], _date_text(self.placed, self.language)),
-                    (t["customer"], self.customer),
-                    (t["payment"], t[f"pay_{self.payment_method.value}"]),
+                    (ORDER, str(self.order_id)),
+                    (DATE, _date_text(self.placed, self.language)),
+                    (CUSTOMER, self.customer),
+                    (PAYMENT, PAYMENT_METHODS[self.payment_method]),
                 )
             ),
-            _line_table(self.lines, self.currency, t),
+            _line_table(self.lines, self.currency),
             Rule(),
             Totals(tuple(totals), strong=frozenset({0})),
-            Text((t["thanks"],), align="center"),
+            Paragraph((THANKS,), align="center"),
         )
         return (Section(self.kind, blocks),)
 
@@ -632,30 +575,32 @@ class Invoice(_Priced):
     kind: Document = field(default=Document.INVOICE, init=False)
 
     def sections(self) -> tuple[Section, ...]:
-        t, lang = LABELS[self.language], self.language
-        totals = _totals(self.total_minor, self.vat_percent, self.currency, t)
-        totals.append((t["amount_due"], format_money(self.total_minor, self.currency)))
+        lang = self.language
+        totals = _totals(self.total_minor, self.vat_percent, self.currency)
+        totals.append((AMOUNT_DUE, format_money(self.total_minor, self.currency)))
         blocks: list[Block] = [
-            Text((self.shop.name,), align="center", bold=True),
-            Text(self.shop.header_lines(t), align="center"),
-            Heading(t["invoice"]),
+            Paragraph((self.shop.name,), align="center", bold=True),
+            Paragraph(self.shop.header_lines(), align="center"),
+            Heading(INVOICE),
             Fields(
                 (
-                    (t["invoice_number"], self.number),
-                    (t["invoice_date"], _date_text(self.issued, lang)),
-                    (t["due_date"], _date_text(self.due, lang)),
-                    (t["order"], str(self.order_id)),
+                    (INVOICE_NUMBER, self.number),
+                    (INVOICE_DATE, _date_text(self.issued, lang)),
+                    (DUE_DATE, _date_text(self.due, lang)),
+                    (ORDER, str(self.order_id)),
                 )
             ),
-            Text((f"{t['bill_to']}:",), bold=True),
-            Text(self.customer.lines()),
-            _line_table(self.lines, self.currency, t),
+            Paragraph((BILL_TO,), bold=True),
+            Paragraph(self.customer.lines()),
+            _line_table(self.lines, self.currency),
             Rule(),
             Totals(tuple(totals), strong=frozenset({len(totals) - 1})),
         ]
         if self.shop.payment_details:
-            blocks.append(Text((f"{t['pay_to']}:", *self.shop.payment_details)))
-        blocks.append(Text((t["reference"].format(number=self.number),)))
+            blocks.append(Paragraph((PAY_TO, *self.shop.payment_details)))
+        blocks.append(
+            Paragraph((sentence("Quote invoice number {number} when paying.", number=self.number),))
+        )
         return (Section(self.kind, tuple(blocks)),)
 
 

@@ -14,20 +14,19 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from types import MappingProxyType
 
 from stationd.core.barcodes import gtin_check_digit, is_valid_s10
 from stationd.core.deliveries import MAX_PARCEL_IDS, Delivery
-from stationd.core.text import sentence
+from stationd.core.text import Text, sentence
 
 __all__ = [
     "CAPTIONS",
     "Receiver",
     "Sender",
     "ShippingLabel",
-    "captions",
     "format_weight",
     "labels_due_at_report_in",
     "labels_for_delivery",
@@ -49,31 +48,23 @@ _S10_SHAPE = re.compile(r"[A-Z]{2}[0-9]{9}[A-Z]{2}")
 _SSCC = re.compile(r"[0-9]{18}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
-CAPTIONS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+CAPTIONS: Mapping[str, Text] = MappingProxyType(
     {
-        "en": MappingProxyType(
-            {"from": "From", "to": "To", "order": "Order", "parcel": "Parcel", "of": "of"}
-        ),
-        "sv": MappingProxyType(
-            {"from": "Från", "to": "Till", "order": "Order", "parcel": "Kolli", "of": "av"}
-        ),
-        "no": MappingProxyType(
-            {"from": "Fra", "to": "Til", "order": "Ordre", "parcel": "Kolli", "of": "av"}
-        ),
+        "from": sentence("From"),
+        "to": sentence("To"),
+        "order": sentence("Order"),
+        "parcel": sentence("Parcel"),
+        "of": sentence("of"),
     }
 )
-"""The few words printed on a label, in the station's languages (English as fallback)."""
+"""The few words printed on a label, as translatable sentences: the paper says them in its
+language (`stationd.services.paper`)."""
 
-_DECIMAL_COMMA = frozenset({"sv", "no"})
-
-
-def captions(lang: str) -> Mapping[str, str]:
-    """The label's words in ``lang`` ("sv", "no", "en"); English for any other language."""
-    return CAPTIONS.get(lang, CAPTIONS["en"])
+_DECIMAL_COMMA = frozenset({"sv", "nb"})
 
 
 def format_weight(weight_g: int, lang: str = "en") -> str:
-    """``2351`` → ``"2.36 kg"`` (``"2,36 kg"`` in sv/no).
+    """``2351`` → ``"2.36 kg"`` (``"2,36 kg"`` in sv/nb).
 
     Rounded *up* to 10 g: a carrier charges (and checks) by weight, and a label that claims
     less than the parcel weighs is the one that costs a surcharge.
@@ -219,6 +210,8 @@ class ShippingLabel:
     four parcels, R13). ``sscc`` is the 18-digit Serial Shipping Container Code with its check
     digit, or None. ``weight_g`` is the parcel's weight in grams, or None when unknown.
     ``carrier`` is the carrier and service as printed ("PostNord MyPack Collect"), or empty.
+    ``captions`` are the words printed beside the facts: `CAPTIONS`, core's English sentences,
+    until the paper says them in its language.
     Any value a label can't carry raises ValueError with a sentence saying why.
     """
 
@@ -231,6 +224,7 @@ class ShippingLabel:
     sscc: str | None = None
     weight_g: int | None = None
     carrier: str = ""
+    captions: Mapping[str, str] = field(default_factory=lambda: CAPTIONS, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.sender, Sender):

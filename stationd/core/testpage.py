@@ -16,44 +16,22 @@ from stationd.core.documents import (
     Block,
     Fields,
     Heading,
+    Paragraph,
     Rule,
     Section,
-    Text,
-    normalize_language,
 )
+from stationd.core.text import sentence
 
 #: Every letter the shop's customers and products are written with, lower and upper case.
 NORDIC_LETTERS = "å ä ö æ ø  Å Ä Ö Æ Ø"
 
-LABELS: dict[str, dict[str, str]] = {
-    "sv": {
-        "title": "Testutskrift",
-        "station": "Station",
-        "printer": "Skrivare",
-        "time": "Tid",
-        "letters": "Bokstäver",
-        "check": "Ser bokstäverna ovan fel ut är skrivarens teckentabell fel inställd.",
-        "scan": "Skanna streckkoden på sidan Enheter för att prova en skanner.",
-    },
-    "nb": {
-        "title": "Testutskrift",
-        "station": "Stasjon",
-        "printer": "Skriver",
-        "time": "Tid",
-        "letters": "Bokstaver",
-        "check": "Ser bokstavene over feil ut, er skriverens tegntabell feil innstilt.",
-        "scan": "Skann strekkoden på siden Enheter for å prøve en skanner.",
-    },
-    "en": {
-        "title": "Test print",
-        "station": "Station",
-        "printer": "Printer",
-        "time": "Time",
-        "letters": "Letters",
-        "check": "If the letters above look wrong, the printer's code page is set wrong.",
-        "scan": "Scan the barcode on the Devices page to try a scanner.",
-    },
-}
+TITLE = sentence("Test print")
+STATION = sentence("Station")
+PRINTER = sentence("Printer")
+TIME = sentence("Time")
+LETTERS = sentence("Letters")
+CHECK = sentence("If the letters above look wrong, the printer's code page is set wrong.")
+SCAN = sentence("Scan the barcode on the Devices page to try a scanner.")
 
 
 @dataclass(frozen=True)
@@ -82,20 +60,19 @@ class PrinterTestPage:
 
     def sections(self) -> tuple[Section, ...]:
         """One piece of paper; it is no order's document, so its kind is None."""
-        t = LABELS[normalize_language(self.language)]
         blocks: tuple[Block, ...] = (
-            Heading(t["title"]),
+            Heading(TITLE),
             Fields(
                 (
-                    (t["station"], self.station),
-                    (t["printer"], self.printer),
-                    (t["time"], f"{self._local():%Y-%m-%d %H:%M:%S}"),
-                    (t["letters"], NORDIC_LETTERS),
+                    (STATION, self.station),
+                    (PRINTER, self.printer),
+                    (TIME, f"{self._local():%Y-%m-%d %H:%M:%S}"),
+                    (LETTERS, NORDIC_LETTERS),
                 )
             ),
-            Text((t["check"],)),
+            Paragraph((CHECK,)),
             Rule(),
             Barcode(self.barcode),
-            Text((t["scan"],)),
+            Paragraph((SCAN,)),
         )
         return (Section(None, blocks),)

@@ -12,10 +12,15 @@ from decimal import Decimal
 
 
 class Text(str):
-    """An English sentence that remembers its `template` and `params` for translation."""
+    """An English sentence that remembers its `template` and `params` for translation.
+
+    `context` (None for most) tells apart the same English said two ways: a catalog keys the
+    translation by context and template (gettext's msgctxt).
+    """
 
     template: str
     params: dict[str, object]
+    context: str | None = None
 
     def __new__(cls, template: str, **params: object) -> Text:
         self = super().__new__(cls, template.format(**params) if params else template)
@@ -27,6 +32,14 @@ class Text(str):
 def sentence(template: str, **params: object) -> Text:
     """`template` filled with `params` ({name} placeholders), translatable by its template."""
     return Text(template, **params)
+
+
+def sentence_in(context: str, template: str, **params: object) -> Text:
+    """`sentence`, translated in `context`: where the same English reads differently there
+    (a paper's "Items", the count of a pick list, is not the kiosk's column "Items")."""
+    text = Text(template, **params)
+    text.context = context
+    return text
 
 
 def text_data(message: object) -> str | None:
@@ -62,7 +75,10 @@ def _encode(text: Text) -> dict[str, object]:
             params[key] = value
         else:
             params[key] = str(value)
-    return {"template": text.template, "params": params}
+    encoded: dict[str, object] = {"template": text.template, "params": params}
+    if text.context is not None:
+        encoded["context"] = text.context
+    return encoded
 
 
 def _decode(data: dict) -> Text:
@@ -75,4 +91,6 @@ def _decode(data: dict) -> Text:
         else:
             params[key] = value
     data["template"].format(**params)  # every placeholder has its fact, nested ones too
+    if "context" in data:
+        return sentence_in(str(data["context"]), data["template"], **params)
     return Text(data["template"], **params)

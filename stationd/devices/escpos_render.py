@@ -34,10 +34,10 @@ from stationd.core.documents import (
     Block,
     Fields,
     Heading,
+    Paragraph,
     PrintDocument,
     Rule,
     Table,
-    Text,
     Totals,
 )
 
@@ -194,7 +194,7 @@ def _block(block: Block, width: int) -> list[PaperItem]:
                 PrintedLine(part.center(half).rstrip(), bold=True, large=True)
                 for part in _wrap(_clean(text), half)
             ]
-        case Text(lines=lines, align=align, bold=bold):
+        case Paragraph(lines=lines, align=align, bold=bold):
             return [
                 PrintedLine(_aligned(part, width, align), bold=bold)
                 for line in lines

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from stationd.core.labels import ShippingLabel, captions
+from stationd.core.labels import ShippingLabel
 
 __all__ = [
     "MARGIN_MM",
@@ -87,8 +87,8 @@ class LabelCanvas(Protocol):
 
 
 def draw_label(label: ShippingLabel, out: LabelCanvas, lang: str) -> None:
-    """Draw `label` on `out`, with the captions of `lang` ("sv", "no", "en")."""
-    words = captions(lang)
+    """Draw `label` on `out` with its captions, the weight written as `lang` writes it."""
+    words = label.captions
     half = out.inner_mm / 2
 
     sender = label.sender

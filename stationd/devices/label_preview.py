@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
-from stationd.core.labels import ShippingLabel, captions
+from stationd.core.labels import ShippingLabel
 from stationd.devices.escpos_render import code128_plan, code128_values
 from stationd.devices.label_layout import (
     MARGIN_MM,
@@ -153,16 +153,16 @@ def label_svg(
     """An SVG image (a complete document, text) of ``label`` as render_zpl lays it out on
     ``width_mm`` × ``height_mm`` stock (4×6", 100 × 150 mm, by default; at least 75 × 113).
 
-    ``lang`` picks the captions ("sv", "no", "en"). The SVG is ``width_mm`` mm wide, one user
-    unit a millimetre; each barcode is a ``<g class="barcode">`` of ``<rect>`` bars whose
-    ``data-code`` is what it carries (``data-symbology``: "code128" or "gs1-128"). Raises
-    ValueError for a label size render_zpl refuses.
+    ``lang`` ("sv", "nb", "en") writes the weight; the captions are the label's. The SVG is
+    ``width_mm`` mm wide, one user unit a millimetre; each barcode is a ``<g class="barcode">``
+    of ``<rect>`` bars whose ``data-code`` is what it carries (``data-symbology``: "code128"
+    or "gs1-128"). Raises ValueError for a label size render_zpl refuses.
     """
     check_size(width_mm, height_mm)
     out = _Svg(width_mm, height_mm)
     draw_label(label, out, lang)
 
-    words = captions(lang)
+    words = label.captions
     parcel = f"{words['parcel']} {label.parcel_number} {words['of']} {label.parcel_count}"
     title = f"{words['order']} {label.order_id} – {parcel}"
     w, h = _fmt(width_mm), _fmt(height_mm)

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from escpos.printer import Dummy
 
-from stationd.core.labels import ShippingLabel, captions
+from stationd.core.labels import ShippingLabel
 from stationd.devices.label_layout import (
     MARGIN_MM,
     QUIET_MODULES,
@@ -220,8 +220,8 @@ def render_zpl(
 
     ``dpmm`` is the print head's resolution (6, 8, 12 or 24 dots per mm: 152 to 600 dpi);
     ``width_mm`` × ``height_mm`` the label stock, 100 × 150 (4×6") by default, at least 75 ×
-    113. ``lang`` picks the captions ("sv", "no", "en"). Raises ValueError for any other size
-    or resolution.
+    113. ``lang`` ("sv", "nb", "en") writes the weight; the captions are the label's. Raises
+    ValueError for any other size or resolution.
     """
     if dpmm not in DPMM_TO_DPI:
         raise ValueError(f"A ZPL printer prints at 6, 8, 12 or 24 dots per mm, not {dpmm}.")
@@ -245,7 +245,7 @@ def render_escpos_label(
     the CODE128 module width. The SSCC is printed as text: GS1-128 is not needed here.
     Raises ValueError when the parcel id's barcode can't fit the line.
     """
-    words = captions(lang)
+    words = label.captions
     printer = Dummy(profile=profile) if profile else Dummy()
     sender, receiver = label.sender, label.receiver
 

@@ -14,10 +14,10 @@ from stationd.core.documents import (
     Barcode,
     Fields,
     Heading,
+    Paragraph,
     PrintDocument,
     Rule,
     Table,
-    Text,
     Totals,
 )
 from stationd.devices.zpl import _MARGIN_MM, DPMM_TO_DPI, _code128_field, _Label
@@ -68,7 +68,7 @@ def _place(label: _Label, block: object, y: float) -> float:
         case Heading(text=text):
             label.text(y, _LINE_MM["heading"], text, width_mm=label.inner_mm, align="C")
             return y + _LINE_MM["heading"] + 2 * _GAP_MM
-        case Text(lines=lines, align=align):
+        case Paragraph(lines=lines, align=align):
             return _lines(label, y, list(lines), align={"center": "C", "right": "R"}.get(align, ""))
         case Fields(rows=rows):
             return _lines(label, y, [f"{name}: {value}" for name, value in rows])

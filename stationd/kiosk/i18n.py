@@ -2,53 +2,35 @@
 money and times are written in it.
 
 The station's `language` is the default; a packer can switch with the language buttons (a
-cookie remembers it per browser). The catalogs are read from the `.po` files at first use, so
-the package ships no compiled files that could drift from their source.
+cookie remembers it per browser). The catalogs, and how a core sentence is said in a language,
+are `stationd.catalogs`' (the paper says its captions with the same ones).
 """
 
 from __future__ import annotations
 
-import io
 from datetime import datetime, tzinfo
-from decimal import Decimal
-from functools import cache
-from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_datetime
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.numbers import format_currency, get_decimal_symbol
-from babel.support import NullTranslations, Translations
+from babel.numbers import format_currency
 from flask import Flask, has_request_context, request
 
-from stationd.core.text import Text
+from stationd.catalogs import LANGUAGES, LOCALES, catalog, parsed_locale, say, say_param
 
-#: The kiosk's languages, each named in itself (the button a packer looks for).
-LANGUAGES = {"sv": "Svenska", "nb": "Norsk bokmål", "en": "English"}
-#: The full locale each language formats money and dates in.
-LOCALES = {"sv": "sv_SE", "nb": "nb_NO", "en": "en_GB"}
+__all__ = [
+    "COOKIE",
+    "LANGUAGES",
+    "LOCALES",
+    "gettext",
+    "init_i18n",
+    "marked",
+    "ngettext",
+    "request_language",
+    "translate",
+    "translate_error",
+]
+
 COOKIE = "stationd_lang"
-CATALOGS = Path(__file__).with_name("translations")
-
-
-@cache
-def catalog(language: str) -> NullTranslations:
-    """The translations of one language, compiled in memory from its `.po` file."""
-    po = CATALOGS / language / "LC_MESSAGES" / "messages.po"
-    if not po.exists():
-        return NullTranslations()
-    with po.open("rb") as fh:
-        messages = read_po(fh, locale=language)
-    buffer = io.BytesIO()
-    write_mo(buffer, messages)
-    buffer.seek(0)
-    return Translations(buffer)
-
-
-@cache
-def _parsed_locale(name: str) -> Locale:
-    return Locale.parse(name)
 
 
 def request_language(default: str = "en") -> str:
@@ -74,30 +56,12 @@ def gettext(message: str, **params: object) -> str:
     text = catalog(language).gettext(message)
     if not params:
         return text
-    return text.format(**{key: _param(value, language) for key, value in params.items()})
+    return text.format(**{key: say_param(value, language) for key, value in params.items()})
 
 
 def translate(message: object) -> str:
     """A sentence from core (a `core.text.Text`) in this request's language; other text as is."""
-    template = getattr(message, "template", None)
-    if template is None:
-        return "" if message is None else str(message)
-    language = request_language()
-    params = {
-        key: _param(value, language)
-        for key, value in message.params.items()  # type: ignore[attr-defined]
-    }
-    return catalog(language).gettext(template).format(**params)
-
-
-def _param(value: object, language: str) -> object:
-    if isinstance(value, Text):
-        return translate(value)
-    if isinstance(value, Decimal):
-        # A measure core wrote with a point ("1.42" kg): the locale's decimal sign, not a
-        # rounding of its own; counts and ids stay ints and are never grouped ("order 1042").
-        return str(value).replace(".", get_decimal_symbol(_parsed_locale(LOCALES[language])))
-    return value
+    return say(message, request_language())
 
 
 def translate_error(err: BaseException) -> str:
@@ -109,7 +73,7 @@ def ngettext(singular: str, plural: str, n: int, **params: object) -> str:
     """The singular or plural form for `n` in this request's language (`{num}` is n)."""
     language = request_language()
     text = catalog(language).ngettext(singular, plural, n)
-    return text.format(num=n, **{key: _param(value, language) for key, value in params.items()})
+    return text.format(num=n, **{key: say_param(value, language) for key, value in params.items()})
 
 
 def init_i18n(app: Flask, default: str, tz: tzinfo) -> None:
@@ -130,7 +94,7 @@ def init_i18n(app: Flask, default: str, tz: tzinfo) -> None:
     def locale() -> Locale:
         # A parsed Locale, not its name: babel parses a name on every call, which cost a
         # long list (the orders page: a price and a time a row) half its render time.
-        return _parsed_locale(LOCALES[request_language(default)])
+        return parsed_locale(LOCALES[request_language(default)])
 
     def money(minor: int, currency: str = "SEK") -> str:
         """Whole minor units written as the packer's locale writes that currency."""

@@ -422,7 +422,7 @@ def describe_event(event: EventRecord, lines: dict[int | None, Any]) -> str:
         return _("Shipping labels printed ({ids}).", ids=ids)
     if kind == "order.parcel_booked":
         return _(
-            "Parcel id {id} fetched from {broker}.", id=p.get("parcel_id"), broker=p.get("broker")
+            "Parcel id {id} fetched from {carrier}.", id=p.get("parcel_id"), carrier=p.get("broker")
         )
     if kind == "order.partial_delivery":
         return _("Partial delivery reported in ({ids}).", ids=ids)

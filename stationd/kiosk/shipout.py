@@ -4,7 +4,7 @@ one Report in for every filled row.
 Parcel ids are typed (or typed by a keyboard-wedge scanner into the focused field), scanned
 with a station scanner (at the bench with the order open they go on that order; with none open
 the SSE stream hands them to the selected order in the browser), or fetched from the shipping
-broker. Each id is kept on the order's next delivery as soon as its field is left with a good
+carrier. Each id is kept on the order's next delivery as soon as its field is left with a good
 one, so the page is drawn from the database after a reload or a restart, and again whenever
 the list changes (an order packed, shipped at another bench, a parcel id kept elsewhere). The
 rules live in core and the use cases in services/; this module reads the form, calls them,
@@ -23,7 +23,7 @@ from babel.numbers import format_decimal
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from werkzeug.datastructures import MultiDict
 
-from stationd.brokers import BrokerError
+from stationd.carriers import CarrierError
 from stationd.core.barcodes import CodeKind, classify
 from stationd.core.deliveries import MAX_PARCEL_IDS, check_parcel_id
 from stationd.core.numbers import whole_number
@@ -319,7 +319,7 @@ def _context(
         "pages": pages,
         "outcomes": outcomes or [],
         "seq": secrets.token_hex(6),
-        "broker": station.broker is not None,
+        "carrier": station.carrier is not None,
         "has_scale": station.scale is not None,
         "scale_shown": _kg(_gross(reading)),
         "max_parcels": MAX_PARCEL_IDS,
@@ -415,11 +415,11 @@ def check():  # type: ignore[no-untyped-def]
 
 @bp.post("/shipout/<int:order_id>/fetch")
 def fetch(order_id: int):  # type: ignore[no-untyped-def]
-    """R13: a parcel id from the shipping broker, kept on the delivery and put into the
+    """R13: a parcel id from the carrier, kept on the delivery and put into the
     order's next empty field."""
     station = _station()
-    if station.broker is None:
-        abort(409, _("This station has no shipping broker: type or scan the parcel id."))
+    if station.carrier is None:
+        abort(409, _("This station has no carrier: type or scan the parcel id."))
     values = request.form.getlist(f"parcel-{order_id}")
     if len(values) > MAX_PARCEL_IDS:
         abort(
@@ -441,7 +441,7 @@ def fetch(order_id: int):  # type: ignore[no-untyped-def]
     try:
         parcel_id = fetch_parcel_id(
             station.store,
-            station.broker,
+            station.carrier,
             order_id,
             taken=[v for v in values if v.strip() and _as_kept(v) not in kept],
             weight_g=weight_g or None,
@@ -450,14 +450,14 @@ def fetch(order_id: int):  # type: ignore[no-untyped-def]
         )
     except OrderRuleError as err:
         abort(409, translate_error(err))
-    except BrokerError as err:
+    except CarrierError as err:
         abort(502, translate_error(err))
     order, kept = order_with_kept_parcel_ids(station.store, order_id)
     row = Row(order, _checked(values, order_id, kept), {}, kept=kept)  # type: ignore[arg-type]
     return render_template(
         "shipout_parcels.html",
         row=row,
-        broker=True,
+        carrier=True,
         max_parcels=MAX_PARCEL_IDS,
         fetched=parcel_id,
         seq=secrets.token_hex(6),

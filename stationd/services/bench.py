@@ -9,9 +9,9 @@ station's open order, the scan journal and the audit events. Only after the comm
 bench page hear of it, so nothing shown as packed can be lost.
 
 With `[bench] label_when_packed` the parcel labels print as soon as the delivery is packed —
-when a shipping broker books their parcel ids: one id per parcel, booked after that commit
-(the broker may take its time; no transaction waits on it), each kept on the delivery as it
-comes, then the labels queued with them in one more transaction. Without a broker, or when it
+when a carrier books their parcel ids: one id per parcel, booked after that commit
+(the carrier may take its time; no transaction waits on it), each kept on the delivery as it
+comes, then the labels queued with them in one more transaction. Without a carrier, or when it
 fails, the labels print at report-in with the ids the ship-out page reports.
 
 The scan journal is also the bench's undo stack: each undo names the count it takes back
@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Insert, Select, Update, bindparam, insert, select, update
 from sqlalchemy.exc import OperationalError
 
-from stationd.brokers import BrokerError, ShippingBroker
+from stationd.carriers import Carrier, CarrierError
 from stationd.clock import utcnow
 from stationd.core.barcodes import Classified, CodeKind, Command, classify
 from stationd.core.bench import (
@@ -156,9 +156,9 @@ class BenchService:
         #: Set (by the station, from `[bench] label_when_packed`): the parcel labels print as
         #: soon as a delivery is packed, through this. None: they print at report-in.
         self.labels: LabelQueue | None = None
-        #: The shipping broker (`[shipping] broker`) that books the parcel ids of the labels
+        #: The carrier (`[shipping] carrier`) that books the parcel ids of the labels
         #: printed when packed; None: those labels wait for report-in's ids.
-        self.broker: ShippingBroker | None = None
+        self.carrier: Carrier | None = None
         # One scan at a time per bench: a scanner and a finger on the screen may race.
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -261,15 +261,15 @@ class BenchService:
                     # `packing` its record as committed (_save wrote it if it changed).
                     after = current
                 shown = self._at_bench_of(conn, after, packing if after is current else None)
-            labels, broker = self.labels, self.broker
+            labels, carrier = self.labels, self.carrier
             if (
                 outcome.print_labels
                 and labels is not None
-                and broker is not None
+                and carrier is not None
                 and current is not None
             ):
-                outcome = self._label_packed(labels, broker, current.id, outcome)
-                shown = None  # the broker's parcel ids came after the snapshot: read again
+                outcome = self._label_packed(labels, carrier, current.id, outcome)
+                shown = None  # the carrier's parcel ids came after the snapshot: read again
                 with self.store.write() as conn:  # the journal tells what became of the labels
                     conn.execute(
                         update(scan_journal)
@@ -500,11 +500,11 @@ class BenchService:
                 )
             if outcome.parcel_id is not None:
                 outcome = self._keep_parcel_id(conn, event, current, outcome, outcome.parcel_id)
-            if outcome.print_labels and self.labels is not None and self.broker is None:
+            if outcome.print_labels and self.labels is not None and self.carrier is None:
                 outcome = with_note(
                     outcome,
                     sentence(
-                        "The labels print at report-in: this station has no shipping broker "
+                        "The labels print at report-in: this station has no carrier "
                         "to book their parcel ids."
                     ),
                 )
@@ -563,10 +563,10 @@ class BenchService:
         )
 
     def _label_packed(
-        self, labels: LabelQueue, broker: ShippingBroker, order_id: int, outcome: BenchOutcome
+        self, labels: LabelQueue, carrier: Carrier, order_id: int, outcome: BenchOutcome
     ) -> BenchOutcome:
         """R13, R16 at the bench, after the packing was committed: one parcel id per parcel
-        from the broker, each kept on the delivery as it comes, then one label per id queued
+        from the carrier, each kept on the delivery as it comes, then one label per id queued
         in one transaction. Whatever fails leaves the packing counted, the ids booked so far
         kept, and the labels to report-in."""
         with self.store.read() as conn:
@@ -574,14 +574,14 @@ class BenchService:
             have = len(pending_parcel_ids(conn, [order_id])[order_id])
         try:
             for _ in range(have, parcels):
-                book_parcel_id(self.store, broker, order_id, station=self.station, how="bench")
-        except (BrokerError, OrderRuleError) as err:
-            log.warning("order %s: no parcel ids from the broker: %s", order_id, err)
+                book_parcel_id(self.store, carrier, order_id, station=self.station, how="bench")
+        except (CarrierError, OrderRuleError) as err:
+            log.warning("order %s: no parcel ids from the carrier: %s", order_id, err)
             why = err.args[0] if err.args else str(err)  # a core Text stays translatable
             return with_note(
                 outcome,
                 sentence(
-                    "The broker booked no parcel ids ({why}); the labels print at report-in.",
+                    "The carrier booked no parcel ids ({why}); the labels print at report-in.",
                     why=why,
                 ),
             )

@@ -25,8 +25,7 @@ from stationd.core.orders import (
     repeated_prints,
 )
 from stationd.core.text import Text, sentence
-from stationd.devices.escpos_render import render
-from stationd.devices.zpl import render_escpos_label, render_zpl
+from stationd.services.paper import render_document, render_label
 from stationd.services.printing import PrintService
 from stationd.store.database import Store
 from stationd.store.deliveries import mark_labelled
@@ -161,11 +160,7 @@ def print_orders(
                 due_days=paperwork.due_days,
                 tz=paperwork.tz,  # type: ignore[arg-type]
             )
-            payload = render(
-                built,
-                width_chars=options.width_chars,
-                codepage=options.codepage,
-            )
+            payload = render_document(built, options)
             job_id = printing.submit(conn, document.value, payload, order.id)
             jobs.append(job_id)
             record_event(
@@ -214,8 +209,6 @@ def queue_labels(
     )
     printer = printing.printer_for("label")
     options = paperwork.printer(printer)
-    # Label captions are Norwegian under "no"; the station says "nb" for Bokmål.
-    lang = "no" if paperwork.language == "nb" else paperwork.language
     try:
         labels = labels_for_delivery(
             delivery, sender=paperwork.sender, receiver=receiver, weights_g=weights
@@ -227,13 +220,7 @@ def queue_labels(
     jobs = []
     for label in labels:
         try:
-            if options.kind == "escpos":
-                # 58 mm paper (32 characters) is 384 dots wide, 80 mm is 576.
-                payload = render_escpos_label(
-                    label, lang=lang, line_dots=384 if options.width_chars <= 32 else 576
-                )
-            else:
-                payload = render_zpl(label, dpmm=options.dpmm, lang=lang)
+            payload = render_label(label, options, paperwork.language)
         except ValueError as err:
             raise OrderRuleError(
                 sentence(

@@ -2,7 +2,7 @@
 booked until report-in (R13).
 
 One code path puts an id on a delivery, whoever brings it: the ship-out page's field (typed,
-or scanned into it), a scan at the bench, the ship-out page's "Fetch from broker" and the
+or scanned into it), a scan at the bench, the ship-out page's "Fetch from carrier" and the
 bench's labels when a delivery is packed (`[bench] label_when_packed`). The ids live on the
 order's pending delivery (store/deliveries.py), so a reload or a restart loses none, and the
 unique constraint keeps one id off two orders before report-in as well as after.
@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable
 
 from sqlalchemy import Connection
 
-from stationd.brokers import BrokerError, ParcelBooking, ShippingBroker
+from stationd.carriers import Carrier, CarrierError, ParcelBooking
 from stationd.core.deliveries import (
     Delivery,
     ParcelIdTaken,
@@ -38,8 +38,8 @@ from stationd.store.orders import load_order, record_event
 
 log = logging.getLogger(__name__)
 
-#: How often a broker may hand out an id already in use before the station gives up on it.
-BROKER_TRIES = 3
+#: How often a carrier may hand out an id already in use before the station gives up on it.
+CARRIER_TRIES = 3
 
 
 def keep_parcel_id(
@@ -97,7 +97,7 @@ def drop_parcel_id(conn: Connection, order_id: int, parcel_id: str, *, station: 
 
 def book_parcel_id(
     store: Store,
-    broker: ShippingBroker,
+    carrier: Carrier,
     order_id: int,
     *,
     station: str,
@@ -105,13 +105,13 @@ def book_parcel_id(
     taken: Collection[str] = (),
     weight_g: int | None = None,
 ) -> str:
-    """R13: book the next parcel of `order_id`'s delivery with the broker and keep its id on
+    """R13: book the next parcel of `order_id`'s delivery with the carrier and keep its id on
     the delivery; returns the id.
 
     `taken` are ids the packer has in fields that are not kept (yet): they count towards the
-    four. The broker is asked outside any transaction (it may take its time); its id is then
+    four. The carrier is asked outside any transaction (it may take its time); its id is then
     kept like a typed one. Raises `OrderRuleError` when the order can't ship or has no room for
-    another parcel, `BrokerError` when the broker fails.
+    another parcel, `CarrierError` when the carrier fails.
     """
     with store.read() as conn:
         order = load_order(conn, order_id)
@@ -123,13 +123,13 @@ def book_parcel_id(
     ids = list(kept.parcel_ids) if kept is not None else []
     number = next_parcel_number(ids + [t for t in valid_parcel_ids(taken) if t not in ids])
     booking = ParcelBooking(order_id, receiver, parcel_number=number, weight_g=weight_g)
-    for _ in range(BROKER_TRIES):
+    for _ in range(CARRIER_TRIES):
         try:
-            parcel_id = check_parcel_id(broker.book_parcel(booking))
+            parcel_id = check_parcel_id(carrier.book_parcel(booking))
         except OrderRuleError as err:
-            raise BrokerError(
+            raise CarrierError(
                 sentence(
-                    "The broker sent a parcel id the station can't use: {why}", why=err.args[0]
+                    "The carrier sent a parcel id the station can't use: {why}", why=err.args[0]
                 )
             ) from None
         try:
@@ -144,18 +144,18 @@ def book_parcel_id(
                     station=station,
                     how=how,
                     event="order.parcel_booked",
-                    details={"broker": broker.name, "parcel": number},
+                    details={"broker": carrier.name, "parcel": number},
                 )
         except ParcelIdTaken:
-            log.warning("broker %s handed out %s, which is in use", broker.name, parcel_id)
+            log.warning("carrier %s handed out %s, which is in use", carrier.name, parcel_id)
             continue
         except OrderRuleError as err:
-            # The order changed while the broker booked: the booking stays in the log.
+            # The order changed while the carrier booked: the booking stays in the log.
             log.warning("order %s: booked parcel id %s was not kept: %s", order_id, parcel_id, err)
             raise
         return parcel_id
-    raise BrokerError(
-        sentence("The broker handed out only parcel ids that are in use; ask its support.")
+    raise CarrierError(
+        sentence("The carrier handed out only parcel ids that are in use; ask its support.")
     )
 
 

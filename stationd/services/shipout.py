@@ -1,5 +1,5 @@
 """The ship-out page's use cases: check a parcel id and keep it on the order's next delivery,
-take one off again, fetch one from the broker, and report in many orders at once (R13–R15).
+take one off again, fetch one from the carrier, and report in many orders at once (R13–R15).
 
 Each order of a report-in is its own transaction through the station's `ship` (the shipping use
 case with its weight check and labels): one order refused never holds back the others, and
@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from stationd.brokers import ShippingBroker
+from stationd.carriers import Carrier
 from stationd.core.deliveries import ReportResult, check_parcel_id
 from stationd.core.orders import Order, OrderRuleError
 from stationd.core.text import Text, sentence
@@ -73,7 +73,7 @@ def keep_typed_parcel_id(
 
 def fetch_parcel_id(
     store: Store,
-    broker: ShippingBroker,
+    carrier: Carrier,
     order_id: int,
     *,
     taken: Collection[str] = (),
@@ -81,12 +81,12 @@ def fetch_parcel_id(
     station: str,
     bus: Bus | None = None,
 ) -> str:
-    """R13: book the next parcel of `order_id`'s delivery with the broker and keep its id on
+    """R13: book the next parcel of `order_id`'s delivery with the carrier and keep its id on
     the delivery; returns it. `taken` are the ids in the order's fields (at most four in all,
     with the kept ones). Raises `OrderRuleError` when the order can't ship or has no room for
-    another parcel, `BrokerError` when the broker fails."""
+    another parcel, `CarrierError` when the carrier fails."""
     parcel_id = book_parcel_id(
-        store, broker, order_id, station=station, how="broker", taken=taken, weight_g=weight_g
+        store, carrier, order_id, station=station, how="broker", taken=taken, weight_g=weight_g
     )
     if bus is not None:
         bus.publish(OrderChanged(order_id, "parcels"))

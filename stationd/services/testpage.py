@@ -15,9 +15,8 @@ from stationd.clock import utcnow
 from stationd.core.orders import Document, OrderRuleError
 from stationd.core.testpage import PrinterTestPage
 from stationd.core.text import sentence
-from stationd.devices.escpos_render import render
-from stationd.devices.zpl_document import render_zpl_document
 from stationd.services.documents import Paperwork
+from stationd.services.paper import render_document, render_document_zpl
 from stationd.services.printing import PrintService
 from stationd.store import print_queue
 from stationd.store.database import Store
@@ -50,8 +49,8 @@ def render_test_page(
     page = PrinterTestPage(station, printer, at, paperwork.language, paperwork.tz)
     options = paperwork.printer(printer)
     if speaks_zpl(paperwork, routes, printer):
-        return render_zpl_document(page, dpmm=options.dpmm)
-    return render(page, width_chars=options.width_chars, codepage=options.codepage)
+        return render_document_zpl(page, options)
+    return render_document(page, options)
 
 
 def print_test_page(

@@ -38,6 +38,7 @@ from stationd.core.orders import (
     PaymentMethod,
     check_print_request,
 )
+from stationd.services.paper import document_in_language as said
 
 PLACED = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)  # 00:30 on 2 March in Stockholm
 STOCKHOLM_WINTER = timezone(timedelta(hours=1))
@@ -133,7 +134,7 @@ def test_picklist_date_in_the_station_time_zone():
 
 
 def test_picklist_blocks_carry_title_barcode_fields_and_table():
-    (section,) = build_picklist(make_order(), LOCATIONS).sections()
+    (section,) = said(build_picklist(make_order(), LOCATIONS)).sections()
     assert section.kind is Document.PICKLIST
     kinds = [type(block) for block in section.blocks]
     assert kinds[:3] == [Heading, Barcode, Fields]
@@ -152,7 +153,7 @@ def test_picklist_blocks_carry_title_barcode_fields_and_table():
     [
         ("sv", "Plocklista", "Kvitto", "Faktura"),
         ("nb", "Plukkliste", "Kvittering", "Faktura"),
-        ("no", "Plukkliste", "Kvittering", "Faktura"),
+        ("nb_NO", "Plukkliste", "Kvittering", "Faktura"),
         ("en", "Pick list", "Receipt", "Invoice"),
         ("de", "Pick list", "Receipt", "Invoice"),  # English is the fallback
     ],
@@ -165,7 +166,8 @@ def test_titles_in_the_station_language(language, picklist, receipt, invoice):
         build_invoice(order, shop=SHOP, customer=Address("Åsa"), language=language),
     ]
     titles = [
-        next(b.text for b in doc.sections()[0].blocks if isinstance(b, Heading)) for doc in docs
+        next(b.text for b in said(doc).sections()[0].blocks if isinstance(b, Heading))
+        for doc in docs
     ]
     assert titles == [picklist, receipt, invoice]
 
@@ -182,7 +184,7 @@ def test_normalize_language():
 
 
 def test_norwegian_dates_are_day_first():
-    fields = build_picklist(make_order(), LOCATIONS, language="nb").sections()[0].blocks[2]
+    fields = said(build_picklist(make_order(), LOCATIONS, language="nb")).sections()[0].blocks[2]
     assert ("Dato", "01.03.2026") in fields.rows
     assert ("Ordre", "1042") in fields.rows
 
@@ -201,7 +203,7 @@ def test_receipt_lines_totals_and_vat():
     ]
     assert receipt.total_minor == 83350
     assert receipt.vat_minor == 16670  # 25 % included: a fifth of the total
-    (section,) = receipt.sections()
+    (section,) = said(receipt).sections()
     table = next(block for block in section.blocks if isinstance(block, Table))
     assert table.rows[0] == ("Ullsockor grå 40", "2", "149,00", "298,00")
     totals = next(block for block in section.blocks if isinstance(block, Totals))
@@ -217,10 +219,10 @@ def test_receipt_lines_totals_and_vat():
 
 def test_receipt_in_norwegian_kroner_and_euro():
     receipt = build_receipt(make_order(), shop=SHOP, language="nb", currency="NOK")
-    totals = next(b for b in receipt.sections()[0].blocks if isinstance(b, Totals))
+    totals = next(b for b in said(receipt).sections()[0].blocks if isinstance(b, Totals))
     assert totals.rows[1] == ("herav mva. 25\u00a0%", "166,70\u00a0kr")
     receipt = build_receipt(make_order(), shop=SHOP, language="en", currency="EUR")
-    totals = next(b for b in receipt.sections()[0].blocks if isinstance(b, Totals))
+    totals = next(b for b in said(receipt).sections()[0].blocks if isinstance(b, Totals))
     assert totals.rows[0] == ("Total", "833,50\u00a0€")
 
 
@@ -234,7 +236,7 @@ def test_vat_part_rounds_half_up(total, rate, vat):
 
 def test_receipt_without_vat_has_no_vat_row():
     receipt = build_receipt(make_order(), shop=SHOP, vat_percent=0)
-    totals = next(b for b in receipt.sections()[0].blocks if isinstance(b, Totals))
+    totals = next(b for b in said(receipt).sections()[0].blocks if isinstance(b, Totals))
     assert [label for label, _ in totals.rows] == ["Totalt"]
 
 
@@ -267,7 +269,7 @@ def test_invoice_number_dates_address_and_amount_due():
         date(2026, 3, 31),
     )
     assert invoice.total_minor == 83350 and invoice.vat_minor == 16670
-    (section,) = invoice.sections()
+    (section,) = said(invoice).sections()
     text = repr(section.blocks)
     for expected in ("Kyrkvägen 3", "123 45 Farsta", "Bankgiro 5050-1055", "Att betala"):
         assert expected in text

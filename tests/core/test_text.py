@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from stationd.core.text import Text, sentence, text_data, text_from_data
+from stationd.core.text import Text, sentence, sentence_in, text_data, text_from_data
 
 
 def test_a_sentence_is_its_english_and_keeps_template_and_params():
@@ -29,6 +29,14 @@ def test_a_stored_sentence_comes_back_with_nested_sentences_and_measures():
     measured = back.params["said"].params["measured"]  # type: ignore[attr-defined]
     assert measured.params == {"kg": Decimal("1.420")}
     assert back.params["note"].params == {"count": 2, "ids": "A1, B2"}  # type: ignore[attr-defined]
+
+
+def test_a_sentence_in_a_context_is_its_english_and_comes_back_with_its_context():
+    items = sentence_in("paper", "Items")
+    assert items == "Items" and items.context == "paper"
+    assert sentence("Items").context is None
+    again = text_from_data(text_data(items), "Items")
+    assert isinstance(again, Text) and again == "Items" and again.context == "paper"
 
 
 def test_plain_text_and_damaged_data_fall_back_to_the_english_kept():

@@ -45,6 +45,7 @@ from stationd.devices.escpos_render import (
     render,
 )
 from stationd.devices.printer import Printer, PrinterError, PrinterState
+from stationd.services.paper import document_in_language as said
 
 ESC, GS = b"\x1b", b"\x1d"
 INIT = ESC + b"@"
@@ -97,7 +98,7 @@ def locations(order: Order) -> dict[str, str]:
 
 def test_picklist_exact_bytes():
     order = make_order()
-    data = render(build_picklist(order, locations(order)))
+    data = render(said(build_picklist(order, locations(order))))
     expected = b"".join(
         [
             INIT,
@@ -137,7 +138,7 @@ def test_nordic_letters_are_the_right_bytes_after_the_code_page_is_selected(
 ):
     name = "ÅÄÖ åäö ÆØ æø"
     order = make_order(customer_name=name, comment=name)
-    data = render(build_picklist(order, {}), codepage=codepage, profile=profile)
+    data = render(said(build_picklist(order, {})), codepage=codepage, profile=profile)
     select_at = data.index(ESC + b"t" + bytes([select]))
     expected = bytes(NORDIC[c] if c in NORDIC else ord(c) for c in name)
     assert data.index(expected) > select_at
@@ -147,7 +148,7 @@ def test_nordic_letters_are_the_right_bytes_after_the_code_page_is_selected(
 
 def test_decomposed_letters_from_a_web_form_are_composed_before_printing():
     order = make_order(customer_name="A\u030asa O\u0308berg")  # "Åsa Öberg" as macOS sends it
-    assert b"Kund:  \x8fsa \x99berg\n" in render(build_picklist(order, {}))
+    assert b"Kund:  \x8fsa \x99berg\n" in render(said(build_picklist(order, {})))
 
 
 def test_characters_outside_the_code_page_get_readable_stand_ins():
@@ -160,14 +161,14 @@ def test_characters_outside_the_code_page_get_readable_stand_ins():
 def test_customer_text_cannot_inject_printer_commands():
     evil = "Bo\x1bp\x00\x19\xfa\x1dV\x00Ek\r\nNext"  # open the drawer, cut, new line
     order = make_order(customer_name=evil, comment=evil)
-    data = render(build_picklist(order, {}))
+    data = render(said(build_picklist(order, {})))
     assert ESC + b"p" not in data
     assert data.count(GS + b"V") == 1  # only the cut at the end
     assert b"Kund:  Bo p  \xa3 V Ek  Next\n" in data  # controls became spaces; \xfa is "ú"
 
 
 def test_code128_of_the_order_barcode():
-    data = render(build_picklist(make_order(order_id=7), {}))
+    data = render(said(build_picklist(make_order(order_id=7), {})))
     assert GS + b"k\x49\x07{BORD-7" in data
     # A long order number on 58 mm paper goes in code set C: two digits a byte after "{C".
     order = make_order(order_id=123456789012345678)
@@ -175,7 +176,7 @@ def test_code128_of_the_order_barcode():
         ("B", "ORD-"),
         ("C", "123456789012345678"),
     )
-    data = render(build_picklist(order, {}), width_chars=32)
+    data = render(said(build_picklist(order, {})), width_chars=32)
     payload = b"{BORD-{C" + bytes([12, 34, 56, 78, 90, 12, 34, 56, 78])
     assert GS + b"k\x49" + bytes([len(payload)]) + payload in data
     assert GS + b"w\x02" in data
@@ -191,14 +192,14 @@ def test_code128_plan_keeps_an_odd_digit_in_set_b():
 
 def test_picklist_lines_print_in_shelf_order():
     order = make_order(lines=12)
-    data = render(build_picklist(order, locations(order)))
+    data = render(said(build_picklist(order, locations(order))))
     places = [line.split(b" ")[0] for line in data.split(b"\n") if line[:2] in (b"A-", b"B-")]
     assert places == [b"A-02-1"] + [b"B-%d-%d" % (n, (40 - n) % 4) for n in range(30, 41)]
 
 
 def test_combined_document_cuts_after_each_part_and_at_the_end():
     order = make_order(lines=3)
-    data = render(build_picklist_receipt(order, locations(order), shop=SHOP))
+    data = render(said(build_picklist_receipt(order, locations(order), shop=SHOP)))
     assert data.count(CUT) == 2 and data.endswith(CUT)
     picklist_at, receipt_at = data.index(b"Plocklista"), data.index(b"Kvitto")
     assert picklist_at < data.index(CUT) < receipt_at
@@ -207,11 +208,11 @@ def test_combined_document_cuts_after_each_part_and_at_the_end():
 
 def test_receipt_and_invoice_render_with_amounts():
     order = make_order(lines=3, payment_method=PaymentMethod.OWN_INVOICE)
-    receipt = render(build_receipt(order, shop=SHOP, language="nb", currency="NOK"))
+    receipt = render(said(build_receipt(order, shop=SHOP, language="nb", currency="NOK")))
     assert b"Kvittering" in receipt and b"Bel\x9bp" in receipt  # "Beløp"
     assert b"Totalt" + b" " * 27 + b"646,00 kr\n" in receipt
     invoice = render(
-        build_invoice(order, shop=SHOP, customer=Address("Åsa", "Gatan 1", "123 45", "Byn"))
+        said(build_invoice(order, shop=SHOP, customer=Address("Åsa", "Gatan 1", "123 45", "Byn")))
     )
     assert b"Faktura" in invoice and b"123 45 Byn" in invoice and invoice.endswith(CUT)
 
@@ -231,18 +232,18 @@ def test_any_text_fits_the_paper_and_renders(name, product, comment, width):
         build_receipt(order, shop=SHOP),
         build_invoice(order, shop=SHOP, customer=Address(name)),
     ):
-        items = layout(doc, width_chars=width)
+        items = layout(said(doc), width_chars=width)
         for item in items:
             if isinstance(item, PrintedLine):
                 assert len(item.text) <= (width // 2 if item.large else width)
                 assert all(c >= " " for c in item.text)
         assert isinstance(items[-1], PaperCut)
-        assert render(doc, width_chars=width).endswith(CUT)
+        assert render(said(doc), width_chars=width).endswith(CUT)
 
 
 def test_barcode_module_width_fits_the_paper():
     for width in (32, 42):
-        items = layout(build_picklist(make_order(order_id=987654321), {}), width_chars=width)
+        items = layout(said(build_picklist(make_order(order_id=987654321), {})), width_chars=width)
         (barcode,) = [item for item in items if isinstance(item, PrintedBarcode)]
         assert barcode.module_dots in (2, 3)
 
@@ -371,7 +372,7 @@ def test_escpos_printer_is_a_printer():
 def test_network_send_delivers_the_exact_bytes_one_connection_per_job(loopback):
     server = loopback()
     printer = EscposPrinter("receipt", server.transport())
-    job = render(build_picklist(make_order(lines=40), {}))
+    job = render(said(build_picklist(make_order(lines=40), {})))
     printer.send(job)
     printer.send(b"second")
     assert server.jobs.get(timeout=2) == job
@@ -567,7 +568,7 @@ def test_file_transport_appends_every_job_and_cannot_tell_its_status(tmp_path):
     path = tmp_path / "receipt.bin"
     printer = EscposPrinter("receipt", FileTransport(str(path)))
     assert printer.status().state is PrinterState.UNKNOWN
-    job = render(build_picklist(make_order(), {}))
+    job = render(said(build_picklist(make_order(), {})))
     printer.send(job)
     printer.send(b"two")
     printer.close()

@@ -29,6 +29,7 @@ from stationd.devices.escpos_render import PrintedLine, layout, render
 from stationd.devices.job_preview import escpos_items, is_zpl, job_svg, zpl_svg
 from stationd.devices.zpl import render_escpos_label, render_zpl
 from stationd.devices.zpl_document import render_zpl_document
+from stationd.services.paper import document_in_language as said
 
 SVG = "{http://www.w3.org/2000/svg}"
 SHOP = Shop("Garnboden AB", ("Storgatan 1",))
@@ -77,8 +78,8 @@ DOCUMENTS = {
 @pytest.mark.parametrize("name", sorted(DOCUMENTS))
 def test_escpos_bytes_read_back_as_the_layout_they_were_printed_from(name, width):
     document: PrintDocument = DOCUMENTS[name]
-    items = escpos_items(render(document, width_chars=width), width_chars=width)
-    expected = as_printed(layout(document, width_chars=width))
+    items = escpos_items(render(said(document), width_chars=width), width_chars=width)
+    expected = as_printed(layout(said(document), width_chars=width))
     stand_ins = {"€": "EUR", "–": "-", "ł": "l"}
     assert items == tuple(
         replace(i, text="".join(stand_ins.get(c, c) for c in i.text))
@@ -91,7 +92,7 @@ def test_escpos_bytes_read_back_as_the_layout_they_were_printed_from(name, width
 def test_the_code_page_the_bytes_chose_is_the_one_they_are_read_in():
     page = PrinterTestPage("bench-1", "receipts", AT, "nb")
     for codepage in ("CP865", "CP858", "CP850"):
-        items = escpos_items(render(page, codepage=codepage))
+        items = escpos_items(render(said(page), codepage=codepage))
         texts = [i.text for i in items if isinstance(i, PrintedLine)]
         assert f"Bokstaver: {NORDIC_LETTERS}" in texts
     # Without ESC t the printer prints its power-on code page (PC437): what a wrong setting

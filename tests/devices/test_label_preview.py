@@ -17,6 +17,7 @@ from stationd.core.barcodes import gtin_check_digit, parse_gs1
 from stationd.core.labels import Receiver, Sender, ShippingLabel
 from stationd.devices.escpos_render import code128_values
 from stationd.devices.label_preview import gs1_128_values, label_svg
+from stationd.services.paper import label_in_language
 
 SVG = "{http://www.w3.org/2000/svg}"
 SSCC = "37340030680998141" + str(gtin_check_digit("37340030680998141"))
@@ -99,7 +100,7 @@ def test_receiver_is_large_and_below_the_sender():
 
 
 def test_swedish_captions_and_decimal_comma():
-    shown = texts(label_svg(make_label(), lang="sv"))
+    shown = texts(label_svg(label_in_language(make_label(), "sv"), lang="sv"))
     assert {"Från:", "Till:", "Kolli 2 av 3", "Order 1042", "2,36 kg"} <= set(shown)
 
 

@@ -48,6 +48,7 @@ from stationd.devices.label_printer import (
 )
 from stationd.devices.printer import Printer, PrinterError, PrinterState
 from stationd.devices.zpl import DPMM_TO_DPI, escape_field, render_escpos_label, render_zpl
+from stationd.services.paper import label_in_language
 
 SSCC = "37340030680998141" + str(gtin_check_digit("37340030680998141"))
 SENDER = Sender("Butiken AB", ("Storgatan 1", "123 45 Stockholm"))
@@ -148,7 +149,7 @@ def test_the_zpl_is_one_format_sized_for_the_label_in_utf8():
 
 
 def test_captions_and_decimal_comma_follow_the_language():
-    zpl = render_zpl(make_label(), lang="sv")
+    zpl = render_zpl(label_in_language(make_label(), "sv"), lang="sv")
     assert b"^FH^FDFr_C3_A5n:^FS" in zpl
     assert b"^FH^FDKolli 1 av 2^FS" in zpl
     assert b"^FH^FD2,36 kg^FS" in zpl

@@ -14,6 +14,7 @@ from stationd.core.documents import Shop, build_picklist, build_picklist_receipt
 from stationd.core.orders import Order, OrderLine, OrderStatus
 from stationd.devices.escpos_render import PrintedLine, code128_plan, code128_values, layout
 from stationd.devices.preview import CODE128_PATTERNS, code128_bars, preview_svg
+from stationd.services.paper import document_in_language as said
 
 SVG = "{http://www.w3.org/2000/svg}"
 SHOP = Shop("Garnboden AB", ("Storgatan 1",))
@@ -51,10 +52,10 @@ def scan(svg: str, scale: int = 4) -> list[str]:
 
 def test_preview_is_svg_with_the_printed_lines():
     doc = build_picklist(make_order(), {"CAP-1": "A-02-1"})
-    svg = preview_svg(doc)
+    svg = preview_svg(said(doc))
     root = ET.fromstring(svg)
     assert root.tag == f"{SVG}svg"
-    printed = [item.text for item in layout(doc) if isinstance(item, PrintedLine)]
+    printed = [item.text for item in layout(said(doc)) if isinstance(item, PrintedLine)]
     assert [t for t in texts(svg) if t != "ORD-1042"] == [t for t in printed if t.strip()]
     assert "Kund:  Åsa Ødegård" in texts(svg)
     assert "      Plocklista" in texts(svg)  # spaces kept: xml:space and white-space:pre
@@ -63,13 +64,13 @@ def test_preview_is_svg_with_the_printed_lines():
 
 @pytest.mark.parametrize(("order_id", "width"), [(1042, 42), (7, 42), (123456789012345678, 32)])
 def test_preview_barcode_scans_as_the_order_barcode(order_id, width):
-    svg = preview_svg(build_picklist(make_order(order_id), {}), width_chars=width)
+    svg = preview_svg(said(build_picklist(make_order(order_id), {})), width_chars=width)
     assert scan(svg) == [(f"ORD-{order_id}", "Code128")]
 
 
 def test_customer_text_is_inert_in_the_svg():
     evil = '<script>alert("x")</script> & </text><rect/>'
-    svg = preview_svg(build_picklist(make_order(customer=evil, comment=evil), {}))
+    svg = preview_svg(said(build_picklist(make_order(customer=evil, comment=evil), {})))
     root = ET.fromstring(svg)  # still well-formed
     assert not [el for el in root.iter() if el.tag.endswith("script")]
     assert "<script>" not in svg
@@ -78,7 +79,7 @@ def test_customer_text_is_inert_in_the_svg():
 
 
 def test_combined_preview_shows_both_parts_and_two_cuts():
-    svg = preview_svg(build_picklist_receipt(make_order(), {}, shop=SHOP))
+    svg = preview_svg(said(build_picklist_receipt(make_order(), {}, shop=SHOP)))
     cuts = [el for el in ET.fromstring(svg).iter(f"{SVG}line") if el.get("class") == "cut"]
     assert len(cuts) == 2
     assert any("Kvitto" in text for text in texts(svg))

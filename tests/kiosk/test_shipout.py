@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from stationd.brokers import ParcelBooking
-from stationd.brokers.simulated import SimulatedBroker
+from stationd.carriers import ParcelBooking
+from stationd.carriers.simulated import SimulatedCarrier
 from stationd.config import settings_from_dict
 from stationd.core.barcodes import s10_check_digit
 from stationd.core.documents import Address
@@ -28,7 +28,7 @@ BAD_S10 = "RR473124828SE"  # the check digit should be 9
 @pytest.fixture
 def station(tmp_path: Path, make_shop):
     """Orders 1042 (fully packed), 1043 (half packed), 1044 (packed) ship; 1045 (nothing packed
-    yet) and 1046 (waiting) don't. A simulated label printer, scale and broker."""
+    yet) and 1046 (waiting) don't. A simulated label printer, scale and carrier."""
     settings = settings_from_dict(
         {
             "station": {"name": "shipout-test", "state_dir": str(tmp_path), "language": "en"},
@@ -42,7 +42,7 @@ def station(tmp_path: Path, make_shop):
                 "tolerance_pct": 5,
                 "box_tare_g": 150,
             },
-            "shipping": {"broker": "simulated"},
+            "shipping": {"carrier": "simulated"},
         }
     )
     station = Station(settings)
@@ -155,7 +155,7 @@ def test_r13_lists_packed_orders_oldest_first_with_four_parcel_fields(client):
     assert "3 packed orders" in page
     assert page.count('name="parcel-1042"') == 4
     assert page.count('class="parcel-slot" hidden') == 9  # one field on show per order
-    assert "Fetch from broker" in page
+    assert "Fetch from carrier" in page
 
 
 def test_r14_delivery_form_proposes_what_is_packed_and_allows_no_more_than_is_left(client, station):
@@ -659,16 +659,16 @@ def test_keeping_an_id_for_an_order_that_does_not_ship_says_why(client, station)
     assert kept(station, 1044) == [] and count(station, parcel_ids) == 1
 
 
-# --- the broker --------------------------------------------------------------------------------
+# --- the carrier --------------------------------------------------------------------------------
 
 
 def s10(station_name: str, sequence: int, country: str = "SE") -> str:
-    prefix = SimulatedBroker(Path("/nonexistent"), station=station_name, country=country).prefix
+    prefix = SimulatedCarrier(Path("/nonexistent"), station=station_name, country=country).prefix
     serial = f"{sequence:08d}"
     return f"{prefix}{serial}{s10_check_digit(serial)}{country}"
 
 
-def test_r13_fetch_puts_a_broker_id_in_the_next_empty_field(client, station):
+def test_r13_fetch_puts_a_carrier_id_in_the_next_empty_field(client, station):
     data = {"parcel-1042": [GOOD_S10, "", "", ""], "weight-1042": [""]}
     response = client.post("/shipout/1042/fetch", data=data, headers=HTMX)
     html = response.get_data(as_text=True)
@@ -676,7 +676,7 @@ def test_r13_fetch_puts_a_broker_id_in_the_next_empty_field(client, station):
     assert response.status_code == 200
     assert f'id="parcel-1042-1" value="{GOOD_S10}"' in html
     assert f'id="parcel-1042-2" value="{expected}"' in html
-    assert "from the broker" in html
+    assert "from the carrier" in html
     with station.store.read() as conn:
         booked = conn.execute(select(events.c.kind, events.c.payload)).one()
     assert booked[0] == "order.parcel_booked" and json.loads(booked[1])["parcel_id"] == expected
@@ -694,14 +694,16 @@ def test_fetch_keeps_the_other_fields_and_what_the_check_said_of_them(client):
     assert f'id="parcel-1042-2" value="{s10("shipout-test", 1)}"' in html
 
 
-def test_broker_ids_are_never_handed_out_twice_across_a_restart(station, tmp_path):
+def test_carrier_ids_are_never_handed_out_twice_across_a_restart(station, tmp_path):
     booking = ParcelBooking(1042, Address("Anna"))
-    first = station.broker.book_parcel(booking)
-    again = SimulatedBroker(tmp_path / "broker-simulated.seq", station="shipout-test", country="SE")
+    first = station.carrier.book_parcel(booking)
+    again = SimulatedCarrier(
+        tmp_path / "broker-simulated.seq", station="shipout-test", country="SE"
+    )
     assert [first, again.book_parcel(booking)] == [s10("shipout-test", 1), s10("shipout-test", 2)]
 
 
-def test_a_broker_that_fails_is_a_502_with_its_sentence_and_nothing_is_handed_out(
+def test_a_carrier_that_fails_is_a_502_with_its_sentence_and_nothing_is_handed_out(
     client, station, tmp_path
 ):
     (tmp_path / "broker-simulated.seq").write_text("garbage\n")
@@ -733,7 +735,7 @@ def test_fetch_for_an_order_that_cannot_ship_is_a_409(client, station, order_id,
     assert response.status_code == 409 and says in response.get_data(as_text=True)
 
 
-def test_fetch_without_a_broker_is_a_409_and_the_page_offers_none(tmp_path, make_shop):
+def test_fetch_without_a_carrier_is_a_409_and_the_page_offers_none(tmp_path, make_shop):
     from kiosk.conftest import kiosk_client
 
     plain = Station(settings_from_dict({"station": {"state_dir": str(tmp_path), "language": "en"}}))
@@ -742,8 +744,8 @@ def test_fetch_without_a_broker_is_a_409_and_the_page_offers_none(tmp_path, make
     client = kiosk_client(plain)
     response = client.post("/shipout/1042/fetch", data={}, headers=HTMX)
     assert response.status_code == 409
-    assert "no shipping broker: type or scan the parcel id" in response.get_data(as_text=True)
-    assert "Fetch from broker" not in client.get("/shipout").get_data(as_text=True)
+    assert "no carrier: type or scan the parcel id" in response.get_data(as_text=True)
+    assert "Fetch from carrier" not in client.get("/shipout").get_data(as_text=True)
     plain.store.dispose()
 
 

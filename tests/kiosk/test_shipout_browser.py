@@ -27,7 +27,7 @@ def running(tmp_path, make_shop):
         {
             "station": {"name": "shipout-1", "state_dir": str(tmp_path), "language": "en"},
             "packscript": {"interval_min": 0},
-            "shipping": {"broker": "simulated"},
+            "shipping": {"carrier": "simulated"},
         }
     )
     settings = dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk, port=0))

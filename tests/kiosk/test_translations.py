@@ -13,22 +13,30 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "stationd" / "kiosk" / "translations"
-KEYWORDS = {"_": None, "gettext": None, "sentence": None, "marked": None, "ngettext": (1, 2)}
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "sentence": None,
+    "sentence_in": ((1, "c"), 2),
+    "marked": None,
+    "ngettext": (1, 2),
+}
 PLACEHOLDER = re.compile(r"\{(\w+)\}|%\((\w+)\)s")
 
 
-def source_messages() -> dict[str, str]:
-    """Every translatable msgid in the package, with where it was first seen."""
+def source_messages() -> dict[tuple[str, str | None], str]:
+    """Every translatable msgid in the package, with its context (None for most: a paper's
+    caption that reads otherwise than the kiosk's has one) and where it was first seen."""
     with (TRANSLATIONS / "babel.cfg").open() as fh:
         method_map, options_map = parse_mapping_cfg(fh)
-    found: dict[str, str] = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(
+    found: dict[tuple[str, str | None], str] = {}
+    for filename, lineno, message, _comments, context in extract_from_dir(
         ROOT, method_map, options_map, keywords=KEYWORDS
     ):
         # A plural message is kept under its singular, as catalogs key it.
         msgid = message[0] if isinstance(message, tuple) else message
         if msgid:
-            found.setdefault(msgid, f"{filename}:{lineno}")
+            found.setdefault((msgid, context), f"{filename}:{lineno}")
     return found
 
 
@@ -54,8 +62,8 @@ def test_every_sentence_has_a_translation(language):
     messages = catalog(language)
     missing = [
         f"{where}: {msgid!r}"
-        for msgid, where in source_messages().items()
-        if not translated(messages.get(msgid))
+        for (msgid, context), where in source_messages().items()
+        if not translated(messages.get(msgid, context))
     ]
     assert not missing, f"{len(missing)} untranslated in {language}:\n" + "\n".join(missing[:40])
 

@@ -6,7 +6,7 @@ what the packer touches and the pty carries what the packer scans:
 
 print a pick list from the outbound queue (R9–R11) → scan it at the bench to open the order,
 scan the items, a wrong one (R12) → PARTIAL: on to ship-out, a parcel id typed by a
-keyboard-wedge scanner and one fetched from the broker, report in (R13, R14) → open the order
+keyboard-wedge scanner and one fetched from the carrier, report in (R13, R14) → open the order
 again, pack the rest, a parcel id scanned at the bench, DONE, report in → shipped (R15).
 
 After each step it checks what a user can check: the page, the demo's SQLite file, and the bytes

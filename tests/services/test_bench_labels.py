@@ -1,5 +1,5 @@
 """R13 and R16 as one rule across bench and ship-out: a delivery's parcel labels print once —
-when the bench has packed it (`[bench] label_when_packed`) with parcel ids a shipping broker
+when the bench has packed it (`[bench] label_when_packed`) with parcel ids a carrier
 booked, else at report-in with the ids ship-out reports — and the command sheet reaches the
 receipt printer as CODE128. Through a whole Station (its routing, its label path) on SQLite;
 the labels are read back off what the simulated label printer received: zplkit draws the
@@ -15,8 +15,8 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import func, select, update
 
-from stationd.brokers import BrokerError, ParcelBooking
-from stationd.brokers.simulated import SimulatedBroker
+from stationd.carriers import CarrierError, ParcelBooking
+from stationd.carriers.simulated import SimulatedCarrier
 from stationd.config import settings_from_dict
 from stationd.core.barcodes import s10_check_digit
 from stationd.core.bench import build_command_sheet
@@ -46,13 +46,13 @@ def make_station(
     *,
     label_when_packed: bool,
     printers: bool = True,
-    broker: bool = True,
+    carrier: bool = True,
 ):
     config = {
         "station": {"name": STATION, "state_dir": str(tmp_path), "language": "en"},
         "packscript": {"interval_min": 0},
         "bench": {"label_when_packed": label_when_packed},
-        "shipping": {"broker": "simulated" if broker else "none"},
+        "shipping": {"carrier": "simulated" if carrier else "none"},
     }
     if printers:
         config["printers"] = [
@@ -91,9 +91,9 @@ def scan(station: Station, code: str):  # type: ignore[no-untyped-def]
     return station.bench.handle_scan(ScanRead(code, None, "serial:gun"))
 
 
-def broker_id(sequence: int) -> str:
-    """The simulated broker's id number `sequence` for this test's station."""
-    prefix = SimulatedBroker(Path("/nonexistent"), station=STATION, country="SE").prefix
+def carrier_id(sequence: int) -> str:
+    """The simulated carrier's id number `sequence` for this test's station."""
+    prefix = SimulatedCarrier(Path("/nonexistent"), station=STATION, country="SE").prefix
     serial = f"{sequence:08d}"
     return f"{prefix}{serial}{s10_check_digit(serial)}SE"
 
@@ -143,7 +143,7 @@ def line_ids(station: Station) -> dict[str, int]:
         return dict(conn.execute(select(order_lines.c.sku, order_lines.c.id)).all())
 
 
-def test_r13_r16_labels_when_packed_carry_parcel_ids_booked_from_the_broker(stations):
+def test_r13_r16_labels_when_packed_carry_parcel_ids_booked_from_the_carrier(stations):
     station, ean_a, ean_b = stations(label_when_packed=True)
     scan(station, "ORD-1042")
     scan(station, ean_a)
@@ -151,7 +151,7 @@ def test_r13_r16_labels_when_packed_carry_parcel_ids_booked_from_the_broker(stat
     scan(station, ean_a)
     assert jobs(station, "label") == []  # not all packed yet
     last = scan(station, ean_b)
-    ids = [broker_id(1), broker_id(2)]
+    ids = [carrier_id(1), carrier_id(2)]
     assert last.ok and last.complete
     assert f"2 parcel label(s) sent to the printer: {ids[0]}, {ids[1]}." in last.message
     # The ids are the delivery's before the labels print: a reload or restart finds them.
@@ -176,14 +176,14 @@ def test_r13_r16_labels_when_packed_carry_parcel_ids_booked_from_the_broker(stat
     assert kept(station) == []
 
 
-def test_r16_without_a_broker_labels_print_at_report_in_only_and_never_twice(stations):
-    station, ean_a, ean_b = stations(label_when_packed=True, broker=False)
+def test_r16_without_a_carrier_labels_print_at_report_in_only_and_never_twice(stations):
+    station, ean_a, ean_b = stations(label_when_packed=True, carrier=False)
     scan(station, "ORD-1042")
     for code in (ean_a, ean_a):
         scan(station, code)
     last = scan(station, ean_b)
     assert last.ok and last.complete
-    assert "The labels print at report-in: this station has no shipping broker" in last.message
+    assert "The labels print at report-in: this station has no carrier" in last.message
     assert scan(station, "CMD-DONE").ready
     assert jobs(station, "label") == [] and kept(station) == []
     station.ship(1042, ["PKG-0001"], use_scale=False)
@@ -212,16 +212,16 @@ def test_r14_r16_partial_books_and_labels_what_is_packed(stations):
     scan(station, ean_a)
     outcome = scan(station, "CMD-PARTIAL")
     assert outcome.partial and "1 parcel label(s) sent" in outcome.message
-    assert code128(printed_labels(station, 1)[0]) == [broker_id(1)]
+    assert code128(printed_labels(station, 1)[0]) == [carrier_id(1)]
     # Ship-out ships the packed counts as the partial delivery (R14); the order stays packing.
-    result = station.ship(1042, [broker_id(1)], quantities={ids["A"]: 1}, use_scale=False)
+    result = station.ship(1042, [carrier_id(1)], quantities={ids["A"]: 1}, use_scale=False)
     assert not result.shipped and len(jobs(station, "label")) == 1
-    # The rest is packed as the next delivery: it gets the broker's next id.
+    # The rest is packed as the next delivery: it gets the carrier's next id.
     scan(station, "ORD-1042")
     scan(station, ean_a)
     last = scan(station, ean_b)
-    assert last.complete and kept(station) == [broker_id(2)]
-    assert code128(printed_labels(station, 2)[1]) == [broker_id(2)]
+    assert last.complete and kept(station) == [carrier_id(2)]
+    assert code128(printed_labels(station, 2)[1]) == [carrier_id(2)]
 
 
 def test_r16_when_the_parcels_change_after_the_bench_labels_report_in_labels_them_all_anew(
@@ -231,15 +231,15 @@ def test_r16_when_the_parcels_change_after_the_bench_labels_report_in_labels_the
     scan(station, "ORD-1042")
     for code in (ean_a, ean_a, ean_b):
         scan(station, code)
-    assert code128(printed_labels(station, 1)[0]) == [broker_id(1)]  # "1 of 1"
+    assert code128(printed_labels(station, 1)[0]) == [carrier_id(1)]  # "1 of 1"
     # The packer needs more boxes after all: one id kept from the ship-out page, one typed
     # into the report-in itself.
     keep_typed_parcel_id(station.store, None, 1042, "PKG-0002", station=STATION)
-    result = station.ship(1042, [broker_id(1), "PKG-0002", "PKG-0003"], use_scale=False)
+    result = station.ship(1042, [carrier_id(1), "PKG-0002", "PKG-0003"], use_scale=False)
     assert result.shipped
     labels = printed_labels(station, 4)[1:]
     # Box 1's label said "1 of 1": every box gets a label with the count of three.
-    assert [code128(label) for label in labels] == [[broker_id(1)], ["PKG-0002"], ["PKG-0003"]]
+    assert [code128(label) for label in labels] == [[carrier_id(1)], ["PKG-0002"], ["PKG-0003"]]
     assert [n for n in (b"1 of 3", b"2 of 3", b"3 of 3") if any(n in x for x in labels)] == [
         b"1 of 3",
         b"2 of 3",
@@ -249,7 +249,7 @@ def test_r16_when_the_parcels_change_after_the_bench_labels_report_in_labels_the
         marks = conn.execute(
             select(parcel_ids.c.parcel_id, parcel_ids.c.labelled).order_by(parcel_ids.c.position)
         ).all()
-    assert marks == [(broker_id(1), True), ("PKG-0002", True), ("PKG-0003", True)]
+    assert marks == [(carrier_id(1), True), ("PKG-0002", True), ("PKG-0003", True)]
 
 
 def test_r16_an_id_that_replaces_a_labelled_one_gets_the_only_new_label(stations):
@@ -262,35 +262,35 @@ def test_r16_an_id_that_replaces_a_labelled_one_gets_the_only_new_label(stations
     printed_labels(station, 2)  # 1 of 2, 2 of 2
     # The second box's label was torn: its id goes, another takes its place; still two boxes.
     keep_typed_parcel_id(
-        station.store, None, 1042, "PKG-0009", replaces=broker_id(2), station=STATION
+        station.store, None, 1042, "PKG-0009", replaces=carrier_id(2), station=STATION
     )
-    station.ship(1042, [broker_id(1), "PKG-0009"], use_scale=False)
+    station.ship(1042, [carrier_id(1), "PKG-0009"], use_scale=False)
     labels = printed_labels(station, 3)
     assert code128(labels[2]) == ["PKG-0009"] and b"2 of 2" in labels[2]
     assert len(jobs(station, "label")) == 3
 
 
-class FailingBroker:
-    """Books `good` parcel ids with the simulated broker, then fails like a broker that went
+class FailingCarrier:
+    """Books `good` parcel ids with the simulated carrier, then fails like a carrier that went
     away."""
 
     name = "flaky"
 
-    def __init__(self, inner: SimulatedBroker, good: int) -> None:
+    def __init__(self, inner: SimulatedCarrier, good: int) -> None:
         self.inner, self.good = inner, good
 
     def book_parcel(self, booking: ParcelBooking) -> str:
         if self.good <= 0:
-            raise BrokerError("The broker did not answer in 10 s.")
+            raise CarrierError("The carrier did not answer in 10 s.")
         self.good -= 1
         return self.inner.book_parcel(booking)
 
 
-def test_r16_a_broker_that_fails_leaves_the_packing_counted_and_the_labels_to_report_in(
+def test_r16_a_carrier_that_fails_leaves_the_packing_counted_and_the_labels_to_report_in(
     stations,
 ):
     station, ean_a, ean_b = stations(label_when_packed=True)
-    station.bench.broker = FailingBroker(station.broker, good=1)
+    station.bench.carrier = FailingCarrier(station.carrier, good=1)
     scan(station, "ORD-1042")
     scan(station, ean_a)
     scan(station, "CMD-NEXT-PARCEL")
@@ -298,17 +298,17 @@ def test_r16_a_broker_that_fails_leaves_the_packing_counted_and_the_labels_to_re
     last = scan(station, ean_b)
     assert last.ok and last.complete
     assert (
-        "The broker booked no parcel ids (The broker did not answer in 10 s.); the labels "
+        "The carrier booked no parcel ids (The carrier did not answer in 10 s.); the labels "
         "print at report-in." in last.message
     )
     with station.store.read() as conn:
         assert sum(conn.execute(select(order_lines.c.packed)).scalars()) == 3
-    # Nothing lost: the one id booked before the broker failed is on the delivery.
-    assert kept(station) == [broker_id(1)]
+    # Nothing lost: the one id booked before the carrier failed is on the delivery.
+    assert kept(station) == [carrier_id(1)]
     assert jobs(station, "label") == [] and labels_at_bench(station) == 0
-    station.ship(1042, [broker_id(1), "PKG-0002"], use_scale=False)
+    station.ship(1042, [carrier_id(1), "PKG-0002"], use_scale=False)
     labels = printed_labels(station, 2)
-    assert [code128(label) for label in labels] == [[broker_id(1)], ["PKG-0002"]]
+    assert [code128(label) for label in labels] == [[carrier_id(1)], ["PKG-0002"]]
 
 
 def test_r16_a_label_that_cannot_be_made_keeps_the_ids_and_the_scan_counted(stations):
@@ -321,7 +321,7 @@ def test_r16_a_label_that_cannot_be_made_keeps_the_ids_and_the_scan_counted(stat
     last = scan(station, ean_b)
     assert last.ok and last.complete and "The labels were not printed" in last.message
     assert jobs(station, "label") == []
-    assert kept(station) == [broker_id(1)]
+    assert kept(station) == [carrier_id(1)]
     assert labels_at_bench(station) == 0
     with station.store.read() as conn:
         assert sum(conn.execute(select(order_lines.c.packed)).scalars()) == 3

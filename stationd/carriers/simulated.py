@@ -1,4 +1,4 @@
-"""A shipping broker without a carrier behind it, for `stationd demo` and the tests.
+"""A carrier that ships nothing, for `stationd demo` and the tests.
 
 It hands out UPU S10 ids — the format of postal parcels — with the right check digit, so they
 pass every check a real one does and print as real labels; no carrier knows them.
@@ -13,7 +13,7 @@ import threading
 import zlib
 from pathlib import Path
 
-from stationd.brokers import BrokerError, ParcelBooking
+from stationd.carriers import CarrierError, ParcelBooking
 from stationd.core.barcodes import s10_check_digit
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 LAST_SEQUENCE = 99_999_999
 
 
-class SimulatedBroker:
+class SimulatedCarrier:
     """Parcel ids ``C<letter><8-digit sequence><check digit><country>``, e.g. ``CK000000014SE``.
 
     The ids follow from the station's name (its letter) and a sequence number, so they are the
@@ -48,11 +48,11 @@ class SimulatedBroker:
         with self._lock:
             sequence = self._last() + 1
             if sequence > LAST_SEQUENCE:
-                raise BrokerError("The simulated broker has handed out all its parcel ids.")
+                raise CarrierError("The simulated carrier has handed out all its parcel ids.")
             self._save(sequence)
         serial = f"{sequence:08d}"
         parcel_id = f"{self.prefix}{serial}{s10_check_digit(serial)}{self.country}"
-        log.info("simulated broker: order %s parcel %s", booking.order_id, parcel_id)
+        log.info("simulated carrier: order %s parcel %s", booking.order_id, parcel_id)
         return parcel_id
 
     def _last(self) -> int:
@@ -61,11 +61,13 @@ class SimulatedBroker:
         except FileNotFoundError:
             return 0
         except (OSError, UnicodeDecodeError) as err:
-            raise BrokerError(f"The simulated broker can't read {self.state_file}: {err}") from err
+            raise CarrierError(
+                f"The simulated carrier can't read {self.state_file}: {err}"
+            ) from err
         if not saved.isdigit():
             # Guessing would risk handing out an id twice; a person has to look.
-            raise BrokerError(
-                f"The simulated broker's sequence file {self.state_file} is damaged "
+            raise CarrierError(
+                f"The simulated carrier's sequence file {self.state_file} is damaged "
                 f"(it holds {saved[:20]!r}, not a number)."
             )
         return int(saved)
@@ -85,4 +87,4 @@ class SimulatedBroker:
             finally:
                 os.close(folder)
         except OSError as err:
-            raise BrokerError(f"The simulated broker can't save its sequence: {err}") from err
+            raise CarrierError(f"The simulated carrier can't save its sequence: {err}") from err
