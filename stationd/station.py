@@ -22,7 +22,7 @@ from stationd.services.operators import OperatorService
 from stationd.services.packscript import PackScriptRunner
 from stationd.services.printing import DEFAULT_ROUTES, PrintService, PrintWorker
 from stationd.services.scan_inbox import ScanInbox
-from stationd.services.shipping import check_parcel_weight, ship
+from stationd.services.report_in import check_parcel_weight, ship
 from stationd.store.bench import journaled_scans
 from stationd.store.database import Store
 from stationd.sync.schedule import PackScriptSchedule

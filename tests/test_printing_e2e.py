@@ -241,7 +241,7 @@ def test_r16_no_address_no_label_and_the_report_in_is_refused(station):
 def test_weight_off_by_more_than_the_tolerance_must_be_confirmed_before_the_label(
     station, label_printer
 ):
-    from stationd.services.shipping import WeightNeedsConfirmation
+    from stationd.services.report_in import WeightNeedsConfirmation
     from stationd.store.tables import deliveries, orders
 
     # 1 × A + 2 × B at 250 g each, in a 150 g box: 900 g expected, ± 50 g allowed

@@ -23,7 +23,7 @@ from stationd.services.parcel_ids import (
     keep_parcel_id,
     valid_parcel_ids,
 )
-from stationd.services.shipping import WeightNeedsConfirmation
+from stationd.services.report_in import WeightNeedsConfirmation
 from stationd.store.database import Store
 from stationd.store.deliveries import parcel_ids_in_use
 from stationd.store.orders import load_order

@@ -276,7 +276,7 @@ def test_r13_a_parcel_id_taken_meanwhile_is_a_sentence_not_a_database_error(
     # Another station reports the same id between the check and the insert: the unique
     # constraint is what catches it.
     monkeypatch.setattr(
-        "stationd.services.shipping.parcel_ids_in_use", lambda conn, ids, **_: set()
+        "stationd.services.report_in.parcel_ids_in_use", lambda conn, ids, **_: set()
     )
     response = client.post("/shipout/report", data=form(row(station, 1042, [GOOD_S10])))
     assert response.status_code == 422

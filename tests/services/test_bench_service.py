@@ -350,7 +350,7 @@ def test_r12_done_when_all_is_packed_is_announced_for_ship_out(store, bench, pac
 
 
 def test_r12_undo_stops_at_the_last_reported_delivery(store, bench, packing_order):
-    from stationd.services.shipping import ship
+    from stationd.services.report_in import ship
 
     order_id, ean_a, _ = packing_order
     ids = line_ids(store, order_id)
