@@ -11,18 +11,17 @@ from pathlib import Path
 
 from stationd.brokers import make_broker
 from stationd.config import Settings
-from stationd.core.deliveries import ReportResult
-from stationd.core.weight import parcel_weight
 from stationd.devices.factory import make_printer, make_scale, make_scanner
 from stationd.events import Bus, ScanRead, ScanRejected
-from stationd.services.bench import COMMAND_SHEET, BenchService, report_in_labels
+from stationd.services.bench import COMMAND_SHEET, BenchService
 from stationd.services.device_watch import DeviceWatch
 from stationd.services.documents import Paperwork, queue_labels
 from stationd.services.operators import OperatorService
 from stationd.services.packscript import PackScriptRunner
+from stationd.services.parcel_labels import ParcelLabels
 from stationd.services.printing import DEFAULT_ROUTES, PrintService, PrintWorker
+from stationd.services.report_in import ReportIn, Weighing
 from stationd.services.scan_inbox import ScanInbox
-from stationd.services.report_in import check_parcel_weight, ship
 from stationd.store.bench import journaled_scans
 from stationd.store.database import Store
 from stationd.sync.schedule import PackScriptSchedule
@@ -108,6 +107,27 @@ class Station:
                 "labels print at report-in"
             )
         self.scale = make_scale(settings.scale, self.bus)
+        self.parcel_labels = ParcelLabels(
+            self.store,
+            self.printing,
+            self.paperwork,
+            station=name,
+            broker=self.broker,
+            when_packed=settings.bench.label_when_packed,
+        )
+        #: Report-in (R13–R16): the ship-out page's button and whoever reports a delivery.
+        self.report_in = ReportIn(
+            self.store,
+            self.bus,
+            name,
+            weighing=Weighing(
+                tolerance_g=settings.scale.tolerance_g,
+                tolerance_pct=settings.scale.tolerance_pct,
+                box_tare_g=settings.scale.box_tare_g,
+            ),
+            labels=self.parcel_labels,
+            scale=self.scale,
+        )
         # Listening from now on, so it hears each device's first state when they start.
         self.device_watch = DeviceWatch(self.bus, self.scanners, self.printing.statuses, self.scale)
         self.device_watch.start()
@@ -191,67 +211,6 @@ class Station:
         # every thread stopped, a scan or a print job behind it; issue 3). `stop` gives it back.
         gc.freeze()
         notify(f"READY=1\nSTATUS=kiosk at {self.url}")
-
-    def ship(
-        self,
-        order_id: int,
-        parcel_ids: list[str],
-        *,
-        quantities: dict[int, int] | None = None,
-        weight_g: int | None = None,
-        confirm_weight: bool = False,
-        use_scale: bool = True,
-    ) -> ReportResult:
-        """Report in a delivery (R13–R15) and queue its labels in the same transaction (R16).
-
-        The parcel's weight — given, or the scale's stable reading unless `use_scale` is False
-        — goes on the delivery and the label, and is checked against what its contents should
-        weigh first: a mismatch raises `WeightNeedsConfirmation` (nothing written) until
-        `confirm_weight` is given. That is for a delivery of one parcel; the weight given for
-        several is kept on the delivery, unchecked and on no label.
-        """
-        tare_g = self.settings.scale.box_tare_g
-        if weight_g is None and use_scale and self.scale is not None:
-            reading = self.scale.last_weight
-            weight_g, tare_g = parcel_weight(
-                parcels=len(parcel_ids),
-                reading_g=reading.grams if reading is not None else None,
-                stable=reading is not None and reading.stable,
-                net=reading is not None and reading.net,
-                box_tare_g=tare_g,
-            )
-        scale_cfg = self.settings.scale
-
-        def reported(conn, order, delivery):  # type: ignore[no-untyped-def]
-            # One weight per report-in, and the scale's is one box's: a delivery of several
-            # parcels has nothing it could be checked against.
-            if weight_g is not None and len(delivery.parcel_ids) == 1:
-                check_parcel_weight(
-                    conn,
-                    order,
-                    delivery,
-                    measured_g=weight_g,
-                    tolerance_g=scale_cfg.tolerance_g,
-                    tolerance_pct=scale_cfg.tolerance_pct,
-                    tare_g=tare_g,
-                    confirmed=confirm_weight,
-                )
-            # R16, one rule: each label prints once — at the bench if it printed them when the
-            # delivery was packed, else here (also for a parcel id added since).
-            unlabelled = report_in_labels(conn, delivery)
-            if unlabelled and "label" in self.printing.routes:
-                queue_labels(conn, self.printing, self.paperwork, order, delivery, only=unlabelled)
-
-        return ship(
-            self.store,
-            order_id,
-            parcel_ids,
-            station=self.settings.station.name,
-            quantities=quantities,
-            bus=self.bus,
-            weight_g=weight_g,
-            on_reported=reported,
-        )
 
     def wait(self) -> None:
         """Block until `stop()`; pets the systemd watchdog while the station is healthy."""

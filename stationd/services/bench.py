@@ -46,7 +46,6 @@ from stationd.core.bench import (
 )
 from stationd.core.bench import error as error_outcome
 from stationd.core.deliveries import Delivery, plan_delivery
-from stationd.core.labels import labels_due_at_report_in
 from stationd.core.orders import Order, OrderRuleError, OrderStatus
 from stationd.core.text import Text, sentence, text_data
 from stationd.devices.escpos_render import render
@@ -56,14 +55,13 @@ from stationd.services.operators import operator_scan
 from stationd.services.parcel_ids import book_parcel_id, keep_parcel_id
 from stationd.services.printing import PrintService
 from stationd.store.bench import (
-    end_packing,
     load_packing,
     orders_holding_item,
     save_packing,
     undo_candidate,
 )
 from stationd.store.database import Store
-from stationd.store.deliveries import labelled_parcel_ids, pending_delivery, pending_parcel_ids
+from stationd.store.deliveries import pending_delivery, pending_parcel_ids
 from stationd.store.orders import STATION_OPERATOR, load_order, record_event, save_line_counts
 from stationd.store.tables import scan_journal, stations
 
@@ -681,16 +679,7 @@ class BenchService:
             self.bus.publish(OrderChanged(outcome.order_id, "packed"))
 
 
-# -- report-in, ship-out and the command sheet ---------------------------------------------
-
-
-def report_in_labels(conn: Connection, delivery: Delivery) -> list[str]:
-    """R16 at report-in, in its transaction after the delivery is saved: ends the bench's
-    record of the delivery (the next one starts afresh) and returns the parcel ids whose
-    labels report-in prints (core `labels_due_at_report_in`)."""
-    printed_at_bench = end_packing(conn, delivery.order_id).labels
-    labelled = labelled_parcel_ids(conn, delivery.id)
-    return labels_due_at_report_in(delivery.parcel_ids, labelled, printed_at_bench)
+# -- the command sheet ---------------------------------------------
 
 
 def print_command_sheet(

@@ -4,6 +4,7 @@ reservation a packing order lets go of when its lines shrink (R7)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
@@ -79,3 +80,11 @@ def release_stock(conn: Connection, sku: str, quantity: int) -> None:
         conn.execute(
             update(stock).where(stock.c.sku == sku).values(reserved=stock.c.reserved - quantity)
         )
+
+
+def product_weights(conn: Connection, skus: Iterable[str]) -> dict[str, int]:
+    """The weight in grams of each product of `skus` that has been weighed (0 g means never)."""
+    rows = conn.execute(
+        select(products.c.sku, products.c.weight_g).where(products.c.sku.in_(list(skus)))
+    ).all()
+    return {sku: weight for sku, weight in rows if weight}

@@ -806,7 +806,7 @@ def test_r13_the_list_redraws_when_an_order_is_packed_or_shipped_elsewhere(clien
     response = client.get("/events/shipout")
     stream = iter(response.response)
     assert next(stream)
-    station.ship(1044, [GOOD_S10], use_scale=False)  # reported at another screen
+    station.report_in.ship(1044, [GOOD_S10], use_scale=False)  # reported at another screen
     shipped = next_message(stream)
     # Another bench packs order 1045 in the central database: no event reaches this process;
     # the stream's recheck finds it.
