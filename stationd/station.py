@@ -13,9 +13,11 @@ from stationd.brokers import make_broker
 from stationd.config import Settings
 from stationd.devices.factory import make_printer, make_scale, make_scanner
 from stationd.events import Bus, ScanRead, ScanRejected
-from stationd.services.bench import COMMAND_SHEET, BenchService
+from stationd.services.bench import BenchService
+from stationd.services.bench_worker import BenchWorker
+from stationd.services.command_sheet import COMMAND_SHEET
 from stationd.services.device_watch import DeviceWatch
-from stationd.services.documents import Paperwork, queue_labels
+from stationd.services.documents import Paperwork
 from stationd.services.operators import OperatorService
 from stationd.services.packscript import PackScriptRunner
 from stationd.services.parcel_labels import ParcelLabels
@@ -92,15 +94,10 @@ class Station:
             routes.setdefault(COMMAND_SHEET, routes["receipt"])
         self.printing = PrintService(self.store, self.bus, workers, routes, station=name)
         self.paperwork = Paperwork.from_settings(settings)
-        if settings.bench.label_when_packed and "label" in routes:
-            self.bench.labels = lambda conn, order, delivery: queue_labels(
-                conn, self.printing, self.paperwork, order, delivery
-            )
-        elif settings.bench.label_when_packed:
+        if settings.bench.label_when_packed and "label" not in routes:
             log.warning("bench.label_when_packed is set, but no printer prints labels")
         #: Where the ship-out page and the bench's labels get parcel ids; None: none is set.
         self.broker = make_broker(settings)
-        self.bench.broker = self.broker
         if settings.bench.label_when_packed and self.broker is None:
             log.warning(
                 "bench.label_when_packed is set, but no [shipping] broker books parcel ids: "
@@ -128,10 +125,14 @@ class Station:
             labels=self.parcel_labels,
             scale=self.scale,
         )
+        if self.parcel_labels.when_packed_wanted:
+            self.bench.labels = self.parcel_labels
+        #: Feeds the bench the scanners' scans, in a thread of its own.
+        self.bench_worker = BenchWorker(self.bench, self.bus)
         # Listening from now on, so it hears each device's first state when they start.
         self.device_watch = DeviceWatch(self.bus, self.scanners, self.printing.statuses, self.scale)
         self.device_watch.start()
-        self.bench.scans_diverted = self.device_watch.diverted
+        self.bench_worker.scans_diverted = self.device_watch.diverted
         self.scan_inbox.skip = self.device_watch.diverted
         # Every run of this station — by hand and on schedule — goes through one runner.
         self.packscript = PackScriptRunner(
@@ -176,7 +177,7 @@ class Station:
     def _start(self) -> None:
         notify("STATUS=migrating the database")
         self.store.upgrade()
-        self.bench.start()
+        self.bench_worker.start()
         # Scans read before the last stop and never counted go first, then the scanners start.
         self.scan_inbox.open(self.bus)
         self.printing.start()
@@ -223,7 +224,7 @@ class Station:
         """The kiosk server and the bench are running and the database answers."""
         if self._server_thread is None or not self._server_thread.is_alive():
             return False
-        if not self.bench.running:
+        if not self.bench_worker.running:
             return False
         try:
             with self.store.read() as conn:
@@ -263,7 +264,7 @@ class Station:
                 *[(f"scanner {sc.name}", sc.stop) for sc in self.scanners],
                 ("scale", self.scale.stop if self.scale is not None else None),
                 ("printers", self.printing.stop),
-                ("bench", self.bench.stop),
+                ("bench", self.bench_worker.stop),
                 ("scan inbox", self.scan_inbox.close),
                 ("database", self.store.dispose),
             ]

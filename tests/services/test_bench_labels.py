@@ -23,7 +23,7 @@ from stationd.core.bench import build_command_sheet
 from stationd.core.orders import OrderRuleError
 from stationd.devices.zpl import DPMM_TO_DPI
 from stationd.events import ScanRead
-from stationd.services.bench import print_command_sheet
+from stationd.services.command_sheet import print_command_sheet
 from stationd.services.shipout import keep_typed_parcel_id
 from stationd.station import Station
 from stationd.store.deliveries import pending_parcel_ids
@@ -290,7 +290,7 @@ def test_r16_a_broker_that_fails_leaves_the_packing_counted_and_the_labels_to_re
     stations,
 ):
     station, ean_a, ean_b = stations(label_when_packed=True)
-    station.bench.broker = FailingBroker(station.broker, good=1)
+    station.parcel_labels.broker = FailingBroker(station.broker, good=1)
     scan(station, "ORD-1042")
     scan(station, ean_a)
     scan(station, "CMD-NEXT-PARCEL")
