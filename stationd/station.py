@@ -125,8 +125,7 @@ class Station:
             labels=self.parcel_labels,
             scale=self.scale,
         )
-        if self.parcel_labels.when_packed_wanted:
-            self.bench.labels = self.parcel_labels
+        self.bench.labels = self.parcel_labels
         #: Feeds the bench the scanners' scans, in a thread of its own.
         self.bench_worker = BenchWorker(self.bench, self.bus)
         # Listening from now on, so it hears each device's first state when they start.

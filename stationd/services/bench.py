@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from stationd.clock import utcnow
 from stationd.core.barcodes import Classified, CodeKind, Command, classify
 from stationd.core.bench import (
     BenchOutcome,
@@ -52,6 +53,7 @@ from stationd.store.bench import (
     save_packing,
     scan_transaction,
     set_journal_message,
+    touch_station,
     undo_candidate,
 )
 from stationd.store.claims import LocalClaims
@@ -103,13 +105,18 @@ class BenchService:
         self.sign_in_required = sign_in_required
         self.bus = bus
         self.station = station
-        #: Set (by the station, from `[bench] label_when_packed`): the parcel labels print as
-        #: soon as a delivery is packed, through this. None: they print at report-in.
+        #: The station's label flow: with `[bench] label_when_packed` (and a label printer) the
+        #: parcel labels print through it as soon as a delivery is packed; else at report-in.
         self.labels = labels
         # One scan at a time per bench: a scanner and a finger on the screen may race.
         self._lock = threading.Lock()
         #: The number of the last outcome published (`BenchScreen.seq`).
         self._seq = 0
+
+    @property
+    def label_when_packed(self) -> bool:
+        """Whether a packed delivery's labels print at the bench (R16)."""
+        return self.labels is not None and self.labels.when_packed_wanted
 
     # -- the use case -----------------------------------------------------
     def handle_scan(self, scan: ScanRead) -> BenchOutcome:
@@ -142,7 +149,7 @@ class BenchService:
                 open_at,
                 packing=packing,
                 elsewhere=elsewhere,
-                label_when_packed=self.labels is not None,
+                label_when_packed=self.label_when_packed,
             )
 
         return self._run(scan, classified, classified.kind.value, decide)
@@ -162,7 +169,7 @@ class BenchService:
             packing: Packing | None,
         ) -> BenchOutcome:
             return decide_touch(
-                current, line_id, delta, packing=packing, label_when_packed=self.labels is not None
+                current, line_id, delta, packing=packing, label_when_packed=self.label_when_packed
             )
 
         return self._run(touch, as_item, "touch", decide)
@@ -291,7 +298,7 @@ class BenchService:
         the labels) and its journal row's id. `operator_id`: the one signed in at the bench."""
         # R17, as decided (a parcel id refused below changes no claim): closing releases —
         # also when the order was taken out of packing under the bench —, opening claims, and
-        # any other good scan renews the bench's lease.
+        # any other good scan renews the bench's lease; the station row records the same.
         closed, opened, ok = outcome.closed, outcome.opened, outcome.ok
         undoes = None
         if outcome.ok and current is not None and packing is not None:
@@ -328,12 +335,17 @@ class BenchService:
                     conn, "order.packed", current, {"parcels": packing.parcels}, operator_id
                 )
         journal_id = self._journal(conn, event, kind, outcome, operator_id, undoes)
+        values: dict[str, object] = {"last_seen_at": utcnow()} if ok else {}
         if closed:
-            self.claims.release(conn, self.station, renew=ok)
+            values["current_order_id"] = None
+            self.claims.release(conn, self.station)
         elif ok and opened:
+            values["current_order_id"] = outcome.order_id
             self.claims.claim(conn, outcome.order_id, self.station)
         elif ok:
             self.claims.renew(conn, self.station)
+        if values:  # the bench's own record: its open order, and that it is active
+            touch_station(conn, self.station, **values)
         return outcome, journal_id
 
     def _keep_parcel_id(

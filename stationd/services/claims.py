@@ -1,8 +1,10 @@
 """The seam of R17: which bench has an order open. Two benches never pack one order at once.
 
 The bench use case asks `Claims` inside the scan's transaction (which holds the order's row
-lock); `store.claims.LocalClaims` keeps them in the station's database, a central
-implementation keeps them where every bench of a warehouse sees them.
+lock), and tells it when it opens an order, closes it, or is active. The bench's own record
+of its open order stays on its station row either way. `store.claims.LocalClaims` reads the
+claims off the station rows of the database the benches share; a central implementation keeps
+them where every bench of a warehouse sees them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,6 @@ class Claims(Protocol):
         """`station` is active: its claim lives on."""
         ...
 
-    def release(self, conn: Connection, station: str, *, renew: bool = False) -> None:
+    def release(self, conn: Connection, station: str) -> None:
         """`station` closes its order."""
         ...

@@ -1,7 +1,7 @@
-"""Claims on this station's database (R17): which bench has an order open, kept on the
-`stations` row — its open order and when it was last active, a lease that a crashed bench's
-claim runs out of. The local side of `services.claims.Claims`; a central implementation comes
-with sync."""
+"""Claims on this station's database (R17): which bench has an order open, read off the
+`stations` rows — each bench's open order and when it was last active, a lease that a crashed
+bench's claim runs out of. The local side of `services.claims.Claims`; a central
+implementation comes with sync."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from datetime import timedelta
 from sqlalchemy import Connection, select
 
 from stationd.clock import utcnow
-from stationd.store.bench import touch_station
 from stationd.store.tables import stations
 
 
@@ -37,17 +36,14 @@ class LocalClaims:
             )
         ).scalar()
 
+    # Locally the claim *is* the station's row: the bench writes its open order and the time
+    # it was last active there with every scan (`store.bench.touch_station`), in the scan's
+    # transaction. Claiming, renewing and releasing have nothing more to write.
     def claim(self, conn: Connection, order_id: int, station: str) -> None:
-        """`station` has `order_id` open from now, and its lease starts afresh."""
-        touch_station(conn, station, current_order_id=order_id, last_seen_at=utcnow())
+        """`station` has `order_id` open from now (its row says so already)."""
 
     def renew(self, conn: Connection, station: str) -> None:
-        """`station` is active: its claim's lease starts afresh."""
-        touch_station(conn, station, last_seen_at=utcnow())
+        """`station` is active (its row's `last_seen_at` says so already)."""
 
-    def release(self, conn: Connection, station: str, *, renew: bool = False) -> None:
-        """`station` has no order open any more (and, with `renew`, is active)."""
-        values: dict[str, object] = {"current_order_id": None}
-        if renew:
-            values["last_seen_at"] = utcnow()
-        touch_station(conn, station, **values)
+    def release(self, conn: Connection, station: str) -> None:
+        """`station` has no order open any more (its row says so already)."""

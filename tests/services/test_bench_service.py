@@ -425,3 +425,28 @@ def test_r19_scans_read_before_a_stop_are_all_saved(store, bench, packing_order)
     worker.stop()  # right away: the scanners are stopped, what they read still counts
     assert len(journal(store)) == len(codes)
     assert packed(store)["A"] == 2  # two of A on the order; the rest were one too many
+
+
+def test_r12_the_scan_outcome_carries_the_bench_as_its_scan_committed_it(
+    store, bench, packing_order
+):
+    order_id, ean_a, _ = packing_order
+    heard = bench.bus.queue(ScanOutcome)
+    scan(bench, f"ORD-{order_id}")
+    scan(bench, ean_a)
+    opened, counted = heard.get(timeout=1), heard.get(timeout=1)
+    assert counted.screen.seq == opened.screen.seq + 1
+    assert counted.screen.outcome.ok and counted.screen.outcome.delta == 1
+    # What the page draws is in the event: the line's count as that scan's transaction wrote it.
+    at = counted.screen.at
+    assert at.order.id == order_id
+    assert {line.sku: line.packed for line in at.order.lines} == {"A": 1, "B": 0} == packed(store)
+    assert at.packing is not None and at.parcel_ids == ()
+
+
+def test_r12_an_unreadable_scan_is_told_with_a_screen_the_page_reads_anew(store, bench):
+    heard = bench.bus.queue(ScanOutcome)
+    bench.handle_rejected(ScanRejected("serial:gun", "no terminator", b"\x00\x01"))
+    told = heard.get(timeout=1)
+    assert not told.ok and told.screen.outcome.message == told.message
+    assert told.screen.at is None  # read nothing: the page reads the bench itself
