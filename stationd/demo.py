@@ -329,7 +329,7 @@ class DemoSummary:
 
 def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -> DemoSummary:
     """Fill an empty, migrated database with a shop in mid-week (see the module docstring)."""
-    from stationd.services.shipping import ship
+    from stationd.services.report_in import ship
 
     shape = shape or ShopShape()
     rnd = random.Random(shape.seed + 1)

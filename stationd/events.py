@@ -14,8 +14,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from stationd.clock import utcnow
+
+if TYPE_CHECKING:
+    from stationd.core.bench_screen import BenchScreen
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,8 @@ class ScanOutcome(Event):
     at: datetime = field(default_factory=utcnow)
     #: A good parcel id scanned with no order open at the bench: the ship-out page may take it.
     unclaimed_parcel: str = ""
+    #: The bench page after this outcome (core `BenchScreen`): the kiosk draws it from here.
+    screen: BenchScreen | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,18 +11,19 @@ from pathlib import Path
 
 from stationd.carriers import make_carrier
 from stationd.config import Settings
-from stationd.core.deliveries import ReportResult
-from stationd.core.weight import parcel_weight
 from stationd.devices.factory import make_printer, make_scale, make_scanner
 from stationd.events import Bus, ScanRead, ScanRejected
-from stationd.services.bench import COMMAND_SHEET, BenchService, report_in_labels
+from stationd.services.bench import BenchService
+from stationd.services.bench_worker import BenchWorker
+from stationd.services.command_sheet import COMMAND_SHEET
 from stationd.services.device_watch import DeviceWatch
-from stationd.services.documents import Paperwork, queue_labels
+from stationd.services.documents import Paperwork
 from stationd.services.operators import OperatorService
 from stationd.services.packscript import PackScriptRunner
+from stationd.services.parcel_labels import ParcelLabels
 from stationd.services.printing import DEFAULT_ROUTES, PrintService, PrintWorker
+from stationd.services.report_in import ReportIn, Weighing
 from stationd.services.scan_inbox import ScanInbox
-from stationd.services.shipping import check_parcel_weight, ship
 from stationd.store.bench import journaled_scans
 from stationd.store.database import Store
 from stationd.sync.schedule import PackScriptSchedule
@@ -93,25 +94,44 @@ class Station:
             routes.setdefault(COMMAND_SHEET, routes["receipt"])
         self.printing = PrintService(self.store, self.bus, workers, routes, station=name)
         self.paperwork = Paperwork.from_settings(settings)
-        if settings.bench.label_when_packed and "label" in routes:
-            self.bench.labels = lambda conn, order, delivery: queue_labels(
-                conn, self.printing, self.paperwork, order, delivery
-            )
-        elif settings.bench.label_when_packed:
+        if settings.bench.label_when_packed and "label" not in routes:
             log.warning("bench.label_when_packed is set, but no printer prints labels")
         #: Where the ship-out page and the bench's labels get parcel ids; None: none is set.
         self.carrier = make_carrier(settings)
-        self.bench.carrier = self.carrier
         if settings.bench.label_when_packed and self.carrier is None:
             log.warning(
                 "bench.label_when_packed is set, but no [shipping] carrier books parcel ids: "
                 "labels print at report-in"
             )
         self.scale = make_scale(settings.scale, self.bus)
+        self.parcel_labels = ParcelLabels(
+            self.store,
+            self.printing,
+            self.paperwork,
+            station=name,
+            carrier=self.carrier,
+            when_packed=settings.bench.label_when_packed,
+        )
+        #: Report-in (R13–R16): the ship-out page's button and whoever reports a delivery.
+        self.report_in = ReportIn(
+            self.store,
+            self.bus,
+            name,
+            weighing=Weighing(
+                tolerance_g=settings.scale.tolerance_g,
+                tolerance_pct=settings.scale.tolerance_pct,
+                box_tare_g=settings.scale.box_tare_g,
+            ),
+            labels=self.parcel_labels,
+            scale=self.scale,
+        )
+        self.bench.labels = self.parcel_labels
+        #: Feeds the bench the scanners' scans, in a thread of its own.
+        self.bench_worker = BenchWorker(self.bench, self.bus)
         # Listening from now on, so it hears each device's first state when they start.
         self.device_watch = DeviceWatch(self.bus, self.scanners, self.printing.statuses, self.scale)
         self.device_watch.start()
-        self.bench.scans_diverted = self.device_watch.diverted
+        self.bench_worker.scans_diverted = self.device_watch.diverted
         self.scan_inbox.skip = self.device_watch.diverted
         # Every run of this station — by hand and on schedule — goes through one runner.
         self.packscript = PackScriptRunner(
@@ -156,7 +176,7 @@ class Station:
     def _start(self) -> None:
         notify("STATUS=migrating the database")
         self.store.upgrade()
-        self.bench.start()
+        self.bench_worker.start()
         # Scans read before the last stop and never counted go first, then the scanners start.
         self.scan_inbox.open(self.bus)
         self.printing.start()
@@ -192,67 +212,6 @@ class Station:
         gc.freeze()
         notify(f"READY=1\nSTATUS=kiosk at {self.url}")
 
-    def ship(
-        self,
-        order_id: int,
-        parcel_ids: list[str],
-        *,
-        quantities: dict[int, int] | None = None,
-        weight_g: int | None = None,
-        confirm_weight: bool = False,
-        use_scale: bool = True,
-    ) -> ReportResult:
-        """Report in a delivery (R13–R15) and queue its labels in the same transaction (R16).
-
-        The parcel's weight — given, or the scale's stable reading unless `use_scale` is False
-        — goes on the delivery and the label, and is checked against what its contents should
-        weigh first: a mismatch raises `WeightNeedsConfirmation` (nothing written) until
-        `confirm_weight` is given. That is for a delivery of one parcel; the weight given for
-        several is kept on the delivery, unchecked and on no label.
-        """
-        tare_g = self.settings.scale.box_tare_g
-        if weight_g is None and use_scale and self.scale is not None:
-            reading = self.scale.last_weight
-            weight_g, tare_g = parcel_weight(
-                parcels=len(parcel_ids),
-                reading_g=reading.grams if reading is not None else None,
-                stable=reading is not None and reading.stable,
-                net=reading is not None and reading.net,
-                box_tare_g=tare_g,
-            )
-        scale_cfg = self.settings.scale
-
-        def reported(conn, order, delivery):  # type: ignore[no-untyped-def]
-            # One weight per report-in, and the scale's is one box's: a delivery of several
-            # parcels has nothing it could be checked against.
-            if weight_g is not None and len(delivery.parcel_ids) == 1:
-                check_parcel_weight(
-                    conn,
-                    order,
-                    delivery,
-                    measured_g=weight_g,
-                    tolerance_g=scale_cfg.tolerance_g,
-                    tolerance_pct=scale_cfg.tolerance_pct,
-                    tare_g=tare_g,
-                    confirmed=confirm_weight,
-                )
-            # R16, one rule: each label prints once — at the bench if it printed them when the
-            # delivery was packed, else here (also for a parcel id added since).
-            unlabelled = report_in_labels(conn, delivery)
-            if unlabelled and "label" in self.printing.routes:
-                queue_labels(conn, self.printing, self.paperwork, order, delivery, only=unlabelled)
-
-        return ship(
-            self.store,
-            order_id,
-            parcel_ids,
-            station=self.settings.station.name,
-            quantities=quantities,
-            bus=self.bus,
-            weight_g=weight_g,
-            on_reported=reported,
-        )
-
     def wait(self) -> None:
         """Block until `stop()`; pets the systemd watchdog while the station is healthy."""
         interval = watchdog_interval_s()
@@ -264,7 +223,7 @@ class Station:
         """The kiosk server and the bench are running and the database answers."""
         if self._server_thread is None or not self._server_thread.is_alive():
             return False
-        if not self.bench.running:
+        if not self.bench_worker.running:
             return False
         try:
             with self.store.read() as conn:
@@ -304,7 +263,7 @@ class Station:
                 *[(f"scanner {sc.name}", sc.stop) for sc in self.scanners],
                 ("scale", self.scale.stop if self.scale is not None else None),
                 ("printers", self.printing.stop),
-                ("bench", self.bench.stop),
+                ("bench", self.bench_worker.stop),
                 ("scan inbox", self.scan_inbox.close),
                 ("database", self.store.dispose),
             ]

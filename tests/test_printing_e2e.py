@@ -192,7 +192,7 @@ def test_r9_invoice_only_for_own_invoice_orders(station):
 
 
 def test_r16_report_in_prints_one_label_per_parcel(station, label_printer):
-    station.ship(1042, ["RR473124829SE", "RR473124832SE"], weight_g=None)
+    station.report_in.ship(1042, ["RR473124829SE", "RR473124832SE"], weight_g=None)
     label_printer.wait_for(2)
     first, second = label_printer.jobs
     assert first.startswith(b"^XA") and b"RR473124829SE" in first
@@ -202,11 +202,11 @@ def test_r16_report_in_prints_one_label_per_parcel(station, label_printer):
 def test_r20_label_printer_pulled_mid_work_loses_nothing_and_prints_nothing_twice(
     station, label_printer
 ):
-    station.ship(1042, ["PKG-1"])
+    station.report_in.ship(1042, ["PKG-1"])
     label_printer.wait_for(1)
     label_printer.stop()  # the cable is pulled
-    station.ship(1043, ["PKG-2"])
-    station.ship(1044, ["PKG-3"])
+    station.report_in.ship(1043, ["PKG-2"])
+    station.report_in.ship(1044, ["PKG-3"])
     time.sleep(1.0)
     assert len(label_printer.jobs) == 1
     back = time.monotonic()
@@ -230,7 +230,7 @@ def test_r16_no_address_no_label_and_the_report_in_is_refused(station):
     with station.store.write() as conn:
         conn.execute(update(orders).where(orders.c.id == 1043).values(street=""))
     with pytest.raises(OrderRuleError, match="can't get a shipping label: The receiver's street"):
-        station.ship(1043, ["PKG-9"])
+        station.report_in.ship(1043, ["PKG-9"])
     with station.store.read() as conn:
         assert (
             conn.execute(select(orders.c.status).where(orders.c.id == 1043)).scalar() == "packing"
@@ -241,20 +241,20 @@ def test_r16_no_address_no_label_and_the_report_in_is_refused(station):
 def test_weight_off_by_more_than_the_tolerance_must_be_confirmed_before_the_label(
     station, label_printer
 ):
-    from stationd.services.shipping import WeightNeedsConfirmation
+    from stationd.services.report_in import WeightNeedsConfirmation
     from stationd.store.tables import deliveries, orders
 
     # 1 × A + 2 × B at 250 g each, in a 150 g box: 900 g expected, ± 50 g allowed
     station.scale.put(1400)
     with pytest.raises(WeightNeedsConfirmation, match="confirm or re-check") as refused:
-        station.ship(1042, ["P-W1"])
+        station.report_in.ship(1042, ["P-W1"])
     assert (refused.value.check.expected_g, refused.value.check.measured_g) == (900, 1400)
     with station.store.read() as conn:
         assert conn.execute(select(deliveries)).all() == []
         assert conn.execute(select(orders.c.status).where(orders.c.id == 1042)).scalar() == (
             "packing"
         )
-    station.ship(1042, ["P-W1"], confirm_weight=True)
+    station.report_in.ship(1042, ["P-W1"], confirm_weight=True)
     label_printer.wait_for(1)
     assert b"1,40 kg" in label_printer.jobs[0] or b"1.40 kg" in label_printer.jobs[0]
     with station.store.read() as conn:
@@ -263,17 +263,17 @@ def test_weight_off_by_more_than_the_tolerance_must_be_confirmed_before_the_labe
 
 def test_weight_within_the_tolerance_ships_without_asking(station, label_printer):
     station.scale.put(930)
-    station.ship(1043, ["P-W2"])
+    station.report_in.ship(1043, ["P-W2"])
     label_printer.wait_for(1)
 
 
 def test_weight_of_a_multi_parcel_delivery_is_not_checked_against_one_box(station, label_printer):
     station.scale.put(500)  # one of two boxes on the scale
-    station.ship(1044, ["P-M1", "P-M2"])
+    station.report_in.ship(1044, ["P-M1", "P-M2"])
     label_printer.wait_for(2)
 
 
 def test_a_lifted_box_on_a_tared_scale_is_no_weight(station, label_printer):
     station.scale.put(0)  # a tared scale with the box lifted: nothing to weigh
-    station.ship(1043, ["P-Z1"])
+    station.report_in.ship(1043, ["P-Z1"])
     label_printer.wait_for(1)

@@ -8,20 +8,53 @@ command and a scanned one are the same scan; a touched + / − is the same count
 
 from __future__ import annotations
 
+import threading
+
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 
 from stationd.core.barcodes import Command, command_barcode
 from stationd.core.bench import COMMAND_ORDER, BenchOutcome, build_command_sheet
+from stationd.core.bench_screen import BenchScreen
 from stationd.core.deliveries import MAX_PARCEL_IDS
 from stationd.core.numbers import whole_number
 from stationd.core.orders import OrderRuleError
-from stationd.events import ScanRead
+from stationd.events import Bus, Event, ScanOutcome, ScanRead
 from stationd.kiosk.code128 import code128_svg
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import request_language, translate_error
-from stationd.services.bench import COMMAND_SHEET, print_command_sheet
+from stationd.services.command_sheet import COMMAND_SHEET, print_command_sheet
 
 bp = Blueprint("bench", __name__)
+
+
+class BenchScreens:
+    """The bench page as the last `ScanOutcome` carried it, for a page drawn later (or
+    twice): the kiosk draws from the events the bench publishes, it reads nothing back."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._lock = threading.Lock()
+        self.last: BenchScreen | None = None
+        bus.subscribe(self._heard, ScanOutcome)
+
+    def _heard(self, event: Event) -> None:
+        screen = getattr(event, "screen", None)
+        if screen is None:
+            return
+        with self._lock:  # outcomes are published outside the bench's lock: keep the newest
+            if self.last is None or screen.seq > self.last.seq:
+                self.last = screen
+
+    @property
+    def seq(self) -> int:
+        last = self.last
+        return last.seq if last is not None else 0
+
+
+@bp.record_once
+def _listen(state: BlueprintSetupState) -> None:
+    state.app.config["BENCH_SCREENS"] = BenchScreens(state.app.config["STATION"].bus)
+
 
 #: The command buttons beside the order, in the order a packer reaches for them.
 BUTTON_ORDER = (Command.DONE, Command.UNDO, Command.NEXT_PARCEL, Command.PARTIAL, Command.CANCEL)
@@ -41,14 +74,19 @@ def command_words() -> dict[Command, tuple[str, str]]:
     }
 
 
-def bench_context(answering_scan: bool = False) -> dict:
+def bench_context(answering_scan: bool = False, screen: BenchScreen | None = None) -> dict:
     """What the bench fragment shows: the open order, its parcels and the last outcome.
 
-    `answering_scan`: drawn as the answer to the last scan, so the state that scan committed
-    is shown without reading it again (the scan-to-screen path); otherwise read now."""
+    `answering_scan`: drawn as the answer to a scan — `screen`, the one its event carried, or
+    the last one heard — so the state that scan committed is shown without reading it again
+    (the scan-to-screen path); otherwise (or when the outcome read nothing) read now."""
     station = current_app.config["STATION"]
-    seq, outcome = station.bench.last
-    at = station.bench.shown_after(seq) if answering_scan else station.bench.at_bench()
+    last = screen or current_app.config["BENCH_SCREENS"].last
+    seq, outcome = (last.seq, last.outcome) if last is not None else (0, None)
+    if answering_scan and last is not None and last.at is not None:
+        at = last.at
+    else:
+        at = station.bench.at_bench()
     return {
         "order": at.order,
         "packing": at.packing,

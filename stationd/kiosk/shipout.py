@@ -36,15 +36,8 @@ from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.layout import is_htmx
 from stationd.kiosk.numbers import page_number
 from stationd.kiosk.stream import live_stream, sse
-from stationd.services.shipout import (
-    DeliveryOutcome,
-    DeliveryRequest,
-    Outcome,
-    check_parcel_id_for,
-    fetch_parcel_id,
-    keep_typed_parcel_id,
-    report_deliveries,
-)
+from stationd.services.report_in import DeliveryOutcome, DeliveryRequest, Outcome
+from stationd.services.shipout import check_parcel_id_for, fetch_parcel_id, keep_typed_parcel_id
 from stationd.store.reads.ship_out import (
     kept_parcel_ids,
     order_with_kept_parcel_ids,
@@ -361,8 +354,7 @@ def report():  # type: ignore[no-untyped-def]
     filled = [p for p in posted.values() if p.filled]
     if not filled:
         abort(400, _("Type, scan or fetch a parcel id for at least one order, then report in."))
-    station = _station()
-    outcomes = report_deliveries(station.ship, station.store, [p.request() for p in filled])
+    outcomes = _station().report_in.report([p.request() for p in filled])
     context = _context(request.form.get("page"), posted, outcomes)
     template = "shipout_list.html" if is_htmx() else "shipout.html"
     status = 200 if any(o.ok for o in outcomes) else 422

@@ -23,20 +23,22 @@ def sse(event: str, data: str) -> str:
 
 @bp.get("/events/bench")
 def bench_events() -> Response:
-    station = current_app.config["STATION"]
     # The outcome number the page was drawn with: a scan between drawing the page and this
     # stream opening would otherwise never reach the screen.
     seen = request.args.get("seen", type=int)
 
     def first() -> Iterator[str]:
-        if seen is not None and station.bench.last[0] != seen:
+        if seen is not None and current_app.config["BENCH_SCREENS"].seq != seen:
             yield sse("bench", render_template("bench_fragment.html", **bench_context()))
 
     def messages(event: Event | None) -> Iterator[str]:
         if isinstance(event, OrderChanged) and event.what in ("packed", "opened"):
             return  # the ScanOutcome of the same scan already redraws the bench
-        answering = isinstance(event, ScanOutcome)
-        yield sse("bench", render_template("bench_fragment.html", **bench_context(answering)))
+        if isinstance(event, ScanOutcome):  # drawn from the event: the state its scan committed
+            context = bench_context(answering_scan=True, screen=event.screen)
+        else:
+            context = bench_context()
+        yield sse("bench", render_template("bench_fragment.html", **context))
 
     return live_stream((ScanOutcome, OrderChanged), messages, first=first)
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable
-
-from sqlalchemy import Connection
+from typing import TYPE_CHECKING
 
 from stationd.carriers import Carrier, CarrierError, ParcelBooking
 from stationd.core.deliveries import (
@@ -35,6 +34,9 @@ from stationd.store.deliveries import (
     remove_pending_parcel_id,
 )
 from stationd.store.orders import load_order, record_event
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 log = logging.getLogger(__name__)
 

@@ -1,21 +1,16 @@
-"""The ship-out page's use cases: check a parcel id and keep it on the order's next delivery,
-take one off again, fetch one from the carrier, and report in many orders at once (R13–R15).
-
-Each order of a report-in is its own transaction through the station's `ship` (the shipping use
-case with its weight check and labels): one order refused never holds back the others, and
-the answer says per order what happened.
+"""The ship-out page's parcel ids (R13): check one, keep it on the order's next delivery, take
+one off again, fetch one from the carrier. Reporting the deliveries in is report-in's
+(services/report_in.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Collection
 
 from stationd.carriers import Carrier
-from stationd.core.deliveries import ReportResult, check_parcel_id
-from stationd.core.orders import Order, OrderRuleError
-from stationd.core.text import Text, sentence
+from stationd.core.deliveries import check_parcel_id
+from stationd.core.orders import OrderRuleError
+from stationd.core.text import sentence
 from stationd.events import Bus, OrderChanged
 from stationd.services.parcel_ids import (
     book_parcel_id,
@@ -23,7 +18,6 @@ from stationd.services.parcel_ids import (
     keep_parcel_id,
     valid_parcel_ids,
 )
-from stationd.services.shipping import WeightNeedsConfirmation
 from stationd.store.database import Store
 from stationd.store.deliveries import parcel_ids_in_use
 from stationd.store.orders import load_order
@@ -91,91 +85,3 @@ def fetch_parcel_id(
     if bus is not None:
         bus.publish(OrderChanged(order_id, "parcels"))
     return parcel_id
-
-
-@dataclass(frozen=True)
-class DeliveryRequest:
-    """One filled row of the ship-out page: an order's next delivery as the packer gave it."""
-
-    order_id: int
-    parcel_ids: list[str]
-    quantities: dict[int, int]
-    weight_g: int | None = None
-    confirm_weight: bool = False
-
-
-class Outcome(StrEnum):
-    SHIPPED = "shipped"  # every line delivered: the order is shipped (R15)
-    PARTIAL = "partial"  # delivered in part: the order stays packing (R14)
-    CONFIRM = "confirm"  # the weight is off: nothing written until the packer confirms
-    REFUSED = "refused"  # the rules refused it: nothing written
-
-
-@dataclass(frozen=True)
-class DeliveryOutcome:
-    """What report-in did with one order; `message` is the sentence for the packer."""
-
-    order_id: int
-    outcome: Outcome
-    message: Text | str
-    parcel_ids: tuple[str, ...] = ()
-    #: For a partial delivery: (item name, items still to deliver) of each line with some left.
-    left: tuple[tuple[str, int], ...] = field(default_factory=tuple)
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome in (Outcome.SHIPPED, Outcome.PARTIAL)
-
-
-Ship = Callable[..., ReportResult]
-
-
-def report_deliveries(
-    ship: Ship, store: Store, requests: Iterable[DeliveryRequest]
-) -> list[DeliveryOutcome]:
-    """R15: report in each request through `ship` (the station's), each its own transaction.
-
-    Returns one outcome per request, in order. A refused one (a bad check digit, an id on
-    another order, more than is left) changes nothing and doesn't stop the ones after it.
-    """
-    outcomes = []
-    for request in requests:
-        try:
-            result = ship(
-                request.order_id,
-                request.parcel_ids,
-                quantities=request.quantities,
-                weight_g=request.weight_g,
-                confirm_weight=request.confirm_weight,
-                use_scale=False,
-            )
-        except WeightNeedsConfirmation as err:
-            outcomes.append(DeliveryOutcome(request.order_id, Outcome.CONFIRM, err.args[0]))
-            continue
-        except OrderRuleError as err:
-            outcomes.append(DeliveryOutcome(request.order_id, Outcome.REFUSED, err.args[0]))
-            continue
-        outcomes.append(_reported(store, request, result))
-    return outcomes
-
-
-def _reported(store: Store, request: DeliveryRequest, result: ReportResult) -> DeliveryOutcome:
-    parcels = tuple(check_parcel_id(p) for p in request.parcel_ids if p.strip())
-    if result.shipped:
-        message = sentence("Shipped with {count} parcel(s).", count=len(parcels))
-        return DeliveryOutcome(request.order_id, Outcome.SHIPPED, message, parcels)
-    with store.read() as conn:
-        order = load_order(conn, request.order_id)
-    left = _left(order)
-    message = sentence(
-        "{count} item(s) delivered; the order stays packing with {left} item(s) left.",
-        count=sum(result.stock_out.values()),
-        left=sum(n for _, n in left),
-    )
-    return DeliveryOutcome(request.order_id, Outcome.PARTIAL, message, parcels, left)
-
-
-def _left(order: Order | None) -> tuple[tuple[str, int], ...]:
-    if order is None:
-        return ()
-    return tuple((line.name, line.undelivered) for line in order.lines if line.undelivered)

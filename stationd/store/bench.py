@@ -1,21 +1,98 @@
-"""What the bench reads and writes besides the order itself: its record of the delivery being
-packed (`bench_packing`), the undo stack kept in the scan journal, and which other packing
-orders hold an item."""
+"""What the bench reads and writes besides the order itself: the station's row (its open order
+and signed-in operator), its record of the delivery being packed (`bench_packing`), the scan
+journal with the undo stack kept in it, and which other packing orders hold an item."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Select,
+    Update,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import OperationalError
 
 from stationd.clock import utcnow
 from stationd.core.bench import Packing
 from stationd.core.orders import OrderStatus
-from stationd.store.tables import bench_packing, deliveries, order_lines, orders, scan_journal
+from stationd.store.database import Store
+from stationd.store.tables import (
+    bench_packing,
+    deliveries,
+    order_lines,
+    orders,
+    scan_journal,
+    stations,
+)
 
 #: How many other orders an "item of another order" message names at most.
 ELSEWHERE_LIMIT = 3
+
+
+@dataclass(frozen=True)
+class _Statements:
+    station: Select
+    journal: Insert
+    touch_station: Update
+
+
+@functools.cache
+def _statements() -> _Statements:
+    # The statements of every scan, built once with bound parameters: building them cost
+    # SQLAlchemy more CPU than running them (see print_queue._statements).
+    return _Statements(
+        station=select(stations.c.current_order_id, stations.c.current_operator_id).where(
+            stations.c.name == bindparam("station_")
+        ),
+        journal=insert(scan_journal).returning(scan_journal.c.id),
+        # SET: the columns the parameters name besides station_.
+        touch_station=update(stations).where(stations.c.name == bindparam("station_")),
+    )
+
+
+def bench_station(
+    conn: Connection, station: str, create: bool = True
+) -> tuple[int | None, int | None]:
+    """The station's open order and signed-in operator (None, None for a new station, whose
+    row is made when `create`)."""
+    row = conn.execute(_statements().station, {"station_": station}).first()
+    if row is None:
+        if create:
+            conn.execute(insert(stations).values(name=station))
+        return None, None
+    return row[0], row[1]
+
+
+def touch_station(conn: Connection, station: str, **values: object) -> None:
+    """Set the station row's `values` (open order, last seen) in one statement."""
+    conn.execute(_statements().touch_station, {"station_": station, **values})
+
+
+def journal_scan(conn: Connection, row: dict[str, object]) -> int:
+    """Write one row of the scan journal (the columns of `scan_journal`); returns its id."""
+    return conn.execute(_statements().journal, row).scalar_one()
+
+
+def set_journal_message(conn: Connection, journal_id: int, message: str, data: object) -> None:
+    """Tell in a journal row what became of its scan after all (the labels printed when
+    packed are booked after the scan's own transaction)."""
+    conn.execute(
+        update(scan_journal)
+        .where(scan_journal.c.id == journal_id)
+        .values(message=message, message_data=data)
+    )
 
 
 @functools.cache
@@ -112,3 +189,18 @@ def journaled_scans(
         )
     )
     return {(source, at) for source, at in rows}
+
+
+class ScanNotSaved(Exception):
+    """A scan's transaction did not commit — the database was locked, busy or away — so
+    nothing of it was saved and it can be handled again as it is."""
+
+
+@contextmanager
+def scan_transaction(store: Store) -> Iterator[Connection]:
+    """The transaction of one scan; `ScanNotSaved` when the database could not take it."""
+    try:
+        with store.write() as conn:
+            yield conn
+    except OperationalError as err:  # locked, busy, full, or the server away
+        raise ScanNotSaved(str(err.orig or err).strip().splitlines()[0]) from err

@@ -91,3 +91,11 @@ def release_stock(conn: Connection, sku: str, quantity: int) -> None:
         conn.execute(
             update(stock).where(stock.c.sku == sku).values(reserved=stock.c.reserved - quantity)
         )
+
+
+def product_weights(conn: Connection, skus: Iterable[str]) -> dict[str, int]:
+    """The weight in grams of each product of `skus` that has been weighed (0 g means never)."""
+    rows = conn.execute(
+        select(products.c.sku, products.c.weight_g).where(products.c.sku.in_(list(skus)))
+    ).all()
+    return {sku: weight for sku, weight in rows if weight}

@@ -304,7 +304,7 @@ def test_command_sheet_page_ignores_a_garbage_printed_number(client):
 
 def test_r12_a_scan_before_the_live_stream_opens_still_reaches_the_screen(client, station):
     page = client.get("/bench").get_data(as_text=True)
-    seq = station.bench.last[0]
+    seq = station.app.config["BENCH_SCREENS"].seq
     assert f"seen={seq}" in page
     # The packer scans while the browser is still connecting its live stream.
     station.bench.handle_scan(ScanRead("ORD-1042", None, "serial"))

@@ -76,7 +76,7 @@ def station(tmp_path: Path, make_shop) -> Iterator[Station]:
     for scanner in station.scanners:
         scanner.stop()
     station.printing.stop()
-    station.bench.stop()
+    station.bench_worker.stop()
     station.store.dispose()
 
 
@@ -410,7 +410,7 @@ def test_r19_scans_from_a_scanner_show_with_symbology_and_source(client, station
 
 
 def test_r19_during_the_scanner_test_the_bench_ignores_scans_and_after_it_does_not(client, station):
-    station.bench.start()
+    station.bench_worker.start()
     html = client.post("/devices/scanner-test", data={"seconds": "60"}, headers=HX)
     assert "the bench ignores them" in html.get_data(as_text=True)
     with station.bus.queue(ScanOutcome) as outcomes:

@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select, update
 
 from stationd.demo import ean13
 from stationd.events import OrderChanged
-from stationd.services.shipping import ship
+from stationd.services.report_in import ship
 from stationd.store.tables import events, order_lines, orders, own_statuses, stock
 
 HX = {"HX-Request": "true"}

@@ -276,7 +276,7 @@ def test_r13_a_parcel_id_taken_meanwhile_is_a_sentence_not_a_database_error(
     # Another station reports the same id between the check and the insert: the unique
     # constraint is what catches it.
     monkeypatch.setattr(
-        "stationd.services.shipping.parcel_ids_in_use", lambda conn, ids, **_: set()
+        "stationd.services.report_in.parcel_ids_in_use", lambda conn, ids, **_: set()
     )
     response = client.post("/shipout/report", data=form(row(station, 1042, [GOOD_S10])))
     assert response.status_code == 422
@@ -808,7 +808,7 @@ def test_r13_the_list_redraws_when_an_order_is_packed_or_shipped_elsewhere(clien
     response = client.get("/events/shipout")
     stream = iter(response.response)
     assert next(stream)
-    station.ship(1044, [GOOD_S10], use_scale=False)  # reported at another screen
+    station.report_in.ship(1044, [GOOD_S10], use_scale=False)  # reported at another screen
     shipped = next_message(stream)
     # Another bench packs order 1045 in the central database: no event reaches this process;
     # the stream's recheck finds it.

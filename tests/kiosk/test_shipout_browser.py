@@ -92,7 +92,7 @@ def test_r13_ids_kept_as_fields_are_left_and_the_list_redraws_without_wiping_typ
         assert page.input_value("#parcel-1043-1") == "PKG-0001"
         page.screenshot(path=str(ARTIFACTS / "shipout-live-1280x800.png"), full_page=True)
         # Order 1042 ships at another screen: its card goes, 1043 keeps its typing.
-        running.ship(1042, [GOOD_S10], use_scale=False)
+        running.report_in.ship(1042, [GOOD_S10], use_scale=False)
         page.wait_for_selector("#order-1042", state="detached")
         assert page.input_value("#parcel-1043-1") == "PKG-0001"
         page.press("#parcel-1043-1", "Tab")

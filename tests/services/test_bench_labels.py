@@ -23,7 +23,7 @@ from stationd.core.bench import build_command_sheet
 from stationd.core.orders import OrderRuleError
 from stationd.devices.zpl import DPMM_TO_DPI
 from stationd.events import ScanRead
-from stationd.services.bench import print_command_sheet
+from stationd.services.command_sheet import print_command_sheet
 from stationd.services.shipout import keep_typed_parcel_id
 from stationd.station import Station
 from stationd.store.deliveries import pending_parcel_ids
@@ -166,7 +166,7 @@ def test_r13_r16_labels_when_packed_carry_parcel_ids_booked_from_the_carrier(sta
     assert scan(station, "CMD-DONE").ready
     assert len(jobs(station, "label")) == 2  # DONE prints nothing more
     # Report-in completes the delivery that holds the ids: no second one, no label again.
-    result = station.ship(1042, ids, use_scale=False)
+    result = station.report_in.ship(1042, ids, use_scale=False)
     assert result.shipped
     assert len(jobs(station, "label")) == 2
     with station.store.read() as conn:
@@ -186,7 +186,7 @@ def test_r16_without_a_carrier_labels_print_at_report_in_only_and_never_twice(st
     assert "The labels print at report-in: this station has no carrier" in last.message
     assert scan(station, "CMD-DONE").ready
     assert jobs(station, "label") == [] and kept(station) == []
-    station.ship(1042, ["PKG-0001"], use_scale=False)
+    station.report_in.ship(1042, ["PKG-0001"], use_scale=False)
     (label,) = printed_labels(station, 1)
     assert code128(label) == ["PKG-0001"]
     assert len(jobs(station, "label")) == 1
@@ -200,7 +200,7 @@ def test_r16_without_label_when_packed_report_in_prints_the_labels(stations):
     done = scan(station, "CMD-DONE")
     assert done.ready and "label" not in done.message
     assert jobs(station, "label") == []
-    station.ship(1042, ["PKG-1"], use_scale=False)
+    station.report_in.ship(1042, ["PKG-1"], use_scale=False)
     labels = jobs(station, "label")
     assert len(labels) == 1 and b"PKG-1" in labels[0]
 
@@ -214,7 +214,9 @@ def test_r14_r16_partial_books_and_labels_what_is_packed(stations):
     assert outcome.partial and "1 parcel label(s) sent" in outcome.message
     assert code128(printed_labels(station, 1)[0]) == [carrier_id(1)]
     # Ship-out ships the packed counts as the partial delivery (R14); the order stays packing.
-    result = station.ship(1042, [carrier_id(1)], quantities={ids["A"]: 1}, use_scale=False)
+    result = station.report_in.ship(
+        1042, [carrier_id(1)], quantities={ids["A"]: 1}, use_scale=False
+    )
     assert not result.shipped and len(jobs(station, "label")) == 1
     # The rest is packed as the next delivery: it gets the carrier's next id.
     scan(station, "ORD-1042")
@@ -235,7 +237,7 @@ def test_r16_when_the_parcels_change_after_the_bench_labels_report_in_labels_the
     # The packer needs more boxes after all: one id kept from the ship-out page, one typed
     # into the report-in itself.
     keep_typed_parcel_id(station.store, None, 1042, "PKG-0002", station=STATION)
-    result = station.ship(1042, [carrier_id(1), "PKG-0002", "PKG-0003"], use_scale=False)
+    result = station.report_in.ship(1042, [carrier_id(1), "PKG-0002", "PKG-0003"], use_scale=False)
     assert result.shipped
     labels = printed_labels(station, 4)[1:]
     # Box 1's label said "1 of 1": every box gets a label with the count of three.
@@ -264,7 +266,7 @@ def test_r16_an_id_that_replaces_a_labelled_one_gets_the_only_new_label(stations
     keep_typed_parcel_id(
         station.store, None, 1042, "PKG-0009", replaces=carrier_id(2), station=STATION
     )
-    station.ship(1042, [carrier_id(1), "PKG-0009"], use_scale=False)
+    station.report_in.ship(1042, [carrier_id(1), "PKG-0009"], use_scale=False)
     labels = printed_labels(station, 3)
     assert code128(labels[2]) == ["PKG-0009"] and b"2 of 2" in labels[2]
     assert len(jobs(station, "label")) == 3
@@ -290,7 +292,7 @@ def test_r16_a_carrier_that_fails_leaves_the_packing_counted_and_the_labels_to_r
     stations,
 ):
     station, ean_a, ean_b = stations(label_when_packed=True)
-    station.bench.carrier = FailingCarrier(station.carrier, good=1)
+    station.parcel_labels.carrier = FailingCarrier(station.carrier, good=1)
     scan(station, "ORD-1042")
     scan(station, ean_a)
     scan(station, "CMD-NEXT-PARCEL")
@@ -306,7 +308,7 @@ def test_r16_a_carrier_that_fails_leaves_the_packing_counted_and_the_labels_to_r
     # Nothing lost: the one id booked before the carrier failed is on the delivery.
     assert kept(station) == [carrier_id(1)]
     assert jobs(station, "label") == [] and labels_at_bench(station) == 0
-    station.ship(1042, [carrier_id(1), "PKG-0002"], use_scale=False)
+    station.report_in.ship(1042, [carrier_id(1), "PKG-0002"], use_scale=False)
     labels = printed_labels(station, 2)
     assert [code128(label) for label in labels] == [[carrier_id(1)], ["PKG-0002"]]
 

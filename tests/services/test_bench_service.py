@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from stationd.events import Bus, OrderChanged, ScanOutcome, ScanRead, ScanRejected
 from stationd.services.bench import BenchService
+from stationd.services.bench_worker import BenchWorker
 from stationd.store.tables import (
     bench_packing,
     events,
@@ -147,14 +148,15 @@ def test_r12_undo_takes_back_the_last_item_in_the_database(store, bench, packing
 def test_bench_worker_takes_scans_off_the_bus(store, bench, packing_order):
     order_id, ean_a, _ = packing_order
     heard = bench.bus.queue(ScanOutcome)
-    bench.start()
+    worker = BenchWorker(bench, bench.bus)
+    worker.start()
     try:
         bench.bus.publish(ScanRead(f"ORD-{order_id}", None, "serial:gun"))
         bench.bus.publish(ScanRead(ean_a, "]E0", "serial:gun"))
         assert heard.get(timeout=2).ok
         assert heard.get(timeout=2).ok
     finally:
-        bench.stop()
+        worker.stop()
     assert packed(store) == {"A": 1, "B": 0}
 
 
@@ -350,7 +352,7 @@ def test_r12_done_when_all_is_packed_is_announced_for_ship_out(store, bench, pac
 
 
 def test_r12_undo_stops_at_the_last_reported_delivery(store, bench, packing_order):
-    from stationd.services.shipping import ship
+    from stationd.services.report_in import ship
 
     order_id, ean_a, _ = packing_order
     ids = line_ids(store, order_id)
@@ -392,7 +394,8 @@ def test_r19_a_scan_while_the_database_is_locked_waits_and_counts_in_order(tmp_p
     order_id = shop.order([("A", 1), ("B", 1)], status="packing", reserve=True)
     bench = BenchService(store, Bus(), "bench-1")
     heard = bench.bus.queue(ScanOutcome)
-    bench.start()
+    worker = BenchWorker(bench, bench.bus)
+    worker.start()
     holder = sqlite3.connect(path, isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")
@@ -405,7 +408,7 @@ def test_r19_a_scan_while_the_database_is_locked_waits_and_counts_in_order(tmp_p
         outcomes = [heard.get(timeout=5) for _ in range(3)]
     finally:
         holder.close()
-        bench.stop()
+        worker.stop()
     assert [o.ok for o in outcomes] == [True, True, True]
     assert packed(store) == {"A": 1, "B": 1}
     assert [row.kind for row in journal(store)] == ["order", "item", "item"]
@@ -414,10 +417,36 @@ def test_r19_a_scan_while_the_database_is_locked_waits_and_counts_in_order(tmp_p
 
 def test_r19_scans_read_before_a_stop_are_all_saved(store, bench, packing_order):
     order_id, ean_a, _ = packing_order
-    bench.start()
+    worker = BenchWorker(bench, bench.bus)
+    worker.start()
     codes = [f"ORD-{order_id}", *[ean_a, "7310865004703"] * 15]
     for code in codes:
         bench.bus.publish(ScanRead(code, None, "serial:gun"))
-    bench.stop()  # right away: the scanners are stopped, what they read still counts
+    worker.stop()  # right away: the scanners are stopped, what they read still counts
     assert len(journal(store)) == len(codes)
     assert packed(store)["A"] == 2  # two of A on the order; the rest were one too many
+
+
+def test_r12_the_scan_outcome_carries_the_bench_as_its_scan_committed_it(
+    store, bench, packing_order
+):
+    order_id, ean_a, _ = packing_order
+    heard = bench.bus.queue(ScanOutcome)
+    scan(bench, f"ORD-{order_id}")
+    scan(bench, ean_a)
+    opened, counted = heard.get(timeout=1), heard.get(timeout=1)
+    assert counted.screen.seq == opened.screen.seq + 1
+    assert counted.screen.outcome.ok and counted.screen.outcome.delta == 1
+    # What the page draws is in the event: the line's count as that scan's transaction wrote it.
+    at = counted.screen.at
+    assert at.order.id == order_id
+    assert {line.sku: line.packed for line in at.order.lines} == {"A": 1, "B": 0} == packed(store)
+    assert at.packing is not None and at.parcel_ids == ()
+
+
+def test_r12_an_unreadable_scan_is_told_with_a_screen_the_page_reads_anew(store, bench):
+    heard = bench.bus.queue(ScanOutcome)
+    bench.handle_rejected(ScanRejected("serial:gun", "no terminator", b"\x00\x01"))
+    told = heard.get(timeout=1)
+    assert not told.ok and told.screen.outcome.message == told.message
+    assert told.screen.at is None  # read nothing: the page reads the bench itself

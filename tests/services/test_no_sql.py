@@ -10,11 +10,6 @@ import stationd.services
 
 SERVICES = Path(stationd.services.__file__).parent
 
-#: Services whose statements the usecases branch moves into store/ (issue 9 points 1, 2 and 4
-#: for the bench and report-in): emptied when that branch lands.
-NOT_YET_MOVED = {"bench.py", "shipping.py", "shipout.py", "parcel_ids.py"}
-
-
 def _type_checking_only(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
@@ -62,7 +57,7 @@ def test_no_services_module_imports_sqlalchemy_at_module_level():
         for path in modules
         if (lines := imports_sqlalchemy_at_module_level(path.read_text(), str(path)))
     }
-    assert {name: lines for name, lines in offenders.items() if name not in NOT_YET_MOVED} == {}
+    assert offenders == {}
     assert len(modules) >= 10  # the check saw the modules
 
 

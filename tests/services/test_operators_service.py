@@ -15,7 +15,7 @@ from stationd.core.operators import FREE_PIN_TRIES, OperatorRuleError
 from stationd.events import Bus, OperatorChanged, ScanRead
 from stationd.services.bench import BenchService
 from stationd.services.operators import BadgeTaken, OperatorService, PinLocked, WrongPin
-from stationd.services.shipping import ship
+from stationd.services.report_in import ship
 from stationd.store.tables import events, operators, scan_journal, stations
 
 

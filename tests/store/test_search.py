@@ -12,7 +12,7 @@ from sqlalchemy import delete, insert, update
 
 import stationd.store.search as search
 from stationd.core.search import OrderQuery, QueryError, parse_query
-from stationd.services.shipping import ship
+from stationd.services.report_in import ship
 from stationd.store.search import COUNT_CAP, search_orders
 from stationd.store.tables import orders, own_statuses
 

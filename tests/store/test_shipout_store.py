@@ -13,7 +13,7 @@ from stationd.clock import utcnow
 from stationd.core.deliveries import ParcelIdTaken
 from stationd.core.orders import OrderRuleError
 from stationd.services.parcel_ids import keep_parcel_id
-from stationd.services.shipping import ship
+from stationd.services.report_in import ship
 from stationd.store.deliveries import (
     count_ready_to_ship,
     parcel_ids_in_use,
@@ -55,7 +55,7 @@ def test_r13_an_id_another_station_took_meanwhile_is_refused_with_a_sentence(
     ship(store, first, ["RR473124829SE"], station="bench-1")
     # The check found nothing (the other station had not committed yet); the insert collides.
     monkeypatch.setattr(
-        "stationd.services.shipping.parcel_ids_in_use", lambda conn, ids, **_: set()
+        "stationd.services.report_in.parcel_ids_in_use", lambda conn, ids, **_: set()
     )
     with pytest.raises(OrderRuleError, match=r"\(RR473124829SE\) is already used on another"):
         ship(store, second, ["RR473124829SE"], station="bench-2")

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from stationd.core.orders import OrderRuleError, OrderStatus
 from stationd.core.search import OrderQuery, QueryError, parse_query
-from stationd.services.shipping import ship
+from stationd.services.report_in import ship
 from stationd.store.orders import count_outbound_queue, load_order, outbound_queue
 from stationd.store.search import search_orders
 from stationd.store.tables import (
