@@ -49,7 +49,7 @@ from stationd.core.deliveries import Delivery, plan_delivery
 from stationd.core.labels import labels_due_at_report_in
 from stationd.core.orders import Order, OrderRuleError, OrderStatus
 from stationd.core.text import Text, sentence, text_data
-from stationd.devices.escpos_render import render
+from stationd.devices.rendering.escpos import render
 from stationd.events import Bus, OrderChanged, ScanOutcome, ScanRead, ScanRejected
 from stationd.services.documents import Paperwork
 from stationd.services.operators import operator_scan

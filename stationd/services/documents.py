@@ -26,8 +26,8 @@ from stationd.core.orders import (
     repeated_prints,
 )
 from stationd.core.text import Text, sentence
-from stationd.devices.escpos_render import render
-from stationd.devices.zpl import render_escpos_label, render_zpl
+from stationd.devices.rendering.escpos import render
+from stationd.devices.rendering.zpl import render_escpos_label, render_zpl
 from stationd.services.printing import PrintService
 from stationd.store.database import Store
 from stationd.store.deliveries import mark_labelled

@@ -15,8 +15,8 @@ from stationd.clock import utcnow
 from stationd.core.orders import Document, OrderRuleError
 from stationd.core.testpage import PrinterTestPage
 from stationd.core.text import sentence
-from stationd.devices.escpos_render import render
-from stationd.devices.zpl_document import render_zpl_document
+from stationd.devices.rendering.escpos import render
+from stationd.devices.rendering.zpl_document import render_zpl_document
 from stationd.services.documents import Paperwork
 from stationd.services.printing import PrintService
 from stationd.store import print_queue

@@ -1,7 +1,7 @@
 """An ESC/POS receipt printer on the network, a serial line, USB or a device file (SPEC R20).
 
 `EscposPrinter(name, transport)` is the `Printer` the print queue's worker thread owns: it
-sends the bytes `escpos_render.render()` made and asks the printer how it is. It talks through
+sends the bytes `rendering.escpos.render()` made and asks the printer how it is. It talks through
 python-escpos's transports, made from a small frozen description (`NetworkTransport`,
 `SerialTransport`, `UsbTransport`, `FileTransport`) so the printer can open a fresh handle after
 any failure. Nothing here waits without a limit: every connect, write and read has the
@@ -48,7 +48,7 @@ from escpos.exceptions import DeviceNotFoundError
 from escpos.printer import File, Network, Serial, Usb
 
 from stationd.core.text import Text, sentence
-from stationd.devices.printer import PrinterError, PrinterState, PrinterStatus
+from stationd.devices.printers.printer import PrinterError, PrinterState, PrinterStatus
 
 try:  # Linux: bytes not yet acknowledged by the peer (SIOCOUTQ is TIOCOUTQ's number).
     import fcntl

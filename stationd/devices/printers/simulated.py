@@ -17,7 +17,7 @@ import os
 import threading
 from pathlib import Path
 
-from stationd.devices.printer import PrinterError, PrinterState, PrinterStatus
+from stationd.devices.printers.printer import PrinterError, PrinterState, PrinterStatus
 
 log = logging.getLogger(__name__)
 wire_log = logging.getLogger(__name__ + ".wire")

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from stationd.core.text import Text, sentence
-from stationd.devices.printer import PrinterError, PrinterState, PrinterStatus
+from stationd.devices.printers.printer import PrinterError, PrinterState, PrinterStatus
 
 __all__ = [
     "FileTransport",

@@ -4,7 +4,7 @@ A print job keeps only the bytes that go to the printer, so the kiosk shows a jo
 those bytes back, as the printer would:
 
 - ESC/POS (receipt printers, and label printers that speak it) is read into printed lines,
-  CODE128 barcodes and cuts — the items `escpos_render.layout` makes — and drawn by
+  CODE128 barcodes and cuts — the items `rendering.escpos.layout` makes — and drawn by
   `preview.paper_svg`, the receipt preview's own drawing. Text is decoded in the code page the
   bytes selected (ESC t n), so a wrong code page shows here as on paper.
 - ZPL II (``^XA`` … ``^XZ``) is read into its text fields, boxes and CODE128 symbols at their
@@ -24,14 +24,14 @@ from xml.sax.saxutils import escape, quoteattr
 
 from escpos import capabilities
 
-from stationd.devices.escpos_render import (
+from stationd.devices.rendering.escpos import (
     PaperCut,
     PaperItem,
     PrintedBarcode,
     PrintedLine,
     _python_codec,
 )
-from stationd.devices.preview import code128_bars, paper_svg
+from stationd.devices.rendering.preview import code128_bars, paper_svg
 
 __all__ = ["escpos_items", "is_zpl", "job_svg", "zpl_svg"]
 

@@ -1,12 +1,12 @@
 """An SVG picture of a shipping label, for the kiosk: the 4×6" label as the ZPL printer prints it.
 
 :func:`label_svg` draws a :class:`~stationd.core.labels.ShippingLabel` with the layout
-:func:`stationd.devices.zpl.render_zpl` prints (`label_layout.draw_label`: the same fields at
-the same places, in millimetres, the SVG's user unit), with the parcel id as real CODE128 bars
-and the SSCC, when there is one, as GS1-128 (FNC1 after the start character, then "00" and the
-18 digits), so a scanner held to the screen reads what the printed label will carry.
+:func:`stationd.devices.rendering.zpl.render_zpl` prints (`label_layout.draw_label`: the same
+fields at the same places, in millimetres, the SVG's user unit), with the parcel id as real
+CODE128 bars and the SSCC, when there is one, as GS1-128 (FNC1 after the start character, then
+"00" and the 18 digits), so a scanner held to the screen reads what the printed label will carry.
 
-The bars come from the receipt preview's encoder (`escpos_render.code128_plan` and
+The bars come from the receipt preview's encoder (`rendering.escpos.code128_plan` and
 `code128_values`, drawn with `preview.code128_bars`). All text is XML-escaped: a receiver named
 ``<script>`` is just text in the picture.
 """
@@ -16,15 +16,15 @@ from __future__ import annotations
 from xml.sax.saxutils import escape, quoteattr
 
 from stationd.core.labels import ShippingLabel, captions
-from stationd.devices.escpos_render import code128_plan, code128_values
-from stationd.devices.label_layout import (
+from stationd.devices.rendering.escpos import code128_plan, code128_values
+from stationd.devices.rendering.label_layout import (
     MARGIN_MM,
     QUIET_MODULES,
     check_size,
     draw_label,
     scale_of,
 )
-from stationd.devices.preview import code128_bars
+from stationd.devices.rendering.preview import code128_bars
 
 __all__ = ["gs1_128_values", "label_svg"]
 

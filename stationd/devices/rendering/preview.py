@@ -1,6 +1,6 @@
 """An SVG picture of a receipt-printer document, for the kiosk: what was (or will be) printed.
 
-It draws the very layout the ESC/POS renderer prints (`escpos_render.layout`): the same lines,
+It draws the very layout the ESC/POS renderer prints (`rendering.escpos.layout`): the same lines,
 wrapped and aligned the same way, bold and double-size where the paper has them, and the
 barcode as real CODE128 bars computed here from the same code sets the printer is told to use —
 so a phone held to the screen scans the order number. A dashed line marks each cut.
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
 from stationd.core.documents import PrintDocument
-from stationd.devices.escpos_render import (
+from stationd.devices.rendering.escpos import (
     DOTS_PER_CHAR,
     PaperCut,
     PaperItem,
@@ -54,7 +54,7 @@ FONT_FAMILY = "DejaVu Sans Mono, Menlo, Consolas, monospace"
 
 def code128_bars(values: tuple[int, ...]) -> list[tuple[int, int]]:
     """The bars of a CODE128 symbol as (start, width) in modules, from its symbol values
-    (start, data, check — as `escpos_render.code128_values` gives them); the stop follows."""
+    (start, data, check — as `rendering.escpos.code128_values` gives them); the stop follows."""
     bars: list[tuple[int, int]] = []
     x = 0
     for value in (*values, _STOP):

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from escpos.printer import Dummy
 
 from stationd.core.labels import ShippingLabel, captions
-from stationd.devices.label_layout import (
+from stationd.devices.rendering.label_layout import (
     MARGIN_MM,
     QUIET_MODULES,
     check_size,

@@ -20,7 +20,7 @@ from stationd.core.documents import (
     Text,
     Totals,
 )
-from stationd.devices.zpl import _MARGIN_MM, DPMM_TO_DPI, _code128_field, _Label
+from stationd.devices.rendering.zpl import _MARGIN_MM, DPMM_TO_DPI, _code128_field, _Label
 
 __all__ = ["render_zpl_document"]
 

@@ -39,7 +39,14 @@ import usb.core
 import usb.util
 
 from stationd.devices.ports import PortSpec
-from stationd.devices.scale import Decoded, NoWeight, OwnedScale, Reading, Unreadable, to_grams
+from stationd.devices.scales.scale import (
+    Decoded,
+    NoWeight,
+    OwnedScale,
+    Reading,
+    Unreadable,
+    to_grams,
+)
 from stationd.events import Bus
 
 log = logging.getLogger(__name__)

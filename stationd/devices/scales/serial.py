@@ -38,9 +38,9 @@ bit 3 initial zero error. Over or under capacity and any error give no weight; m
 unstable reading.
 
 In both protocols a reading is published as `WeightRead` only when stable (see
-`stationd.devices.scale`). When no readable answer comes for `silence_timeout_s` (the scale is
-switched off behind a USB adapter that stays plugged in, or the baud rate is wrong) the scale
-goes `SILENT` until one does.
+`stationd.devices.scales.scale`). When no readable answer comes for `silence_timeout_s` (the
+scale is switched off behind a USB adapter that stays plugged in, or the baud rate is wrong) the
+scale goes `SILENT` until one does.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from typing import Any, Literal
 import serial
 
 from stationd.devices.ports import PortSpec, open_serial
-from stationd.devices.scale import (
+from stationd.devices.scales.scale import (
     Decoded,
     NoWeight,
     OwnedScale,

@@ -41,8 +41,8 @@ import usb.core
 import usb.util
 
 from stationd.core.text import sentence
-from stationd.devices.frames import ALLOWED_CONTROLS, ExpiringDecoder, Frame, Rejected
-from stationd.devices.scanner import OwnedScanner
+from stationd.devices.scanners.frames import ALLOWED_CONTROLS, ExpiringDecoder, Frame, Rejected
+from stationd.devices.scanners.scanner import OwnedScanner
 from stationd.devices.usb_find import HID_CLASS, find_usb_device
 from stationd.events import Bus
 

@@ -45,7 +45,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from stationd.core.text import sentence
-from stationd.devices.frames import ExpiringDecoder, Frame, FrameDecoder, Rejected
+from stationd.devices.scanners.frames import ExpiringDecoder, Frame, FrameDecoder, Rejected
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol
 
-from stationd.devices.frames import Frame, Rejected
 from stationd.devices.owner import OwnedDevice
+from stationd.devices.scanners.frames import Frame, Rejected
 from stationd.events import ScanRead, ScanRejected
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from typing import Any
 import serial
 
 from stationd.core.text import sentence
-from stationd.devices.frames import FrameDecoder, Suffix
 from stationd.devices.ports import PortSpec, open_serial
-from stationd.devices.scanner import OwnedScanner
+from stationd.devices.scanners.frames import FrameDecoder, Suffix
+from stationd.devices.scanners.scanner import OwnedScanner
 from stationd.events import Bus
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from stationd.devices.frames import Frame, FrameDecoder, Rejected
-from stationd.devices.scanner import ScannerState, scan_event
+from stationd.devices.scanners.frames import Frame, FrameDecoder, Rejected
+from stationd.devices.scanners.scanner import ScannerState, scan_event
 from stationd.events import Bus, DeviceStateChanged, ScanRead, ScanRejected
 
 log = logging.getLogger(__name__)

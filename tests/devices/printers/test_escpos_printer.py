@@ -27,7 +27,7 @@ from stationd.core.documents import (
     build_receipt,
 )
 from stationd.core.orders import Order, OrderLine, OrderStatus, PaymentMethod
-from stationd.devices.escpos_printer import (
+from stationd.devices.printers.escpos_printer import (
     EscposPrinter,
     FileTransport,
     NetworkTransport,
@@ -35,7 +35,8 @@ from stationd.devices.escpos_printer import (
     UsbTransport,
     parse_status,
 )
-from stationd.devices.escpos_render import (
+from stationd.devices.printers.printer import Printer, PrinterError, PrinterState
+from stationd.devices.rendering.escpos import (
     PaperCut,
     PrintedBarcode,
     PrintedLine,
@@ -44,7 +45,6 @@ from stationd.devices.escpos_render import (
     layout,
     render,
 )
-from stationd.devices.printer import Printer, PrinterError, PrinterState
 
 ESC, GS = b"\x1b", b"\x1d"
 INIT = ESC + b"@"

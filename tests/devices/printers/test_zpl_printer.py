@@ -39,15 +39,20 @@ from zplkit.parse import parse as parse_zpl
 
 from stationd.core.barcodes import gtin_check_digit, parse_gs1
 from stationd.core.labels import Receiver, Sender, ShippingLabel
-from stationd.devices.label_printer import (
+from stationd.devices.printers.printer import Printer, PrinterError, PrinterState
+from stationd.devices.printers.zpl_printer import (
     FileTransport,
     TcpTransport,
     UsbTransport,
     ZplPrinter,
     parse_host_status,
 )
-from stationd.devices.printer import Printer, PrinterError, PrinterState
-from stationd.devices.zpl import DPMM_TO_DPI, escape_field, render_escpos_label, render_zpl
+from stationd.devices.rendering.zpl import (
+    DPMM_TO_DPI,
+    escape_field,
+    render_escpos_label,
+    render_zpl,
+)
 
 SSCC = "37340030680998141" + str(gtin_check_digit("37340030680998141"))
 SENDER = Sender("Butiken AB", ("Storgatan 1", "123 45 Stockholm"))

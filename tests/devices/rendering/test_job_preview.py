@@ -25,10 +25,10 @@ from stationd.core.documents import (
 from stationd.core.labels import Receiver, Sender, ShippingLabel
 from stationd.core.orders import Order, OrderLine, OrderStatus, PaymentMethod
 from stationd.core.testpage import NORDIC_LETTERS, PrinterTestPage
-from stationd.devices.escpos_render import PrintedLine, layout, render
-from stationd.devices.job_preview import escpos_items, is_zpl, job_svg, zpl_svg
-from stationd.devices.zpl import render_escpos_label, render_zpl
-from stationd.devices.zpl_document import render_zpl_document
+from stationd.devices.rendering.escpos import PrintedLine, layout, render
+from stationd.devices.rendering.job_preview import escpos_items, is_zpl, job_svg, zpl_svg
+from stationd.devices.rendering.zpl import render_escpos_label, render_zpl
+from stationd.devices.rendering.zpl_document import render_zpl_document
 
 SVG = "{http://www.w3.org/2000/svg}"
 SHOP = Shop("Garnboden AB", ("Storgatan 1",))

@@ -15,8 +15,8 @@ from PIL import Image, ImageDraw
 
 from stationd.core.barcodes import gtin_check_digit, parse_gs1
 from stationd.core.labels import Receiver, Sender, ShippingLabel
-from stationd.devices.escpos_render import code128_values
-from stationd.devices.label_preview import gs1_128_values, label_svg
+from stationd.devices.rendering.escpos import code128_values
+from stationd.devices.rendering.label_preview import gs1_128_values, label_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 SSCC = "37340030680998141" + str(gtin_check_digit("37340030680998141"))

@@ -12,8 +12,8 @@ from PIL import Image, ImageDraw
 
 from stationd.core.documents import Shop, build_picklist, build_picklist_receipt
 from stationd.core.orders import Order, OrderLine, OrderStatus
-from stationd.devices.escpos_render import PrintedLine, code128_plan, code128_values, layout
-from stationd.devices.preview import CODE128_PATTERNS, code128_bars, preview_svg
+from stationd.devices.rendering.escpos import PrintedLine, code128_plan, code128_values, layout
+from stationd.devices.rendering.preview import CODE128_PATTERNS, code128_bars, preview_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 SHOP = Shop("Garnboden AB", ("Storgatan 1",))

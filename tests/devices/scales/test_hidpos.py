@@ -25,8 +25,15 @@ from bus_waits import WITHIN_S, next_event, next_state
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stationd.devices.hidpos_scale import HidPosScale, decode_report
-from stationd.devices.scale import MAX_GRAMS, NoWeight, Reading, ScaleState, Unreadable, WeightRead
+from stationd.devices.scales.hidpos import HidPosScale, decode_report
+from stationd.devices.scales.scale import (
+    MAX_GRAMS,
+    NoWeight,
+    Reading,
+    ScaleState,
+    Unreadable,
+    WeightRead,
+)
 from stationd.events import Bus, DeviceStateChanged, EventQueue
 
 DYMO_VID, DYMO_M25_PID = 0x0922, 0x8004

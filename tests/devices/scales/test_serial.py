@@ -21,7 +21,7 @@ from bus_waits import WITHIN_S, next_event, next_state
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stationd.devices.scale import (
+from stationd.devices.scales.scale import (
     MAX_GRAMS,
     NoWeight,
     Reading,
@@ -31,7 +31,7 @@ from stationd.devices.scale import (
     Unreadable,
     WeightRead,
 )
-from stationd.devices.serial_scale import (
+from stationd.devices.scales.serial import (
     ContinuousDecoder,
     NciReplyDecoder,
     NciStatus,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stationd.devices.frames import Frame, FrameDecoder, Rejected
+from stationd.devices.scanners.frames import Frame, FrameDecoder, Rejected
 
 EAN = "7310865004703"
 
@@ -230,7 +230,7 @@ class _ErrorLog(logging.Handler):
 @contextlib.contextmanager
 def no_errors_logged() -> Iterator[None]:
     handler = _ErrorLog()
-    logger = logging.getLogger("stationd.devices.frames")
+    logger = logging.getLogger("stationd.devices.scanners.frames")
     logger.addHandler(handler)
     try:
         yield

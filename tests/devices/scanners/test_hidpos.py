@@ -26,15 +26,15 @@ from bus_waits import next_event, next_state
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stationd.devices.frames import Frame, Rejected
-from stationd.devices.hidpos_scanner import (
+from stationd.devices.scanners.frames import Frame, Rejected
+from stationd.devices.scanners.hidpos import (
     HidPosDecoder,
     HidPosScanner,
     scanned_data_reports,
     stress_report_decoder,
     usage_pages,
 )
-from stationd.devices.scanner import ScannerState
+from stationd.devices.scanners.scanner import ScannerState
 from stationd.devices.usb_find import find_usb_device, list_usb_devices
 from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
 

@@ -22,9 +22,9 @@ from bus_waits import next_event, next_state
 from evdev import ecodes
 
 from stationd.devices import usb_find
-from stationd.devices.keyboard_scanner import KeyboardScanner
 from stationd.devices.ports import PortSpec
-from stationd.devices.scanner import ScannerState
+from stationd.devices.scanners.keyboard import KeyboardScanner
+from stationd.devices.scanners.scanner import ScannerState
 from stationd.devices.usb_find import find_input_device, list_input_devices
 from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
 

@@ -19,9 +19,9 @@ from evdev import ecodes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stationd.devices import keymaps
-from stationd.devices.frames import Frame, Rejected
-from stationd.devices.keymaps import (
+from stationd.devices.scanners import keymaps
+from stationd.devices.scanners.frames import Frame, Rejected
+from stationd.devices.scanners.keymaps import (
     KEYMAPS,
     LAYOUTS,
     PRESS,

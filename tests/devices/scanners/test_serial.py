@@ -20,8 +20,8 @@ from bus_waits import WITHIN_S, next_event, next_state
 
 from stationd.devices import ports
 from stationd.devices.ports import PortSpec, find_port, list_serial_ports
-from stationd.devices.scanner import ScannerState
-from stationd.devices.serial_scanner import SerialScanner
+from stationd.devices.scanners.scanner import ScannerState
+from stationd.devices.scanners.serial import SerialScanner
 from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
 
 EAN = "7310865004703"
@@ -183,7 +183,7 @@ def test_what_was_scanned_stays_out_of_the_log_unless_wire_logging_is_on(
         next_event(events, ScanRead)
     said = [(r.name, r.getMessage()) for r in caplog.records]
     assert (
-        "stationd.devices.scanner",
+        "stationd.devices.scanners.scanner",
         "scanner test: rejected 7 bytes: unreadable bytes (control characters)",
     ) in said
     assert not any("SECRET" in message or "7310865004703" in message for _, message in said)
@@ -285,7 +285,7 @@ class WireWatch(logging.Handler):
         self.expected = expected
         self.seen = b""
         self._event = threading.Event()
-        self._logger = logging.getLogger("stationd.devices.serial_scanner.wire")
+        self._logger = logging.getLogger("stationd.devices.scanners.serial.wire")
 
     def emit(self, record: logging.LogRecord) -> None:
         self.seen += record.args[1]  # type: ignore[index,operator]

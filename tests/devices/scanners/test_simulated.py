@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from bus_waits import WITHIN_S, next_event
 
-from stationd.devices.scanner import ScannerState
-from stationd.devices.simulated_scanner import SimulatedScanner
+from stationd.devices.scanners.scanner import ScannerState
+from stationd.devices.scanners.simulated import SimulatedScanner
 from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
 
 EAN = "7310865004703"
