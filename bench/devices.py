@@ -30,7 +30,8 @@ from percentiles import percentile
 
 from stationd.core.documents import build_picklist
 from stationd.core.orders import Order, OrderLine, OrderStatus
-from stationd.devices.printers.escpos_printer import EscposPrinter, NetworkTransport
+from stationd.devices.printers.escpos_network import NetworkTransport
+from stationd.devices.printers.escpos_printer import EscposPrinter
 from stationd.devices.rendering.escpos import render
 from stationd.devices.scanners.frames import FrameDecoder
 from stationd.devices.scanners.serial import SerialScanner

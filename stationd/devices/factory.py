@@ -10,7 +10,17 @@ from pathlib import Path
 
 from stationd.config import PrinterSettings, ScaleSettings, ScannerSettings
 from stationd.devices.ports import PortSpec
-from stationd.devices.printers import escpos_printer, zpl_printer
+from stationd.devices.printers import (
+    escpos_file,
+    escpos_network,
+    escpos_printer,
+    escpos_serial,
+    escpos_usb,
+    zpl_file,
+    zpl_network,
+    zpl_printer,
+    zpl_usb,
+)
 from stationd.devices.printers.printer import Printer
 from stationd.devices.printers.simulated import SimulatedPrinter
 from stationd.devices.scales.scale import SimulatedScale
@@ -76,30 +86,30 @@ def make_printer(cfg: PrinterSettings, *, state_dir: Path | None = None) -> Prin
         return SimulatedPrinter(cfg.name, folder=folder)
     if cfg.kind == "escpos":
         transport: object = {
-            "network": lambda: escpos_printer.NetworkTransport(cfg.host, cfg.port, cfg.timeout_s),
-            "serial": lambda: escpos_printer.SerialTransport(
+            "network": lambda: escpos_network.NetworkTransport(cfg.host, cfg.port, cfg.timeout_s),
+            "serial": lambda: escpos_serial.SerialTransport(
                 cfg.device, cfg.baudrate, cfg.timeout_s
             ),
-            "usb": lambda: escpos_printer.UsbTransport(
+            "usb": lambda: escpos_usb.UsbTransport(
                 cfg.usb_vid,  # type: ignore[arg-type]
                 cfg.usb_pid,  # type: ignore[arg-type]
                 timeout_s=cfg.timeout_s,
                 serial_number=cfg.serial_number or None,
             ),
-            "file": lambda: escpos_printer.FileTransport(cfg.device, cfg.timeout_s),
+            "file": lambda: escpos_file.FileTransport(cfg.device, cfg.timeout_s),
         }[cfg.transport]()
         return escpos_printer.EscposPrinter(cfg.name, transport)  # type: ignore[arg-type]
     zpl_transport: object = {
-        "network": lambda: zpl_printer.TcpTransport(
+        "network": lambda: zpl_network.TcpTransport(
             cfg.host, cfg.port, connect_timeout_s=cfg.timeout_s, send_timeout_s=cfg.timeout_s * 2
         ),
-        "usb": lambda: zpl_printer.UsbTransport(
+        "usb": lambda: zpl_usb.UsbTransport(
             cfg.usb_vid,  # type: ignore[arg-type]
             cfg.usb_pid,  # type: ignore[arg-type]
             cfg.serial_number or None,
             write_timeout_s=cfg.timeout_s * 2,
         ),
-        "file": lambda: zpl_printer.FileTransport(cfg.device, write_timeout_s=cfg.timeout_s),
+        "file": lambda: zpl_file.FileTransport(cfg.device, write_timeout_s=cfg.timeout_s),
     }[cfg.transport]()
     return zpl_printer.ZplPrinter(cfg.name, zpl_transport)  # type: ignore[arg-type]
 

@@ -7,20 +7,10 @@ python-escpos's transports, made from a small frozen description (`NetworkTransp
 any failure. Nothing here waits without a limit: every connect, write and read has the
 transport's `timeout_s`.
 
-- **Network** (raw TCP, port 9100): one connection per job, as the CUPS socket backend does; a
-  printer that drops idle connections can't swallow a job, and print servers that print on
-  end-of-connection get one. The status request before a job is asked on that job's connection
-  (`status` keeps it open when the printer can print, `send` uses and closes it): a second
-  connection per job cost a connect, an accept and a close on both sides, most of the queue →
-  wire time (issue 3). A job counts as accepted once the printer's TCP stack has acknowledged
-  every byte (the socket's send queue is empty), not merely once the bytes left our buffer.
-- **Serial** and **USB** keep their handle open between jobs and drop it on any failure; the
-  next call opens it again. pyserial gets a write timeout (python-escpos sets none, and with
-  DSR/DTR flow control a switched-off printer blocks a write forever) and USB transfers get a
-  timeout (python-escpos's default is "wait forever").
-- **File** (e.g. /dev/usb/lp0, or a plain file for tests): written with O_NONBLOCK and poll(),
-  because a blocking write to usblp waits forever while the printer is out of paper. It cannot
-  answer a status request: `status()` says UNKNOWN.
+Each transport is a file of its own, as in python-escpos: `escpos_network` (raw TCP 9100, one
+connection per job), `escpos_serial`, `escpos_usb` and `escpos_file`. Each gives the same small
+interface (`EscposTransport`): open a handle, finish a job, ask a status request, or say what it
+knows without asking.
 
 Status: the ESC/POS real-time requests DLE EOT 1 (printer), 2 (offline cause), 3 (error cause,
 only to explain an error) and 4 (roll paper sensor), bits as in Epson's ESC/POS reference for
@@ -34,39 +24,21 @@ three instead of three. A printer that answers none of them costs one timeout, a
 from __future__ import annotations
 
 import errno
-import io
 import logging
-import os
-import select
 import socket
-import struct
-import time
-from dataclasses import dataclass
+from typing import Protocol
 
 from escpos.escpos import Escpos
 from escpos.exceptions import DeviceNotFoundError
-from escpos.printer import File, Network, Serial, Usb
 
 from stationd.core.text import Text, sentence
+from stationd.devices.printers.escpos_file import FileTransport
+from stationd.devices.printers.escpos_network import NetworkTransport
+from stationd.devices.printers.escpos_serial import SerialTransport
+from stationd.devices.printers.escpos_usb import UsbTransport
 from stationd.devices.printers.printer import PrinterError, PrinterState, PrinterStatus
 
-try:  # Linux: bytes not yet acknowledged by the peer (SIOCOUTQ is TIOCOUTQ's number).
-    import fcntl
-    import termios
-
-    _SIOCOUTQ: int | None = termios.TIOCOUTQ
-except (ImportError, AttributeError):  # pragma: no cover - not Linux
-    _SIOCOUTQ = None
-
-__all__ = [
-    "EscposPrinter",
-    "FileTransport",
-    "NetworkTransport",
-    "SerialTransport",
-    "Transport",
-    "UsbTransport",
-    "parse_status",
-]
+__all__ = ["EscposPrinter", "EscposTransport", "Transport", "parse_status"]
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger(__name__ + ".wire")
@@ -75,160 +47,33 @@ DLE_EOT = b"\x10\x04"
 _FIXED_MASK, _FIXED_BITS = 0x93, 0x12  # bits 0, 1, 4, 7 of every DLE EOT answer: 0, 1, 1, 0
 
 
-# --- transports ------------------------------------------------------------------------------
+# --- the transports' one interface ---------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class NetworkTransport:
-    host: str
-    port: int = 9100
-    timeout_s: float = 5.0
+class EscposTransport(Protocol):
+    """How an `EscposPrinter` reaches its printer: a frozen description that opens handles."""
 
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+    timeout_s: float
+    per_job: bool  # a fresh handle for each job, closed after it (the network's way)
 
+    def open(self) -> Escpos:
+        """A fresh python-escpos handle; raises what opening raised."""
+        ...
 
-@dataclass(frozen=True, slots=True)
-class SerialTransport:
-    devfile: str
-    baudrate: int = 9600
-    timeout_s: float = 5.0
-    dsrdtr: bool = True  # hardware flow control as python-escpos does; False for RTS/CTS
-    xonxoff: bool = False
+    def finish(self, handle: Escpos) -> None:
+        """Wait until the printer has taken the job just written."""
+        ...
 
-    def __str__(self) -> str:
-        return self.devfile
+    def status(self) -> PrinterStatus | None:
+        """What the transport can tell without asking the printer; None: ask it."""
+        ...
 
-
-@dataclass(frozen=True, slots=True)
-class UsbTransport:
-    vendor_id: int
-    product_id: int
-    in_ep: int = 0x82
-    out_ep: int = 0x01
-    timeout_s: float = 5.0
-    serial_number: str | None = None  # tells two printers of one model apart
-
-    def __str__(self) -> str:
-        sn = f" serial {self.serial_number}" if self.serial_number else ""
-        return f"USB {self.vendor_id:04x}:{self.product_id:04x}{sn}"
-
-
-@dataclass(frozen=True, slots=True)
-class FileTransport:
-    devfile: str
-    timeout_s: float = 5.0
-
-    def __str__(self) -> str:
-        return self.devfile
+    def ask(self, handle: Escpos, request: bytes, want: int) -> bytes | None:
+        """Send `request`; up to `want` answer bytes that came within the timeout."""
+        ...
 
 
 Transport = NetworkTransport | SerialTransport | UsbTransport | FileTransport
-
-
-# --- python-escpos transports, with the limits stationd needs --------------------------------
-
-
-class _NetworkJob(Network):
-    """python-escpos's Network, opened and closed without its root-logger INFO lines (one per
-    job and per status poll) and with connection errors left as the OSError they are."""
-
-    def open(self, raise_not_found: bool = True) -> None:
-        self.close()
-        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        sock.settimeout(self.timeout)
-        self.device = sock
-
-    def close(self) -> None:
-        sock, self._device = self._device, False
-        if sock:
-            sock.close()
-
-
-class _NonBlockingFile(File):
-    """python-escpos's File, written with O_NONBLOCK and poll() so a write never blocks for
-    longer than `timeout` (usblp blocks writes while the printer is out of paper). Appends, so
-    a plain file keeps every job."""
-
-    def __init__(self, devfile: str, timeout: float) -> None:
-        super().__init__(devfile=devfile)
-        self.timeout = timeout
-
-    def open(self, raise_not_found: bool = True) -> None:
-        self.close()
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC
-        self.device = io.FileIO(os.open(self.devfile, flags, 0o640), "wb")
-
-    def _raw(self, msg: bytes) -> None:
-        fd = self.device.fileno()  # type: ignore[union-attr]
-        view, deadline = memoryview(msg), time.monotonic() + self.timeout
-        poller = select.poll()
-        poller.register(fd, select.POLLOUT)
-        while view:
-            left_ms = (deadline - time.monotonic()) * 1000
-            if left_ms <= 0:
-                raise TimeoutError(errno.ETIMEDOUT, "the device took no data")
-            if not poller.poll(left_ms):
-                continue
-            try:
-                view = view[os.write(fd, view) :]
-            except BlockingIOError:
-                continue
-
-    def close(self) -> None:
-        device, self._device = self._device, False
-        if device:
-            device.close()
-
-
-def _open_handle(transport: Transport) -> Escpos:
-    if isinstance(transport, NetworkTransport):
-        handle: Escpos = _NetworkJob(transport.host, transport.port, transport.timeout_s)
-        handle.open()
-        return handle
-    if isinstance(transport, FileTransport):
-        handle = _NonBlockingFile(transport.devfile, transport.timeout_s)
-        handle.open()
-        return handle
-    if isinstance(transport, SerialTransport):
-        handle = Serial(
-            devfile=transport.devfile,
-            baudrate=transport.baudrate,
-            timeout=transport.timeout_s,
-            dsrdtr=transport.dsrdtr,
-            xonxoff=transport.xonxoff,
-        )
-        handle.open()
-        if not handle._device:
-            raise DeviceNotFoundError(f"serial port {transport.devfile} did not open")
-        handle._device.write_timeout = transport.timeout_s
-        return handle
-    usb_args: dict = {}
-    if transport.serial_number is not None:
-        import usb.util
-
-        wanted = transport.serial_number
-
-        def same_serial(device) -> bool:  # type: ignore[no-untyped-def]
-            try:
-                return usb.util.get_string(device, device.iSerialNumber) == wanted
-            except (ValueError, usb.core.USBError):
-                return False
-
-        usb_args["custom_match"] = same_serial
-    handle = Usb(
-        transport.vendor_id,
-        transport.product_id,
-        usb_args=usb_args,
-        timeout=max(1, int(transport.timeout_s * 1000)),
-        in_ep=transport.in_ep,
-        out_ep=transport.out_ep,
-    )
-    handle.open()
-    # python-escpos checks the device with `assert`, which `python -O` strips.
-    if not handle._device:
-        raise DeviceNotFoundError(f"{transport} not found")
-    return handle
 
 
 # --- what went wrong, in words for the kiosk -------------------------------------------------
@@ -244,7 +89,7 @@ def _errno_of(exc: BaseException) -> int | None:
     return None
 
 
-def _describe(exc: BaseException, transport: Transport) -> Text:
+def _describe(exc: BaseException, transport: EscposTransport) -> Text:
     number = _errno_of(exc)
     text = str(exc).strip().replace("\n", " ")
     where = str(transport)
@@ -340,7 +185,7 @@ class EscposPrinter:
 
     def __init__(self, name: str, transport: Transport) -> None:
         self.name = name
-        self.transport = transport
+        self.transport: EscposTransport = transport
         self._handle: Escpos | None = None
 
     def __repr__(self) -> str:
@@ -351,14 +196,12 @@ class EscposPrinter:
     def send(self, data: bytes) -> None:
         """Write `data`; returns once every byte was accepted, else raises `PrinterError`
         (OFFLINE, with the reason). The handle is dropped on failure and opened anew next time."""
-        per_job = isinstance(self.transport, NetworkTransport)
         try:
             handle = self._open()
             if wire.isEnabledFor(logging.DEBUG):
                 wire.debug("%s ← %d bytes %s", self.name, len(data), data[:64].hex(" "))
             handle._raw(data)
-            if per_job:
-                self._wait_acknowledged(handle)
+            self.transport.finish(handle)
         except PrinterError:
             self.close()
             raise
@@ -367,7 +210,7 @@ class EscposPrinter:
             status = PrinterStatus(PrinterState.OFFLINE, _describe(exc, self.transport))
             log.warning("printer %s: %s", self.name, status.detail)
             raise PrinterError(status) from exc
-        if per_job:
+        if self.transport.per_job:
             self.close()
 
     def status(self) -> PrinterStatus:
@@ -375,8 +218,9 @@ class EscposPrinter:
 
         On the network, the connection that asked stays open when the printer can print, for
         the `send` that normally follows; call `close` when none will."""
-        if isinstance(self.transport, FileTransport):
-            return self._file_status(self.transport)
+        known = self.transport.status()
+        if known is not None:
+            return known
         try:
             handle = self._open()
             printer, offline, paper = self._query(handle, (1, 2, 4))
@@ -390,7 +234,7 @@ class EscposPrinter:
             self.close()
             return PrinterStatus(PrinterState.OFFLINE, _describe(exc, self.transport))
         status = parse_status(printer, offline, paper, error)
-        if isinstance(self.transport, NetworkTransport) and not status.state.can_print:
+        if self.transport.per_job and not status.state.can_print:
             self.close()  # no job follows: don't hold the printer's connection while it waits
         return status
 
@@ -407,87 +251,19 @@ class EscposPrinter:
     def _open(self) -> Escpos:
         if self._handle is None:
             try:
-                self._handle = _open_handle(self.transport)
+                self._handle = self.transport.open()
             except Exception as exc:
                 status = PrinterStatus(PrinterState.OFFLINE, _describe(exc, self.transport))
                 raise PrinterError(status) from exc
         return self._handle
-
-    def _wait_acknowledged(self, handle: Escpos) -> None:
-        """Half-close, then wait until the peer acknowledged every byte sent and the end of the
-        job (Linux SIOCOUTQ reaches 0)."""
-        sock = handle._device
-        if not isinstance(sock, socket.socket):
-            return  # pragma: no cover - python-escpos changed
-        # The end of the job first, as CUPS's socket backend does: a print server that prints
-        # on end-of-connection gets it now, and a FIN is acknowledged at once. Without it the
-        # last data segment waits for the printer's delayed ACK — 40 ms and more on Linux once
-        # the status answers made the connection look interactive (RFC 1122 4.2.3.2).
-        sock.shutdown(socket.SHUT_WR)
-        if _SIOCOUTQ is None:
-            return  # pragma: no cover - not Linux
-        deadline = time.monotonic() + self.transport.timeout_s
-        delay = 0.0002
-        while True:
-            unacked = struct.unpack("i", fcntl.ioctl(sock.fileno(), _SIOCOUTQ, b"\0\0\0\0"))[0]
-            if unacked == 0:
-                return
-            if time.monotonic() >= deadline:
-                raise TimeoutError(errno.ETIMEDOUT, f"{unacked} bytes not acknowledged")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
 
     def _query(self, handle: Escpos, ns: tuple[int, ...]) -> list[int | None]:
         """Send DLE EOT n for each of `ns` in one write; the answer bytes in that order, None
         for those that did not come within the transport's timeout."""
         request = b"".join(DLE_EOT + bytes([n]) for n in ns)
         want = len(ns)
-        timeout = self.transport.timeout_s
-        deadline = time.monotonic() + timeout
-        device = handle._device
-        answer = b""
-        if isinstance(self.transport, NetworkTransport):
-            device.sendall(request)  # type: ignore[union-attr]
-            while len(answer) < want and (left := deadline - time.monotonic()) > 0:
-                device.settimeout(left)  # type: ignore[union-attr]
-                try:
-                    chunk = device.recv(16)  # type: ignore[union-attr]
-                except TimeoutError:
-                    break
-                if not chunk:
-                    raise ConnectionResetError(
-                        errno.ECONNRESET, "the printer closed the connection"
-                    )
-                answer += chunk
-            device.settimeout(timeout)  # type: ignore[union-attr]
-        elif isinstance(self.transport, SerialTransport):
-            device.reset_input_buffer()  # type: ignore[union-attr]
-            device.write(request)  # type: ignore[union-attr]
-            answer = device.read(want)  # type: ignore[union-attr]
-        else:
-            import usb.core
-
-            device.write(self.transport.out_ep, request, int(timeout * 1000))  # type: ignore[union-attr]
-            while len(answer) < want and (left := deadline - time.monotonic()) > 0:
-                left_ms = max(1, int(left * 1000))
-                try:
-                    answer += bytes(device.read(self.transport.in_ep, 16, left_ms))  # type: ignore[union-attr]
-                except usb.core.USBTimeoutError:
-                    break
+        answer = self.transport.ask(handle, request, want) or b""
         if wire.isEnabledFor(logging.DEBUG):
             asked = ", ".join(map(str, ns))
             wire.debug("%s DLE EOT %s → %s", self.name, asked, bytes(answer).hex(" ") or "nothing")
         return [answer[i] if i < len(answer) else None for i in range(want)]
-
-    @staticmethod
-    def _file_status(transport: FileTransport) -> PrinterStatus:
-        path = transport.devfile
-        parent = os.path.dirname(path) or "."
-        if os.path.exists(path) or (not path.startswith("/dev/") and os.path.isdir(parent)):
-            return PrinterStatus(
-                PrinterState.UNKNOWN, sentence("a file cannot answer status requests")
-            )
-        return PrinterStatus(
-            PrinterState.OFFLINE,
-            sentence("{path} is not there (printer unplugged?)", path=path),
-        )

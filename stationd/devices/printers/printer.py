@@ -42,6 +42,11 @@ class PrinterError(Exception):
         self.status = status
 
 
+def offline(detail: str) -> PrinterError:
+    """The error of a printer that can't be reached, saying why."""
+    return PrinterError(PrinterStatus(PrinterState.OFFLINE, detail))
+
+
 class Printer(Protocol):
     """The one interface of receipt and label printers, real and simulated."""
 

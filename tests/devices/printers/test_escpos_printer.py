@@ -27,14 +27,11 @@ from stationd.core.documents import (
     build_receipt,
 )
 from stationd.core.orders import Order, OrderLine, OrderStatus, PaymentMethod
-from stationd.devices.printers.escpos_printer import (
-    EscposPrinter,
-    FileTransport,
-    NetworkTransport,
-    SerialTransport,
-    UsbTransport,
-    parse_status,
-)
+from stationd.devices.printers.escpos_file import FileTransport
+from stationd.devices.printers.escpos_network import NetworkTransport
+from stationd.devices.printers.escpos_printer import EscposPrinter, parse_status
+from stationd.devices.printers.escpos_serial import SerialTransport
+from stationd.devices.printers.escpos_usb import UsbTransport
 from stationd.devices.printers.printer import Printer, PrinterError, PrinterState
 from stationd.devices.rendering.escpos import (
     PaperCut,

@@ -40,13 +40,10 @@ from zplkit.parse import parse as parse_zpl
 from stationd.core.barcodes import gtin_check_digit, parse_gs1
 from stationd.core.labels import Receiver, Sender, ShippingLabel
 from stationd.devices.printers.printer import Printer, PrinterError, PrinterState
-from stationd.devices.printers.zpl_printer import (
-    FileTransport,
-    TcpTransport,
-    UsbTransport,
-    ZplPrinter,
-    parse_host_status,
-)
+from stationd.devices.printers.zpl_file import FileTransport
+from stationd.devices.printers.zpl_network import TcpTransport
+from stationd.devices.printers.zpl_printer import ZplPrinter, parse_host_status
+from stationd.devices.printers.zpl_usb import UsbTransport
 from stationd.devices.rendering.zpl import (
     DPMM_TO_DPI,
     escape_field,
