@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import random
 import re
 import time
 from dataclasses import dataclass
@@ -469,67 +468,3 @@ def usage_pages(descriptor: bytes) -> set[int]:
             pages.add(int.from_bytes(data, "little"))
         i += 1 + size
     return pages
-
-
-# --- robustness check for the benchmark and the tests ----------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StressResult:
-    """What `stress_report_decoder` saw: counts, and the invariant violations (must be 0)."""
-
-    sequences: int
-    reports: int
-    frames: int
-    rejected: int
-    violations: int
-    seconds: float
-
-
-def stress_report_decoder(sequences: int = 100_000, *, seed: int = 0) -> StressResult:
-    """Feed random report byte strings through fresh `HidPosDecoder`s and count violations.
-
-    The reports are random bytes, half of them shaped like Scanned Data Reports (report id 2,
-    64 bytes) so the decoder gets past its first checks. Checks that nothing raises, that a
-    `Frame` only comes from a well-formed report with the Scanned Data report id and without
-    the continuation bit, and that what is left at the end is never a frame. The benchmark
-    calls this with 100,000 sequences.
-    """
-    rng = random.Random(seed)
-    reports = frames = rejected = violations = 0
-    started = time.perf_counter()
-    for _ in range(sequences):
-        decoder = HidPosDecoder(max_frame_len=rng.choice((16, 100, 4096)))
-        now = 0.0
-        for _ in range(rng.randint(0, 6)):
-            size = rng.choice((64, 64, 64, rng.randint(0, 80)))
-            report = bytearray(rng.randbytes(size))
-            if report and rng.random() < 0.6:
-                report[0] = SCANNED_DATA_REPORT_ID
-                if len(report) > 1 and rng.random() < 0.7:
-                    report[1] = rng.randint(0, max(0, len(report) - _MIN_REPORT))
-            now += rng.choice((0.001, 0.01, 0.5))
-            reports += 1
-            try:
-                results = decoder.feed(bytes(report), now)
-            except Exception:
-                violations += 1
-                continue
-            final = (
-                len(report) >= _MIN_REPORT
-                and report[0] == SCANNED_DATA_REPORT_ID
-                and not report[-1] & _CONTINUED
-                and report[1] <= len(report) - _MIN_REPORT
-            )
-            for result in results:
-                if isinstance(result, Frame):
-                    frames += 1
-                    violations += not final
-                else:
-                    rejected += 1
-        leftovers = decoder.flush("end of sequence")
-        violations += sum(isinstance(r, Frame) for r in leftovers)
-        rejected += len(leftovers)
-    return StressResult(
-        sequences, reports, frames, rejected, violations, time.perf_counter() - started
-    )

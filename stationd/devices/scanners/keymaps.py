@@ -38,10 +38,8 @@ from __future__ import annotations
 
 import logging
 import math
-import random
-import time
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from stationd.core.text import sentence
@@ -801,106 +799,3 @@ class KeyFrameDecoder(ExpiringDecoder):
         room = self._raw_limit - len(self._spoiled_raw)
         if room > 0:
             self._spoiled_raw += data[:room]
-
-
-# --- Robustness check for the benchmark and the tests ----------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StressResult:
-    """What `stress_key_decoder` saw: counts, and the invariant violations (must be 0)."""
-
-    sequences: int
-    events: int
-    frames: int
-    rejected: int
-    violations: int
-    seconds: float
-
-
-# Keys a random sequence is drawn from: every key the layouts know, modifiers, and a few they
-# don't (F1, Backspace, Escape, an unassigned code).
-_STRESS_KEYS = (
-    sorted(US.keys)
-    + sorted(MODIFIER_KEYS)
-    + [KEY_CAPSLOCK, KEY_NUMLOCK, KEY_ESC, KEY_BACKSPACE, 59, 0x2FF]
-)
-
-
-def frame_may_end_at(code: int, value: int) -> bool:
-    """Whether a key event can complete a scan: a terminator key or Ctrl+M/Ctrl+J going down,
-    or Alt going up (the end of an Alt code, which may be 13 or 10)."""
-    if value == PRESS:
-        return code in TERMINATOR_KEYS or code in (KEY_M, KEY_J)
-    return value == RELEASE and code in (KEY_LEFTALT, KEY_RIGHTALT)
-
-
-def stress_key_decoder(
-    sequences: int = 100_000, *, seed: int = 0, layouts: Iterable[str] = LAYOUTS
-) -> StressResult:
-    """Feed random key-event sequences through fresh `KeyFrameDecoder`s and count violations.
-
-    Three kinds of sequence, in turn: random key events (a `Frame` may only come from an event
-    that can complete a scan, `frame_may_end_at`); random key events without any such event
-    (no `Frame` at all, and what is left at the end is never one); and random text typed as
-    the layout types it (exactly that text comes back). Nothing may raise. The benchmark calls
-    this with 100,000 sequences.
-    """
-    rng = random.Random(seed)
-    keymaps = [get_keymap(name) for name in layouts]
-    alphabets = {
-        km.name: [c for c in km._typing if c.isprintable() and c != " " and not is_dead(c)]
-        for km in keymaps
-    }
-    ends = TERMINATOR_KEYS | {KEY_M, KEY_J, KEY_LEFTALT, KEY_RIGHTALT}
-    no_end = [k for k in _STRESS_KEYS if k not in ends]
-    values = (PRESS, PRESS, RELEASE, REPEAT)
-    gaps = (0.001, 0.004, 0.05, 0.3)
-    events = frames = rejected = violations = 0
-    started = time.perf_counter()
-    for i in range(sequences):
-        keymap = keymaps[i % len(keymaps)]
-        kind = i % 3
-        text = None
-        if kind == 2:
-            text = "".join(rng.choices(alphabets[keymap.name], k=rng.randint(1, 20)))
-            text = "x" + text if text.startswith("]") else text
-            decoder = KeyFrameDecoder(keymap, max_frame_len=256)
-            steps = [(c, v, 0.002) for c, v in keymap.keystrokes(text + "\n")]
-        else:
-            decoder = KeyFrameDecoder(keymap, max_frame_len=rng.choice((8, 64, 256)))
-            n = rng.randint(0, 32)
-            steps = list(
-                zip(
-                    rng.choices(no_end if kind == 1 else _STRESS_KEYS, k=n),
-                    rng.choices(values, k=n),
-                    rng.choices(gaps, k=n),
-                    strict=True,
-                )
-            )
-        got: list[Frame] = []
-        now = 0.0
-        for code, value, gap in steps:
-            now += gap
-            try:
-                results = decoder.feed(code, value, now)
-            except Exception:
-                violations += 1
-                continue
-            for result in results:
-                if isinstance(result, Frame):
-                    got.append(result)
-                    if kind == 1 or not frame_may_end_at(code, value):
-                        violations += 1
-                else:
-                    rejected += 1
-        if text is not None and got != [Frame(text)]:
-            violations += 1
-        frames += len(got)
-        events += len(steps)
-        leftovers = decoder.flush("end of sequence")
-        violations += sum(isinstance(r, Frame) for r in leftovers)
-        rejected += len(leftovers)
-    return StressResult(
-        sequences, events, frames, rejected, violations, time.perf_counter() - started
-    )

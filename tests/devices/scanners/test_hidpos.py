@@ -23,6 +23,7 @@ import pytest
 import usb.backend
 import usb.core
 from bus_waits import next_event, next_state
+from decoder_stress import stress_report_decoder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +32,6 @@ from stationd.devices.scanners.hidpos import (
     HidPosDecoder,
     HidPosScanner,
     scanned_data_reports,
-    stress_report_decoder,
     usage_pages,
 )
 from stationd.devices.scanners.scanner import ScannerState

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import evdev
 import pytest
+from decoder_stress import frame_may_end_at, stress_key_decoder
 from evdev import ecodes
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,10 +29,8 @@ from stationd.devices.scanners.keymaps import (
     RELEASE,
     REPEAT,
     KeyFrameDecoder,
-    frame_may_end_at,
     get_keymap,
     is_dead,
-    stress_key_decoder,
     translate,
 )
 
