@@ -1,9 +1,9 @@
-"""Core documents → the bytes an ESC/POS receipt printer prints, through python-escpos's Dummy.
+"""Core documents → the bytes an ESC/POS receipt printer prints, through python-escpos's encoder.
 
 Two steps. `layout()` sets a document's text blocks on paper `width_chars` columns wide (font A:
 42 columns on 80 mm paper, 32 on 58 mm) as printed lines, barcodes and cuts; the SVG preview
 draws that same layout, so the kiosk shows what the printer got. `render()` turns the layout
-into ESC/POS with python-escpos's `Dummy` printer.
+into ESC/POS with python-escpos's command encoder writing into memory (`PaperBytes`).
 
 Code page, deliberately: after ESC @ the printer's code page and international character set
 are its power-on defaults, which vary by model and by DIP switch. `render()` therefore sends
@@ -27,7 +27,7 @@ from functools import lru_cache
 
 from escpos.codepages import CodePages
 from escpos.constants import ESC
-from escpos.printer import Dummy
+from escpos.escpos import Escpos
 
 from stationd.core.documents import (
     Barcode,
@@ -44,6 +44,7 @@ from stationd.core.documents import (
 __all__ = [
     "DEFAULT_CODEPAGE",
     "DOTS_PER_CHAR",
+    "PaperBytes",
     "PaperCut",
     "PaperItem",
     "PrintedBarcode",
@@ -65,6 +66,25 @@ BARCODE_HEIGHT_DOTS = 80  # 10 mm at 203 dpi: an easy target for a hand scanner
 # of 80 mm paper, 32 dots) give that at up to 3 dots a module, so the symbol may fill the width.
 _MIN_FLEX = 16  # narrower than this, a table's wrapping column gets its own line
 INTERNATIONAL_USA = ESC + b"R\x00"
+
+
+class PaperBytes(Escpos):
+    """python-escpos's command encoder writing into memory, as its `Dummy` printer does.
+
+    Not `Dummy` itself: importing `escpos.printer` loads pyserial, pyusb and socket for the
+    real printers, and this package does no I/O (tests/core/test_no_io.py)."""
+
+    def __init__(self, profile: str | None = None) -> None:
+        super().__init__(profile=profile)
+        self._chunks: list[bytes] = []
+
+    def _raw(self, msg: bytes) -> None:
+        self._chunks.append(msg)
+
+    @property
+    def output(self) -> bytes:
+        """Every byte written so far."""
+        return b"".join(self._chunks)
 
 # --- the layout ------------------------------------------------------------------------------
 
@@ -394,7 +414,7 @@ def render(
     `profile`'s numbering), its lines, the order barcode as CODE128 (GS k 73), a cut after each
     section. `width_chars` is the printer's font A columns (42 for 80 mm, 32 for 58 mm)."""
     _python_codec(codepage)  # an unknown code page fails here, before any byte
-    printer = Dummy(profile=profile)
+    printer = PaperBytes(profile=profile)
     printer.hw("INIT")
     printer._raw(INTERNATIONAL_USA)
     printer.charcode(codepage)  # sends ESC t n now, and encodes every text in this page

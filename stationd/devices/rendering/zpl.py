@@ -18,9 +18,8 @@ import math
 import re
 from collections.abc import Mapping
 
-from escpos.printer import Dummy
-
 from stationd.core.labels import ShippingLabel, captions
+from stationd.devices.rendering.escpos import PaperBytes
 from stationd.devices.rendering.label_layout import (
     MARGIN_MM,
     QUIET_MODULES,
@@ -246,7 +245,7 @@ def render_escpos_label(
     Raises ValueError when the parcel id's barcode can't fit the line.
     """
     words = captions(lang)
-    printer = Dummy(profile=profile) if profile else Dummy()
+    printer = PaperBytes(profile=profile)
     sender, receiver = label.sender, label.receiver
 
     printer.set(align="left", font="a", bold=False, normal_textsize=True)
