@@ -10,7 +10,6 @@ import socket
 import struct
 import threading
 import time
-import tty
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -470,31 +469,26 @@ def test_network_trouble_status_lets_go_of_the_connection(loopback):
 # --- serial, over a kernel pty ---------------------------------------------------------------
 
 
-def test_serial_send_and_paper_out_status_over_a_pty():
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    try:
-        printer = EscposPrinter("receipt", SerialTransport(os.ttyname(slave), timeout_s=0.5))
-        printer.send(b"\x1b@hej")
-        assert os.read(master, 100) == b"\x1b@hej"
+def test_serial_send_and_paper_out_status_over_a_pty(ptys):
+    pty = ptys()
+    printer = EscposPrinter("receipt", SerialTransport(pty.path, timeout_s=0.5))
+    printer.send(b"\x1b@hej")
+    assert os.read(pty.master, 100) == b"\x1b@hej"
 
-        def answer() -> None:  # each DLE EOT n as it comes, as a printer does
-            answers = {1: 0x1A, 2: 0x32, 4: 0x72}
-            pending, answered = b"", 0
-            while answered < 3:
-                pending += os.read(master, 16)
-                while len(pending) >= 3 * (answered + 1):
-                    os.write(master, bytes([answers[pending[3 * answered + 2]]]))
-                    answered += 1
+    def answer() -> None:  # each DLE EOT n as it comes, as a printer does
+        answers = {1: 0x1A, 2: 0x32, 4: 0x72}
+        pending, answered = b"", 0
+        while answered < 3:
+            pending += os.read(pty.master, 16)
+            while len(pending) >= 3 * (answered + 1):
+                os.write(pty.master, bytes([answers[pending[3 * answered + 2]]]))
+                answered += 1
 
-        thread = threading.Thread(target=answer, daemon=True)
-        thread.start()
-        assert printer.status().state is PrinterState.PAPER_OUT
-        thread.join(2)
-        printer.close()
-    finally:
-        os.close(master)
-        os.close(slave)
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    assert printer.status().state is PrinterState.PAPER_OUT
+    thread.join(2)
+    printer.close()
 
 
 def test_serial_port_missing_is_offline(tmp_path):

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import usb.backend
 import usb.core
-from bus_waits import WITHIN_S, next_event, next_state
+from bus_waits import WITHIN_S, next_event, next_state, until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -344,17 +344,6 @@ def usb_bus() -> RecordedScaleBus:
 
 
 @pytest.fixture
-def bus() -> Bus:
-    return Bus()
-
-
-@pytest.fixture
-def events(bus: Bus) -> Iterator[EventQueue]:
-    with bus.queue(WeightRead, DeviceStateChanged) as q:
-        yield q
-
-
-@pytest.fixture
 def scales(bus: Bus, usb_bus: RecordedScaleBus) -> Iterator[Callable[..., HidPosScale]]:
     made: list[HidPosScale] = []
 
@@ -368,14 +357,6 @@ def scales(bus: Bus, usb_bus: RecordedScaleBus) -> Iterator[Callable[..., HidPos
     yield make
     for scale in made:
         scale.stop()
-
-
-def until(predicate: Callable[[], bool], within_s: float = WITHIN_S) -> None:
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def test_kernel_driver_is_detached_and_stable_weights_published(

@@ -12,14 +12,14 @@ import random
 import select
 import threading
 import time
-import tty
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from bus_waits import WITHIN_S, next_event, next_state
+from bus_waits import WITHIN_S, next_event, next_state, until
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pty_device import PtyDevice
 
 from stationd.devices.scales.scale import (
     MAX_GRAMS,
@@ -337,31 +337,10 @@ def test_generated_continuous_lines_round_trip(status, mode, sign, milligrams, u
 
 
 # The scale over a real pty ---------------------------------------------------------------------
-class PtyScale:
-    """The far end of a kernel pty, playing the scale."""
-
-    def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        # Raw, so the line discipline passes CR through instead of turning it into LF.
-        tty.setraw(self.slave)
-        self.path = os.ttyname(self.slave)
-        self.plugged = True
-
-    def send(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    def unplug(self) -> None:
-        """Gone, as a USB serial adapter pulled out: the scale's reads and writes now fail."""
-        if self.plugged:
-            self.plugged = False
-            os.close(self.master)
-            os.close(self.slave)
-
-
 class NciResponder:
     """Answers every ``W<CR>`` on a pty's master end with `reply` (None: no answer)."""
 
-    def __init__(self, pty: PtyScale, reply: bytes | None) -> None:
+    def __init__(self, pty: PtyDevice, reply: bytes | None) -> None:
         self.pty = pty
         self.reply = reply
         self.requests = 0
@@ -394,30 +373,6 @@ class NciResponder:
 
 
 @pytest.fixture
-def ptys() -> Iterator[Callable[[], PtyScale]]:
-    made: list[PtyScale] = []
-
-    def make() -> PtyScale:
-        made.append(PtyScale())
-        return made[-1]
-
-    yield make
-    for pty in made:
-        pty.unplug()
-
-
-@pytest.fixture
-def bus() -> Bus:
-    return Bus()
-
-
-@pytest.fixture
-def events(bus: Bus) -> Iterator[EventQueue]:
-    with bus.queue(WeightRead, DeviceStateChanged) as q:
-        yield q
-
-
-@pytest.fixture
 def scales(bus: Bus) -> Iterator[Callable[..., SerialScale]]:
     made: list[SerialScale] = []
 
@@ -433,10 +388,10 @@ def scales(bus: Bus) -> Iterator[Callable[..., SerialScale]]:
 
 
 @pytest.fixture
-def responders() -> Iterator[Callable[[PtyScale, bytes | None], NciResponder]]:
+def responders() -> Iterator[Callable[[PtyDevice, bytes | None], NciResponder]]:
     made: list[NciResponder] = []
 
-    def make(pty: PtyScale, reply: bytes | None) -> NciResponder:
+    def make(pty: PtyDevice, reply: bytes | None) -> NciResponder:
         made.append(NciResponder(pty, reply))
         return made[-1]
 
@@ -447,14 +402,6 @@ def responders() -> Iterator[Callable[[PtyScale, bytes | None], NciResponder]]:
 
 def next_weight(q: EventQueue) -> tuple[WeightRead, list[Event]]:
     return next_event(q, WeightRead)
-
-
-def until(predicate: Callable[[], bool], within_s: float = WITHIN_S) -> None:
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def test_only_stable_readings_are_published(ptys, scales, events: EventQueue) -> None:

@@ -36,7 +36,7 @@ from stationd.devices.scanners.hidpos import (
 )
 from stationd.devices.scanners.scanner import ScannerState
 from stationd.devices.usb_find import find_usb_device, list_usb_devices
-from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
+from stationd.events import Bus, EventQueue, ScanRead, ScanRejected
 
 GS = b"\x1d"
 NEWLAND, HR2150_HIDPOS = 0x1EAB, 0x1C10
@@ -477,17 +477,6 @@ class FakeUsbBackend(usb.backend.IBackend):
 @pytest.fixture
 def backend() -> FakeUsbBackend:
     return FakeUsbBackend()
-
-
-@pytest.fixture
-def bus() -> Bus:
-    return Bus()
-
-
-@pytest.fixture
-def events(bus: Bus) -> Iterator[EventQueue]:
-    with bus.queue(ScanRead, ScanRejected, DeviceStateChanged) as q:
-        yield q
 
 
 @pytest.fixture

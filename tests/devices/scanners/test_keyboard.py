@@ -26,7 +26,7 @@ from stationd.devices.ports import PortSpec
 from stationd.devices.scanners.keyboard import KeyboardScanner
 from stationd.devices.scanners.scanner import ScannerState
 from stationd.devices.usb_find import find_input_device, list_input_devices
-from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
+from stationd.events import Bus, EventQueue, ScanRead, ScanRejected
 
 GS = "\x1d"
 HONEYWELL, VOYAGER = 0x0C2E, 0x0B81
@@ -287,17 +287,6 @@ class FakeScannerPlug:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def bus() -> Bus:
-    return Bus()
-
-
-@pytest.fixture
-def events(bus: Bus) -> Iterator[EventQueue]:
-    with bus.queue(ScanRead, ScanRejected, DeviceStateChanged) as q:
-        yield q
 
 
 @pytest.fixture

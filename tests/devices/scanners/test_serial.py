@@ -1,5 +1,5 @@
-"""SerialScanner over real kernel ptys: the test holds the master end, where a scanner's bytes
-would come from; the scanner opens the slave end as it would open /dev/ttyACM0.
+"""SerialScanner over real kernel ptys (conftest's `ptys`): the test holds the master end, where
+a scanner's bytes would come from; the scanner opens the slave end as it would open /dev/ttyACM0.
 
 Also PortSpec / find_port, the way the scanner finds its port.
 """
@@ -10,7 +10,6 @@ import logging
 import os
 import threading
 import time
-import tty
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,51 +24,6 @@ from stationd.devices.scanners.serial import SerialScanner
 from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
 
 EAN = "7310865004703"
-
-
-class PtyScanner:
-    """The far end of a kernel pty, playing the scanner."""
-
-    def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        # Raw, so the line discipline passes CR through instead of turning it into LF.
-        tty.setraw(self.slave)
-        self.path = os.ttyname(self.slave)
-        self.plugged = True
-
-    def send(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    def unplug(self) -> None:
-        """Gone, as a USB scanner pulled out: the scanner's reads now fail (EIO / no data)."""
-        if self.plugged:
-            self.plugged = False
-            os.close(self.master)
-            os.close(self.slave)
-
-
-@pytest.fixture
-def pty_scanners() -> Iterator[Callable[[], PtyScanner]]:
-    made: list[PtyScanner] = []
-
-    def make() -> PtyScanner:
-        made.append(PtyScanner())
-        return made[-1]
-
-    yield make
-    for pty in made:
-        pty.unplug()
-
-
-@pytest.fixture
-def bus() -> Bus:
-    return Bus()
-
-
-@pytest.fixture
-def events(bus: Bus) -> Iterator[EventQueue]:
-    with bus.queue(ScanRead, ScanRejected, DeviceStateChanged) as q:
-        yield q
 
 
 @pytest.fixture
@@ -100,9 +54,9 @@ def connected(q: EventQueue) -> DeviceStateChanged:
     [("auto", b"\r"), ("auto", b"\n"), ("auto", b"\r\n"), ("cr", b"\r"), ("crlf", b"\r\n")],
 )
 def test_scan_over_a_pty_is_published(
-    pty_scanners, scanners, events: EventQueue, suffix: str, terminator: bytes
+    ptys, scanners, events: EventQueue, suffix: str, terminator: bytes
 ) -> None:
-    pty = pty_scanners()
+    pty = ptys()
     scanner = scanners(pty.path, suffix=suffix)
     connected(events)
     assert scanner.state == ScannerState.CONNECTED
@@ -116,8 +70,8 @@ def test_scan_over_a_pty_is_published(
     assert between == []  # CRLF gives no empty frame, no rejection
 
 
-def test_state_changes_are_published_in_order(pty_scanners, bus: Bus) -> None:
-    pty = pty_scanners()
+def test_state_changes_are_published_in_order(ptys, bus: Bus) -> None:
+    pty = ptys()
     with bus.queue(DeviceStateChanged) as q:
         scanner = SerialScanner("test", bus, pty.path)
         assert scanner.state == "stopped"
@@ -131,8 +85,8 @@ def test_state_changes_are_published_in_order(pty_scanners, bus: Bus) -> None:
     assert stopped.device == "serial:test"
 
 
-def test_aim_id_and_gs_survive_the_wire(pty_scanners, scanners, events: EventQueue) -> None:
-    pty = pty_scanners()
+def test_aim_id_and_gs_survive_the_wire(ptys, scanners, events: EventQueue) -> None:
+    pty = ptys()
     scanners(pty.path)
     connected(events)
     pty.send(b"]C10107310865004703\x1d10LOT42\r\n")
@@ -140,8 +94,8 @@ def test_aim_id_and_gs_survive_the_wire(pty_scanners, scanners, events: EventQue
     assert (scan.code, scan.symbology) == ("0107310865004703\x1d10LOT42", "]C1")
 
 
-def test_prefix_and_suffix_are_stripped(pty_scanners, scanners, events: EventQueue) -> None:
-    pty = pty_scanners()
+def test_prefix_and_suffix_are_stripped(ptys, scanners, events: EventQueue) -> None:
+    pty = ptys()
     scanners(pty.path, strip_prefix=b"\x02", strip_suffix=b"\x03", aim_ids=False)
     connected(events)
     pty.send(b"\x02" + EAN.encode() + b"\x03\r")
@@ -150,9 +104,9 @@ def test_prefix_and_suffix_are_stripped(pty_scanners, scanners, events: EventQue
 
 
 def test_garbage_and_over_long_lines_are_rejected_not_read(
-    pty_scanners, scanners, events: EventQueue
+    ptys, scanners, events: EventQueue
 ) -> None:
-    pty = pty_scanners()
+    pty = ptys()
     scanners(pty.path, max_frame_len=64)
     connected(events)
 
@@ -172,9 +126,9 @@ def test_garbage_and_over_long_lines_are_rejected_not_read(
 
 
 def test_what_was_scanned_stays_out_of_the_log_unless_wire_logging_is_on(
-    pty_scanners, scanners, events: EventQueue, caplog
+    ptys, scanners, events: EventQueue, caplog
 ) -> None:
-    pty = pty_scanners()
+    pty = ptys()
     scanners(pty.path)
     connected(events)
     with caplog.at_level(logging.INFO, logger="stationd.devices"):
@@ -190,9 +144,9 @@ def test_what_was_scanned_stays_out_of_the_log_unless_wire_logging_is_on(
 
 
 def test_half_frame_then_pause_does_not_merge_with_the_next_scan(
-    pty_scanners, scanners, events: EventQueue
+    ptys, scanners, events: EventQueue
 ) -> None:
-    pty = pty_scanners()
+    pty = ptys()
     scanners(pty.path, frame_timeout_s=0.2)
     connected(events)
 
@@ -215,10 +169,10 @@ def _point(link: Path, target: str) -> None:
 
 
 def test_hot_unplug_and_replug_without_restart(
-    tmp_path: Path, pty_scanners, scanners, events: EventQueue
+    tmp_path: Path, ptys, scanners, events: EventQueue
 ) -> None:
     link = tmp_path / "stationd-scanner"
-    first = pty_scanners()
+    first = ptys()
     _point(link, first.path)
     scanner = scanners(PortSpec(path=str(link)), reconnect_max_s=1.0)
     connected(events)
@@ -230,7 +184,7 @@ def test_hot_unplug_and_replug_without_restart(
     assert offline.device == "serial:test"
     assert scanner.state == ScannerState.OFFLINE
 
-    second = pty_scanners()
+    second = ptys()
     _point(link, second.path)
     appeared = time.monotonic()
     back, before = next_event(events, DeviceStateChanged)
@@ -246,7 +200,7 @@ def test_hot_unplug_and_replug_without_restart(
 
 
 def test_port_missing_at_start_is_found_when_it_appears(
-    tmp_path: Path, pty_scanners, scanners, events: EventQueue
+    tmp_path: Path, ptys, scanners, events: EventQueue
 ) -> None:
     link = tmp_path / "stationd-scanner"
     scanner = scanners(str(link))
@@ -255,16 +209,16 @@ def test_port_missing_at_start_is_found_when_it_appears(
     assert str(link) in offline.detail
     assert scanner.state == ScannerState.OFFLINE
 
-    pty = pty_scanners()
+    pty = ptys()
     _point(link, pty.path)
     connected(events)
     pty.send(EAN.encode() + b"\n")
     assert next_scan(events).code == EAN
 
 
-def test_partial_frame_at_unplug_is_rejected(pty_scanners, scanners, events: EventQueue) -> None:
+def test_partial_frame_at_unplug_is_rejected(ptys, scanners, events: EventQueue) -> None:
     read = WireWatch(b"4006")
-    pty = pty_scanners()
+    pty = ptys()
     # A long frame timeout, so that the unplug, not the timeout, ends the frame.
     scanners(pty.path, frame_timeout_s=30.0)
     connected(events)
@@ -306,10 +260,8 @@ class WireWatch(logging.Handler):
         self._logger.setLevel(self._level)
 
 
-def test_raw_bytes_are_logged_on_the_wire_logger(
-    pty_scanners, scanners, events: EventQueue
-) -> None:
-    pty = pty_scanners()
+def test_raw_bytes_are_logged_on_the_wire_logger(ptys, scanners, events: EventQueue) -> None:
+    pty = ptys()
     scanners(pty.path)
     connected(events)
     with WireWatch(b"W1\r") as wire:
@@ -341,9 +293,9 @@ def test_reconnect_backs_off_instead_of_spinning(
 
 
 def test_stop_is_prompt_when_connected_and_when_offline(
-    tmp_path: Path, pty_scanners, bus: Bus, events: EventQueue
+    tmp_path: Path, ptys, bus: Bus, events: EventQueue
 ) -> None:
-    pty = pty_scanners()
+    pty = ptys()
     for port in (pty.path, str(tmp_path / "absent")):
         scanner = SerialScanner("test", bus, port, reconnect_max_s=5.0)
         scanner.start()
@@ -356,8 +308,8 @@ def test_stop_is_prompt_when_connected_and_when_offline(
         assert not any(t.name == "scanner-test" for t in threading.enumerate())
 
 
-def test_restart_after_stop(pty_scanners, bus: Bus, events: EventQueue) -> None:
-    pty = pty_scanners()
+def test_restart_after_stop(ptys, bus: Bus, events: EventQueue) -> None:
+    pty = ptys()
     scanner = SerialScanner("test", bus, pty.path)
     try:
         for code in ("1", "2"):
@@ -371,8 +323,8 @@ def test_restart_after_stop(pty_scanners, bus: Bus, events: EventQueue) -> None:
         scanner.stop()
 
 
-def test_the_port_is_held_exclusively(pty_scanners, scanners, bus: Bus, events: EventQueue) -> None:
-    pty = pty_scanners()
+def test_the_port_is_held_exclusively(ptys, scanners, bus: Bus, events: EventQueue) -> None:
+    pty = ptys()
     scanners(pty.path)
     connected(events)
     intruder = SerialScanner("intruder", bus, pty.path)
@@ -423,8 +375,8 @@ def test_port_spec_parse_and_str() -> None:
         PortSpec(path="/dev/ttyACM0", usb_vid=1)
 
 
-def test_path_spec_follows_symlinks(tmp_path: Path, pty_scanners) -> None:
-    pty = pty_scanners()
+def test_path_spec_follows_symlinks(tmp_path: Path, ptys) -> None:
+    pty = ptys()
     link = tmp_path / "stationd-scanner"
     assert find_port(PortSpec(path=str(link))) is None
     _point(link, pty.path)

@@ -20,17 +20,6 @@ EAN = "7310865004703"
 
 
 @pytest.fixture
-def bus() -> Bus:
-    return Bus()
-
-
-@pytest.fixture
-def events(bus: Bus) -> Iterator[EventQueue]:
-    with bus.queue(ScanRead, ScanRejected, DeviceStateChanged) as q:
-        yield q
-
-
-@pytest.fixture
 def scanners(bus: Bus) -> Iterator[Callable[..., SimulatedScanner]]:
     made: list[SimulatedScanner] = []
 
