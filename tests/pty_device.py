@@ -1,10 +1,12 @@
 """A kernel pty playing a serial device (scanner, scale, printer) for tests: real serial code,
-no hardware. The device tests get them from tests/devices/conftest.py's `ptys` fixture."""
+no hardware. The device tests get them from tests/devices/conftest.py's `ptys` fixture; `point`
+moves the udev-style symlink a driver finds its port by."""
 
 from __future__ import annotations
 
 import os
 import tty
+from pathlib import Path
 
 
 class PtyDevice:
@@ -29,3 +31,10 @@ class PtyDevice:
             self.plugged = False
             os.close(self.master)
             os.close(self.slave)
+
+
+def point(link: Path, target: str) -> None:
+    """Repoint a symlink atomically, as udev does for /dev/stationd-scanner or -scale."""
+    tmp = link.with_name(link.name + ".new")
+    os.symlink(target, tmp)
+    os.replace(tmp, link)

@@ -19,7 +19,7 @@ import pytest
 from bus_waits import WITHIN_S, next_event, next_state, until
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pty_device import PtyDevice
+from pty_device import PtyDevice, point
 
 from stationd.devices.scales.scale import (
     MAX_GRAMS,
@@ -555,20 +555,13 @@ def test_continuous_mode_goes_silent_without_lines(ptys, scales, events: EventQu
     assert scale.state == ScaleState.CONNECTED
 
 
-def _point(link: Path, target: str) -> None:
-    """Repoint a symlink atomically, as udev does for /dev/stationd-scale."""
-    tmp = link.with_name(link.name + ".new")
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
-
-
 @pytest.mark.parametrize("protocol", ["continuous", "request"])
 def test_unplug_and_replug_without_restart(
     tmp_path: Path, ptys, scales, responders, events: EventQueue, protocol: str
 ) -> None:
     link = tmp_path / "stationd-scale"
     first = ptys()
-    _point(link, first.path)
+    point(link, first.path)
     reply = b"\n  1.111KG\r\n00\r\x03"
     if protocol == "request":
         responders(first, reply)
@@ -587,7 +580,7 @@ def test_unplug_and_replug_without_restart(
     second = ptys()
     if protocol == "request":
         responders(second, reply)
-    _point(link, second.path)
+    point(link, second.path)
     appeared = time.monotonic()
     back, before = next_event(events, DeviceStateChanged)
     assert back.state == "connected"
@@ -610,7 +603,7 @@ def test_port_missing_at_start_is_found_when_it_appears(
     assert str(link) in offline.detail
     assert scale.state == ScaleState.OFFLINE
     pty = ptys()
-    _point(link, pty.path)
+    point(link, pty.path)
     next_state(events, "connected")
     pty.send(b"ST,GS,+  0.050 kg\r\n")
     assert next_weight(events)[0].grams == 50

@@ -1,24 +1,20 @@
 """SerialScanner over real kernel ptys (conftest's `ptys`): the test holds the master end, where
 a scanner's bytes would come from; the scanner opens the slave end as it would open /dev/ttyACM0.
-
-Also PortSpec / find_port, the way the scanner finds its port.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from bus_waits import WITHIN_S, next_event, next_state
+from pty_device import point
 
-from stationd.devices import ports
-from stationd.devices.ports import PortSpec, find_port, list_serial_ports
+from stationd.devices.ports import PortSpec, find_port
 from stationd.devices.scanners.scanner import ScannerState
 from stationd.devices.scanners.serial import SerialScanner
 from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
@@ -161,19 +157,12 @@ def test_half_frame_then_pause_does_not_merge_with_the_next_scan(
     assert before == []
 
 
-def _point(link: Path, target: str) -> None:
-    """Repoint a symlink atomically, as udev does for /dev/stationd-scanner."""
-    tmp = link.with_name(link.name + ".new")
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
-
-
 def test_hot_unplug_and_replug_without_restart(
     tmp_path: Path, ptys, scanners, events: EventQueue
 ) -> None:
     link = tmp_path / "stationd-scanner"
     first = ptys()
-    _point(link, first.path)
+    point(link, first.path)
     scanner = scanners(PortSpec(path=str(link)), reconnect_max_s=1.0)
     connected(events)
     first.send(b"111\r")
@@ -185,7 +174,7 @@ def test_hot_unplug_and_replug_without_restart(
     assert scanner.state == ScannerState.OFFLINE
 
     second = ptys()
-    _point(link, second.path)
+    point(link, second.path)
     appeared = time.monotonic()
     back, before = next_event(events, DeviceStateChanged)
     assert back.state == "connected"
@@ -210,7 +199,7 @@ def test_port_missing_at_start_is_found_when_it_appears(
     assert scanner.state == ScannerState.OFFLINE
 
     pty = ptys()
-    _point(link, pty.path)
+    point(link, pty.path)
     connected(events)
     pty.send(EAN.encode() + b"\n")
     assert next_scan(events).code == EAN
@@ -356,90 +345,3 @@ def test_the_port_is_held_exclusively(ptys, scanners, bus: Bus, events: EventQue
 def test_bad_settings_fail_at_construction(bus: Bus, kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         SerialScanner("test", bus, "/dev/null", **kwargs)  # type: ignore[arg-type]
-
-
-# --- finding the port -------------------------------------------------------------------------
-
-
-def test_port_spec_parse_and_str() -> None:
-    assert PortSpec.parse("/dev/stationd-scanner") == PortSpec(path="/dev/stationd-scanner")
-    assert PortSpec.parse("usb:0c2e:0b61") == PortSpec(usb_vid=0x0C2E, usb_pid=0x0B61)
-    spec = PortSpec.parse("usb:0C2E:0b61:18123B4C2A")
-    assert spec == PortSpec(usb_vid=0x0C2E, usb_pid=0x0B61, serial_number="18123B4C2A")
-    assert str(spec) == "usb:0c2e:0b61:18123B4C2A"
-    assert PortSpec.parse("usb:0c2e::SN1") == PortSpec(usb_vid=0x0C2E, serial_number="SN1")
-    for bad in ("usb:0c2e", "usb:zz:0b61", "usb::", "", "usb:10000:1"):
-        with pytest.raises(ValueError):
-            PortSpec.parse(bad)
-    with pytest.raises(ValueError):
-        PortSpec(path="/dev/ttyACM0", usb_vid=1)
-
-
-def test_path_spec_follows_symlinks(tmp_path: Path, ptys) -> None:
-    pty = ptys()
-    link = tmp_path / "stationd-scanner"
-    assert find_port(PortSpec(path=str(link))) is None
-    _point(link, pty.path)
-    assert find_port(PortSpec(path=str(link))) == str(link)
-    _point(link, str(tmp_path / "gone"))
-    assert find_port(PortSpec(path=str(link))) is None  # dangling
-
-
-def _usb_port(device: str, vid: int | None, pid: int | None, serial: str | None):
-    return SimpleNamespace(
-        device=device,
-        vid=vid,
-        pid=pid,
-        serial_number=serial,
-        description="Honeywell 1900" if vid else "ttyS0",
-        hwid=f"USB VID:PID={vid:04X}:{pid:04X} SER={serial}" if vid else "n/a",
-        manufacturer="Honeywell" if vid else None,
-        product="1900G" if vid else None,
-        location="1-1.3:1.0" if vid else None,
-    )
-
-
-@pytest.fixture
-def fake_comports(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The only stand-in in these tests: the machine running them has no USB scanners.
-    listing = [
-        _usb_port("/dev/ttyACM1", 0x0C2E, 0x0B61, "SN-B"),
-        _usb_port("/dev/ttyACM0", 0x0C2E, 0x0B61, "SN-A"),
-        _usb_port("/dev/ttyUSB0", 0x0403, 0x6001, None),
-        _usb_port("/dev/ttyS0", None, None, None),
-    ]
-    monkeypatch.setattr(ports.list_ports, "comports", lambda: listing)
-
-
-@pytest.mark.usefixtures("fake_comports")
-def test_usb_spec_matches_ids_and_serial_number(caplog: pytest.LogCaptureFixture) -> None:
-    assert find_port(PortSpec.parse("usb:0c2e:0b61:SN-B")) == "/dev/ttyACM1"
-    assert find_port(PortSpec(serial_number="SN-A")) == "/dev/ttyACM0"
-    assert find_port(PortSpec.parse("usb:0403:6001")) == "/dev/ttyUSB0"
-    assert find_port(PortSpec.parse("usb:0c2e:0b61:SN-C")) is None
-    assert find_port(PortSpec.parse("usb:1234:0b61")) is None
-    with caplog.at_level(logging.WARNING):
-        assert find_port(PortSpec.parse("usb:0c2e:0b61")) == "/dev/ttyACM0"
-    assert "2 serial ports match usb:0c2e:0b61" in caplog.text
-
-
-@pytest.mark.usefixtures("fake_comports")
-def test_list_serial_ports_gives_a_spec_for_each() -> None:
-    listed = list_serial_ports()
-    assert [p["device"] for p in listed] == [
-        "/dev/ttyACM0",
-        "/dev/ttyACM1",
-        "/dev/ttyS0",
-        "/dev/ttyUSB0",
-    ]
-    assert listed[0]["spec"] == "usb:0c2e:0b61:SN-A"
-    assert listed[2]["spec"] == "/dev/ttyS0"
-    assert listed[3]["spec"] == "usb:0403:6001"
-    for p in listed:
-        if p["usb_vid"] is not None:
-            assert find_port(PortSpec.parse(p["spec"])) == p["device"]
-
-
-def test_list_serial_ports_runs_on_this_machine() -> None:
-    for p in list_serial_ports():
-        assert {"device", "usb_vid", "usb_pid", "serial_number", "spec"} <= set(p)
