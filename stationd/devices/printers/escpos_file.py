@@ -13,12 +13,12 @@ import os
 import select
 import time
 from dataclasses import dataclass
-from typing import ClassVar
 
 from escpos.escpos import Escpos
 from escpos.printer import File
 
 from stationd.core.text import sentence
+from stationd.devices.printers.escpos_transport import EscposTransport
 from stationd.devices.printers.printer import PrinterState, PrinterStatus
 
 __all__ = ["FileTransport"]
@@ -61,12 +61,11 @@ class _NonBlockingFile(File):
 
 
 @dataclass(frozen=True, slots=True)
-class FileTransport:
+class FileTransport(EscposTransport):
     """A device file or plain file; a write that takes no data for `timeout_s` fails."""
 
     devfile: str
     timeout_s: float = 5.0
-    per_job: ClassVar[bool] = False
 
     def __str__(self) -> str:
         return self.devfile
@@ -76,9 +75,6 @@ class FileTransport:
         handle = _NonBlockingFile(self.devfile, self.timeout_s)
         handle.open()
         return handle
-
-    def finish(self, handle: Escpos) -> None:
-        """Nothing to wait for: the write returned once the file took every byte."""
 
     def ask(self, handle: Escpos, request: bytes, want: int) -> bytes | None:
         """A file carries no answer back."""

@@ -21,6 +21,8 @@ from typing import ClassVar
 from escpos.escpos import Escpos
 from escpos.printer import Network
 
+from stationd.devices.printers.escpos_transport import EscposTransport
+
 try:  # Linux: bytes not yet acknowledged by the peer (SIOCOUTQ is TIOCOUTQ's number).
     import fcntl
     import termios
@@ -28,8 +30,6 @@ try:  # Linux: bytes not yet acknowledged by the peer (SIOCOUTQ is TIOCOUTQ's nu
     _SIOCOUTQ: int | None = termios.TIOCOUTQ
 except (ImportError, AttributeError):  # pragma: no cover - not Linux
     _SIOCOUTQ = None
-
-from stationd.devices.printers.printer import PrinterStatus
 
 __all__ = ["NetworkTransport"]
 
@@ -51,7 +51,7 @@ class _NetworkJob(Network):
 
 
 @dataclass(frozen=True, slots=True)
-class NetworkTransport:
+class NetworkTransport(EscposTransport):
     """Where a network ESC/POS printer listens; every connect, write and read has `timeout_s`."""
 
     host: str
@@ -67,10 +67,6 @@ class NetworkTransport:
         handle = _NetworkJob(self.host, self.port, self.timeout_s)
         handle.open()
         return handle
-
-    def status(self) -> PrinterStatus | None:
-        """None: the printer itself is asked (DLE EOT)."""
-        return None
 
     def finish(self, handle: Escpos) -> None:
         """Half-close, then wait until the peer acknowledged every byte sent and the end of the

@@ -8,9 +8,9 @@ any failure. Nothing here waits without a limit: every connect, write and read h
 transport's `timeout_s`.
 
 Each transport is a file of its own, as in python-escpos: `escpos_network` (raw TCP 9100, one
-connection per job), `escpos_serial`, `escpos_usb` and `escpos_file`. Each gives the same small
-interface (`EscposTransport`): open a handle, finish a job, ask a status request, or say what it
-knows without asking.
+connection per job), `escpos_serial`, `escpos_usb` and `escpos_file`. Each speaks the same small
+interface (`escpos_transport.EscposTransport`): open a handle, finish a job, ask a status
+request, or say what it knows without asking.
 
 Status: the ESC/POS real-time requests DLE EOT 1 (printer), 2 (offline cause), 3 (error cause,
 only to explain an error) and 4 (roll paper sensor), bits as in Epson's ESC/POS reference for
@@ -26,7 +26,6 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-from typing import Protocol
 
 from escpos.escpos import Escpos
 from escpos.exceptions import DeviceNotFoundError
@@ -35,42 +34,17 @@ from stationd.core.text import Text, sentence
 from stationd.devices.printers.escpos_file import FileTransport
 from stationd.devices.printers.escpos_network import NetworkTransport
 from stationd.devices.printers.escpos_serial import SerialTransport
+from stationd.devices.printers.escpos_transport import EscposTransport
 from stationd.devices.printers.escpos_usb import UsbTransport
 from stationd.devices.printers.printer import PrinterError, PrinterState, PrinterStatus
 
-__all__ = ["EscposPrinter", "EscposTransport", "Transport", "parse_status"]
+__all__ = ["EscposPrinter", "Transport", "parse_status"]
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger(__name__ + ".wire")
 
 DLE_EOT = b"\x10\x04"
 _FIXED_MASK, _FIXED_BITS = 0x93, 0x12  # bits 0, 1, 4, 7 of every DLE EOT answer: 0, 1, 1, 0
-
-
-# --- the transports' one interface ---------------------------------------------------------
-
-
-class EscposTransport(Protocol):
-    """How an `EscposPrinter` reaches its printer: a frozen description that opens handles."""
-
-    timeout_s: float
-    per_job: bool  # a fresh handle for each job, closed after it (the network's way)
-
-    def open(self) -> Escpos:
-        """A fresh python-escpos handle; raises what opening raised."""
-        ...
-
-    def finish(self, handle: Escpos) -> None:
-        """Wait until the printer has taken the job just written."""
-        ...
-
-    def status(self) -> PrinterStatus | None:
-        """What the transport can tell without asking the printer; None: ask it."""
-        ...
-
-    def ask(self, handle: Escpos, request: bytes, want: int) -> bytes | None:
-        """Send `request`; up to `want` answer bytes that came within the timeout."""
-        ...
 
 
 Transport = NetworkTransport | SerialTransport | UsbTransport | FileTransport

@@ -8,19 +8,18 @@ switched-off printer blocks a write forever.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 from escpos.escpos import Escpos
 from escpos.exceptions import DeviceNotFoundError
 from escpos.printer import Serial
 
-from stationd.devices.printers.printer import PrinterStatus
+from stationd.devices.printers.escpos_transport import EscposTransport
 
 __all__ = ["SerialTransport"]
 
 
 @dataclass(frozen=True, slots=True)
-class SerialTransport:
+class SerialTransport(EscposTransport):
     """A serial port and its line settings; every write and read has `timeout_s`."""
 
     devfile: str
@@ -28,7 +27,6 @@ class SerialTransport:
     timeout_s: float = 5.0
     dsrdtr: bool = True  # hardware flow control as python-escpos does; False for RTS/CTS
     xonxoff: bool = False
-    per_job: ClassVar[bool] = False
 
     def __str__(self) -> str:
         return self.devfile
@@ -47,13 +45,6 @@ class SerialTransport:
             raise DeviceNotFoundError(f"serial port {self.devfile} did not open")
         handle._device.write_timeout = self.timeout_s
         return handle
-
-    def status(self) -> PrinterStatus | None:
-        """None: the printer itself is asked (DLE EOT)."""
-        return None
-
-    def finish(self, handle: Escpos) -> None:
-        """Nothing to wait for: the write returned once the port took every byte."""
 
     def ask(self, handle: Escpos, request: bytes, want: int) -> bytes:
         """Send `request` and read up to `want` answer bytes within the timeout."""

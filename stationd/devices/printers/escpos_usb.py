@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from escpos.escpos import Escpos
 from escpos.exceptions import DeviceNotFoundError
 from escpos.printer import Usb
 
-from stationd.devices.printers.printer import PrinterStatus
+from stationd.devices.printers.escpos_transport import EscposTransport
 
 __all__ = ["UsbTransport"]
 
 
 @dataclass(frozen=True, slots=True)
-class UsbTransport:
+class UsbTransport(EscposTransport):
     """Which USB printer, and its endpoints; every transfer has `timeout_s`."""
 
     vendor_id: int
@@ -29,7 +29,6 @@ class UsbTransport:
     out_ep: int = 0x01
     timeout_s: float = 5.0
     serial_number: str | None = None  # tells two printers of one model apart
-    per_job: ClassVar[bool] = False
 
     def __str__(self) -> str:
         sn = f" serial {self.serial_number}" if self.serial_number else ""
@@ -63,13 +62,6 @@ class UsbTransport:
         if not handle._device:
             raise DeviceNotFoundError(f"{self} not found")
         return handle
-
-    def status(self) -> PrinterStatus | None:
-        """None: the printer itself is asked (DLE EOT)."""
-        return None
-
-    def finish(self, handle: Escpos) -> None:
-        """Nothing to wait for: the bulk transfer returned once the printer took every byte."""
 
     def ask(self, handle: Escpos, request: bytes, want: int) -> bytes:
         """Send `request` and read up to `want` answer bytes within the timeout."""

@@ -86,6 +86,7 @@ class PaperBytes(Escpos):
         """Every byte written so far."""
         return b"".join(self._chunks)
 
+
 # --- the layout ------------------------------------------------------------------------------
 
 
