@@ -19,6 +19,7 @@ from stationd.devices.scanners.hidpos import (
     SCANNED_DATA_REPORT_ID,
     HidPosDecoder,
 )
+from stationd.devices.scanners.key_frames import KeyFrameDecoder
 from stationd.devices.scanners.keymaps import (
     KEY_BACKSPACE,
     KEY_CAPSLOCK,
@@ -35,7 +36,6 @@ from stationd.devices.scanners.keymaps import (
     REPEAT,
     TERMINATOR_KEYS,
     US,
-    KeyFrameDecoder,
     get_keymap,
     is_dead,
 )

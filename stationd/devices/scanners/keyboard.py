@@ -20,7 +20,8 @@ from typing import Any, Protocol
 
 from stationd.core.text import sentence
 from stationd.devices.ports import PortSpec
-from stationd.devices.scanners.keymaps import KeyFrameDecoder, get_keymap
+from stationd.devices.scanners.key_frames import KeyFrameDecoder
+from stationd.devices.scanners.keymaps import get_keymap
 from stationd.devices.scanners.scanner import OwnedScanner
 from stationd.devices.usb_find import find_input_device, scanner_hint
 from stationd.events import Bus

@@ -30,22 +30,15 @@ Control characters (GS1's FNC1 is GS, 0x1D), two forms:
   held give one character when Alt is let go; a leading 0 means Windows-1252, else code page 437,
   as on Windows.
 
-Enter, keypad Enter and Tab end a scan. `KeyFrameDecoder` turns key events into the same
-`Frame` / `Rejected` the serial `FrameDecoder` makes, and uses it for the framing rules.
+Enter, keypad Enter and Tab end a scan. `key_frames.KeyFrameDecoder` turns key events into the
+same `Frame` / `Rejected` the serial `FrameDecoder` makes, and uses it for the framing rules.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-from stationd.core.text import sentence
-from stationd.devices.scanners.frames import ExpiringDecoder, Frame, FrameDecoder, Rejected
-
-log = logging.getLogger(__name__)
 
 # --- Linux key codes (linux/input-event-codes.h) ---------------------------------------------
 KEY_ESC = 1
@@ -99,12 +92,12 @@ KEY_RIGHTMETA = 126
 RELEASE, PRESS, REPEAT = 0, 1, 2
 
 TERMINATOR_KEYS = frozenset({KEY_ENTER, KEY_KPENTER, KEY_TAB})
-_SHIFTS = frozenset({KEY_LEFTSHIFT, KEY_RIGHTSHIFT})
-_CTRLS = frozenset({KEY_LEFTCTRL, KEY_RIGHTCTRL})
-_METAS = frozenset({KEY_LEFTMETA, KEY_RIGHTMETA})
-MODIFIER_KEYS = _SHIFTS | _CTRLS | _METAS | {KEY_LEFTALT, KEY_RIGHTALT}
-_IGNORED_KEYS = frozenset({KEY_NUMLOCK, KEY_SCROLLLOCK})  # sent by some scanners before Alt codes
-_KEYPAD_DIGITS = {
+SHIFTS = frozenset({KEY_LEFTSHIFT, KEY_RIGHTSHIFT})
+CTRLS = frozenset({KEY_LEFTCTRL, KEY_RIGHTCTRL})
+METAS = frozenset({KEY_LEFTMETA, KEY_RIGHTMETA})
+MODIFIER_KEYS = SHIFTS | CTRLS | METAS | {KEY_LEFTALT, KEY_RIGHTALT}
+IGNORED_KEYS = frozenset({KEY_NUMLOCK, KEY_SCROLLLOCK})  # sent by some scanners before Alt codes
+KEYPAD_DIGITS = {
     KEY_KP0: "0",
     KEY_KP1: "1",
     KEY_KP2: "2",
@@ -118,7 +111,7 @@ _KEYPAD_DIGITS = {
 }
 
 _KEYPAD_KEYS = frozenset(
-    {*_KEYPAD_DIGITS, KEY_KPDOT, KEY_KPMINUS, KEY_KPPLUS, KEY_KPASTERISK, KEY_KPSLASH}
+    {*KEYPAD_DIGITS, KEY_KPDOT, KEY_KPMINUS, KEY_KPPLUS, KEY_KPASTERISK, KEY_KPSLASH}
 )
 _KEY_NAMES = {value: name for name, value in globals().items() if name.startswith("KEY_")}
 
@@ -136,7 +129,7 @@ DEAD_GRAVE = "\u0300"
 DEAD_CIRCUMFLEX = "\u0302"
 DEAD_TILDE = "\u0303"
 DEAD_DIAERESIS = "\u0308"
-_SPACING = {
+SPACING = {
     DEAD_ACUTE: "´",
     DEAD_GRAVE: "`",
     DEAD_CIRCUMFLEX: "^",
@@ -147,7 +140,7 @@ _SPACING = {
 
 def is_dead(char: str | None) -> bool:
     """True when a table entry is a dead key (a combining accent waiting for the next key)."""
-    return char is not None and char in _SPACING
+    return char is not None and char in SPACING
 
 
 # --- Layouts ----------------------------------------------------------------------------------
@@ -224,7 +217,7 @@ class Keymap:
         found = self._find(ch)
         if found is not None:
             return self._press(*found)
-        dead = next((d for d, spacing in _SPACING.items() if spacing == ch), None)
+        dead = next((d for d, spacing in SPACING.items() if spacing == ch), None)
         if dead is not None and (where := self._find(dead)) is not None:
             return self._press(*where) + _tap(KEY_SPACE)
         decomposed = unicodedata.normalize("NFD", ch)
@@ -254,8 +247,8 @@ def _chord(code: int, *modifiers: int | None) -> list[tuple[int, int]]:
 
 
 # Ctrl + key at the US position, whatever the layout (see the module docstring).
-_CTRL_POSITIONAL = {KEY_LEFTBRACE: "\x1b", KEY_BACKSLASH: "\x1c", KEY_RIGHTBRACE: "\x1d"}
-_CTRL_SHIFT_POSITIONAL = {KEY_6: "\x1e", KEY_MINUS: "\x1f"}
+CTRL_POSITIONAL = {KEY_LEFTBRACE: "\x1b", KEY_BACKSLASH: "\x1c", KEY_RIGHTBRACE: "\x1d"}
+CTRL_SHIFT_POSITIONAL = {KEY_6: "\x1e", KEY_MINUS: "\x1f"}
 _CONTROL_STROKES = {
     "\x1b": (KEY_LEFTBRACE, False),
     "\x1c": (KEY_BACKSLASH, False),
@@ -325,7 +318,7 @@ def _keymap(
             raise ValueError(f"{name}: {key_name(code)} needs plain + shifted, got {pair!r}")
         table[code] = [pair[0], pair[1], None]
     table[KEY_SPACE] = [" ", " ", None]
-    for code, digit in _KEYPAD_DIGITS.items():
+    for code, digit in KEYPAD_DIGITS.items():
         table[code] = [digit, None, None]
     for code, ch in (
         (KEY_KPDOT, kp_decimal),
@@ -350,7 +343,7 @@ def _without_dead_keys(keymap: Keymap, name: str) -> Keymap:
     ``nodeadkeys`` variants)."""
 
     def spacing(ch: str | None) -> str | None:
-        return _SPACING[ch] if is_dead(ch) else ch
+        return SPACING[ch] if is_dead(ch) else ch
 
     keys = {
         code: (spacing(lv[0]), spacing(lv[1]), spacing(lv[2])) for code, lv in keymap.keys.items()
@@ -523,279 +516,3 @@ def translate(
     """The character `code` gives in `layout` at that level (a dead key as its combining
     accent), or None when the key gives nothing there."""
     return get_keymap(layout).char(code, shift=shift, altgr=altgr)
-
-
-# --- From key events to scans ----------------------------------------------------------------
-
-
-class KeyFrameDecoder(ExpiringDecoder):
-    """Incremental decoder from key events (code, value) to `Frame` / `Rejected`.
-
-    The framing rules are those of the serial `FrameDecoder` (which this class uses for them):
-    ``strip_prefix`` / ``strip_suffix``, AIM identifiers with ``aim_ids``, ``max_frame_len``
-    (in UTF-8 bytes), and only GS, RS and EOT among the control characters. On top of that:
-
-    * Enter, keypad Enter and Tab end a scan (so do Ctrl+M and Ctrl+J); modifiers and key-up
-      events only change state; auto-repeat events are ignored (a scanner never holds a key).
-    * A key that gives no character in the layout (F5, Backspace, AltGr+letter…) spoils the
-      scan it is in: the whole scan is rejected at its end, naming the key — never cut short
-      and read as a shorter code.
-    * ``frame_timeout_s`` bounds the silence between key events of one scan: a scan that has
-      not ended by then is rejected as unterminated, so it never merges with the next one.
-
-    `feed`, `expire` and `flush` never raise, whatever the events. Not thread-safe: it belongs
-    to the thread that reads the device.
-    """
-
-    def __init__(
-        self,
-        layout: str | Keymap = "us",
-        *,
-        strip_prefix: bytes | str = b"",
-        strip_suffix: bytes | str = b"",
-        aim_ids: bool = True,
-        max_frame_len: int = 256,
-        frame_timeout_s: float = 0.2,
-    ) -> None:
-        if not frame_timeout_s > 0:
-            raise ValueError(f"frame_timeout_s must be more than 0, not {frame_timeout_s}")
-        self.keymap = get_keymap(layout)
-        self.frame_timeout_s = frame_timeout_s
-        # The timeout is kept here, where modifier and dead-key events count as activity too;
-        # the inner decoder only frames the text.
-        self._frames = FrameDecoder(
-            suffix="lf",
-            strip_prefix=strip_prefix,
-            strip_suffix=strip_suffix,
-            aim_ids=aim_ids,
-            max_frame_len=max_frame_len,
-            frame_timeout_s=math.inf,
-        )
-        self._raw_limit = 4 * max_frame_len
-        self._held: set[int] = set()
-        self._caps = False
-        self._dead: str | None = None
-        self._altcode: str | None = None
-        self._spoiled: str | None = None  # why the scan under way will be rejected
-        self._spoiled_raw = bytearray()
-        self._spoiled_silent = False  # already reported (over-long): swallow to its end
-        self._last_at: float | None = None
-
-    @property
-    def pending(self) -> bytes:
-        """The partial scan so far, for diagnostics."""
-        if self._spoiled is not None:
-            return bytes(self._spoiled_raw)
-        dead = _SPACING[self._dead].encode() if self._dead else b""
-        return self._frames.pending + dead
-
-    @property
-    def deadline(self) -> float | None:
-        """The time after which `expire` drops the partial scan, or None when there is none."""
-        if self._last_at is None or not self._has_partial():
-            return None
-        return self._last_at + self.frame_timeout_s
-
-    def feed(self, code: int, value: int, now: float) -> list[Frame | Rejected]:
-        """Take one key event (an EV_KEY code and value: 1 down, 0 up, 2 repeat) at `now`."""
-        out: list[Frame | Rejected] = []
-        try:
-            if self._last_at is not None and now - self._last_at > self.frame_timeout_s:
-                out.extend(self.expire(now))
-            self._key(code, value, now, out)
-        except Exception:  # a bug here must cost one scan, never the reader thread
-            log.exception("key decoder failed on key %s value %s; dropping the scan", code, value)
-            self._reset()
-        return out
-
-    def flush(self, reason: str) -> list[Rejected]:
-        """Drop the partial scan now (say, the device went away), rejected with `reason`."""
-        if self._spoiled is not None:
-            out = (
-                [] if self._spoiled_silent else [Rejected(self._spoiled, bytes(self._spoiled_raw))]
-            )
-            self._frames.flush(reason)
-        else:
-            raw = self.pending
-            discarding = self._frames.deadline is not None and not self._frames.pending
-            out = self._frames.flush(reason)
-            if not out and raw and not discarding:
-                out = [Rejected(reason, raw)]  # only a dead key was typed
-        self._reset()
-        return out
-
-    # -- internals
-
-    def _reset(self) -> None:
-        self._frames.flush("")
-        self._dead = None
-        self._altcode = None
-        self._spoiled = None
-        self._spoiled_raw.clear()
-        self._spoiled_silent = False
-
-    def _has_partial(self) -> bool:
-        return bool(
-            self._spoiled is not None
-            or self._dead
-            or self._altcode
-            or self._frames.deadline is not None  # text, or the rest of an over-long scan
-        )
-
-    def _key(self, code: int, value: int, now: float, out: list[Frame | Rejected]) -> None:
-        if value == REPEAT:
-            return
-        self._last_at = now
-        if code in MODIFIER_KEYS:
-            if value == PRESS:
-                self._held.add(code)
-            else:
-                self._held.discard(code)
-                if self._is_alt_key(code) and self._altcode is not None:
-                    self._end_altcode(out, now)
-            return
-        if value != PRESS or code in _IGNORED_KEYS:
-            return
-        if code == KEY_CAPSLOCK:
-            self._caps = not self._caps
-            return
-        if code in TERMINATOR_KEYS:
-            self._terminate(out, now)
-            return
-        ctrl = bool(self._held & _CTRLS)
-        left_alt = KEY_LEFTALT in self._held
-        right_alt = KEY_RIGHTALT in self._held
-        altgr = self.keymap.has_altgr and (right_alt or (ctrl and left_alt))
-        alt = (left_alt or (right_alt and not self.keymap.has_altgr)) and not ctrl
-        shift = bool(self._held & _SHIFTS)
-        if self._held & _METAS:
-            self._spoil(
-                sentence("unsupported key combination {combo}", combo=f"Meta+{key_name(code)}"),
-                code,
-                now,
-            )
-        elif altgr:
-            self._char(code, shift=shift, altgr=True, out=out, now=now)
-        elif ctrl:
-            self._control(code, shift, out, now)
-        elif alt:
-            if code in _KEYPAD_DIGITS:
-                self._altcode = (self._altcode or "") + _KEYPAD_DIGITS[code]
-            else:
-                self._spoil(
-                    sentence("unsupported key combination {combo}", combo=f"Alt+{key_name(code)}"),
-                    code,
-                    now,
-                )
-        else:
-            if self._caps and self.keymap.is_alphabetic(code):
-                shift = not shift
-            self._char(code, shift=shift, altgr=False, out=out, now=now)
-
-    def _is_alt_key(self, code: int) -> bool:
-        return code == KEY_LEFTALT or (code == KEY_RIGHTALT and not self.keymap.has_altgr)
-
-    def _char(
-        self, code: int, *, shift: bool, altgr: bool, out: list[Frame | Rejected], now: float
-    ) -> None:
-        ch = self.keymap.char(code, shift=shift, altgr=altgr)
-        if ch is None:
-            level = ("AltGr+" if altgr else "") + ("Shift+" if shift else "")
-            self._spoil(
-                sentence(
-                    "key {key} has no character in layout {layout}",
-                    key=f"{level}{key_name(code)}",
-                    layout=self.keymap.name,
-                ),
-                code,
-                now,
-            )
-            return
-        if is_dead(ch):
-            if self._dead is not None:
-                self._text(_SPACING[self._dead], out, now)
-            self._dead = ch
-            return
-        if self._dead is not None:
-            dead, self._dead = self._dead, None
-            if ch == " ":
-                ch = _SPACING[dead]
-            else:
-                composed = unicodedata.normalize("NFC", ch + dead)
-                ch = composed if len(composed) == 1 else _SPACING[dead] + ch
-        self._text(ch, out, now)
-
-    def _control(self, code: int, shift: bool, out: list[Frame | Rejected], now: float) -> None:
-        ch: str | None
-        if shift:
-            ch = _CTRL_SHIFT_POSITIONAL.get(code)
-        else:
-            ch = _CTRL_POSITIONAL.get(code)
-            if ch is None:
-                letter = self.keymap.char(code)
-                if letter is not None and len(letter) == 1 and "a" <= letter <= "z":
-                    ch = chr(ord(letter) - 0x60)
-        if ch is None:
-            combo = "Ctrl+Shift+" if shift else "Ctrl+"
-            self._spoil(
-                sentence("unsupported key combination {combo}", combo=f"{combo}{key_name(code)}"),
-                code,
-                now,
-            )
-        elif ch in "\r\n":
-            self._terminate(out, now)
-        else:
-            self._text(ch, out, now)
-
-    def _end_altcode(self, out: list[Frame | Rejected], now: float) -> None:
-        digits, self._altcode = self._altcode or "", None
-        value = int(digits) if digits else 0
-        ch = None
-        if 0 < value < 256:
-            try:
-                ch = bytes([value]).decode("cp1252" if digits.startswith("0") else "cp437")
-            except UnicodeDecodeError:
-                ch = None
-        if ch is None:
-            self._spoil(
-                sentence("{keys} is not a character", keys=f"Alt+{digits}"), KEY_LEFTALT, now
-            )
-        elif ch in "\r\n":
-            self._terminate(out, now)
-        else:
-            self._text(ch, out, now)
-
-    def _text(self, text: str, out: list[Frame | Rejected], now: float) -> None:
-        if self._spoiled is not None:
-            self._add_raw(text.encode("utf-8"))
-            return
-        out.extend(self._frames.feed(text.encode("utf-8"), now))
-
-    def _terminate(self, out: list[Frame | Rejected], now: float) -> None:
-        if self._dead is not None:
-            self._text(_SPACING[self._dead], out, now)
-            self._dead = None
-        if self._altcode is not None:
-            self._end_altcode(out, now)
-        if self._spoiled is not None:
-            if not self._spoiled_silent:
-                out.append(Rejected(self._spoiled, bytes(self._spoiled_raw)))
-            self._reset()
-            return
-        out.extend(self._frames.feed(b"\n", now))
-
-    def _spoil(self, reason: str, code: int, now: float) -> None:
-        if self._spoiled is None:
-            # An over-long scan already reported by the inner decoder: no second rejection.
-            already = self._frames.deadline is not None and not self._frames.pending
-            self._spoiled_raw[:] = self.pending
-            self._spoiled = reason
-            self._spoiled_silent = already
-            self._dead = None
-            self._frames.flush("")
-        self._add_raw(f"<{key_name(code)}>".encode())
-
-    def _add_raw(self, data: bytes) -> None:
-        room = self._raw_limit - len(self._spoiled_raw)
-        if room > 0:
-            self._spoiled_raw += data[:room]
