@@ -17,7 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The stress harnesses of the scanners' decoders live with the tests (tests/decoder_stress.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from decoder_stress import stress_key_decoder, stress_report_decoder
 

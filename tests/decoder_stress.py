@@ -1,8 +1,8 @@
 """Robustness harnesses for the scanners' decoders: random input, counted invariant violations.
 
 `bench/fuzz_decoders.py` runs them with 100,000 sequences each; tests/devices/scanners checks
-with a few thousand that they find nothing. They live here, not in the drivers: a station never
-runs them.
+with a few thousand that they find nothing. They live with the tests, not in the drivers: a
+station never runs them.
 """
 
 from __future__ import annotations
