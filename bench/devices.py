@@ -30,10 +30,11 @@ from percentiles import percentile
 
 from stationd.core.documents import build_picklist
 from stationd.core.orders import Order, OrderLine, OrderStatus
-from stationd.devices.escpos_printer import EscposPrinter, NetworkTransport
-from stationd.devices.escpos_render import render
-from stationd.devices.frames import FrameDecoder
-from stationd.devices.serial_scanner import SerialScanner
+from stationd.devices.printers.escpos_network import NetworkTransport
+from stationd.devices.printers.escpos_printer import EscposPrinter
+from stationd.devices.rendering.escpos import render
+from stationd.devices.scanners.frames import FrameDecoder
+from stationd.devices.scanners.serial import SerialScanner
 from stationd.events import Bus, DeviceStateChanged, ScanRead
 from stationd.services.paper import document_in_language
 from stationd.services.printing import PrintService, PrintWorker

@@ -17,13 +17,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The stress harnesses of the scanners' decoders live with the tests (tests/decoder_stress.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from stationd.devices.frames import Frame, FrameDecoder
-from stationd.devices.hidpos_scale import decode_report
-from stationd.devices.hidpos_scanner import stress_report_decoder
-from stationd.devices.keymaps import stress_key_decoder
-from stationd.devices.scale import Reading
-from stationd.devices.serial_scale import ContinuousDecoder, NciReplyDecoder
+from decoder_stress import stress_key_decoder, stress_report_decoder
+
+from stationd.devices.scales.hidpos import decode_report
+from stationd.devices.scales.scale import Reading
+from stationd.devices.scales.serial import ContinuousDecoder, NciReplyDecoder
+from stationd.devices.scanners.frames import Frame, FrameDecoder
 
 GOOD_SCANS = [b"]E07310865004703", b"ORD-1042", b"]C1\x1d0107300000000011\x1d10LOT7", b"CMD-UNDO"]
 GOOD_WEIGHTS = [b"ST,GS,+  1.234 kg", b"ST,NT,+   250 g", b"US,GS,+  0.900 kg", b"ST,GS,-  0.010kg"]

@@ -1,4 +1,5 @@
-"""Waiting on the event bus in device tests: the next event of a kind, with a deadline."""
+"""Waiting in device tests: the next event of a kind on the event bus, or a condition, with a
+deadline."""
 
 from __future__ import annotations
 
@@ -36,3 +37,12 @@ def next_event(
 def next_state(q: EventQueue, *states: str) -> DeviceStateChanged:
     """The next state change of a device to one of `states`."""
     return next_event(q, DeviceStateChanged, lambda e: e.state in states)[0]
+
+
+def until(predicate: Callable[[], bool], within_s: float = WITHIN_S) -> None:
+    """Wait until `predicate()` holds; fail the test when it doesn't within `within_s`."""
+    deadline = time.monotonic() + within_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)

@@ -4,7 +4,7 @@ A :class:`ShippingLabel` holds the facts printed on one parcel — sender, recei
 parcel id, "parcel n of m", the SSCC when the parcel has one, the weight and the carrier's
 service — and refuses, with a sentence, anything a carrier's scanner or a postman could not
 read. :func:`labels_for_delivery` makes one label per parcel id of a delivery (R13). Laying the
-label out as ZPL or ESC/POS is the printers' business (``stationd.devices.zpl``).
+label out as ZPL or ESC/POS is the printers' business (``stationd.devices.rendering.zpl``).
 
 Plain values only: no I/O.
 """

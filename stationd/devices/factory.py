@@ -9,18 +9,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from stationd.config import PrinterSettings, ScaleSettings, ScannerSettings
-from stationd.devices import escpos_printer, label_printer
 from stationd.devices.ports import PortSpec
-from stationd.devices.printer import Printer
-from stationd.devices.scale import SimulatedScale
-from stationd.devices.simulated_printer import SimulatedPrinter
+from stationd.devices.printers import (
+    escpos_file,
+    escpos_network,
+    escpos_printer,
+    escpos_serial,
+    escpos_usb,
+    zpl_file,
+    zpl_network,
+    zpl_printer,
+    zpl_usb,
+)
+from stationd.devices.printers.printer import Printer
+from stationd.devices.printers.simulated import SimulatedPrinter
+from stationd.devices.scales.scale import SimulatedScale
 from stationd.events import Bus
 
 
 def make_scanner(cfg: ScannerSettings, bus: Bus):  # type: ignore[no-untyped-def]
     """The scanner a `[[scanners]]` entry describes, not yet started."""
     if cfg.kind == "simulated":
-        from stationd.devices.simulated_scanner import SimulatedScanner
+        from stationd.devices.scanners.simulated import SimulatedScanner
 
         return SimulatedScanner(cfg.name, bus, fifo_path=cfg.fifo_path)
     usb = (
@@ -29,7 +39,7 @@ def make_scanner(cfg: ScannerSettings, bus: Bus):  # type: ignore[no-untyped-def
         else None
     )
     if cfg.kind == "hidpos":
-        from stationd.devices.hidpos_scanner import HidPosScanner
+        from stationd.devices.scanners.hidpos import HidPosScanner
 
         return HidPosScanner(
             cfg.name,
@@ -51,10 +61,10 @@ def make_scanner(cfg: ScannerSettings, bus: Bus):  # type: ignore[no-untyped-def
         "reconnect_max_s": cfg.reconnect_max_s,
     }
     if cfg.kind == "keyboard":
-        from stationd.devices.keyboard_scanner import KeyboardScanner
+        from stationd.devices.scanners.keyboard import KeyboardScanner
 
         return KeyboardScanner(cfg.name, bus, spec, layout=cfg.layout, **framing)
-    from stationd.devices.serial_scanner import SerialScanner
+    from stationd.devices.scanners.serial import SerialScanner
 
     return SerialScanner(
         cfg.name,
@@ -76,32 +86,32 @@ def make_printer(cfg: PrinterSettings, *, state_dir: Path | None = None) -> Prin
         return SimulatedPrinter(cfg.name, folder=folder)
     if cfg.kind == "escpos":
         transport: object = {
-            "network": lambda: escpos_printer.NetworkTransport(cfg.host, cfg.port, cfg.timeout_s),
-            "serial": lambda: escpos_printer.SerialTransport(
+            "network": lambda: escpos_network.NetworkTransport(cfg.host, cfg.port, cfg.timeout_s),
+            "serial": lambda: escpos_serial.SerialTransport(
                 cfg.device, cfg.baudrate, cfg.timeout_s
             ),
-            "usb": lambda: escpos_printer.UsbTransport(
+            "usb": lambda: escpos_usb.UsbTransport(
                 cfg.usb_vid,  # type: ignore[arg-type]
                 cfg.usb_pid,  # type: ignore[arg-type]
                 timeout_s=cfg.timeout_s,
                 serial_number=cfg.serial_number or None,
             ),
-            "file": lambda: escpos_printer.FileTransport(cfg.device, cfg.timeout_s),
+            "file": lambda: escpos_file.FileTransport(cfg.device, cfg.timeout_s),
         }[cfg.transport]()
         return escpos_printer.EscposPrinter(cfg.name, transport)  # type: ignore[arg-type]
     zpl_transport: object = {
-        "network": lambda: label_printer.TcpTransport(
+        "network": lambda: zpl_network.TcpTransport(
             cfg.host, cfg.port, connect_timeout_s=cfg.timeout_s, send_timeout_s=cfg.timeout_s * 2
         ),
-        "usb": lambda: label_printer.UsbTransport(
+        "usb": lambda: zpl_usb.UsbTransport(
             cfg.usb_vid,  # type: ignore[arg-type]
             cfg.usb_pid,  # type: ignore[arg-type]
             cfg.serial_number or None,
             write_timeout_s=cfg.timeout_s * 2,
         ),
-        "file": lambda: label_printer.FileTransport(cfg.device, write_timeout_s=cfg.timeout_s),
+        "file": lambda: zpl_file.FileTransport(cfg.device, write_timeout_s=cfg.timeout_s),
     }[cfg.transport]()
-    return label_printer.ZplPrinter(cfg.name, zpl_transport)  # type: ignore[arg-type]
+    return zpl_printer.ZplPrinter(cfg.name, zpl_transport)  # type: ignore[arg-type]
 
 
 def make_scale(cfg: ScaleSettings, bus: Bus):  # type: ignore[no-untyped-def]
@@ -111,7 +121,7 @@ def make_scale(cfg: ScaleSettings, bus: Bus):  # type: ignore[no-untyped-def]
     if cfg.kind == "simulated":
         return SimulatedScale("scale", bus)
     if cfg.kind == "serial":
-        from stationd.devices.serial_scale import SerialScale
+        from stationd.devices.scales.serial import SerialScale
 
         spec = (
             PortSpec(path=cfg.port)
@@ -127,7 +137,7 @@ def make_scale(cfg: ScaleSettings, bus: Bus):  # type: ignore[no-untyped-def]
             protocol=cfg.protocol,  # type: ignore[arg-type]
             baudrate=cfg.baudrate,
         )
-    from stationd.devices.hidpos_scale import HidPosScale
+    from stationd.devices.scales.hidpos import HidPosScale
 
     return HidPosScale(
         "scale",

@@ -1,7 +1,7 @@
 """CODE128 symbols as inline SVG for kiosk pages (the bench's command sheet).
 
 The bars come from the encoder the receipt printer's preview uses
-(`escpos_render.code128_plan` / `code128_values`, drawn by `preview.code128_bars`), so a
+(`rendering.escpos.code128_plan` / `code128_values`, drawn by `preview.code128_bars`), so a
 barcode on the screen and the same one on paper carry the same symbols.
 """
 
@@ -11,8 +11,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from markupsafe import Markup
 
-from stationd.devices.escpos_render import code128_plan, code128_values
-from stationd.devices.preview import code128_bars
+from stationd.devices.rendering.escpos import code128_plan, code128_values
+from stationd.devices.rendering.preview import code128_bars
 
 #: CODE128 wants ten modules of white each side.
 QUIET_MODULES = 10

@@ -19,7 +19,7 @@ from flask import (
 )
 
 from stationd.core.numbers import whole_number
-from stationd.devices.job_preview import job_svg
+from stationd.devices.rendering.job_preview import job_svg
 from stationd.events import Event
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import translate_error

@@ -29,7 +29,7 @@ from stationd.core.deliveries import MAX_PARCEL_IDS, check_parcel_id
 from stationd.core.numbers import whole_number
 from stationd.core.orders import Order, OrderLine, OrderRuleError
 from stationd.core.weight import gross_weight_g
-from stationd.devices.scale import WeightRead
+from stationd.devices.scales.scale import WeightRead
 from stationd.events import Event, OrderChanged, ScanOutcome
 from stationd.kiosk.i18n import LOCALES, request_language, translate, translate_error
 from stationd.kiosk.i18n import gettext as _

@@ -25,8 +25,8 @@ from typing import Any
 
 from stationd.clock import utcnow
 from stationd.core.barcodes import Classified, classify
-from stationd.devices.printer import PrinterState, PrinterStatus
-from stationd.devices.scale import WeightRead
+from stationd.devices.printers.printer import PrinterState, PrinterStatus
+from stationd.devices.scales.scale import WeightRead
 from stationd.events import Bus, DeviceStateChanged, Event, ScanRead, ScanRejected
 from stationd.services.printing import PrinterStateChanged, PrintJobChanged, describe
 from stationd.store.print_queue import JobState

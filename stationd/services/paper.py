@@ -26,9 +26,9 @@ from stationd.core.documents import (
 from stationd.core.labels import ShippingLabel
 from stationd.core.orders import Document
 from stationd.core.text import Text
-from stationd.devices.escpos_render import render
-from stationd.devices.zpl import render_escpos_label, render_zpl
-from stationd.devices.zpl_document import render_zpl_document
+from stationd.devices.rendering.escpos import render
+from stationd.devices.rendering.zpl import render_escpos_label, render_zpl
+from stationd.devices.rendering.zpl_document import render_zpl_document
 
 
 class Paper(Protocol):

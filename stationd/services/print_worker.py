@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from stationd.clock import utcnow
 from stationd.core.orders import Document
 from stationd.core.text import sentence
-from stationd.devices.printer import Printer, PrinterError, PrinterState, PrinterStatus
+from stationd.devices.printers.printer import Printer, PrinterError, PrinterState, PrinterStatus
 from stationd.events import Bus, Event, OrderChanged
 from stationd.store import print_queue
 from stationd.store.database import Store

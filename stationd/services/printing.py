@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from stationd.core.orders import Document, OrderRuleError
 from stationd.core.text import sentence
-from stationd.devices.printer import PrinterStatus
+from stationd.devices.printers.printer import PrinterStatus
 from stationd.events import Bus
 from stationd.services.print_worker import (
     MAX_UNRECORDED,

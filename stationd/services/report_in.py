@@ -58,7 +58,7 @@ from stationd.store.orders import (
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from stationd.devices.scale import WeightRead
+    from stationd.devices.scales.scale import WeightRead
 
 
 def ship(

@@ -22,7 +22,7 @@ from sse_stream import next_message, open_stream
 from stationd.clock import utcnow
 from stationd.config import settings_from_dict
 from stationd.core.text import sentence
-from stationd.devices.printer import PrinterState
+from stationd.devices.printers.printer import PrinterState
 from stationd.events import ScanOutcome
 from stationd.services.printing import PrinterStateChanged, PrintJobChanged
 from stationd.station import Station

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sse_stream import next_message, open_stream
 
 from stationd.config import settings_from_dict
-from stationd.devices.printer import PrinterState
+from stationd.devices.printers.printer import PrinterState
 from stationd.events import OrderChanged
 from stationd.kiosk import queue as queue_page
 from stationd.services.printing import PrintJobChanged

@@ -35,7 +35,7 @@ from PIL import Image
 from zplkit.parse import parse as parse_zpl
 
 from stationd.core.barcodes import Command, command_barcode, order_barcode, s10_check_digit
-from stationd.devices.zpl import DPMM_TO_DPI
+from stationd.devices.rendering.zpl import DPMM_TO_DPI
 
 #: How long a step may take on a loaded 2-core machine before the test calls it broken.
 STEP_MS = 20_000

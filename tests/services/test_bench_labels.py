@@ -21,7 +21,7 @@ from stationd.config import settings_from_dict
 from stationd.core.barcodes import s10_check_digit
 from stationd.core.bench import build_command_sheet
 from stationd.core.orders import OrderRuleError
-from stationd.devices.zpl import DPMM_TO_DPI
+from stationd.devices.rendering.zpl import DPMM_TO_DPI
 from stationd.events import ScanRead
 from stationd.services.command_sheet import print_command_sheet
 from stationd.services.shipout import keep_typed_parcel_id

@@ -10,6 +10,7 @@ import stationd.services
 
 SERVICES = Path(stationd.services.__file__).parent
 
+
 def _type_checking_only(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from stationd.clock import utcnow
-from stationd.devices.printer import PrinterError, PrinterState, PrinterStatus
-from stationd.devices.simulated_printer import SimulatedPrinter
+from stationd.devices.printers.printer import PrinterError, PrinterState, PrinterStatus
+from stationd.devices.printers.simulated import SimulatedPrinter
 from stationd.events import Bus, OrderChanged
 from stationd.services.printing import (
     DEFAULT_ROUTES,
