@@ -28,6 +28,7 @@ from stationd.config import (
     load_settings,
 )
 from stationd.core.orders import OrderRuleError
+from stationd.exit_status import CONFIG
 from stationd.store.database import StoreError
 
 
@@ -41,7 +42,12 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 def _clear_errors() -> Iterator[None]:
     try:
         yield
-    except (ConfigError, StoreError, OrderRuleError) as err:
+    except ConfigError as err:
+        # Permanent until a person edits the file: its own status, which the unit won't restart.
+        failed = click.ClickException(str(err))
+        failed.exit_code = CONFIG
+        raise failed from None
+    except (StoreError, OrderRuleError) as err:
         raise click.ClickException(str(err)) from None
     except OSError as err:  # a folder that can't be written, a device that went away
         where = f" ({err.filename})" if err.filename else ""
@@ -97,7 +103,9 @@ def _log_to_stderr(level: int, *, wire: bool = False) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
-    type=click.Path(dir_okay=False),
+    # Read (and its failures said) by the config loader: a file that can't be read is a config
+    # error, exit 78, which the unit doesn't restart; click's own check would exit 2.
+    type=click.Path(dir_okay=False, readable=False),
     help="The TOML config file (default: $STATIOND_CONFIG, else /etc/stationd/stationd.toml).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG.")
