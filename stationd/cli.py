@@ -552,3 +552,16 @@ def uninstall(dry_run: bool, root: Path) -> None:
     click.echo("Kept:")
     for line in kept_by_uninstall(layout):
         click.echo(f"  - {line}")
+
+
+@main.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Check what the station needs: config, database, devices, disk, clock (ok / warn / fail)."""
+    from stationd.check import Level, run_checks, table
+
+    findings = run_checks(config_path(ctx.obj.get("config"), os.environ))
+    click.echo(table(findings))
+    failed = [f for f in findings if f.level is Level.FAIL]
+    if failed:
+        raise click.ClickException(f"{len(failed)} check(s) failed")
