@@ -429,6 +429,8 @@ class KioskSettings:
     host: str = _str("127.0.0.1", non_empty=True)
     port: int = _int(8080, lo=1, hi=65535)
     token: str = _str("", secret=True)
+    # Opens /metrics only, for a monitor on the network (issue 14); the kiosk token opens it too.
+    metrics_token: str = _str("", secret=True)
     threads: int = _int(16, lo=2, hi=128)
     sse_heartbeat_s: float = _float(15.0, lo=1, hi=300)
     # Operators (issue 8): must someone sign in before scans count; lock after no touch or scan.
@@ -441,6 +443,12 @@ class KioskSettings:
         return is_loopback(self.host)
 
     def _check(self, at: str) -> None:
+        if self.metrics_token and len(self.metrics_token) < MIN_LAN_TOKEN_LEN:
+            raise _Invalid(
+                f"{at}.metrics_token",
+                f"{at}.metrics_token must be at least {MIN_LAN_TOKEN_LEN} characters "
+                f"(it has {len(self.metrics_token)}), or empty",
+            )
         if not self.loopback_only and len(self.token) < MIN_LAN_TOKEN_LEN:
             has = f" (it has {len(self.token)})" if self.token else ""
             raise _Invalid(
