@@ -84,6 +84,17 @@ class _Output:
 def _logging(settings: Settings, verbose: bool) -> None:
     level = logging.DEBUG if verbose else getattr(logging, settings.logging.level)
     _log_to_stderr(level, wire=settings.logging.wire)
+    from stationd.journal import JournalHandler, stderr_is_journal
+
+    if stderr_is_journal():
+        # Under systemd: records with their fields (station, device, order), not plain lines;
+        # the journal keeps the time and level itself.
+        handler = JournalHandler(settings.station.name)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        for old in logging.root.handlers:
+            for kept in old.filters:
+                handler.addFilter(kept)
+        logging.root.handlers = [handler]
 
 
 def _log_to_stderr(level: int, *, wire: bool = False) -> None:

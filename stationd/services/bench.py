@@ -576,7 +576,12 @@ class BenchService:
             for _ in range(have, parcels):
                 book_parcel_id(self.store, broker, order_id, station=self.station, how="bench")
         except (BrokerError, OrderRuleError) as err:
-            log.warning("order %s: no parcel ids from the broker: %s", order_id, err)
+            log.warning(
+                "order %s: no parcel ids from the broker: %s",
+                order_id,
+                err,
+                extra={"order": order_id},
+            )
             why = err.args[0] if err.args else str(err)  # a core Text stays translatable
             return with_note(
                 outcome,
@@ -602,7 +607,12 @@ class BenchService:
                 jobs = labels(conn, order, delivery)
             except OrderRuleError as err:
                 savepoint.rollback()
-                log.warning("order %s: labels not printed at the bench: %s", order.id, err)
+                log.warning(
+                    "order %s: labels not printed at the bench: %s",
+                    order.id,
+                    err,
+                    extra={"order": order.id},
+                )
                 why = err.args[0] if err.args else str(err)
                 return with_note(
                     outcome,

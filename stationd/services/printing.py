@@ -325,7 +325,13 @@ class PrintWorker:
                 print_queue.hold(conn, job.id, reason)
         except PrintQueueError:
             return  # a person dropped or held it in the meantime
-        log.warning("printer %s: job %d held, %d min old", self.name, job.id, age)
+        log.warning(
+            "printer %s: job %d held, %d min old",
+            self.name,
+            job.id,
+            age,
+            extra={"device": self.name},
+        )
         self._publish_job(job, JobState.HELD, reason)
 
     # -- the recorder thread ---------------------------------------------------------------
@@ -407,9 +413,15 @@ class PrintWorker:
             waiting = print_queue.count_waiting(conn, self.name, skip=sent)
         self._announced = status
         if status.state.can_print:
-            log.info("printer %s: %s", self.name, status.state.value)
+            log.info("printer %s: %s", self.name, status.state.value, extra={"device": self.name})
         else:
-            log.warning("printer %s: %s (%d jobs wait)", self.name, describe(status), waiting)
+            log.warning(
+                "printer %s: %s (%d jobs wait)",
+                self.name,
+                describe(status),
+                waiting,
+                extra={"device": self.name},
+            )
         self.bus.publish(PrinterStateChanged(self.name, status.state, describe(status), waiting))
 
     def _publish_job(self, job: PrintJob, state: JobState, detail: str = "") -> None:
