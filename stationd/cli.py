@@ -140,11 +140,17 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
             )
 
 
-def _run_station(settings: Settings, verbose: bool, after_start: Callable[[Any], None]) -> None:
+def _run_station(
+    settings: Settings,
+    verbose: bool,
+    after_start: Callable[[Any], None],
+    config_file: Path | None = None,
+) -> None:
     from stationd.station import Station
 
     _logging(settings, verbose)
     station = Station(settings)
+    station.config_file = config_file
     stop_asked = threading.Event()
     # A handler only asks; the stopping happens here, once, outside the signal context.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -181,6 +187,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
             settings,
             ctx.obj["verbose"],
             lambda station: click.echo(f"stationd serving the kiosk at {station.url}"),
+            config_path(ctx.obj.get("config"), os.environ),
         )
 
 

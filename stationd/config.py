@@ -673,6 +673,18 @@ class BenchSettings:
     label_when_packed: bool = _bool(False)
 
 
+@dataclass(frozen=True, slots=True)
+class DiscoverySettings:
+    """``[discovery]``: zeroconf (mDNS/DNS-SD) on the LAN — the station advertises itself and
+    finds network printers for the Devices page. Never used for sync or locking decisions."""
+
+    # Off unless asked for: it speaks multicast on the network.
+    enabled: bool = _bool(False)
+    # The LAN addresses to speak on, comma-separated ("192.168.1.20"); empty: every IPv4
+    # address of the machine's non-loopback interfaces.
+    addresses: str = _str("")
+
+
 # --------------------------------------------------------------------------- the whole file
 
 
@@ -713,6 +725,7 @@ class Settings:
     scale: ScaleSettings = _section(ScaleSettings)
     bench: BenchSettings = _section(BenchSettings)
     shipping: ShippingSettings = _section(ShippingSettings)
+    discovery: DiscoverySettings = _section(DiscoverySettings)
 
     def database_url(self) -> str:
         """``database.url``, or ``sqlite:///<state_dir>/stationd.sqlite`` when it is empty."""

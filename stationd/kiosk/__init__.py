@@ -39,6 +39,7 @@ def create_app(station: Station) -> Flask:
         devices,
         health,
         metrics,
+        network_printers,
         operators,
         orders,
         queue,
@@ -52,6 +53,7 @@ def create_app(station: Station) -> Flask:
         app.register_blueprint(page.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(network_printers.bp)
     app.extensions["stationd_metrics"] = metrics.init_metrics(station)
 
     token = station.settings.kiosk.token
