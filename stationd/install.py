@@ -36,6 +36,16 @@ UNIT_DIR = "/etc/systemd/system"
 UNITS = {"stationd.service": "multi-user.target", "stationd-kiosk.service": "graphical.target"}
 RULES = "/etc/udev/rules.d/99-stationd.rules"
 STATE_DIR = "/var/lib/stationd"
+MODULES = "/etc/modules-load.d/stationd.conf"
+#: The unit's DeviceAllow= names device classes (char-ttyACM, char-ttyUSB, char-usb), which
+#: systemd looks up in /proc/devices when the unit starts: a class whose driver loads later —
+#: the first scanner of its kind plugged in after boot — would stay shut until a restart.
+#: Loaded at boot, they are always there.
+MODULES_TEXT = (
+    "# Written by `stationd install`: the drivers of the device classes stationd.service\n"
+    "# allows (DeviceAllow=), loaded at boot so each class exists when the unit starts.\n"
+    "cdc_acm\nusbserial\nusblp\n"
+)
 #: The config holds the kiosk token and perhaps a database password: the service's group reads
 #: it, root writes it, nobody else sees it.
 CONFIG_MODE = 0o640
@@ -279,6 +289,12 @@ def install_plan(layout: Layout, venv: Path | None = None) -> list[Step]:
         text = shipped_file(name)
         units_changed |= _differs(path, text)
         add(f"put {name} in {UNIT_DIR}", _differs(path, text), _writer(path, text))
+    modules = layout.at(MODULES)
+    add(
+        f"load the serial and printer drivers at boot ({MODULES})",
+        _differs(modules, MODULES_TEXT),
+        _writer(modules, MODULES_TEXT),
+    )
     rules = layout.at(RULES)
     rules_text = shipped_file("99-stationd.rules")
     rules_changed = _differs(rules, rules_text)
@@ -360,7 +376,7 @@ def uninstall_plan(layout: Layout) -> list[Step]:
                 lambda command=command, name=name: _run([*command, name]),
             )
         )
-    for path in (*(f"{UNIT_DIR}/{name}" for name in UNITS), RULES, KIOSK_ENV):
+    for path in (*(f"{UNIT_DIR}/{name}" for name in UNITS), RULES, KIOSK_ENV, MODULES):
         there = layout.at(path)
         steps.append(Step(f"remove {path}", there.exists(), there.unlink))
     steps.append(

@@ -84,6 +84,9 @@ def test_install_makes_user_venv_config_units_and_rules_and_a_second_changes_not
     rules = root / "etc/udev/rules.d/99-stationd.rules"
     assert rules.read_text() == (REPO / "udev/99-stationd.rules").read_text()
     assert (root / "etc/systemd/system/multi-user.target.wants/stationd.service").is_symlink()
+    # The drivers of the classes DeviceAllow= names exist from boot on.
+    modules = (root / "etc/modules-load.d/stationd.conf").read_text().split()
+    assert {"cdc_acm", "usbserial", "usblp"} <= set(modules)
     # No cage or chromium in this root: the kiosk unit is in place but not enabled, and the
     # installer is told what to install.
     assert not (root / "etc/systemd/system/graphical.target.wants").exists()
@@ -132,6 +135,7 @@ def test_uninstall_removes_what_install_made_and_keeps_the_data(root: Path) -> N
         "etc/systemd/system/multi-user.target.wants/stationd.service",
         "etc/udev/rules.d/99-stationd.rules",
         "etc/stationd/kiosk.env",
+        "etc/modules-load.d/stationd.conf",
         "opt/stationd",
         "usr/local/bin/stationd",
     ):
