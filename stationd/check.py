@@ -201,7 +201,7 @@ def _database(settings: Settings) -> Finding:
 
 def _devices(settings: Settings) -> Iterator[Finding]:
     from stationd.devices.factory import make_printer
-    from stationd.devices.ports import PortSpec, find_port
+    from stationd.devices.ports import find_port
 
     for scanner in settings.scanners:
         what = f"scanner {scanner.name}"
@@ -209,15 +209,7 @@ def _devices(settings: Settings) -> Iterator[Finding]:
             yield Finding(what, Level.OK, "simulated")
             continue
         if scanner.kind == "serial":
-            spec = (
-                PortSpec(path=scanner.port)
-                if scanner.port
-                else PortSpec(
-                    usb_vid=scanner.usb_vid,
-                    usb_pid=scanner.usb_pid,
-                    serial_number=scanner.serial_number or None,
-                )
-            )
+            spec = _spec(scanner.port, scanner.usb_vid, scanner.usb_pid, scanner.serial_number)
             yield _port(what, str(spec), find_port(spec))
             continue
         yield _usb(what, scanner.kind, scanner.port, scanner.usb_vid, scanner.usb_pid)
@@ -225,20 +217,21 @@ def _devices(settings: Settings) -> Iterator[Finding]:
         yield _printer(printer, make_printer, settings.station.state_dir)
     scale = settings.scale
     if scale.kind == "serial":
-        spec = (
-            PortSpec(path=scale.port)
-            if scale.port
-            else PortSpec(
-                usb_vid=scale.usb_vid,
-                usb_pid=scale.usb_pid,
-                serial_number=scale.serial_number or None,
-            )
-        )
+        spec = _spec(scale.port, scale.usb_vid, scale.usb_pid, scale.serial_number)
         yield _port("scale", str(spec), find_port(spec))
     elif scale.kind == "hidpos":
         yield _usb("scale", "hidpos", "", scale.usb_vid, scale.usb_pid)
     elif scale.kind == "simulated":
         yield Finding("scale", Level.OK, "simulated")
+
+
+def _spec(port: str, vid: int | None, pid: int | None, serial_number: str):  # type: ignore[no-untyped-def]
+    """Where a serial device is found: its port, else its USB ids, as the config says."""
+    from stationd.devices.ports import PortSpec
+
+    if port:
+        return PortSpec(path=port)
+    return PortSpec(usb_vid=vid, usb_pid=pid, serial_number=serial_number or None)
 
 
 def _port(what: str, spec: str, found: str | None) -> Finding:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bus_waits import next_event
 from prometheus_client.parser import text_string_to_metric_families
 
 from stationd.config import settings_from_dict
@@ -65,9 +66,7 @@ def running_station(tmp_path: Path, make_shop) -> Iterator[tuple[Station, int]]:
     states = station.bus.queue(DeviceStateChanged)
     station.start()
     try:
-        while (event := states.get(timeout=5)) is not None and event.state != "connected":
-            pass
-        assert event is not None, "the serial scanner never connected to the pty"
+        next_event(states, DeviceStateChanged, lambda e: e.state == "connected", within_s=5)
         yield station, master
     finally:
         station.stop()
