@@ -28,6 +28,8 @@ pytestmark = [
 
 PRINTER_NS, STATION_NS = f"sd-printer-{os.getpid()}", f"sd-station-{os.getpid()}"
 PRINTER_IP, STATION_IP = "10.213.0.1", "10.213.0.2"
+#: The veth pair is made in this machine's namespace first: named per test run (15 bytes).
+VETH_P, VETH_S = f"sdp{os.getpid()}"[:15], f"sds{os.getpid()}"[:15]
 
 PRINTER = textwrap.dedent(
     f"""
@@ -82,12 +84,12 @@ def two_hosts() -> Iterator[None]:
     ip("netns", "add", PRINTER_NS)
     ip("netns", "add", STATION_NS)
     try:
-        ip("link", "add", "sd-veth-p", "type", "veth", "peer", "name", "sd-veth-s")
-        ip("link", "set", "sd-veth-p", "netns", PRINTER_NS)
-        ip("link", "set", "sd-veth-s", "netns", STATION_NS)
+        ip("link", "add", VETH_P, "type", "veth", "peer", "name", VETH_S)
+        ip("link", "set", VETH_P, "netns", PRINTER_NS)
+        ip("link", "set", VETH_S, "netns", STATION_NS)
         for ns, dev, addr in (
-            (PRINTER_NS, "sd-veth-p", PRINTER_IP),
-            (STATION_NS, "sd-veth-s", STATION_IP),
+            (PRINTER_NS, VETH_P, PRINTER_IP),
+            (STATION_NS, VETH_S, STATION_IP),
         ):
             ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
             ip("-n", ns, "link", "set", dev, "up")

@@ -73,6 +73,16 @@ class Discovery:
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        """Advertise and listen; a network that refuses says so in the log and stops nothing."""
+        try:
+            self._start()
+        except Exception:
+            log.warning(
+                "discovery: zeroconf could not start; the station goes on without it", exc_info=True
+            )
+            self.stop()
+
+    def _start(self) -> None:
         from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, Zeroconf
 
         import stationd
