@@ -34,6 +34,9 @@ def test_a_record_reaches_the_journal_with_station_device_and_order_fields(tmp_p
     log = logging.getLogger("stationd.test.journal")
     log.addHandler(handler)
     log.propagate = False
+    # Whatever an earlier test left on the root logger (the CLI quiets it to CRITICAL).
+    log.setLevel(logging.DEBUG)
+    log.disabled = False
     try:
         log.warning("printer %s: paper out", "labels", extra={"device": "labels", "order": 1042})
         fields = parse(journald.recv(65536))
