@@ -1,4 +1,5 @@
-"""`stationd …` commands: serve, demo, packscript, orders search, devices, db upgrade.
+"""`stationd …` commands: serve, demo, packscript, orders search, devices, db upgrade, install,
+uninstall, check.
 
 Every expected failure — a bad config, a database that is down, a refused rule — ends as one
 line on stderr and a non-zero exit, never a traceback.
@@ -28,6 +29,7 @@ from stationd.config import (
     load_settings,
 )
 from stationd.core.orders import OrderRuleError
+from stationd.exit_status import CONFIG
 from stationd.store.database import StoreError
 
 
@@ -41,7 +43,12 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 def _clear_errors() -> Iterator[None]:
     try:
         yield
-    except (ConfigError, StoreError, OrderRuleError) as err:
+    except ConfigError as err:
+        # Permanent until a person edits the file: its own status, which the unit won't restart.
+        failed = click.ClickException(str(err))
+        failed.exit_code = CONFIG
+        raise failed from None
+    except (StoreError, OrderRuleError) as err:
         raise click.ClickException(str(err)) from None
     except OSError as err:  # a folder that can't be written, a device that went away
         where = f" ({err.filename})" if err.filename else ""
@@ -77,6 +84,17 @@ class _Output:
 def _logging(settings: Settings, verbose: bool) -> None:
     level = logging.DEBUG if verbose else getattr(logging, settings.logging.level)
     _log_to_stderr(level, wire=settings.logging.wire)
+    from stationd.journal import JournalHandler, stderr_is_journal
+
+    if stderr_is_journal():
+        # Under systemd: records with their fields (station, device, order), not plain lines;
+        # the journal keeps the time and level itself.
+        handler = JournalHandler(settings.station.name)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        for old in logging.root.handlers:
+            for kept in old.filters:
+                handler.addFilter(kept)
+        logging.root.handlers = [handler]
 
 
 def _log_to_stderr(level: int, *, wire: bool = False) -> None:
@@ -97,7 +115,9 @@ def _log_to_stderr(level: int, *, wire: bool = False) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
-    type=click.Path(dir_okay=False),
+    # Read (and its failures said) by the config loader: a file that can't be read is a config
+    # error, exit 78, which the unit doesn't restart; click's own check would exit 2.
+    type=click.Path(dir_okay=False, readable=False),
     help="The TOML config file (default: $STATIOND_CONFIG, else /etc/stationd/stationd.toml).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG.")
@@ -120,11 +140,17 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
             )
 
 
-def _run_station(settings: Settings, verbose: bool, after_start: Callable[[Any], None]) -> None:
+def _run_station(
+    settings: Settings,
+    verbose: bool,
+    after_start: Callable[[Any], None],
+    config_file: Path | None = None,
+) -> None:
     from stationd.station import Station
 
     _logging(settings, verbose)
     station = Station(settings)
+    station.config_file = config_file
     stop_asked = threading.Event()
     # A handler only asks; the stopping happens here, once, outside the signal context.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -161,6 +187,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
             settings,
             ctx.obj["verbose"],
             lambda station: click.echo(f"stationd serving the kiosk at {station.url}"),
+            config_path(ctx.obj.get("config"), os.environ),
         )
 
 
@@ -483,3 +510,76 @@ def db_upgrade(ctx: click.Context) -> None:
         before = store.revision()
         store.upgrade()
         click.echo(f"database at revision {store.revision()} (was {before or 'empty'})")
+
+
+_ROOT_OPTION = click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="/",
+    show_default=True,
+    help="The system's root folder: another one for a Debian root being prepared (chroot).",
+)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Show what install would do; change nothing.")
+@_ROOT_OPTION
+def install(dry_run: bool, root: Path) -> None:
+    """Install the station on this Debian system: user, venv, config, units, udev rules."""
+    from stationd.install import InstallError, Layout, carry_out, install_plan, left_to_do
+
+    layout = Layout(root)
+    try:
+        if not dry_run:
+            from stationd.install import require_root
+
+            require_root(layout)
+        click.echo("stationd install" + (" (dry run: nothing is changed)" if dry_run else ""))
+        needed = carry_out(install_plan(layout), dry_run=dry_run, say=click.echo)
+    except InstallError as err:
+        raise click.ClickException(str(err)) from None
+    if not dry_run:
+        click.echo("Installed." if needed else "Nothing to do: already installed.")
+        click.echo("Left to do:")
+        for line in left_to_do(layout):
+            click.echo(f"  - {line}")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Show what uninstall would do; change nothing.")
+@_ROOT_OPTION
+def uninstall(dry_run: bool, root: Path) -> None:
+    """Take the station off this system; its data, config and users stay."""
+    from stationd.install import (
+        InstallError,
+        Layout,
+        carry_out,
+        kept_by_uninstall,
+        require_root,
+        uninstall_plan,
+    )
+
+    layout = Layout(root)
+    try:
+        if not dry_run:
+            require_root(layout)
+        click.echo("stationd uninstall" + (" (dry run: nothing is changed)" if dry_run else ""))
+        carry_out(uninstall_plan(layout), dry_run=dry_run, say=click.echo)
+    except InstallError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo("Kept:")
+    for line in kept_by_uninstall(layout):
+        click.echo(f"  - {line}")
+
+
+@main.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Check what the station needs: config, database, devices, disk, clock (ok / warn / fail)."""
+    from stationd.check import Level, run_checks, table
+
+    findings = run_checks(config_path(ctx.obj.get("config"), os.environ))
+    click.echo(table(findings))
+    failed = [f for f in findings if f.level is Level.FAIL]
+    if failed:
+        raise click.ClickException(f"{len(failed)} check(s) failed")

@@ -429,6 +429,8 @@ class KioskSettings:
     host: str = _str("127.0.0.1", non_empty=True)
     port: int = _int(8080, lo=1, hi=65535)
     token: str = _str("", secret=True)
+    # Opens /metrics only, for a monitor on the network (issue 14); the kiosk token opens it too.
+    metrics_token: str = _str("", secret=True)
     threads: int = _int(16, lo=2, hi=128)
     sse_heartbeat_s: float = _float(15.0, lo=1, hi=300)
     # Operators (issue 8): must someone sign in before scans count; lock after no touch or scan.
@@ -441,6 +443,12 @@ class KioskSettings:
         return is_loopback(self.host)
 
     def _check(self, at: str) -> None:
+        if self.metrics_token and len(self.metrics_token) < MIN_LAN_TOKEN_LEN:
+            raise _Invalid(
+                f"{at}.metrics_token",
+                f"{at}.metrics_token must be at least {MIN_LAN_TOKEN_LEN} characters "
+                f"(it has {len(self.metrics_token)}), or empty",
+            )
         if not self.loopback_only and len(self.token) < MIN_LAN_TOKEN_LEN:
             has = f" (it has {len(self.token)})" if self.token else ""
             raise _Invalid(
@@ -665,6 +673,18 @@ class BenchSettings:
     label_when_packed: bool = _bool(False)
 
 
+@dataclass(frozen=True, slots=True)
+class DiscoverySettings:
+    """``[discovery]``: zeroconf (mDNS/DNS-SD) on the LAN — the station advertises itself and
+    finds network printers for the Devices page. Never used for sync or locking decisions."""
+
+    # Off unless asked for: it speaks multicast on the network.
+    enabled: bool = _bool(False)
+    # The LAN addresses to speak on, comma-separated ("192.168.1.20"); empty: every IPv4
+    # address of the machine's non-loopback interfaces.
+    addresses: str = _str("")
+
+
 # --------------------------------------------------------------------------- the whole file
 
 
@@ -705,6 +725,7 @@ class Settings:
     scale: ScaleSettings = _section(ScaleSettings)
     bench: BenchSettings = _section(BenchSettings)
     shipping: ShippingSettings = _section(ShippingSettings)
+    discovery: DiscoverySettings = _section(DiscoverySettings)
 
     def database_url(self) -> str:
         """``database.url``, or ``sqlite:///<state_dir>/stationd.sqlite`` when it is empty."""

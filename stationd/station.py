@@ -147,6 +147,14 @@ class Station:
             run_on_start=settings.packscript.run_on_start,
             run=self.packscript.run,
         )
+        #: zeroconf on the LAN ([discovery]); None when it is off.
+        self.discovery = None
+        if settings.discovery.enabled:
+            from stationd.sync.discovery import Discovery
+
+            self.discovery = Discovery(settings)
+        #: The config file the station was read from (the Devices page writes printers to it).
+        self.config_file: Path | None = None
         from stationd.kiosk import create_app
 
         self.app = create_app(self)
@@ -206,6 +214,9 @@ class Station:
         )
         self._server_thread.start()
         log.info("kiosk at %s", self.url)
+        if self.discovery is not None:
+            self.discovery.schema = self.store.revision() or ""
+            self.discovery.start()
         # What startup built lives as long as the station: out of the collector's sight, a full
         # collection no longer walks it (130-150 ms for ~95k objects on the busy 2-core box,
         # every thread stopped, a scan or a print job behind it; issue 3). `stop` gives it back.
@@ -258,6 +269,7 @@ class Station:
         try:
             parts = [
                 ("kiosk server", self._stop_server if self.server is not None else None),
+                ("discovery", self.discovery.stop if self.discovery is not None else None),
                 ("pack-script schedule", self.schedule.stop),
                 ("pack-script run", self.packscript.stop),
                 *[(f"scanner {sc.name}", sc.stop) for sc in self.scanners],

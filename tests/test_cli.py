@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import tty
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from stationd.cli import main
+from stationd.exit_status import CONFIG
 
 
 @pytest.fixture
@@ -146,8 +148,33 @@ def test_misspelled_config_key_is_one_line_with_did_you_mean(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[kiosk]\nprot = 8080\n")
     result = CliRunner().invoke(main, ["--config", str(bad), "db", "upgrade"])
-    assert result.exit_code == 1
+    assert result.exit_code == CONFIG  # a permanent error: the unit does not restart it
     assert "did you mean 'port'?" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
+)
+def test_a_config_the_service_user_cannot_read_is_one_line_and_exit_78(tmp_path):
+    # What a booted Debian showed (issue 14): a 0600 config of another user's, unreadable to
+    # the service. Root without the capabilities that bypass file modes reads as a user would.
+    cfg = tmp_path / "stationd.toml"
+    cfg.write_text('[station]\nname = "bench-1"\n')
+    cfg.chmod(0o600)
+    os.chown(cfg, 65534, 65534)
+    done = subprocess.run(
+        [
+            *("setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"),
+            *(sys.executable, "-m", "stationd", "--config", str(cfg), "db", "upgrade"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == CONFIG, done.stderr
+    assert done.stderr.splitlines() == [
+        f"Error: {cfg}: cannot read the config file: Permission denied"
+    ]
 
 
 def test_database_that_is_down_is_a_clear_error(tmp_path):

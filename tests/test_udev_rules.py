@@ -309,3 +309,29 @@ def test_udevadm_verify(tmp_path: Path) -> None:
         ["udevadm", "verify", "--resolve-names=never", str(RULES)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_hidpos_scale_gets_the_group_and_its_name(rules: list[Rule]) -> None:
+    scale = run(rules, usb_device("0922", "8003", "SC01"))
+    assert (scale.group, scale.mode) == ("stationd", "0660")
+    assert scale.symlinks == ["stationd-scale-SC01"]
+    # A USB-serial adapter's ids alone never make it the scale: every FTDI cable has them.
+    adapter = Device("tty", "ttyUSB0", usb={"idVendor": "0403", "idProduct": "6001"})
+    assert run(rules, adapter).group == "root"
+
+
+def test_the_names_in_the_docs_are_names_the_rules_make(rules: list[Rule]) -> None:
+    # Issue 10 item 10: the README and example config said /dev/stationd-scanner, which no rule
+    # made. Every /dev/stationd-… they name now has a kind and a serial, as the rules build it.
+    root = RULES.parents[1]
+    said = set()
+    for doc in ("README.md", "stationd.example.toml"):
+        said |= set(re.findall(r"/dev/stationd-[\w<>-]+", (root / doc).read_text()))
+    assert said
+    for name in said:
+        assert re.fullmatch(r"/dev/stationd-(scanner|printer|scale)-[\w<>]+(-[\w]+)?", name), name
+    links = {k.value for r in rules for k in r.keys if k.key == "SYMLINK"}
+    assert links == {
+        "stationd-$env{STATIOND_DEVICE}-$env{ID_SERIAL_SHORT}",
+        "stationd-$env{STATIOND_DEVICE}-$env{ID_VENDOR_ID}-$env{ID_MODEL_ID}",
+    }

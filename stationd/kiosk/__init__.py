@@ -37,6 +37,9 @@ def create_app(station: Station) -> Flask:
     from stationd.kiosk import (
         bench,
         devices,
+        health,
+        metrics,
+        network_printers,
         operators,
         orders,
         queue,
@@ -48,14 +51,24 @@ def create_app(station: Station) -> Flask:
 
     for page in (queue, bench, shipout, orders, tools, settings, devices, operators, stream):
         app.register_blueprint(page.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
+    app.register_blueprint(network_printers.bp)
+    app.extensions["stationd_metrics"] = metrics.init_metrics(station)
 
     token = station.settings.kiosk.token
+    metrics_token = station.settings.kiosk.metrics_token
 
     @app.before_request
     def _require_token() -> None:
         # Off loopback the kiosk is a door into the shop's orders: a token opens it.
         if not token or is_loopback(request.remote_addr):
             return
+        if request.path == "/metrics" and metrics_token:
+            # A monitor from the network may hold only the metrics token, which opens nothing else.
+            bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            if hmac.compare_digest(bearer.encode(), metrics_token.encode()):
+                return
         given = request.args.get("token") or request.cookies.get("stationd_token") or ""
         if not hmac.compare_digest(given.encode(), token.encode()):
             abort(403, _("This station's kiosk needs its access token."))
@@ -92,10 +105,6 @@ def create_app(station: Station) -> Flask:
         response = redirect(back, code=303)
         response.set_cookie(LANGUAGE_COOKIE, chosen, samesite="Strict", max_age=86400 * 365)
         return response
-
-    @app.get("/healthz")
-    def healthz():  # type: ignore[no-untyped-def]
-        return {"station": station.settings.station.name, "ok": True}
 
     def error_page(code: int, message: str):  # type: ignore[no-untyped-def]
         message = translate(message)  # a core sentence a view passed on as it was

@@ -44,7 +44,8 @@ OPEN_ENDPOINTS = frozenset(
     {
         "static",
         "language",
-        "healthz",
+        "health.healthz",
+        "metrics.metrics",
         "operators.signin",
         "operators.pin_pad",
         "operators.sign_in_pin",

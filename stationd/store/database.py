@@ -251,3 +251,44 @@ def _sqlite_setup(engine: Engine, busy_timeout_s: float) -> None:
     def _begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def head_revision() -> str:
+    """The newest Alembic revision this code migrates to."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head() or ""
+
+
+def revision_at(url: str, *, busy_timeout_s: float = 5.0) -> str | None:
+    """The schema revision of the database at `url`, changing nothing (for `stationd check`).
+
+    A SQLite file is opened read-only as it is, so that a check run as root leaves no root-owned
+    journal file the service can't write; FileNotFoundError when it isn't there. PostgreSQL
+    is asked over a connection of its own.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        import sqlite3
+
+        path = Path(parsed.database or "")
+        if not path.is_file():
+            raise FileNotFoundError(2, "no database file", str(path))
+        # immutable: no -wal or -shm is made; what the last checkpoint wrote is read.
+        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if "alembic_version" not in tables:
+                return None
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            return row[0] if row else None
+        finally:
+            conn.close()
+    store = Store(url, busy_timeout_s=busy_timeout_s)
+    try:
+        return store.revision()
+    finally:
+        store.dispose()

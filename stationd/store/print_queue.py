@@ -450,3 +450,12 @@ def _job(row) -> PrintJob:  # type: ignore[no-untyped-def]
         last_error=row["last_error"] and text_from_data(row["last_error_data"], row["last_error"]),
         printed_at=row["printed_at"],
     )
+
+
+def jobs_by_state(conn: Connection) -> list[tuple[str, str, int, datetime]]:
+    """Per printer and state: how many jobs are kept and when the oldest was queued (the
+    station's /metrics: jobs by state, queue depth and the oldest waiting job's age)."""
+    query = select(
+        print_jobs.c.printer, print_jobs.c.state, func.count(), func.min(print_jobs.c.created_at)
+    ).group_by(print_jobs.c.printer, print_jobs.c.state)
+    return [(printer, state, n, oldest) for printer, state, n, oldest in conn.execute(query)]
