@@ -29,6 +29,7 @@ from stationd.config import (
 )
 from stationd.core.orders import OrderRuleError
 from stationd.escpos_capabilities import import_escpos_with_cache
+from stationd.memory import limit_malloc_arenas
 from stationd.store.database import StoreError
 
 
@@ -142,6 +143,8 @@ class _Folder(click.Path):
 def _run_station(settings: Settings, verbose: bool, after_start: Callable[[Any], None]) -> None:
     from stationd.station import Station
 
+    # Before the station's threads start: each would otherwise get an arena of its own.
+    limit_malloc_arenas()
     _logging(settings, verbose)
     station = Station(settings)
     stop_asked = threading.Event()
