@@ -29,7 +29,9 @@ from stationd.config import (
     load_settings,
 )
 from stationd.core.orders import OrderRuleError
+from stationd.escpos_capabilities import import_escpos_with_cache
 from stationd.exit_status import CONFIG
+from stationd.memory import limit_malloc_arenas
 from stationd.store.database import StoreError
 
 
@@ -112,6 +114,10 @@ def _log_to_stderr(level: int, *, wire: bool = False) -> None:
             handler.addFilter(lambda record: not record.name.endswith(".wire"))
 
 
+#: Bits no file or folder the station makes may grant to group or others.
+PRIVATE_UMASK = 0o077
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -125,6 +131,12 @@ def _log_to_stderr(level: int, *, wire: bool = False) -> None:
 @click.pass_context
 def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
     """stationd — the software of a web-shop packing station."""
+    # Customer data (the database, printed jobs, the scan inbox) is private whatever umask
+    # the shell had (issue 10: 0644 files and a 0755 state folder under umask 022). Not for
+    # install: the venv and units it writes are read by the service's user and by systemd.
+    if ctx.invoked_subcommand not in ("install", "uninstall"):
+        os.umask(os.umask(PRIVATE_UMASK) | PRIVATE_UMASK)
+    import_escpos_with_cache()
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
     ctx.obj["verbose"] = verbose
@@ -140,6 +152,16 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
             )
 
 
+class _Folder(click.Path):
+    """A folder path that is not empty: click turns "" into the current folder, and the demo's
+    shop would land wherever the shell stands (issue 10)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty: name a folder", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def _run_station(
     settings: Settings,
     verbose: bool,
@@ -148,6 +170,8 @@ def _run_station(
 ) -> None:
     from stationd.station import Station
 
+    # Before the station's threads start: each would otherwise get an arena of its own.
+    limit_malloc_arenas()
     _logging(settings, verbose)
     station = Station(settings)
     station.config_file = config_file
@@ -199,7 +223,7 @@ def default_demo_dir() -> Path:
 @main.command()
 @click.option(
     "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_Folder(file_okay=False, path_type=Path),
     help=f"Where the demo keeps its database (default: {default_demo_dir()}).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Listen on this address.")

@@ -879,6 +879,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}", source=str(path)) from None
+    except RecursionError:
+        # tomllib parses nested arrays and tables by recursion: a file nested hundreds deep
+        # exhausts the stack (issue 10). No stationd setting nests past a few levels.
+        raise ConfigError(
+            f"{path}: not valid TOML: arrays or tables nested too deeply", source=str(path)
+        ) from None
     except UnicodeDecodeError as err:
         raise ConfigError(
             f"{path}: not valid TOML: the file is not UTF-8 (byte {err.start})", source=str(path)

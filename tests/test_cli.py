@@ -362,3 +362,48 @@ def test_r8_the_packscript_command_forgets_traces_past_keep_traces_days(tmp_path
             "SELECT id, trace IS NOT NULL FROM packscript_runs ORDER BY id"
         ).fetchall()
     assert kept == [(1, 0), (2, 1)]
+
+
+def test_demo_refuses_an_empty_state_dir_and_builds_nothing_here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("demo", "--state-dir", "", "--no-serve")
+    assert result.exit_code == 2
+    assert "'--state-dir': is empty: name a folder" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_files_the_station_makes_are_private_whatever_the_umask(tmp_path):
+    # issue 10: under umask 022 the database and printed jobs were 0644, the state dir 0755.
+    state = tmp_path / "state"
+    done = subprocess.run(
+        [sys.executable, "-m", "stationd", "demo", "--state-dir", str(state), "--no-serve"],
+        preexec_fn=lambda: os.umask(0o022),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    made = [state, *state.rglob("*")]
+    assert any(p.name == "stationd.sqlite" for p in made)
+    for path in made:
+        assert path.stat().st_mode & 0o077 == 0, f"{path} is {oct(path.stat().st_mode)}"
+
+
+def test_python_escpos_keeps_its_capabilities_in_the_station_cache_not_tmp(tmp_path):
+    # issue 10: a pickle in a fresh /tmp/tmpXXXX per start, so the cache never hit.
+    scratch, cache = tmp_path / "tmp", tmp_path / "cache"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "XDG_CACHE_HOME": str(cache)}
+    env.pop("ESCPOS_CAPABILITIES_PICKLE_DIR", None)
+    env.pop("CACHE_DIRECTORY", None)
+    mtimes = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-m", "stationd", "packscript", "--help"], env=env, capture_output=True
+        )
+        assert done.returncode == 0, done.stderr
+        pickles = list((cache / "stationd" / "escpos").glob("*.capabilities.pickle"))
+        assert len(pickles) == 1
+        mtimes.append(pickles[0].stat().st_mtime_ns)
+    assert mtimes[0] == mtimes[1]  # the second start read the cache, it did not write it again
+    assert list(scratch.iterdir()) == []

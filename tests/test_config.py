@@ -796,3 +796,10 @@ def test_loopback_is_one_rule_for_the_config_and_the_kiosk(address, loopback):
     from stationd.config import is_loopback
 
     assert is_loopback(address) is loopback
+
+
+def test_a_toml_file_nested_hundreds_deep_is_a_config_error_not_a_traceback(tmp_path):
+    path = write(tmp_path, "x = " + "[" * 600 + "]" * 600 + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value) == f"{path}: not valid TOML: arrays or tables nested too deeply"

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hmac
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import Flask, abort, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from stationd.config import is_loopback
-from stationd.kiosk.csrf import init_csrf
+from stationd.kiosk.csrf import init_csrf, load_secret
 from stationd.kiosk.i18n import COOKIE as LANGUAGE_COOKIE
 from stationd.kiosk.i18n import LANGUAGES, init_i18n, translate
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.layout import init_layout
 from stationd.kiosk.numbers import bound_route_ids
+from stationd.kiosk.redirects import local_path
 
 if TYPE_CHECKING:
     from stationd.station import Station
@@ -30,7 +32,7 @@ def create_app(station: Station) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.jinja_env.globals["station_name"] = station.settings.station.name
     init_i18n(app, station.settings.station.language, station.settings.station.tz)
-    init_csrf(app)
+    init_csrf(app, load_secret(Path(station.settings.station.state_dir) / "kiosk-secret"))
     init_layout(app)
     bound_route_ids(app)
 
@@ -98,10 +100,7 @@ def create_app(station: Station) -> Flask:
                     languages=", ".join(LANGUAGES.values()),
                 ),
             )
-        back = request.form.get("next", "")
-        # Only a path on this station: never an open redirect to another site.
-        if not back.startswith("/") or back.startswith("//"):
-            back = url_for("queue.page")
+        back = local_path(request.form.get("next"), url_for("queue.page"))
         response = redirect(back, code=303)
         response.set_cookie(LANGUAGE_COOKIE, chosen, samesite="Strict", max_age=86400 * 365)
         return response

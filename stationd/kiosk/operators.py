@@ -28,6 +28,7 @@ from stationd.events import Event, OperatorChanged, ScanOutcome, ScanRead
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import translate, translate_error
 from stationd.kiosk.layout import is_htmx
+from stationd.kiosk.redirects import local_path
 from stationd.kiosk.stream import live_stream, sse
 from stationd.services.operators import (
     BadgeTaken,
@@ -63,10 +64,10 @@ def _service() -> OperatorService:
 
 def _next_path(value: str | None) -> str:
     """Where to go after signing in: a path on this station only (never an open redirect)."""
-    value = value or ""
-    if not value.startswith("/") or value.startswith("//") or value.startswith("/operators/"):
+    path = local_path(value, url_for("queue.page"))
+    if path.startswith("/operators/"):
         return url_for("queue.page")
-    return value
+    return path
 
 
 def _go(path: str):  # type: ignore[no-untyped-def]

@@ -31,6 +31,7 @@ from stationd.core.packscript_reading import (
     why_not_packing,
 )
 from stationd.events import Bus, PackScriptRunChanged
+from stationd.memory import give_back_memory
 from stationd.services.packscript_run import PackScriptRunFailed, run_once
 from stationd.store.database import Store
 from stationd.store.packscript import RunRecord, recent_runs
@@ -212,6 +213,7 @@ class PackScriptRunner:
             log.exception("pack script run could not start")
             failed, outcome = f"{type(err).__name__}: {err}", err
         finally:
+            give_back_memory()  # the run's peak, back to the system (issue 10)
             try:
                 with self.store.write() as conn:
                     mark_running(conn, self.station, None)

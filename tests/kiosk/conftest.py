@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from stationd.config import settings_from_dict
-from stationd.kiosk.csrf import COOKIE, HEADER
+from stationd.kiosk.csrf import COOKIE, HEADER, new_token
 from stationd.station import Station
-
-CSRF = "test-csrf-token"
 
 
 @pytest.fixture
@@ -44,8 +42,9 @@ def kiosk_client(station: Station):  # type: ignore[no-untyped-def]
     """A test client of the station's kiosk that sends its CSRF token like a page does."""
     station.app.testing = True
     client = station.app.test_client()
-    client.set_cookie(COOKIE, CSRF)
-    client.environ_base["HTTP_" + HEADER.upper().replace("-", "_")] = CSRF
+    token = new_token(station.app.config["CSRF_SECRET"])
+    client.set_cookie(COOKIE, token)
+    client.environ_base["HTTP_" + HEADER.upper().replace("-", "_")] = token
     return client
 
 

@@ -4,6 +4,7 @@ times in the locale's format, the navigation, and a fragment for htmx."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +123,61 @@ def test_thousands_of_digits_are_a_sentence_not_a_500(client, method, url, data,
     response = getattr(client, method)(url, data=data)
     assert response.status_code == status
     assert "Something went wrong" not in response.get_data(as_text=True)
+
+
+# --- issue 10: cookie tossing and open redirects ----------------------------------------------
+
+
+def test_a_tossed_unsigned_csrf_cookie_is_refused(station):
+    # A page on this host at another port can set a cookie here (cookies ignore ports) and post
+    # the same value: the station signs its tokens, so the tossed one is refused.
+    client = station.app.test_client()
+    client.set_cookie(COOKIE, "tossed", path="/settings")
+    response = client.post(
+        "/settings/own-statuses", data={"code": "EVIL", "name": "x", "csrf_token": "tossed"}
+    )
+    assert response.status_code == 403
+    assert "EVIL" not in client.get("/settings").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "same-site"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": "http://127.0.0.1:1"},
+        {"Origin": "null"},
+    ],
+)
+def test_a_post_from_another_origin_is_refused_even_with_a_good_token(client, station, headers):
+    response = client.post("/bench/scan", data={"code": "ORD-1042"}, headers=headers)
+    assert response.status_code == 403
+    assert "another site" in response.get_data(as_text=True)
+    assert station.bench.current_order() is None
+
+
+def test_a_post_from_the_stations_own_page_passes_the_origin_check(client, station):
+    response = client.post(
+        "/bench/scan",
+        data={"code": "ORD-1042"},
+        headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"},
+    )
+    assert response.status_code == 303
+    assert station.bench.current_order().id == 1042
+
+
+def test_the_signing_secret_outlives_a_restart_and_is_private(station):
+    from stationd.kiosk.csrf import is_signed, load_secret, new_token
+
+    path = Path(station.settings.station.state_dir) / "kiosk-secret"
+    assert path.stat().st_mode & 0o777 == 0o600
+    token = new_token(station.app.config["CSRF_SECRET"])
+    assert is_signed(load_secret(path), token)
+
+
+@pytest.mark.parametrize(
+    "target", ["/\\example.invalid/x", "/\\\\example.invalid", "/\t/example.invalid", "http:x"]
+)
+def test_language_switch_refuses_paths_a_browser_reads_as_another_site(client, target):
+    response = client.post("/language", data={"language": "nb", "next": target})
+    assert response.status_code == 303 and response.location.endswith("/queue")

@@ -190,6 +190,22 @@ def test_never_back_to_another_site_after_signing_in(client, station):
     assert response.location.endswith("/queue")
 
 
+@pytest.mark.parametrize("target", ["/\\example.invalid/x", "/%5Cexample.invalid/x"])
+def test_pin_sign_in_never_redirects_to_a_path_a_browser_reads_as_another_site(
+    client, station, target
+):
+    # issue 10: `/\example.invalid/x` went out as HX-Redirect and Chromium left the station.
+    operator_id = add(client)
+    from urllib.parse import unquote
+
+    response = client.post(
+        f"/operators/signin/{operator_id}",
+        data={"pin": "4711", "next": unquote(target)},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 204 and response.headers["HX-Redirect"] == "/queue"
+
+
 def test_scans_are_journaled_with_the_operator_and_shown_in_the_history(client, station):
     operator_id = add(client)
     client.post("/bench/scan", data={"code": "ORD-1042"})  # before anyone signed in
