@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
 
+from stationd.core.audit import DemoCreated
 from stationd.core.barcodes import gtin_check_digit
+from stationd.store.audit import record_event
 from stationd.store.database import Store
-from stationd.store.orders import record_event
 from stationd.store.packscript import run_in_store
 from stationd.store.tables import (
     order_lines,
@@ -344,7 +345,7 @@ def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -
                 {"code": "VIP", "name": "Stamkund"},
             ],
         )
-        record_event(conn, "demo.created", station=station, payload={"seed": shape.seed})
+        record_event(conn, DemoCreated(shape.seed), station=station)
     run_in_store(store, station=station, trigger="demo")
 
     with store.read() as conn:

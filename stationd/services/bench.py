@@ -34,6 +34,16 @@ from sqlalchemy.exc import OperationalError
 
 from stationd.brokers import BrokerError, ShippingBroker
 from stationd.clock import utcnow
+from stationd.core.audit import (
+    AuditEvent,
+    CommandSheetPrinted,
+    ItemPacked,
+    ItemUnpacked,
+    LabelsPrinted,
+    Packed,
+    PackedPartial,
+    ParcelStarted,
+)
 from stationd.core.barcodes import Classified, CodeKind, Command, classify
 from stationd.core.bench import (
     BenchOutcome,
@@ -55,6 +65,7 @@ from stationd.services.documents import Paperwork
 from stationd.services.operators import operator_scan
 from stationd.services.parcel_ids import book_parcel_id, keep_parcel_id
 from stationd.services.printing import PrintService
+from stationd.store.audit import STATION_OPERATOR, record_event
 from stationd.store.bench import (
     end_packing,
     load_packing,
@@ -64,7 +75,7 @@ from stationd.store.bench import (
 )
 from stationd.store.database import Store
 from stationd.store.deliveries import labelled_parcel_ids, pending_delivery, pending_parcel_ids
-from stationd.store.orders import STATION_OPERATOR, load_order, record_event, save_line_counts
+from stationd.store.orders import load_order, save_line_counts
 from stationd.store.tables import scan_journal, stations
 
 log = logging.getLogger(__name__)
@@ -490,14 +501,8 @@ class BenchService:
                     top = undo_candidate(conn, current.id, outcome.line_id)
                     undoes = top[0] if top else None
                 save_line_counts(conn, current, [outcome.line_id])
-                record_event(
-                    conn,
-                    "order.item_packed" if outcome.delta > 0 else "order.item_unpacked",
-                    station=self.station,
-                    order_id=current.id,
-                    payload={"line_id": outcome.line_id, "code": event.code, "how": kind},
-                    operator_id=operator_id,
-                )
+                item = ItemPacked if outcome.delta > 0 else ItemUnpacked
+                self._event(conn, item(outcome.line_id, event.code, kind), current, operator_id)
             if outcome.parcel_id is not None:
                 outcome = self._keep_parcel_id(conn, event, current, outcome, outcome.parcel_id)
             if outcome.print_labels and self.labels is not None and self.broker is None:
@@ -511,18 +516,12 @@ class BenchService:
             if packing != before:
                 save_packing(conn, current.id, packing)
             if outcome.parcel_started:
-                self._event(
-                    conn, "order.parcel_started", current, {"parcels": packing.parcels}, operator_id
-                )
+                self._event(conn, ParcelStarted(packing.parcels), current, operator_id)
             if outcome.partial:
                 packed = {str(line.id): line.packed for line in current.lines if line.packed}
-                self._event(
-                    conn, "order.packed_partial", current, {"quantities": packed}, operator_id
-                )
+                self._event(conn, PackedPartial(packed), current, operator_id)
             if outcome.ready:
-                self._event(
-                    conn, "order.packed", current, {"parcels": packing.parcels}, operator_id
-                )
+                self._event(conn, Packed(packing.parcels), current, operator_id)
         journal_id = self._journal(conn, event, kind, outcome, operator_id, undoes)
         if values:
             conn.execute(_statements().touch_station, {"station_": self.station, **values})
@@ -548,19 +547,11 @@ class BenchService:
     def _event(
         self,
         conn: Connection,
-        kind: str,
+        event: AuditEvent,
         order: Order,
-        payload: dict,
         operator_id: int | None = STATION_OPERATOR,
     ) -> None:
-        record_event(
-            conn,
-            kind,
-            station=self.station,
-            order_id=order.id,
-            payload=payload,
-            operator_id=operator_id,
-        )
+        record_event(conn, event, station=self.station, order_id=order.id, operator_id=operator_id)
 
     def _label_packed(
         self, labels: LabelQueue, broker: ShippingBroker, order_id: int, outcome: BenchOutcome
@@ -614,9 +605,7 @@ class BenchService:
             packing.labels = len(parcel_ids)
             packing.parcels = max(packing.parcels, packing.labels)
             save_packing(conn, order_id, packing)
-            self._event(
-                conn, "order.labels_printed", order, {"parcel_ids": parcel_ids, "jobs": jobs}
-            )
+            self._event(conn, LabelsPrinted(tuple(parcel_ids), tuple(jobs)), order)
         return with_note(
             outcome,
             sentence(
@@ -705,10 +694,5 @@ def print_command_sheet(
     payload = render(sheet, width_chars=options.width_chars, codepage=options.codepage)
     with store.write() as conn:
         job = printing.submit(conn, COMMAND_SHEET, payload)
-        record_event(
-            conn,
-            "bench.command_sheet_printed",
-            station=printing.station,
-            payload={"job": job, "printer": printer},
-        )
+        record_event(conn, CommandSheetPrinted(job, printer), station=printing.station)
     return job

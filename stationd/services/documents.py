@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select
 
 from stationd.config import PrinterSettings, Settings
+from stationd.core.audit import DocumentQueued
 from stationd.core.deliveries import Delivery
 from stationd.core.documents import Address, Shop, build_document
 from stationd.core.labels import Receiver, Sender, labels_for_delivery
@@ -29,9 +30,10 @@ from stationd.core.text import Text, sentence
 from stationd.devices.escpos_render import render
 from stationd.devices.zpl import render_escpos_label, render_zpl
 from stationd.services.printing import PrintService
+from stationd.store.audit import record_event
 from stationd.store.database import Store
 from stationd.store.deliveries import mark_labelled
-from stationd.store.orders import load_orders, record_event
+from stationd.store.orders import load_orders
 from stationd.store.print_queue import waiting_documents
 from stationd.store.tables import orders, products
 
@@ -188,15 +190,9 @@ def print_orders(
             jobs.append(job_id)
             record_event(
                 conn,
-                "print.queued",
+                DocumentQueued(document.value, printer, job_id, again=order.id in repeats),
                 station=printing.station,
                 order_id=order.id,
-                payload={
-                    "document": document.value,
-                    "printer": printer,
-                    "job_id": job_id,
-                    "again": order.id in repeats,
-                },
             )
     return jobs
 

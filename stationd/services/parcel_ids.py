@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable
 from sqlalchemy import Connection
 
 from stationd.brokers import BrokerError, ParcelBooking, ShippingBroker
+from stationd.core.audit import AuditEvent, ParcelBooked, ParcelIdAdded, ParcelIdRemoved
 from stationd.core.deliveries import (
     Delivery,
     ParcelIdTaken,
@@ -27,6 +28,7 @@ from stationd.core.deliveries import (
 from stationd.core.orders import Order, OrderRuleError
 from stationd.core.text import sentence
 from stationd.services.documents import order_address
+from stationd.store.audit import record_event
 from stationd.store.database import Store
 from stationd.store.deliveries import (
     add_pending_parcel_id,
@@ -34,7 +36,7 @@ from stationd.store.deliveries import (
     pending_delivery,
     remove_pending_parcel_id,
 )
-from stationd.store.orders import load_order, record_event
+from stationd.store.orders import load_order
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +52,8 @@ def keep_parcel_id(
     station: str,
     how: str,
     replaces: str = "",
-    event: str = "order.parcel_id_added",
-    details: dict[str, object] | None = None,
+    broker: str = "",
+    parcel_number: int = 0,
 ) -> list[str]:
     """R13: put `code` on `order`'s next delivery, in the caller's transaction (which holds the
     order's row lock); returns the delivery's parcel ids now.
@@ -70,13 +72,10 @@ def keep_parcel_id(
         delivery = pending_delivery(conn, order.id) or Delivery(order.id, {})
     add_parcel_id(delivery, clean, parcel_ids_in_use(conn, [clean], besides_order=order.id))
     add_pending_parcel_id(conn, delivery, clean, station=station)
-    record_event(
-        conn,
-        event,
-        station=station,
-        order_id=order.id,
-        payload={"parcel_id": clean, "how": how, **(details or {})},
+    kept: AuditEvent = (
+        ParcelBooked(clean, how, broker, parcel_number) if broker else ParcelIdAdded(clean, how)
     )
+    record_event(conn, kept, station=station, order_id=order.id)
     return delivery.parcel_ids
 
 
@@ -85,13 +84,7 @@ def drop_parcel_id(conn: Connection, order_id: int, parcel_id: str, *, station: 
     there."""
     if not remove_pending_parcel_id(conn, order_id, parcel_id):
         return False
-    record_event(
-        conn,
-        "order.parcel_id_removed",
-        station=station,
-        order_id=order_id,
-        payload={"parcel_id": parcel_id},
-    )
+    record_event(conn, ParcelIdRemoved(parcel_id), station=station, order_id=order_id)
     return True
 
 
@@ -143,8 +136,8 @@ def book_parcel_id(
                     parcel_id,
                     station=station,
                     how=how,
-                    event="order.parcel_booked",
-                    details={"broker": broker.name, "parcel": number},
+                    broker=broker.name,
+                    parcel_number=number,
                 )
         except ParcelIdTaken:
             log.warning("broker %s handed out %s, which is in use", broker.name, parcel_id)

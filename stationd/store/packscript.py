@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import Connection, desc, func, insert, select, update
 
 from stationd.clock import utcnow
+from stationd.core.audit import PackScriptMoved
 from stationd.core.packscript import (
     Candidate,
     PackResult,
@@ -42,8 +43,8 @@ from stationd.core.packscript import (
     Trace,
     run_pack_script,
 )
+from stationd.store.audit import record_event
 from stationd.store.database import Store
-from stationd.store.orders import record_event
 from stationd.store.tables import orders, packscript_runs
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def load_available(conn: Connection) -> dict[str, int]:
 #: The audit event of a run that moved orders: one per run, not one per order, naming the run
 #: and the orders it moved (`{"run": 7, "orders": [1001, 1004, …]}`), enough to replay the
 #: moves from the outbox. Each moved order also points at its run (`orders.packscript_run_id`).
-MOVED_EVENT = "packscript.moved"
+MOVED_EVENT = PackScriptMoved.kind
 
 _WRITE_SQL = {
     "sqlite": {
@@ -154,7 +155,7 @@ def write_result(conn: Connection, result: PackResult, *, station: str, run_id: 
             cur.executemany(sql["stock"], [(qty, sku) for sku, qty in result.reserved.items()])
         else:
             cur.execute(sql["stock"], (list(result.reserved), list(result.reserved.values())))
-    record_event(conn, MOVED_EVENT, station=station, payload={"run": run_id, "orders": ids}, at=now)
+    record_event(conn, PackScriptMoved(run_id, tuple(ids)), station=station, at=now)
 
 
 #: SQLite: a run that moves at least this many orders, and at least half of all orders (the
