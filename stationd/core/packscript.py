@@ -21,6 +21,16 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from stationd.core.packscript_reasons import (
+    Message,
+    NegativeStock,
+    NoLines,
+    NoStockRecord,
+    QuantityBelowOne,
+    Reason,
+    ShortOfStock,
+)
+
 
 class PackCandidate(NamedTuple):
     """An order in state `order`, as the pack script sees it. `placed_at` only needs to sort."""
@@ -42,11 +52,13 @@ class Step(NamedTuple):
     order_id: int | None
     check: str  # "paid", "stock", "decision", "error"
     ok: bool
+    #: In English; a failed stock check or a stop is a typed `Reason` (a str with its facts).
     detail: str = ""
 
 
 class PackScriptError(Exception):
-    """Data the pack script can't safely go on with; the run stops where it met it."""
+    """Data the pack script can't safely go on with; the run stops where it met it. Its one
+    argument is the `Reason`."""
 
 
 StepListener = Callable[[Step], None]
@@ -84,14 +96,14 @@ class Trace:
         self,
         order_ids: Sequence[int] = (),
         outcomes: bytes | bytearray = b"",
-        reasons: Mapping[int, str] | None = None,
+        reasons: Mapping[int, Reason] | None = None,
         stopped: Step | None = None,
     ) -> None:
         if len(order_ids) != len(outcomes):
             raise ValueError(f"{len(order_ids)} order ids but {len(outcomes)} outcomes")
         self.order_ids = order_ids
         self.outcomes = bytes(outcomes)
-        self.reasons: Mapping[int, str] = reasons or {}  # position in `order_ids` → reason
+        self.reasons: Mapping[int, Reason] = reasons or {}  # position in `order_ids` → reason
         self.stopped = stopped
 
     def __iter__(self) -> Iterator[Step]:
@@ -199,7 +211,7 @@ def run_pack_script(
     have_of = stock.get
     moves: list[Candidate] = []
     outcomes = bytearray()
-    reasons: dict[int, str] = {}
+    reasons: dict[int, Reason] = {}
     ordered: list[Candidate] = []
     stopped: Step | None = None
     order_id: int | None = None
@@ -235,9 +247,7 @@ def run_pack_script(
                 for step in order_steps(order_id, outcomes[-1], reasons.get(n, "")):
                     on_step(step)
     except Exception as err:  # the stop R8 describes: where, and the message
-        message = str(err) or type(err).__name__
-        if not isinstance(err, PackScriptError):
-            message = f"{type(err).__name__}: {message}"
+        message = stop_reason(err)
         last_steps = []
         if order_id is not None and len(outcomes) == n:
             outcomes.append(STOPPED)  # it stopped while deciding this order
@@ -258,29 +268,40 @@ def run_pack_script(
     return PackResult(moves, reserved, Trace(order_ids, outcomes, reasons, stopped))
 
 
-def _why_not_covered(lines: Sequence[tuple[str, int]], stock: Mapping[str, int]) -> tuple[int, str]:
+def stop_reason(err: BaseException) -> Reason:
+    """The reason a run stopped on `err`: a `PackScriptError`'s own, else the error's type
+    and message."""
+    if isinstance(err, PackScriptError) and err.args and isinstance(err.args[0], Reason):
+        return err.args[0]
+    message = str(err) or type(err).__name__
+    return Message(
+        message if isinstance(err, PackScriptError) else f"{type(err).__name__}: {message}"
+    )
+
+
+def _why_not_covered(
+    lines: Sequence[tuple[str, int]], stock: Mapping[str, int]
+) -> tuple[int, Reason]:
     """The careful look at an order the quick one could not cover: `SHORT`/`SKIPPED` and why.
 
     Raises PackScriptError on a negative stock: more is reserved than is on hand.
     """
     if not lines:
-        return SKIPPED, "the order has no lines"
+        return SKIPPED, NoLines()
     need: dict[str, int] = {}
     for sku, qty in lines:
         if qty <= 0:
-            return SKIPPED, f"SKU {sku} has a quantity below 1"
+            return SKIPPED, QuantityBelowOne(sku)
         need[sku] = need.get(sku, 0) + qty
     for sku, qty in need.items():
         have = stock.get(sku)
         if have is None:
-            return SHORT, f"SKU {sku} has no stock record"
+            return SHORT, NoStockRecord(sku)
         if have < 0:
-            raise PackScriptError(
-                f"stock of SKU {sku} is negative ({have}): more is reserved than is on hand"
-            )
+            raise PackScriptError(NegativeStock(sku, have))
         if have < qty:
-            return SHORT, f"SKU {sku}: needs {qty}, {have} available"
-    raise PackScriptError(f"the lines of this order can't be checked: {list(lines)!r}")
+            return SHORT, ShortOfStock(sku, qty, have)
+    raise PackScriptError(Message(f"the lines of this order can't be checked: {list(lines)!r}"))
 
 
 def reserved_by(moves: Iterable[Candidate]) -> dict[str, int]:

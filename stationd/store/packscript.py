@@ -43,6 +43,7 @@ from stationd.core.packscript import (
     Trace,
     run_pack_script,
 )
+from stationd.core.packscript_reasons import Message, Reason, reason_from_data
 from stationd.store.audit import record_event
 from stationd.store.database import Store
 from stationd.store.tables import orders, packscript_runs
@@ -209,23 +210,29 @@ def encode_trace(trace: Trace) -> bytes:
     """The trace for `packscript_runs.trace`: zlib-compressed JSON, one outcome per order.
 
     Order ids are stored as differences to the one before (mostly small), outcomes as one
-    letter each; `decode_trace` unfolds it into every step again.
+    letter each, reasons typed (`Reason.data`); `decode_trace` unfolds it into every step
+    again.
     """
     ids = list(trace.order_ids)
     stopped = trace.stopped
     doc = {
-        "v": 2,
+        "v": 3,
         "orders": [*ids[:1], *map(sub, ids[1:], ids[:-1])],
         "outcomes": trace.outcomes.decode("ascii"),
-        "reasons": {str(n): reason for n, reason in trace.reasons.items()},
-        "stopped": None if stopped is None else [stopped.order_id, stopped.detail],
+        "reasons": {str(n): _reason_data(reason) for n, reason in trace.reasons.items()},
+        "stopped": None if stopped is None else [stopped.order_id, _reason_data(stopped.detail)],
     }
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     return zlib.compress(text.encode(), 1)
 
 
+def _reason_data(reason: str) -> Any:
+    return reason.data() if isinstance(reason, Reason) else reason
+
+
 def decode_trace(blob: bytes | None) -> Iterator[Step]:
-    """Every step of a stored trace, in order (also the JSON-lines form of earlier versions)."""
+    """Every step of a stored trace, in order, its reasons typed (also the forms of earlier
+    versions: JSON lines, and reasons kept only as English, which read back as `Message`)."""
     if not blob:
         return
     text = zlib.decompress(blob).decode()
@@ -238,8 +245,8 @@ def decode_trace(blob: bytes | None) -> Iterator[Step]:
     yield from Trace(
         list(accumulate(doc["orders"])),
         doc["outcomes"].encode("ascii"),
-        {int(n): reason for n, reason in doc["reasons"].items()},
-        None if stopped is None else Step(stopped[0], "error", False, stopped[1]),
+        {int(n): reason_from_data(reason) for n, reason in doc["reasons"].items()},
+        None if stopped is None else Step(stopped[0], "error", False, reason_from_data(stopped[1])),
     )
 
 
@@ -299,7 +306,7 @@ def run_in_store(
             write_result(conn, result, station=station, run_id=run_id)
     except Exception as err:
         log.exception("pack script run failed")
-        stop = Step(None, "error", False, f"{type(err).__name__}: {err}")
+        stop = Step(None, "error", False, Message(f"{type(err).__name__}: {err}"))
         failed = PackResult(trace=Trace(stopped=stop))
         with store.write() as conn:
             run_id = _record_run(conn, station, trigger, started, failed, "failed")

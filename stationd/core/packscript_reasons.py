@@ -1,0 +1,139 @@
+"""Why the pack script let an order wait, skipped it, or stopped (R8), as typed values.
+
+A reason is its English wording — the value the log, the CLI and the stored run's `error` show,
+so it compares and prints as that sentence — with its facts (SKU, quantities) typed beside it.
+The kiosk words a reason in the reader's language from those facts, never from the English.
+A reason known only by its words (a program error, a trace stored before reasons were typed)
+is a `Message`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+#: Every reason's kind (as stored in a trace) → its class; filled by `_kind`.
+REASON_KINDS: dict[str, type[Reason]] = {}
+
+
+class Reason(str):
+    """A reason of the pack script: the English sentence, with `facts` as attributes.
+
+    Built from its facts in `facts` order; frozen like the sentence it is.
+    """
+
+    kind: ClassVar[str] = ""
+    wording: ClassVar[str] = ""
+    facts: ClassVar[tuple[str, ...]] = ()
+
+    def __new__(cls, *values: Any) -> Reason:
+        if len(values) != len(cls.facts):
+            raise TypeError(f"{cls.__name__} takes {cls.facts}, got {values!r}")
+        facts = dict(zip(cls.facts, values, strict=True))
+        self = super().__new__(cls, cls.wording.format(**facts))
+        self.__dict__.update(facts)
+        return self
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(repr(v) for v in self.data()[1:])})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), tuple(self.data()[1:]))
+
+    def data(self) -> list[Any]:
+        """The reason as JSON can keep it: its kind, then its facts (`reason_from_data`)."""
+        return [self.kind, *(self.__dict__[name] for name in self.facts)]
+
+
+def _kind(cls: type[Reason]) -> type[Reason]:
+    REASON_KINDS[cls.kind] = cls
+    return cls
+
+
+@_kind
+class Message(Reason):
+    """A reason known only by its words."""
+
+    kind = "message"
+    wording = "{text}"
+    facts = ("text",)
+    text: str
+
+
+@_kind
+class NoLines(Reason):
+    """The order has no lines: skipped."""
+
+    kind = "no_lines"
+    wording = "the order has no lines"
+
+
+@_kind
+class QuantityBelowOne(Reason):
+    """A line asks for less than one item: skipped."""
+
+    kind = "quantity_below_1"
+    wording = "SKU {sku} has a quantity below 1"
+    facts = ("sku",)
+    sku: str
+
+
+@_kind
+class NoStockRecord(Reason):
+    """A line's SKU has no stock record: waits."""
+
+    kind = "no_stock_record"
+    wording = "SKU {sku} has no stock record"
+    facts = ("sku",)
+    sku: str
+
+
+@_kind
+class ShortOfStock(Reason):
+    """The order needs `need` of a SKU of which only `have` are available: waits."""
+
+    kind = "short"
+    wording = "SKU {sku}: needs {need}, {have} available"
+    facts = ("sku", "need", "have")
+    sku: str
+    need: int
+    have: int
+
+
+@_kind
+class NegativeStock(Reason):
+    """Corrupt stock: more is reserved than is on hand. The run stops."""
+
+    kind = "negative_stock"
+    wording = "stock of SKU {sku} is negative ({have}): more is reserved than is on hand"
+    facts = ("sku", "have")
+    sku: str
+    have: int
+
+
+def reason_from_data(data: Any) -> Reason:
+    """A reason as `Reason.data` kept it; a plain string (a trace of an earlier version) or a
+    kind this version does not know is a `Message` of its words."""
+    if isinstance(data, str):
+        return Message(data)
+    if isinstance(data, list) and data and data[0] in REASON_KINDS:
+        try:
+            return REASON_KINDS[data[0]](*data[1:])
+        except (TypeError, KeyError, ValueError, IndexError):
+            pass
+    return Message(str(data))
+
+
+__all__ = [
+    "REASON_KINDS",
+    "Message",
+    "NegativeStock",
+    "NoLines",
+    "NoStockRecord",
+    "QuantityBelowOne",
+    "Reason",
+    "ShortOfStock",
+    "reason_from_data",
+]
