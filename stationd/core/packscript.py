@@ -22,13 +22,19 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from stationd.core.packscript_reasons import (
+    EveryLineInStock,
+    LinesNeedFixing,
     Message,
     NegativeStock,
     NoLines,
     NoStockRecord,
+    NotPaidYet,
     QuantityBelowOne,
     Reason,
     ShortOfStock,
+    ToPacking,
+    WaitsForStock,
+    WaitsUnpaid,
 )
 
 
@@ -71,14 +77,14 @@ SKIPPED = ord("x")  # the order's lines can't be served as they stand (no lines,
 STOPPED = ord("e")  # the run stopped while looking at this order
 
 _PAID = ("paid", True, "")
-_STEPS_AFTER_PAID: dict[int, tuple[tuple[str, bool, str | None], ...]] = {
+_STEPS_AFTER_PAID: dict[int, tuple[tuple[str, bool, Reason | None], ...]] = {
     # (check, ok, detail); a detail of None is the order's own reason
-    MOVED: (("stock", True, "every line in stock"), ("decision", True, "to packing")),
-    SHORT: (("stock", False, None), ("decision", False, "waits: short of stock, reserves nothing")),
-    SKIPPED: (("stock", False, None), ("decision", False, "skipped: order lines need fixing")),
+    MOVED: (("stock", True, EveryLineInStock()), ("decision", True, ToPacking())),
+    SHORT: (("stock", False, None), ("decision", False, WaitsForStock())),
+    SKIPPED: (("stock", False, None), ("decision", False, LinesNeedFixing())),
     STOPPED: (),
 }
-_UNPAID_STEPS = (("paid", False, "not paid yet"), ("decision", False, "waits: not paid"))
+_UNPAID_STEPS = (("paid", False, NotPaidYet()), ("decision", False, WaitsUnpaid()))
 
 
 class Trace:

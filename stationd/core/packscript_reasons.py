@@ -113,6 +113,67 @@ class NegativeStock(Reason):
     have: int
 
 
+# --- the fixed words of the steps every order goes through -------------------------------------
+
+
+@_kind
+class NotPaidYet(Reason):
+    """The paid check failed."""
+
+    kind = "not_paid_yet"
+    wording = "not paid yet"
+
+
+@_kind
+class EveryLineInStock(Reason):
+    """The stock check passed."""
+
+    kind = "every_line_in_stock"
+    wording = "every line in stock"
+
+
+class Decided(Reason):
+    """A decision about one order; `outcome` names it (core.packscript_reading.Outcome)."""
+
+    outcome: ClassVar[str] = ""
+
+
+@_kind
+class ToPacking(Decided):
+    """Paid and every line covered: it moves and reserves its stock."""
+
+    kind = "to_packing"
+    wording = "to packing"
+    outcome = "moved"
+
+
+@_kind
+class WaitsUnpaid(Decided):
+    """Not paid: it waits."""
+
+    kind = "waits_unpaid"
+    wording = "waits: not paid"
+    outcome = "unpaid"
+
+
+@_kind
+class WaitsForStock(Decided):
+    """A line is not covered: it waits and reserves nothing."""
+
+    kind = "waits_for_stock"
+    wording = "waits: short of stock, reserves nothing"
+    outcome = "short"
+
+
+@_kind
+class LinesNeedFixing(Decided):
+    """Its lines can't be served as they stand: skipped."""
+
+    kind = "lines_need_fixing"
+    wording = "skipped: order lines need fixing"
+    outcome = "skipped"
+
+
 def reason_from_data(data: Any) -> Reason:
     """A reason as `Reason.data` kept it; a plain string (a trace of an earlier version) or a
     kind this version does not know is a `Message` of its words."""
@@ -128,12 +189,19 @@ def reason_from_data(data: Any) -> Reason:
 
 __all__ = [
     "REASON_KINDS",
+    "Decided",
+    "EveryLineInStock",
+    "LinesNeedFixing",
     "Message",
     "NegativeStock",
     "NoLines",
     "NoStockRecord",
+    "NotPaidYet",
     "QuantityBelowOne",
     "Reason",
     "ShortOfStock",
+    "ToPacking",
+    "WaitsForStock",
+    "WaitsUnpaid",
     "reason_from_data",
 ]

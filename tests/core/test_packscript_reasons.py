@@ -59,3 +59,29 @@ def test_reasons_are_frozen():
     reason = ShortOfStock("A", 2, 1)
     with pytest.raises(AttributeError):
         reason.need = 1  # type: ignore[misc]
+
+
+def test_r8_every_step_of_an_order_is_typed_and_its_decision_named_by_its_type():
+    from stationd.core.packscript_reading import Outcome, decision_outcome
+    from stationd.core.packscript_reasons import (
+        EveryLineInStock,
+        NotPaidYet,
+        ToPacking,
+        WaitsForStock,
+        WaitsUnpaid,
+    )
+
+    result = run_pack_script(
+        [(1, 1, True, [("A", 1)]), (2, 2, False, [("A", 1)]), (3, 3, True, [("A", 9)])], {"A": 5}
+    )
+    details = [(step.order_id, type(step.detail)) for step in result.trace if step.detail]
+    assert details == [
+        (1, EveryLineInStock),
+        (1, ToPacking),
+        (2, NotPaidYet),
+        (2, WaitsUnpaid),
+        (3, ShortOfStock),
+        (3, WaitsForStock),
+    ]
+    decided = [decision_outcome(step) for step in result.trace if step.check == "decision"]
+    assert decided == [Outcome.MOVED, Outcome.UNPAID, Outcome.SHORT]
