@@ -35,7 +35,12 @@ from stationd.core.packscript_reasons import (
     ToPacking,
     WaitsForStock,
     WaitsUnpaid,
+    reason_from_data,
 )
+
+#: A reason as a run keeps it: `Reason.data` (a tuple, or the list JSON gives back), or the
+#: English words alone of a trace stored by an earlier version.
+ReasonData = tuple[Any, ...] | list[Any] | str
 
 
 class PackCandidate(NamedTuple):
@@ -91,7 +96,8 @@ class Trace:
     """Every step of a run, in the order it happened (R8), kept compact.
 
     Per order looked at it holds the id and one outcome byte (`MOVED`, `UNPAID`, …), plus the
-    reason of each order that waits or is skipped; iterating unfolds that into `Step`s — which
+    reason of each order that waits or is skipped (as its data, `ReasonData`: a run may find
+    thousands); iterating unfolds that into `Step`s, each reason typed — which
     order, what was checked, what was decided and why — ending with the stop, if the run
     stopped.
     """
@@ -102,14 +108,14 @@ class Trace:
         self,
         order_ids: Sequence[int] = (),
         outcomes: bytes | bytearray = b"",
-        reasons: Mapping[int, Reason] | None = None,
+        reasons: Mapping[int, ReasonData] | None = None,
         stopped: Step | None = None,
     ) -> None:
         if len(order_ids) != len(outcomes):
             raise ValueError(f"{len(order_ids)} order ids but {len(outcomes)} outcomes")
         self.order_ids = order_ids
         self.outcomes = bytes(outcomes)
-        self.reasons: Mapping[int, Reason] = reasons or {}  # position in `order_ids` → reason
+        self.reasons: Mapping[int, ReasonData] = reasons or {}  # position in `order_ids` → why
         self.stopped = stopped
 
     def __iter__(self) -> Iterator[Step]:
@@ -135,13 +141,16 @@ class Trace:
         return f"<Trace of {len(self.outcomes)} orders, {len(self)} steps>"
 
 
-def order_steps(order_id: int, outcome: int, reason: str = "") -> list[Step]:
-    """The steps of one order with the given outcome (the stop itself is not among them)."""
+def order_steps(order_id: int, outcome: int, reason: ReasonData = "") -> list[Step]:
+    """The steps of one order with the given outcome (the stop itself is not among them), its
+    `reason` typed (`reason_from_data`)."""
     if outcome == UNPAID:
         return [Step(order_id, *step) for step in _UNPAID_STEPS]
     steps = [Step(order_id, *_PAID)]
     for check, ok, detail in _STEPS_AFTER_PAID[outcome]:
-        steps.append(Step(order_id, check, ok, reason if detail is None else detail))
+        if detail is None:
+            detail = reason_from_data(reason) if reason else ""
+        steps.append(Step(order_id, check, ok, detail))
     return steps
 
 
@@ -217,7 +226,7 @@ def run_pack_script(
     have_of = stock.get
     moves: list[Candidate] = []
     outcomes = bytearray()
-    reasons: dict[int, Reason] = {}
+    reasons: dict[int, ReasonData] = {}
     ordered: list[Candidate] = []
     stopped: Step | None = None
     order_id: int | None = None
@@ -287,26 +296,26 @@ def stop_reason(err: BaseException) -> Reason:
 
 def _why_not_covered(
     lines: Sequence[tuple[str, int]], stock: Mapping[str, int]
-) -> tuple[int, Reason]:
+) -> tuple[int, ReasonData]:
     """The careful look at an order the quick one could not cover: `SHORT`/`SKIPPED` and why.
 
     Raises PackScriptError on a negative stock: more is reserved than is on hand.
     """
     if not lines:
-        return SKIPPED, NoLines()
+        return SKIPPED, (NoLines.kind,)
     need: dict[str, int] = {}
     for sku, qty in lines:
         if qty <= 0:
-            return SKIPPED, QuantityBelowOne(sku)
+            return SKIPPED, (QuantityBelowOne.kind, sku)
         need[sku] = need.get(sku, 0) + qty
     for sku, qty in need.items():
         have = stock.get(sku)
         if have is None:
-            return SHORT, NoStockRecord(sku)
+            return SHORT, (NoStockRecord.kind, sku)
         if have < 0:
             raise PackScriptError(NegativeStock(sku, have))
         if have < qty:
-            return SHORT, ShortOfStock(sku, qty, have)
+            return SHORT, (ShortOfStock.kind, sku, qty, have)
     raise PackScriptError(Message(f"the lines of this order can't be checked: {list(lines)!r}"))
 
 

@@ -5,11 +5,15 @@ so it compares and prints as that sentence — with its facts (SKU, quantities) 
 The kiosk words a reason in the reader's language from those facts, never from the English.
 A reason known only by its words (a program error, a trace stored before reasons were typed)
 is a `Message`.
+
+A run decides 100,000 orders and may find thousands short: it keeps each reason as its data
+(`kind, *facts`, as a trace stores it) and the `Reason` is made only when someone reads the
+step (`reason_from_data`).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 #: Every reason's kind (as stored in a trace) → its class; filled by `_kind`.
 REASON_KINDS: dict[str, type[Reason]] = {}
@@ -22,29 +26,41 @@ class Reason(str):
     """
 
     kind: ClassVar[str] = ""
-    wording: ClassVar[str] = ""
+    wording: ClassVar[str] = ""  # the facts by name: "SKU {sku} has no stock record"
     facts: ClassVar[tuple[str, ...]] = ()
+    _template: ClassVar[str] = ""  # the wording with the facts by position (quicker to fill)
 
-    def __new__(cls, *values: Any) -> Reason:
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        by_position = {name: f"{{{n}}}" for n, name in enumerate(cls.facts)}
+        cls._template = cls.wording.format(**by_position)
+
+    def __new__(cls, *values: Any) -> Self:
         if len(values) != len(cls.facts):
             raise TypeError(f"{cls.__name__} takes {cls.facts}, got {values!r}")
-        facts = dict(zip(cls.facts, values, strict=True))
-        self = super().__new__(cls, cls.wording.format(**facts))
-        self.__dict__.update(facts)
+        self = super().__new__(cls, cls._template.format(*values))
+        self.__dict__["_facts"] = values
         return self
+
+    def __getattr__(self, name: str) -> Any:
+        # only for names not found otherwise: the facts
+        try:
+            return self.__dict__["_facts"][type(self).facts.index(name)]
+        except (KeyError, ValueError):
+            raise AttributeError(name) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen")
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(repr(v) for v in self.data()[1:])})"
+        return f"{type(self).__name__}({', '.join(map(repr, self.__dict__['_facts']))})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), tuple(self.data()[1:]))
+        return (type(self), self.__dict__["_facts"])
 
-    def data(self) -> list[Any]:
-        """The reason as JSON can keep it: its kind, then its facts (`reason_from_data`)."""
-        return [self.kind, *(self.__dict__[name] for name in self.facts)]
+    def data(self) -> tuple[Any, ...]:
+        """The reason as a trace keeps it: its kind, then its facts (`reason_from_data`)."""
+        return (self.kind, *self.__dict__["_facts"])
 
 
 def _kind(cls: type[Reason]) -> type[Reason]:
@@ -175,14 +191,17 @@ class LinesNeedFixing(Decided):
 
 
 def reason_from_data(data: Any) -> Reason:
-    """A reason as `Reason.data` kept it; a plain string (a trace of an earlier version) or a
-    kind this version does not know is a `Message` of its words."""
+    """A reason from its data (`Reason.data`: a tuple, or the list JSON gives back); a reason
+    already is one. A plain string (a trace of an earlier version) or a kind this version does
+    not know is a `Message` of its words."""
+    if isinstance(data, Reason):
+        return data
     if isinstance(data, str):
         return Message(data)
-    if isinstance(data, list) and data and data[0] in REASON_KINDS:
+    if isinstance(data, (list, tuple)) and data and data[0] in REASON_KINDS:
         try:
             return REASON_KINDS[data[0]](*data[1:])
-        except (TypeError, KeyError, ValueError, IndexError):
+        except (TypeError, IndexError, ValueError):
             pass
     return Message(str(data))
 

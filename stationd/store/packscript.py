@@ -219,7 +219,7 @@ def encode_trace(trace: Trace) -> bytes:
         "v": 3,
         "orders": [*ids[:1], *map(sub, ids[1:], ids[:-1])],
         "outcomes": trace.outcomes.decode("ascii"),
-        "reasons": {str(n): _reason_data(reason) for n, reason in trace.reasons.items()},
+        "reasons": {str(n): reason for n, reason in trace.reasons.items()},  # data already
         "stopped": None if stopped is None else [stopped.order_id, _reason_data(stopped.detail)],
     }
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
@@ -245,7 +245,7 @@ def decode_trace(blob: bytes | None) -> Iterator[Step]:
     yield from Trace(
         list(accumulate(doc["orders"])),
         doc["outcomes"].encode("ascii"),
-        {int(n): reason_from_data(reason) for n, reason in doc["reasons"].items()},
+        {int(n): reason for n, reason in doc["reasons"].items()},  # typed as steps unfold
         None if stopped is None else Step(stopped[0], "error", False, reason_from_data(stopped[1])),
     )
 
