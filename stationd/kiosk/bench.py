@@ -8,10 +8,17 @@ command and a scanned one are the same scan; a touched + / − is the same count
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
 from stationd.core.barcodes import Command, command_barcode
-from stationd.core.bench import COMMAND_ORDER, BenchOutcome, build_command_sheet
+from stationd.core.bench import (
+    COMMAND_ORDER,
+    BenchOutcome,
+    build_command_sheet,
+    shown_on_a_new_page,
+)
 from stationd.core.deliveries import MAX_PARCEL_IDS
 from stationd.core.numbers import whole_number
 from stationd.core.orders import OrderRuleError
@@ -48,6 +55,9 @@ def bench_context(answering_scan: bool = False) -> dict:
     is shown without reading it again (the scan-to-screen path); otherwise read now."""
     station = current_app.config["STATION"]
     seq, outcome = station.bench.last
+    if outcome is not None and not answering_scan:
+        age_s = time.monotonic() - station.bench.last_at
+        outcome = outcome if shown_on_a_new_page(outcome, age_s) else None
     at = station.bench.shown_after(seq) if answering_scan else station.bench.at_bench()
     return {
         "order": at.order,

@@ -166,6 +166,9 @@ class BenchService:
         #: The last outcome and its number, for a bench page drawn later (or twice); one
         #: tuple, replaced whole, so a reader never pairs a new outcome with an old number.
         self.last: tuple[int, BenchOutcome | None] = (0, None)
+        #: When (time.monotonic()) the last outcome was made: a page drawn later asks core
+        #: whether it is still news.
+        self.last_at = 0.0
         #: What the bench showed right after outcome number `seq` was committed, read in that
         #: scan's own transaction: the redraw that answers a scan needs no second read.
         self.shown: tuple[int, AtBench | None] = (0, None)
@@ -304,6 +307,7 @@ class BenchService:
     def _remember(self, outcome: BenchOutcome, shown: AtBench | None = None) -> None:
         seq = self.last[0] + 1
         self.shown = (seq, shown)
+        self.last_at = time.monotonic()
         self.last = (seq, outcome)
 
     def shown_after(self, seq: int) -> AtBench:

@@ -106,7 +106,8 @@ def test_an_order_that_does_not_exist_is_a_norwegian_error_page(speaks):
     response = speaks("nb").get("/orders/999999")
     assert response.status_code == 404
     said = text(response)
-    assert "404 Det finnes ingen ordre 999999." in said
+    assert "Det finnes ingen ordre 999999." in said
+    assert "404" not in said  # issue 12, defect 9: no HTTP code in the banner
     assert "Utlevering" in said and "Pakkebenk" in said  # the page's way back, in Norwegian
 
 
