@@ -31,7 +31,7 @@ from stationd.core.orders import (
     OrderRuleError,
     OrderStatus,
 )
-from stationd.core.text import sentence
+from stationd.core.text import and_list, sentence
 
 __all__ = [
     "COMMAND_ORDER",
@@ -355,7 +355,7 @@ def pack_item(
             others = sorted(elsewhere)
             facts = {
                 "name": elsewhere[others[0]],
-                "other": ", ".join(str(o) for o in others),
+                "other": and_list(others),
                 "order": order.id,
             }
             said = (

@@ -43,7 +43,10 @@ def command_words() -> dict[Command, tuple[str, str]]:
             _("Partial delivery"),
             _("Ship what is packed now; the rest stays to pack later."),
         ),
-        Command.UNDO: (_("Undo"), _("Take back the last scan; again for the one before.")),
+        Command.UNDO: (
+            _("Undo"),
+            _("Takes back the last scan. Once more takes back the one before it."),
+        ),
         Command.CANCEL: (_("Cancel"), _("Close the order without changes.")),
     }
 

@@ -150,7 +150,7 @@ def test_r12_an_item_of_another_order_says_which_and_changes_nothing():
     assert outcome.message == "Wrong order: Mössa belongs to order 1051, not 1042."
     assert [line.packed for line in current.lines] == [0, 0]
     several = decide_scan(classify(EAN_OTHER), current, elsewhere={1077: "Mössa", 1051: "Mössa"})
-    assert "belongs to orders 1051, 1077, not 1042" in several.message
+    assert "belongs to orders 1051 and 1077, not 1042" in several.message  # issue 12 wording
 
 
 def test_r12_touch_plus_counts_like_a_scan_of_the_item():
