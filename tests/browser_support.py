@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+#: The README's pictures. A browser test that takes one names it (`readme=`); with
+#: STATIOND_README_SCREENS=1 it writes it there anew, so no picture is made by hand.
+DOCS = ROOT / "docs"
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -35,6 +39,17 @@ def chromium_path() -> str:
 
 #: Chromium's console line for an answer of 4xx: no script error where a test makes a refusal.
 REFUSED = "Failed to load resource: the server responded with a status of 4"
+
+
+def screenshot(page, name: str, readme: str | None = None) -> Path:  # type: ignore[no-untyped-def]
+    """The screen as the packer sees it, test-artifacts/<name>.png; `readme`: it is also the
+    README's docs/<readme>.png, written there when STATIOND_README_SCREENS=1."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    target = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(target))
+    if readme is not None and os.environ.get("STATIOND_README_SCREENS") == "1":
+        shutil.copyfile(target, DOCS / f"{readme}.png")
+    return target
 
 
 @contextmanager
