@@ -100,7 +100,7 @@ def test_r15_the_report_in_answer_is_in_view_after_scrolling_down(running, brows
         page.wait_for_selector("#shipout .outcomes")
         page.wait_for_timeout(300)
         assert in_view(page, "#shipout .outcomes .outcome")
-        assert "Order 1047: skickad" in page.inner_text("#shipout .outcomes")
+        assert "Order 1047: Skickad med 1 kolli." in page.inner_text("#shipout .outcomes")
 
 
 def test_r4_extended_search_answers_in_view_and_marks_the_bad_field(running, browser):

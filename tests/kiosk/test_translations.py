@@ -173,3 +173,22 @@ def test_r12_an_item_of_other_orders_names_them_as_a_sentence_lists(
     )
     with station.app.test_request_context(headers={"Cookie": f"{COOKIE}={language}"}):
         assert translate(outcome.message) == expected
+
+
+@pytest.mark.parametrize("language", ["sv", "nb"])
+def test_a_sentence_stays_a_whole_sentence_in_translation(language):
+    """Issue 12, defect 9: what is a sentence in English (a capital, a full stop) is one in
+    Swedish and Norwegian too."""
+    wrong = []
+    for message in catalog(language):
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        if not ids[0] or not message.string:
+            continue
+        if not (ids[0][:1].isupper() and ids[0].endswith(".")):
+            continue
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for string in strings:
+            starts = string[:1].isupper() or string[:1] in "{«”0123456789"
+            if not starts or not string.endswith((".", "!", "?", "…")):
+                wrong.append(f"{ids[0]!r} → {string!r}")
+    assert not wrong, "\n".join(wrong)
