@@ -182,7 +182,8 @@ def test_a_weight_from_core_takes_the_swedish_decimal_comma(station):
     with station.app.test_request_context(headers={"Cookie": f"{COOKIE}=sv"}):
         said = translate(check.message)
     assert said == (
-        "Kollit väger 1,42 kg, väntat 1,10 kg ± 0,10 kg: bekräfta eller kontrollera innehållet"
+        "Kollit väger 1,42 kg, väntat 1,10 kg ± 0,10 kg: bekräfta vikten eller kontrollera "
+        "innehållet."  # a whole sentence (issue 12, defect 9)
     )
     assert str(check.message).startswith("Parcel weighs 1.42 kg")  # the log keeps English
 
