@@ -37,7 +37,10 @@ def command_words() -> dict[Command, tuple[str, str]]:
             _("Ship what is packed now; the rest stays to pack later."),
         ),
         Command.UNDO: (_("Undo"), _("Take back the last scan; again for the one before.")),
-        Command.CANCEL: (_("Cancel"), _("Close the order without changes.")),
+        Command.CANCEL: (
+            _("Cancel"),
+            _("Close the order; what was packed since it was opened is taken back out."),
+        ),
     }
 
 

@@ -60,6 +60,7 @@ from stationd.store.bench import (
     load_packing,
     orders_holding_item,
     save_packing,
+    session_counts,
     undo_candidate,
 )
 from stationd.store.database import Store
@@ -182,6 +183,9 @@ class BenchService:
             top = None
             if classified.command is Command.UNDO and current is not None:
                 top = undo_candidate(conn, current.id)
+            session: list[tuple[int, int]] = []
+            if classified.command is Command.CANCEL and current is not None:
+                session = session_counts(conn, self.station, current.id)
             elsewhere = {}
             if (
                 classified.kind is CodeKind.ITEM
@@ -200,6 +204,7 @@ class BenchService:
                 packing=packing,
                 elsewhere=elsewhere,
                 label_when_packed=self.labels is not None,
+                session=[line_id for _journal_id, line_id in session],
             )
 
         return self._run(scan, classified, classified.kind.value, decide)
@@ -498,6 +503,8 @@ class BenchService:
                     payload={"line_id": outcome.line_id, "code": event.code, "how": kind},
                     operator_id=operator_id,
                 )
+            if outcome.taken_back:
+                self._take_back(conn, event, current, outcome.taken_back, operator_id)
             if outcome.parcel_id is not None:
                 outcome = self._keep_parcel_id(conn, event, current, outcome, outcome.parcel_id)
             if outcome.print_labels and self.labels is not None and self.broker is None:
@@ -527,6 +534,35 @@ class BenchService:
         if values:
             conn.execute(_statements().touch_station, {"station_": self.station, **values})
         return outcome, journal_id
+
+    def _take_back(
+        self,
+        conn: Connection,
+        event: ScanRead,
+        order: Order,
+        taken_back: tuple[int, ...],
+        operator_id: int | None,
+    ) -> None:
+        """CANCEL took these counts back (core.bench.cancel): the lines' counts are saved and
+        each count is undone in the journal, as UNDO undoes one, so no later UNDO takes it
+        back twice."""
+        save_line_counts(conn, order, sorted(set(taken_back)))
+        counts = session_counts(conn, self.station, order.id)
+        names = {line.id: line.name for line in order.lines}
+        for line_id in taken_back:
+            journal_id = next(j for j, line in reversed(counts) if line == line_id)
+            counts.remove((journal_id, line_id))
+            said = sentence("Taken back by Cancel: {name}.", name=names[line_id])
+            undone = BenchOutcome(True, said, "ok", order.id, line_id=line_id, delta=-1)
+            self._journal(conn, event, "command", undone, operator_id, journal_id)
+            record_event(
+                conn,
+                "order.item_unpacked",
+                station=self.station,
+                order_id=order.id,
+                payload={"line_id": line_id, "code": event.code, "how": "cancel"},
+                operator_id=operator_id,
+            )
 
     def _keep_parcel_id(
         self,
@@ -676,8 +712,12 @@ class BenchService:
             )
         elif outcome.ok and outcome.parcel_id is not None and outcome.order_id is not None:
             self.bus.publish(OrderChanged(outcome.order_id, "parcels"))
-        elif outcome.ok and (outcome.ready or outcome.partial) and outcome.order_id is not None:
-            # Ship-out lists packed orders: it hears of them here.
+        elif (
+            outcome.ok
+            and (outcome.ready or outcome.partial or outcome.taken_back)
+            and outcome.order_id is not None
+        ):
+            # Ship-out lists packed orders: it hears of them here (and of a cancel's take-back).
             self.bus.publish(OrderChanged(outcome.order_id, "packed"))
 
 
