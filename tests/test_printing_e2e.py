@@ -8,11 +8,13 @@ import dataclasses
 import socket
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from stationd.clock import utcnow
 from stationd.config import settings_from_dict
 from stationd.core.orders import Document, OrderRuleError
 from stationd.services.documents import print_orders
@@ -189,6 +191,35 @@ def test_r9_invoice_only_for_own_invoice_orders(station):
     assert b"1050" in receipts(station, 1)[0]
     with station.store.read() as conn:
         assert conn.execute(select(print_jobs.c.document)).scalars().all() == ["invoice"]
+
+
+def test_r9_invoice_is_dated_when_issued_and_due_30_days_from_then(station):
+    """Issue 12, item 3: order 1006's invoice printed 2026-12-06 said due 2026-12-07 — dated
+    on the order's day. Order 1050 was placed on 2026-11-01; its invoice is dated the day it
+    is printed, due 30 days later (Räntelagen §3), and a reprint keeps those dates."""
+    today = utcnow().astimezone(station.settings.station.tz).date()
+    due = today + timedelta(days=30)
+    print_orders(station.store, station.printing, station.paperwork, [1050], Document.INVOICE)
+    paper = receipts(station, 1)[0]
+    assert b"Fakturadatum" in paper and today.isoformat().encode() in paper
+    assert due.isoformat().encode() in paper
+    assert b"2026-11-01" not in paper and b"2026-12-01" not in paper
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # R10: the marker follows the printer taking the bytes
+        with station.store.read() as conn:
+            if conn.execute(select(printed_documents.c.document)).first():
+                break
+        time.sleep(0.02)
+    print_orders(
+        station.store,
+        station.printing,
+        station.paperwork,
+        [1050],
+        Document.INVOICE,
+        confirm_reprint=True,
+    )
+    again = receipts(station, 2)[1]
+    assert today.isoformat().encode() in again and due.isoformat().encode() in again
 
 
 def test_r16_report_in_prints_one_label_per_parcel(station, label_printer):

@@ -10,9 +10,10 @@ Assumptions, stated once:
 - Prices include VAT at one rate for the whole order, 25 % by default (the standard rate in
   Sweden and Norway); the VAT shown is the part of the total, rounded half up to the öre/øre.
 - Dates are printed in the station's time zone when one is given (`tz`), else as stored.
-- An invoice's number is the order id; its date is the day the order was placed unless given,
-  and it falls due `due_days` later (30 by default: the Swedish Räntelagen §3 and the Norwegian
-  forsinkelsesrenteloven both default to 30 days).
+- An invoice's number is the order id; its date is the day it is issued (printed first), never
+  the day the order was placed, and it falls due `due_days` after that (30 by default: the
+  Swedish Räntelagen §3 and the Norwegian forsinkelsesrenteloven both count 30 days from the
+  day the creditor sent the invoice).
 """
 
 from __future__ import annotations
@@ -668,14 +669,15 @@ def build_invoice(
     currency: str = "SEK",
     vat_percent: int = 25,
     due_days: int = 30,
-    issued: date | None = None,
-    tz: tzinfo | None = None,
+    issued: date,
 ) -> Invoice:
-    """R9: the invoice of `order`. Whether it may print (own invoice, one order) is
+    """R9: the invoice of `order`, dated `issued` — the day it is issued, in the station's
+    time zone — and due `due_days` after that (Räntelagen §3 counts from the invoice, not
+    from the order). Whether it may print (own invoice, one order) is
     `orders.check_print_request`'s decision, made before this is called."""
     if isinstance(due_days, bool) or not isinstance(due_days, int) or due_days < 0:
         raise ValueError(f"due_days is a whole number of days ≥ 0, not {due_days!r}")
-    day = issued or _local_date(order.placed_at, tz)
+    day = issued
     return Invoice(
         number=str(order.id),
         order_id=order.id,
@@ -702,8 +704,12 @@ def build_document(
     vat_percent: int = 25,
     due_days: int = 30,
     tz: tzinfo | None = None,
+    issued: date | None = None,
 ) -> PickList | Receipt | PickListReceipt | Invoice:
-    """Build the document the outbound queue asked for (R9), by its `Document` kind."""
+    """Build the document the outbound queue asked for (R9), by its `Document` kind.
+
+    `issued` is the day an invoice is issued; an invoice can't be built without it.
+    """
     locations = locations or {}
     match Document(kind):
         case Document.PICKLIST:
@@ -719,9 +725,11 @@ def build_document(
                 vat_percent=vat_percent, tz=tz,
             )  # fmt: skip
         case Document.INVOICE:
+            if issued is None:
+                raise ValueError("an invoice is dated the day it is issued: give `issued`")
             return build_invoice(
                 order, shop=shop, customer=customer or Address(order.customer_name),
                 language=language, currency=currency, vat_percent=vat_percent,
-                due_days=due_days, tz=tz,
+                due_days=due_days, issued=issued,
             )  # fmt: skip
     raise ValueError(f"unknown document {kind!r}")  # pragma: no cover - Document() raised first

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, tzinfo
 
 from sqlalchemy import Connection, select
 
+from stationd.clock import utcnow
 from stationd.config import PrinterSettings, Settings
 from stationd.core.deliveries import Delivery
 from stationd.core.documents import Address, Shop, build_document
@@ -32,7 +34,7 @@ from stationd.services.printing import PrintService
 from stationd.store.database import Store
 from stationd.store.deliveries import mark_labelled
 from stationd.store.orders import load_orders, record_event
-from stationd.store.print_queue import waiting_documents
+from stationd.store.print_queue import first_printed, waiting_documents
 from stationd.store.tables import orders, products
 
 
@@ -178,6 +180,9 @@ def print_orders(
                 vat_percent=paperwork.vat_percent,
                 due_days=paperwork.due_days,
                 tz=paperwork.tz,  # type: ignore[arg-type]
+                issued=_issued_on(conn, order.id, paperwork.tz)
+                if document is Document.INVOICE
+                else None,
             )
             payload = render(
                 built,
@@ -199,6 +204,13 @@ def print_orders(
                 },
             )
     return jobs
+
+
+def _issued_on(conn: Connection, order_id: int, tz: object) -> date:
+    """The day an invoice is dated (Räntelagen §3 counts its due date from then): the day it
+    was first printed, so a reprint says the same, else today — in the station's zone."""
+    at = first_printed(conn, order_id, Document.INVOICE) or utcnow()
+    return at.astimezone(tz).date() if isinstance(tz, tzinfo) else at.date()
 
 
 def queue_labels(

@@ -41,6 +41,7 @@ from stationd.core.orders import (
 
 PLACED = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)  # 00:30 on 2 March in Stockholm
 STOCKHOLM_WINTER = timezone(timedelta(hours=1))
+ISSUED = date(2026, 3, 1)  # the day the invoices here are issued
 SHOP = Shop(
     "Garnboden AB",
     ("Storgatan 1", "111 22 Stockholm"),
@@ -162,7 +163,7 @@ def test_titles_in_the_station_language(language, picklist, receipt, invoice):
     docs = [
         build_picklist(order, LOCATIONS, language=language),
         build_receipt(order, shop=SHOP, language=language),
-        build_invoice(order, shop=SHOP, customer=Address("Åsa"), language=language),
+        build_invoice(order, shop=SHOP, customer=Address("Åsa"), language=language, issued=ISSUED),
     ]
     titles = [
         next(b.text for b in doc.sections()[0].blocks if isinstance(b, Heading)) for doc in docs
@@ -258,7 +259,10 @@ def test_combined_is_the_picklist_then_the_receipt_on_separate_paper():
 def test_invoice_number_dates_address_and_amount_due():
     customer = Address("Åsa Ødegård", "Kyrkvägen 3", "123 45", "Farsta")
     invoice = build_invoice(
-        make_order(payment_method=PaymentMethod.OWN_INVOICE), shop=SHOP, customer=customer
+        make_order(payment_method=PaymentMethod.OWN_INVOICE),
+        shop=SHOP,
+        customer=customer,
+        issued=ISSUED,
     )
     assert isinstance(invoice, Invoice)
     assert (invoice.number, invoice.issued, invoice.due) == (
@@ -280,11 +284,26 @@ def test_invoice_number_dates_address_and_amount_due():
 def test_invoice_due_days_are_configurable_and_counted_from_the_invoice_date():
     order = make_order(payment_method=PaymentMethod.OWN_INVOICE)
     customer = Address("Åsa")
-    assert build_invoice(order, shop=SHOP, customer=customer, due_days=14).due == date(2026, 3, 15)
+    assert build_invoice(
+        order, shop=SHOP, customer=customer, due_days=14, issued=ISSUED
+    ).due == date(2026, 3, 15)
     later = build_invoice(order, shop=SHOP, customer=customer, issued=date(2026, 3, 10))
     assert (later.issued, later.due) == (date(2026, 3, 10), date(2026, 4, 9))
     with pytest.raises(ValueError, match="due_days"):
-        build_invoice(order, shop=SHOP, customer=customer, due_days=-1)
+        build_invoice(order, shop=SHOP, customer=customer, due_days=-1, issued=ISSUED)
+
+
+def test_r9_invoice_is_dated_the_day_it_is_issued_not_the_day_of_the_order():
+    """Issue 12, item 3: the invoice took the order's date, so one printed nine months later
+    fell due at once. Räntelagen §3 counts the 30 days from the invoice."""
+    order = make_order(payment_method=PaymentMethod.OWN_INVOICE)  # placed 2026-03-01
+    invoice = build_document(Document.INVOICE, order, shop=SHOP, issued=date(2026, 12, 6))
+    assert (invoice.issued, invoice.due) == (date(2026, 12, 6), date(2027, 1, 5))
+    fields = next(b for b in invoice.sections()[0].blocks if isinstance(b, Fields))
+    assert ("Fakturadatum", "2026-12-06") in fields.rows
+    assert ("Förfallodatum", "2027-01-05") in fields.rows
+    with pytest.raises(ValueError, match="issued"):
+        build_document(Document.INVOICE, order, shop=SHOP)
 
 
 def test_invoice_is_only_offered_for_own_invoice_orders_by_check_print_request():
@@ -294,7 +313,7 @@ def test_invoice_is_only_offered_for_own_invoice_orders_by_check_print_request()
         check_print_request(Document.INVOICE, [card])
     own = make_order(payment_method=PaymentMethod.OWN_INVOICE)
     (chosen,) = check_print_request(Document.INVOICE, [own])
-    invoice = build_document(Document.INVOICE, chosen, shop=SHOP)
+    invoice = build_document(Document.INVOICE, chosen, shop=SHOP, issued=ISSUED)
     assert isinstance(invoice, Invoice)
     assert invoice.customer == Address("Åsa Ødegård")
 
@@ -302,7 +321,9 @@ def test_invoice_is_only_offered_for_own_invoice_orders_by_check_print_request()
 def test_build_document_dispatches_on_the_document_kind():
     order = make_order(payment_method=PaymentMethod.OWN_INVOICE)
     built = {
-        kind: build_document(kind, order, shop=SHOP, locations=LOCATIONS, language="en")
+        kind: build_document(
+            kind, order, shop=SHOP, locations=LOCATIONS, language="en", issued=ISSUED
+        )
         for kind in Document
     }
     assert {kind: type(doc) for kind, doc in built.items()} == {
