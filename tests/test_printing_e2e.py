@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from stationd.clock import utcnow
 from stationd.config import settings_from_dict
@@ -20,7 +20,7 @@ from stationd.core.orders import Document, OrderRuleError
 from stationd.services.documents import print_orders
 from stationd.station import Station
 from stationd.store.database import Store
-from stationd.store.tables import print_jobs, printed_documents
+from stationd.store.tables import orders, print_jobs, printed_documents
 
 # A Zebra's ~HS answer: three STX…ETX strings; paper out, pause, head open all 0.
 HS_ALL_WELL = (
@@ -220,6 +220,28 @@ def test_r9_invoice_is_dated_when_issued_and_due_30_days_from_then(station):
     )
     again = receipts(station, 2)[1]
     assert today.isoformat().encode() in again and due.isoformat().encode() in again
+
+
+def test_r9_r16_the_customers_paper_speaks_the_customers_language_and_currency(
+    station, label_printer
+):
+    """Issue 12, item 4: NOK orders printed "3 615,00 kr" on Swedish invoices, and Norwegian
+    customers got invoices and labels in Swedish. The station here speaks Swedish."""
+    with station.store.write() as conn:
+        conn.execute(
+            update(orders)
+            .where(orders.c.id.in_([1050, 1043]))
+            .values(country="NO", currency="NOK", street="Storgata 1", postcode="0155", city="Oslo")
+        )
+    print_orders(station.store, station.printing, station.paperwork, [1050], Document.INVOICE)
+    invoice = receipts(station, 1)[0]
+    assert b"Forfallsdato" in invoice and "Å betale".encode("cp865") in invoice
+    assert b"F\x94rfallodatum" not in invoice  # "Förfallodatum"
+    assert b"99,00 kr" in invoice  # NOK, written as Norway writes it
+    station.ship(1043, ["RR473124829SE"], weight_g=None)
+    label_printer.wait_for(1)
+    (label,) = label_printer.jobs
+    assert b"Fra" in label and b"Til" in label and b"Till" not in label
 
 
 def test_r16_report_in_prints_one_label_per_parcel(station, label_printer):

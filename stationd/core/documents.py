@@ -25,7 +25,8 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Literal, Protocol
 
 from stationd.core.barcodes import order_barcode
-from stationd.core.money import SUFFIX, format_money
+from stationd.core.locales import customer_language, date_text
+from stationd.core.money import format_amount, format_money
 from stationd.core.orders import Document, Order, PaymentMethod
 
 __all__ = [
@@ -183,17 +184,19 @@ def normalize_language(language: str) -> str:
 
 
 def _date_text(day: date, language: str) -> str:
-    # Norway writes dd.mm.yyyy; Sweden (and ISO 8601 for English) yyyy-mm-dd.
-    return day.strftime("%d.%m.%Y") if language == "nb" else day.isoformat()
+    return date_text(day, language)
 
 
 def _local_date(at: datetime, tz: tzinfo | None) -> date:
     return (at.astimezone(tz) if tz is not None and at.tzinfo is not None else at).date()
 
 
-def _amount(minor: int, currency: str) -> str:
-    """An amount for a table cell: the number as `format_money` writes it, without the unit."""
-    return format_money(minor, currency).removesuffix(NBSP + SUFFIX.get(currency, currency))
+def _customer_paper(order: Order, language: str | None, currency: str | None) -> tuple[str, str]:
+    """The language and currency of paper that goes to the customer (issue 12): as given,
+    else the language of the country the order ships to and the order's own currency."""
+    return normalize_language(language or customer_language(order.country)), (
+        currency or order.currency
+    )
 
 
 def vat_part(total_minor: int, rate_percent: int) -> int:
@@ -470,7 +473,7 @@ def _priced_lines(order: Order) -> tuple[InvoiceLine, ...]:
     )
 
 
-def _line_table(lines: tuple[InvoiceLine, ...], currency: str, t: Mapping[str, str]) -> Table:
+def _line_table(lines: tuple[InvoiceLine, ...], language: str, t: Mapping[str, str]) -> Table:
     return Table(
         (
             Column(t["item"], flex=True),
@@ -482,8 +485,8 @@ def _line_table(lines: tuple[InvoiceLine, ...], currency: str, t: Mapping[str, s
             (
                 line.name,
                 str(line.quantity),
-                _amount(line.unit_price_minor, currency),
-                _amount(line.total_minor, currency),
+                format_amount(line.unit_price_minor, language),
+                format_amount(line.total_minor, language),
             )
             for line in lines
         ),
@@ -491,11 +494,12 @@ def _line_table(lines: tuple[InvoiceLine, ...], currency: str, t: Mapping[str, s
 
 
 def _totals(
-    total_minor: int, vat_percent: int, currency: str, t: Mapping[str, str]
+    total_minor: int, vat_percent: int, currency: str, language: str
 ) -> list[tuple[str, str]]:
-    rows = [(t["total"], format_money(total_minor, currency))]
+    t = LABELS[language]
+    rows = [(t["total"], format_money(total_minor, currency, language))]
     if vat_percent > 0:
-        vat = format_money(vat_part(total_minor, vat_percent), currency)
+        vat = format_money(vat_part(total_minor, vat_percent), currency, language)
         rows.append((t["vat"].format(rate=vat_percent), vat))
     return rows
 
@@ -533,7 +537,7 @@ class Receipt(_Priced):
 
     def sections(self) -> tuple[Section, ...]:
         t = LABELS[self.language]
-        totals = _totals(self.total_minor, self.vat_percent, self.currency, t)
+        totals = _totals(self.total_minor, self.vat_percent, self.currency, self.language)
         blocks: tuple[Block, ...] = (
             Text((self.shop.name,), align="center", bold=True),
             Text(self.shop.header_lines(t), align="center"),
@@ -546,7 +550,7 @@ class Receipt(_Priced):
                     (t["payment"], t[f"pay_{self.payment_method.value}"]),
                 )
             ),
-            _line_table(self.lines, self.currency, t),
+            _line_table(self.lines, self.language, t),
             Rule(),
             Totals(tuple(totals), strong=frozenset({0})),
             Text((t["thanks"],), align="center"),
@@ -558,12 +562,14 @@ def build_receipt(
     order: Order,
     *,
     shop: Shop,
-    language: str = "sv",
-    currency: str = "SEK",
+    language: str | None = None,
+    currency: str | None = None,
     vat_percent: int = 25,
     tz: tzinfo | None = None,
 ) -> Receipt:
-    """R9: the receipt of `order` (all its lines, prices including VAT at `vat_percent`)."""
+    """R9: the receipt of `order` (all its lines, prices including VAT at `vat_percent`), in
+    the customer's language and the order's currency unless `language`/`currency` say."""
+    language, currency = _customer_paper(order, language, currency)
     return Receipt(
         order_id=order.id,
         placed=_local_date(order.placed_at, tz),
@@ -573,7 +579,7 @@ def build_receipt(
         lines=_priced_lines(order),
         vat_percent=vat_percent,
         shop=shop,
-        language=normalize_language(language),
+        language=language,
     )
 
 
@@ -603,15 +609,22 @@ def build_picklist_receipt(
     *,
     shop: Shop,
     language: str = "sv",
-    currency: str = "SEK",
+    currency: str | None = None,
     vat_percent: int = 25,
     tz: tzinfo | None = None,
+    receipt_language: str | None = None,
 ) -> PickListReceipt:
-    """R9: the combined pick list + receipt of `order`."""
+    """R9: the combined pick list + receipt of `order`: the pick list in the station's
+    `language`, the receipt in the customer's (`receipt_language`, else `build_receipt`'s)."""
     return PickListReceipt(
         build_picklist(order, locations, language=language, tz=tz),
         build_receipt(
-            order, shop=shop, language=language, currency=currency, vat_percent=vat_percent, tz=tz
+            order,
+            shop=shop,
+            language=receipt_language,
+            currency=currency,
+            vat_percent=vat_percent,
+            tz=tz,
         ),
     )
 
@@ -634,8 +647,8 @@ class Invoice(_Priced):
 
     def sections(self) -> tuple[Section, ...]:
         t, lang = LABELS[self.language], self.language
-        totals = _totals(self.total_minor, self.vat_percent, self.currency, t)
-        totals.append((t["amount_due"], format_money(self.total_minor, self.currency)))
+        totals = _totals(self.total_minor, self.vat_percent, self.currency, lang)
+        totals.append((t["amount_due"], format_money(self.total_minor, self.currency, lang)))
         blocks: list[Block] = [
             Text((self.shop.name,), align="center", bold=True),
             Text(self.shop.header_lines(t), align="center"),
@@ -650,7 +663,7 @@ class Invoice(_Priced):
             ),
             Text((f"{t['bill_to']}:",), bold=True),
             Text(self.customer.lines()),
-            _line_table(self.lines, self.currency, t),
+            _line_table(self.lines, self.language, t),
             Rule(),
             Totals(tuple(totals), strong=frozenset({len(totals) - 1})),
         ]
@@ -665,8 +678,8 @@ def build_invoice(
     *,
     shop: Shop,
     customer: Address,
-    language: str = "sv",
-    currency: str = "SEK",
+    language: str | None = None,
+    currency: str | None = None,
     vat_percent: int = 25,
     due_days: int = 30,
     issued: date,
@@ -674,7 +687,9 @@ def build_invoice(
     """R9: the invoice of `order`, dated `issued` — the day it is issued, in the station's
     time zone — and due `due_days` after that (Räntelagen §3 counts from the invoice, not
     from the order). Whether it may print (own invoice, one order) is
-    `orders.check_print_request`'s decision, made before this is called."""
+    `orders.check_print_request`'s decision, made before this is called. It speaks the
+    customer's language, in the order's currency, unless `language`/`currency` say."""
+    language, currency = _customer_paper(order, language, currency)
     if isinstance(due_days, bool) or not isinstance(due_days, int) or due_days < 0:
         raise ValueError(f"due_days is a whole number of days ≥ 0, not {due_days!r}")
     day = issued
@@ -688,7 +703,7 @@ def build_invoice(
         lines=_priced_lines(order),
         vat_percent=vat_percent,
         shop=shop,
-        language=normalize_language(language),
+        language=language,
     )
 
 
@@ -700,7 +715,7 @@ def build_document(
     locations: Mapping[str, str] | None = None,
     customer: Address | None = None,
     language: str = "sv",
-    currency: str = "SEK",
+    currency: str | None = None,
     vat_percent: int = 25,
     due_days: int = 30,
     tz: tzinfo | None = None,
@@ -708,7 +723,9 @@ def build_document(
 ) -> PickList | Receipt | PickListReceipt | Invoice:
     """Build the document the outbound queue asked for (R9), by its `Document` kind.
 
-    `issued` is the day an invoice is issued; an invoice can't be built without it.
+    The pick list is the packer's, in the station's `language`; the receipt and the invoice
+    are the customer's, in the customer's language and the order's currency (`currency`
+    overrides it). `issued` is the day an invoice is issued; an invoice needs it.
     """
     locations = locations or {}
     match Document(kind):
@@ -716,9 +733,8 @@ def build_document(
             return build_picklist(order, locations, language=language, tz=tz)
         case Document.RECEIPT:
             return build_receipt(
-                order, shop=shop, language=language, currency=currency,
-                vat_percent=vat_percent, tz=tz,
-            )  # fmt: skip
+                order, shop=shop, currency=currency, vat_percent=vat_percent, tz=tz
+            )
         case Document.PICKLIST_RECEIPT:
             return build_picklist_receipt(
                 order, locations, shop=shop, language=language, currency=currency,
@@ -729,7 +745,6 @@ def build_document(
                 raise ValueError("an invoice is dated the day it is issued: give `issued`")
             return build_invoice(
                 order, shop=shop, customer=customer or Address(order.customer_name),
-                language=language, currency=currency, vat_percent=vat_percent,
-                due_days=due_days, issued=issued,
+                currency=currency, vat_percent=vat_percent, due_days=due_days, issued=issued,
             )  # fmt: skip
     raise ValueError(f"unknown document {kind!r}")  # pragma: no cover - Document() raised first

@@ -113,6 +113,8 @@ class Order:
     own_status_id: int | None = None
     lines: list[OrderLine] = field(default_factory=list)
     printed: dict[Document, datetime] = field(default_factory=dict)
+    country: str = "SE"  # where it ships: the customer's paper speaks its language
+    currency: str = "SEK"  # the prices' currency (ISO 4217)
 
     # R1 -----------------------------------------------------------------
     def move_to(self, new: OrderStatus) -> None:

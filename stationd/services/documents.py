@@ -19,6 +19,7 @@ from stationd.config import PrinterSettings, Settings
 from stationd.core.deliveries import Delivery
 from stationd.core.documents import Address, Shop, build_document
 from stationd.core.labels import Receiver, Sender, labels_for_delivery
+from stationd.core.locales import customer_language
 from stationd.core.orders import (
     Document,
     Order,
@@ -175,8 +176,7 @@ def print_orders(
                 shop=paperwork.shop,
                 locations=_locations(conn, (line.sku for line in order.lines)),
                 customer=order_address(conn, order.id) if document is Document.INVOICE else None,
-                language=paperwork.language,
-                currency=paperwork.currency,
+                language=paperwork.language,  # the pick list's; the customer's paper, theirs
                 vat_percent=paperwork.vat_percent,
                 due_days=paperwork.due_days,
                 tz=paperwork.tz,  # type: ignore[arg-type]
@@ -244,8 +244,10 @@ def queue_labels(
     )
     printer = printing.printer_for("label")
     options = paperwork.printer(printer)
-    # Label captions are Norwegian under "no"; the station says "nb" for Bokmål.
-    lang = "no" if paperwork.language == "nb" else paperwork.language
+    # The label's texts are the customer's (issue 12): the language of the country the parcel
+    # goes to. Label captions are Norwegian under "no"; core says "nb" for Bokmål.
+    language = customer_language(receiver.country)
+    lang = "no" if language == "nb" else language
     try:
         labels = labels_for_delivery(
             delivery, sender=paperwork.sender, receiver=receiver, weights_g=weights

@@ -222,7 +222,7 @@ def test_receipt_in_norwegian_kroner_and_euro():
     assert totals.rows[1] == ("herav mva. 25\u00a0%", "166,70\u00a0kr")
     receipt = build_receipt(make_order(), shop=SHOP, language="en", currency="EUR")
     totals = next(b for b in receipt.sections()[0].blocks if isinstance(b, Totals))
-    assert totals.rows[0] == ("Total", "833,50\u00a0€")
+    assert totals.rows[0] == ("Total", "€833.50")  # English writes a decimal point
 
 
 @pytest.mark.parametrize(
@@ -318,8 +318,33 @@ def test_invoice_is_only_offered_for_own_invoice_orders_by_check_print_request()
     assert invoice.customer == Address("Åsa Ødegård")
 
 
+def test_r9_the_customers_paper_speaks_the_customers_language_and_currency():
+    """Issue 12, item 4: at a Swedish station the pick list is Swedish (the packer's), the
+    receipt and the invoice of a Norwegian NOK order Norwegian, in kroner as Norway writes
+    them; a Swedish customer's NOK order names the currency."""
+    norwegian = make_order(payment_method=PaymentMethod.OWN_INVOICE, country="NO", currency="NOK")
+    built = {
+        kind: build_document(kind, norwegian, shop=SHOP, language="sv", issued=ISSUED)
+        for kind in Document
+    }
+    assert built[Document.PICKLIST].language == "sv"
+    assert built[Document.RECEIPT].language == "nb" and built[Document.INVOICE].language == "nb"
+    combined = built[Document.PICKLIST_RECEIPT]
+    assert (combined.picklist.language, combined.receipt.language) == ("sv", "nb")
+    invoice = built[Document.INVOICE]
+    fields = next(b for b in invoice.sections()[0].blocks if isinstance(b, Fields))
+    assert ("Forfallsdato", "31.03.2026") in fields.rows
+    totals = next(b for b in invoice.sections()[0].blocks if isinstance(b, Totals))
+    assert totals.rows[-1] == ("Å betale", "833,50\u00a0kr")
+    swede = make_order(currency="NOK")
+    receipt = build_document(Document.RECEIPT, swede, shop=SHOP, language="sv")
+    totals = next(b for b in receipt.sections()[0].blocks if isinstance(b, Totals))
+    assert receipt.language == "sv" and totals.rows[0] == ("Totalt", "833,50\u00a0NOK")
+
+
 def test_build_document_dispatches_on_the_document_kind():
-    order = make_order(payment_method=PaymentMethod.OWN_INVOICE)
+    # Shipped to Britain: the customer's paper is English like the station's pick list.
+    order = make_order(payment_method=PaymentMethod.OWN_INVOICE, country="GB")
     built = {
         kind: build_document(
             kind, order, shop=SHOP, locations=LOCATIONS, language="en", issued=ISSUED
