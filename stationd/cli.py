@@ -157,6 +157,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run the station: upgrade the database, start devices, schedule and kiosk."""
     with _clear_errors():
         settings = _settings(ctx, **{"kiosk.host": host, "kiosk.port": port})
+        click.echo(f"stationd: {settings.config_notice()}")
         _run_station(
             settings,
             ctx.obj["verbose"],

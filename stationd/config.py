@@ -35,6 +35,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from stationd.core.text import Text, sentence
+
 __all__ = [
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_PATH",
@@ -62,6 +64,8 @@ DEFAULT_CONFIG_PATH = Path("/etc/stationd/stationd.toml")
 """Read when neither ``--config`` nor ``$STATIOND_CONFIG`` names a file, if it exists."""
 
 CONFIG_ENV_VAR = "STATIOND_CONFIG"
+#: The source of settings read from no file: the built-in defaults.
+DEFAULTS_SOURCE = "<defaults>"
 """Environment variable naming the config file (``--config`` beats it)."""
 
 
@@ -705,6 +709,21 @@ class Settings:
     scale: ScaleSettings = _section(ScaleSettings)
     bench: BenchSettings = _section(BenchSettings)
     shipping: ShippingSettings = _section(ShippingSettings)
+    #: Where these settings came from: the config file's path, DEFAULTS_SOURCE when no file
+    #: was read (issue 12: `serve` says which, in the log and on the Devices page).
+    source: str = dataclasses.field(default="<defaults>", compare=False)
+
+    def config_notice(self) -> Text:
+        """Which configuration the station runs on, as a sentence for the log and the kiosk."""
+        if self.source == DEFAULTS_SOURCE:
+            return sentence(
+                "No config file was found (none named by --config or {env}, and {path} does "
+                "not exist): the built-in defaults apply, with the database {database}.",
+                env=CONFIG_ENV_VAR,
+                path=str(DEFAULT_CONFIG_PATH),
+                database=self.database_url(),
+            )
+        return sentence("Configuration read from {path}.", path=self.source)
 
     def database_url(self) -> str:
         """``database.url``, or ``sqlite:///<state_dir>/stationd.sqlite`` when it is empty."""
@@ -765,7 +784,7 @@ def _build_section(cls: type, table: Any, at: str, noun: str, ctx: _Context) -> 
 def _build_settings(data: Any, ctx: _Context) -> Settings:
     if not isinstance(data, Mapping):
         raise ctx.error(None, f"the configuration must be a table, got {_describe(data)}")
-    fields = {f.name: f.metadata[_SECTION] for f in dataclasses.fields(Settings)}
+    fields = {f.name: f.metadata[_SECTION] for f in dataclasses.fields(Settings) if f.metadata}
     for name in data:
         if name not in fields:
             raise ctx.error(
@@ -804,7 +823,7 @@ def _build_settings(data: Any, ctx: _Context) -> Settings:
                     )
                 seen[value] = i
         values[name] = entries
-    settings = Settings(**values)
+    settings = Settings(**values, source=ctx.source)
     names = [p.name for p in settings.printers]
     kinds = {p.name: p.kind for p in settings.printers}
     for field in ("picklist", "receipt", "picklist_receipt", "invoice"):
@@ -845,7 +864,7 @@ def _apply_overrides(
     data: Mapping[str, Any], overrides: Mapping[str, Any], source: str
 ) -> tuple[dict[str, Any], frozenset[str]]:
     merged = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
-    sections = {f.name: f.metadata[_SECTION] for f in dataclasses.fields(Settings)}
+    sections = {f.name: f.metadata[_SECTION] for f in dataclasses.fields(Settings) if f.metadata}
     for dotted, value in overrides.items():
         section, dot, key = dotted.partition(".")
         if not dot or not section or not key or "." in key:
@@ -918,7 +937,7 @@ def load_settings(path: Path | None, *, overrides: Mapping[str, Any] | None = No
     """
     if path is None:
         data: dict[str, Any] = {}
-        source = "<defaults>"
+        source = DEFAULTS_SOURCE
     else:
         data = _read_toml(path)
         source = str(path)

@@ -288,6 +288,17 @@ def test_a_port_in_use_is_named(config):
     assert f"127.0.0.1:{port} is in use" in result.output and "Traceback" not in result.output
 
 
+def test_serve_says_which_config_it_runs_on(config):
+    """Issue 12, item 10: `serve` ran silently on whatever it found."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = run("serve", "--port", str(taken.getsockname()[1]), config=config)
+    assert result.output.startswith(f"stationd: Configuration read from {config}.\n")
+
+
 def test_a_locked_database_is_one_line_and_no_traceback(tmp_path, config):
     import sqlite3
 
