@@ -559,6 +559,7 @@ class ShopSettings:
     vat_number: str = _str("", max_len=40)
     vat_percent: int = _int(25, lo=0, hi=50)
     invoice_due_days: int = _int(30, lo=0, hi=365)
+    picklist_barcodes: bool = _bool(False)
 
 
 PRINTER_KINDS = ("escpos", "zpl", "simulated")

@@ -20,7 +20,7 @@ from stationd.core.orders import Document, OrderRuleError
 from stationd.services.documents import print_orders
 from stationd.station import Station
 from stationd.store.database import Store
-from stationd.store.tables import orders, print_jobs, printed_documents
+from stationd.store.tables import order_lines, orders, print_jobs, printed_documents
 
 # A Zebra's ~HS answer: three STX…ETX strings; paper out, pause, head open all 0.
 HS_ALL_WELL = (
@@ -169,6 +169,19 @@ def test_r9_r11_pick_lists_reach_the_receipt_printer_in_shelf_order(station):
     assert first.index(b"A-02-3") < first.index(b"B-10-1")
     # Nordic letters in code page 865: å = 0x86, ø = 0x9b
     assert "Kåre Ødegård".encode("cp865") in first
+
+
+def test_r11_the_pick_list_shows_each_items_ean(station):
+    """Issue 12, item 11: an item's EAN was on no page and no pick list."""
+    with station.store.read() as conn:
+        gtins = conn.execute(
+            select(order_lines.c.gtin).where(order_lines.c.order_id == 1042)
+        ).scalars()
+        eans = [gtin[1:] for gtin in gtins]
+    print_orders(station.store, station.printing, station.paperwork, [1042], Document.PICKLIST)
+    paper = receipts(station, 1)[0]
+    # The item column wraps on 42 characters: "EAN" may end a line, its digits start the next.
+    assert eans and all(ean.encode() in paper for ean in eans) and paper.count(b"EAN") == 2
 
 
 def test_r10_marker_is_set_once_the_printer_took_the_bytes(station):

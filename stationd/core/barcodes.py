@@ -30,6 +30,7 @@ __all__ = [
     "badge_barcode",
     "classify",
     "command_barcode",
+    "ean_text",
     "gtin_check_digit",
     "is_valid_gtin",
     "is_valid_s10",
@@ -122,6 +123,16 @@ def is_valid_gtin(code: str) -> bool:
         and _DIGITS.fullmatch(code) is not None
         and _has_valid_check_digit(code)
     )
+
+
+def ean_text(gtin: str | None) -> str:
+    """A GTIN as printed under the item's own barcode: a stored GTIN-14 with leading zeros as
+    its EAN-13 (or EAN-8) — "07310865004703" -> "7310865004703"; "" for none."""
+    if not gtin:
+        return ""
+    if len(gtin) == 14 and gtin.startswith("000000"):
+        return gtin[6:]
+    return gtin[1:] if len(gtin) == 14 and gtin.startswith("0") else gtin
 
 
 def normalize_gtin(code: str) -> str:

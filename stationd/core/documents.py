@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Literal, Protocol
 
-from stationd.core.barcodes import order_barcode
+from stationd.core.barcodes import ean_text, order_barcode
 from stationd.core.locales import customer_language, date_text
 from stationd.core.money import format_amount, format_money
 from stationd.core.orders import Document, Order, PaymentMethod
@@ -363,6 +363,7 @@ class PickLine:
     sku: str
     name: str
     quantity: int  # still to pick
+    ean: str = ""  # the EAN printed on the item (core.barcodes.ean_text), "" if it has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +377,7 @@ class PickList:
     comment: str
     lines: tuple[PickLine, ...]
     language: str = "sv"
+    item_barcodes: bool = False  # each line's EAN also as a barcode (`[shop] picklist_barcodes`)
     kind: Document = field(default=Document.PICKLIST, init=False)
 
     @property
@@ -403,7 +405,11 @@ class PickList:
                     (
                         line.location or t["no_location"],
                         str(line.quantity),
-                        f"{line.sku} {line.name}".strip(),
+                        " ".join(
+                            part
+                            for part in (line.sku, line.name, line.ean and f"EAN {line.ean}")
+                            if part
+                        ),
                     )
                     for line in self.lines
                 ),
@@ -411,6 +417,11 @@ class PickList:
             Rule(),
             Totals(((t["items"], str(self.item_count)),)),
         ]
+        if self.item_barcodes:
+            # Issue 12, item 11: where the shop wants it, each item's EAN to scan from paper.
+            for line in self.lines:
+                if line.ean:
+                    blocks += [Text((f"{line.sku} {line.name}".strip(),)), Barcode(line.ean)]
         return (Section(self.kind, tuple(blocks)),)
 
 
@@ -420,11 +431,13 @@ def build_picklist(
     *,
     language: str = "sv",
     tz: tzinfo | None = None,
+    item_barcodes: bool = False,
 ) -> PickList:
     """R11: a pick list of what is still to pick of `order`, in shelf order.
 
     `locations` maps SKU → stock location (locations live on products); a SKU missing there
     falls back to the line's own `location`. Lines with nothing left to pick are left out.
+    Each line shows its EAN; with `item_barcodes`, each EAN is also printed as a barcode.
     """
     language = normalize_language(language)
     picks = [
@@ -433,6 +446,7 @@ def build_picklist(
             sku=line.sku,
             name=line.name,
             quantity=line.left_to_pack,
+            ean=ean_text(line.gtin),
         )
         for line in order.lines
         if line.left_to_pack > 0
@@ -446,6 +460,7 @@ def build_picklist(
         comment=order.comment,
         lines=tuple(picks),
         language=language,
+        item_barcodes=item_barcodes,
     )
 
 
@@ -613,11 +628,12 @@ def build_picklist_receipt(
     vat_percent: int = 25,
     tz: tzinfo | None = None,
     receipt_language: str | None = None,
+    item_barcodes: bool = False,
 ) -> PickListReceipt:
     """R9: the combined pick list + receipt of `order`: the pick list in the station's
     `language`, the receipt in the customer's (`receipt_language`, else `build_receipt`'s)."""
     return PickListReceipt(
-        build_picklist(order, locations, language=language, tz=tz),
+        build_picklist(order, locations, language=language, tz=tz, item_barcodes=item_barcodes),
         build_receipt(
             order,
             shop=shop,
@@ -720,6 +736,7 @@ def build_document(
     due_days: int = 30,
     tz: tzinfo | None = None,
     issued: date | None = None,
+    item_barcodes: bool = False,
 ) -> PickList | Receipt | PickListReceipt | Invoice:
     """Build the document the outbound queue asked for (R9), by its `Document` kind.
 
@@ -730,7 +747,9 @@ def build_document(
     locations = locations or {}
     match Document(kind):
         case Document.PICKLIST:
-            return build_picklist(order, locations, language=language, tz=tz)
+            return build_picklist(
+                order, locations, language=language, tz=tz, item_barcodes=item_barcodes
+            )
         case Document.RECEIPT:
             return build_receipt(
                 order, shop=shop, currency=currency, vat_percent=vat_percent, tz=tz
@@ -738,7 +757,7 @@ def build_document(
         case Document.PICKLIST_RECEIPT:
             return build_picklist_receipt(
                 order, locations, shop=shop, language=language, currency=currency,
-                vat_percent=vat_percent, tz=tz,
+                vat_percent=vat_percent, tz=tz, item_barcodes=item_barcodes,
             )  # fmt: skip
         case Document.INVOICE:
             if issued is None:

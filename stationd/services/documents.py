@@ -51,6 +51,7 @@ class Paperwork:
     vat_percent: int
     due_days: int
     tz: object
+    picklist_barcodes: bool
     printers: Mapping[str, PrinterSettings]
 
     def printer(self, name: str) -> PrinterSettings:
@@ -75,6 +76,7 @@ class Paperwork:
             vat_percent=shop.vat_percent,
             due_days=shop.invoice_due_days,
             tz=settings.station.tz,
+            picklist_barcodes=shop.picklist_barcodes,
             printers={p.name: p for p in settings.printers},
         )
 
@@ -180,6 +182,7 @@ def print_orders(
                 vat_percent=paperwork.vat_percent,
                 due_days=paperwork.due_days,
                 tz=paperwork.tz,  # type: ignore[arg-type]
+                item_barcodes=paperwork.picklist_barcodes,
                 issued=_issued_on(conn, order.id, paperwork.tz)
                 if document is Document.INVOICE
                 else None,

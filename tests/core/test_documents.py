@@ -105,6 +105,23 @@ def test_r11_picklist_lines_in_shelf_order_with_barcode_and_header():
     assert picklist.item_count == 9
 
 
+def test_r11_picklist_shows_each_items_ean_and_a_barcode_per_line_where_the_shop_wants_it():
+    """Issue 12, item 11: the pick list showed the SKU only."""
+    order = make_order()
+    order.lines[0].gtin = "05901234123457"
+    order.lines[1].gtin = "00000096385074"  # an EAN-8
+    plain = build_picklist(order, LOCATIONS)
+    table = next(b for b in plain.sections()[0].blocks if isinstance(b, Table))
+    items = [row[2] for row in table.rows]
+    assert "SOCK-40 Ullsockor grå 40 EAN 5901234123457" in items
+    assert "CAP-1 Mössa EAN 96385074" in items and "YARN-7 Garn" in items
+    assert [b.data for b in plain.sections()[0].blocks if isinstance(b, Barcode)] == ["ORD-1042"]
+    with_codes = build_picklist(order, LOCATIONS, item_barcodes=True)
+    codes = [b.data for b in with_codes.sections()[0].blocks if isinstance(b, Barcode)]
+    assert codes == ["ORD-1042", "96385074", "5901234123457"]  # in shelf order
+    assert [classify(code).gtin for code in codes[1:]] == ["00000096385074", "05901234123457"]
+
+
 def test_picklist_location_falls_back_to_the_line_then_to_the_end():
     order = make_order()
     order.lines[3].location = "A-01-5"  # NEEDLE: not in the mapping, but on its line
