@@ -562,6 +562,29 @@ class ShopSettings:
     picklist_barcodes: bool = _bool(False)
 
 
+#: Paper columns of a receipt printer with no profile (80 mm paper at 512 dots, Font A).
+DEFAULT_COLUMNS = 42
+
+
+def _profile_data(profile: str) -> dict | None:
+    from escpos.capabilities import get_profile  # only for a printer that names a profile
+
+    try:
+        return get_profile(profile).profile_data
+    except KeyError:
+        return None
+
+
+def profile_columns(profile: str) -> int:
+    """The Font A columns of python-escpos printer profile `profile` (TM-T20II, 576 dots: 48);
+    DEFAULT_COLUMNS for no profile or one that doesn't know its fonts."""
+    data = _profile_data(profile) if profile else None
+    try:
+        return int(data["fonts"]["0"]["columns"]) if data else DEFAULT_COLUMNS
+    except (KeyError, TypeError, ValueError):
+        return DEFAULT_COLUMNS
+
+
 PRINTER_KINDS = ("escpos", "zpl", "simulated")
 PRINTER_TRANSPORTS = ("network", "serial", "usb", "file")
 _REAL_PRINTER = ("escpos", "zpl")
@@ -587,13 +610,35 @@ class PrinterSettings:
     timeout_s: float = _float(5.0, lo=0.5, hi=60, only_for=_REAL_PRINTER)
     # ESC/POS
     codepage: str = _choice("CP865", ("CP865", "CP858", "CP850", "CP437"), only_for=("escpos",))
-    width_chars: int = _int(42, lo=24, hi=64, only_for=("escpos", "simulated"))
+    # The printer's python-escpos profile ("TM-T20II"): its Font A columns are the paper's
+    # width unless `width_chars` says (issue 12: 48 columns on a 576-dot printer, not 42).
+    profile: str = _str("", max_len=64, only_for=("escpos", "simulated"))
+    width_chars: int = _int(0, lo=0, hi=64, only_for=("escpos", "simulated"))
     # ZPL
     dpmm: int = _int(8, choices=(6, 8, 12, 24), only_for=("zpl",))
     # the queue
     max_job_age_min: int = _int(30, lo=1, hi=10080)
 
+    def __post_init__(self) -> None:
+        if not self.width_chars:
+            # 0: from the profile. Set once here, so every renderer reads one width.
+            object.__setattr__(self, "width_chars", profile_columns(self.profile))
+
     def _check(self, at: str) -> None:
+        if self.profile and _profile_data(self.profile) is None:
+            from escpos.capabilities import CAPABILITIES
+
+            raise _Invalid(
+                f"{at}.profile",
+                f"{at}.profile: no printer profile {self.profile!r}; "
+                f"{_did_you_mean(self.profile, CAPABILITIES['profiles'])}",
+            )
+        if self.width_chars < 24:
+            raise _Invalid(
+                f"{at}.width_chars",
+                f"{at}.width_chars must be 24 to 64 columns (or 0: from the profile), "
+                f"got {self.width_chars}",
+            )
         if self.kind == "simulated":
             return
         if self.kind == "zpl" and self.transport == "serial":

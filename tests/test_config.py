@@ -4,6 +4,7 @@ import dataclasses
 import re
 import textwrap
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -774,3 +775,26 @@ def test_loopback_is_one_rule_for_the_config_and_the_kiosk(address, loopback):
     from stationd.config import is_loopback
 
     assert is_loopback(address) is loopback
+
+
+def test_r20_receipt_width_comes_from_the_printers_profile():
+    """Issue 12, item 12: receipts were 42 characters wide on a 576-dot (48-column) printer."""
+    from stationd.core.documents import Shop, build_receipt
+    from stationd.core.orders import Order, OrderLine, OrderStatus
+    from stationd.devices.escpos_render import render
+
+    def printer(**keys):
+        config = {"printers": [{"name": "r", "kind": "escpos", "host": "127.0.0.1", **keys}]}
+        return settings_from_dict(config).printers[0]
+
+    assert printer(profile="TM-T20II").width_chars == 48
+    assert printer().width_chars == 42  # no profile: 80 mm paper at 512 dots
+    assert printer(profile="TM-T20II", width_chars=42).width_chars == 42  # said outright
+    with pytest.raises(ConfigError, match="no printer profile 'TM-T20X'; did you mean"):
+        printer(profile="TM-T20X")
+    order = Order(
+        1, OrderStatus.PACKING, datetime(2026, 12, 6, tzinfo=UTC), "Åsa",
+        lines=[OrderLine(id=1, sku="A", name="Termos", quantity=1, unit_price_minor=100)],
+    )  # fmt: skip
+    paper = render(build_receipt(order, shop=Shop("Butik")), width_chars=48)
+    assert b"\n" + b"-" * 48 + b"\n" in paper
