@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, insert, select, update
 
 from stationd.core.barcodes import gtin_check_digit
+from stationd.core.orders import PaymentMethod, payment_fits
 from stationd.store.database import Store
 from stationd.store.orders import record_event
 from stationd.store.packscript import run_in_store
@@ -174,7 +175,9 @@ _COMMENTS = [
     "Skickas till min arbetsplats.",
     "Kunden vill ha kvitto på e-post.",
 ]
-_PAYMENTS = ["card"] * 6 + ["invoice"] * 2 + ["swish", "vipps", "own_invoice"]
+_PAYMENTS = [
+    PaymentMethod(m) for m in ["card"] * 6 + ["invoice"] * 2 + ["swish", "vipps", "own_invoice"]
+]
 
 
 @dataclass(frozen=True)
@@ -251,7 +254,10 @@ def build_shop(shape: ShopShape) -> Shop:
             "id": order_id,
             "status": "preorder" if preorder else "order",
             "placed_at": placed,
-            "payment_method": rnd.choice(_PAYMENTS),
+            # Issue 12: no Vipps on a SEK order, no Swish on a NOK one.
+            "payment_method": rnd.choice(
+                [m for m in _PAYMENTS if payment_fits(m, "NOK" if norwegian else "SEK")]
+            ),
             "paid": (not preorder) and rnd.random() >= shape.unpaid_share,
             "waiting": False,
             "comment": rnd.choice(_COMMENTS) if rnd.random() < shape.comment_share else "",
@@ -354,6 +360,7 @@ def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -
             ).scalars()
         )
     to_ship = packing[: len(packing) * 55 // 100]
+    placed = {o["id"]: o["placed_at"] for o in shop.orders}
     for n, order_id in enumerate(to_ship):
         body = f"0073{rnd.randrange(10**13):013d}"
         parcel = body + str(gtin_check_digit(body))
@@ -367,13 +374,16 @@ def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -
                 ).all()
             if len(first) > 1:
                 quantities = {first[0][0]: first[0][1]}
+        # Issue 12: shipped after it was placed (within two days), never before, never later
+        # than now.
+        after = placed[order_id] + timedelta(hours=rnd.randint(2, 48))
         ship(
             store,
             order_id,
             [parcel],
             station=station,
             quantities=quantities,
-            at=shape.now - timedelta(days=rnd.randint(0, 10)),
+            at=min(shape.now, after),
         )
     with store.write() as conn:
         still_packing = packing[len(to_ship) :]

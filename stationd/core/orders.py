@@ -57,6 +57,19 @@ class PaymentMethod(StrEnum):
     BANK = "bank"
 
 
+#: Payment methods of one country, so of one currency: Swish is Swedish, Vipps Norwegian.
+PAYMENT_CURRENCIES: dict[PaymentMethod, frozenset[str]] = {
+    PaymentMethod.SWISH: frozenset({"SEK"}),
+    PaymentMethod.VIPPS: frozenset({"NOK"}),
+}
+
+
+def payment_fits(method: PaymentMethod, currency: str) -> bool:
+    """Whether an order in `currency` can be paid by `method` (a Swish payment is in SEK, a
+    Vipps payment in NOK; the other methods take any currency)."""
+    return currency in PAYMENT_CURRENCIES.get(PaymentMethod(method), frozenset({currency}))
+
+
 class Document(StrEnum):
     """What the outbound queue prints (R9)."""
 
