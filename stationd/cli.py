@@ -212,7 +212,7 @@ def demo(
     import tomli_w
 
     from stationd.config import settings_from_dict
-    from stationd.demo import create_demo
+    from stationd.demo import create_demo, weigh_packed_parcels
     from stationd.store.database import Store
 
     if ctx.obj.get("config"):
@@ -303,6 +303,7 @@ def demo(
         example = f"ORD-{oldest[0].id}" if oldest else "ORD-1000"
 
         def hello(station: Any) -> None:
+            weigh_packed_parcels(station)
             click.echo(f"Kiosk: {station.url}/queue   (Ctrl-C stops)")
             click.echo(f"Scan from a shell: echo {example} > {state / 'scan.fifo'}")
             click.echo(f"Other commands: stationd --config {config_file} packscript --trace")

@@ -11,11 +11,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
 from stationd.core.barcodes import gtin_check_digit
 from stationd.core.orders import PaymentMethod, payment_fits
+from stationd.events import OrderChanged
 from stationd.store.database import Store
 from stationd.store.orders import record_event
 from stationd.store.packscript import run_in_store
@@ -399,3 +401,26 @@ def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -
             conn.execute(select(orders.c.status, func.count()).group_by(orders.c.status)).all()
         )
     return DemoSummary(products=len(shop.products), orders=counts)
+
+
+def weigh_packed_parcels(station: Any) -> None:
+    """The demo's scale weighs what the bench packs (issue 12: "From the scale" only ever
+    erred, as nothing ever lay on the simulated scale): when an order's packing changes, the
+    scale shows, steady, its packed items' weight plus the box's tare — what a person putting
+    the parcel on it would see."""
+    scale = station.scale
+    if scale is None or not hasattr(scale, "put"):
+        return
+    tare_g = station.settings.scale.box_tare_g
+
+    def weigh(event: OrderChanged) -> None:
+        with station.store.read() as conn:
+            rows = conn.execute(
+                select(order_lines.c.packed, products.c.weight_g)
+                .join(products, products.c.sku == order_lines.c.sku)
+                .where(order_lines.c.order_id == event.order_id, order_lines.c.packed > 0)
+            ).all()
+        if rows:
+            scale.put(sum(packed * (weight or 0) for packed, weight in rows) + tare_g)
+
+    station.bus.subscribe(weigh, OrderChanged)
