@@ -5,15 +5,16 @@ the texts of the shipping label, later the shipping notice — speaks the custom
 language of the country the order ships to (Swedish in Sweden, Norwegian bokmål in Norway,
 English elsewhere), with money in the order's currency (`core.money`).
 
-Each language writes a date one way, on paper and on screen alike: Swedish as ISO 8601
-(2026-12-06), Norwegian as 06.12.2026, English as 06/12/2026 (day first, as in Britain).
+Each language writes a date one way on paper, as the kiosk's locales write it on screen:
+Swedish as ISO 8601 (2026-12-06), Norwegian as 06.12.2026, English as 06/12/2026 (day first,
+as in Britain).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
-__all__ = ["COUNTRY_LANGUAGE", "customer_language", "date_text", "datetime_text"]
+__all__ = ["COUNTRY_LANGUAGE", "customer_language", "date_text"]
 
 #: The language of the customer's paper, by ISO 3166 country code (English elsewhere).
 COUNTRY_LANGUAGE = {"SE": "sv", "AX": "sv", "NO": "nb", "SJ": "nb"}
@@ -29,9 +30,3 @@ def customer_language(country: str) -> str:
 def date_text(day: date, language: str) -> str:
     """`day` as `language` writes a date (anything but 'sv' and 'nb' as English)."""
     return day.strftime(_DATE_FORMATS.get(language, _DATE_FORMATS["en"]))
-
-
-def datetime_text(at: datetime, language: str) -> str:
-    """A local time as `language` writes it: its date (`date_text`), then hours and minutes."""
-    separator = " " if language == "sv" else ", "
-    return f"{date_text(at.date(), language)}{separator}{at:%H:%M}"
