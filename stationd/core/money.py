@@ -2,7 +2,7 @@
 
 The customer's paper is written the way the customer's country writes money (issue 12): the
 number grouped with spaces and a decimal comma in Swedish and Norwegian ("3 615,00 kr"), with
-commas and a decimal point in English ("NOK 3,615.00"). "kr" is written only where it can mean
+commas and a decimal point in English ("NOK3,615.00"). "kr" is written only where it can mean
 one currency — SEK in Swedish, NOK in Norwegian; any other currency is named by its ISO 4217
 code (a Norwegian order on Swedish paper reads "3 615,00 NOK"), the euro by its sign.
 """
@@ -34,9 +34,9 @@ def format_amount(minor: int, language: str = "sv") -> str:
 
 
 def format_money(minor: int, currency: str = "SEK", language: str = "sv") -> str:
-    """123450 SEK → '1 234,50 kr' in Swedish, '1 234,50 SEK' in Norwegian, 'SEK 1,234.50' in
-    English."""
+    """123450 SEK → '1 234,50 kr' in Swedish, '1 234,50 SEK' in Norwegian, 'SEK1,234.50' in
+    English — on paper and on the kiosk's pages alike."""
     unit, amount = money_unit(currency, language), format_amount(minor, language)
     if language != "en":
         return f"{amount}{NBSP}{unit}"
-    return f"{unit}{amount}" if unit in SIGNS.values() else f"{unit}{NBSP}{amount}"
+    return f"{unit}{amount}"  # as CLDR's en_GB writes it: "SEK1,234.50", "€1,234.50"

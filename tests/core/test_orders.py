@@ -347,4 +347,4 @@ def test_money_is_written_the_nordic_way():
     assert format_money(0, "NOK", "nb") == "0,00\u00a0kr"
     assert format_money(0, "NOK") == "0,00\u00a0NOK"
     assert format_money(123450, "SEK", "nb") == "1\u00a0234,50\u00a0SEK"
-    assert format_money(123450, "NOK", "en") == "NOK\u00a01,234.50"
+    assert format_money(123450, "NOK", "en") == "NOK1,234.50"
