@@ -84,6 +84,7 @@ class BenchOutcome:
     parcel_id: str | None = None  # put on the open order's delivery (R13)
     unclaimed_parcel: str | None = None  # scanned with no order open: left to ship-out
     taken_back: tuple[int, ...] = ()  # CANCEL: the line of each count taken back, newest first
+    parcels_dropped: tuple[str, ...] = ()  # CANCEL: parcel ids to take off the delivery
 
 
 def error(message: str, order_id: int | None = None) -> BenchOutcome:
@@ -133,6 +134,7 @@ def decide_scan(
     elsewhere: Mapping[int, str] | None = None,
     label_when_packed: bool = False,
     session: Sequence[int] = (),
+    session_parcels: Sequence[str] = (),
 ) -> BenchOutcome:
     """Decide one scan at the bench.
 
@@ -143,7 +145,8 @@ def decide_scan(
     `packing` is the bench's record of `current`'s delivery; `elsewhere` maps the other packing
     orders that hold the scanned item to the item's name there; `label_when_packed` says the
     parcel labels print as soon as the delivery is packed. `session` is, for CANCEL, the line
-    of each item count not undone since this bench opened `current`, oldest first.
+    of each item count not undone since this bench opened `current`, oldest first, and
+    `session_parcels` the parcel ids put on its delivery since then.
     """
     open_id = current.id if current is not None else None
     if scan.kind is CodeKind.INVALID:
@@ -173,7 +176,7 @@ def decide_scan(
     packing = packing if packing is not None else Packing()
     if scan.kind is CodeKind.COMMAND:
         if scan.command is Command.CANCEL:
-            return cancel(current, packing, session)
+            return cancel(current, packing, session, session_parcels)
         return _command(scan.command, current, packing, last_line_id, label_when_packed)
     return pack_item(current, scan, packing, elsewhere or {}, label_when_packed)
 
@@ -430,7 +433,9 @@ def _command(
     )
 
 
-def cancel(current: Order, packing: Packing, session: Sequence[int]) -> BenchOutcome:
+def cancel(
+    current: Order, packing: Packing, session: Sequence[int], parcels: Sequence[str] = ()
+) -> BenchOutcome:
     """CANCEL: the order goes back to how it was when this bench opened it (issue 12, item 1).
 
     The decision, in SPEC terms: R12 counts what the packer scans, and R14 makes a partial
@@ -439,12 +444,13 @@ def cancel(current: Order, packing: Packing, session: Sequence[int]) -> BenchOut
     order was opened here (`session`: the line of each count not undone, oldest first) is
     taken back out, newest first, as UNDO would — ship-out then proposes none of it.
     Items packed in an earlier session, ended by DONE or PARTIAL, stay packed: those were
-    chosen. The session begins at the last scan of the order's pick list at this bench.
+    chosen. The parcel ids scanned in the session (`parcels`) come off the delivery too. The
+    session begins at the last scan of the order's pick list at this bench.
 
     Once the parcel labels are printed for the delivery, its items went into labelled
     parcels: CANCEL then takes nothing back and says so (UNDO still can, one by one).
     """
-    if session and packing.labels:
+    if (session or parcels) and packing.labels:
         return error(
             sentence(
                 "The parcel labels of order {order} are printed already, so Cancel takes "
@@ -474,11 +480,22 @@ def cancel(current: Order, packing: Packing, session: Sequence[int]) -> BenchOut
     else:
         said = sentence("Order {order} closed at the bench; nothing was changed.", order=current.id)
     outcome = BenchOutcome(
-        True, said, Sound.OK, order_id=current.id, closed=True, taken_back=tuple(taken)
+        True,
+        said,
+        Sound.OK,
+        order_id=current.id,
+        closed=True,
+        taken_back=tuple(taken),
+        parcels_dropped=tuple(dict.fromkeys(parcels)),
     )
     if kept:
         note = sentence("{kept} item(s) packed before it was opened stay packed.", kept=kept)
-        return with_note(outcome, note)
+        outcome = with_note(outcome, note)
+    if parcels:
+        note = sentence(
+            "Parcel ids taken off the delivery: {ids}.", ids=", ".join(dict.fromkeys(parcels))
+        )
+        outcome = with_note(outcome, note)
     return outcome
 
 

@@ -53,7 +53,12 @@ from stationd.devices.escpos_render import render
 from stationd.events import Bus, OrderChanged, ScanOutcome, ScanRead, ScanRejected
 from stationd.services.documents import Paperwork
 from stationd.services.operators import operator_scan
-from stationd.services.parcel_ids import book_parcel_id, keep_parcel_id
+from stationd.services.parcel_ids import (
+    book_parcel_id,
+    drop_parcel_id,
+    keep_parcel_id,
+    kept_in_session,
+)
 from stationd.services.printing import PrintService
 from stationd.store.bench import (
     end_packing,
@@ -184,8 +189,10 @@ class BenchService:
             if classified.command is Command.UNDO and current is not None:
                 top = undo_candidate(conn, current.id)
             session: list[tuple[int, int]] = []
+            parcels: list[str] = []
             if classified.command is Command.CANCEL and current is not None:
                 session = session_counts(conn, self.station, current.id)
+                parcels = kept_in_session(conn, self.station, current.id)
             elsewhere = {}
             if (
                 classified.kind is CodeKind.ITEM
@@ -205,6 +212,7 @@ class BenchService:
                 elsewhere=elsewhere,
                 label_when_packed=self.labels is not None,
                 session=[line_id for _journal_id, line_id in session],
+                session_parcels=parcels,
             )
 
         return self._run(scan, classified, classified.kind.value, decide)
@@ -505,6 +513,8 @@ class BenchService:
                 )
             if outcome.taken_back:
                 self._take_back(conn, event, current, outcome.taken_back, operator_id)
+            for parcel_id in outcome.parcels_dropped:
+                drop_parcel_id(conn, current.id, parcel_id, station=self.station)
             if outcome.parcel_id is not None:
                 outcome = self._keep_parcel_id(conn, event, current, outcome, outcome.parcel_id)
             if outcome.print_labels and self.labels is not None and self.broker is None:

@@ -113,6 +113,31 @@ def session_counts(conn: Connection, station: str, order_id: int) -> list[tuple[
     return [(journal_id, line_id) for journal_id, line_id in rows]
 
 
+def session_parcel_scans(conn: Connection, station: str, order_id: int) -> list[str]:
+    """The parcel ids `station` put on `order_id`'s delivery since it last opened the order,
+    as scanned (the journal's codes), oldest first: CANCEL takes them off again."""
+    j = scan_journal
+    opened = conn.execute(
+        select(func.max(j.c.id)).where(
+            j.c.station == station, j.c.order_id == order_id, j.c.kind == "order", j.c.ok.is_(True)
+        )
+    ).scalar()
+    if opened is None:
+        return []
+    rows = conn.execute(
+        select(j.c.code)
+        .where(
+            j.c.order_id == order_id,
+            j.c.station == station,
+            j.c.id > opened,
+            j.c.ok.is_(True),
+            j.c.kind == "parcel",
+        )
+        .order_by(j.c.id)
+    )
+    return list(rows.scalars())
+
+
 def orders_holding_item(conn: Connection, gtin: str, besides: int) -> dict[int, str]:
     """Other packing orders with `gtin` left to deliver, oldest first: order id → item name."""
     rows = conn.execute(

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from stationd.events import Bus, OrderChanged, ScanOutcome, ScanRead, ScanRejected
 from stationd.services.bench import BenchService
+from stationd.store.deliveries import pending_parcel_ids
 from stationd.store.tables import (
     bench_packing,
     events,
@@ -234,6 +235,22 @@ def test_r14_cancel_puts_the_order_back_as_it_was_when_this_bench_opened_it(
     with store.read() as conn:
         kinds = conn.execute(select(events.c.kind).order_by(events.c.id)).scalars().all()
     assert kinds.count("order.item_unpacked") == 3
+
+
+def test_r13_r14_cancel_takes_the_parcel_ids_of_its_session_off_the_delivery(
+    store, bench, packing_order
+):
+    order_id, ean_a, _ = packing_order
+    scan(bench, f"ORD-{order_id}")
+    scan(bench, ean_a)
+    assert scan(bench, "rr473124829se").ok
+    outcome = scan(bench, "CMD-CANCEL")
+    assert outcome.ok and outcome.message.endswith(
+        "Parcel ids taken off the delivery: RR473124829SE."
+    )
+    assert packed(store) == {"A": 0, "B": 0}
+    with store.read() as conn:
+        assert pending_parcel_ids(conn, [order_id])[order_id] == []
 
 
 def test_r12_undo_walks_back_through_every_scan_of_the_order(store, bench, packing_order):
