@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 
 from stationd.core.barcodes import Classified, CodeKind, Command, command_barcode
 from stationd.core.deliveries import MAX_PARCEL_IDS, check_parcel_id
-from stationd.core.documents import Barcode, Heading, Paragraph, Rule, Section
 from stationd.core.orders import (
     STATUS_WORDS,
     Document,
@@ -31,6 +30,7 @@ from stationd.core.orders import (
     OrderRuleError,
     OrderStatus,
 )
+from stationd.core.paper_blocks import Barcode, Heading, Paragraph, Rule, Section
 from stationd.core.text import and_list, sentence
 
 __all__ = [

@@ -13,8 +13,8 @@ from stationd.core.bench import (
     decide_touch,
     parcel_added,
 )
-from stationd.core.documents import Barcode
 from stationd.core.orders import Order, OrderLine, OrderStatus
+from stationd.core.paper_blocks import Barcode
 
 EAN_A = "5901234123457"
 EAN_B = "4006381333931"
