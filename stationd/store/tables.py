@@ -290,7 +290,7 @@ Index("ix_scan_journal_order", scan_journal.c.order_id)
 # Which scans of the scan inbox the journal has (services/scan_inbox.py): by station and time.
 Index("ix_scan_journal_read", scan_journal.c.station, scan_journal.c.at)
 
-# The bench's record of the delivery being packed for an order (core.bench.Packing): its
+# The bench's record of the delivery being packed for an order (core.bench_outcome.Packing): its
 # parcels (R13), whether PARTIAL ended packing (R14: ship-out ships the packed counts as a
 # partial delivery) and the parcel labels already printed at the bench (R16: report-in then
 # prints none). A row exists while a delivery is being packed; report-in removes it.
