@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
 
-from stationd.core.barcodes import ean_text, order_barcode
+from stationd.core.barcodes import order_barcode
+from stationd.core.check_digits import ean_text
 from stationd.core.orders import Document, Order
 from stationd.core.paper_blocks import (
     Barcode,
@@ -71,7 +72,7 @@ class PickLine:
     sku: str
     name: str
     quantity: int  # still to pick
-    ean: str = ""  # the EAN printed on the item (core.barcodes.ean_text), "" if it has none
+    ean: str = ""  # the EAN printed on the item (core.check_digits.ean_text), "" if it has none
 
 
 @dataclass(frozen=True, slots=True)

@@ -171,7 +171,7 @@ order_lines = Table(
     # No `reserved` count: what a line holds follows from its order's state
     # (core.orders.line_reservation), and keeping a copy cost the pack script 85,000 updates.
     CheckConstraint("packed >= 0 AND delivered >= 0", name="counts"),
-    # Scans match lines by the 14-digit GTIN (core.barcodes.normalize_gtin).
+    # Scans match lines by the 14-digit GTIN (core.check_digits.normalize_gtin).
     CheckConstraint("gtin IS NULL OR length(gtin) = 14", name="gtin_has_14_digits"),
 )
 # An order's lines in line order, with what the pack script reads of them: its load walks this
