@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from percentiles import percentile
 
-from stationd.core.documents import build_picklist
 from stationd.core.orders import Order, OrderLine, OrderStatus
+from stationd.core.picklist import build_picklist
 from stationd.devices.printers.escpos_network import NetworkTransport
 from stationd.devices.printers.escpos_printer import EscposPrinter
 from stationd.devices.rendering.escpos import render

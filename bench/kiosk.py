@@ -47,7 +47,7 @@ from percentiles import percentile
 from sqlalchemy import func, select
 
 from stationd.config import settings_from_dict
-from stationd.core.barcodes import s10_check_digit
+from stationd.core.check_digits import s10_check_digit
 from stationd.demo import ShopShape, build_shop, insert_shop
 from stationd.services.packscript_run import run_once
 from stationd.station import Station

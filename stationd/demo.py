@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 
 from stationd.core.audit import DemoCreated
-from stationd.core.barcodes import gtin_check_digit
+from stationd.core.check_digits import gtin_check_digit
 from stationd.core.orders import PaymentMethod, payment_fits
 from stationd.events import OrderChanged
 from stationd.services.packscript_run import run_once

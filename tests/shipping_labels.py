@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from stationd.core.barcodes import gtin_check_digit
+from stationd.core.check_digits import gtin_check_digit
 from stationd.core.labels import Receiver, Sender, ShippingLabel
 
 SSCC = "37340030680998141" + str(gtin_check_digit("37340030680998141"))

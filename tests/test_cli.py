@@ -136,7 +136,7 @@ def test_r19_demo_scanner_port_reads_a_serial_scanner_next_to_the_fifo(
         finally:
             station.stop()
 
-    monkeypatch.setattr("stationd.cli._run_station", run_briefly)
+    monkeypatch.setattr("stationd.cli.serve._run_station", run_briefly)
     try:
         port = os.ttyname(slave)
         result = run("demo", "--state-dir", str(tmp_path / "state"), "--scanner-port", port)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stationd import config
+import stationd.config.settings as config_settings
 from stationd.config import (
     DEFAULT_CONFIG_PATH,
     ConfigError,
@@ -19,6 +19,7 @@ from stationd.config import (
     load_settings,
     settings_from_dict,
 )
+from stationd.config.fields import _SECTION
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "stationd.example.toml"
 
@@ -149,9 +150,9 @@ def test_example_file_with_its_examples_switched_on_parses(tmp_path):
 def test_example_file_shows_every_key_with_its_default():
     data = tomllib.loads(uncommented_example())
     for field in dataclasses.fields(Settings):
-        if config._SECTION not in field.metadata:
+        if _SECTION not in field.metadata:
             continue  # `source`: where the settings came from, not a key of the file
-        section = field.metadata[config._SECTION]
+        section = field.metadata[_SECTION]
         tables = data[field.name] if section.array else [data[field.name]]
         shown = {key for table in tables for key in table}
         declared = {f.name for f in dataclasses.fields(section.cls)}
@@ -635,7 +636,7 @@ def test_overrides_do_not_change_the_mapping_passed_in(tmp_path):
 def test_cli_config_beats_environment_and_default(monkeypatch, tmp_path):
     default = tmp_path / "default.toml"
     default.touch()
-    monkeypatch.setattr(config, "DEFAULT_CONFIG_PATH", default)
+    monkeypatch.setattr(config_settings, "DEFAULT_CONFIG_PATH", default)
     env = {"STATIOND_CONFIG": "/env/stationd.toml"}
     assert config_path("/cli/stationd.toml", env) == Path("/cli/stationd.toml")
 
@@ -643,20 +644,20 @@ def test_cli_config_beats_environment_and_default(monkeypatch, tmp_path):
 def test_environment_beats_default(monkeypatch, tmp_path):
     default = tmp_path / "default.toml"
     default.touch()
-    monkeypatch.setattr(config, "DEFAULT_CONFIG_PATH", default)
+    monkeypatch.setattr(config_settings, "DEFAULT_CONFIG_PATH", default)
     assert config_path(None, {"STATIOND_CONFIG": "/env/s.toml"}) == Path("/env/s.toml")
 
 
 def test_default_file_is_used_when_it_exists(monkeypatch, tmp_path):
     default = tmp_path / "default.toml"
     default.touch()
-    monkeypatch.setattr(config, "DEFAULT_CONFIG_PATH", default)
+    monkeypatch.setattr(config_settings, "DEFAULT_CONFIG_PATH", default)
     assert config_path(None, {}) == default
     assert config_path(None, {"STATIOND_CONFIG": ""}) == default
 
 
 def test_no_file_anywhere_means_builtin_defaults(monkeypatch, tmp_path):
-    monkeypatch.setattr(config, "DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
+    monkeypatch.setattr(config_settings, "DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
     assert config_path(None, {}) is None
     assert config_path("", {}) is None
 

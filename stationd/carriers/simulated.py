@@ -14,7 +14,7 @@ import zlib
 from pathlib import Path
 
 from stationd.carriers import CarrierError, ParcelBooking
-from stationd.core.barcodes import s10_check_digit
+from stationd.core.check_digits import s10_check_digit
 
 log = logging.getLogger(__name__)
 

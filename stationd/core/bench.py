@@ -18,14 +18,27 @@ by its template where the kiosk shows it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from stationd.core.barcodes import Classified, CodeKind, Command, command_barcode
+from stationd.core.barcodes import Classified, CodeKind, Command
+from stationd.core.bench_commands import (
+    _done,
+    _next_parcel,
+    _partial,
+    cancel,
+)
+from stationd.core.bench_outcome import (
+    BenchOutcome,
+    Packing,
+    Sound,
+    _left,
+    _packed_items,
+    error,
+    unusable_code,
+)
 from stationd.core.deliveries import MAX_PARCEL_IDS, check_parcel_id
-from stationd.core.documents import Barcode, Heading, Paragraph, Rule, Section
 from stationd.core.orders import (
     STATUS_WORDS,
-    Document,
     Order,
     OrderLine,
     OrderRuleError,
@@ -34,124 +47,10 @@ from stationd.core.orders import (
 from stationd.core.text import and_list, sentence
 
 __all__ = [
-    "COMMAND_ORDER",
-    "BenchOutcome",
-    "CommandSheet",
-    "Packing",
-    "Sound",
-    "build_command_sheet",
-    "cancel",
     "decide_scan",
     "decide_touch",
-    "error",
     "parcel_added",
-    "shown_on_a_new_page",
-    "unusable_code",
-    "with_note",
 ]
-
-
-class Sound:
-    """The sounds the bench page plays (kiosk.js): ok, error and done."""
-
-    OK = "ok"
-    ERROR = "error"
-    DONE = "done"
-
-
-@dataclass(frozen=True)
-class BenchOutcome:
-    """The answer to one scan or touch, for the screen, the speaker and the store.
-
-    `message` is English, a `core.text.Text` where the kiosk can translate it. The effect flags
-    say what the caller does besides saving the counts: `print_labels` — book the parcels'
-    ids and queue one label per parcel now; `parcel_id` — put this parcel id on the open
-    order's delivery (R13). `unclaimed_parcel` is a good parcel id scanned with no order open:
-    the bench refuses it, the ship-out page may take it.
-    """
-
-    ok: bool
-    message: str
-    sound: str
-    order_id: int | None = None  # the order this is about (opened, counted, closed…)
-    line_id: int | None = None  # the line whose packed count changed
-    delta: int = 0  # +1 packed, -1 taken back
-    complete: bool = False  # every line of the order is now packed
-    opened: bool = False  # this scan opened `order_id`
-    closed: bool = False  # this scan closed the order at the bench
-    ready: bool = False  # closed with everything packed: the order waits at ship-out
-    partial: bool = False  # PARTIAL: what is packed ships as a partial delivery (R14)
-    parcel_started: bool = False  # NEXT PARCEL started another parcel
-    print_labels: bool = False  # the delivery is packed: print its parcel labels now
-    parcel_id: str | None = None  # put on the open order's delivery (R13)
-    unclaimed_parcel: str | None = None  # scanned with no order open: left to ship-out
-    taken_back: tuple[int, ...] = ()  # CANCEL: the line of each count taken back, newest first
-    parcels_dropped: tuple[str, ...] = ()  # CANCEL: parcel ids to take off the delivery
-
-
-def error(message: str, order_id: int | None = None) -> BenchOutcome:
-    """A red outcome with the error sound, which changes nothing."""
-    return BenchOutcome(False, message, Sound.ERROR, order_id=order_id)
-
-
-#: How long a red outcome is the bench's news: a bench page drawn later shows no error (R12).
-ERROR_NEWS_S = 30.0
-
-
-def shown_on_a_new_page(outcome: BenchOutcome, age_s: float) -> bool:
-    """Whether a bench page drawn `age_s` seconds after `outcome` shows it.
-
-    An error belongs to the moment of its scan (R12: the packer sees and hears it then); shown
-    again minutes later, when the page is opened, it reads as the answer to whatever the packer
-    just did. A good outcome stays: it says where the open order stands.
-    """
-    return outcome.ok or age_s < ERROR_NEWS_S
-
-
-def unusable_code(scan: Classified) -> str:
-    """What the packer reads for a code the bench can't use: one whole sentence.
-
-    Most of classify()'s reasons are clauses ("a number of 5 digits is not a product, order or
-    parcel code"), nested in other sentences elsewhere; a banner says a sentence that starts
-    with a capital and ends with a full stop. A reason that is a whole sentence already (an
-    unknown code, which says where another parcel id format goes) is said as it is.
-    """
-    if not scan.error:
-        return sentence("Unreadable code {code}.", code=repr(scan.code))
-    if str(scan.error).rstrip().endswith("."):
-        return scan.error
-    return sentence("Scan not accepted: {reason}.", reason=scan.error)
-
-
-def with_note(outcome: BenchOutcome, note: str) -> BenchOutcome:
-    """`outcome` with one more sentence (e.g. what became of the labels)."""
-    return replace(outcome, message=sentence("{said} {note}", said=outcome.message, note=note))
-
-
-@dataclass
-class Packing:
-    """The bench's record of the delivery being packed for one order (R13, R14, R16).
-
-    `parcels` counts the parcels started (0 before the first item is packed; NEXT PARCEL adds
-    one, at most four — R13). `parcel_start` is how many items were packed when the current
-    parcel was started, so an empty parcel is not followed by another. `partial` says PARTIAL
-    ended the packing: what is packed ships as a partial delivery (R14). `labels` counts the
-    parcel labels printed at the bench for this delivery (0: report-in prints them).
-    Report-in ends the record: the next delivery starts afresh.
-    """
-
-    parcels: int = 0
-    parcel_start: int = 0
-    partial: bool = False
-    labels: int = 0
-
-
-def _packed_items(order: Order) -> int:
-    return sum(line.packed for line in order.lines)
-
-
-def _left(order: Order) -> int:
-    return sum(line.left_to_pack for line in order.lines)
 
 
 def decide_scan(
@@ -459,212 +358,4 @@ def _command(
     return error(
         sentence("The {command} command is not available at this bench.", command=str(command)),
         current.id,
-    )
-
-
-def cancel(
-    current: Order, packing: Packing, session: Sequence[int], parcels: Sequence[str] = ()
-) -> BenchOutcome:
-    """CANCEL: the order goes back to how it was when this bench opened it (issue 12, item 1).
-
-    The decision, in SPEC terms: R12 counts what the packer scans, and R14 makes a partial
-    delivery something the packer *chooses* (PARTIAL at the bench, or the quantities on the
-    ship-out page). A cancelled bench session chose nothing, so every item counted since the
-    order was opened here (`session`: the line of each count not undone, oldest first) is
-    taken back out, newest first, as UNDO would — ship-out then proposes none of it.
-    Items packed in an earlier session, ended by DONE or PARTIAL, stay packed: those were
-    chosen. The parcel ids scanned in the session (`parcels`) come off the delivery too. The
-    session begins at the last scan of the order's pick list at this bench.
-
-    Once the parcel labels are printed for the delivery, its items went into labelled
-    parcels: CANCEL then takes nothing back and says so (UNDO still can, one by one).
-    """
-    if (session or parcels) and packing.labels:
-        return error(
-            sentence(
-                "The parcel labels of order {order} are printed already, so Cancel takes "
-                "nothing back: take items out with Undo, or close the order with Done.",
-                order=current.id,
-            ),
-            current.id,
-        )
-    lines = {line.id: line for line in current.lines}
-    taken: list[int] = []
-    for line_id in reversed(session):
-        line = lines.get(line_id)
-        if line is not None and line.packed > 0:
-            line.packed -= 1
-            taken.append(line_id)
-    kept = _packed_items(current)
-    if taken:
-        packing.parcel_start = min(packing.parcel_start, kept)
-        if kept == 0:
-            packing.parcels = 0
-        said = sentence(
-            "Order {order} closed at the bench; the {count} item(s) packed since it was opened "
-            "are taken back out.",
-            order=current.id,
-            count=len(taken),
-        )
-    else:
-        said = sentence("Order {order} closed at the bench; nothing was changed.", order=current.id)
-    outcome = BenchOutcome(
-        True,
-        said,
-        Sound.OK,
-        order_id=current.id,
-        closed=True,
-        taken_back=tuple(taken),
-        parcels_dropped=tuple(dict.fromkeys(parcels)),
-    )
-    if kept:
-        note = sentence("{kept} item(s) packed before it was opened stay packed.", kept=kept)
-        outcome = with_note(outcome, note)
-    if parcels:
-        note = sentence(
-            "Parcel ids taken off the delivery: {ids}.", ids=", ".join(dict.fromkeys(parcels))
-        )
-        outcome = with_note(outcome, note)
-    return outcome
-
-
-def _done(current: Order, packing: Packing, label_when_packed: bool) -> BenchOutcome:
-    """DONE closes the order at the bench; packed in full, it waits at ship-out."""
-    if current.fully_packed:
-        packing.parcels = max(packing.parcels, 1)
-        return BenchOutcome(
-            True,
-            sentence("Order {order} is packed and ready for ship-out.", order=current.id),
-            Sound.DONE,
-            order_id=current.id,
-            closed=True,
-            ready=True,
-            complete=True,
-            print_labels=label_when_packed and packing.labels == 0,
-        )
-    return BenchOutcome(
-        True,
-        sentence(
-            "Order {order} closed at the bench. {left} item(s) still to pack.",
-            order=current.id,
-            left=_left(current),
-        ),
-        Sound.OK,
-        order_id=current.id,
-        closed=True,
-    )
-
-
-def _next_parcel(current: Order, packing: Packing) -> BenchOutcome:
-    """NEXT PARCEL: the items from now on go in another parcel of the same delivery (R13)."""
-    packed = _packed_items(current)
-    parcels = max(packing.parcels, 1)
-    facts = {"order": current.id, "parcel": parcels, "max": MAX_PARCEL_IDS}
-    if packing.labels:
-        why = sentence(
-            "The parcel labels of order {order} are printed already; it gets no more parcels.",
-            **facts,
-        )
-    elif current.fully_packed:
-        why = sentence(
-            "Everything in order {order} is packed: nothing is left for another parcel.", **facts
-        )
-    elif packed - packing.parcel_start <= 0:
-        why = sentence("Parcel {parcel} is still empty: pack an item into it first.", **facts)
-    elif parcels >= MAX_PARCEL_IDS:
-        why = sentence(
-            "A delivery has at most {max} parcels; order {order} has {parcel} already.", **facts
-        )
-    else:
-        packing.parcels = parcels + 1
-        packing.parcel_start = packed
-        return BenchOutcome(
-            True,
-            sentence(
-                "Parcel {parcel} of order {order} started.",
-                parcel=packing.parcels,
-                order=current.id,
-            ),
-            Sound.OK,
-            order_id=current.id,
-            parcel_started=True,
-        )
-    return error(why, current.id)
-
-
-def _partial(current: Order, packing: Packing, label_when_packed: bool) -> BenchOutcome:
-    """PARTIAL ends packing with what is packed: it ships as a partial delivery (R14)."""
-    if current.fully_packed:
-        outcome = _done(current, packing, label_when_packed)
-        return with_note(outcome, sentence("Everything is packed, so it ships whole."))
-    packed = _packed_items(current)
-    if packed == 0:
-        return error(
-            sentence(
-                "Nothing of order {order} is packed: a partial delivery needs packed items.",
-                order=current.id,
-            ),
-            current.id,
-        )
-    packing.partial = True
-    packing.parcels = max(packing.parcels, 1)
-    return BenchOutcome(
-        True,
-        sentence(
-            "Order {order}: the {packed} packed item(s) go as a partial delivery; "
-            "{left} stay to pack later. Report it on the ship-out page.",
-            order=current.id,
-            packed=packed,
-            left=_left(current),
-        ),
-        Sound.DONE,
-        order_id=current.id,
-        closed=True,
-        partial=True,
-        print_labels=label_when_packed and packing.labels == 0,
-    )
-
-
-# --- the command sheet ------------------------------------------------------------------------
-
-#: The commands in the order the sheet shows them: the common ones first.
-COMMAND_ORDER = (Command.DONE, Command.NEXT_PARCEL, Command.PARTIAL, Command.UNDO, Command.CANCEL)
-
-
-@dataclass(frozen=True)
-class CommandSheet:
-    """The bench's command barcodes on paper, so the flow runs without touching the screen.
-
-    `entries` are (name, what it does, barcode text) in sheet order, the words in the packer's
-    language (the kiosk's). It reads like the outbound queue's documents (`sections()`), so the
-    receipt printer's renderer prints it.
-    """
-
-    title: str
-    entries: tuple[tuple[str, str, str], ...]
-    language: str = "en"
-    order_id: int = 0  # no order: the sheet belongs to the bench
-    kind: Document = Document.RECEIPT  # printed on the receipt printer, like a receipt
-
-    def sections(self) -> tuple[Section, ...]:
-        blocks: list[Heading | Rule | Paragraph | Barcode] = [Heading(self.title)]
-        for name, hint, code in self.entries:
-            blocks += [
-                Rule(),
-                Paragraph((name,), align="center", bold=True),
-                Paragraph((hint,), align="center"),
-                Barcode(code),
-            ]
-        return (Section(Document.RECEIPT, tuple(blocks)),)
-
-
-def build_command_sheet(
-    title: str, words: Mapping[Command, tuple[str, str]], language: str = "en"
-) -> CommandSheet:
-    """The command sheet: one barcode per command of `COMMAND_ORDER` under its name and what it
-    does, from `words` (the command's own name, and nothing more, where `words` has none)."""
-    return CommandSheet(
-        title,
-        tuple((*words.get(c, (c.value, "")), command_barcode(c)) for c in COMMAND_ORDER),
-        language,
     )

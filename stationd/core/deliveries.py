@@ -7,16 +7,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from stationd.core.barcodes import (
-    GS,
-    CodeKind,
-    Gs1Error,
-    classify,
-    gtin_check_digit,
-    is_valid_gtin,
-    parse_gs1,
-    s10_check_digit,
-)
+from stationd.core.barcodes import CodeKind, classify
+from stationd.core.check_digits import gtin_check_digit, is_valid_gtin, s10_check_digit
+from stationd.core.gs1 import GS, Gs1Error, parse_gs1
 from stationd.core.orders import STATUS_WORDS, Order, OrderRuleError, OrderStatus
 from stationd.core.text import sentence
 

@@ -20,130 +20,64 @@ Assumptions, stated once:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
-from types import MappingProxyType
-from typing import Literal, Protocol
+from datetime import date, timedelta, tzinfo
 
-from stationd.core.barcodes import ean_text, order_barcode
-from stationd.core.locales import customer_language, date_text
 from stationd.core.money import format_amount, format_money
 from stationd.core.orders import Document, Order, PaymentMethod
-from stationd.core.text import Text, sentence, sentence_in
+from stationd.core.paper_blocks import (
+    Block,
+    Column,
+    Fields,
+    Heading,
+    Paragraph,
+    Rule,
+    Section,
+    Table,
+    Totals,
+)
+from stationd.core.paper_words import (
+    AMOUNT,
+    AMOUNT_DUE,
+    BILL_TO,
+    CUSTOMER,
+    DATE,
+    DUE_DATE,
+    INVOICE,
+    INVOICE_DATE,
+    INVOICE_NUMBER,
+    ITEM,
+    ORDER,
+    PAY_TO,
+    PAYMENT,
+    PAYMENT_METHODS,
+    PRICE,
+    QUANTITY,
+    RECEIPT,
+    THANKS,
+    TOTAL,
+    _customer_paper,
+    _date_text,
+    _local_date,
+    vat_caption,
+)
+from stationd.core.picklist import PickList, build_picklist
+from stationd.core.text import sentence
 
 __all__ = [
-    "PAPER_LANGUAGES",
-    "PAYMENT_METHODS",
     "Address",
-    "Barcode",
-    "Block",
-    "Column",
-    "Fields",
-    "Heading",
     "Invoice",
     "InvoiceLine",
-    "Paragraph",
-    "PickLine",
-    "PickList",
     "PickListReceipt",
-    "PrintDocument",
     "Receipt",
-    "Rule",
-    "Section",
     "Shop",
-    "Table",
-    "Totals",
     "build_document",
     "build_invoice",
-    "build_picklist",
     "build_picklist_receipt",
     "build_receipt",
-    "location_key",
-    "normalize_language",
     "vat_part",
 ]
-
-NBSP = "\u00a0"
-
-# --- captions --------------------------------------------------------------------------------
-# The words a document prints beside its facts, as core's translatable sentences: the paper
-# says them in its language with the kiosk's catalogs (`stationd.services.paper`).
-
-PICK_LIST = sentence("Pick list")
-RECEIPT = sentence("Receipt")
-INVOICE = sentence("Invoice")
-ORDER = sentence("Order")
-DATE = sentence("Date")
-CUSTOMER = sentence("Customer")
-COMMENT = sentence("Comment:")
-# The kiosk's "Payment" and "Items" (a column) read otherwise than the paper's in sv and nb.
-PAYMENT = sentence_in("paper", "Payment")
-ITEM_COUNT = sentence_in("paper", "Items")
-LOCATION = sentence("Location")
-QUANTITY = sentence("Qty")
-ITEM = sentence("Item")
-PRICE = sentence("Price")
-AMOUNT = sentence("Amount")
-TOTAL = sentence("Total")
-INVOICE_NUMBER = sentence("Invoice number")
-INVOICE_DATE = sentence("Invoice date")
-DUE_DATE = sentence("Due date")
-BILL_TO = sentence("Bill to:")
-AMOUNT_DUE = sentence("Amount due")
-PAY_TO = sentence("Pay to:")
-THANKS = sentence("Thank you for your order!")
-#: Where a pick line has no stock location.
-NO_LOCATION = "-"
-
-PAYMENT_METHODS: Mapping[PaymentMethod, Text] = MappingProxyType(
-    {
-        PaymentMethod.CARD: sentence("Card"),
-        PaymentMethod.INVOICE: sentence("Invoice"),
-        PaymentMethod.OWN_INVOICE: sentence("Invoice (own)"),
-        PaymentMethod.SWISH: sentence("Swish"),
-        PaymentMethod.VIPPS: sentence("Vipps"),
-        PaymentMethod.BANK: sentence("Bank transfer"),
-    }
-)
-"""How a receipt names the way the order was paid."""
-
-
-def vat_caption(rate_percent: int) -> Text:
-    """ "incl. VAT 25 %": the VAT row of the totals."""
-    return sentence("incl. VAT {rate}\u00a0%", rate=rate_percent)  # a no-break space
-
-
-#: The languages paper is printed in; any other falls back to English (SPEC: the packer works
-#: in Swedish or Norwegian).
-PAPER_LANGUAGES = ("sv", "nb", "en")
-
-_LANGUAGE_ALIASES = {"nn": "nb", "nob": "nb", "swe": "sv", "eng": "en"}
-
-
-def normalize_language(language: str) -> str:
-    """'sv', 'sv-SE', 'nb_NO', 'nn' … → 'sv' / 'nb' / 'en'; anything else → 'en' (SPEC: the
-    packer works in Swedish or Norwegian, English as fallback)."""
-    base = re.split(r"[-_.]", language.strip().lower(), maxsplit=1)[0]
-    base = _LANGUAGE_ALIASES.get(base, base)
-    return base if base in PAPER_LANGUAGES else "en"
-
-
-def _date_text(day: date, language: str) -> str:
-    return date_text(day, language)
-
-
-def _local_date(at: datetime, tz: tzinfo | None) -> date:
-    return (at.astimezone(tz) if tz is not None and at.tzinfo is not None else at).date()
-
-
-def _customer_paper(order: Order, language: str | None, currency: str | None) -> tuple[str, str]:
-    """The language and currency of paper that goes to the customer (issue 12): as given,
-    else the language of the country the order ships to and the order's own currency."""
-    return normalize_language(language or customer_language(order.country)), (
-        currency or order.currency
-    )
 
 
 def vat_part(total_minor: int, rate_percent: int) -> int:
@@ -153,97 +87,6 @@ def vat_part(total_minor: int, rate_percent: int) -> int:
     sign = -1 if total_minor < 0 else 1
     num, den = abs(total_minor) * rate_percent, 100 + rate_percent
     return sign * ((2 * num + den) // (2 * den))
-
-
-# --- text blocks -----------------------------------------------------------------------------
-
-Align = Literal["left", "center", "right"]
-
-
-@dataclass(frozen=True, slots=True)
-class Heading:
-    """The document's title: large and centred."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Paragraph:
-    """Lines of running text; a renderer wraps each line to its width."""
-
-    lines: tuple[str, ...]
-    align: Align = "left"
-    bold: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Fields:
-    """Label/value pairs ("Order: 1042"), labels lined up in one column."""
-
-    rows: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """A table column. The one `flex` column takes the width the others leave, and wraps."""
-
-    header: str
-    align: Align = "left"
-    flex: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Table:
-    columns: tuple[Column, ...]
-    rows: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Totals:
-    """Label/amount rows set to the right; `strong` rows stand out (the amount to pay)."""
-
-    rows: tuple[tuple[str, str], ...]
-    strong: frozenset[int] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class Barcode:
-    """A barcode carrying `data`; its human-readable text is `data` too."""
-
-    data: str
-    symbology: Literal["CODE128"] = "CODE128"
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """A horizontal line across the paper."""
-
-
-Block = Heading | Paragraph | Fields | Table | Totals | Barcode | Rule
-
-
-@dataclass(frozen=True, slots=True)
-class Section:
-    """One piece of paper: a renderer cuts after each section. `kind` is None on a paper that
-    is no order's document (a printer's test page)."""
-
-    kind: Document | None
-    blocks: tuple[Block, ...]
-
-
-class PrintDocument(Protocol):
-    """What renderers take: every document below is one."""
-
-    @property
-    def kind(self) -> Document: ...
-
-    @property
-    def order_id(self) -> int: ...
-
-    @property
-    def language(self) -> str: ...
-
-    def sections(self) -> tuple[Section, ...]: ...
 
 
 # --- the shop and the customer ---------------------------------------------------------------
@@ -282,132 +125,6 @@ class Address:
     def lines(self) -> tuple[str, ...]:
         town = f"{self.postcode} {self.city}".strip()
         return tuple(part for part in (self.name, self.street, town, self.country) if part)
-
-
-# --- pick list (R11) -------------------------------------------------------------------------
-
-_DIGIT_RUNS = re.compile(r"(\d+)")
-
-
-def location_key(location: str) -> tuple[tuple[object, ...], str]:
-    """Sort key for shelf locations, natural order: "A-02-1" < "A-2-2" < "A-10-1" < "B-1".
-
-    Digit runs compare as numbers, the rest case-insensitively; a line with no location sorts
-    after every located one, so the picker finds it at the end of the walk.
-    """
-    text = location.strip()
-    if not text:
-        return ((1,), "")
-    parts = _DIGIT_RUNS.split(text.casefold())
-    # split() alternates text, digits, text, …: same position, same type, so tuples compare.
-    key = tuple(int(part) if i % 2 else part for i, part in enumerate(parts))
-    return ((0, *key), text)
-
-
-@dataclass(frozen=True, slots=True)
-class PickLine:
-    location: str
-    sku: str
-    name: str
-    quantity: int  # still to pick
-    ean: str = ""  # the EAN printed on the item (core.barcodes.ean_text), "" if it has none
-
-
-@dataclass(frozen=True, slots=True)
-class PickList:
-    """R11: the lines in shelf order with the quantities still to pick, and the order's barcode."""
-
-    order_id: int
-    barcode: str
-    placed: date
-    customer: str
-    comment: str
-    lines: tuple[PickLine, ...]
-    language: str = "sv"
-    item_barcodes: bool = False  # each line's EAN also as a barcode (`[shop] picklist_barcodes`)
-    kind: Document = field(default=Document.PICKLIST, init=False)
-
-    @property
-    def item_count(self) -> int:
-        return sum(line.quantity for line in self.lines)
-
-    def sections(self) -> tuple[Section, ...]:
-        fields = [
-            (ORDER, str(self.order_id)),
-            (DATE, _date_text(self.placed, self.language)),
-            (CUSTOMER, self.customer),
-        ]
-        blocks: list[Block] = [Heading(PICK_LIST), Barcode(self.barcode), Fields(tuple(fields))]
-        if self.comment.strip():
-            blocks += [Paragraph((COMMENT, *self.comment.strip().splitlines()), bold=True)]
-        blocks += [
-            Table(
-                (
-                    Column(LOCATION),
-                    Column(QUANTITY, align="right"),
-                    Column(ITEM, flex=True),
-                ),
-                tuple(
-                    (
-                        line.location or NO_LOCATION,
-                        str(line.quantity),
-                        " ".join(
-                            part
-                            for part in (line.sku, line.name, line.ean and f"EAN {line.ean}")
-                            if part
-                        ),
-                    )
-                    for line in self.lines
-                ),
-            ),
-            Rule(),
-            Totals(((ITEM_COUNT, str(self.item_count)),)),
-        ]
-        if self.item_barcodes:
-            # Issue 12, item 11: where the shop wants it, each item's EAN to scan from paper.
-            for line in self.lines:
-                if line.ean:
-                    blocks += [Paragraph((f"{line.sku} {line.name}".strip(),)), Barcode(line.ean)]
-        return (Section(self.kind, tuple(blocks)),)
-
-
-def build_picklist(
-    order: Order,
-    locations: Mapping[str, str],
-    *,
-    language: str = "sv",
-    tz: tzinfo | None = None,
-    item_barcodes: bool = False,
-) -> PickList:
-    """R11: a pick list of what is still to pick of `order`, in shelf order.
-
-    `locations` maps SKU → stock location (locations live on products); a SKU missing there
-    falls back to the line's own `location`. Lines with nothing left to pick are left out.
-    Each line shows its EAN; with `item_barcodes`, each EAN is also printed as a barcode.
-    """
-    language = normalize_language(language)
-    picks = [
-        PickLine(
-            location=(locations.get(line.sku) or line.location or "").strip(),
-            sku=line.sku,
-            name=line.name,
-            quantity=line.left_to_pack,
-            ean=ean_text(line.gtin),
-        )
-        for line in order.lines
-        if line.left_to_pack > 0
-    ]
-    picks.sort(key=lambda p: (location_key(p.location), p.sku))
-    return PickList(
-        order_id=order.id,
-        barcode=order_barcode(order.id),
-        placed=_local_date(order.placed_at, tz),
-        customer=order.customer_name,
-        comment=order.comment,
-        lines=tuple(picks),
-        language=language,
-        item_barcodes=item_barcodes,
-    )
 
 
 # --- receipt and invoice ---------------------------------------------------------------------

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from types import MappingProxyType
 
-from stationd.core.barcodes import gtin_check_digit, is_valid_s10
+from stationd.core.check_digits import gtin_check_digit, is_valid_s10
 from stationd.core.deliveries import MAX_PARCEL_IDS, Delivery
 from stationd.core.text import Text, sentence
 

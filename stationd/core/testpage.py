@@ -11,15 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from stationd.core.documents import (
-    Barcode,
-    Block,
-    Fields,
-    Heading,
-    Paragraph,
-    Rule,
-    Section,
-)
+from stationd.core.paper_blocks import Barcode, Block, Fields, Heading, Paragraph, Rule, Section
 from stationd.core.text import sentence
 
 #: Every letter the shop's customers and products are written with, lower and upper case.

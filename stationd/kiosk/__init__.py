@@ -11,7 +11,7 @@ from flask import Flask, abort, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from stationd.config import is_loopback
-from stationd.core.barcodes import ean_text
+from stationd.core.check_digits import ean_text
 from stationd.kiosk.csrf import init_csrf, load_secret
 from stationd.kiosk.i18n import COOKIE as LANGUAGE_COOKIE
 from stationd.kiosk.i18n import LANGUAGES, init_i18n, translate

@@ -15,12 +15,8 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask.blueprints import BlueprintSetupState
 
 from stationd.core.barcodes import Command, command_barcode
-from stationd.core.bench import (
-    COMMAND_ORDER,
-    BenchOutcome,
-    build_command_sheet,
-    shown_on_a_new_page,
-)
+from stationd.core.bench_commands import COMMAND_ORDER, build_command_sheet
+from stationd.core.bench_outcome import BenchOutcome, shown_on_a_new_page
 from stationd.core.bench_screen import BenchScreen
 from stationd.core.deliveries import MAX_PARCEL_IDS
 from stationd.core.numbers import whole_number

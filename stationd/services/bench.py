@@ -36,15 +36,9 @@ from stationd.core.audit import (
     ParcelStarted,
 )
 from stationd.core.barcodes import Classified, CodeKind, Command, classify
-from stationd.core.bench import (
-    BenchOutcome,
-    Packing,
-    decide_scan,
-    decide_touch,
-    parcel_added,
-    with_note,
-)
-from stationd.core.bench import error as error_outcome
+from stationd.core.bench import decide_scan, decide_touch, parcel_added
+from stationd.core.bench_outcome import BenchOutcome, Packing, with_note
+from stationd.core.bench_outcome import error as error_outcome
 from stationd.core.bench_screen import AtBench, BenchScreen
 from stationd.core.orders import Order, OrderRuleError
 from stationd.core.text import Text, sentence, text_data
@@ -366,9 +360,9 @@ class BenchService:
         taken_back: tuple[int, ...],
         operator_id: int | None,
     ) -> None:
-        """CANCEL took these counts back (core.bench.cancel): the lines' counts are saved and
-        each count is undone in the journal, as UNDO undoes one, so no later UNDO takes it
-        back twice."""
+        """CANCEL took these counts back (core.bench_commands.cancel): the lines' counts are
+        saved and each count is undone in the journal, as UNDO undoes one, so no later UNDO
+        takes it back twice."""
         save_line_counts(conn, order, sorted(set(taken_back)))
         counts = session_counts(conn, self.station, order.id)
         names = {line.id: line.name for line in order.lines}

@@ -4,7 +4,7 @@ to pin up beside the bench, so the flow runs without touching the screen."""
 from __future__ import annotations
 
 from stationd.core.audit import CommandSheetPrinted
-from stationd.core.bench import CommandSheet
+from stationd.core.bench_commands import CommandSheet
 from stationd.devices.rendering.escpos import render
 from stationd.services.documents import Paperwork
 from stationd.services.printing import PrintService

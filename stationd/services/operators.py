@@ -24,8 +24,8 @@ from stationd.core.audit import (
     WrongPinEntered,
 )
 from stationd.core.barcodes import Classified, CodeKind
-from stationd.core.bench import BenchOutcome, Sound
-from stationd.core.bench import error as error_outcome
+from stationd.core.bench_outcome import BenchOutcome, Sound
+from stationd.core.bench_outcome import error as error_outcome
 from stationd.core.operators import (
     Operator,
     OperatorRuleError,

@@ -13,18 +13,10 @@ from typing import Protocol
 
 from stationd.catalogs import say
 from stationd.config import PrinterSettings
-from stationd.core.documents import (
-    Block,
-    Fields,
-    Heading,
-    Paragraph,
-    Section,
-    Table,
-    Totals,
-    normalize_language,
-)
 from stationd.core.labels import ShippingLabel
 from stationd.core.orders import Document
+from stationd.core.paper_blocks import Block, Fields, Heading, Paragraph, Section, Table, Totals
+from stationd.core.paper_words import normalize_language
 from stationd.core.text import Text
 from stationd.devices.rendering.escpos import render
 from stationd.devices.rendering.zpl import render_escpos_label, render_zpl

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 
 from stationd.clock import utcnow
-from stationd.core.bench import Packing
+from stationd.core.bench_outcome import Packing
 from stationd.core.orders import OrderStatus
 from stationd.store.database import Store
 from stationd.store.tables import (
@@ -164,7 +164,7 @@ def undo_candidate(
 def session_counts(conn: Connection, station: str, order_id: int) -> list[tuple[int, int]]:
     """The item counts of `order_id` not undone since `station` last opened it (the newest
     good scan of its pick list there), oldest first, as (journal id, line id): what CANCEL
-    takes back (core.bench.cancel)."""
+    takes back (core.bench_commands.cancel)."""
     j = scan_journal
     opened = conn.execute(
         select(func.max(j.c.id)).where(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
-from stationd.core.barcodes import normalize_gtin
+from stationd.core.check_digits import normalize_gtin
 from stationd.core.orders import OrderLine
 from stationd.store.tables import order_lines, products, stock
 

@@ -39,7 +39,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from stationd.core.barcodes import normalize_gtin
+from stationd.core.check_digits import normalize_gtin
 from stationd.core.search import MIN_TEXT, OrderQuery
 from stationd.store.tables import (
     ORDER_TEXT_INDEX,

@@ -171,7 +171,7 @@ order_lines = Table(
     # No `reserved` count: what a line holds follows from its order's state
     # (core.orders.line_reservation), and keeping a copy cost the pack script 85,000 updates.
     CheckConstraint("packed >= 0 AND delivered >= 0", name="counts"),
-    # Scans match lines by the 14-digit GTIN (core.barcodes.normalize_gtin).
+    # Scans match lines by the 14-digit GTIN (core.check_digits.normalize_gtin).
     CheckConstraint("gtin IS NULL OR length(gtin) = 14", name="gtin_has_14_digits"),
 )
 # An order's lines in line order, with what the pack script reads of them: its load walks this
@@ -290,7 +290,7 @@ Index("ix_scan_journal_order", scan_journal.c.order_id)
 # Which scans of the scan inbox the journal has (services/scan_inbox.py): by station and time.
 Index("ix_scan_journal_read", scan_journal.c.station, scan_journal.c.at)
 
-# The bench's record of the delivery being packed for an order (core.bench.Packing): its
+# The bench's record of the delivery being packed for an order (core.bench_outcome.Packing): its
 # parcels (R13), whether PARTIAL ended packing (R14: ship-out ships the packed counts as a
 # partial delivery) and the parcel labels already printed at the bench (R16: report-in then
 # prints none). A row exists while a delivery is being packed; report-in removes it.

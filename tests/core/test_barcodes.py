@@ -10,16 +10,12 @@ from stationd.core.barcodes import (
     Classified,
     CodeKind,
     Command,
-    Gs1Error,
     classify,
     command_barcode,
-    gtin_check_digit,
-    is_valid_gtin,
-    is_valid_s10,
-    normalize_gtin,
     order_barcode,
-    parse_gs1,
 )
+from stationd.core.check_digits import gtin_check_digit, is_valid_gtin, is_valid_s10, normalize_gtin
+from stationd.core.gs1 import Gs1Error, parse_gs1
 
 GS = "\x1d"
 GS1_SYMBOLOGIES = ["]C1", "]e0", "]d2", "]Q3"]

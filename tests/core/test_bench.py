@@ -5,16 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from stationd.core.barcodes import Command, classify, command_barcode, order_barcode
-from stationd.core.bench import (
-    COMMAND_ORDER,
-    Packing,
-    build_command_sheet,
-    decide_scan,
-    decide_touch,
-    parcel_added,
-)
-from stationd.core.documents import Barcode
+from stationd.core.bench import decide_scan, decide_touch, parcel_added
+from stationd.core.bench_commands import COMMAND_ORDER, build_command_sheet
+from stationd.core.bench_outcome import Packing
 from stationd.core.orders import Order, OrderLine, OrderStatus
+from stationd.core.paper_blocks import Barcode
 
 EAN_A = "5901234123457"
 EAN_B = "4006381333931"
@@ -343,7 +338,7 @@ def test_command_sheet_has_the_five_commands_as_barcodes_under_their_words():
 
 
 def test_r12_an_error_is_news_only_at_the_moment_of_its_scan():
-    from stationd.core.bench import ERROR_NEWS_S, shown_on_a_new_page
+    from stationd.core.bench_outcome import ERROR_NEWS_S, shown_on_a_new_page
 
     wrong = decide_scan(classify(EAN_OTHER), order())
     opened = decide_scan(classify(order_barcode(1042)), None, order())

@@ -10,23 +10,14 @@ import pytest
 from stationd.core.barcodes import classify, order_barcode
 from stationd.core.documents import (
     Address,
-    Barcode,
-    Fields,
-    Heading,
     Invoice,
-    PickList,
     PickListReceipt,
     Receipt,
     Shop,
-    Table,
-    Totals,
     build_document,
     build_invoice,
-    build_picklist,
     build_picklist_receipt,
     build_receipt,
-    location_key,
-    normalize_language,
     vat_part,
 )
 from stationd.core.orders import (
@@ -38,6 +29,9 @@ from stationd.core.orders import (
     PaymentMethod,
     check_print_request,
 )
+from stationd.core.paper_blocks import Barcode, Fields, Heading, Table, Totals
+from stationd.core.paper_words import normalize_language
+from stationd.core.picklist import PickList, build_picklist, location_key
 from stationd.services.paper import document_in_language as said
 
 PLACED = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)  # 00:30 on 2 March in Stockholm

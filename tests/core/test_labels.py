@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from stationd.core.barcodes import gtin_check_digit
+from stationd.core.check_digits import gtin_check_digit
 from stationd.core.deliveries import Delivery
 from stationd.core.labels import (
     Receiver,

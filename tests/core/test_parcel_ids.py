@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from stationd.core.barcodes import GS, s10_check_digit
+from stationd.core.check_digits import s10_check_digit
 from stationd.core.deliveries import check_parcel_id
+from stationd.core.gs1 import GS
 from stationd.core.orders import OrderRuleError
 
 

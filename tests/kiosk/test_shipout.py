@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from stationd.carriers import ParcelBooking
 from stationd.carriers.simulated import SimulatedCarrier
 from stationd.config import settings_from_dict
-from stationd.core.barcodes import s10_check_digit
+from stationd.core.check_digits import s10_check_digit
 from stationd.core.documents import Address
 from stationd.events import ScanRead
 from stationd.station import Station

@@ -13,7 +13,7 @@ from browser_support import ARTIFACTS, FLAGS, chromium_path, open_page
 from sqlalchemy import update
 
 from stationd.config import settings_from_dict
-from stationd.core.bench import ERROR_NEWS_S
+from stationd.core.bench_outcome import ERROR_NEWS_S
 from stationd.events import ScanRead
 from stationd.station import Station
 from stationd.store.tables import order_lines

@@ -34,7 +34,8 @@ from demo_process import DemoProcess
 from PIL import Image
 from zplkit.parse import parse as parse_zpl
 
-from stationd.core.barcodes import Command, command_barcode, order_barcode, s10_check_digit
+from stationd.core.barcodes import Command, command_barcode, order_barcode
+from stationd.core.check_digits import s10_check_digit
 from stationd.devices.rendering.zpl import DPMM_TO_DPI
 
 #: How long a step may take on a loaded 2-core machine before the test calls it broken.

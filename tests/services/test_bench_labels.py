@@ -18,8 +18,8 @@ from sqlalchemy import func, select, update
 from stationd.carriers import CarrierError, ParcelBooking
 from stationd.carriers.simulated import SimulatedCarrier
 from stationd.config import settings_from_dict
-from stationd.core.barcodes import s10_check_digit
-from stationd.core.bench import build_command_sheet
+from stationd.core.bench_commands import build_command_sheet
+from stationd.core.check_digits import s10_check_digit
 from stationd.core.orders import OrderRuleError
 from stationd.devices.rendering.zpl import DPMM_TO_DPI
 from stationd.events import ScanRead

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from stationd.catalogs import CATALOGS, LANGUAGES, say
 from stationd.config import Settings
-from stationd.core.documents import ITEM_COUNT, PAPER_LANGUAGES
 from stationd.core.labels import Receiver, Sender, ShippingLabel
+from stationd.core.paper_words import ITEM_COUNT, PAPER_LANGUAGES
 from stationd.core.text import sentence
 from stationd.services.paper import label_in_language
 

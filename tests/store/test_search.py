@@ -151,7 +151,7 @@ def varied(store, shop):
 
 
 def _s10(n: int) -> int:
-    from stationd.core.barcodes import s10_check_digit
+    from stationd.core.check_digits import s10_check_digit
 
     return s10_check_digit(f"{n:08d}")
 

@@ -29,7 +29,7 @@ from escpos.codepages import CodePages
 from escpos.constants import ESC
 from escpos.escpos import Escpos
 
-from stationd.core.documents import (
+from stationd.core.paper_blocks import (
     Barcode,
     Block,
     Fields,

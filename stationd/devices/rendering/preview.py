@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
-from stationd.core.documents import PrintDocument
+from stationd.core.paper_blocks import PrintDocument
 from stationd.devices.rendering.escpos import (
     DOTS_PER_CHAR,
     PaperCut,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import textwrap
 
-from stationd.core.documents import (
+from stationd.core.paper_blocks import (
     Barcode,
     Fields,
     Heading,

@@ -8,7 +8,7 @@ import time
 import pytest
 from receipt_orders import make_order
 
-from stationd.core.documents import build_picklist
+from stationd.core.picklist import build_picklist
 from stationd.devices.printers.escpos_file import FileTransport
 from stationd.devices.printers.escpos_printer import EscposPrinter
 from stationd.devices.printers.printer import PrinterError, PrinterState

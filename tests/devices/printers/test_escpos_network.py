@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from receipt_orders import make_order
 
-from stationd.core.documents import build_picklist
+from stationd.core.picklist import build_picklist
 from stationd.devices.printers.escpos_network import NetworkTransport
 from stationd.devices.printers.escpos_printer import EscposPrinter
 from stationd.devices.printers.printer import PrinterError, PrinterState

@@ -8,14 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from receipt_orders import PLACED, SHOP, locations, make_order
 
-from stationd.core.documents import (
-    Address,
-    build_invoice,
-    build_picklist,
-    build_picklist_receipt,
-    build_receipt,
-)
+from stationd.core.documents import Address, build_invoice, build_picklist_receipt, build_receipt
 from stationd.core.orders import PaymentMethod
+from stationd.core.picklist import build_picklist
 from stationd.devices.rendering.escpos import (
     PaperCut,
     PrintedBarcode,

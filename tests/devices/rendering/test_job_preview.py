@@ -14,16 +14,11 @@ import zplkit
 import zxingcpp
 from PIL import Image, ImageDraw
 
-from stationd.core.documents import (
-    Address,
-    PrintDocument,
-    Shop,
-    build_invoice,
-    build_picklist,
-    build_picklist_receipt,
-)
+from stationd.core.documents import Address, Shop, build_invoice, build_picklist_receipt
 from stationd.core.labels import Receiver, Sender, ShippingLabel
 from stationd.core.orders import Order, OrderLine, OrderStatus, PaymentMethod
+from stationd.core.paper_blocks import PrintDocument
+from stationd.core.picklist import build_picklist
 from stationd.core.testpage import NORDIC_LETTERS, PrinterTestPage
 from stationd.devices.rendering.escpos import PrintedLine, layout, render
 from stationd.devices.rendering.job_preview import escpos_items, is_zpl, job_svg, zpl_svg

@@ -13,7 +13,8 @@ import pytest
 import zxingcpp
 from PIL import Image, ImageDraw
 
-from stationd.core.barcodes import gtin_check_digit, parse_gs1
+from stationd.core.check_digits import gtin_check_digit
+from stationd.core.gs1 import parse_gs1
 from stationd.core.labels import Receiver, Sender, ShippingLabel
 from stationd.devices.rendering.escpos import code128_values
 from stationd.devices.rendering.label_preview import gs1_128_values, label_svg

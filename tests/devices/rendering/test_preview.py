@@ -10,8 +10,9 @@ import zxingcpp
 from barcode.charsets import code128 as python_barcode_code128
 from PIL import Image, ImageDraw
 
-from stationd.core.documents import Shop, build_picklist, build_picklist_receipt
+from stationd.core.documents import Shop, build_picklist_receipt
 from stationd.core.orders import Order, OrderLine, OrderStatus
+from stationd.core.picklist import build_picklist
 from stationd.devices.rendering.escpos import PrintedLine, code128_plan, code128_values, layout
 from stationd.devices.rendering.preview import CODE128_PATTERNS, code128_bars, preview_svg
 from stationd.services.paper import document_in_language as said

@@ -17,7 +17,7 @@ from PIL import Image
 from shipping_labels import NORDIC_RECEIVER, SSCC, make_label
 from zplkit.parse import parse as parse_zpl
 
-from stationd.core.barcodes import parse_gs1
+from stationd.core.gs1 import parse_gs1
 from stationd.devices.rendering.zpl import (
     DPMM_TO_DPI,
     escape_field,
