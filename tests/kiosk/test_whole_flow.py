@@ -17,10 +17,8 @@ read back with zplkit and zxing-cpp). The screenshots go to test-artifacts/flow-
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
-import tty
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -32,6 +30,7 @@ from browser_support import ARTIFACTS, open_page
 from bus_waits import until
 from demo_process import DemoProcess
 from PIL import Image
+from pty_device import PtyDevice
 from zplkit.parse import parse as parse_zpl
 
 from stationd.core.barcodes import Command, command_barcode, order_barcode, s10_check_digit
@@ -44,24 +43,17 @@ STEP_MS = 20_000
 class PtyScanner:
     """A serial scanner on a kernel pty: each scan is the code and CR, as most scanners send."""
 
-    def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        self.port = os.ttyname(self.slave)
+    def __init__(self, pty: PtyDevice) -> None:
+        self.pty = pty
+        self.port = pty.path
 
     def scan(self, code: str) -> None:
-        os.write(self.master, code.encode("ascii") + b"\r")
-
-    def close(self) -> None:
-        os.close(self.master)
-        os.close(self.slave)
+        self.pty.send(code.encode("ascii") + b"\r")
 
 
 @pytest.fixture
-def scanner() -> Iterator[PtyScanner]:
-    scanner = PtyScanner()
-    yield scanner
-    scanner.close()
+def scanner(ptys) -> PtyScanner:
+    return PtyScanner(ptys())
 
 
 @pytest.fixture

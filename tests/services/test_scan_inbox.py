@@ -4,12 +4,10 @@ Through a real `stationd demo` process, a kernel pty as its serial scanner, and 
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import tty
 from datetime import UTC, datetime
 
 from bus_waits import until
@@ -24,7 +22,7 @@ def rows(db, sql, *args):
         return conn.execute(sql, args).fetchall()
 
 
-def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
+def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path, ptys):
     state = tmp_path / "demo"
     made = subprocess.run(
         [sys.executable, "-m", "stationd", "demo", "--state-dir", str(state), "--no-serve"],
@@ -49,9 +47,8 @@ def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
     codes = [f"ORD-{order_id}", gtin[1:], "CMD-UNDO"]
 
     packed = rows(db, "SELECT sum(packed) FROM order_lines WHERE order_id = ?", order_id)
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    port = os.ttyname(slave)
+    scanner = ptys()
+    port = scanner.path
     started: list[DemoProcess] = []
     try:
         demo = DemoProcess(state, "--scanner-port", port)
@@ -61,7 +58,7 @@ def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
         holder = sqlite3.connect(db, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
         for code in codes:
-            os.write(master, code.encode() + b"\r")
+            scanner.send(code.encode() + b"\r")
         inbox = state / "scan-inbox.jsonl"
         until(
             lambda: inbox.exists() and len(list(read_inbox(inbox))) == len(codes),
@@ -100,8 +97,7 @@ def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
             if process.proc.poll() is None:
                 process.proc.kill()
                 process.proc.wait(timeout=10)
-        os.close(master)
-        os.close(slave)
+        scanner.unplug()
     # Each scan counted once, in the order read: the order opened, an item, and its undo.
     assert [(c, k, ok) for c, k, ok, _ in journal] == [
         (codes[0], "order", 1),
