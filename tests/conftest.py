@@ -206,11 +206,6 @@ def shop(store: Store) -> ShopFactory:
 
 
 @pytest.fixture
-def sqlite_shop(sqlite_store: Store) -> ShopFactory:
-    return ShopFactory(sqlite_store)
-
-
-@pytest.fixture
 def make_shop() -> type[ShopFactory]:
     """The factory class itself, for a test that builds its own store."""
     return ShopFactory

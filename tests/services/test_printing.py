@@ -64,11 +64,6 @@ def printers() -> dict[str, SimulatedPrinter]:
 
 
 @pytest.fixture
-def bus() -> Bus:
-    return Bus()
-
-
-@pytest.fixture
 def services() -> Iterator[list[PrintService]]:
     made: list[PrintService] = []
     yield made
