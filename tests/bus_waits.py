@@ -1,4 +1,4 @@
-"""Waiting in device tests: the next event of a kind on the event bus, or a condition, with a
+"""Waiting in tests: the next event of a kind on the event bus, or a condition, with a
 deadline."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import TypeVar
 from stationd.events import DeviceStateChanged, Event, EventQueue
 
 E = TypeVar("E", bound=Event)
+T = TypeVar("T")
 
 #: How long a device test waits for what a device should do (R21: back within 2 s).
 WITHIN_S = 2.0
@@ -39,10 +40,12 @@ def next_state(q: EventQueue, *states: str) -> DeviceStateChanged:
     return next_event(q, DeviceStateChanged, lambda e: e.state in states)[0]
 
 
-def until(predicate: Callable[[], bool], within_s: float = WITHIN_S) -> None:
-    """Wait until `predicate()` holds; fail the test when it doesn't within `within_s`."""
+def until(predicate: Callable[[], T], within_s: float = WITHIN_S, what: str = "condition met") -> T:
+    """Wait until `predicate()` holds and give back what it returned; fail the test, naming
+    `what` it waited for, when it doesn't within `within_s`. The one wait of every test."""
     deadline = time.monotonic() + within_s
-    while not predicate():
+    while not (found := predicate()):
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError(f"not within {within_s} s: {what}")
         time.sleep(0.01)
+    return found

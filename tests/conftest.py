@@ -1,4 +1,6 @@
-"""Shared fixtures: a migrated store on SQLite and on the real PostgreSQL, a station, a kiosk.
+"""Shared fixtures: a migrated store on SQLite and on the real PostgreSQL, a shop in it, an
+event bus, kernel ptys that play serial devices, and `make_station` — a `Station` from a few
+overrides of sensible test settings. Each test folder's conftest.py adds what its tests share.
 
 PostgreSQL comes from STATIOND_TEST_PG_URL (e.g. postgresql+psycopg://postgres@127.0.0.1/test).
 Each test session makes its own database on that server and drops it at the end, so runs in
@@ -8,16 +10,22 @@ under CI=true, where they fail: CI must never pass by not testing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pty_device import PtyDevice
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from stationd.config import Settings, settings_from_dict
+from stationd.events import Bus
+from stationd.station import Station
 from stationd.store.database import Store
 from stationd.store.tables import metadata
 
@@ -198,11 +206,86 @@ def shop(store: Store) -> ShopFactory:
 
 
 @pytest.fixture
-def sqlite_shop(sqlite_store: Store) -> ShopFactory:
-    return ShopFactory(sqlite_store)
-
-
-@pytest.fixture
 def make_shop() -> type[ShopFactory]:
     """The factory class itself, for a test that builds its own store."""
     return ShopFactory
+
+
+@pytest.fixture
+def bus() -> Bus:
+    return Bus()
+
+
+@pytest.fixture
+def ptys() -> Iterator[Callable[[], PtyDevice]]:
+    """Makes `PtyDevice`s (a scanner, a scale, a printer at the far end of a kernel pty); each
+    is unplugged when the test ends."""
+    made: list[PtyDevice] = []
+
+    def make() -> PtyDevice:
+        made.append(PtyDevice())
+        return made[-1]
+
+    yield make
+    for pty in made:
+        pty.unplug()
+
+
+class StationFactory:
+    """`Station`s for tests: named, with their state (database, scan inbox) in the test's
+    tmp_path, in English, with the pack script's timer off. Keyword overrides: `name`,
+    `language`, `state_dir`, and any config section (`kiosk={...}`, `printers=[...]`,
+    `print={...}`); a table is merged into the default one, a list replaces it. `served=True`
+    puts the kiosk on a free port, for a station that is started."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.made: list[Station] = []
+
+    def settings(
+        self,
+        *,
+        name: str = "test-station",
+        language: str = "en",
+        state_dir: Path | None = None,
+        served: bool = False,
+        **sections: Any,
+    ) -> Settings:
+        config: dict[str, Any] = {
+            "station": {
+                "name": name,
+                "state_dir": str(state_dir or self.tmp_path),
+                "language": language,
+            },
+            "packscript": {"interval_min": 0},
+        }
+        for section, value in sections.items():
+            default = config.get(section)
+            if isinstance(default, dict) and isinstance(value, dict):
+                config[section] = {**default, **value}
+            else:
+                config[section] = value
+        settings = settings_from_dict(config)
+        if served:
+            # Port 0 is no port a config file may name, but the one a test's server wants.
+            settings = dataclasses.replace(
+                settings, kiosk=dataclasses.replace(settings.kiosk, port=0)
+            )
+        return settings
+
+    def __call__(self, *, upgrade: bool = True, **overrides: Any) -> Station:
+        """A `Station` of `settings(**overrides)`, its store migrated unless `upgrade=False`."""
+        station = Station(self.settings(**overrides))
+        self.made.append(station)
+        if upgrade:
+            station.store.upgrade()
+        return station
+
+
+@pytest.fixture
+def make_station(tmp_path: Path) -> Iterator[StationFactory]:
+    """Builds `Station`s (see `StationFactory`); their stores are closed when the test ends."""
+    factory = StationFactory(tmp_path)
+    yield factory
+    for station in factory.made:
+        station.store.dispose()

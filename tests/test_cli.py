@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tty
 from pathlib import Path
 
 import pytest
@@ -112,15 +111,14 @@ def test_demo_makes_a_believable_shop(tmp_path, demo_shop):
 
 
 def test_r19_demo_scanner_port_reads_a_serial_scanner_next_to_the_fifo(
-    tmp_path, demo_shop, monkeypatch
+    tmp_path, demo_shop, monkeypatch, ptys
 ):
     from bus_waits import next_event
 
     from stationd.events import ScanRead
     from stationd.station import Station
 
-    master, slave = os.openpty()
-    tty.setraw(slave)
+    scanner = ptys()
     heard: list[tuple[list[str], ScanRead]] = []
 
     def run_briefly(settings, verbose, after_start):  # type: ignore[no-untyped-def]
@@ -130,19 +128,14 @@ def test_r19_demo_scanner_port_reads_a_serial_scanner_next_to_the_fifo(
         scans = station.bus.queue(ScanRead)
         station.start()
         try:
-            os.write(master, b"ORD-1042\r")
+            scanner.send(b"ORD-1042\r")
             kinds = [s.kind for s in settings.scanners]
             heard.append((kinds, next_event(scans, ScanRead, within_s=10)[0]))
         finally:
             station.stop()
 
     monkeypatch.setattr("stationd.cli.serve._run_station", run_briefly)
-    try:
-        port = os.ttyname(slave)
-        result = run("demo", "--state-dir", str(tmp_path / "state"), "--scanner-port", port)
-    finally:
-        os.close(master)
-        os.close(slave)
+    result = run("demo", "--state-dir", str(tmp_path / "state"), "--scanner-port", scanner.path)
     assert result.exit_code == 0, result.output
     ((kinds, scan),) = heard
     assert kinds == ["simulated", "serial"]

@@ -4,22 +4,19 @@ loopback socket, pulled and plugged back mid-work — and nothing is lost or pri
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
+from bus_waits import until
 from sqlalchemy import select, update
 
 from stationd.clock import utcnow
-from stationd.config import settings_from_dict
 from stationd.core.orders import Document, OrderRuleError
 from stationd.services.documents import print_orders
 from stationd.station import Station
-from stationd.store.database import Store
 from stationd.store.tables import order_lines, orders, print_jobs, printed_documents
 
 # A Zebra's ~HS answer: three STX…ETX strings; paper out, pause, head open all 0.
@@ -97,40 +94,31 @@ def label_printer():
 
 
 @pytest.fixture
-def station(tmp_path: Path, label_printer: ZplServer, make_shop):
-    settings = settings_from_dict(
-        {
-            "station": {"name": "print-e2e", "state_dir": str(tmp_path)},
-            "packscript": {"interval_min": 0},
-            "scale": {
-                "kind": "simulated",
-                "tolerance_g": 50,
-                "tolerance_pct": 5,
-                "box_tare_g": 150,
+def station(make_station, label_printer: ZplServer, make_shop):
+    station = make_station(
+        name="print-e2e",
+        language="sv",
+        served=True,
+        scale={"kind": "simulated", "tolerance_g": 50, "tolerance_pct": 5, "box_tare_g": 150},
+        printers=[
+            {"name": "receipts", "kind": "simulated"},
+            {
+                "name": "labels",
+                "kind": "zpl",
+                "host": "127.0.0.1",
+                "port": label_printer.port,
+                "timeout_s": 2.0,
             },
-            "printers": [
-                {"name": "receipts", "kind": "simulated"},
-                {
-                    "name": "labels",
-                    "kind": "zpl",
-                    "host": "127.0.0.1",
-                    "port": label_printer.port,
-                    "timeout_s": 2.0,
-                },
-            ],
-            "print": {
-                "picklist": "receipts",
-                "receipt": "receipts",
-                "picklist_receipt": "receipts",
-                "invoice": "receipts",
-                "label": "labels",
-            },
-        }
+        ],
+        print={
+            "picklist": "receipts",
+            "receipt": "receipts",
+            "picklist_receipt": "receipts",
+            "invoice": "receipts",
+            "label": "labels",
+        },
     )
-    settings = dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk, port=0))
-    seed = Store(settings.database_url())
-    seed.upgrade()
-    shop = make_shop(seed)
+    shop = make_shop(station.store)
     shop.product("A", on_hand=9, name="Termos blå", location="B-10-1", number=1)
     shop.product("B", on_hand=9, name="Vantar röd", location="A-02-3", number=2)
     for order_id in (1042, 1043, 1044):
@@ -144,8 +132,6 @@ def station(tmp_path: Path, label_printer: ZplServer, make_shop):
     shop.order(
         [("A", 1)], status="packing", reserve=True, order_id=1050, payment_method="own_invoice"
     )
-    seed.dispose()
-    station = Station(settings)
     station.start()
     yield station
     station.stop()
@@ -187,14 +173,12 @@ def test_r11_the_pick_list_shows_each_items_ean(station):
 def test_r10_marker_is_set_once_the_printer_took_the_bytes(station):
     print_orders(station.store, station.printing, station.paperwork, [1044], Document.RECEIPT)
     receipts(station, 1)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+
+    def marks() -> list[str]:
         with station.store.read() as conn:
-            marks = conn.execute(select(printed_documents.c.document)).scalars().all()
-        if marks:
-            break
-        time.sleep(0.02)
-    assert marks == ["receipt"]
+            return list(conn.execute(select(printed_documents.c.document)).scalars())
+
+    assert until(marks, within_s=5, what="the receipt marked printed") == ["receipt"]
 
 
 def test_r9_invoice_only_for_own_invoice_orders(station):
@@ -217,12 +201,12 @@ def test_r9_invoice_is_dated_when_issued_and_due_30_days_from_then(station):
     assert b"Fakturadatum" in paper and today.isoformat().encode() in paper
     assert due.isoformat().encode() in paper
     assert b"2026-11-01" not in paper and b"2026-12-01" not in paper
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:  # R10: the marker follows the printer taking the bytes
+
+    def marked() -> bool:  # R10: the marker follows the printer taking the bytes
         with station.store.read() as conn:
-            if conn.execute(select(printed_documents.c.document)).first():
-                break
-        time.sleep(0.02)
+            return conn.execute(select(printed_documents.c.document)).first() is not None
+
+    until(marked, within_s=5, what="the invoice marked printed")
     print_orders(
         station.store,
         station.printing,

@@ -7,22 +7,17 @@ the browser does.
 
 from __future__ import annotations
 
-import dataclasses
 import http.client
 import os
 import queue
 import threading
-import tty
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from stationd.config import settings_from_dict
 from stationd.events import DeviceStateChanged
 from stationd.station import Station
-from stationd.store.database import Store
 from stationd.store.tables import order_lines, stock
 
 
@@ -66,40 +61,22 @@ class SseClient:
 
 
 @pytest.fixture
-def pty_port() -> Iterator[tuple[int, str]]:
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    yield master, os.ttyname(slave)
-    os.close(master)
-    os.close(slave)
-
-
-@pytest.fixture
-def running_station(tmp_path: Path, pty_port, make_shop) -> Iterator[tuple[Station, int]]:
-    master, port_path = pty_port
-    settings = settings_from_dict(
-        {
-            "station": {"name": "e2e", "state_dir": str(tmp_path), "language": "en"},
-            "packscript": {"interval_min": 0},
-            "scanners": [{"name": "gun", "kind": "serial", "port": port_path}],
-        }
+def running_station(make_station, ptys, make_shop) -> Iterator[tuple[Station, int]]:
+    scanner = ptys()
+    station = make_station(
+        name="e2e", served=True, scanners=[{"name": "gun", "kind": "serial", "port": scanner.path}]
     )
-    settings = dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk, port=0))
-    seed = Store(settings.database_url())
-    seed.upgrade()
-    shop = make_shop(seed)
+    shop = make_shop(station.store)
     shop.product("A", on_hand=5, name="Termos blå", number=1)
     shop.product("B", on_hand=5, name="Vantar röd", number=2)
     shop.order([("A", 2), ("B", 1)], status="packing", reserve=True, order_id=1042)
-    seed.dispose()
-    station = Station(settings)
     states = station.bus.queue(DeviceStateChanged)
     station.start()
     try:
         while (event := states.get(timeout=5)) is not None and event.state != "connected":
             pass
         assert event is not None, "the serial scanner never connected to the pty"
-        yield station, master
+        yield station, scanner.master
     finally:
         station.stop()
 

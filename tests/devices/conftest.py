@@ -1,34 +1,14 @@
-"""What the device tests share: an event bus, a queue of what the devices published on it, and
-kernel ptys that play a serial device (scanner, scale, printer) at their far end."""
+"""What the device tests share: a queue of what the devices published on the event bus (the bus
+and the kernel ptys that play a serial device at their far end come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from pty_device import PtyDevice
 
 from stationd.devices.scales.scale import WeightRead
 from stationd.events import Bus, DeviceStateChanged, EventQueue, ScanRead, ScanRejected
-
-
-@pytest.fixture
-def ptys() -> Iterator[Callable[[], PtyDevice]]:
-    """Makes `PtyDevice`s; each is unplugged when the test ends."""
-    made: list[PtyDevice] = []
-
-    def make() -> PtyDevice:
-        made.append(PtyDevice())
-        return made[-1]
-
-    yield make
-    for pty in made:
-        pty.unplug()
-
-
-@pytest.fixture
-def bus() -> Bus:
-    return Bus()
 
 
 @pytest.fixture

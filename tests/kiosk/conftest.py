@@ -3,25 +3,15 @@ pages do (the `X-CSRF-Token` header htmx sends)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from stationd.config import settings_from_dict
 from stationd.kiosk.csrf import COOKIE, HEADER, new_token
 from stationd.station import Station
 
 
 @pytest.fixture
-def station(tmp_path: Path, make_shop):
-    settings = settings_from_dict(
-        {
-            "station": {"name": "kiosk-test", "state_dir": str(tmp_path), "language": "en"},
-            "packscript": {"interval_min": 0},
-        }
-    )
-    station = Station(settings)
-    station.store.upgrade()
+def station(make_station, make_shop):
+    station = make_station(name="kiosk-test")
     shop = make_shop(station.store)
     shop.product("A", on_hand=5, name="Termos <b>blå</b>", number=1)
     shop.order(
@@ -34,8 +24,7 @@ def station(tmp_path: Path, make_shop):
     )
     shop.order([("A", 1)], status="packing", waiting=True, order_id=1043)
     shop.order([("A", 1)], status="order", order_id=1044)
-    yield station
-    station.store.dispose()
+    return station
 
 
 def kiosk_client(station: Station):  # type: ignore[no-untyped-def]

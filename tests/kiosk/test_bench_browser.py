@@ -5,7 +5,6 @@ zxing-cpp from a screenshot."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 
 import pytest
@@ -14,23 +13,14 @@ from browser_support import ARTIFACTS, open_page
 from PIL import Image
 from sqlalchemy import select
 
-from stationd.config import settings_from_dict
 from stationd.events import ScanRead
 from stationd.station import Station
 from stationd.store.tables import order_lines, parcel_ids
 
 
 @pytest.fixture
-def running(tmp_path, make_shop):
-    settings = settings_from_dict(
-        {
-            "station": {"name": "bench-1", "state_dir": str(tmp_path), "language": "en"},
-            "packscript": {"interval_min": 0},
-        }
-    )
-    settings = dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk, port=0))
-    station = Station(settings)
-    station.store.upgrade()
+def running(make_station, make_shop):
+    station = make_station(name="bench-1", served=True)
     shop = make_shop(station.store)
     names = ["Termos blå 0,5 l", "Ullvantar röda", "Mössa grå", "Halsduk lång", "Sockor 3-pack"]
     for number, name in enumerate(names, start=1):

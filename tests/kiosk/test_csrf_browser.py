@@ -5,7 +5,6 @@ reads as another site. Both must fail."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,23 +12,14 @@ import pytest
 from browser_support import open_page
 from sqlalchemy import select
 
-from stationd.config import settings_from_dict
 from stationd.events import ScanRead
 from stationd.station import Station
 from stationd.store.tables import own_statuses
 
 
 @pytest.fixture
-def running(tmp_path, make_shop):
-    settings = settings_from_dict(
-        {
-            "station": {"name": "bench-1", "state_dir": str(tmp_path), "language": "en"},
-            "packscript": {"interval_min": 0},
-        }
-    )
-    settings = dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk, port=0))
-    station = Station(settings)
-    station.store.upgrade()
+def running(make_station, make_shop):
+    station = make_station(name="bench-1", served=True)
     shop = make_shop(station.store)
     shop.product("A", on_hand=5, number=1)
     shop.order([("A", 2)], status="packing", reserve=True, order_id=1042)

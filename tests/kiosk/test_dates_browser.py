@@ -6,27 +6,15 @@ them (nb: 01.11.2026), in a field that says so."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 
 import pytest
 from browser_support import open_page
 
-from stationd.config import settings_from_dict
-from stationd.station import Station
-
 
 @pytest.fixture
-def running(tmp_path, make_shop):
-    settings = settings_from_dict(
-        {
-            "station": {"name": "bench-1", "state_dir": str(tmp_path), "language": "nb"},
-            "packscript": {"interval_min": 0},
-        }
-    )
-    settings = dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk, port=0))
-    station = Station(settings)
-    station.store.upgrade()
+def running(make_station, make_shop):
+    station = make_station(name="bench-1", language="nb", served=True)
     shop = make_shop(station.store)
     shop.product("A", on_hand=50, number=1)
     shop.order(

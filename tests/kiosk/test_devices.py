@@ -10,7 +10,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import zxingcpp
@@ -21,7 +20,6 @@ from sqlalchemy import func, select, update
 from sse_stream import next_message, open_stream
 
 from stationd.clock import utcnow
-from stationd.config import settings_from_dict
 from stationd.core.text import sentence
 from stationd.devices.printers.printer import PrinterState
 from stationd.events import ScanOutcome
@@ -36,29 +34,24 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture
-def station(tmp_path: Path, make_shop) -> Iterator[Station]:
-    settings = settings_from_dict(
-        {
-            "station": {"name": "bench-7", "state_dir": str(tmp_path), "language": "en"},
-            "packscript": {"interval_min": 0},
-            "kiosk": {"sse_heartbeat_s": 1},  # a live stream speaks every second
-            "scanners": [{"name": "gun", "kind": "simulated"}],
-            "printers": [
-                {"name": "receipts", "kind": "simulated"},
-                {"name": "labels", "kind": "simulated"},
-            ],
-            "print": {
-                "picklist": "receipts",
-                "receipt": "receipts",
-                "picklist_receipt": "receipts",
-                "invoice": "receipts",
-                "label": "labels",
-            },
-            "scale": {"kind": "simulated"},
-        }
+def station(make_station, make_shop) -> Iterator[Station]:
+    station = make_station(
+        name="bench-7",
+        kiosk={"sse_heartbeat_s": 1},  # a live stream speaks every second
+        scanners=[{"name": "gun", "kind": "simulated"}],
+        printers=[
+            {"name": "receipts", "kind": "simulated"},
+            {"name": "labels", "kind": "simulated"},
+        ],
+        print={
+            "picklist": "receipts",
+            "receipt": "receipts",
+            "picklist_receipt": "receipts",
+            "invoice": "receipts",
+            "label": "labels",
+        },
+        scale={"kind": "simulated"},
     )
-    station = Station(settings)
-    station.store.upgrade()
     shop = make_shop(station.store)
     shop.product("A", on_hand=5, name="Termos blå", number=1)
     shop.order(

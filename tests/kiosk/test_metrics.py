@@ -4,25 +4,20 @@ scanner on a kernel pty, a simulated receipt printer and a label printer whose p
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import socket
-import tty
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from bus_waits import next_event
 from prometheus_client.parser import text_string_to_metric_families
 
-from stationd.config import settings_from_dict
 from stationd.events import DeviceStateChanged, ScanOutcome, ScanRejected
 from stationd.services.printing import PrinterStateChanged
 from stationd.station import Station
-from stationd.store.database import Store
 
 METRICS_TOKEN = "metrics-token-0123456789"
 KIOSK_TOKEN = "kiosk-token-0123456789ab"
@@ -30,48 +25,38 @@ EAN_A = b"7300000000011"
 
 
 @pytest.fixture
-def running_station(tmp_path: Path, make_shop) -> Iterator[tuple[Station, int]]:
-    master, follower = os.openpty()
-    tty.setraw(follower)
+def running_station(make_station, ptys, make_shop) -> Iterator[tuple[Station, int]]:
+    scanner = ptys()
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         dead_port = closed.getsockname()[1]
-    settings = settings_from_dict(
-        {
-            "station": {"name": "metrics", "state_dir": str(tmp_path), "language": "en"},
-            "packscript": {"interval_min": 0},
-            "kiosk": {"token": KIOSK_TOKEN, "metrics_token": METRICS_TOKEN},
-            "scanners": [{"name": "gun", "kind": "serial", "port": os.ttyname(follower)}],
-            "printers": [
-                {"name": "receipts", "kind": "simulated"},
-                {
-                    "name": "labels",
-                    "kind": "zpl",
-                    "host": "127.0.0.1",
-                    "port": dead_port,
-                    "timeout_s": 0.5,
-                },
-            ],
-            "print": {"receipt": "receipts", "label": "labels"},
-        }
+    station = make_station(
+        name="metrics",
+        served=True,
+        kiosk={"token": KIOSK_TOKEN, "metrics_token": METRICS_TOKEN},
+        scanners=[{"name": "gun", "kind": "serial", "port": scanner.path}],
+        printers=[
+            {"name": "receipts", "kind": "simulated"},
+            {
+                "name": "labels",
+                "kind": "zpl",
+                "host": "127.0.0.1",
+                "port": dead_port,
+                "timeout_s": 0.5,
+            },
+        ],
+        print={"receipt": "receipts", "label": "labels"},
     )
-    settings = dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk, port=0))
-    seed = Store(settings.database_url())
-    seed.upgrade()
-    shop = make_shop(seed)
+    shop = make_shop(station.store)
     shop.product("A", on_hand=5, name="Termos blå", number=1)
     shop.order([("A", 2)], status="packing", reserve=True, order_id=1042)
-    seed.dispose()
-    station = Station(settings)
     states = station.bus.queue(DeviceStateChanged)
     station.start()
     try:
         next_event(states, DeviceStateChanged, lambda e: e.state == "connected", within_s=5)
-        yield station, master
+        yield station, scanner.master
     finally:
         station.stop()
-        os.close(master)
-        os.close(follower)
 
 
 def get(station: Station, path: str, **headers: str) -> tuple[int, str]:

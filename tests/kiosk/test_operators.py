@@ -11,10 +11,8 @@ from kiosk.conftest import kiosk_client
 from sqlalchemy import select, update
 
 from stationd.clock import utcnow
-from stationd.config import settings_from_dict
 from stationd.core.operators import FREE_PIN_TRIES
 from stationd.events import ScanRead
-from stationd.station import Station
 from stationd.store.tables import operators, scan_journal
 
 
@@ -30,17 +28,9 @@ def add(client, name="Anna", badge="ANNA7", pin="4711"):
 
 
 @pytest.fixture
-def strict(tmp_path, make_shop):
+def strict(make_station, make_shop):
     """A station that requires a sign-in and locks after five minutes idle."""
-    settings = settings_from_dict(
-        {
-            "station": {"name": "strict", "state_dir": str(tmp_path), "language": "en"},
-            "packscript": {"interval_min": 0},
-            "kiosk": {"sign_in_required": True, "idle_lock_s": 300},
-        }
-    )
-    station = Station(settings)
-    station.store.upgrade()
+    station = make_station(name="strict", kiosk={"sign_in_required": True, "idle_lock_s": 300})
     shop = make_shop(station.store)
     shop.product("A", on_hand=5, number=1)
     shop.order([("A", 1)], status="packing", reserve=True, order_id=1042)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from stationd.config import settings_from_dict
-from stationd.station import Station
 from stationd.store.tables import order_lines
 
 
@@ -120,15 +118,10 @@ def test_sse_stream_is_event_stream_without_buffering(client, station):
     response.close()
 
 
-def test_lan_kiosk_needs_its_token(tmp_path):
-    settings = settings_from_dict(
-        {
-            "station": {"state_dir": str(tmp_path)},
-            "kiosk": {"host": "0.0.0.0", "token": "s3cret-token-of-sixteen"},
-        }
+def test_lan_kiosk_needs_its_token(make_station):
+    station = make_station(
+        language="sv", kiosk={"host": "0.0.0.0", "token": "s3cret-token-of-sixteen"}
     )
-    station = Station(settings)
-    station.store.upgrade()
     client = station.app.test_client()
     lan = {"REMOTE_ADDR": "192.168.1.50"}
     assert client.get("/queue", environ_base=lan).status_code == 403

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from bus_waits import next_event
@@ -13,7 +12,6 @@ from kiosk.conftest import kiosk_client
 from sqlalchemy import func, select, update
 from sse_stream import next_message, open_stream
 
-from stationd.config import settings_from_dict
 from stationd.devices.printers.printer import PrinterState
 from stationd.events import OrderChanged
 from stationd.kiosk import queue as queue_page
@@ -26,24 +24,19 @@ HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def station(tmp_path: Path, make_shop) -> Iterator[Station]:
-    settings = settings_from_dict(
-        {
-            "station": {"name": "queue-test", "state_dir": str(tmp_path), "language": "en"},
-            "packscript": {"interval_min": 0},
-            # A live stream says something every second: a test waiting on it never hangs.
-            "kiosk": {"sse_heartbeat_s": 1},
-            "printers": [{"name": "receipts", "kind": "simulated"}],
-            "print": {
-                "picklist": "receipts",
-                "receipt": "receipts",
-                "picklist_receipt": "receipts",
-                "invoice": "receipts",
-            },
-        }
+def station(make_station, make_shop) -> Iterator[Station]:
+    station = make_station(
+        name="queue-test",
+        # A live stream says something every second: a test waiting on it never hangs.
+        kiosk={"sse_heartbeat_s": 1},
+        printers=[{"name": "receipts", "kind": "simulated"}],
+        print={
+            "picklist": "receipts",
+            "receipt": "receipts",
+            "picklist_receipt": "receipts",
+            "invoice": "receipts",
+        },
     )
-    station = Station(settings)
-    station.store.upgrade()
     shop = make_shop(station.store)
     shop.product("A", on_hand=20, name="Termos <b>blå</b>", location="B-10-1", number=1)
     shop.product("B", on_hand=20, name="Vantar röd", location="A-02-3", number=2)

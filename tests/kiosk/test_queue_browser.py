@@ -5,39 +5,32 @@ losing the selection, a test print, a job's preview and a scan arriving live."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 import pytest
 from browser_support import ARTIFACTS, open_page
 
-from stationd.config import settings_from_dict
 from stationd.station import Station
 
 
 @pytest.fixture
-def running(tmp_path, make_shop) -> Iterator[Station]:
-    settings = settings_from_dict(
-        {
-            "station": {"name": "bench-2", "state_dir": str(tmp_path), "language": "en"},
-            "packscript": {"interval_min": 0},
-            "scanners": [{"name": "gun", "kind": "simulated"}],
-            "printers": [
-                {"name": "receipts", "kind": "simulated"},
-                {"name": "labels", "kind": "simulated"},
-            ],
-            "print": {
-                "picklist": "receipts",
-                "receipt": "receipts",
-                "picklist_receipt": "receipts",
-                "invoice": "receipts",
-                "label": "labels",
-            },
-        }
+def running(make_station, make_shop) -> Iterator[Station]:
+    station = make_station(
+        name="bench-2",
+        served=True,
+        scanners=[{"name": "gun", "kind": "simulated"}],
+        printers=[
+            {"name": "receipts", "kind": "simulated"},
+            {"name": "labels", "kind": "simulated"},
+        ],
+        print={
+            "picklist": "receipts",
+            "receipt": "receipts",
+            "picklist_receipt": "receipts",
+            "invoice": "receipts",
+            "label": "labels",
+        },
     )
-    settings = dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk, port=0))
-    station = Station(settings)
-    station.store.upgrade()
     shop = make_shop(station.store)
     shop.product("A", name="Termos blå", number=1)
     shop.order([("A", 1)], status="packing", reserve=True, order_id=1042, customer="Åsa Öberg")

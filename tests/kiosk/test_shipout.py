@@ -13,7 +13,6 @@ from sqlalchemy import func, select, update
 
 from stationd.carriers import ParcelBooking
 from stationd.carriers.simulated import SimulatedCarrier
-from stationd.config import settings_from_dict
 from stationd.core.check_digits import s10_check_digit
 from stationd.core.documents import Address
 from stationd.events import ScanRead
@@ -26,27 +25,17 @@ BAD_S10 = "RR473124828SE"  # the check digit should be 9
 
 
 @pytest.fixture
-def station(tmp_path: Path, make_shop):
+def station(make_station, make_shop):
     """Orders 1042 (fully packed), 1043 (half packed), 1044 (packed) ship; 1045 (nothing packed
     yet) and 1046 (waiting) don't. A simulated label printer, scale and carrier."""
-    settings = settings_from_dict(
-        {
-            "station": {"name": "shipout-test", "state_dir": str(tmp_path), "language": "en"},
-            "packscript": {"interval_min": 0},
-            "kiosk": {"sse_heartbeat_s": 1},
-            "printers": [{"name": "labels", "kind": "simulated"}],
-            "print": {"label": "labels"},
-            "scale": {
-                "kind": "simulated",
-                "tolerance_g": 50,
-                "tolerance_pct": 5,
-                "box_tare_g": 150,
-            },
-            "shipping": {"carrier": "simulated"},
-        }
+    station = make_station(
+        name="shipout-test",
+        kiosk={"sse_heartbeat_s": 1},
+        printers=[{"name": "labels", "kind": "simulated"}],
+        print={"label": "labels"},
+        scale={"kind": "simulated", "tolerance_g": 50, "tolerance_pct": 5, "box_tare_g": 150},
+        shipping={"carrier": "simulated"},
     )
-    station = Station(settings)
-    station.store.upgrade()
     shop = make_shop(station.store)
     shop.product("A", on_hand=20, name="Termos <b>blå</b>", number=1)
     shop.product("B", on_hand=20, name="Vantar röd", number=2)
@@ -739,18 +728,16 @@ def test_fetch_for_an_order_that_cannot_ship_is_a_409(client, station, order_id,
     assert response.status_code == 409 and says in response.get_data(as_text=True)
 
 
-def test_fetch_without_a_carrier_is_a_409_and_the_page_offers_none(tmp_path, make_shop):
+def test_fetch_without_a_carrier_is_a_409_and_the_page_offers_none(make_station, make_shop):
     from kiosk.conftest import kiosk_client
 
-    plain = Station(settings_from_dict({"station": {"state_dir": str(tmp_path), "language": "en"}}))
-    plain.store.upgrade()
+    plain = make_station()
     make_shop(plain.store).product("A")
     client = kiosk_client(plain)
     response = client.post("/shipout/1042/fetch", data={}, headers=HTMX)
     assert response.status_code == 409
     assert "no carrier: type or scan the parcel id" in response.get_data(as_text=True)
     assert "Fetch from carrier" not in client.get("/shipout").get_data(as_text=True)
-    plain.store.dispose()
 
 
 # --- scans from a station scanner ----------------------------------------------------------------

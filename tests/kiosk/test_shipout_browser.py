@@ -6,13 +6,10 @@ the packer is typing in another card."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from browser_support import ARTIFACTS, open_page
 from sqlalchemy import select, update
 
-from stationd.config import settings_from_dict
 from stationd.events import ScanRead
 from stationd.station import Station
 from stationd.store.deliveries import pending_parcel_ids
@@ -22,17 +19,8 @@ GOOD_S10 = "RR473124829SE"
 
 
 @pytest.fixture
-def running(tmp_path, make_shop):
-    settings = settings_from_dict(
-        {
-            "station": {"name": "shipout-1", "state_dir": str(tmp_path), "language": "en"},
-            "packscript": {"interval_min": 0},
-            "shipping": {"carrier": "simulated"},
-        }
-    )
-    settings = dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk, port=0))
-    station = Station(settings)
-    station.store.upgrade()
+def running(make_station, make_shop):
+    station = make_station(name="shipout-1", served=True, shipping={"carrier": "simulated"})
     shop = make_shop(station.store)
     shop.product("A", on_hand=20, name="Termos blå 0,5 l", number=1)
     shop.product("B", on_hand=20, name="Ullvantar röda", number=2)

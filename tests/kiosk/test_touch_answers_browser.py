@@ -12,10 +12,8 @@ import pytest
 from browser_support import ARTIFACTS, FLAGS, chromium_path, open_page
 from sqlalchemy import update
 
-from stationd.config import settings_from_dict
 from stationd.core.bench_outcome import ERROR_NEWS_S
 from stationd.events import ScanRead
-from stationd.station import Station
 from stationd.store.tables import order_lines
 
 HEIGHT = 480
@@ -23,16 +21,8 @@ GOOD_S10 = "RR473124829SE"
 
 
 @pytest.fixture
-def running(tmp_path, make_shop):
-    settings = settings_from_dict(
-        {
-            "station": {"name": "bench-1", "state_dir": str(tmp_path), "language": "sv"},
-            "packscript": {"interval_min": 0},
-        }
-    )
-    settings = dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk, port=0))
-    station = Station(settings)
-    station.store.upgrade()
+def running(make_station, make_shop):
+    station = make_station(name="bench-1", language="sv", served=True)
     shop = make_shop(station.store)
     shop.product("A", on_hand=50, name="Termos blå 0,5 l", number=1)
     shop.product("B", on_hand=50, name="Ullvantar röda", number=2)

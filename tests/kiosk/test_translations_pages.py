@@ -12,10 +12,8 @@ import pytest
 from kiosk.conftest import kiosk_client
 from sqlalchemy import select
 
-from stationd.config import settings_from_dict
 from stationd.core.weight import check_weight
 from stationd.kiosk.i18n import COOKIE, translate
-from stationd.station import Station
 from stationd.store.tables import products, scan_journal
 
 HX = {"HX-Request": "true"}
@@ -207,15 +205,9 @@ def test_the_language_menu_changes_the_page_and_stays_for_the_browser(client):
     assert "No order open." in text(client.get("/bench"))
 
 
-def test_the_stations_own_language_is_the_default_until_a_browser_chooses(tmp_path):
-    norwegian = Station(
-        settings_from_dict({"station": {"state_dir": str(tmp_path), "language": "nb"}})
-    )
-    norwegian.store.upgrade()
-    try:
-        client = kiosk_client(norwegian)
-        assert "Ingen ordre åpen." in text(client.get("/bench"))
-        client.set_cookie(COOKIE, "en")
-        assert "No order open." in text(client.get("/bench"))
-    finally:
-        norwegian.store.dispose()
+def test_the_stations_own_language_is_the_default_until_a_browser_chooses(make_station):
+    norwegian = make_station(language="nb")
+    client = kiosk_client(norwegian)
+    assert "Ingen ordre åpen." in text(client.get("/bench"))
+    client.set_cookie(COOKIE, "en")
+    assert "No order open." in text(client.get("/bench"))

@@ -17,12 +17,9 @@ read back with zplkit and zxing-cpp). The screenshots go to test-artifacts/flow-
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
-import time
-import tty
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,8 +27,10 @@ import pytest
 import zplkit
 import zxingcpp
 from browser_support import open_page, screenshot
+from bus_waits import until
 from demo_process import DemoProcess
 from PIL import Image
+from pty_device import PtyDevice
 from zplkit.parse import parse as parse_zpl
 
 from stationd.core.barcodes import Command, command_barcode, order_barcode
@@ -45,24 +44,17 @@ STEP_MS = 20_000
 class PtyScanner:
     """A serial scanner on a kernel pty: each scan is the code and CR, as most scanners send."""
 
-    def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        self.port = os.ttyname(self.slave)
+    def __init__(self, pty: PtyDevice) -> None:
+        self.pty = pty
+        self.port = pty.path
 
     def scan(self, code: str) -> None:
-        os.write(self.master, code.encode("ascii") + b"\r")
-
-    def close(self) -> None:
-        os.close(self.master)
-        os.close(self.slave)
+        self.pty.send(code.encode("ascii") + b"\r")
 
 
 @pytest.fixture
-def scanner() -> Iterator[PtyScanner]:
-    scanner = PtyScanner()
-    yield scanner
-    scanner.close()
+def scanner(ptys) -> PtyScanner:
+    return PtyScanner(ptys())
 
 
 @pytest.fixture
@@ -112,16 +104,6 @@ def audit_trail(demo: DemoProcess, order_id: int) -> list[tuple[str, dict]]:
     """The order's audit events, oldest first: (kind, payload)."""
     rows = query(demo, "SELECT kind, payload FROM events WHERE order_id = ? ORDER BY id", order_id)
     return [(kind, json.loads(payload)) for kind, payload in rows]
-
-
-def wait_until(what: str, check: Callable[[], bool], timeout_s: float = 30) -> None:
-    """Until `check()` holds: for what the station does after the page already answered (a
-    print worker writing the bytes out)."""
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        time.sleep(0.05)
 
 
 def printed(demo: DemoProcess, printer: str) -> list[bytes]:
@@ -365,7 +347,7 @@ def test_r9_to_r15_whole_flow_pick_list_scans_partial_delivery_report_in_and_shi
         reported = trail[-1][1]
         assert reported["parcel_ids"] == [typed, fetched]
         assert reported["quantities"] == {str(k): n for k, n in this_delivery.items()}
-        wait_until("two labels printed", lambda: len(printed(demo, "labels")) >= 2)
+        until(lambda: len(printed(demo, "labels")) >= 2, within_s=30, what="two labels printed")
         labels = printed(demo, "labels")
         assert [label_barcodes(label) for label in labels] == [[typed], [fetched]]
         assert all(customer in label_texts(label) for label in labels)
@@ -410,7 +392,7 @@ def test_r9_to_r15_whole_flow_pick_list_scans_partial_delivery_report_in_and_shi
     ]
     assert trail[-1][1]["parcel_ids"] == [last]
     assert trail[-1][1]["quantities"] == {str(short.id): 1}
-    wait_until("three labels printed", lambda: len(printed(demo, "labels")) >= 3)
+    until(lambda: len(printed(demo, "labels")) >= 3, within_s=30, what="three labels printed")
     labels = printed(demo, "labels")
     assert [label_barcodes(label) for label in labels] == [[typed], [fetched], [last]]
     assert len(printed(demo, "receipts")) == 1  # the pick list, once

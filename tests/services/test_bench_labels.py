@@ -17,7 +17,6 @@ from sqlalchemy import func, select, update
 
 from stationd.carriers import CarrierError, ParcelBooking
 from stationd.carriers.simulated import SimulatedCarrier
-from stationd.config import settings_from_dict
 from stationd.core.bench_commands import build_command_sheet
 from stationd.core.check_digits import s10_check_digit
 from stationd.core.orders import OrderRuleError
@@ -40,28 +39,29 @@ from stationd.store.tables import (
 STATION = "bench-1"
 
 
-def make_station(
-    tmp_path: Path,
+def shop_station(
+    make_station,
     make_shop,
+    state_dir: Path,
     *,
     label_when_packed: bool,
     printers: bool = True,
     carrier: bool = True,
 ):
-    config = {
-        "station": {"name": STATION, "state_dir": str(tmp_path), "language": "en"},
-        "packscript": {"interval_min": 0},
-        "bench": {"label_when_packed": label_when_packed},
-        "shipping": {"carrier": "simulated" if carrier else "none"},
-    }
+    devices = {}
     if printers:
-        config["printers"] = [
+        devices["printers"] = [
             {"name": "receipts", "kind": "simulated"},
             {"name": "labels", "kind": "simulated"},
         ]
-        config["print"] = {"receipt": "receipts", "label": "labels"}
-    station = Station(settings_from_dict(config))
-    station.store.upgrade()
+        devices["print"] = {"receipt": "receipts", "label": "labels"}
+    station = make_station(
+        name=STATION,
+        state_dir=state_dir,
+        bench={"label_when_packed": label_when_packed},
+        shipping={"carrier": "simulated" if carrier else "none"},
+        **devices,
+    )
     shop = make_shop(station.store)
     ean_a = shop.product("A", name="Termos", number=1)
     ean_b = shop.product("B", name="Vantar", number=2)
@@ -76,18 +76,18 @@ def make_station(
 
 
 @pytest.fixture
-def stations(tmp_path, make_shop):
+def stations(tmp_path, make_station, make_shop):
     made = []
 
     def build(**kwargs):  # type: ignore[no-untyped-def]
-        station, *eans = make_station(tmp_path / str(len(made)), make_shop, **kwargs)
+        state_dir = tmp_path / str(len(made))
+        station, *eans = shop_station(make_station, make_shop, state_dir, **kwargs)
         made.append(station)
         return station, *eans
 
     yield build
     for station in made:
         station.printing.stop()
-        station.store.dispose()
 
 
 def scan(station: Station, code: str):  # type: ignore[no-untyped-def]

@@ -11,10 +11,11 @@ import socket
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from bus_waits import until
 from sqlalchemy import select
 
 from stationd.clock import utcnow
@@ -35,15 +36,6 @@ from stationd.store.print_queue import JobState, PrintQueueError
 from stationd.store.tables import events, print_jobs, printed_documents
 
 FAST = {"backoff_min_s": 0.01, "backoff_max_s": 0.1, "idle_recheck_s": 5.0}
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return bool(predicate())
 
 
 def states(store: Store) -> dict[int, str]:
@@ -69,11 +61,6 @@ def drain(queue, kind=None) -> list:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def printers() -> dict[str, SimulatedPrinter]:
     return {"receipt": SimulatedPrinter("receipt"), "label": SimulatedPrinter("label")}
-
-
-@pytest.fixture
-def bus() -> Bus:
-    return Bus()
 
 
 @pytest.fixture
@@ -117,7 +104,7 @@ def test_r20_a_submitted_job_prints_after_commit_and_is_announced(
     job_id = submit(store, service, "picklist", b"PICKLIST", order_id)
     assert printers["receipt"].wait_for(1, timeout=5)
     assert printers["receipt"].printed == [b"PICKLIST"]
-    assert wait_until(lambda: states(store)[job_id] == "printed")
+    assert until(lambda: states(store)[job_id] == "printed", within_s=5)
     printed = heard.get(timeout=5)
     assert isinstance(printed, PrintJobChanged)
     assert (printed.job_id, printed.state, printed.order_id) == (job_id, JobState.PRINTED, order_id)
@@ -191,7 +178,7 @@ def test_r20_paper_out_holds_the_queue_and_resumes_by_itself(store, bus, printer
         "Out of paper: put in a new roll.",
         3,
     )
-    assert wait_until(lambda: job(store, ids[0]).attempts >= 2)
+    assert until(lambda: job(store, ids[0]).attempts >= 2, within_s=5)
     first = job(store, ids[0])
     assert first.state is JobState.QUEUED
     assert first.last_error == "Out of paper: put in a new roll."
@@ -201,7 +188,7 @@ def test_r20_paper_out_holds_the_queue_and_resumes_by_itself(store, bus, printer
     receipt.come_back()
     assert receipt.wait_for(3, timeout=2)
     assert receipt.printed == [b"R0", b"R1", b"R2"]  # in order, each once
-    assert wait_until(lambda: set(states(store).values()) == {"printed"})
+    assert until(lambda: set(states(store).values()) == {"printed"}, within_s=5)
     assert heard.get(timeout=5).state is PrinterState.ONLINE
     time.sleep(0.1)
     assert receipt.printed == [b"R0", b"R1", b"R2"]
@@ -216,7 +203,7 @@ def test_r20_paper_running_out_in_the_middle_of_a_job_retries_that_job(
     job_id = submit(store, service, "receipt", b"RECEIPT")
     assert receipt.wait_for(1, timeout=5)
     assert receipt.printed == [b"RECEIPT"]
-    assert wait_until(lambda: job(store, job_id).state is JobState.PRINTED)
+    assert until(lambda: job(store, job_id).state is JobState.PRINTED, within_s=5)
     assert job(store, job_id).attempts == 1
     assert receipt.sends == 2
 
@@ -272,7 +259,7 @@ def test_r20_a_stale_job_is_held_for_a_person_then_prints_once_released(
     service = make_service(max_job_age_min=30)
     fresh = submit(store, service, "receipt", b"NEW")
     assert printers["receipt"].wait_for(1, timeout=5)
-    assert wait_until(lambda: job(store, fresh).state is JobState.PRINTED)
+    assert until(lambda: job(store, fresh).state is JobState.PRINTED, within_s=5)
     held = job(store, stale)
     assert held.state is JobState.HELD
     assert held.last_error.startswith("Waits for a person: it would print long after it was")
@@ -283,7 +270,7 @@ def test_r20_a_stale_job_is_held_for_a_person_then_prints_once_released(
     service.release(stale)
     assert printers["receipt"].wait_for(2, timeout=5)
     assert printers["receipt"].printed == [b"NEW", b"OLD"]
-    assert wait_until(lambda: job(store, stale).state is JobState.PRINTED)
+    assert until(lambda: job(store, stale).state is JobState.PRINTED, within_s=5)
     with store.read() as conn:
         assert conn.execute(select(events.c.kind, events.c.station)).all() == [
             ("print.released", "bench-1")
@@ -299,7 +286,7 @@ def test_r20_a_paper_refill_after_a_long_wait_does_not_flood_out_the_backlog(
     backlog = [submit(store, service, "receipt", f"OLD{n}".encode()) for n in range(3)]
     time.sleep(0.7)
     receipt.come_back()
-    assert wait_until(lambda: all(job(store, i).state is JobState.HELD for i in backlog))
+    assert until(lambda: all(job(store, i).state is JobState.HELD for i in backlog), within_s=5)
     submit(store, service, "receipt", b"NEW")
     assert receipt.wait_for(1, timeout=5)
     time.sleep(0.1)
@@ -340,12 +327,12 @@ def test_r10_reprint_prints_the_same_bytes_again_as_a_new_job(store, shop, print
     order_id = shop.order([("A", 1)], status="packing")
     service = make_service()
     first = submit(store, service, "receipt", b"\x1b@RECEIPT\x00\xff", order_id)
-    assert wait_until(lambda: job(store, first).state is JobState.PRINTED)
+    assert until(lambda: job(store, first).state is JobState.PRINTED, within_s=5)
     second = service.reprint(first)
     assert second != first
     assert printers["receipt"].wait_for(2, timeout=5)
     assert printers["receipt"].printed == [b"\x1b@RECEIPT\x00\xff"] * 2
-    assert wait_until(lambda: job(store, second).state is JobState.PRINTED)
+    assert until(lambda: job(store, second).state is JobState.PRINTED, within_s=5)
     with store.read() as conn:
         assert conn.execute(select(printed_documents.c.times)).scalar_one() == 2
 
@@ -366,7 +353,7 @@ def test_r10_the_marker_is_set_only_once_the_printer_took_the_bytes(
     time.sleep(0.2)
     assert marked() == set()  # queued behind an open cover: not printed, not struck through
     printers["receipt"].come_back()
-    assert wait_until(lambda: marked() == {"picklist", "receipt"})
+    assert until(lambda: marked() == {"picklist", "receipt"}, within_s=5)
 
 
 # -- crashes, restarts, failures -------------------------------------------------------------
@@ -384,7 +371,7 @@ def test_r20_jobs_survive_a_restart_and_print_when_a_worker_starts(
     try:
         assert printers["receipt"].wait_for(3, timeout=5)
         assert printers["receipt"].printed == [b"R0", b"R1", b"R2"]
-        assert wait_until(lambda: set(states(again).values()) == {"printed"})
+        assert until(lambda: set(states(again).values()) == {"printed"}, within_s=5)
         assert set(states(again)) == set(ids)
     finally:
         after.stop()
@@ -406,7 +393,7 @@ def test_r20_bytes_accepted_while_the_database_fails_are_recorded_not_sent_again
     monkeypatch.setattr(pq, "mark_printed", flaky)
     service = make_service()
     job_id = submit(store, service, "receipt", b"ONCE")
-    assert wait_until(lambda: job(store, job_id).state is JobState.PRINTED)
+    assert until(lambda: job(store, job_id).state is JobState.PRINTED, within_s=5)
     time.sleep(0.1)
     assert printers["receipt"].printed == [b"ONCE"]
 
@@ -429,7 +416,7 @@ def test_r20_while_the_database_fails_the_next_jobs_still_print_each_once(
     time.sleep(0.2)
     assert printers["receipt"].printed == [b"R0", b"R1", b"R2"]
     database_back.set()
-    assert wait_until(lambda: all(job(store, i).state is JobState.PRINTED for i in ids))
+    assert until(lambda: all(job(store, i).state is JobState.PRINTED for i in ids), within_s=5)
     assert printers["receipt"].printed == [b"R0", b"R1", b"R2"]
 
 
@@ -657,7 +644,7 @@ def test_r20_a_network_printer_stopped_mid_work_loses_no_job_prints_none_twice_a
 
     feeder = threading.Thread(target=queue_jobs, args=(40,))
     feeder.start()
-    assert wait_until(lambda: len(loopback.recorded()) >= 10)
+    assert until(lambda: len(loopback.recorded()) >= 10, within_s=5)
     loopback.stop()  # the printer is switched off in the middle of the work
     feeder.join()
     offline = heard.get(timeout=5)
@@ -671,13 +658,13 @@ def test_r20_a_network_printer_stopped_mid_work_loses_no_job_prints_none_twice_a
 
     loopback.start()  # switched on again
     back_at = time.monotonic()
-    assert wait_until(lambda: len(loopback.recorded()) > got_before, timeout=2)
+    assert until(lambda: len(loopback.recorded()) > got_before, within_s=2)
     resumed_in = time.monotonic() - back_at
     assert resumed_in < 2
-    assert wait_until(lambda: len(loopback.recorded()) >= len(expected), timeout=10)
+    assert until(lambda: len(loopback.recorded()) >= len(expected), within_s=10)
     time.sleep(0.2)
     assert loopback.recorded() == expected  # none lost, none twice, in order
-    assert wait_until(lambda: set(states(store).values()) == {"printed"})
+    assert until(lambda: set(states(store).values()) == {"printed"}, within_s=5)
 
 
 def test_r20_queue_to_wire_latency_on_a_loopback_printer(sqlite_store, loopback, services):
@@ -692,8 +679,8 @@ def test_r20_queue_to_wire_latency_on_a_loopback_printer(sqlite_store, loopback,
         payload = f"JOB{n:04d}".encode()
         queued_at[payload] = time.perf_counter()
         submit(sqlite_store, service, "label", payload + b"\n")
-        assert wait_until(lambda n=n: len(loopback.recorded()) > n, timeout=5)
-        assert wait_until(lambda: set(states(sqlite_store).values()) == {"printed"})
+        assert until(lambda n=n: len(loopback.recorded()) > n, within_s=5)
+        assert until(lambda: set(states(sqlite_store).values()) == {"printed"}, within_s=5)
     latencies = sorted((loopback.first_byte_at[p] - t) * 1000 for p, t in queued_at.items())
     p99 = latencies[int(0.99 * (len(latencies) - 1))]
     print(
@@ -725,13 +712,13 @@ def test_r20_while_printed_jobs_cannot_be_recorded_few_more_are_sent(
     try:
         service.start()
         receipt = printers["receipt"]
-        assert wait_until(lambda: len(receipt.printed) >= MAX_UNRECORDED)
+        assert until(lambda: len(receipt.printed) >= MAX_UNRECORDED, within_s=5)
         time.sleep(1.0)
         assert len(receipt.printed) == MAX_UNRECORDED
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert wait_until(lambda: set(states(store).values()) == {"printed"}, timeout=15)
+    assert until(lambda: set(states(store).values()) == {"printed"}, within_s=15)
     assert len(printers["receipt"].printed) == len(ids)  # none twice, none lost
     service.stop(timeout=5)
     store.dispose()

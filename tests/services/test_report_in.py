@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from stationd.events import Bus, OrderChanged
+from stationd.events import OrderChanged
 from stationd.services.report_in import (
     DeliveryRequest,
     Outcome,
@@ -22,8 +22,8 @@ WEIGHING = Weighing(tolerance_g=50, tolerance_pct=5.0, box_tare_g=150)
 
 
 @pytest.fixture
-def report_in(store):
-    return ReportIn(store, Bus(), "bench-1", weighing=WEIGHING)
+def report_in(store, bus):
+    return ReportIn(store, bus, "bench-1", weighing=WEIGHING)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from bus_waits import until
 from shipping_labels import hs_reply, make_label
 
 from stationd.devices.printers.printer import Printer, PrinterError, PrinterState
@@ -118,13 +119,6 @@ def tcp_printer(port: int, **timeouts) -> ZplPrinter:
     return ZplPrinter("labels", transport)
 
 
-def wait_for(predicate, timeout_s: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -197,7 +191,7 @@ def test_a_connection_dropped_mid_job_is_an_error_and_not_printed(loopback, size
         tcp_printer(server.port, send=2.0).send(job)
     assert raised.value.status.state is PrinterState.OFFLINE
     assert "dropped the connection" in raised.value.status.detail
-    wait_for(lambda: server.connections and len(server.connections[0]) >= 1000)
+    until(lambda: server.connections and len(server.connections[0]) >= 1000)
     assert len(server.connections[0]) < len(job)
 
 

@@ -13,9 +13,7 @@ from kiosk.conftest import kiosk_client
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
-from stationd.config import settings_from_dict
 from stationd.events import ScanRead
-from stationd.station import Station
 from stationd.store.deliveries import pending_parcel_ids
 from stationd.store.tables import order_lines, print_jobs, scan_journal
 
@@ -268,19 +266,13 @@ def test_command_sheet_without_a_receipt_printer_says_so(client):
 
 
 @pytest.fixture
-def printing_station(tmp_path, make_shop):
-    settings = settings_from_dict(
-        {
-            "station": {"name": "kiosk-test", "state_dir": str(tmp_path), "language": "sv"},
-            "packscript": {"interval_min": 0},
-            "printers": [{"name": "kvitto", "kind": "simulated"}],
-            "print": {"receipt": "kvitto"},
-        }
+def printing_station(make_station):
+    return make_station(
+        name="kiosk-test",
+        language="sv",
+        printers=[{"name": "kvitto", "kind": "simulated"}],
+        print={"receipt": "kvitto"},
     )
-    station = Station(settings)
-    station.store.upgrade()
-    yield station
-    station.store.dispose()
 
 
 def test_print_command_sheet_queues_code128_for_the_receipt_printer(printing_station):

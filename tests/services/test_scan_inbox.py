@@ -4,15 +4,13 @@ Through a real `stationd demo` process, a kernel pty as its serial scanner, and 
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
-import tty
 from datetime import UTC, datetime
 
+from bus_waits import until
 from demo_process import DemoProcess
 
 from stationd.events import ScanRead, ScanRejected
@@ -24,17 +22,7 @@ def rows(db, sql, *args):
         return conn.execute(sql, args).fetchall()
 
 
-def wait_for(check, what, timeout_s=20.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
+def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path, ptys):
     state = tmp_path / "demo"
     made = subprocess.run(
         [sys.executable, "-m", "stationd", "demo", "--state-dir", str(state), "--no-serve"],
@@ -59,9 +47,8 @@ def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
     codes = [f"ORD-{order_id}", gtin[1:], "CMD-UNDO"]
 
     packed = rows(db, "SELECT sum(packed) FROM order_lines WHERE order_id = ?", order_id)
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    port = os.ttyname(slave)
+    scanner = ptys()
+    port = scanner.path
     started: list[DemoProcess] = []
     try:
         demo = DemoProcess(state, "--scanner-port", port)
@@ -71,11 +58,12 @@ def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
         holder = sqlite3.connect(db, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
         for code in codes:
-            os.write(master, code.encode() + b"\r")
+            scanner.send(code.encode() + b"\r")
         inbox = state / "scan-inbox.jsonl"
-        wait_for(
+        until(
             lambda: inbox.exists() and len(list(read_inbox(inbox))) == len(codes),
-            "the scans in the inbox",
+            within_s=20,
+            what="the scans in the inbox",
         )
         demo.proc.send_signal(signal.SIGKILL)  # the power goes
         demo.proc.wait(timeout=10)
@@ -86,7 +74,7 @@ def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
         again = DemoProcess(state, "--scanner-port", port)
         started.append(again)
         again.wait_listening()
-        journal = wait_for(
+        journal = until(
             lambda: (
                 (
                     found := rows(
@@ -99,7 +87,8 @@ def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
                 and len(found) >= len(codes)
                 and found
             ),
-            "the scans in the journal",
+            within_s=20,
+            what="the scans in the journal",
         )
         code, _ = again.stop()
     finally:
@@ -108,8 +97,7 @@ def test_r19_scans_read_before_a_kill_are_counted_after_the_restart(tmp_path):
             if process.proc.poll() is None:
                 process.proc.kill()
                 process.proc.wait(timeout=10)
-        os.close(master)
-        os.close(slave)
+        scanner.unplug()
     # Each scan counted once, in the order read: the order opened, an item, and its undo.
     assert [(c, k, ok) for c, k, ok, _ in journal] == [
         (codes[0], "order", 1),
@@ -160,10 +148,10 @@ def test_a_grown_inbox_is_tidied_of_the_scans_the_journal_has(tmp_path, monkeypa
     journaled.add((first.source, first.at))  # the bench counted it
     for n in range(6):
         bus.publish(ScanRead(f"ORD-{1000 + n}", None, "serial:gun"))
-    wait_for(
+    until(
         lambda: first not in list(read_inbox(inbox.path)),
-        "the inbox tidied of the journaled scan",
-        timeout_s=5,
+        within_s=5,
+        what="the inbox tidied of the journaled scan",
     )
     assert [scan.code for scan in read_inbox(inbox.path)][-1] == "ORD-1005"
     inbox.close()

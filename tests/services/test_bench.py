@@ -22,11 +22,6 @@ from stationd.store.tables import (
 
 
 @pytest.fixture
-def bench(store):
-    return BenchService(store, Bus(), "bench-1")
-
-
-@pytest.fixture
 def packing_order(shop):
     ean_a = shop.product("A", on_hand=5, name="Termos", number=1)
     ean_b = shop.product("B", on_hand=5, name="Vantar", number=2)

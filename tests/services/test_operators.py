@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from stationd.clock import utcnow
 from stationd.core.operators import FREE_PIN_TRIES, OperatorRuleError
-from stationd.events import Bus, OperatorChanged, ScanRead
+from stationd.events import OperatorChanged, ScanRead
 from stationd.services.bench import BenchService
 from stationd.services.operators import BadgeTaken, OperatorService, PinLocked, WrongPin
 from stationd.services.report_in import ship
@@ -20,18 +20,8 @@ from stationd.store.tables import events, operators, scan_journal, stations
 
 
 @pytest.fixture
-def bus():
-    return Bus()
-
-
-@pytest.fixture
 def people(store, bus):
     return OperatorService(store, bus, "bench-1", idle_lock_s=300)
-
-
-@pytest.fixture
-def bench(store, bus):
-    return BenchService(store, bus, "bench-1")
 
 
 def scan(bench, code):

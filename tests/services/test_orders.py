@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from stationd.core.orders import OrderRuleError
 from stationd.core.search import parse_query
-from stationd.events import Bus, OrderChanged
+from stationd.events import OrderChanged
 from stationd.services.orders import NoSuchOrder, OrderEditor
 from stationd.services.own_statuses import (
     create_own_status,
@@ -31,8 +31,8 @@ def reserved(store, sku: str) -> int:
 
 
 @pytest.fixture
-def editor(store) -> OrderEditor:
-    return OrderEditor(store, Bus(), "bench-1")
+def editor(store, bus) -> OrderEditor:
+    return OrderEditor(store, bus, "bench-1")
 
 
 def test_r2_quantity_and_removal_give_a_packing_order_s_stock_back(store, shop, editor):
