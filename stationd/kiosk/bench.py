@@ -15,7 +15,7 @@ from flask.blueprints import BlueprintSetupState
 
 from stationd.core.barcodes import Command, command_barcode
 from stationd.core.bench import COMMAND_ORDER, BenchOutcome, build_command_sheet
-from stationd.core.bench_screen import BenchScreen
+from stationd.core.bench_screen import AtBench, BenchScreen
 from stationd.core.deliveries import MAX_PARCEL_IDS
 from stationd.core.numbers import whole_number
 from stationd.core.orders import OrderRuleError
@@ -23,6 +23,7 @@ from stationd.events import Bus, Event, ScanOutcome, ScanRead
 from stationd.kiosk.code128 import code128_svg
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import request_language, translate_error
+from stationd.kiosk.outage import database_state, outage_lines
 from stationd.services.command_sheet import COMMAND_SHEET, print_command_sheet
 
 bp = Blueprint("bench", __name__)
@@ -79,15 +80,22 @@ def bench_context(answering_scan: bool = False, screen: BenchScreen | None = Non
 
     `answering_scan`: drawn as the answer to a scan — `screen`, the one its event carried, or
     the last one heard — so the state that scan committed is shown without reading it again
-    (the scan-to-screen path); otherwise (or when the outcome read nothing) read now."""
+    (the scan-to-screen path); otherwise (or when the outcome read nothing) read now. While
+    the database is away, the last screen heard is shown under the outage's banner."""
     station = current_app.config["STATION"]
     last = screen or current_app.config["BENCH_SCREENS"].last
     seq, outcome = (last.seq, last.outcome) if last is not None else (0, None)
     if answering_scan and last is not None and last.at is not None:
         at = last.at
     else:
-        at = station.bench.at_bench()
+        try:
+            at = station.bench.at_bench()
+        except Exception as err:
+            if not station.availability.lost(err, "bench page"):
+                raise
+            at = last.at if last is not None and last.at is not None else AtBench(None, None)
     return {
+        "outage": outage_lines(database_state()),
         "order": at.order,
         "packing": at.packing,
         "parcel_ids": at.parcel_ids,
