@@ -36,6 +36,9 @@ class BenchScreens:
     def __init__(self, bus: Bus) -> None:
         self._lock = threading.Lock()
         self.last: BenchScreen | None = None
+        #: The bench as the newest outcome that carried it had it: what the page shows while
+        #: the database is away (an outcome that read nothing carries none).
+        self.last_at: AtBench | None = None
         bus.subscribe(self._heard, ScanOutcome)
 
     def _heard(self, event: Event) -> None:
@@ -45,6 +48,8 @@ class BenchScreens:
         with self._lock:  # outcomes are published outside the bench's lock: keep the newest
             if self.last is None or screen.seq > self.last.seq:
                 self.last = screen
+                if screen.at is not None:
+                    self.last_at = screen.at
 
     @property
     def seq(self) -> int:
@@ -83,7 +88,8 @@ def bench_context(answering_scan: bool = False, screen: BenchScreen | None = Non
     (the scan-to-screen path); otherwise (or when the outcome read nothing) read now. While
     the database is away, the last screen heard is shown under the outage's banner."""
     station = current_app.config["STATION"]
-    last = screen or current_app.config["BENCH_SCREENS"].last
+    screens = current_app.config["BENCH_SCREENS"]
+    last = screen or screens.last
     seq, outcome = (last.seq, last.outcome) if last is not None else (0, None)
     if answering_scan and last is not None and last.at is not None:
         at = last.at
@@ -93,7 +99,7 @@ def bench_context(answering_scan: bool = False, screen: BenchScreen | None = Non
         except Exception as err:
             if not station.availability.lost(err, "bench page"):
                 raise
-            at = last.at if last is not None and last.at is not None else AtBench(None, None)
+            at = screens.last_at or AtBench(None, None)
     return {
         "outage": outage_lines(database_state()),
         "order": at.order,
