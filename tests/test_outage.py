@@ -12,13 +12,14 @@ import os
 import socket
 import threading
 import time
-import tty
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bus_waits import next_state, until
+from pty_device import PtyDevice
 
 from stationd.config import settings_from_dict
 from stationd.events import DeviceStateChanged
@@ -82,12 +83,10 @@ def notify_socket(monkeypatch, tmp_path_factory) -> Iterator[NotifySocket]:
 
 
 @pytest.fixture
-def pty_port() -> Iterator[tuple[int, str]]:
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    yield master, os.ttyname(slave)
-    os.close(master)
-    os.close(slave)
+def scanner() -> Iterator[PtyDevice]:
+    device = PtyDevice()
+    yield device
+    device.unplug()
 
 
 def outage_settings(tmp_path: Path, url: str, port_path: str):  # type: ignore[no-untyped-def]
@@ -129,11 +128,10 @@ def said(caplog, text: str) -> list[str]:
 
 
 def test_watchdog_pings_pages_say_503_and_the_log_says_it_once_while_the_database_is_away(
-    tmp_path, own_postgres, own_pg_url, pty_port, notify_socket, make_shop, caplog
+    tmp_path, own_postgres, own_pg_url, scanner, notify_socket, make_shop, caplog
 ):
     caplog.set_level(logging.DEBUG, logger="stationd")
-    master, port_path = pty_port
-    settings = outage_settings(tmp_path, own_pg_url, port_path)
+    settings = outage_settings(tmp_path, own_pg_url, scanner.path)
     seed = Store(own_pg_url)
     seed.upgrade()
     make_shop(seed).product("A", on_hand=5, name="Termos blå", number=1)
@@ -144,14 +142,13 @@ def test_watchdog_pings_pages_say_503_and_the_log_says_it_once_while_the_databas
     waiter = threading.Thread(target=station.wait, daemon=True)
     waiter.start()
     try:
-        while (event := states.get(timeout=5)) is not None and event.state != "connected":
-            pass
+        next_state(states, "connected")
         assert get(station.url + "/healthz")[0] == 200
 
         own_postgres.stop()
         away_at = time.monotonic()
         # A scanner goes on reading; the print worker and a bench stream meet the outage too.
-        os.write(master, b"7300000000011\r")
+        scanner.send(b"7300000000011\r")
         time.sleep(4)
 
         # Item 2: the process is alive and serves its devices — the watchdog says so (before:
@@ -174,17 +171,11 @@ def test_watchdog_pings_pages_say_503_and_the_log_says_it_once_while_the_databas
         assert said(caplog, "still away") == []
 
         own_postgres.start()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and get(station.url + "/healthz")[0] != 200:
-            time.sleep(0.2)
-        assert get(station.url + "/healthz")[0] == 200
+        until(lambda: get(station.url + "/healthz")[0] == 200, within_s=15)
         assert len(said(caplog, "database back after")) == 1
         assert get(station.url + "/bench")[0] == 200
         # The scan read during the outage was kept and counted when the database came back.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and station.bench_worker.waiting:
-            time.sleep(0.1)
-        assert station.bench_worker.waiting == 0
+        until(lambda: station.bench_worker.waiting == 0, within_s=10)
         assert [r for r in tracebacks(caplog) if r.levelno > logging.DEBUG] == []
     finally:
         station.stop()
@@ -192,11 +183,10 @@ def test_watchdog_pings_pages_say_503_and_the_log_says_it_once_while_the_databas
 
 
 def test_serve_started_while_the_database_is_away_waits_for_it_and_says_so(
-    tmp_path, own_postgres, own_pg_url, pty_port, notify_socket, caplog
+    tmp_path, own_postgres, own_pg_url, scanner, notify_socket, caplog
 ):
     caplog.set_level(logging.INFO, logger="stationd")
-    _, port_path = pty_port
-    station = Station(outage_settings(tmp_path, own_pg_url, port_path))
+    station = Station(outage_settings(tmp_path, own_pg_url, scanner.path))
     own_postgres.stop()
     failed: list[BaseException] = []
 

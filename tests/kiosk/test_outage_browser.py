@@ -7,13 +7,13 @@ scan counted on the order — when the server returns. The cluster is the test's
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
-import tty
 from collections.abc import Iterator
 
 import pytest
 from browser_support import ARTIFACTS, open_page
+from bus_waits import next_event, next_state
+from pty_device import PtyDevice
 
 from stationd.config import settings_from_dict
 from stationd.events import DeviceStateChanged, ScanOutcome
@@ -26,15 +26,14 @@ EAN_A = b"7300000000011"
 
 
 @pytest.fixture
-def station_on_own_postgres(tmp_path, own_pg_url, make_shop) -> Iterator[tuple[Station, int]]:
-    master, slave = os.openpty()
-    tty.setraw(slave)
+def station_on_own_postgres(tmp_path, own_pg_url, make_shop) -> Iterator[tuple[Station, PtyDevice]]:
+    scanner = PtyDevice()
     settings = settings_from_dict(
         {
             "station": {"name": "bench-1", "state_dir": str(tmp_path), "language": "sv"},
             "database": {"url": own_pg_url, "busy_timeout_s": 1},
             "packscript": {"interval_min": 0},
-            "scanners": [{"name": "gun", "kind": "serial", "port": os.ttyname(slave)}],
+            "scanners": [{"name": "gun", "kind": "serial", "port": scanner.path}],
         }
     )
     settings = dataclasses.replace(settings, kiosk=dataclasses.replace(settings.kiosk, port=0))
@@ -49,16 +48,13 @@ def station_on_own_postgres(tmp_path, own_pg_url, make_shop) -> Iterator[tuple[S
     outcomes = station.bus.queue(ScanOutcome)
     station.start()
     try:
-        while (event := states.get(timeout=5)) is not None and event.state != "connected":
-            pass
-        assert event is not None, "the serial scanner never connected to the pty"
-        os.write(master, b"ORD-1042\r")
-        assert outcomes.get(timeout=10) is not None
-        yield station, master
+        next_state(states, "connected")
+        scanner.send(b"ORD-1042\r")
+        next_event(outcomes, ScanOutcome, within_s=10)
+        yield station, scanner
     finally:
         station.stop()
-        os.close(master)
-        os.close(slave)
+        scanner.unplug()
 
 
 def test_the_bench_says_scans_wait_counts_them_and_catches_up_when_the_database_returns(
@@ -81,7 +77,7 @@ def test_the_bench_says_scans_wait_counts_them_and_catches_up_when_the_database_
         assert "Order 1042" in page.inner_text("#bench") or "1042" in page.inner_text("#bench")
 
         scanner_read = time.monotonic()
-        os.write(scanner, EAN_A + b"\r")
+        scanner.send(EAN_A + b"\r")
         page.wait_for_selector("#bench .outage >> text=1 skanning väntar på databasen.")
         assert time.monotonic() - scanner_read <= 2.0
         page.screenshot(path=str(ARTIFACTS / "bench-database-away-800x480.png"))
