@@ -24,6 +24,7 @@ from stationd.kiosk.code128 import code128_svg
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import request_language, translate_error
 from stationd.kiosk.outage import database_state, outage_lines
+from stationd.services.bench import ScanNotSaved
 from stationd.services.command_sheet import COMMAND_SHEET, print_command_sheet
 
 bp = Blueprint("bench", __name__)
@@ -157,8 +158,20 @@ def scan():  # type: ignore[no-untyped-def]
     code = request.form.get("code")
     if code is None:
         abort(400, _("The form has no 'code' field: type or scan a code."))
-    outcome = _station().bench.handle_scan(ScanRead(code.strip(" \t\r\n"), None, "kiosk"))
-    return _answer(outcome, None)
+    station = _station()
+    scanned = ScanRead(code.strip(" \t\r\n"), None, "kiosk")
+    if not station.availability.away:
+        try:
+            return _answer(station.bench.handle_scan(scanned), None)
+        except ScanNotSaved as err:
+            station.availability.lost(err, "bench, a typed code")
+    # The database is away: the code is kept like a scanner's (the scan inbox has it, the
+    # bench worker counts it when the database is back), and the bench says so.
+    station.bus.publish(scanned)
+    station.database_watch.tell()
+    if _fragment_wanted():
+        return render_template("bench_fragment.html", **bench_context()), 202
+    return redirect(url_for("bench.page"), code=303)
 
 
 @bp.post("/bench/count")

@@ -1,8 +1,8 @@
 """The bench page in a real browser (Debian's Chromium) while its PostgreSQL goes away and comes
 back (issue 10, item 3): within a second it says that scans are kept and wait for the
-database, it counts a scan read meanwhile on the serial port, and it shows the catch-up — the
-scan counted on the order — when the server returns. The cluster is the test's own
-(`own_postgres`), never the shared one."""
+database, it counts a scan read meanwhile on the serial port and a code typed at the bench, and
+it shows the catch-up — both counted on the order — when the server returns. The cluster is
+the test's own (`own_postgres`), never the shared one."""
 
 from __future__ import annotations
 
@@ -80,13 +80,17 @@ def test_the_bench_says_scans_wait_counts_them_and_catches_up_when_the_database_
         scanner.send(EAN_A + b"\r")
         page.wait_for_selector("#bench .outage >> text=1 skanning väntar på databasen.")
         assert time.monotonic() - scanner_read <= 2.0
+        # A code typed at the bench is the same scan (R19): kept and counted too, not a 503.
+        page.fill("#code", EAN_A.decode())
+        page.press("#code", "Enter")
+        page.wait_for_selector("#bench .outage >> text=2 skanningar väntar på databasen.")
         page.screenshot(path=str(ARTIFACTS / "bench-database-away-800x480.png"))
 
         own_postgres.start()
         # The catch-up: the kept scan counts on the order, and the bench says so.
         page.wait_for_selector("#bench .outage >> text=/Databasen är tillbaka/", timeout=20_000)
         page.wait_for_function(
-            "document.querySelector('#bench table.lines').innerText.includes('1 / 2')",
+            "document.querySelector('#bench table.lines').innerText.includes('2 / 2')",
             timeout=20_000,
         )
         assert "väntar på databasen" not in page.inner_text("#bench")
