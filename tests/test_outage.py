@@ -161,6 +161,9 @@ def test_watchdog_pings_pages_say_503_and_the_log_says_it_once_while_the_databas
         health = json.loads(body)
         assert status == 503 and "database" in health["not_ready"]
         assert health["scans_waiting"] == 1
+        status, _, body = get(station.url + "/metrics")
+        assert status == 200 and "stationd_database_up 0.0" in body
+        assert "stationd_scans_waiting 1.0" in body
         status, content_type, body = get(station.url + "/bench", language="sv")
         assert (status, content_type.split(";")[0]) == (503, "text/html")
         assert SV_AWAY in body and "<nav" in body
@@ -174,6 +177,7 @@ def test_watchdog_pings_pages_say_503_and_the_log_says_it_once_while_the_databas
         until(lambda: get(station.url + "/healthz")[0] == 200, within_s=15)
         assert len(said(caplog, "database back after")) == 1
         assert get(station.url + "/bench")[0] == 200
+        assert "stationd_database_up 1.0" in get(station.url + "/metrics")[2]
         # The scan read during the outage was kept and counted when the database came back.
         until(lambda: station.bench_worker.waiting == 0, within_s=10)
         assert [r for r in tracebacks(caplog) if r.levelno > logging.DEBUG] == []
