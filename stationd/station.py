@@ -185,7 +185,9 @@ class Station:
         return f"http://{self.settings.kiosk.host}:{port}"
 
     def start(self) -> None:
-        """Migrate the database, then start the bench, devices, schedule and kiosk server.
+        """Migrate the database, then start the bench, devices, schedule and kiosk server;
+        READY=1 to systemd at the end. A database that is away is waited for, however long,
+        with the kiosk started first to say so.
 
         If any part fails to start, the parts already running are stopped again.
         """
@@ -196,8 +198,6 @@ class Station:
             raise
 
     def _start(self) -> None:
-        # The kiosk answers first: while the database is away, its pages say so (503).
-        self._start_kiosk()
         if not self._wait_for_database():
             return  # stopped while waiting
         notify("STATUS=migrating the database")
@@ -212,6 +212,8 @@ class Station:
         for scanner in self.scanners:
             scanner.start()
         self.schedule.start()
+        if self.server is None:  # last, as a listening kiosk means a station ready to scan
+            self._start_kiosk()
         if self.discovery is not None:
             self.discovery.schema = self.store.revision() or ""
             self.discovery.start()
@@ -223,12 +225,14 @@ class Station:
 
     def _wait_for_database(self) -> bool:
         """Until the database answers: one line in the log, a STATUS= line for systemd, the
-        watchdog fed (the process is alive), the kiosk saying so. False if stopped meanwhile."""
+        watchdog fed (the process is alive), the kiosk started early to say so (503 pages).
+        False if stopped meanwhile."""
         interval = watchdog_interval_s()
         told = False
         while not self.database_watch.check("start, which waits for it"):
             if not told:  # the log has its line from the availability already
                 told = True
+                self._start_kiosk()
                 notify(f"STATUS=waiting for the database: {self.availability.reason}")
             # Not READY yet: systemd's start timeout is pushed on while we wait.
             wait_s = min(DATABASE_WAIT_S, interval or DATABASE_WAIT_S)

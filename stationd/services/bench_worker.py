@@ -69,6 +69,7 @@ class BenchWorker:
                     if self.scans_diverted(event.at):
                         continue  # read while the devices page tested the scanners
                     self._handle_until_saved(event, deadline)
+                    self._holding = False  # saved (or given up): it waits no more
 
         self._thread = threading.Thread(target=run, name="bench", daemon=True)
         self._thread.start()
@@ -76,12 +77,6 @@ class BenchWorker:
     def _handle_until_saved(self, event: ScanRead | ScanRejected, deadline: float | None) -> None:
         """Handle one scan from a scanner; while the database can't take it, try again. Gives
         up only when stopping past `deadline`."""
-        try:
-            self._retry_until_saved(event, deadline)
-        finally:
-            self._holding = False
-
-    def _retry_until_saved(self, event: ScanRead | ScanRejected, deadline: float | None) -> None:
         told = False
         while True:
             try:
