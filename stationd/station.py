@@ -198,6 +198,8 @@ class Station:
             raise
 
     def _start(self) -> None:
+        # Issue 12: a station run on the built-in defaults says so, not silently.
+        log.info("%s", self.settings.config_notice())
         if not self._wait_for_database():
             return  # stopped while waiting
         notify("STATUS=migrating the database")
