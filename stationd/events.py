@@ -109,6 +109,21 @@ class DeviceStateChanged(Event):
     at: datetime = field(default_factory=utcnow)
 
 
+@dataclass(frozen=True, slots=True)
+class DatabaseState(Event):
+    """Whether the database answers, and how many scans wait for it (issue 10, items 2 and 3).
+
+    Published when either changes: the bench shows the outage and counts the scans kept,
+    then the catch-up as `waiting` falls back to 0 once `available`.
+    """
+
+    available: bool
+    waiting: int = 0
+    #: Scans kept during this outage (shown once it is back, until the catch-up is old).
+    kept: int = 0
+    reason: str = ""
+
+
 Handler = Callable[[Event], None]
 
 

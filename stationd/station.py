@@ -16,6 +16,7 @@ from stationd.events import Bus, ScanRead, ScanRejected
 from stationd.services.bench import BenchService
 from stationd.services.bench_worker import BenchWorker
 from stationd.services.command_sheet import COMMAND_SHEET
+from stationd.services.database_watch import DatabaseWatch
 from stationd.services.device_watch import DeviceWatch
 from stationd.services.documents import Paperwork
 from stationd.services.operators import OperatorService
@@ -24,6 +25,7 @@ from stationd.services.parcel_labels import ParcelLabels
 from stationd.services.printing import DEFAULT_ROUTES, PrintService, PrintWorker
 from stationd.services.report_in import ReportIn, Weighing
 from stationd.services.scan_inbox import ScanInbox
+from stationd.store.availability import DatabaseAvailability
 from stationd.store.bench import journaled_scans
 from stationd.store.database import Store
 from stationd.sync.schedule import PackScriptSchedule
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: The longest a print worker waits between tries at a printer that is away (R20, issue 3).
 PRINTER_BACKOFF_MAX_S = 1.5
+#: How often a station starting while its database is away asks it again (seconds).
+DATABASE_WAIT_S = 1.0
 
 
 class Station:
@@ -43,6 +47,9 @@ class Station:
         name = settings.station.name
         self.bus = Bus()
         self.store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
+        #: Whether the database answers: every part that meets an outage tells it, and it
+        #: alone logs it (once lost, every few minutes still, once back; issue 10 item 9).
+        self.availability = DatabaseAvailability()
         self.bench = BenchService(
             self.store,
             self.bus,
@@ -77,6 +84,7 @@ class Station:
                 self.printers[cfg.name],
                 max_job_age_min=cfg.max_job_age_min,
                 backoff_max_s=PRINTER_BACKOFF_MAX_S,
+                availability=self.availability,
             )
             for cfg in settings.printers
         }
@@ -128,6 +136,10 @@ class Station:
         self.bench.labels = self.parcel_labels
         #: Feeds the bench the scanners' scans, in a thread of its own.
         self.bench_worker = BenchWorker(self.bench, self.bus)
+        #: The outage as the bench shows it: the database's state and the scans waiting for it.
+        self.database_watch = DatabaseWatch(
+            self.store, self.bus, self.availability, waiting=lambda: self.bench_worker.waiting
+        )
         # Listening from now on, so it hears each device's first state when they start.
         self.device_watch = DeviceWatch(self.bus, self.scanners, self.printing.statuses, self.scale)
         self.device_watch.start()
@@ -139,6 +151,7 @@ class Station:
             station=name,
             bus=self.bus,
             keep_traces_days=settings.packscript.keep_traces_days,
+            availability=self.availability,
         )
         self.schedule = PackScriptSchedule(
             self.store,
@@ -146,6 +159,7 @@ class Station:
             interval_min=settings.packscript.interval_min,
             run_on_start=settings.packscript.run_on_start,
             run=self.packscript.run,
+            availability=self.availability,
         )
         #: zeroconf on the LAN ([discovery]); None when it is off.
         self.discovery = None
@@ -171,7 +185,9 @@ class Station:
         return f"http://{self.settings.kiosk.host}:{port}"
 
     def start(self) -> None:
-        """Migrate the database, then start the bench, devices, schedule and kiosk server.
+        """Migrate the database, then start the bench, devices, schedule and kiosk server;
+        READY=1 to systemd at the end. A database that is away is waited for, however long,
+        with the kiosk started first to say so.
 
         If any part fails to start, the parts already running are stopped again.
         """
@@ -184,8 +200,11 @@ class Station:
     def _start(self) -> None:
         # Issue 12: a station run on the built-in defaults says so, not silently.
         log.info("%s", self.settings.config_notice())
+        if not self._wait_for_database():
+            return  # stopped while waiting
         notify("STATUS=migrating the database")
         self.store.upgrade()
+        self.database_watch.start()
         self.bench_worker.start()
         # Scans read before the last stop and never counted go first, then the scanners start.
         self.scan_inbox.open(self.bus)
@@ -195,6 +214,38 @@ class Station:
         for scanner in self.scanners:
             scanner.start()
         self.schedule.start()
+        if self.server is None:  # last, as a listening kiosk means a station ready to scan
+            self._start_kiosk()
+        if self.discovery is not None:
+            self.discovery.schema = self.store.revision() or ""
+            self.discovery.start()
+        # What startup built lives as long as the station: out of the collector's sight, a full
+        # collection no longer walks it (130-150 ms for ~95k objects on the busy 2-core box,
+        # every thread stopped, a scan or a print job behind it; issue 3). `stop` gives it back.
+        gc.freeze()
+        notify(f"READY=1\nSTATUS=kiosk at {self.url}")
+
+    def _wait_for_database(self) -> bool:
+        """Until the database answers: one line in the log, a STATUS= line for systemd, the
+        watchdog fed (the process is alive), the kiosk started early to say so (503 pages).
+        False if stopped meanwhile."""
+        interval = watchdog_interval_s()
+        told = False
+        while not self.database_watch.check("start, which waits for it"):
+            if not told:  # the log has its line from the availability already
+                told = True
+                self._start_kiosk()
+                notify(f"STATUS=waiting for the database: {self.availability.reason}")
+            # Not READY yet: systemd's start timeout is pushed on while we wait.
+            wait_s = min(DATABASE_WAIT_S, interval or DATABASE_WAIT_S)
+            notify(f"EXTEND_TIMEOUT_USEC={int((wait_s + 30) * 1_000_000)}")
+            if interval:
+                notify("WATCHDOG=1")
+            if self.stopping.wait(wait_s):
+                return False
+        return True
+
+    def _start_kiosk(self) -> None:
         from waitress import create_server
 
         kiosk = self.settings.kiosk
@@ -216,35 +267,23 @@ class Station:
         )
         self._server_thread.start()
         log.info("kiosk at %s", self.url)
-        if self.discovery is not None:
-            self.discovery.schema = self.store.revision() or ""
-            self.discovery.start()
-        # What startup built lives as long as the station: out of the collector's sight, a full
-        # collection no longer walks it (130-150 ms for ~95k objects on the busy 2-core box,
-        # every thread stopped, a scan or a print job behind it; issue 3). `stop` gives it back.
-        gc.freeze()
-        notify(f"READY=1\nSTATUS=kiosk at {self.url}")
 
     def wait(self) -> None:
-        """Block until `stop()`; pets the systemd watchdog while the station is healthy."""
+        """Block until `stop()`; pets the systemd watchdog while the station is alive."""
         interval = watchdog_interval_s()
         while not self._stopped.wait(interval or 3600):
             if interval and self.healthy():
                 notify("WATCHDOG=1")
 
     def healthy(self) -> bool:
-        """The kiosk server and the bench are running and the database answers."""
+        """The process is alive and serving its devices: the kiosk server and the bench run.
+
+        The database is not asked: one that is away is a state the bench shows and waits out
+        (issue 10 item 2), not a reason for systemd to kill the station — /healthz tells it.
+        """
         if self._server_thread is None or not self._server_thread.is_alive():
             return False
-        if not self.bench_worker.running:
-            return False
-        try:
-            with self.store.read() as conn:
-                conn.exec_driver_sql("SELECT 1")
-        except Exception:
-            log.warning("database did not answer the health check", exc_info=True)
-            return False
-        return True
+        return self.bench_worker.running
 
     def _stop_server(self) -> None:
         server = self.server
@@ -273,6 +312,7 @@ class Station:
                 ("kiosk server", self._stop_server if self.server is not None else None),
                 ("discovery", self.discovery.stop if self.discovery is not None else None),
                 ("pack-script schedule", self.schedule.stop),
+                ("database watch", self.database_watch.stop),
                 ("pack-script run", self.packscript.stop),
                 *[(f"scanner {sc.name}", sc.stop) for sc in self.scanners],
                 ("scale", self.scale.stop if self.scale is not None else None),

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
@@ -289,3 +293,80 @@ def make_station(tmp_path: Path) -> Iterator[StationFactory]:
     yield factory
     for station in factory.made:
         station.store.dispose()
+
+
+class OwnPostgres:
+    """A PostgreSQL cluster of the test's own — initdb and pg_ctl as the `postgres` user, on a
+    free loopback port and a folder under /tmp — which a test may stop and start (a database
+    outage) without touching the shared server."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.data = folder / "data"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        bin_dir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+        if not bin_dir:
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                pytest.fail("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin)")
+            pytest.skip("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin)")
+        self.bin = bin_dir[-1]
+        self._as_postgres("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres")
+
+    def _as_postgres(self, program: str, *args: str) -> None:
+        command = ["runuser", "-u", "postgres", "--", str(self.bin / program), *args]
+        if os.geteuid() != 0:
+            command = command[4:]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.folder / "server.log")
+        self._as_postgres("pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "start")
+
+    def stop(self) -> None:
+        """Stop it at once, as a crash or a pulled cable would (open connections break)."""
+        self._as_postgres("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def fresh_database(self) -> str:
+        """A new, empty database on this cluster; its URL."""
+        name = f"t_{uuid.uuid4().hex[:10]}"
+        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            engine.dispose()
+        return make_url(self.url).set(database=name).render_as_string(hide_password=False)
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+
+@pytest.fixture(scope="session")
+def own_postgres() -> Iterator[OwnPostgres]:
+    """A PostgreSQL cluster the tests own and may stop (see `OwnPostgres`); running when a test
+    gets it. Shared by the session: initdb costs seconds."""
+    folder = Path(tempfile.mkdtemp(prefix="stationd-own-pg-", dir="/tmp"))
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    cluster = OwnPostgres(folder)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        if cluster.running():
+            cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def own_pg_url(own_postgres: OwnPostgres) -> Iterator[str]:
+    """A fresh database on `own_postgres`, which is running again after the test."""
+    if not own_postgres.running():
+        own_postgres.start()
+    yield own_postgres.fresh_database()
+    if not own_postgres.running():
+        own_postgres.start()

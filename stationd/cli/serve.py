@@ -54,6 +54,10 @@ def _run_station(
     # A handler only asks; the stopping happens here, once, outside the signal context.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop_asked.set())
+    # Listening before the start: a station waiting for its database stops when asked.
+    threading.Thread(
+        target=lambda: (stop_asked.wait(), station.stop()), name="stop", daemon=True
+    ).start()
     try:
         station.start()
     except OSError as err:
@@ -66,9 +70,6 @@ def _run_station(
         raise
     after_start(station)
     try:
-        threading.Thread(
-            target=lambda: (stop_asked.wait(), station.stop()), name="stop", daemon=True
-        ).start()
         station.wait()
     finally:
         station.stop()

@@ -18,7 +18,9 @@ from stationd.kiosk.i18n import LANGUAGES, init_i18n, translate
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.layout import init_layout
 from stationd.kiosk.numbers import bound_route_ids
+from stationd.kiosk.outage import away_page, init_outage
 from stationd.kiosk.redirects import local_path
+from stationd.store.availability import database_away
 
 if TYPE_CHECKING:
     from stationd.station import Station
@@ -36,6 +38,8 @@ def create_app(station: Station) -> Flask:
     init_i18n(app, station.settings.station.language, station.settings.station.tz)
     init_csrf(app, load_secret(Path(station.settings.station.state_dir) / "kiosk-secret"))
     init_layout(app)
+    # Before the pages' own checks (sign-in reads the database): an outage answers first.
+    init_outage(app)
     bound_route_ids(app)
 
     from stationd.kiosk import (
@@ -124,6 +128,8 @@ def create_app(station: Station) -> Flask:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # type: ignore[no-untyped-def]
+        if database_away(err):  # a state of the station, logged once by its availability
+            return away_page(err)
         log.exception("kiosk request failed: %s %s", request.method, request.path)
         return error_page(500, _("Something went wrong on the station; it is in the log."))
 

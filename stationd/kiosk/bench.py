@@ -17,7 +17,7 @@ from flask.blueprints import BlueprintSetupState
 from stationd.core.barcodes import Command, command_barcode
 from stationd.core.bench_commands import COMMAND_ORDER, build_command_sheet
 from stationd.core.bench_outcome import BenchOutcome, shown_on_a_new_page
-from stationd.core.bench_screen import BenchScreen
+from stationd.core.bench_screen import AtBench, BenchScreen
 from stationd.core.deliveries import MAX_PARCEL_IDS
 from stationd.core.numbers import whole_number
 from stationd.core.orders import OrderRuleError
@@ -25,6 +25,8 @@ from stationd.events import Bus, Event, ScanOutcome, ScanRead
 from stationd.kiosk.code128 import code128_svg
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import request_language, translate_error
+from stationd.kiosk.outage import database_state, outage_lines
+from stationd.services.bench import ScanNotSaved
 from stationd.services.command_sheet import COMMAND_SHEET, print_command_sheet
 
 bp = Blueprint("bench", __name__)
@@ -37,6 +39,9 @@ class BenchScreens:
     def __init__(self, bus: Bus) -> None:
         self._lock = threading.Lock()
         self.last: BenchScreen | None = None
+        #: The bench as the newest outcome that carried it had it: what the page shows while
+        #: the database is away (an outcome that read nothing carries none).
+        self.last_at: AtBench | None = None
         bus.subscribe(self._heard, ScanOutcome)
 
     def _heard(self, event: Event) -> None:
@@ -46,6 +51,8 @@ class BenchScreens:
         with self._lock:  # outcomes are published outside the bench's lock: keep the newest
             if self.last is None or screen.seq > self.last.seq:
                 self.last = screen
+                if screen.at is not None:
+                    self.last_at = screen.at
 
     @property
     def seq(self) -> int:
@@ -87,17 +94,25 @@ def bench_context(answering_scan: bool = False, screen: BenchScreen | None = Non
 
     `answering_scan`: drawn as the answer to a scan — `screen`, the one its event carried, or
     the last one heard — so the state that scan committed is shown without reading it again
-    (the scan-to-screen path); otherwise (or when the outcome read nothing) read now."""
+    (the scan-to-screen path); otherwise (or when the outcome read nothing) read now. While
+    the database is away, the last screen heard is shown under the outage's banner."""
     station = current_app.config["STATION"]
-    last = screen or current_app.config["BENCH_SCREENS"].last
+    screens = current_app.config["BENCH_SCREENS"]
+    last = screen or screens.last
     seq, outcome = (last.seq, last.outcome) if last is not None else (0, None)
     if outcome is not None and not answering_scan:
         outcome = outcome if shown_on_a_new_page(outcome, time.monotonic() - last.made_s) else None
     if answering_scan and last is not None and last.at is not None:
         at = last.at
     else:
-        at = station.bench.at_bench()
+        try:
+            at = station.bench.at_bench()
+        except Exception as err:
+            if not station.availability.lost(err, "bench page"):
+                raise
+            at = screens.last_at or AtBench(None, None)
     return {
+        "outage": outage_lines(database_state()),
         "order": at.order,
         "packing": at.packing,
         "parcel_ids": at.parcel_ids,
@@ -153,8 +168,20 @@ def scan():  # type: ignore[no-untyped-def]
     code = request.form.get("code")
     if code is None:
         abort(400, _("The form has no 'code' field: type or scan a code."))
-    outcome = _station().bench.handle_scan(ScanRead(code.strip(" \t\r\n"), None, "kiosk"))
-    return _answer(outcome, None)
+    station = _station()
+    scanned = ScanRead(code.strip(" \t\r\n"), None, "kiosk")
+    if not station.availability.away:
+        try:
+            return _answer(station.bench.handle_scan(scanned), None)
+        except ScanNotSaved as err:
+            station.availability.lost(err, "bench, a typed code")
+    # The database is away: the code is kept like a scanner's (the scan inbox has it, the
+    # bench worker counts it when the database is back), and the bench says so.
+    station.bus.publish(scanned)
+    station.database_watch.tell()
+    if _fragment_wanted():
+        return render_template("bench_fragment.html", **bench_context()), 202
+    return redirect(url_for("bench.page"), code=303)
 
 
 @bp.post("/bench/count")

@@ -152,8 +152,27 @@ class _ScrapedCollector:
         waiting: dict[str, tuple[int, datetime | None]] = {
             name: (0, None) for name in self.station.printers
         }
-        with self.station.store.read() as conn:
-            rows = jobs_by_state(conn)
+        database = GaugeMetricFamily(
+            "stationd_database_up", "1 while the database answers, 0 while it is away."
+        )
+        kept = GaugeMetricFamily(
+            "stationd_scans_waiting", "Scans read and kept that wait for the database."
+        )
+        kept.add_metric([], self.station.bench_worker.waiting)
+        yield kept
+        try:
+            with self.station.store.read() as conn:
+                rows = jobs_by_state(conn)
+        except Exception as err:
+            # The database is away: the scrape still tells so, and what needs no database.
+            if not self.station.availability.lost(err, "/metrics"):
+                raise
+            database.add_metric([], 0.0)
+            yield database
+            yield self._devices_up()
+            return
+        database.add_metric([], 1.0)
+        yield database
         for printer, state, count, first in rows:
             jobs.add_metric([printer, state], count)
             if state in WAITING:
@@ -166,12 +185,15 @@ class _ScrapedCollector:
         yield jobs
         yield depth
         yield oldest
+        yield self._devices_up()
+
+    def _devices_up(self) -> Metric:
         up = GaugeMetricFamily(
             "stationd_device_up", "1 while a device works, 0 while not.", labels=["kind", "name"]
         )
         for device in self.station.device_watch.devices():
             up.add_metric([device.kind.value, device.name], 1.0 if device.working else 0.0)
-        yield up
+        return up
 
 
 def init_metrics(station: Station) -> StationMetrics:

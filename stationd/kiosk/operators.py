@@ -14,6 +14,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     has_request_context,
     redirect,
     render_template,
@@ -115,6 +116,8 @@ def _local_part(url: str) -> str:
 def _operator_chip() -> dict:
     # Only the whole page's frame shows the chip: a fragment or a stream needs no query.
     if not has_request_context() or is_htmx() or (request.endpoint or "").endswith("events"):
+        return {}
+    if g.get("database_away"):  # the page that says so reads nothing
         return {}
     service = current_app.config["STATION"].operators
     state = service.state()

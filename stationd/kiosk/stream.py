@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 
-from stationd.events import Event, OrderChanged, ScanOutcome
+from stationd.events import DatabaseState, Event, OrderChanged, ScanOutcome
 from stationd.kiosk.bench import bench_context
 
 bp = Blueprint("stream", __name__)
@@ -40,7 +40,8 @@ def bench_events() -> Response:
             context = bench_context()
         yield sse("bench", render_template("bench_fragment.html", **context))
 
-    return live_stream((ScanOutcome, OrderChanged), messages, first=first)
+    # DatabaseState: the outage's banner, the scans it keeps and the catch-up (issue 10).
+    return live_stream((ScanOutcome, OrderChanged, DatabaseState), messages, first=first)
 
 
 def live_stream(
@@ -63,24 +64,34 @@ def live_stream(
     gone = request.environ.get("waitress.client_disconnected", lambda: False)
     station = app.config["STATION"]
     heartbeat = station.settings.kiosk.sse_heartbeat_s
+    path = request.path
+
+    def kept(said: Iterable[str]) -> Iterator[str]:
+        # A stream outlives an outage: what it could not read now, it tells at the next event
+        # (the availability logs the outage once; a traceback per stream and try was a flood).
+        try:
+            yield from said
+        except Exception as err:
+            if not station.availability.lost(err, f"live stream {path}"):
+                raise
 
     def stream() -> Iterator[str]:
         with station.bus.queue(*types, maxsize=100) as events:
             yield ": connected\n\n"
             if first is not None:  # after subscribing: nothing falls between it and the events
-                yield from first()
+                yield from kept(first())
             quiet = since_check = 0.0
             while not station.stopping.is_set() and not gone():
                 event = events.get(timeout=POLL_S)
                 if event is not None:
                     since_check = 0.0
-                    yield from messages(event)
+                    yield from kept(messages(event))
                     continue
                 quiet += POLL_S
                 since_check += POLL_S
                 if recheck_s is not None and since_check >= recheck_s:
                     since_check = 0.0
-                    yield from messages(None)
+                    yield from kept(messages(None))
                 if quiet >= heartbeat:
                     quiet = 0.0
                     yield ": keep-alive\n\n"  # also finds a browser that went away

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from stationd.core.text import sentence
-from stationd.events import Bus, ScanRead, ScanRejected
+from stationd.events import Bus, EventQueue, ScanRead, ScanRejected
 from stationd.services.bench import BenchService, ScanNotSaved
 
 log = logging.getLogger(__name__)
@@ -37,13 +37,16 @@ class BenchWorker:
         self.scans_diverted: Callable[[datetime], bool] = lambda _at: False
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._events: EventQueue | None = None
+        #: Whether the scan in hand waits for the database (counted by `waiting`).
+        self._holding = False
 
     def start(self) -> None:
         """Handle every `ScanRead` / `ScanRejected` on the bus in a thread of its own."""
         if self._thread is not None:
             return
         self._stop.clear()
-        events = self.bus.queue(ScanRead, ScanRejected, maxsize=10_000)
+        events = self._events = self.bus.queue(ScanRead, ScanRejected, maxsize=10_000)
 
         def run() -> None:
             with events:
@@ -66,6 +69,7 @@ class BenchWorker:
                     if self.scans_diverted(event.at):
                         continue  # read while the devices page tested the scanners
                     self._handle_until_saved(event, deadline)
+                    self._holding = False  # saved (or given up): it waits no more
 
         self._thread = threading.Thread(target=run, name="bench", daemon=True)
         self._thread.start()
@@ -82,6 +86,7 @@ class BenchWorker:
                     self.bench.handle_rejected(event)
                 return
             except ScanNotSaved as err:
+                self._holding = True
                 if not told:
                     told = True
                     log.warning("scan waits for the database: %s", err)
@@ -106,6 +111,14 @@ class BenchWorker:
                     code=getattr(event, "code", ""),
                 )
                 return
+
+    @property
+    def waiting(self) -> int:
+        """How many scans wait to be counted: the one in hand while the database can't take
+        it, and those read after it."""
+        events = self._events
+        queued = events.qsize() if events is not None else 0
+        return queued + (1 if self._holding else 0)
 
     @property
     def running(self) -> bool:

@@ -33,6 +33,7 @@ from stationd.core.packscript_reading import (
 from stationd.events import Bus, PackScriptRunChanged
 from stationd.memory import give_back_memory
 from stationd.services.packscript_run import PackScriptRunFailed, run_once
+from stationd.store.availability import DatabaseAvailability
 from stationd.store.database import Store
 from stationd.store.packscript import RunRecord, recent_runs
 from stationd.store.packscript_activity import (
@@ -108,11 +109,14 @@ class PackScriptRunner:
         station: str,
         bus: Bus | None = None,
         keep_traces_days: int | None = None,
+        availability: DatabaseAvailability | None = None,
     ) -> None:
         self.store = store
         self.station = station
         self.bus = bus or Bus()
         self.keep_traces_days = keep_traces_days
+        #: Told when a run met an outage: it logs the outage once, not each run.
+        self.availability = availability or DatabaseAvailability()
         self._published = 0.0
         self._run_lock = threading.Lock()  # held for the whole of a run
         self._state = threading.Lock()  # guards the live fields against a half-read start/end
@@ -210,15 +214,17 @@ class PackScriptRunner:
         except PackScriptRunFailed as err:
             run_id, failed, outcome = err.run_id, str(err), err
         except Exception as err:  # e.g. the database is away: the watcher must hear of it
-            log.exception("pack script run could not start")
+            if not self.availability.lost(err, f"pack-script run ({trigger})"):
+                log.exception("pack script run could not start")
             failed, outcome = f"{type(err).__name__}: {err}", err
         finally:
             give_back_memory()  # the run's peak, back to the system (issue 10)
             try:
                 with self.store.write() as conn:
                     mark_running(conn, self.station, None)
-            except Exception:
-                log.exception("could not clear this station's pack-script marker")
+            except Exception as err:
+                if not self.availability.lost(err, "pack-script marker"):
+                    log.exception("could not clear this station's pack-script marker")
             with self._state:
                 self._version += 1
                 self._running = False

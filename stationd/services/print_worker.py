@@ -30,6 +30,7 @@ from stationd.core.text import sentence
 from stationd.devices.printers.printer import Printer, PrinterError, PrinterState, PrinterStatus
 from stationd.events import Bus, Event, OrderChanged
 from stationd.store import print_queue
+from stationd.store.availability import DatabaseAvailability
 from stationd.store.database import Store
 from stationd.store.print_queue import JobState, PrintJob, PrintQueueError
 
@@ -110,6 +111,7 @@ class PrintWorker:
         backoff_max_s: float = 30.0,
         backoff_min_s: float = 0.1,
         idle_recheck_s: float = 5.0,
+        availability: DatabaseAvailability | None = None,
     ) -> None:
         if backoff_min_s <= 0 or backoff_max_s < backoff_min_s:
             raise ValueError("the back-off needs 0 < backoff_min_s <= backoff_max_s")
@@ -125,6 +127,8 @@ class PrintWorker:
         self.backoff_min_s = backoff_min_s
         self.backoff_max_s = backoff_max_s
         self.idle_recheck_s = idle_recheck_s
+        #: Told when the database is away: it logs the outage once, not each try here.
+        self.availability = availability or DatabaseAvailability()
         #: Held from reading a job until its send is over (never while waiting): a person's
         #: hold or drop takes it (and then `wait_recorded`), so it can't slip in between
         #: "still queued" and the bytes going out.
@@ -211,10 +215,11 @@ class PrintWorker:
                 try:
                     with self.job_in_hand:
                         pause = self._step()
-                except Exception:
+                except Exception as err:
                     # The database is away, or a printer driver has a bug: keep the thread
                     # alive and try again later — the jobs are safe in their rows.
-                    log.exception("printer %s: print worker step failed", self.name)
+                    if not self.availability.lost(err, f"printer {self.name}"):
+                        log.exception("printer %s: print worker step failed", self.name)
                     pause = self._next_delay()
                 if pause is not None and not self._stopping.is_set():
                     self._wake.wait(pause)
@@ -318,10 +323,13 @@ class PrintWorker:
                 return
             try:
                 self._record_printed(jobs)
-            except Exception:
+            except Exception as err:
                 # The database is busy or away: the jobs stay sent-but-unrecorded (never sent
                 # again) and are recorded as soon as it answers.
-                log.exception("printer %s: recording %d printed jobs failed", self.name, len(jobs))
+                if not self.availability.lost(err, f"printer {self.name}, recording printed jobs"):
+                    log.exception(
+                        "printer %s: recording %d printed jobs failed", self.name, len(jobs)
+                    )
                 if stopping:
                     log.warning(
                         "printer %s: jobs %s were printed but could not be recorded; they print "

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from stationd.core.packscript import PackResult
 from stationd.services.packscript_run import run_once
+from stationd.store.availability import DatabaseAvailability
 from stationd.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ class PackScriptSchedule:
         interval_min: int,
         run_on_start: bool = False,
         run: Callable[[str], tuple[int, PackResult]] | None = None,
+        availability: DatabaseAvailability | None = None,
     ) -> None:
         self.store = store
         # The station's runner, when given: a run by hand and this one then never overlap.
@@ -31,6 +33,8 @@ class PackScriptSchedule:
         self.station = station
         self.interval_s = interval_min * 60
         self.run_on_start = run_on_start
+        #: Told when a run failed for want of a database: the outage is logged there, once.
+        self.availability = availability or DatabaseAvailability()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -54,8 +58,9 @@ class PackScriptSchedule:
             try:
                 run_id, result = self.run("auto")
                 log.info("pack script run %d: %s", run_id, result.summary())
-            except Exception:
+            except Exception as err:
                 # Recorded as a failed run by run_once; the next interval tries again.
-                log.exception("pack script run failed")
+                if not self.availability.lost(err, "scheduled pack-script run"):
+                    log.exception("pack script run failed")
             if self._stop.wait(self.interval_s):
                 return

@@ -1,0 +1,95 @@
+"""The kiosk while the database is away (issue 10, item 3): every page answers with one sentence
+in the packer's language — a proper page, status 503, that looks again by itself — instead of a
+500; the bench says that scans are kept, counts them and shows the catch-up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app, g, render_template, request
+
+from stationd.events import DatabaseState
+from stationd.kiosk.i18n import gettext as _
+from stationd.kiosk.i18n import ngettext
+
+if TYPE_CHECKING:
+    from flask import Response
+
+#: A page that answered "the database is away" loads itself again after this many seconds.
+RETRY_S = 5
+
+#: What answers while the database is away: its health, its metrics, the live streams (they
+#: carry the outage to the pages), the language buttons, the static files, and a code typed
+#: at the bench (kept like a scanner's scan, R19).
+OPEN_ENDPOINTS = frozenset(
+    {"static", "health.healthz", "metrics.metrics", "language", "bench.scan"}
+)
+
+
+def away_sentence() -> str:
+    """What every page says while the database is away."""
+    return _("The database does not answer: scans are kept and count as soon as it is back.")
+
+
+def outage_lines(state: DatabaseState) -> list[str]:
+    """The bench's banner for `state`: the outage and the scans kept, or the catch-up; none
+    when there is nothing to tell."""
+    if not state.available:
+        lines = [away_sentence()]
+        if state.waiting:
+            lines.append(
+                ngettext(
+                    "{num} scan waits for the database.",
+                    "{num} scans wait for the database.",
+                    state.waiting,
+                )
+            )
+        return lines
+    if state.waiting:
+        return [
+            ngettext(
+                "The database is back: counting the kept scans, {num} left.",
+                "The database is back: counting the kept scans, {num} left.",
+                state.waiting,
+            )
+        ]
+    if state.kept:
+        return [
+            ngettext(
+                "The database is back: {num} kept scan is counted.",
+                "The database is back: all {num} kept scans are counted.",
+                state.kept,
+            )
+        ]
+    return []
+
+
+def database_state() -> DatabaseState:
+    """The database's state as the station's watch last saw it."""
+    return current_app.config["STATION"].database_watch.current
+
+
+def away_page(err: BaseException | None = None) -> tuple[str, int, dict[str, str]]:
+    """The 503 page that says the database is away (told to the station's availability first,
+    which logs it once)."""
+    station = current_app.config["STATION"]
+    if err is not None:
+        station.availability.lost(err, f"kiosk {request.method} {request.path}")
+    # The frame's own reads (who is signed in) would meet the same outage: skip them.
+    g.database_away = True
+    body = render_template("error.html", code=503, message=away_sentence(), retry_s=RETRY_S)
+    return body, 503, {"Retry-After": str(RETRY_S)}
+
+
+def init_outage(app: Flask) -> None:
+    """While the database is away, pages answer `away_page` without trying it."""
+
+    @app.before_request
+    def _database_away() -> tuple[str, int, dict[str, str]] | Response | None:
+        endpoint = request.endpoint or ""
+        if endpoint in OPEN_ENDPOINTS or endpoint.endswith("events"):
+            return None
+        if not current_app.config["STATION"].availability.away:
+            return None
+        return away_page()
