@@ -18,6 +18,7 @@ from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.layout import init_layout
 from stationd.kiosk.numbers import bound_route_ids
 from stationd.kiosk.redirects import local_path
+from stationd.kiosk.stream_slots import StreamSlots
 
 if TYPE_CHECKING:
     from stationd.station import Station
@@ -30,6 +31,7 @@ def create_app(station: Station) -> Flask:
     app = Flask(__name__)
     app.config["STATION"] = station
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.config["STREAM_SLOTS"] = StreamSlots.for_threads(station.settings.kiosk.threads)
     app.jinja_env.globals["station_name"] = station.settings.station.name
     init_i18n(app, station.settings.station.language, station.settings.station.tz)
     init_csrf(app, load_secret(Path(station.settings.station.state_dir) / "kiosk-secret"))
