@@ -43,7 +43,7 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kiosk_scans import ORDER_ID, BenchStream, csrf_token, free_port
+from kiosk_scans import ORDER_ID, BenchStream, csrf_token, start_station
 from percentiles import percentile
 
 REPO = Path(__file__).resolve().parents[1]
@@ -221,53 +221,14 @@ def build_shop(tree: Path, state_dir: Path, items: int) -> tuple[str, int]:
     return code, line_id
 
 
-def start_station(tree: Path, state_dir: Path, pty_path: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    config = state_dir / "stationd.toml"
-    config.write_text(
-        f"""
-[station]
-name = "bench"
-language = "en"
-state_dir = "{state_dir}"
-[kiosk]
-port = {port}
-[packscript]
-interval_min = 0
-[logging]
-level = "WARNING"
-[[scanners]]
-name = "pty"
-kind = "serial"
-port = "{pty_path}"
-"""
-    )
-    log = state_dir / "serve.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE_TREE, str(tree), "--config", str(config), "serve"],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, port
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"stationd serve exited: {log.read_text()}") from None
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("stationd serve did not start within 60 s")
-
-
 def measure(tree: Path, pages: int, scans: int, rate: float, timeout: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="stationd-streams-bench-") as tmp:
         state_dir = Path(tmp)
         code, line_id = build_shop(tree, state_dir, 4 * scans)
         master, follower = os.openpty()
         tty.setraw(follower)
-        proc, port = start_station(tree, state_dir, os.ttyname(follower))
+        serve_tree = [sys.executable, "-c", SERVE_TREE, str(tree)]
+        proc, port = start_station(state_dir, os.ttyname(follower), serve_tree)
         lan = None
         try:
             time.sleep(1.0)  # the scanner opens its port

@@ -156,15 +156,20 @@ def measure(store: Store, repeat: int) -> dict[str, object]:
     return {"before": before, "after": after, "same_list": same}
 
 
-def on_sqlite(n_orders: int, n_packed: int, repeat: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix="stationd-shipout-bench-") as tmp:
-        store = Store(f"sqlite:///{Path(tmp) / 'stationd.sqlite'}")
+def built_and_measured(url: str, n_orders: int, n_packed: int, repeat: int) -> dict[str, object]:
+    store = Store(url)
+    try:
         store.upgrade()
         build(store, n_orders, n_packed)
-        try:
-            return measure(store, repeat)
-        finally:
-            store.dispose()
+        return measure(store, repeat)
+    finally:
+        store.dispose()
+
+
+def on_sqlite(n_orders: int, n_packed: int, repeat: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="stationd-shipout-bench-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'stationd.sqlite'}"
+        return built_and_measured(url, n_orders, n_packed, repeat)
 
 
 def on_postgresql(url: str, n_orders: int, n_packed: int, repeat: int) -> dict[str, object]:
@@ -173,13 +178,8 @@ def on_postgresql(url: str, n_orders: int, n_packed: int, repeat: int) -> dict[s
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        store = Store(make_url(url).set(database=name).render_as_string(hide_password=False))
-        store.upgrade()
-        build(store, n_orders, n_packed)
-        try:
-            return measure(store, repeat)
-        finally:
-            store.dispose()
+        own = make_url(url).set(database=name).render_as_string(hide_password=False)
+        return built_and_measured(own, n_orders, n_packed, repeat)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
