@@ -31,7 +31,7 @@ from stationd.core.orders import (
     OrderRuleError,
     OrderStatus,
 )
-from stationd.core.text import sentence
+from stationd.core.text import and_list, sentence
 
 __all__ = [
     "COMMAND_ORDER",
@@ -44,6 +44,8 @@ __all__ = [
     "decide_touch",
     "error",
     "parcel_added",
+    "shown_on_a_new_page",
+    "unusable_code",
     "with_note",
 ]
 
@@ -87,6 +89,32 @@ class BenchOutcome:
 def error(message: str, order_id: int | None = None) -> BenchOutcome:
     """A red outcome with the error sound, which changes nothing."""
     return BenchOutcome(False, message, Sound.ERROR, order_id=order_id)
+
+
+#: How long a red outcome is the bench's news: a bench page drawn later shows no error (R12).
+ERROR_NEWS_S = 30.0
+
+
+def shown_on_a_new_page(outcome: BenchOutcome, age_s: float) -> bool:
+    """Whether a bench page drawn `age_s` seconds after `outcome` shows it.
+
+    An error belongs to the moment of its scan (R12: the packer sees and hears it then); shown
+    again minutes later, when the page is opened, it reads as the answer to whatever the packer
+    just did. A good outcome stays: it says where the open order stands.
+    """
+    return outcome.ok or age_s < ERROR_NEWS_S
+
+
+def unusable_code(scan: Classified) -> str:
+    """What the packer reads for a code the bench can't use: one whole sentence.
+
+    classify()'s reasons are clauses ("a number of 5 digits is not a product, order or parcel
+    code"), nested in other sentences elsewhere; a banner says a sentence that starts with a
+    capital and ends with a full stop.
+    """
+    if not scan.error:
+        return sentence("Unreadable code {code}.", code=repr(scan.code))
+    return sentence("Scan not accepted: {reason}.", reason=scan.error)
 
 
 def with_note(outcome: BenchOutcome, note: str) -> BenchOutcome:
@@ -143,9 +171,7 @@ def decide_scan(
     """
     open_id = current.id if current is not None else None
     if scan.kind is CodeKind.INVALID:
-        return error(
-            scan.error or sentence("Unreadable code {code}.", code=repr(scan.code)), open_id
-        )
+        return error(unusable_code(scan), open_id)
     if scan.kind is CodeKind.ORDER:
         if open_at is not None and scanned_order is not None:
             return error(
@@ -329,7 +355,7 @@ def pack_item(
             others = sorted(elsewhere)
             facts = {
                 "name": elsewhere[others[0]],
-                "other": ", ".join(str(o) for o in others),
+                "other": and_list(others),
                 "order": order.id,
             }
             said = (

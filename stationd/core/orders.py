@@ -18,6 +18,14 @@ class OrderRuleError(ValueError):
     """A change the shop's rules refuse; `str(err)` is meant for the person who asked."""
 
 
+class FieldRefused(OrderRuleError):
+    """A refusal about one field of what was typed: `field` names it, so a form can mark it."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class OrderStatus(StrEnum):
     """R1: an order is always in exactly one of these."""
 
@@ -418,15 +426,16 @@ def validate_own_status(code: str, name: str, taken_codes: Iterable[str]) -> Own
     """R5: check a new or renamed own status; returns it cleaned, or raises `OrderRuleError`."""
     code, name = code.strip().upper(), name.strip()
     if not code or len(code) > 16 or not code.replace("-", "").replace("_", "").isalnum():
-        raise OrderRuleError(
+        raise FieldRefused(
             sentence(
                 "A status code is 1 to 16 letters, digits, '-' or '_' (for example BACKORDER)."
-            )
+            ),
+            "code",
         )
     if not name or len(name) > 80:
-        raise OrderRuleError(sentence("A status name is 1 to 80 characters."))
+        raise FieldRefused(sentence("A status name is 1 to 80 characters."), "name")
     if code in {c.upper() for c in taken_codes}:
-        raise OrderRuleError(sentence("The status code {code} is already in use.", code=code))
+        raise FieldRefused(sentence("The status code {code} is already in use.", code=code), "code")
     return OwnStatus(None, code, name)
 
 

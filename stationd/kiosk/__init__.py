@@ -140,4 +140,5 @@ def _http_sentence(code: int) -> str:
         413: _("That is more than the station takes in one go."),
         429: _("Too many tries: wait a moment and try again."),
     }
-    return sentences.get(code, _("The station could not do that (error {code}).", code=code))
+    # No HTTP code in the sentence (issue 12): it means nothing to the packer; the log has it.
+    return sentences.get(code, _("The station could not do that: reload the page and try again."))

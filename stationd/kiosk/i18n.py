@@ -9,10 +9,15 @@ are `stationd.catalogs`' (the paper says its captions with the same ones).
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from functools import cache
 
 from babel import Locale
 from babel.dates import format_datetime
-from babel.numbers import format_currency
+from babel.numbers import (
+    format_currency,
+    get_currency_symbol,
+    get_territory_currencies,
+)
 from flask import Flask, has_request_context, request
 
 from stationd.catalogs import LANGUAGES, LOCALES, catalog, parsed_locale, say, say_param
@@ -31,6 +36,23 @@ __all__ = [
 ]
 
 COOKIE = "stationd_lang"
+
+
+@cache
+def _own_currencies(where: Locale) -> tuple[str, ...]:
+    return tuple(get_territory_currencies(where.territory)) if where.territory else ()
+
+
+@cache
+def _lettered(currency: str, where: Locale) -> bool:
+    return any(c.isalpha() for c in get_currency_symbol(currency, locale=where))
+
+
+@cache
+def _by_code(where: Locale) -> str:
+    """The locale's money pattern with the ISO code (¤¤) where it puts the sign (¤)."""
+    pattern = where.currency_formats["standard"].pattern
+    return pattern if "¤¤" in pattern else pattern.replace("¤", "¤¤")
 
 
 def request_language(default: str = "en") -> str:
@@ -97,8 +119,13 @@ def init_i18n(app: Flask, default: str, tz: tzinfo) -> None:
         return parsed_locale(LOCALES[request_language(default)])
 
     def money(minor: int, currency: str = "SEK") -> str:
-        """Whole minor units written as the packer's locale writes that currency."""
-        return format_currency(minor / 100, currency, locale=locale())
+        """Whole minor units written as the packer's locale writes that currency: its own
+        currency and a sign like € by their sign, another "kr" by its ISO code ("NOK", not
+        Swedish "Nkr", which a Norwegian never writes)."""
+        where = locale()
+        if currency in _own_currencies(where) or not _lettered(currency, where):
+            return format_currency(minor / 100, currency, locale=where)
+        return format_currency(minor / 100, currency, locale=where, format=_by_code(where))
 
     def local(when: datetime | None, fmt: str = "short") -> str:
         """A stored UTC time as the bench's clock shows it, in the locale's format."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -279,7 +280,7 @@ class BenchService:
     def _screen(self, outcome: BenchOutcome, at: AtBench | None = None) -> BenchScreen:
         # Called with the lock held: the numbers follow the order of the outcomes.
         self._seq += 1
-        return BenchScreen(self._seq, outcome, at)
+        return BenchScreen(self._seq, outcome, at, made_s=time.monotonic())
 
     def current_order(self) -> Order | None:
         """The order open at this bench, as the database has it now."""

@@ -150,7 +150,7 @@ def test_r12_an_item_of_another_order_says_which_and_changes_nothing():
     assert outcome.message == "Wrong order: Mössa belongs to order 1051, not 1042."
     assert [line.packed for line in current.lines] == [0, 0]
     several = decide_scan(classify(EAN_OTHER), current, elsewhere={1077: "Mössa", 1051: "Mössa"})
-    assert "belongs to orders 1051, 1077, not 1042" in several.message
+    assert "belongs to orders 1051 and 1077, not 1042" in several.message  # issue 12 wording
 
 
 def test_r12_touch_plus_counts_like_a_scan_of_the_item():
@@ -303,3 +303,22 @@ def test_command_sheet_has_the_five_commands_as_barcodes_under_their_words():
     assert sheet.entries[0] == ("Klar", "Stäng ordern.", "CMD-DONE")
     assert sheet.entries[3][0] == "UNDO"  # a command without words keeps its own name
     assert [classify(code).command for code in codes] == list(COMMAND_ORDER)
+
+
+def test_r12_an_error_is_news_only_at_the_moment_of_its_scan():
+    from stationd.core.bench import ERROR_NEWS_S, shown_on_a_new_page
+
+    wrong = decide_scan(classify(EAN_OTHER), order())
+    opened = decide_scan(classify(order_barcode(1042)), None, order())
+    assert not wrong.ok and opened.ok
+    assert shown_on_a_new_page(wrong, 0.5)
+    assert not shown_on_a_new_page(wrong, ERROR_NEWS_S + 1)
+    assert shown_on_a_new_page(opened, 3600)  # where the open order stands is never stale
+
+
+def test_r12_an_unusable_code_is_refused_in_a_whole_sentence():
+    outcome = decide_scan(classify("12345"), order())
+    assert not outcome.ok and outcome.sound == "error"
+    assert outcome.message == (
+        "Scan not accepted: a number of 5 digits is not a product, order or parcel code."
+    )

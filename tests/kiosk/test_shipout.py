@@ -208,7 +208,8 @@ def test_r15_full_delivery_ships_the_order_and_prints_a_label_per_parcel(client,
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert outcome(page, 1042) == (
-        f"Order 1042: shipped — Shipped with 2 parcel(s). {GOOD_S10}, 1Z999AA10123456784"
+        # Issue 12: "shipped — Shipped with …" said it twice.
+        f"Order 1042: Shipped with 2 parcel(s). {GOOD_S10}, 1Z999AA10123456784"
     )
     assert 'id="order-1042"' not in page  # shipped orders leave the list
     assert status_of(station, 1042) == "shipped"
@@ -306,7 +307,7 @@ def test_mixed_batch_a_bad_row_never_blocks_the_good_ones(client, station):
     )
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert outcome(page, 1042).startswith("Order 1042: shipped")
+    assert outcome(page, 1042).startswith("Order 1042: Shipped with 1 parcel(s).")
     assert outcome(page, 1044) == (
         "Order 1044: not reported — SSCC 373500000000000018 has a wrong check digit (it should "
         "end in 7)."

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import pytest
 import zplkit
 import zxingcpp
-from browser_support import ARTIFACTS, open_page
+from browser_support import open_page, screenshot
 from demo_process import DemoProcess
 from PIL import Image
 from zplkit.parse import parse as parse_zpl
@@ -196,9 +196,8 @@ def wait_for_stream(page, element_id: str) -> None:  # type: ignore[no-untyped-d
     )
 
 
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+def shot(page, name: str, readme: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    screenshot(page, name, readme)
 
 
 # --- the flow ----------------------------------------------------------------------------------
@@ -279,7 +278,7 @@ def test_r9_to_r15_whole_flow_pick_list_scans_partial_delivery_report_in_and_shi
                 page.wait_for_selector(
                     f"#line-{line.id} .packed:text-is('{n} / {line.quantity}')", timeout=STEP_MS
                 )
-        shot(page, "flow-02-bench")
+        shot(page, "flow-02-bench", readme="bench")
         assert packed_and_delivered(demo, order_id) == {
             line_id: (n, 0) for line_id, n in this_delivery.items()
         }
@@ -289,7 +288,7 @@ def test_r9_to_r15_whole_flow_pick_list_scans_partial_delivery_report_in_and_shi
         said = page.wait_for_selector("#bench .outcome.error[data-sound=error]", timeout=STEP_MS)
         # "Wrong item: <ean> …", or "Wrong order: <name> belongs to order …" when it is in another.
         assert wrong_ean in said.inner_text() or wrong_name in said.inner_text()
-        shot(page, "flow-03-wrong-item")
+        shot(page, "flow-03-wrong-item", readme="bench-wrong-item")
         assert packed_and_delivered(demo, order_id) == {  # unchanged
             line_id: (n, 0) for line_id, n in this_delivery.items()
         }
@@ -322,7 +321,7 @@ def test_r9_to_r15_whole_flow_pick_list_scans_partial_delivery_report_in_and_shi
         fetched = page.input_value(f"#parcel-{order_id}-2")
         assert re.fullmatch(r"C[A-Z]\d{9}SE", fetched)
         assert card.locator(f"input.qty[name^='qty-{order_id}-']").count() == len(lines)
-        shot(page, "flow-04-shipout")
+        shot(page, "flow-04-shipout", readme="shipout")
 
         page.locator("button.report").click()
         outcome = page.locator(f"#outcome-{order_id}")
@@ -332,7 +331,7 @@ def test_r9_to_r15_whole_flow_pick_list_scans_partial_delivery_report_in_and_shi
         assert f"1 × {short.name}" in outcome.locator(".left").inner_text()
         assert typed in outcome.inner_text() and fetched in outcome.inner_text()
         assert page.locator(row).count() == 0  # nothing of it packed and undelivered now
-        shot(page, "flow-05-reported")
+        shot(page, "flow-05-reported", readme="shipout-reported")
 
         assert query(demo, "SELECT status FROM orders WHERE id = ?", order_id) == [("packing",)]
         assert query(
