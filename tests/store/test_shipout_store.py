@@ -3,6 +3,7 @@ unique parcel id that another station took meanwhile (R13: never on two orders).
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -233,4 +234,4 @@ def test_r13_the_mark_changes_when_an_item_is_packed_or_a_delivery_reported(stor
     with store.read() as conn:
         seen.append(ready_to_ship_mark(conn))
         assert ready_to_ship(conn) == []
-    assert all(before != after for before, after in zip(seen, seen[1:]))
+    assert all(before != after for before, after in itertools.pairwise(seen))
