@@ -65,6 +65,19 @@ class PaymentMethod(StrEnum):
     BANK = "bank"
 
 
+#: Payment methods of one country, so of one currency: Swish is Swedish, Vipps Norwegian.
+PAYMENT_CURRENCIES: dict[PaymentMethod, frozenset[str]] = {
+    PaymentMethod.SWISH: frozenset({"SEK"}),
+    PaymentMethod.VIPPS: frozenset({"NOK"}),
+}
+
+
+def payment_fits(method: PaymentMethod, currency: str) -> bool:
+    """Whether an order in `currency` can be paid by `method` (a Swish payment is in SEK, a
+    Vipps payment in NOK; the other methods take any currency)."""
+    return currency in PAYMENT_CURRENCIES.get(PaymentMethod(method), frozenset({currency}))
+
+
 class Document(StrEnum):
     """What the outbound queue prints (R9)."""
 
@@ -121,6 +134,8 @@ class Order:
     own_status_id: int | None = None
     lines: list[OrderLine] = field(default_factory=list)
     printed: dict[Document, datetime] = field(default_factory=dict)
+    country: str = "SE"  # where it ships: the customer's paper speaks its language
+    currency: str = "SEK"  # the prices' currency (ISO 4217)
 
     # R1 -----------------------------------------------------------------
     def move_to(self, new: OrderStatus) -> None:

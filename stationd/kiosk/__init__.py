@@ -11,6 +11,7 @@ from flask import Flask, abort, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from stationd.config import is_loopback
+from stationd.core.barcodes import ean_text
 from stationd.kiosk.csrf import init_csrf, load_secret
 from stationd.kiosk.i18n import COOKIE as LANGUAGE_COOKIE
 from stationd.kiosk.i18n import LANGUAGES, init_i18n, translate
@@ -33,6 +34,7 @@ def create_app(station: Station) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.config["STREAM_SLOTS"] = StreamSlots.for_threads(station.settings.kiosk.threads)
     app.jinja_env.globals["station_name"] = station.settings.station.name
+    app.jinja_env.filters["ean"] = ean_text
     init_i18n(app, station.settings.station.language, station.settings.station.tz)
     init_csrf(app, load_secret(Path(station.settings.station.state_dir) / "kiosk-secret"))
     init_layout(app)

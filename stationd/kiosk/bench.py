@@ -79,7 +79,10 @@ def command_words() -> dict[Command, tuple[str, str]]:
             _("Undo"),
             _("Takes back the last scan. Once more takes back the one before it."),
         ),
-        Command.CANCEL: (_("Cancel"), _("Close the order without changes.")),
+        Command.CANCEL: (
+            _("Cancel"),
+            _("Close the order; what was packed since it was opened is taken back out."),
+        ),
     }
 
 

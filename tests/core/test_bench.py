@@ -249,6 +249,43 @@ def test_r12_cancel_closes_and_changes_nothing():
     assert (current.lines[0].packed, packing) == before
 
 
+def test_r14_cancel_takes_back_what_this_bench_session_packed():
+    """Issue 12, item 1: Cancel said "nothing was changed" yet left the item packed, and
+    ship-out proposed it as a partial delivery nobody chose."""
+    current, packing = order(), Packing()
+    session = []
+    for code in (EAN_A, EAN_B):
+        session.append(decide_scan(classify(code), current, packing=packing).line_id)
+    outcome = decide_scan(classify("CMD-CANCEL"), current, packing=packing, session=session)
+    assert outcome.ok and outcome.closed and not outcome.ready and not outcome.partial
+    assert [line.packed for line in current.lines] == [0, 0]
+    assert outcome.taken_back == (2, 1)
+    assert packing == Packing()
+    assert outcome.message == (
+        "Order 1042 closed at the bench; the 2 item(s) packed since it was opened are taken "
+        "back out."
+    )
+
+
+def test_r14_cancel_keeps_what_an_earlier_session_packed():
+    current, packing = order(), Packing()
+    decide_scan(classify(EAN_A), current, packing=packing)  # an earlier session, ended by DONE
+    later = decide_scan(classify(EAN_A), current, packing=packing).line_id
+    outcome = decide_scan(classify("CMD-CANCEL"), current, packing=packing, session=[later])
+    assert [line.packed for line in current.lines] == [1, 0]
+    assert outcome.message.endswith("1 item(s) packed before it was opened stay packed.")
+    assert packing.parcels == 1
+
+
+def test_r16_cancel_takes_nothing_back_once_the_labels_are_printed():
+    current, packing = order(), Packing()
+    session = [decide_scan(classify(EAN_A), current, packing=packing).line_id]
+    packing.labels = 1
+    outcome = decide_scan(classify("CMD-CANCEL"), current, packing=packing, session=session)
+    assert not outcome.ok and not outcome.closed and outcome.sound == "error"
+    assert current.lines[0].packed == 1 and "labels" in outcome.message
+
+
 def test_r16_labels_print_when_packed_only_if_configured_and_only_once():
     current, packing = order(), Packing()
     for code in (EAN_A, EAN_A):

@@ -606,7 +606,7 @@ def test_r13_a_fifth_kept_id_is_refused(client, station):
     assert kept(station, 1042) == ids
     # A fifth from another screen (the bench) finds the delivery full.
     scanned(station, "ORD-1042")
-    outcome = scanned(station, "PKG-0005")
+    outcome = scanned(station, "CC000000059SE")  # R13: a scanned id is a carrier's format
     assert not outcome.ok and "at most 4 parcel ids" in outcome.message
     assert kept(station, 1042) == ids
 
@@ -626,16 +626,19 @@ def test_r15_report_in_without_an_id_kept_meanwhile_is_refused_and_shows_it(clie
     page_ids = [GOOD_S10]
     keep(client, 1042, 1, [GOOD_S10, "", "", ""])
     scanned(station, "ORD-1042")
-    scanned(station, "PKG-0002")  # at the bench, after the ship-out page was drawn
+    scanned(station, "CC000000028SE")  # at the bench, after the ship-out page was drawn
     response = client.post("/shipout/report", data=form(row(station, 1042, page_ids)))
     page = response.get_data(as_text=True)
     assert response.status_code == 422
     assert (
-        "Order 1042 also has parcel id PKG-0002, which this report-in did not name: check the "
+        "Order 1042 also has parcel id CC000000028SE, which this report-in did not name: check the "
         "parcel ids and report in again." in html.unescape(page)
     )
-    assert 'id="parcel-1042-2" value="PKG-0002"' in page  # now on the screen
-    assert status_of(station, 1042) == "packing" and kept(station, 1042) == [GOOD_S10, "PKG-0002"]
+    assert 'id="parcel-1042-2" value="CC000000028SE"' in page  # now on the screen
+    assert status_of(station, 1042) == "packing" and kept(station, 1042) == [
+        GOOD_S10,
+        "CC000000028SE",
+    ]
 
 
 @pytest.mark.parametrize(
