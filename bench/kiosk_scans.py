@@ -81,7 +81,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_station(state_dir: Path, pty_path: str) -> tuple[subprocess.Popen, int]:
+def start_station(
+    state_dir: Path, pty_path: str, command: list[str] | None = None
+) -> tuple[subprocess.Popen, int]:
+    """`stationd serve` (or `command` + its arguments) on a free port, with the pty's scanner."""
     port = free_port()
     config = state_dir / "stationd.toml"
     config.write_text(
@@ -103,7 +106,7 @@ port = "{pty_path}"
 """
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stationd", "--config", str(config), "serve"],
+        [*(command or [sys.executable, "-m", "stationd"]), "--config", str(config), "serve"],
         stdout=subprocess.DEVNULL,
         stderr=(state_dir / "serve.log").open("w"),
     )

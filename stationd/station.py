@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 PRINTER_BACKOFF_MAX_S = 1.5
 #: How often a station starting while its database is away asks it again (seconds).
 DATABASE_WAIT_S = 1.0
+#: Connections waitress keeps open at once (its default, 100, is one LAN of open pages).
+CONNECTION_LIMIT = 500
 
 
 class Station:
@@ -261,6 +263,9 @@ class Station:
             threads=kiosk.threads,
             ident="stationd",
             channel_request_lookahead=1,
+            # waitress stops accepting at 100 connections (its default): a LAN of open pages,
+            # each keeping a connection or two alive, would then lock out the touchscreen.
+            connection_limit=CONNECTION_LIMIT,
         )
         self._server_thread = threading.Thread(
             target=self.server.run, name="kiosk-server", daemon=True

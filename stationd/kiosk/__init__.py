@@ -20,6 +20,7 @@ from stationd.kiosk.layout import init_layout
 from stationd.kiosk.numbers import bound_route_ids
 from stationd.kiosk.outage import away_page, init_outage
 from stationd.kiosk.redirects import local_path
+from stationd.kiosk.stream_slots import StreamSlots
 from stationd.store.availability import database_away
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ def create_app(station: Station) -> Flask:
     app = Flask(__name__)
     app.config["STATION"] = station
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.config["STREAM_SLOTS"] = StreamSlots.for_threads(station.settings.kiosk.threads)
     app.jinja_env.globals["station_name"] = station.settings.station.name
     app.jinja_env.filters["ean"] = ean_text
     init_i18n(app, station.settings.station.language, station.settings.station.tz)

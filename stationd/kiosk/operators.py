@@ -25,12 +25,12 @@ from flask import (
 from stationd.core.barcodes import CodeKind, classify
 from stationd.core.numbers import MAX_SMALL_ID, whole_number
 from stationd.core.operators import PIN_DIGITS, OperatorRuleError
-from stationd.events import Event, OperatorChanged, ScanOutcome, ScanRead
+from stationd.events import Event, OperatorChanged, ScanRead
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import translate, translate_error
 from stationd.kiosk.layout import is_htmx
 from stationd.kiosk.redirects import local_path
-from stationd.kiosk.stream import live_stream, sse
+from stationd.kiosk.stream import live_stream
 from stationd.services.operators import (
     BadgeTaken,
     NoSuchOperator,
@@ -55,8 +55,6 @@ OPEN_ENDPOINTS = frozenset(
         "operators.idle",
     }
 )
-#: How often a quiet stream looks again (another station may sign someone out).
-RECHECK_S = 2.0
 
 
 def _service() -> OperatorService:
@@ -275,23 +273,11 @@ def idle():  # type: ignore[no-untyped-def]
 
 @bp.get("/operators/events")
 def events() -> Response:
-    """Who is signed in, live: the navigation chip, and `signed_in` for the sign-in screen."""
-    station = current_app.config["STATION"]
-    service = _service()
-    shown = whole_number(request.args.get("since"))
+    """The stream of a page with nothing live but who is signed in: the navigation's chip
+    (`op=` the operator the page shows), and `signed_in` for the sign-in screen."""
 
-    def messages(event: Event | None) -> Iterator[str]:
-        # A badge comes as a scan; a PIN, a sign-out or the idle lock as OperatorChanged.
-        nonlocal shown
-        if isinstance(event, OperatorChanged) and event.station != station.settings.station.name:
-            return
-        state = service.state()
-        now = state.current.id if state.current else 0
-        if now == shown:
-            return
-        shown = now
-        yield sse("operator", render_template("operators_chip.html", operator_state=state))
-        if now:
-            yield sse("signed_in", str(now))
+    def nothing_else(_event: Event | None) -> Iterator[str]:
+        return iter(())
 
-    return live_stream((OperatorChanged, ScanOutcome), messages, recheck_s=RECHECK_S)
+    # live_stream adds the chip's messages to every page's stream that asks with `op=`.
+    return live_stream((OperatorChanged,), nothing_else, operator_shown=0)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterator
 
 from babel.numbers import format_decimal
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from stationd.carriers import CarrierError
 from stationd.core.barcodes import CodeKind, classify
@@ -50,9 +51,9 @@ from stationd.kiosk.stream import live_stream, sse
 from stationd.services.report_in import DeliveryOutcome
 from stationd.services.shipout import check_parcel_id_for, fetch_parcel_id, keep_typed_parcel_id
 from stationd.store.reads.ship_out import (
+    ShipOutChanges,
     kept_parcel_ids,
     order_with_kept_parcel_ids,
-    ship_out_changes,
     ship_out_page,
 )
 
@@ -255,9 +256,11 @@ def events() -> Response:
     """What the page hears as it happens: a scanner's parcel id (taken by the bench's open
     order, or left for the selected card), the scale's weight, and that the list changed."""
     store = _station().store
+    # One query per RECHECK_S for every open ship-out page together, a fresh one after a change.
+    changes = current_app.extensions.setdefault("ship_out_changes", ShipOutChanges(store))
 
-    def mark() -> tuple[object, ...]:
-        return ship_out_changes(store)
+    def mark(*, max_age_s: float = 0.0) -> tuple[object, ...]:
+        return changes.mark(not_before=time.monotonic() - max_age_s)
 
     last = [mark()]
 
@@ -269,7 +272,8 @@ def events() -> Response:
             if grams is not None:
                 yield sse("weight", json.dumps({"grams": grams, "shown": _kg(grams)}))
         elif event is None or (isinstance(event, OrderChanged) and event.what != "opened"):
-            now = mark()
+            # Another station's change announces nothing here: looked for every RECHECK_S.
+            now = mark(max_age_s=RECHECK_S / 2 if event is None else 0.0)
             if now != last[0]:
                 last[0] = now
                 yield sse("orders", "")  # the page fetches its list and redraws what changed

@@ -18,7 +18,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    exists,
     func,
     insert,
     not_,
@@ -231,9 +230,11 @@ def save_reported_delivery(
 
 
 def _ready_to_ship() -> tuple[ColumnElement[bool], ...]:
-    # R13: packing orders with items packed and not yet delivered; R3: none that wait.
-    packed = exists().where(order_lines.c.order_id == orders.c.id, order_lines.c.packed > 0)
-    return (orders.c.status == OrderStatus.PACKING.value, orders.c.waiting.is_(False), packed)
+    # R13: packing orders with items packed and not yet delivered; R3: none that wait. Found
+    # from the packed lines (ix_order_lines_packed holds only those), not by reading every
+    # packing order's lines: 75 ms on PostgreSQL at 85,308 packing orders (issue 10 item 13).
+    packed = orders.c.id.in_(select(order_lines.c.order_id).where(order_lines.c.packed > 0))
+    return (packed, orders.c.status == OrderStatus.PACKING.value, orders.c.waiting.is_(False))
 
 
 def ready_to_ship(conn: Connection, *, limit: int = 20, offset: int = 0) -> list[int]:
@@ -265,10 +266,9 @@ def ready_to_ship_mark(conn: Connection) -> tuple[object, ...]:
             *_ready_to_ship()
         )
     ).one()
+    # A delivery reported moves items from packed to delivered: the packed lines show it.
     packed = conn.execute(
-        select(func.sum(order_lines.c.packed), func.sum(order_lines.c.delivered))
-        .join(orders, orders.c.id == order_lines.c.order_id)
-        .where(orders.c.status == OrderStatus.PACKING.value)
+        select(func.count(), func.sum(order_lines.c.packed)).where(order_lines.c.packed > 0)
     ).one()
     kept = conn.execute(
         select(func.count(), func.max(parcel_ids.c.id))

@@ -265,7 +265,7 @@ def test_idle_check_with_the_lock_off_is_a_409(client):
 
 def test_who_is_signed_in_streams_over_sse(client, station):
     add(client)
-    response = client.get("/operators/events?since=0", buffered=False)
+    response = client.get("/operators/events?op=0", buffered=False)
     chunks = iter(response.response)
     assert next(chunks).startswith(b": connected")
     station.bench.handle_scan(ScanRead("OP-ANNA7", None, "serial:/dev/ttyACM0"))

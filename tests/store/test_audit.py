@@ -155,7 +155,7 @@ def test_migration_0003_carries_old_rows_into_the_typed_shapes(tmp_path):
                 {"key": f"old-{n}", "kind": kind, "payload": json.dumps(payload)},
             )
     store.upgrade()
-    assert store.revision() == "0003"
+    assert store.revision() == "0004"
     with store.read() as conn:
         back = read_events(conn)
     store.dispose()

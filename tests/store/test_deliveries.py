@@ -3,9 +3,12 @@ unique parcel id that another station took meanwhile (R13: never on two orders).
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -19,8 +22,9 @@ from stationd.store.deliveries import (
     parcel_ids_in_use,
     pending_parcel_ids,
     ready_to_ship,
+    ready_to_ship_mark,
 )
-from stationd.store.orders import load_order
+from stationd.store.orders import load_order, load_orders
 from stationd.store.tables import deliveries, order_lines, orders, parcel_ids, stock
 
 
@@ -141,3 +145,93 @@ def test_r15_report_in_must_name_every_kept_id(store, shop):
         ship(store, order_id, ["PKG-0002"], station="bench-1")
     with store.read() as conn:
         assert pending_parcel_ids(conn, [order_id]) == {order_id: ["PKG-0001"]}
+
+
+# --- issue 10 item 13: the list found from the packed lines is the list R13 defines -----------
+
+STATUSES = ("order", "packing", "shipped")
+#: Per order: status, waiting, and per line (packed, delivered).
+order_states = st.tuples(
+    st.sampled_from(STATUSES),
+    st.booleans(),
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=2, max_size=2),
+)
+
+
+def by_the_definition(conn) -> list[int]:
+    """R13 computed the long way: every packing order, not waiting, read with all its lines."""
+    orders_by_id = load_orders(conn, conn.execute(select(orders.c.id)).scalars())
+    ready = [
+        order
+        for order in orders_by_id.values()
+        if order.status.value == "packing"
+        and not order.waiting
+        and any(line.packed > 0 for line in order.lines)
+    ]
+    return [order.id for order in sorted(ready, key=lambda o: (o.placed_at, o.id))]
+
+
+@pytest.fixture
+def six_orders(store, shop) -> list[int]:
+    shop.product("A", on_hand=100)
+    shop.product("B", on_hand=100)
+    return [
+        shop.order([("A", 3), ("B", 3)], placed_at=datetime(2026, 11, day, tzinfo=UTC))
+        for day in (5, 3, 3, 1, 4, 2)
+    ]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(states=st.lists(order_states, min_size=6, max_size=6))
+def test_r13_the_list_from_the_packed_lines_index_is_the_list_by_definition(
+    store, six_orders, states
+):
+    with store.write() as conn:
+        for order_id, (status, waiting, line_counts) in zip(six_orders, states, strict=True):
+            conn.execute(
+                update(orders).where(orders.c.id == order_id).values(status=status, waiting=waiting)
+            )
+            line_ids = conn.execute(
+                select(order_lines.c.id)
+                .where(order_lines.c.order_id == order_id)
+                .order_by(order_lines.c.id)
+            ).scalars()
+            for line_id, (packed, delivered) in zip(line_ids, line_counts, strict=True):
+                conn.execute(
+                    update(order_lines)
+                    .where(order_lines.c.id == line_id)
+                    .values(packed=packed, delivered=delivered)
+                )
+    with store.read() as conn:
+        expected = by_the_definition(conn)
+        assert ready_to_ship(conn, limit=10) == expected
+        assert ready_to_ship(conn, limit=2, offset=1) == expected[1:3]
+        assert count_ready_to_ship(conn) == len(expected)
+
+
+def test_r13_the_mark_changes_when_an_item_is_packed_or_a_delivery_reported(store, shop):
+    shop.product("A", on_hand=20)
+    order_id = shop.order([("A", 2)], status="packing")
+    seen = []
+    with store.read() as conn:
+        seen.append(ready_to_ship_mark(conn))
+    pack(store, order_id, 1)
+    with store.read() as conn:
+        seen.append(ready_to_ship_mark(conn))
+    pack(store, order_id, 2)
+    with store.read() as conn:
+        seen.append(ready_to_ship_mark(conn))
+    with store.write() as conn:  # reported: packed items become delivered, the order ships
+        conn.execute(
+            update(order_lines)
+            .where(order_lines.c.order_id == order_id)
+            .values(packed=0, delivered=2)
+        )
+    with store.read() as conn:
+        seen.append(ready_to_ship_mark(conn))
+        assert ready_to_ship(conn) == []
+    assert all(before != after for before, after in itertools.pairwise(seen))

@@ -3,8 +3,10 @@ R9, R13 — and the store's answer when another station changed the own statuses
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from stationd.core.orders import Document, OwnStatus
 from stationd.core.search import parse_query
@@ -22,7 +24,13 @@ from stationd.store.reads.orders import (
 )
 from stationd.store.reads.outbound_queue import outbound_queue_changes, outbound_queue_page
 from stationd.store.reads.print_jobs import print_job, printer_jobs
-from stationd.store.reads.ship_out import kept_parcel_ids, ship_out_page
+from stationd.store.reads.ship_out import (
+    ShipOutChanges,
+    kept_parcel_ids,
+    ship_out_changes,
+    ship_out_page,
+)
+from stationd.store.tables import order_lines
 from stationd.store.tables import own_statuses as own_statuses_table
 
 
@@ -123,3 +131,25 @@ def test_r11_shelf_locations_and_the_customer_address_for_paper(store, shop):
         assert shelf_locations(conn, []) == {}
         address = order_address(conn, order_id)
     assert (address.name, address.city) == ("Eva Ek", "Göteborg")
+
+
+def test_r13_open_ship_out_pages_share_one_mark_a_change_asks_for_a_fresh_one(store, shop):
+    # issue 10 item 13: N open ship-out pages look for changes with one query, not N.
+    shop.product("A", on_hand=5)
+    order_id = shop.order([("A", 2)], status="packing")
+    made = []
+
+    def counted(s):  # type: ignore[no-untyped-def]
+        made.append(ship_out_changes(s))
+        return made[-1]
+
+    changes = ShipOutChanges(store, counted)
+    first = changes.mark(not_before=time.monotonic())
+    for _page in range(10):  # ten pages' rechecks within the interval
+        assert changes.mark(not_before=time.monotonic() - 2.0) == first
+    assert len(made) == 1
+    with store.write() as conn:
+        conn.execute(update(order_lines).where(order_lines.c.order_id == order_id).values(packed=1))
+    # A page told of the change asks for a mark made from now on: it sees the packed order.
+    assert changes.mark(not_before=time.monotonic()) != first
+    assert len(made) == 2

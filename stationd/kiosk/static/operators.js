@@ -56,9 +56,5 @@
     else if (pin.value.length < pin.maxLength) { pin.value += key.dataset.digit; }
   });
   // Signed in some other way (a badge on the bench scanner): back to where the lock came.
-  if (window.EventSource && signin.dataset.events) {
-    var events = new EventSource(signin.dataset.events);
-    events.addEventListener('signed_in', function () { events.close(); location.assign(signin.dataset.next); });
-    window.addEventListener('pagehide', function () { events.close(); });
-  }
+  window.kioskStream('signed_in', function () { location.assign(signin.dataset.next); });
 })();

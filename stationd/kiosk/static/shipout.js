@@ -103,8 +103,8 @@
     if (input) { input.focus(); }
   });
 
-  if (window.EventSource && root.dataset.events) {
-    var source = new EventSource(root.dataset.events);
+  if (window.kioskStream) {  // the page's one stream (#shipout's sse-connect), see stream.js
+    var source = { addEventListener: window.kioskStream };
     // A station scanner's scan (the bench leaves parcel ids to this page).
     // The list changed (an order packed at the bench, shipped at another, an id kept).
     source.addEventListener('orders', function () { refresh(); });

@@ -3,6 +3,8 @@ their next delivery, and whether they changed."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,3 +60,25 @@ def ship_out_changes(store: Store) -> tuple[object, ...]:
     """A value that changes whenever the orders ready to ship do."""
     with store.read() as conn:
         return ready_to_ship_mark(conn)
+
+
+class ShipOutChanges:
+    """`ship_out_changes` shared by every open ship-out page (issue 10 item 13): a page asks for
+    a mark no older than it can use, and gets the one another page had made since, or a fresh
+    one — one query per interval for the station however many pages look, not one per page."""
+
+    def __init__(self, store: Store, compute: Callable[[Store], tuple[object, ...]] | None = None):
+        self._store = store
+        self._compute = compute or ship_out_changes
+        self._lock = threading.Lock()
+        self._value: tuple[object, ...] = ()
+        self._at: float | None = None
+
+    def mark(self, *, not_before: float) -> tuple[object, ...]:
+        """The mark, made at `not_before` (time.monotonic()) or later."""
+        with self._lock:  # a page that waits here gets the mark being made, not one more query
+            if self._at is None or self._at < not_before:
+                started = time.monotonic()
+                self._value = self._compute(self._store)
+                self._at = started
+            return self._value
