@@ -18,6 +18,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from own_postgres import OwnPostgres
+
 from stationd.store.database import Store
 from stationd.store.tables import metadata
 
@@ -206,3 +208,15 @@ def sqlite_shop(sqlite_store: Store) -> ShopFactory:
 def make_shop() -> type[ShopFactory]:
     """The factory class itself, for a test that builds its own store."""
     return ShopFactory
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[OwnPostgres]:
+    """A running PostgreSQL of this test's own that it may stop and start (an outage); never
+    the shared server. Removed after the test."""
+    server = OwnPostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
