@@ -135,9 +135,7 @@ class Station:
         self.scan_inbox.skip = self.device_watch.diverted
         # Each scan is journaled in the inbox with the bench's context as it is read, and
         # handed to the bench with it (a scan read for one order never acts on another).
-        self.scan_inbox.context = self.bench_worker.read_context
-        self.bench_worker.context_of = self.scan_inbox.context_of
-        self.bench_worker.given_up = self.scan_inbox.give_up
+        self.bench_worker.keeps_scans_in(self.scan_inbox)
         # Every run of this station — by hand and on schedule — goes through one runner.
         self.packscript = PackScriptRunner(
             self.store,

@@ -15,10 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from own_postgres import OwnPostgres
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-
-from own_postgres import OwnPostgres
 
 from stationd.store.database import Store
 from stationd.store.tables import metadata

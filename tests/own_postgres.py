@@ -4,6 +4,7 @@ folder of its own. The shared server of STATIOND_TEST_PG_URL is never touched.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -71,8 +72,6 @@ class OwnPostgres:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # not running
             self.stop()
-        except RuntimeError:
-            pass  # not running
         shutil.rmtree(self.folder, ignore_errors=True)

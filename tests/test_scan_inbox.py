@@ -180,9 +180,7 @@ def test_a_scan_is_on_disk_before_any_part_of_the_station_hears_of_it(tmp_path):
     inbox = ScanInbox(tmp_path / "scan-inbox.jsonl", lambda scans: set())
     inbox.context = lambda: ReadContext(1288, True, False)
     on_disk_when_heard = []
-    bus.subscribe(
-        lambda event: on_disk_when_heard.append(list(read_inbox(inbox.path))), ScanRead
-    )
+    bus.subscribe(lambda event: on_disk_when_heard.append(list(read_inbox(inbox.path))), ScanRead)
     inbox.open(bus)
     scan = ScanRead("7310865004703", None, "serial:gun")
     bus.publish(scan)

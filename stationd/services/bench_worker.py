@@ -29,7 +29,7 @@ from datetime import datetime
 from stationd.core.text import sentence
 from stationd.events import Bus, ScanRead, ScanRejected
 from stationd.services.bench import NOT_FOR_THIS_ORDER, BenchService, ScanNotSaved
-from stationd.services.scan_inbox import ReadContext
+from stationd.services.scan_inbox import ReadContext, ScanInbox
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,14 @@ class BenchWorker:
         # The outage as the log has told it: since when (monotonic), last said when.
         self._away_since: float | None = None
         self._away_said = 0.0
+
+    def keeps_scans_in(self, inbox: ScanInbox) -> None:
+        """Link this worker and the station's scan inbox: the inbox journals each scan with
+        the bench's context as it is read, this worker handles it in that context, and a scan
+        it gives up leaves the inbox."""
+        inbox.context = self.read_context
+        self.context_of = inbox.context_of
+        self.given_up = inbox.give_up
 
     def read_context(self) -> ReadContext:
         """The bench as a scan is read now (called in the scanner's thread, by the inbox)."""

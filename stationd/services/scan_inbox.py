@@ -82,6 +82,7 @@ class ScanInbox:
         self._fd: int | None = None
         self._bus: Bus | None = None
         self._compacting = threading.Event()  # one tidy-up at a time
+        self._untidy = False  # the last tidy-up failed (and the log said so)
         #: Scans read while this is true of their time are not recorded (the devices page's
         #: scanner test: they are only shown, never counted).
         self.skip: Callable[[datetime], bool] = lambda _at: False
@@ -183,8 +184,13 @@ class ScanInbox:
     def _compact_quietly(self) -> None:
         try:
             self.compact()
-        except Exception:
-            log.warning("the scan inbox was not tidied; it grows until the next try", exc_info=True)
+            self._untidy = False
+        except Exception as err:
+            # Tried again at each scan while the database is away: said once (issue 10 item 9).
+            if not self._untidy:
+                self._untidy = True
+                log.warning("the scan inbox was not tidied (%s); it grows until it can be", err)
+                log.debug("why the scan inbox was not tidied", exc_info=True)
         finally:
             self._compacting.clear()
 

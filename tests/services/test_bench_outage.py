@@ -37,9 +37,9 @@ def packed(store: Store, order_id: int) -> dict[str, int]:
 def journal(store: Store) -> list[tuple]:
     with store.read() as conn:
         rows = conn.execute(
-            select(
-                scan_journal.c.kind, scan_journal.c.ok, scan_journal.c.order_id
-            ).order_by(scan_journal.c.id)
+            select(scan_journal.c.kind, scan_journal.c.ok, scan_journal.c.order_id).order_by(
+                scan_journal.c.id
+            )
         )
         return [tuple(row) for row in rows]
 
@@ -114,9 +114,7 @@ def test_r12_a_scan_read_for_one_order_is_shown_not_applied_to_another(tmp_path,
     bench = BenchService(store, Bus(), "bench-1")
     assert bench.handle_scan(ScanRead(f"ORD-{open_now}", None, "kiosk")).ok
     path = tmp_path / "scan-inbox.jsonl"
-    path.write_bytes(
-        _line(ScanRead(ean, None, "serial:gun"), ReadContext(read_for, True, False))
-    )
+    path.write_bytes(_line(ScanRead(ean, None, "serial:gun"), ReadContext(read_for, True, False)))
 
     def journaled(scans):
         with store.read() as conn:
@@ -124,9 +122,7 @@ def test_r12_a_scan_read_for_one_order_is_shown_not_applied_to_another(tmp_path,
 
     inbox = ScanInbox(path, journaled)
     worker = BenchWorker(bench, bench.bus)
-    inbox.context = worker.read_context
-    worker.context_of = inbox.context_of
-    worker.given_up = inbox.give_up
+    worker.keeps_scans_in(inbox)
     heard = bench.bus.queue(ScanOutcome)
     worker.start()
     try:
@@ -153,9 +149,7 @@ def test_r19_a_scan_the_code_cannot_handle_leaves_the_inbox_with_a_word_to_the_p
     path = tmp_path / "scan-inbox.jsonl"
     inbox = ScanInbox(path, lambda scans: set())
     worker = BenchWorker(bench, bench.bus)
-    inbox.context = worker.read_context
-    worker.context_of = inbox.context_of
-    worker.given_up = inbox.give_up
+    worker.keeps_scans_in(inbox)
     heard = bench.bus.queue(ScanOutcome)
     worker.start()
     inbox.open(bench.bus)
