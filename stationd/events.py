@@ -174,10 +174,16 @@ class Bus:
         self._lock = threading.Lock()
         self._handlers: list[tuple[tuple[type[Event], ...], Handler]] = []
 
-    def subscribe(self, handler: Handler, *types: type[Event]) -> None:
-        """Call `handler` for every published event of one of `types` (all events if none)."""
+    def subscribe(self, handler: Handler, *types: type[Event], first: bool = False) -> None:
+        """Call `handler` for every published event of one of `types` (all events if none);
+        `first`: before the handlers subscribed so far (the scan inbox: on disk before any
+        other part hears of a scan)."""
         with self._lock:
-            self._handlers.append((types or (Event,), handler))
+            entry = (types or (Event,), handler)
+            if first:
+                self._handlers.insert(0, entry)
+            else:
+                self._handlers.append(entry)
 
     def unsubscribe(self, handler: Handler) -> None:
         with self._lock:

@@ -147,6 +147,9 @@ class Station:
         self.device_watch.start()
         self.bench_worker.scans_diverted = self.device_watch.diverted
         self.scan_inbox.skip = self.device_watch.diverted
+        # Each scan is journaled in the inbox with the bench's context as it is read, and
+        # handed to the bench with it (a scan read for one order never acts on another).
+        self.bench_worker.keeps_scans_in(self.scan_inbox)
         # Every run of this station — by hand and on schedule — goes through one runner.
         self.packscript = PackScriptRunner(
             self.store,

@@ -76,6 +76,12 @@ log = logging.getLogger(__name__)
 #: Codes longer than this are not stored whole in the journal.
 MAX_CODE_CHARS = 200
 
+#: A scan that waited (for the database, or a restart) and was read for another order than
+#: the one open now: shown, never applied.
+NOT_FOR_THIS_ORDER = sentence(
+    "Not counted: this scan was read while another order was open. Scan it again."
+)
+
 #: Decides one scan or touch from what the bench has open: (conn, open order, the order an
 #: order barcode named, the open order's packing record) → outcome.
 _Decide = Callable[["Connection", Order | None, Order | None, Packing | None], BenchOutcome]
@@ -117,6 +123,10 @@ class BenchService:
         self._lock = threading.Lock()
         #: The number of the last outcome published (`BenchScreen.seq`).
         self._seq = 0
+        #: The order open at this bench as its last transaction (or read) left it, and whether
+        #: one has run yet: the context a scanner's scan is read in (`bench_worker`).
+        self.open_order_id: int | None = None
+        self.open_known = False
 
     @property
     def label_when_packed(self) -> bool:
@@ -124,8 +134,15 @@ class BenchService:
         return self.labels is not None and self.labels.when_packed_wanted
 
     # -- the use case -----------------------------------------------------
-    def handle_scan(self, scan: ScanRead) -> BenchOutcome:
-        """Decide and record one scan; publish `ScanOutcome` (and `OrderChanged`) after commit."""
+    def handle_scan(
+        self, scan: ScanRead, *, read_with: int | None = None, check_read_with: bool = False
+    ) -> BenchOutcome:
+        """Decide and record one scan; publish `ScanOutcome` (and `OrderChanged`) after commit.
+
+        `check_read_with`: the scan was read while order `read_with` (None: none) was open at
+        the bench; if another is open now it is not applied — journaled and shown to the packer
+        as not counted — so a scan read for one order never acts on another (issue 10 item 1).
+        """
         classified = classify(scan.code, scan.symbology)
 
         def decide(
@@ -163,6 +180,19 @@ class BenchService:
                 session=[line_id for _journal_id, line_id in session],
                 session_parcels=parcels,
             )
+
+        if check_read_with:
+            checked = decide
+
+            def decide(
+                conn: Connection,
+                current: Order | None,
+                scanned: Order | None,
+                packing: Packing | None,
+            ) -> BenchOutcome:
+                if (current.id if current is not None else None) != read_with:
+                    return error_outcome(NOT_FOR_THIS_ORDER, read_with)
+                return checked(conn, current, scanned, packing)
 
         return self._run(scan, classified, classified.kind.value, decide)
 
@@ -224,6 +254,7 @@ class BenchService:
                     # `packing` its record as committed (_save wrote it if it changed).
                     after = current
                 shown = _at_bench_of(conn, after, packing if after is current else None)
+            self._opened(after.id if after is not None else None)
             labels = self.labels
             if (
                 outcome.print_labels
@@ -258,6 +289,7 @@ class BenchService:
                     outcome,
                     operator_id,
                 )
+            self._opened(current_id)
             screen = self._screen(outcome)
         self.bus.publish(
             ScanOutcome(
@@ -292,7 +324,13 @@ class BenchService:
         """The open order, its packing record and its kept parcel ids, read together."""
         with self.store.read() as conn:
             current_id = bench_station(conn, self.station, create=False)[0]
-            return _at_bench_of(conn, load_order(conn, current_id) if current_id else None)
+            at = _at_bench_of(conn, load_order(conn, current_id) if current_id else None)
+        self._opened(current_id)
+        return at
+
+    def _opened(self, order_id: int | None) -> None:
+        self.open_order_id = order_id
+        self.open_known = True
 
     # -- inside the transaction -------------------------------------------
     def _save(

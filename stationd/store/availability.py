@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
+from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from stationd.store.database import Store, StoreError
+from stationd.store.unavailable import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +32,9 @@ REMIND_S = 300.0
 
 def database_away(err: BaseException) -> bool:
     """Whether `err` (or what caused it) means the database could not be reached or used now —
-    locked, busy, away, its disk full or failing — rather than a fault of the code that asked."""
-    seen: set[int] = set()
-    cause: BaseException | None = err
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, _AWAY):
-            return True
-        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
+    locked, busy, away, its disk full or failing — rather than a fault of the code that asked.
+    The one rule is `store.unavailable.database_unavailable`, which the bench's scans use too."""
+    return database_unavailable(err)
 
 
 def reason_of(err: BaseException) -> str:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import OperationalError
 
 from stationd.clock import utcnow
 from stationd.core.bench_outcome import Packing
@@ -36,6 +35,7 @@ from stationd.store.tables import (
     scan_journal,
     stations,
 )
+from stationd.store.unavailable import database_unavailable, first_line
 
 #: How many other orders an "item of another order" message names at most.
 ELSEWHERE_LIMIT = 3
@@ -246,15 +246,18 @@ def journaled_scans(
 
 
 class ScanNotSaved(Exception):
-    """A scan's transaction did not commit — the database was locked, busy or away — so
-    nothing of it was saved and it can be handled again as it is."""
+    """A scan's transaction did not commit — the database was locked, busy, away, or its disk
+    refused — so nothing of it was saved and it can be handled again as it is."""
 
 
 @contextmanager
 def scan_transaction(store: Store) -> Iterator[Connection]:
-    """The transaction of one scan; `ScanNotSaved` when the database could not take it."""
+    """The transaction of one scan; `ScanNotSaved` when the database could not take it
+    (`store.unavailable.database_unavailable`)."""
     try:
         with store.write() as conn:
             yield conn
-    except OperationalError as err:  # locked, busy, full, or the server away
-        raise ScanNotSaved(str(err.orig or err).strip().splitlines()[0]) from err
+    except Exception as err:
+        if database_unavailable(err):
+            raise ScanNotSaved(first_line(err)) from err
+        raise

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import SQLAlchemyError
 
 
 class AfterCommit:
@@ -49,7 +50,15 @@ class AfterCommit:
             conn.info.setdefault(self._committed_key, set()).update(pending)
 
     def _on_rollback(self, conn: Connection) -> None:
-        conn.info.pop(self._pending_key, None)
+        # A rollback after the server went away comes on a connection broken under it:
+        # reading its `info` raises PendingRollbackError, which would replace the
+        # OperationalError the caller retries on (issue 10 item 1). Nothing is lost by
+        # skipping it: the pooled record's pending items are dropped at check-in.
+        try:
+            info = conn.info
+        except SQLAlchemyError:
+            return
+        info.pop(self._pending_key, None)
 
     def _on_begin(self, conn: Connection) -> None:
         self._hand_over(conn.info.pop(self._committed_key, None))

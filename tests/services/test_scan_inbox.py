@@ -155,3 +155,24 @@ def test_a_grown_inbox_is_tidied_of_the_scans_the_journal_has(tmp_path, monkeypa
     )
     assert [scan.code for scan in read_inbox(inbox.path)][-1] == "ORD-1005"
     inbox.close()
+
+
+def test_a_scan_is_on_disk_before_any_part_of_the_station_hears_of_it(tmp_path):
+    # Issue 10 item 7: the bench, /metrics and the rest listen before the inbox opens (the
+    # station starts them first), yet each finds the scan in the inbox when it hears of it:
+    # nothing counts as read that a kill could still take back.
+    from stationd.events import Bus
+    from stationd.services.scan_inbox import ReadContext, ScanInbox, read_contexts
+
+    bus = Bus()
+    inbox = ScanInbox(tmp_path / "scan-inbox.jsonl", lambda scans: set())
+    inbox.context = lambda: ReadContext(1288, True, False)
+    on_disk_when_heard = []
+    bus.subscribe(lambda event: on_disk_when_heard.append(list(read_inbox(inbox.path))), ScanRead)
+    inbox.open(bus)
+    scan = ScanRead("7310865004703", None, "serial:gun")
+    bus.publish(scan)
+    inbox.close()
+    assert on_disk_when_heard == [[scan]]
+    # with the context it was read in: order 1288 open, nothing waiting before it
+    assert read_contexts(inbox.path) == [ReadContext(1288, True, False)]
