@@ -42,7 +42,6 @@ from stationd.store.database import Store
 from stationd.store.tables import order_lines, orders, products, stock
 
 ORDER_ID = 5001
-CSRF = "bench-csrf-token"
 
 
 def build_shop(state_dir: Path, items: int) -> tuple[str, int]:
@@ -194,15 +193,28 @@ def measure(scans: int = 1000, rate_per_s: float = 20.0) -> dict[str, float]:
     }
 
 
+def csrf_token(conn: http.client.HTTPConnection) -> str:
+    """The token the station hands a browser with a page (it signs its tokens: none is made up)."""
+    conn.request("GET", "/bench")
+    response = conn.getresponse()
+    response.read()
+    cookie = response.getheader("Set-Cookie") or ""
+    found = re.search(r"stationd_csrf=([^;]+)", cookie)
+    if found is None:
+        raise RuntimeError("the bench page set no CSRF cookie")
+    return found.group(1)
+
+
 def kiosk_posts(port: int, code: str, line_id: int, first: int, count: int, gap: float):
     """Milliseconds for the kiosk's htmx POST of a typed code to come back with the new count."""
     conn = http.client.HTTPConnection("127.0.0.1", port)
     row = re.compile(rf'id="line-{line_id}".*?(\d+)\s*/\s*(\d+)', re.DOTALL)
+    token = csrf_token(conn)
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         "HX-Request": "true",
-        "X-CSRF-Token": CSRF,
-        "Cookie": f"stationd_csrf={CSRF}",
+        "X-CSRF-Token": token,
+        "Cookie": f"stationd_csrf={token}",
     }
     body = urlencode({"code": code})
     took: list[float] = []

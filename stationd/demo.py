@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
 
+from stationd.core.audit import DemoCreated
 from stationd.core.barcodes import gtin_check_digit
 from stationd.services.packscript_run import run_once
+from stationd.store.audit import record_event
 from stationd.store.database import Store
-from stationd.store.orders import record_event
 from stationd.store.tables import (
     order_lines,
     orders,
@@ -344,7 +345,7 @@ def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -
                 {"code": "VIP", "name": "Stamkund"},
             ],
         )
-        record_event(conn, "demo.created", station=station, payload={"seed": shape.seed})
+        record_event(conn, DemoCreated(shape.seed), station=station)
     run_once(store, station=station, trigger="demo")
 
     with store.read() as conn:

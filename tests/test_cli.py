@@ -191,8 +191,8 @@ def test_database_that_is_down_is_a_clear_error(tmp_path):
 
 def test_db_upgrade_reports_the_revision(config):
     first = run("db", "upgrade", config=config)
-    assert "revision 0002 (was empty)" in first.output
-    assert "revision 0002 (was 0002)" in run("db", "upgrade", config=config).output
+    assert "revision 0003 (was empty)" in first.output
+    assert "revision 0003 (was 0003)" in run("db", "upgrade", config=config).output
 
 
 def test_console_script_runs_as_a_module():

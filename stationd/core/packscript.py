@@ -21,6 +21,27 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from stationd.core.packscript_reasons import (
+    EveryLineInStock,
+    LinesNeedFixing,
+    Message,
+    NegativeStock,
+    NoLines,
+    NoStockRecord,
+    NotPaidYet,
+    QuantityBelowOne,
+    Reason,
+    ShortOfStock,
+    ToPacking,
+    WaitsForStock,
+    WaitsUnpaid,
+    reason_from_data,
+)
+
+#: A reason as a run keeps it: `Reason.data` (a tuple, or the list JSON gives back), or the
+#: English words alone of a trace stored by an earlier version.
+ReasonData = tuple[Any, ...] | list[Any] | str
+
 
 class PackCandidate(NamedTuple):
     """An order in state `order`, as the pack script sees it. `placed_at` only needs to sort."""
@@ -42,11 +63,13 @@ class Step(NamedTuple):
     order_id: int | None
     check: str  # "paid", "stock", "decision", "error"
     ok: bool
+    #: In English; a failed stock check or a stop is a typed `Reason` (a str with its facts).
     detail: str = ""
 
 
 class PackScriptError(Exception):
-    """Data the pack script can't safely go on with; the run stops where it met it."""
+    """Data the pack script can't safely go on with; the run stops where it met it. Its one
+    argument is the `Reason`."""
 
 
 StepListener = Callable[[Step], None]
@@ -59,21 +82,22 @@ SKIPPED = ord("x")  # the order's lines can't be served as they stand (no lines,
 STOPPED = ord("e")  # the run stopped while looking at this order
 
 _PAID = ("paid", True, "")
-_STEPS_AFTER_PAID: dict[int, tuple[tuple[str, bool, str | None], ...]] = {
+_STEPS_AFTER_PAID: dict[int, tuple[tuple[str, bool, Reason | None], ...]] = {
     # (check, ok, detail); a detail of None is the order's own reason
-    MOVED: (("stock", True, "every line in stock"), ("decision", True, "to packing")),
-    SHORT: (("stock", False, None), ("decision", False, "waits: short of stock, reserves nothing")),
-    SKIPPED: (("stock", False, None), ("decision", False, "skipped: order lines need fixing")),
+    MOVED: (("stock", True, EveryLineInStock()), ("decision", True, ToPacking())),
+    SHORT: (("stock", False, None), ("decision", False, WaitsForStock())),
+    SKIPPED: (("stock", False, None), ("decision", False, LinesNeedFixing())),
     STOPPED: (),
 }
-_UNPAID_STEPS = (("paid", False, "not paid yet"), ("decision", False, "waits: not paid"))
+_UNPAID_STEPS = (("paid", False, NotPaidYet()), ("decision", False, WaitsUnpaid()))
 
 
 class Trace:
     """Every step of a run, in the order it happened (R8), kept compact.
 
     Per order looked at it holds the id and one outcome byte (`MOVED`, `UNPAID`, …), plus the
-    reason of each order that waits or is skipped; iterating unfolds that into `Step`s — which
+    reason of each order that waits or is skipped (as its data, `ReasonData`: a run may find
+    thousands); iterating unfolds that into `Step`s, each reason typed — which
     order, what was checked, what was decided and why — ending with the stop, if the run
     stopped.
     """
@@ -84,14 +108,14 @@ class Trace:
         self,
         order_ids: Sequence[int] = (),
         outcomes: bytes | bytearray = b"",
-        reasons: Mapping[int, str] | None = None,
+        reasons: Mapping[int, ReasonData] | None = None,
         stopped: Step | None = None,
     ) -> None:
         if len(order_ids) != len(outcomes):
             raise ValueError(f"{len(order_ids)} order ids but {len(outcomes)} outcomes")
         self.order_ids = order_ids
         self.outcomes = bytes(outcomes)
-        self.reasons: Mapping[int, str] = reasons or {}  # position in `order_ids` → reason
+        self.reasons: Mapping[int, ReasonData] = reasons or {}  # position in `order_ids` → why
         self.stopped = stopped
 
     def __iter__(self) -> Iterator[Step]:
@@ -117,13 +141,16 @@ class Trace:
         return f"<Trace of {len(self.outcomes)} orders, {len(self)} steps>"
 
 
-def order_steps(order_id: int, outcome: int, reason: str = "") -> list[Step]:
-    """The steps of one order with the given outcome (the stop itself is not among them)."""
+def order_steps(order_id: int, outcome: int, reason: ReasonData = "") -> list[Step]:
+    """The steps of one order with the given outcome (the stop itself is not among them), its
+    `reason` typed (`reason_from_data`)."""
     if outcome == UNPAID:
         return [Step(order_id, *step) for step in _UNPAID_STEPS]
     steps = [Step(order_id, *_PAID)]
     for check, ok, detail in _STEPS_AFTER_PAID[outcome]:
-        steps.append(Step(order_id, check, ok, reason if detail is None else detail))
+        if detail is None:
+            detail = reason_from_data(reason) if reason else ""
+        steps.append(Step(order_id, check, ok, detail))
     return steps
 
 
@@ -199,7 +226,7 @@ def run_pack_script(
     have_of = stock.get
     moves: list[Candidate] = []
     outcomes = bytearray()
-    reasons: dict[int, str] = {}
+    reasons: dict[int, ReasonData] = {}
     ordered: list[Candidate] = []
     stopped: Step | None = None
     order_id: int | None = None
@@ -235,9 +262,7 @@ def run_pack_script(
                 for step in order_steps(order_id, outcomes[-1], reasons.get(n, "")):
                     on_step(step)
     except Exception as err:  # the stop R8 describes: where, and the message
-        message = str(err) or type(err).__name__
-        if not isinstance(err, PackScriptError):
-            message = f"{type(err).__name__}: {message}"
+        message = stop_reason(err)
         last_steps = []
         if order_id is not None and len(outcomes) == n:
             outcomes.append(STOPPED)  # it stopped while deciding this order
@@ -258,29 +283,40 @@ def run_pack_script(
     return PackResult(moves, reserved, Trace(order_ids, outcomes, reasons, stopped))
 
 
-def _why_not_covered(lines: Sequence[tuple[str, int]], stock: Mapping[str, int]) -> tuple[int, str]:
+def stop_reason(err: BaseException) -> Reason:
+    """The reason a run stopped on `err`: a `PackScriptError`'s own, else the error's type
+    and message."""
+    if isinstance(err, PackScriptError) and err.args and isinstance(err.args[0], Reason):
+        return err.args[0]
+    message = str(err) or type(err).__name__
+    return Message(
+        message if isinstance(err, PackScriptError) else f"{type(err).__name__}: {message}"
+    )
+
+
+def _why_not_covered(
+    lines: Sequence[tuple[str, int]], stock: Mapping[str, int]
+) -> tuple[int, ReasonData]:
     """The careful look at an order the quick one could not cover: `SHORT`/`SKIPPED` and why.
 
     Raises PackScriptError on a negative stock: more is reserved than is on hand.
     """
     if not lines:
-        return SKIPPED, "the order has no lines"
+        return SKIPPED, (NoLines.kind,)
     need: dict[str, int] = {}
     for sku, qty in lines:
         if qty <= 0:
-            return SKIPPED, f"SKU {sku} has a quantity below 1"
+            return SKIPPED, (QuantityBelowOne.kind, sku)
         need[sku] = need.get(sku, 0) + qty
     for sku, qty in need.items():
         have = stock.get(sku)
         if have is None:
-            return SHORT, f"SKU {sku} has no stock record"
+            return SHORT, (NoStockRecord.kind, sku)
         if have < 0:
-            raise PackScriptError(
-                f"stock of SKU {sku} is negative ({have}): more is reserved than is on hand"
-            )
+            raise PackScriptError(NegativeStock(sku, have))
         if have < qty:
-            return SHORT, f"SKU {sku}: needs {qty}, {have} available"
-    raise PackScriptError(f"the lines of this order can't be checked: {list(lines)!r}")
+            return SHORT, (ShortOfStock.kind, sku, qty, have)
+    raise PackScriptError(Message(f"the lines of this order can't be checked: {list(lines)!r}"))
 
 
 def reserved_by(moves: Iterable[Candidate]) -> dict[str, int]:

@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from stationd.core.packscript import MOVED, SHORT, SKIPPED, STOPPED, UNPAID, Step, order_steps
+from stationd.core.packscript_reasons import Decided
 
 __all__ = [
     "OUTCOME_FILTERS",
@@ -47,7 +48,8 @@ _BY_CODE = {
     STOPPED: Outcome.STOPPED,
 }
 _CODE = {outcome: code for code, outcome in _BY_CODE.items()}
-# The decision step of each outcome, as the pack script words it: the words are its own.
+# The decision step of each outcome in a trace stored as JSON lines by an early version, where
+# the detail came back as the pack script's words only: the words are its own.
 _DECISIONS = {
     order_steps(0, code)[-1].detail: outcome
     for code, outcome in _BY_CODE.items()
@@ -66,6 +68,8 @@ def decision_outcome(step: Step) -> Outcome | None:
     """The outcome a decision step stands for (None for any other step)."""
     if step.check != "decision":
         return None
+    if isinstance(step.detail, Decided):
+        return Outcome(step.detail.outcome)
     return Outcome.MOVED if step.ok else _DECISIONS.get(step.detail, Outcome.SKIPPED)
 
 

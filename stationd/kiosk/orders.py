@@ -16,6 +16,31 @@ from typing import Any
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from stationd.core.audit import (
+    AuditEvent,
+    DocumentQueued,
+    ItemPacked,
+    ItemUnpacked,
+    JobDropped,
+    JobHeld,
+    JobReleased,
+    JobReprinted,
+    LabelsPrinted,
+    LineAdded,
+    LineQuantityChanged,
+    LineRemoved,
+    OwnStatusSet,
+    Packed,
+    PackedPartial,
+    PackScriptMoved,
+    ParcelBooked,
+    ParcelIdAdded,
+    ParcelIdRemoved,
+    ParcelStarted,
+    PartialDelivery,
+    Shipped,
+    WaitingSet,
+)
 from stationd.core.barcodes import CodeKind, classify
 from stationd.core.numbers import MAX_SMALL_ID, whole_number
 from stationd.core.orders import MAX_LINE_QUANTITY, OrderRuleError, OrderStatus
@@ -26,7 +51,7 @@ from stationd.kiosk.i18n import ngettext, translate, translate_error
 from stationd.kiosk.layout import is_htmx
 from stationd.kiosk.stream import live_stream, sse
 from stationd.services.orders import NoSuchOrder, OrderEditor
-from stationd.store.order_details import EventRecord
+from stationd.store.audit import stored_kind
 from stationd.store.reads.orders import (
     found_orders,
     order_exists,
@@ -230,7 +255,7 @@ def _order_context(order_id: int) -> dict[str, Any]:
         "deliveries": deliveries,
         "lines_by_id": lines_by_id,
         "scans": scans,
-        "history": [(event, describe_event(event, lines_by_id)) for event in history],
+        "history": [(row, describe_event(row.event, lines_by_id)) for row in history],
         "own_statuses": own,
         "statuses": status_names(),
         "payments": payment_names(),
@@ -365,81 +390,75 @@ def add_line(order_id: int):  # type: ignore[no-untyped-def]
 # --- the audit trail in words ----------------------------------------------------------------
 
 
-def describe_event(event: EventRecord, lines: dict[int | None, Any]) -> str:
-    """One audit event as a sentence for the order page (unknown kinds: kind and fields)."""
-    p = event.payload
-    kind = event.kind
-    ids = ", ".join(p.get("parcel_ids") or [])
+def describe_event(event: AuditEvent, lines: dict[int | None, Any]) -> str:
+    """One typed audit event as a sentence for the order page, in the packer's language
+    (a kind this version does not know: its kind and fields)."""
     documents = {
         "picklist": _("Pick list"),
         "receipt": _("Receipt"),
         "picklist_receipt": _("Pick list + receipt"),
         "invoice": _("Invoice"),
     }
-    if kind == "order.waiting":
-        if p.get("waiting"):
+    match event:
+        case WaitingSet(waiting=True):
             return _("Set waiting: kept out of the outbound queue.")
-        return _("Waiting cleared.")
-    if kind == "order.own_status":
-        if p.get("own_status_id") is None:
+        case WaitingSet():
+            return _("Waiting cleared.")
+        case OwnStatusSet(own_status_id=None):
             return _("Own status taken off.")
-        return _("Own status set to {code} ({name}).", code=p.get("code"), name=p.get("name"))
-    if kind == "order.line_quantity":
-        text = _(
-            "Quantity of {sku} changed from {old} to {new}.",
-            sku=p.get("sku"),
-            old=p.get("from"),
-            new=p.get("to"),
-        )
-        if p.get("released"):
-            text += " " + _("{num} back in stock.", num=p["released"])
-        return text
-    if kind == "order.line_removed":
-        return _("Line {sku} × {num} removed.", sku=p.get("sku"), num=p.get("quantity"))
-    if kind == "order.line_added":
-        return _("Line {sku} × {num} added.", sku=p.get("sku"), num=p.get("quantity"))
-    if kind == "packscript.moved":
-        return _("Moved to packing by pack-script run {run}.", run=p.get("run"))
-    if kind in ("order.item_packed", "order.item_unpacked"):
-        line = lines.get(p.get("line_id"))
-        item = line.sku if line is not None else p.get("code", "")
-        if kind == "order.item_packed":
+        case OwnStatusSet(code=code, name=name):
+            return _("Own status set to {code} ({name}).", code=code, name=name)
+        case LineQuantityChanged(sku=sku, old=old, new=new, released=released):
+            text = _("Quantity of {sku} changed from {old} to {new}.", sku=sku, old=old, new=new)
+            if released:
+                text += " " + _("{num} back in stock.", num=released)
+            return text
+        case LineRemoved(sku=sku, quantity=quantity):
+            return _("Line {sku} × {num} removed.", sku=sku, num=quantity)
+        case LineAdded(sku=sku, quantity=quantity):
+            return _("Line {sku} × {num} added.", sku=sku, num=quantity)
+        case PackScriptMoved(run=run):
+            return _("Moved to packing by pack-script run {run}.", run=run)
+        case ItemPacked(line_id=line_id, code=code, how=how):
             hows = {"item": _("scanned"), "touch": _("by touch")}
-            how = p.get("how", "")
+            item = _item(lines, line_id, code)
             return _("{item} packed ({how}).", item=item, how=hows.get(how, how))
-        return _("{item} taken out of the parcel.", item=item)
-    if kind == "order.parcel_started":
-        return _("Parcel {num} started.", num=p.get("parcels", ""))
-    if kind == "order.packed_partial":
-        return _("Packed in part, for a partial delivery.")
-    if kind == "order.packed":
-        return _("Packed: ready for ship-out.")
-    if kind == "order.parcel_id_added":
-        return _("Parcel id {id} added.", id=p.get("parcel_id"))
-    if kind == "order.parcel_id_removed":
-        return _("Parcel id {id} taken off.", id=p.get("parcel_id"))
-    if kind == "order.labels_printed":
-        return _("Shipping labels printed ({ids}).", ids=ids)
-    if kind == "order.parcel_booked":
-        return _(
-            "Parcel id {id} fetched from {carrier}.", id=p.get("parcel_id"), carrier=p.get("broker")
-        )
-    if kind == "order.partial_delivery":
-        return _("Partial delivery reported in ({ids}).", ids=ids)
-    if kind == "order.shipped":
-        return _("Reported in and shipped ({ids}).", ids=ids)
-    if kind == "print.queued":
-        document = documents.get(p.get("document", ""), p.get("document", ""))
-        return _(
-            "{document} sent to printer {printer}.", document=document, printer=p.get("printer")
-        )
-    if kind == "print.reprinted":
-        return _("Print job {job} printed again.", job=p.get("job_id"))
-    if kind == "print.held":
-        return _("Print job {job} held.", job=p.get("job_id"))
-    if kind == "print.released":
-        return _("Print job {job} released.", job=p.get("job_id"))
-    if kind == "print.dropped":
-        return _("Print job {job} dropped.", job=p.get("job_id"))
-    details = ", ".join(f"{key}: {value}" for key, value in p.items())
+        case ItemUnpacked(line_id=line_id, code=code):
+            return _("{item} taken out of the parcel.", item=_item(lines, line_id, code))
+        case ParcelStarted(parcels=parcels):
+            return _("Parcel {num} started.", num=parcels)
+        case PackedPartial():
+            return _("Packed in part, for a partial delivery.")
+        case Packed():
+            return _("Packed: ready for ship-out.")
+        case ParcelIdAdded(parcel_id=parcel_id):
+            return _("Parcel id {id} added.", id=parcel_id)
+        case ParcelIdRemoved(parcel_id=parcel_id):
+            return _("Parcel id {id} taken off.", id=parcel_id)
+        case LabelsPrinted(parcel_ids=ids):
+            return _("Shipping labels printed ({ids}).", ids=", ".join(ids))
+        case ParcelBooked(parcel_id=parcel_id, broker=carrier):
+            return _("Parcel id {id} fetched from {carrier}.", id=parcel_id, carrier=carrier)
+        case PartialDelivery(parcel_ids=ids):
+            return _("Partial delivery reported in ({ids}).", ids=", ".join(ids))
+        case Shipped(parcel_ids=ids):
+            return _("Reported in and shipped ({ids}).", ids=", ".join(ids))
+        case DocumentQueued(document=document, printer=printer):
+            name = documents.get(document, document)
+            return _("{document} sent to printer {printer}.", document=name, printer=printer)
+        case JobReprinted(job_id=job):
+            return _("Print job {job} printed again.", job=job)
+        case JobHeld(job_id=job):
+            return _("Print job {job} held.", job=job)
+        case JobReleased(job_id=job):
+            return _("Print job {job} released.", job=job)
+        case JobDropped(job_id=job):
+            return _("Print job {job} dropped.", job=job)
+    kind = stored_kind(event)
+    details = ", ".join(f"{key}: {value}" for key, value in event.payload().items())
     return f"{kind} ({details})" if details else kind
+
+
+def _item(lines: dict[int | None, Any], line_id: int, code: str) -> str:
+    line = lines.get(line_id)
+    return line.sku if line is not None else code

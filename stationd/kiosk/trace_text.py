@@ -1,61 +1,52 @@
 """Pack-script steps and answers as sentences in the reader's language (R8, the Tools page).
 
-The pack script words its steps in English for its log and the CLI; here each known wording
-becomes a translatable sentence with its facts (SKU, quantities) filled in. A wording not known
-here is shown as the pack script gave it, so nothing is ever hidden.
+The pack script words its steps in English for its log and the CLI, and carries each reason
+typed beside the words (core.packscript_reasons); here each kind of reason becomes a
+translatable sentence with its facts (SKU, quantities) filled in. A reason known only by its
+words (a program error, a trace stored by an earlier version) is shown as it was given, so
+nothing is ever hidden.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from stationd.core.packscript import Step
 from stationd.core.packscript_reading import Answer, Outcome, Why, decision_outcome
+from stationd.core.packscript_reasons import (
+    NegativeStock,
+    NoLines,
+    NoStockRecord,
+    QuantityBelowOne,
+    ShortOfStock,
+)
 from stationd.kiosk.i18n import gettext as _
 
-# The pack script's reasons and errors (core.packscript), each with its sentence here.
-_REASONS: list[tuple[re.Pattern[str], Callable[..., str]]] = [
-    (
-        re.compile(r"SKU (?P<sku>.+): needs (?P<need>\d+), (?P<have>-?\d+) available"),
-        lambda sku, need, have: _(
-            "SKU {sku} is short: the order needs {need}, {have} available.",
-            sku=sku,
-            need=need,
-            have=have,
-        ),
-    ),
-    (
-        re.compile(r"SKU (?P<sku>.+) has no stock record"),
-        lambda sku: _("SKU {sku} has no stock record.", sku=sku),
-    ),
-    (
-        re.compile(r"SKU (?P<sku>.+) has a quantity below 1"),
-        lambda sku: _("SKU {sku} has a quantity below 1.", sku=sku),
-    ),
-    (re.compile(r"the order has no lines"), lambda: _("The order has no lines.")),
-    (
-        re.compile(
-            r"stock of SKU (?P<sku>.+) is negative \((?P<have>-?\d+)\): "
-            r"more is reserved than is on hand"
-        ),
-        lambda sku, have: _(
-            "The stock of SKU {sku} is negative ({have}): more is reserved than is on hand.",
-            sku=sku,
-            have=have,
-        ),
-    ),
-]
 
-
-def reason_text(detail: str) -> str:
-    """A reason or error of the pack script as a sentence in the reader's language."""
-    for pattern, sentence in _REASONS:
-        match = pattern.fullmatch(detail)
-        if match:
-            return sentence(**match.groupdict())
-    return detail
+def reason_text(reason: str) -> str:
+    """A reason or error of the pack script (a typed `Reason`) as a sentence in the reader's
+    language, from its facts; one known only by its words is shown as it was given."""
+    match reason:
+        case ShortOfStock(sku=sku, need=need, have=have):
+            return _(
+                "SKU {sku} is short: the order needs {need}, {have} available.",
+                sku=sku,
+                need=need,
+                have=have,
+            )
+        case NoStockRecord(sku=sku):
+            return _("SKU {sku} has no stock record.", sku=sku)
+        case QuantityBelowOne(sku=sku):
+            return _("SKU {sku} has a quantity below 1.", sku=sku)
+        case NoLines():
+            return _("The order has no lines.")
+        case NegativeStock(sku=sku, have=have):
+            return _(
+                "The stock of SKU {sku} is negative ({have}): more is reserved than is on hand.",
+                sku=sku,
+                have=have,
+            )
+    return str(reason)
 
 
 @dataclass(frozen=True, slots=True)

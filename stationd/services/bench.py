@@ -26,6 +26,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stationd.clock import utcnow
+from stationd.core.audit import (
+    AuditEvent,
+    ItemPacked,
+    ItemUnpacked,
+    Packed,
+    PackedPartial,
+    ParcelStarted,
+)
 from stationd.core.barcodes import Classified, CodeKind, Command, classify
 from stationd.core.bench import (
     BenchOutcome,
@@ -44,6 +52,7 @@ from stationd.services.claims import Claims
 from stationd.services.operators import operator_scan
 from stationd.services.parcel_ids import keep_parcel_id
 from stationd.services.parcel_labels import ParcelLabels
+from stationd.store.audit import STATION_OPERATOR, record_event
 from stationd.store.bench import (
     ScanNotSaved,
     bench_station,
@@ -59,7 +68,7 @@ from stationd.store.bench import (
 from stationd.store.claims import LocalClaims
 from stationd.store.database import Store
 from stationd.store.deliveries import pending_parcel_ids
-from stationd.store.orders import STATION_OPERATOR, load_order, record_event, save_line_counts
+from stationd.store.orders import load_order, save_line_counts
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -307,14 +316,8 @@ class BenchService:
                     top = undo_candidate(conn, current.id, outcome.line_id)
                     undoes = top[0] if top else None
                 save_line_counts(conn, current, [outcome.line_id])
-                record_event(
-                    conn,
-                    "order.item_packed" if outcome.delta > 0 else "order.item_unpacked",
-                    station=self.station,
-                    order_id=current.id,
-                    payload={"line_id": outcome.line_id, "code": event.code, "how": kind},
-                    operator_id=operator_id,
-                )
+                item = ItemPacked if outcome.delta > 0 else ItemUnpacked
+                self._event(conn, item(outcome.line_id, event.code, kind), current, operator_id)
             if outcome.parcel_id is not None:
                 outcome = self._keep_parcel_id(conn, event, current, outcome, outcome.parcel_id)
             if outcome.print_labels and self.labels is not None and self.labels.carrier is None:
@@ -322,18 +325,12 @@ class BenchService:
             if packing != before:
                 save_packing(conn, current.id, packing)
             if outcome.parcel_started:
-                self._event(
-                    conn, "order.parcel_started", current, {"parcels": packing.parcels}, operator_id
-                )
+                self._event(conn, ParcelStarted(packing.parcels), current, operator_id)
             if outcome.partial:
                 packed = {str(line.id): line.packed for line in current.lines if line.packed}
-                self._event(
-                    conn, "order.packed_partial", current, {"quantities": packed}, operator_id
-                )
+                self._event(conn, PackedPartial(packed), current, operator_id)
             if outcome.ready:
-                self._event(
-                    conn, "order.packed", current, {"parcels": packing.parcels}, operator_id
-                )
+                self._event(conn, Packed(packing.parcels), current, operator_id)
         journal_id = self._journal(conn, event, kind, outcome, operator_id, undoes)
         values: dict[str, object] = {"last_seen_at": utcnow()} if ok else {}
         if closed:
@@ -368,19 +365,11 @@ class BenchService:
     def _event(
         self,
         conn: Connection,
-        kind: str,
+        event: AuditEvent,
         order: Order,
-        payload: dict,
         operator_id: int | None = STATION_OPERATOR,
     ) -> None:
-        record_event(
-            conn,
-            kind,
-            station=self.station,
-            order_id=order.id,
-            payload=payload,
-            operator_id=operator_id,
-        )
+        record_event(conn, event, station=self.station, order_id=order.id, operator_id=operator_id)
 
     def _journal(
         self,

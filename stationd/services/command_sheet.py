@@ -3,12 +3,13 @@ to pin up beside the bench, so the flow runs without touching the screen."""
 
 from __future__ import annotations
 
+from stationd.core.audit import CommandSheetPrinted
 from stationd.core.bench import CommandSheet
 from stationd.devices.rendering.escpos import render
 from stationd.services.documents import Paperwork
 from stationd.services.printing import PrintService
+from stationd.store.audit import record_event
 from stationd.store.database import Store
-from stationd.store.orders import record_event
 
 #: The print-queue kind of the command sheet; the station routes it to the receipt printer.
 COMMAND_SHEET = "commands"
@@ -26,10 +27,5 @@ def print_command_sheet(
     payload = render(sheet, width_chars=options.width_chars, codepage=options.codepage)
     with store.write() as conn:
         job = printing.submit(conn, COMMAND_SHEET, payload)
-        record_event(
-            conn,
-            "bench.command_sheet_printed",
-            station=printing.station,
-            payload={"job": job, "printer": printer},
-        )
+        record_event(conn, CommandSheetPrinted(job, printer), station=printing.station)
     return job

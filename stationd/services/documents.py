@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stationd.config import PrinterSettings, Settings
+from stationd.core.audit import DocumentQueued
 from stationd.core.deliveries import Delivery
 from stationd.core.documents import Shop, build_document
 from stationd.core.labels import Receiver, Sender, labels_for_delivery
@@ -27,11 +28,12 @@ from stationd.core.orders import (
 from stationd.core.text import Text, sentence
 from stationd.services.paper import render_document, render_label
 from stationd.services.printing import PrintService
+from stationd.store.audit import record_event
 from stationd.store.database import Store
 from stationd.store.deliveries import mark_labelled
 from stationd.store.order_contents import shelf_locations
 from stationd.store.order_details import order_address
-from stationd.store.orders import load_orders, record_event
+from stationd.store.orders import load_orders
 from stationd.store.print_queue import waiting_documents
 
 if TYPE_CHECKING:
@@ -165,15 +167,9 @@ def print_orders(
             jobs.append(job_id)
             record_event(
                 conn,
-                "print.queued",
+                DocumentQueued(document.value, printer, job_id, again=order.id in repeats),
                 station=printing.station,
                 order_id=order.id,
-                payload={
-                    "document": document.value,
-                    "printer": printer,
-                    "job_id": job_id,
-                    "again": order.id in repeats,
-                },
             )
     return jobs
 

@@ -15,6 +15,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from stationd.clock import utcnow
+from stationd.core.audit import (
+    OperatorActivated,
+    OperatorCreated,
+    OperatorDeactivated,
+    SignedIn,
+    SignedOut,
+    WrongPinEntered,
+)
 from stationd.core.barcodes import Classified, CodeKind
 from stationd.core.bench import BenchOutcome, Sound
 from stationd.core.bench import error as error_outcome
@@ -32,6 +40,7 @@ from stationd.core.operators import (
 )
 from stationd.core.text import sentence
 from stationd.events import Bus, OperatorChanged
+from stationd.store.audit import record_event
 from stationd.store.database import Store
 from stationd.store.operators import (
     ScanRow,
@@ -50,7 +59,6 @@ from stationd.store.operators import (
     set_station_operator,
     station_operator,
 )
-from stationd.store.orders import record_event
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -133,11 +141,9 @@ def _sign_in(
     conn: Connection, station: str, operator: Operator, *, how: str, before: Operator | None
 ) -> None:
     if before is not None:
-        record_event(conn, "operator.signed_out", station=station, payload={"how": how})
+        record_event(conn, SignedOut(how, before.id), station=station)
     set_station_operator(conn, station, operator.id)
-    record_event(
-        conn, "operator.signed_in", station=station, payload={"operator": operator.id, "how": how}
-    )
+    record_event(conn, SignedIn(operator.id, how), station=station)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,12 +216,7 @@ class OperatorService:
             if badge is not None and badge_in_use(conn, badge):
                 raise BadgeTaken(sentence("Another operator already has that badge code."))
             operator_id = insert_operator(conn, name, badge_code=badge, pin_hash=pin_hash)
-            record_event(
-                conn,
-                "operator.created",
-                station=self.station,
-                payload={"operator": operator_id, "name": name},
-            )
+            record_event(conn, OperatorCreated(operator_id, name), station=self.station)
         return Operator(operator_id, name, True, pin_hash is not None, badge is not None)
 
     def set_active(self, operator_id: int, active: bool) -> Operator:
@@ -225,12 +226,8 @@ class OperatorService:
                 raise NoSuchOperator(sentence("There is no operator {id}.", id=operator_id))
             was_here = station_operator(conn, self.station)
             set_operator_active(conn, operator_id, active)
-            record_event(
-                conn,
-                "operator.activated" if active else "operator.deactivated",
-                station=self.station,
-                payload={"operator": operator_id},
-            )
+            change = OperatorActivated if active else OperatorDeactivated
+            record_event(conn, change(operator_id), station=self.station)
         if not active and was_here is not None and was_here.id == operator_id:
             self.bus.publish(OperatorChanged(self.station, None, "signed_out"))
         return operator
@@ -256,12 +253,7 @@ class OperatorService:
                 failed = count_wrong_pin(conn, operator_id)
                 until = pin_lockout(failed, now)
                 set_pin_lock(conn, operator_id, until)
-                record_event(
-                    conn,
-                    "operator.wrong_pin",
-                    station=self.station,
-                    payload={"operator": operator_id, "in_a_row": failed},
-                )
+                record_event(conn, WrongPinEntered(operator_id, failed), station=self.station)
             else:
                 set_pin_lock(conn, operator_id, None, reset=True)
                 before = station_operator(conn, self.station)
@@ -279,12 +271,7 @@ class OperatorService:
             before = station_operator(conn, self.station)
             if before is not None:
                 set_station_operator(conn, self.station, None)
-                record_event(
-                    conn,
-                    "operator.signed_out",
-                    station=self.station,
-                    payload={"operator": before.id, "how": why},
-                )
+                record_event(conn, SignedOut(why, before.id), station=self.station)
         if before is not None:
             what = "locked" if why == "idle" else "signed_out"
             self.bus.publish(OperatorChanged(self.station, None, what))

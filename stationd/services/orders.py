@@ -9,11 +9,20 @@ the bus after the commit, so the queue and the bench show it at once. A refusal 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from stationd.core.audit import (
+    AuditEvent,
+    LineAdded,
+    LineQuantityChanged,
+    LineRemoved,
+    OwnStatusSet,
+    WaitingSet,
+)
 from stationd.core.orders import Order, OrderLine, OrderRuleError
 from stationd.core.text import sentence
 from stationd.events import Bus, OrderChanged
+from stationd.store.audit import record_event
 from stationd.store.database import Store
 from stationd.store.order_contents import (
     delete_line,
@@ -22,7 +31,7 @@ from stationd.store.order_contents import (
     release_stock,
     save_line_quantity,
 )
-from stationd.store.orders import load_order, record_event, save_order_header
+from stationd.store.orders import load_order, save_order_header
 from stationd.store.own_statuses import get_own_status
 from stationd.store.packscript import packscript_lock
 
@@ -38,9 +47,9 @@ class NoSuchOrder(OrderRuleError):
         self.order_id = order_id
 
 
-#: A change: does it on the locked order and returns the audit event's kind and payload, or None
+#: A change: does it on the locked order and returns the audit event to write, or None
 #: when the order already is as asked (nothing is saved, no event written).
-Change = Callable[["Connection", Order], tuple[str, dict[str, Any]] | None]
+Change = Callable[["Connection", Order], AuditEvent | None]
 
 
 class OrderEditor:
@@ -54,32 +63,32 @@ class OrderEditor:
     def set_waiting(self, order_id: int, waiting: bool) -> Order:
         """R3: set or clear the waiting flag; a waiting order leaves the outbound queue."""
 
-        def change(conn: Connection, order: Order) -> tuple[str, dict[str, Any]] | None:
+        def change(conn: Connection, order: Order) -> AuditEvent | None:
             if order.waiting == waiting:
                 return None  # as it was: nothing to save, no event
             order.set_waiting(waiting)
             save_order_header(conn, order)
-            return "order.waiting", {"waiting": waiting}
+            return WaitingSet(waiting)
 
         return self._change(order_id, "waiting", change)
 
     def set_own_status(self, order_id: int, status_id: int | None) -> Order:
         """R5: put an own status on the order, or take it off (None)."""
 
-        def change(conn: Connection, order: Order) -> tuple[str, dict[str, Any]] | None:
+        def change(conn: Connection, order: Order) -> AuditEvent | None:
             if order.own_status_id == status_id:
                 return None
-            payload: dict[str, Any] = {"own_status_id": status_id}
+            event = OwnStatusSet(status_id)
             if status_id is not None:
                 status = get_own_status(conn, status_id)
                 if status is None:
                     raise OrderRuleError(
                         sentence("There is no own status {id}; reload the page.", id=status_id)
                     )
-                payload |= {"code": status.code, "name": status.name}
+                event = OwnStatusSet(status_id, status.code, status.name)
             order.own_status_id = status_id
             save_order_header(conn, order)
-            return "order.own_status", payload
+            return event
 
         return self._change(order_id, "own_status", change)
 
@@ -87,38 +96,27 @@ class OrderEditor:
         """R2: change a line's quantity; a packing order gives back the stock it no longer
         needs."""
 
-        def change(conn: Connection, order: Order) -> tuple[str, dict[str, Any]]:
+        def change(conn: Connection, order: Order) -> AuditEvent:
             line = order.line(line_id)
             before = line.quantity
             released = order.set_quantity(line_id, quantity)
             save_line_quantity(conn, order.id, line)
             release_stock(conn, line.sku, released)
             save_order_header(conn, order)
-            return "order.line_quantity", {
-                "line_id": line_id,
-                "sku": line.sku,
-                "from": before,
-                "to": quantity,
-                "released": released,
-            }
+            return LineQuantityChanged(line_id, line.sku, before, quantity, released)
 
         return self._change(order_id, "contents", change)
 
     def remove_line(self, order_id: int, line_id: int) -> Order:
         """R2: take a line off the order, with any stock it held."""
 
-        def change(conn: Connection, order: Order) -> tuple[str, dict[str, Any]]:
+        def change(conn: Connection, order: Order) -> AuditEvent:
             line = order.line(line_id)
             released = order.remove_line(line_id)
             delete_line(conn, order.id, line_id)
             release_stock(conn, line.sku, released)
             save_order_header(conn, order)
-            return "order.line_removed", {
-                "line_id": line_id,
-                "sku": line.sku,
-                "quantity": line.quantity,
-                "released": released,
-            }
+            return LineRemoved(line_id, line.sku, line.quantity, released)
 
         return self._change(order_id, "contents", change)
 
@@ -129,7 +127,7 @@ class OrderEditor:
         pack script reserves for it when it moves the order.
         """
 
-        def change(conn: Connection, order: Order) -> tuple[str, dict[str, Any]]:
+        def change(conn: Connection, order: Order) -> AuditEvent:
             if why := order.add_refusal():
                 raise OrderRuleError(why)
             product = find_product(conn, code)
@@ -148,12 +146,8 @@ class OrderEditor:
             order.add_line(line)
             line.id = insert_line(conn, order.id, line)
             save_order_header(conn, order)
-            return "order.line_added", {
-                "line_id": line.id,
-                "sku": line.sku,
-                "quantity": quantity,
-                "unit_price_minor": line.unit_price_minor,
-            }
+            assert line.id is not None  # insert_line gave it one
+            return LineAdded(line.id, line.sku, quantity, line.unit_price_minor)
 
         return self._change(order_id, "contents", change)
 
@@ -168,8 +162,7 @@ class OrderEditor:
             changed = change(conn, order)
             if changed is None:
                 return order
-            kind, payload = changed
-            record_event(conn, kind, station=self.station, order_id=order_id, payload=payload)
+            record_event(conn, changed, station=self.station, order_id=order_id)
         if self.bus is not None:
             self.bus.publish(OrderChanged(order_id, what))
         return order

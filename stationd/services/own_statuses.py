@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from stationd.core.audit import OwnStatusCreated, OwnStatusDeleted, OwnStatusRenamed
 from stationd.core.orders import (
     OrderRuleError,
     OwnStatus,
@@ -13,8 +14,8 @@ from stationd.core.orders import (
     validate_own_status,
 )
 from stationd.core.text import sentence
+from stationd.store.audit import record_event
 from stationd.store.database import Store
-from stationd.store.orders import record_event
 from stationd.store.own_statuses import (
     OwnStatusConflict,
     delete_own_status,
@@ -48,12 +49,7 @@ def create_own_status(store: Store, code: str, name: str, *, station: str) -> Ow
         status = validate_own_status(code, name, taken)
         with _code_taken_elsewhere(status.code):
             status = OwnStatus(insert_own_status(conn, status), status.code, status.name)
-        record_event(
-            conn,
-            "own_status.created",
-            station=station,
-            payload={"id": status.id, "code": status.code, "name": status.name},
-        )
+        record_event(conn, OwnStatusCreated(status.id, status.code, status.name), station=station)
     return status
 
 
@@ -72,14 +68,15 @@ def rename_own_status(
             update_own_status(conn, new)
         record_event(
             conn,
-            "own_status.renamed",
+            OwnStatusRenamed(
+                status_id,
+                old_code=old.code,
+                old_name=old.name,
+                new_code=new.code,
+                new_name=new.name,
+                orders=orders_using(conn, status_id),
+            ),
             station=station,
-            payload={
-                "id": status_id,
-                "from": {"code": old.code, "name": old.name},
-                "to": {"code": new.code, "name": new.name},
-                "orders": orders_using(conn, status_id),
-            },
         )
     return new
 
@@ -97,10 +94,5 @@ def delete_unused_own_status(store: Store, status_id: int, *, station: str) -> O
             # Another station put it on an order since it was counted (PostgreSQL).
             check_own_status_unused(status, max(1, orders_using(conn, status_id)))
             raise
-        record_event(
-            conn,
-            "own_status.deleted",
-            station=station,
-            payload={"id": status_id, "code": status.code, "name": status.name},
-        )
+        record_event(conn, OwnStatusDeleted(status_id, status.code, status.name), station=station)
     return status

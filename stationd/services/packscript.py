@@ -298,11 +298,15 @@ class PackScriptRunner:
         run = None
         found = None
         if latest is not None:
+            error = latest.error
+            if latest.status == "stopped":  # the trace's stop has the error typed (a Reason)
+                stop = self.trace(latest.id).stopped
+                error = stop.detail if stop is not None else error
             run = RunFacts(
                 latest.id,
                 latest.started_at,
                 latest.status,
-                latest.error,
+                error,
                 latest.stopped_order_id,
             )
             if state is not None and state.status == "order" and latest.status != "failed":

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from stationd.clock import utcnow
 from stationd.core.packscript import PackResult, Step, StepListener, Trace, run_pack_script
+from stationd.core.packscript_reasons import Message
 from stationd.store import packscript as pack_store
 from stationd.store.database import Store
 
@@ -59,7 +60,7 @@ def run_once(
             pack_store.write_result(conn, result, station=station, run_id=run_id)
     except Exception as err:
         log.exception("pack script run failed")
-        stop = Step(None, "error", False, f"{type(err).__name__}: {err}")
+        stop = Step(None, "error", False, Message(f"{type(err).__name__}: {err}"))
         failed = PackResult(trace=Trace(stopped=stop))
         with store.write() as conn:
             run_id = pack_store.record_run(conn, station, trigger, started, failed, "failed")

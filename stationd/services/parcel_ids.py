@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
 from stationd.carriers import Carrier, CarrierError, ParcelBooking
+from stationd.core.audit import AuditEvent, ParcelBooked, ParcelIdAdded, ParcelIdRemoved
 from stationd.core.deliveries import (
     Delivery,
     ParcelIdTaken,
@@ -26,6 +27,7 @@ from stationd.core.deliveries import (
 from stationd.core.orders import Order, OrderRuleError
 from stationd.core.text import sentence
 from stationd.services.documents import order_address
+from stationd.store.audit import record_event
 from stationd.store.database import Store
 from stationd.store.deliveries import (
     add_pending_parcel_id,
@@ -33,7 +35,7 @@ from stationd.store.deliveries import (
     pending_delivery,
     remove_pending_parcel_id,
 )
-from stationd.store.orders import load_order, record_event
+from stationd.store.orders import load_order
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -52,8 +54,8 @@ def keep_parcel_id(
     station: str,
     how: str,
     replaces: str = "",
-    event: str = "order.parcel_id_added",
-    details: dict[str, object] | None = None,
+    broker: str = "",
+    parcel_number: int = 0,
 ) -> list[str]:
     """R13: put `code` on `order`'s next delivery, in the caller's transaction (which holds the
     order's row lock); returns the delivery's parcel ids now.
@@ -72,13 +74,10 @@ def keep_parcel_id(
         delivery = pending_delivery(conn, order.id) or Delivery(order.id, {})
     add_parcel_id(delivery, clean, parcel_ids_in_use(conn, [clean], besides_order=order.id))
     add_pending_parcel_id(conn, delivery, clean, station=station)
-    record_event(
-        conn,
-        event,
-        station=station,
-        order_id=order.id,
-        payload={"parcel_id": clean, "how": how, **(details or {})},
+    kept: AuditEvent = (
+        ParcelBooked(clean, how, broker, parcel_number) if broker else ParcelIdAdded(clean, how)
     )
+    record_event(conn, kept, station=station, order_id=order.id)
     return delivery.parcel_ids
 
 
@@ -87,13 +86,7 @@ def drop_parcel_id(conn: Connection, order_id: int, parcel_id: str, *, station: 
     there."""
     if not remove_pending_parcel_id(conn, order_id, parcel_id):
         return False
-    record_event(
-        conn,
-        "order.parcel_id_removed",
-        station=station,
-        order_id=order_id,
-        payload={"parcel_id": parcel_id},
-    )
+    record_event(conn, ParcelIdRemoved(parcel_id), station=station, order_id=order_id)
     return True
 
 
@@ -145,8 +138,8 @@ def book_parcel_id(
                     parcel_id,
                     station=station,
                     how=how,
-                    event="order.parcel_booked",
-                    details={"broker": carrier.name, "parcel": number},
+                    broker=carrier.name,
+                    parcel_number=number,
                 )
         except ParcelIdTaken:
             log.warning("carrier %s handed out %s, which is in use", carrier.name, parcel_id)

@@ -15,6 +15,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from stationd.carriers import Carrier, CarrierError
+from stationd.core.audit import LabelsPrinted
 from stationd.core.deliveries import Delivery, plan_delivery
 from stationd.core.labels import labels_due_at_report_in
 from stationd.core.orders import Order, OrderRuleError, OrderStatus
@@ -22,10 +23,11 @@ from stationd.core.text import Text, sentence
 from stationd.services.documents import Paperwork, queue_labels
 from stationd.services.parcel_ids import book_parcel_id
 from stationd.services.printing import PrintService
+from stationd.store.audit import STATION_OPERATOR, record_event
 from stationd.store.bench import end_packing, load_packing, save_packing
 from stationd.store.database import Store
 from stationd.store.deliveries import labelled_parcel_ids, pending_delivery, pending_parcel_ids
-from stationd.store.orders import STATION_OPERATOR, load_order, record_event
+from stationd.store.orders import load_order
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -133,10 +135,9 @@ class ParcelLabels:
             save_packing(conn, order_id, packing)
             record_event(
                 conn,
-                "order.labels_printed",
+                LabelsPrinted(tuple(parcel_ids), tuple(jobs)),
                 station=self.station,
                 order_id=order.id,
-                payload={"parcel_ids": parcel_ids, "jobs": jobs},
                 operator_id=STATION_OPERATOR,
             )
         return sentence(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from stationd.core.audit import JobAction, JobDropped, JobHeld, JobReleased, JobReprinted
 from stationd.core.orders import Document, OrderRuleError
 from stationd.core.text import sentence
 from stationd.devices.printers.printer import PrinterStatus
@@ -28,9 +29,9 @@ from stationd.services.print_worker import (
     describe,
 )
 from stationd.store import print_queue
+from stationd.store.audit import record_event
 from stationd.store.commit_hooks import AfterCommit
 from stationd.store.database import Store
-from stationd.store.orders import record_event
 from stationd.store.print_queue import JobState, PrintJob, PrintQueueError
 
 if TYPE_CHECKING:
@@ -159,20 +160,20 @@ class PrintService:
     def hold(self, job_id: int, reason: str) -> None:
         """Keep a queued job from printing until it is released or dropped."""
         with self._job_not_in_hand(job_id):
-            self._act(job_id, "print.held", lambda conn: print_queue.hold(conn, job_id, reason))
+            self._act(job_id, JobHeld, lambda conn: print_queue.hold(conn, job_id, reason))
 
     def release(self, job_id: int) -> None:
         """Let a held job print (now, whatever its age)."""
-        self._act(job_id, "print.released", lambda conn: print_queue.release(conn, job_id))
+        self._act(job_id, JobReleased, lambda conn: print_queue.release(conn, job_id))
 
     def drop(self, job_id: int) -> None:
         """A queued or held job will not print."""
         with self._job_not_in_hand(job_id):
-            self._act(job_id, "print.dropped", lambda conn: print_queue.drop(conn, job_id))
+            self._act(job_id, JobDropped, lambda conn: print_queue.drop(conn, job_id))
 
     def reprint(self, job_id: int) -> int:
         """Queue a printed or dropped job's bytes again; returns the new job's id."""
-        job = self._act(job_id, "print.reprinted", lambda conn: print_queue.reprint(conn, job_id))
+        job = self._act(job_id, JobReprinted, lambda conn: print_queue.reprint(conn, job_id))
         return job.id
 
     def jobs(
@@ -214,7 +215,9 @@ class PrintService:
             if got:
                 worker.job_in_hand.release()
 
-    def _act(self, job_id: int, kind: str, action: Callable[[Connection], int | None]) -> PrintJob:
+    def _act(
+        self, job_id: int, kind: type[JobAction], action: Callable[[Connection], int | None]
+    ) -> PrintJob:
         """Do a person's `action` on a job in one transaction with its audit event; announce it.
 
         `action` returns the id of a job it made (a reprint), or None. Returns the job as it is
@@ -225,14 +228,8 @@ class PrintService:
             job = print_queue.get_job(conn, new_id if new_id is not None else job_id)
             if job is None:
                 raise PrintQueueError(sentence("There is no print job {id}.", id=job_id))
-            payload: dict[str, object] = {
-                "job_id": job_id,
-                "printer": job.printer,
-                "document": job.document,
-            }
-            if new_id is not None:
-                payload["new_job_id"] = new_id
-            record_event(conn, kind, station=self.station, order_id=job.order_id, payload=payload)
+            event = kind(job_id, job.printer, job.document, new_id)
+            record_event(conn, event, station=self.station, order_id=job.order_id)
         self.bus.publish(
             PrintJobChanged(
                 job.id, job.printer, job.document, job.state, job.order_id, job.last_error or ""

@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from stationd.clock import utcnow
+from stationd.core.audit import PartialDelivery, Shipped
 from stationd.core.deliveries import (
     Delivery,
     ReportResult,
@@ -41,6 +42,7 @@ from stationd.core.weight import (
 )
 from stationd.events import Bus, OrderChanged
 from stationd.services.parcel_labels import ParcelLabels
+from stationd.store.audit import record_event
 from stationd.store.database import Store
 from stationd.store.deliveries import (
     parcel_ids_in_use,
@@ -50,7 +52,6 @@ from stationd.store.deliveries import (
 from stationd.store.order_contents import product_weights
 from stationd.store.orders import (
     load_order,
-    record_event,
     save_line_counts,
     save_order_header,
 )
@@ -104,14 +105,13 @@ def ship(
             on_reported(conn, order, delivery)
         record_event(
             conn,
-            "order.shipped" if result.shipped else "order.partial_delivery",
+            (Shipped if result.shipped else PartialDelivery)(
+                delivery.id,
+                tuple(delivery.parcel_ids),
+                {str(k): v for k, v in delivery.quantities.items()},
+            ),
             station=station,
             order_id=order_id,
-            payload={
-                "delivery_id": delivery.id,
-                "parcel_ids": delivery.parcel_ids,
-                "quantities": {str(k): v for k, v in delivery.quantities.items()},
-            },
         )
     if bus is not None:
         bus.publish(OrderChanged(order_id, "shipped" if result.shipped else "delivery"))

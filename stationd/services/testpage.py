@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from stationd.clock import utcnow
+from stationd.core.audit import TestPageQueued
 from stationd.core.orders import Document, OrderRuleError
 from stationd.core.testpage import PrinterTestPage
 from stationd.core.text import sentence
@@ -19,8 +20,8 @@ from stationd.services.documents import Paperwork
 from stationd.services.paper import render_document, render_document_zpl
 from stationd.services.printing import PrintService
 from stationd.store import print_queue
+from stationd.store.audit import record_event
 from stationd.store.database import Store
-from stationd.store.orders import record_event
 
 #: The document kind a test page has in the print queue (it sets no R10 marker).
 TEST_PAGE = "test_page"
@@ -73,8 +74,6 @@ def print_test_page(
     )
     with store.write() as conn:
         job_id = print_queue.enqueue(conn, printer, TEST_PAGE, payload)
-        record_event(
-            conn, "print.test_page", station=station, payload={"printer": printer, "job_id": job_id}
-        )
+        record_event(conn, TestPageQueued(printer, job_id), station=station)
     printing.notify(printer)  # after the commit: the worker finds the job
     return job_id

@@ -3,19 +3,17 @@ with its parcel ids, and the audit trail — the events written beside every cha
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, desc, select
+from sqlalchemy import Connection, select
 
+from stationd.core.audit import PackScriptMoved
 from stationd.core.documents import Address
-from stationd.store.packscript import MOVED_EVENT
+from stationd.store.audit import StoredEvent, read_events
 from stationd.store.tables import (
     deliveries,
     delivery_lines,
-    events,
     orders,
     own_statuses,
     packscript_runs,
@@ -124,31 +122,13 @@ def order_deliveries(conn: Connection, order_id: int) -> list[DeliveryRecord]:
     return list(found.values())
 
 
-@dataclass(frozen=True)
-class EventRecord:
-    """One audit event: when, at which station, what kind, and what it carried."""
-
-    at: datetime
-    station: str
-    kind: str
-    payload: dict[str, Any]
-
-
-def order_events(conn: Connection, order_id: int, *, limit: int = 200) -> list[EventRecord]:
-    """The order's audit trail, newest first.
+def order_events(conn: Connection, order_id: int, *, limit: int = 200) -> list[StoredEvent]:
+    """The order's audit trail, typed, newest first.
 
     The pack script writes one event per run for all the orders it moves; the order keeps
     the run's id, so that move is told here too.
     """
-    found = [
-        EventRecord(r.at, r.station, r.kind, _payload(r.payload))
-        for r in conn.execute(
-            select(events.c.at, events.c.station, events.c.kind, events.c.payload)
-            .where(events.c.order_id == order_id)
-            .order_by(desc(events.c.at), desc(events.c.id))
-            .limit(limit)
-        )
-    ]
+    found = read_events(conn, order_id=order_id, newest_first=True, limit=limit)
     run = conn.execute(
         select(
             packscript_runs.c.id,
@@ -163,20 +143,18 @@ def order_events(conn: Connection, order_id: int, *, limit: int = 200) -> list[E
     ).first()
     if run is not None:
         found.append(
-            EventRecord(
-                run.finished_at or run.started_at, run.station, MOVED_EVENT, {"run": run.id}
+            StoredEvent(
+                key="",  # told from the run's own row, not a row of the log
+                at=run.finished_at or run.started_at,
+                station=run.station,
+                order_id=order_id,
+                operator_id=None,
+                sent_at=None,
+                event=PackScriptMoved(run.id),
             )
         )
         found.sort(key=lambda e: e.at, reverse=True)
     return found
-
-
-def _payload(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text or "{}")
-    except ValueError:
-        return {"text": text}
-    return value if isinstance(value, dict) else {"value": value}
 
 
 def order_address(conn: Connection, order_id: int) -> Address:

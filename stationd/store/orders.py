@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import functools
-import json
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Insert, Select, Update, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Select, Update, bindparam, func, select, update
 
 from stationd.clock import utcnow
 from stationd.core.orders import Document, Order, OrderLine, OrderStatus, PaymentMethod
-from stationd.store.tables import events, order_lines, orders, printed_documents, stations
-
-#: `record_event`'s default operator: the one signed in at the event's station, read by the
-#: insert itself.
-STATION_OPERATOR: Any = object()
+from stationd.store.tables import order_lines, orders, printed_documents
 
 
 @dataclass(frozen=True)
 class _Statements:
-    event: Insert
-    event_of_operator: Insert
     orders: Select
     orders_for_update: Select
     lines: Select
@@ -38,12 +29,6 @@ def _statements() -> _Statements:
     # them cost SQLAlchemy more CPU than running them (see print_queue._statements).
     by_ids = select(orders).where(orders.c.id.in_(bindparam("ids", expanding=True)))
     return _Statements(
-        event=insert(events).values(
-            operator_id=select(stations.c.current_operator_id)
-            .where(stations.c.name == bindparam("of_station"))
-            .scalar_subquery()
-        ),
-        event_of_operator=insert(events),
         orders=by_ids.order_by(orders.c.id),
         orders_for_update=by_ids.order_by(orders.c.id).with_for_update(),
         lines=select(order_lines)
@@ -58,36 +43,6 @@ def _statements() -> _Statements:
         )
         .values(packed=bindparam("packed_"), delivered=bindparam("delivered_")),
     )
-
-
-def record_event(
-    conn: Connection,
-    kind: str,
-    *,
-    station: str,
-    order_id: int | None = None,
-    payload: Mapping[str, Any] | None = None,
-    at: datetime | None = None,
-    operator_id: int | None = STATION_OPERATOR,
-) -> None:
-    """Write one audit event in the caller's transaction (the outbox of a later sync).
-
-    The event names the operator signed in at `station` then: who packed, who shipped. A
-    caller that read that operator in this transaction already passes `operator_id` (None:
-    nobody signed in) and saves the insert its subquery.
-    """
-    values = {
-        "key": str(uuid.uuid4()),
-        "at": at or utcnow(),
-        "station": station,
-        "kind": kind,
-        "order_id": order_id,
-        "payload": json.dumps(payload or {}, ensure_ascii=False, default=str),
-    }
-    if operator_id is STATION_OPERATOR:
-        conn.execute(_statements().event, {**values, "of_station": station})
-    else:
-        conn.execute(_statements().event_of_operator, {**values, "operator_id": operator_id})
 
 
 def load_order(conn: Connection, order_id: int, *, for_update: bool = False) -> Order | None:

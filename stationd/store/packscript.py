@@ -35,13 +35,15 @@ from typing import Any
 from sqlalchemy import Connection, desc, func, insert, select, update
 
 from stationd.clock import utcnow
+from stationd.core.audit import PackScriptMoved
 from stationd.core.packscript import (
     Candidate,
     PackResult,
     Step,
     Trace,
 )
-from stationd.store.orders import record_event
+from stationd.core.packscript_reasons import Reason, reason_from_data
+from stationd.store.audit import record_event
 from stationd.store.tables import orders, packscript_runs
 
 #: The PostgreSQL advisory-lock key of the pack script ("PACK" in ASCII).
@@ -102,7 +104,7 @@ def load_available(conn: Connection) -> dict[str, int]:
 #: The audit event of a run that moved orders: one per run, not one per order, naming the run
 #: and the orders it moved (`{"run": 7, "orders": [1001, 1004, …]}`), enough to replay the
 #: moves from the outbox. Each moved order also points at its run (`orders.packscript_run_id`).
-MOVED_EVENT = "packscript.moved"
+MOVED_EVENT = PackScriptMoved.kind
 
 _WRITE_SQL = {
     "sqlite": {
@@ -150,7 +152,7 @@ def write_result(conn: Connection, result: PackResult, *, station: str, run_id: 
             cur.executemany(sql["stock"], [(qty, sku) for sku, qty in result.reserved.items()])
         else:
             cur.execute(sql["stock"], (list(result.reserved), list(result.reserved.values())))
-    record_event(conn, MOVED_EVENT, station=station, payload={"run": run_id, "orders": ids}, at=now)
+    record_event(conn, PackScriptMoved(run_id, tuple(ids)), station=station, at=now)
 
 
 #: SQLite: a run that moves at least this many orders, and at least half of all orders (the
@@ -204,23 +206,29 @@ def encode_trace(trace: Trace) -> bytes:
     """The trace for `packscript_runs.trace`: zlib-compressed JSON, one outcome per order.
 
     Order ids are stored as differences to the one before (mostly small), outcomes as one
-    letter each; `decode_trace` unfolds it into every step again.
+    letter each, reasons typed (`Reason.data`); `decode_trace` unfolds it into every step
+    again.
     """
     ids = list(trace.order_ids)
     stopped = trace.stopped
     doc = {
-        "v": 2,
+        "v": 3,
         "orders": [*ids[:1], *map(sub, ids[1:], ids[:-1])],
         "outcomes": trace.outcomes.decode("ascii"),
-        "reasons": {str(n): reason for n, reason in trace.reasons.items()},
-        "stopped": None if stopped is None else [stopped.order_id, stopped.detail],
+        "reasons": {str(n): reason for n, reason in trace.reasons.items()},  # data already
+        "stopped": None if stopped is None else [stopped.order_id, _reason_data(stopped.detail)],
     }
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     return zlib.compress(text.encode(), 1)
 
 
+def _reason_data(reason: str) -> Any:
+    return reason.data() if isinstance(reason, Reason) else reason
+
+
 def decode_trace(blob: bytes | None) -> Iterator[Step]:
-    """Every step of a stored trace, in order (also the JSON-lines form of earlier versions)."""
+    """Every step of a stored trace, in order, its reasons typed (also the forms of earlier
+    versions: JSON lines, and reasons kept only as English, which read back as `Message`)."""
     if not blob:
         return
     text = zlib.decompress(blob).decode()
@@ -233,8 +241,8 @@ def decode_trace(blob: bytes | None) -> Iterator[Step]:
     yield from Trace(
         list(accumulate(doc["orders"])),
         doc["outcomes"].encode("ascii"),
-        {int(n): reason for n, reason in doc["reasons"].items()},
-        None if stopped is None else Step(stopped[0], "error", False, stopped[1]),
+        {int(n): reason for n, reason in doc["reasons"].items()},  # typed as steps unfold
+        None if stopped is None else Step(stopped[0], "error", False, reason_from_data(stopped[1])),
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select, text, update
 import stationd.store.packscript as store_packscript
 from stationd.core.orders import line_reservation
 from stationd.core.packscript import Step, run_pack_script
+from stationd.core.packscript_reasons import NegativeStock, NoStockRecord, ShortOfStock
 from stationd.services.packscript_run import PackScriptRunFailed, run_once
 from stationd.store.database import Store
 from stationd.store.packscript import (
@@ -409,3 +410,14 @@ def test_the_run_record_survives_a_reread_through_sqlalchemy(store, shop) -> Non
     assert isinstance(updated_at, datetime) and isinstance(event_at, datetime)
     assert abs((updated_at.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()) < 60
     assert len(key) == 36
+
+
+def test_r8_reasons_read_back_typed_from_a_stored_trace():
+    result = run_pack_script(
+        [(1, 1, True, [("A", 3)]), (2, 2, True, [("B", 1)]), (3, 3, True, [("C", 1)])],
+        {"A": 1, "C": -1},
+    )
+    back = list(decode_trace(encode_trace(result.trace)))
+    assert back == list(result.trace)
+    typed = {type(step.detail) for step in back if step.check in ("stock", "error")}
+    assert typed == {ShortOfStock, NoStockRecord, NegativeStock}

@@ -36,7 +36,7 @@ def test_migrations_create_exactly_the_schema_in_tables_py(store):
         context = MigrationContext.configure(conn, opts={"include_name": in_metadata})
         diff = compare_metadata(context, metadata)
     assert diff == []
-    assert store.revision() == "0002"
+    assert store.revision() == "0003"
 
 
 def test_sqlite_runs_in_wal_with_full_sync_and_foreign_keys(sqlite_store):
@@ -322,7 +322,7 @@ def test_a_database_made_at_revision_0001_upgrades_keeping_its_rows(tmp_path):
             )
         )
     store.upgrade()
-    assert store.revision() == "0002"
+    assert store.revision() == "0003"
     with store.read() as conn:
         row = conn.execute(text("SELECT last_error, last_error_data FROM print_jobs")).one()
         index = conn.execute(

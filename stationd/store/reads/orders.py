@@ -8,11 +8,11 @@ from datetime import tzinfo
 
 from stationd.core.orders import Order, OwnStatus
 from stationd.core.search import OrderQuery
+from stationd.store.audit import StoredEvent
 from stationd.store.database import Store
 from stationd.store.operators import ScanRow, scan_history
 from stationd.store.order_details import (
     DeliveryRecord,
-    EventRecord,
     OrderHeader,
     order_deliveries,
     order_events,
@@ -53,7 +53,7 @@ class OrderView:
     header: OrderHeader | None
     deliveries: list[DeliveryRecord]
     scans: list[ScanRow]
-    history: list[EventRecord]
+    history: list[StoredEvent]
     own_statuses: list[OwnStatus]
 
 
