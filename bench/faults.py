@@ -148,8 +148,9 @@ class PgCluster:
 
 class LoopbackPrinter:
     """A raw-TCP printer on 127.0.0.1 (ESC/POS or ZPL). `mode`: "ok" prints (each connection's
-    bytes kept when the station closes it), "refuse" (nothing listens), "stall" (accepts, never
-    reads), "reset" (reads a first few bytes, then a TCP reset)."""
+    bytes kept when the station closes it), "refuse" (nothing listens), "stall" (accepts and
+    reads nothing until healed, then reads on), "reset" (reads a first few bytes, then a TCP
+    reset: what it had not read is not printed)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -233,8 +234,8 @@ class LoopbackPrinter:
     def heal(self) -> None:
         with self._lock:
             held, self._held = self._held, []
-        for conn in held:  # a stalled printer that comes back drops what it never read
-            _reset(conn)
+        for conn in held:  # a stalled printer that comes back reads on where it stopped
+            threading.Thread(target=self._serve, args=(conn, "ok"), daemon=True).start()
         if self._listener is None:
             self._listen()
         self.mode = "ok"
@@ -677,7 +678,10 @@ def verdict(
             {"source": SOURCE},
         ).all()
         jobs = conn.execute(
-            text("SELECT id, printer, document, order_id, state, payload FROM print_jobs")
+            text(
+                "SELECT id, printer, document, order_id, state, payload, attempts, printed_at "
+                "FROM print_jobs"
+            )
         ).all()
         delivered = dict(
             conn.execute(text("SELECT order_id, count(*) FROM deliveries GROUP BY order_id")).all()
@@ -704,6 +708,7 @@ def verdict(
 
     # misapplied: a row that changed something, for another order than its scan's.
     misapplied = 0
+    wrong: list[str] = []
     for row in journal:
         acted = row.ok and (row.delta != 0 or row.code == DONE or row.code.startswith("ORD-"))
         if not acted or row.order_id is None:
@@ -718,6 +723,7 @@ def verdict(
             read_for = before[-1].read_for
         if row.order_id != read_for:
             misapplied += 1
+            wrong.append(f"{row.code} read {row.at:%H:%M:%S.%f} for {read_for}: {row.order_id}")
 
     # doubled: one read journaled twice; more counts of an item than scans written of it.
     reads_seen = Counter((row.station, row.source, row.at) for row in journal)
@@ -732,16 +738,24 @@ def verdict(
     for job in jobs:
         rows[(job.order_id, job.document)].append(job)
     jobs_lost = jobs_doubled = jobs_count = 0
+    twice: list[str] = []
     for order_id, document, printer in expected:
         found = rows.get((order_id, document), [])
         jobs_count += len(found)
         if not found:
             jobs_lost += 1
         jobs_doubled += max(0, len(found) - 1)
+        if len(found) > 1:
+            twice.append(f"{document} of {order_id}: {len(found)} jobs")
         for job in found:
             times = printers[printer].times_printed(bytes(job.payload))
             jobs_lost += times == 0
             jobs_doubled += max(0, times - 1)
+            if times != 1:
+                twice.append(
+                    f"job {job.id} ({document} of {order_id}) printed {times}x, "
+                    f"{job.attempts} attempts, printed_at {job.printed_at:%H:%M:%S.%f}"
+                )
     acknowledged = [s for s in ledger.scans if s.acked is not None]
     return {
         "acknowledged": len(acknowledged),
@@ -754,6 +768,8 @@ def verdict(
         "integrity": integrity,
         "_lost_scans": [(s.code, s.read_for, s.said) for s in lost_scans[:10]],
         "_lost_reports": lost_reports[:10],
+        "_misapplied_rows": wrong[:10],
+        "_jobs_not_once": twice[:10],
         "_jobs_unprinted": sum(1 for j in jobs if j.state != "printed"),
     }
 
