@@ -754,7 +754,7 @@ def verdict(
             if times != 1:
                 twice.append(
                     f"job {job.id} ({document} of {order_id}) printed {times}x, "
-                    f"{job.attempts} attempts, printed_at {job.printed_at:%H:%M:%S.%f}"
+                    f"{job.attempts} attempts, {job.state} at {job.printed_at}"
                 )
     acknowledged = [s for s in ledger.scans if s.acked is not None]
     return {
@@ -987,6 +987,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     faulthandler.register(signal.SIGUSR1)  # where a stuck soak is: kill -USR1 <pid>
+    # A SIGTERM (timeout, ^C's cousin) still stops the station and the cluster it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if os.geteuid() != 0:
         raise SystemExit("runs the PostgreSQL cluster as the postgres user: run it as root")
     result = soak(args)
