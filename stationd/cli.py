@@ -207,6 +207,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run the station: upgrade the database, start devices, schedule and kiosk."""
     with _clear_errors():
         settings = _settings(ctx, **{"kiosk.host": host, "kiosk.port": port})
+        click.echo(f"stationd: {settings.config_notice()}")
         _run_station(
             settings,
             ctx.obj["verbose"],
@@ -262,7 +263,7 @@ def demo(
     import tomli_w
 
     from stationd.config import settings_from_dict
-    from stationd.demo import create_demo
+    from stationd.demo import create_demo, weigh_packed_parcels
     from stationd.store.database import Store
 
     if ctx.obj.get("config"):
@@ -353,6 +354,7 @@ def demo(
         example = f"ORD-{oldest[0].id}" if oldest else "ORD-1000"
 
         def hello(station: Any) -> None:
+            weigh_packed_parcels(station)
             click.echo(f"Kiosk: {station.url}/queue   (Ctrl-C stops)")
             click.echo(f"Scan from a shell: echo {example} > {state / 'scan.fifo'}")
             click.echo(f"Other commands: stationd --config {config_file} packscript --trace")

@@ -35,6 +35,8 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from stationd.core.text import Text, sentence
+
 __all__ = [
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_PATH",
@@ -62,6 +64,8 @@ DEFAULT_CONFIG_PATH = Path("/etc/stationd/stationd.toml")
 """Read when neither ``--config`` nor ``$STATIOND_CONFIG`` names a file, if it exists."""
 
 CONFIG_ENV_VAR = "STATIOND_CONFIG"
+#: The source of settings read from no file: the built-in defaults.
+DEFAULTS_SOURCE = "<defaults>"
 """Environment variable naming the config file (``--config`` beats it)."""
 
 
@@ -563,6 +567,30 @@ class ShopSettings:
     vat_number: str = _str("", max_len=40)
     vat_percent: int = _int(25, lo=0, hi=50)
     invoice_due_days: int = _int(30, lo=0, hi=365)
+    picklist_barcodes: bool = _bool(False)
+
+
+#: Paper columns of a receipt printer with no profile (80 mm paper at 512 dots, Font A).
+DEFAULT_COLUMNS = 42
+
+
+def _profile_data(profile: str) -> dict | None:
+    from escpos.capabilities import get_profile  # only for a printer that names a profile
+
+    try:
+        return get_profile(profile).profile_data
+    except KeyError:
+        return None
+
+
+def profile_columns(profile: str) -> int:
+    """The Font A columns of python-escpos printer profile `profile` (TM-T20II, 576 dots: 48);
+    DEFAULT_COLUMNS for no profile or one that doesn't know its fonts."""
+    data = _profile_data(profile) if profile else None
+    try:
+        return int(data["fonts"]["0"]["columns"]) if data else DEFAULT_COLUMNS
+    except (KeyError, TypeError, ValueError):
+        return DEFAULT_COLUMNS
 
 
 PRINTER_KINDS = ("escpos", "zpl", "simulated")
@@ -590,13 +618,35 @@ class PrinterSettings:
     timeout_s: float = _float(5.0, lo=0.5, hi=60, only_for=_REAL_PRINTER)
     # ESC/POS
     codepage: str = _choice("CP865", ("CP865", "CP858", "CP850", "CP437"), only_for=("escpos",))
-    width_chars: int = _int(42, lo=24, hi=64, only_for=("escpos", "simulated"))
+    # The printer's python-escpos profile ("TM-T20II"): its Font A columns are the paper's
+    # width unless `width_chars` says (issue 12: 48 columns on a 576-dot printer, not 42).
+    profile: str = _str("", max_len=64, only_for=("escpos", "simulated"))
+    width_chars: int = _int(0, lo=0, hi=64, only_for=("escpos", "simulated"))
     # ZPL
     dpmm: int = _int(8, choices=(6, 8, 12, 24), only_for=("zpl",))
     # the queue
     max_job_age_min: int = _int(30, lo=1, hi=10080)
 
+    def __post_init__(self) -> None:
+        if not self.width_chars:
+            # 0: from the profile. Set once here, so every renderer reads one width.
+            object.__setattr__(self, "width_chars", profile_columns(self.profile))
+
     def _check(self, at: str) -> None:
+        if self.profile and _profile_data(self.profile) is None:
+            from escpos.capabilities import CAPABILITIES
+
+            raise _Invalid(
+                f"{at}.profile",
+                f"{at}.profile: no printer profile {self.profile!r}; "
+                f"{_did_you_mean(self.profile, CAPABILITIES['profiles'])}",
+            )
+        if self.width_chars < 24:
+            raise _Invalid(
+                f"{at}.width_chars",
+                f"{at}.width_chars must be 24 to 64 columns (or 0: from the profile), "
+                f"got {self.width_chars}",
+            )
         if self.kind == "simulated":
             return
         if self.kind == "zpl" and self.transport == "serial":
@@ -726,6 +776,21 @@ class Settings:
     bench: BenchSettings = _section(BenchSettings)
     shipping: ShippingSettings = _section(ShippingSettings)
     discovery: DiscoverySettings = _section(DiscoverySettings)
+    #: Where these settings came from: the config file's path, DEFAULTS_SOURCE when no file
+    #: was read (issue 12: `serve` says which, in the log and on the Devices page).
+    source: str = dataclasses.field(default="<defaults>", compare=False)
+
+    def config_notice(self) -> Text:
+        """Which configuration the station runs on, as a sentence for the log and the kiosk."""
+        if self.source == DEFAULTS_SOURCE:
+            return sentence(
+                "No config file was found (none named by --config or {env}, and {path} does "
+                "not exist): the built-in defaults apply, with the database {database}.",
+                env=CONFIG_ENV_VAR,
+                path=str(DEFAULT_CONFIG_PATH),
+                database=self.database_url(),
+            )
+        return sentence("Configuration read from {path}.", path=self.source)
 
     def database_url(self) -> str:
         """``database.url``, or ``sqlite:///<state_dir>/stationd.sqlite`` when it is empty."""
@@ -813,7 +878,7 @@ def _build_section(cls: type, table: Any, at: str, noun: str, ctx: _Context) -> 
 def _build_settings(data: Any, ctx: _Context) -> Settings:
     if not isinstance(data, Mapping):
         raise ctx.error(None, f"the configuration must be a table, got {_describe(data)}")
-    fields = {f.name: f.metadata[_SECTION] for f in dataclasses.fields(Settings)}
+    fields = {f.name: f.metadata[_SECTION] for f in dataclasses.fields(Settings) if f.metadata}
     for name in data:
         if name not in fields:
             raise ctx.error(
@@ -852,7 +917,7 @@ def _build_settings(data: Any, ctx: _Context) -> Settings:
                     )
                 seen[value] = i
         values[name] = entries
-    settings = Settings(**values)
+    settings = Settings(**values, source=ctx.source)
     names = [p.name for p in settings.printers]
     kinds = {p.name: p.kind for p in settings.printers}
     for field in ("picklist", "receipt", "picklist_receipt", "invoice"):
@@ -899,7 +964,7 @@ def _apply_overrides(
     data: Mapping[str, Any], overrides: Mapping[str, Any], source: str
 ) -> tuple[dict[str, Any], frozenset[str]]:
     merged = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
-    sections = {f.name: f.metadata[_SECTION] for f in dataclasses.fields(Settings)}
+    sections = {f.name: f.metadata[_SECTION] for f in dataclasses.fields(Settings) if f.metadata}
     for dotted, value in overrides.items():
         section, dot, key = dotted.partition(".")
         if not dot or not section or not key or "." in key:
@@ -972,7 +1037,7 @@ def load_settings(path: Path | None, *, overrides: Mapping[str, Any] | None = No
     """
     if path is None:
         data: dict[str, Any] = {}
-        source = "<defaults>"
+        source = DEFAULTS_SOURCE
     else:
         data = _read_toml(path)
         source = str(path)

@@ -11,11 +11,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
 from stationd.core.audit import DemoCreated
 from stationd.core.barcodes import gtin_check_digit
+from stationd.core.orders import PaymentMethod, payment_fits
+from stationd.events import OrderChanged
 from stationd.services.packscript_run import run_once
 from stationd.store.audit import record_event
 from stationd.store.database import Store
@@ -175,7 +178,9 @@ _COMMENTS = [
     "Skickas till min arbetsplats.",
     "Kunden vill ha kvitto på e-post.",
 ]
-_PAYMENTS = ["card"] * 6 + ["invoice"] * 2 + ["swish", "vipps", "own_invoice"]
+_PAYMENTS = [
+    PaymentMethod(m) for m in ["card"] * 6 + ["invoice"] * 2 + ["swish", "vipps", "own_invoice"]
+]
 
 
 @dataclass(frozen=True)
@@ -252,7 +257,10 @@ def build_shop(shape: ShopShape) -> Shop:
             "id": order_id,
             "status": "preorder" if preorder else "order",
             "placed_at": placed,
-            "payment_method": rnd.choice(_PAYMENTS),
+            # Issue 12: no Vipps on a SEK order, no Swish on a NOK one.
+            "payment_method": rnd.choice(
+                [m for m in _PAYMENTS if payment_fits(m, "NOK" if norwegian else "SEK")]
+            ),
             "paid": (not preorder) and rnd.random() >= shape.unpaid_share,
             "waiting": False,
             "comment": rnd.choice(_COMMENTS) if rnd.random() < shape.comment_share else "",
@@ -355,6 +363,7 @@ def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -
             ).scalars()
         )
     to_ship = packing[: len(packing) * 55 // 100]
+    placed = {o["id"]: o["placed_at"] for o in shop.orders}
     for n, order_id in enumerate(to_ship):
         body = f"0073{rnd.randrange(10**13):013d}"
         parcel = body + str(gtin_check_digit(body))
@@ -368,13 +377,16 @@ def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -
                 ).all()
             if len(first) > 1:
                 quantities = {first[0][0]: first[0][1]}
+        # Issue 12: shipped after it was placed (within two days), never before, never later
+        # than now.
+        after = placed[order_id] + timedelta(hours=rnd.randint(2, 48))
         ship(
             store,
             order_id,
             [parcel],
             station=station,
             quantities=quantities,
-            at=shape.now - timedelta(days=rnd.randint(0, 10)),
+            at=min(shape.now, after),
         )
     with store.write() as conn:
         still_packing = packing[len(to_ship) :]
@@ -390,3 +402,26 @@ def create_demo(store: Store, *, station: str, shape: ShopShape | None = None) -
             conn.execute(select(orders.c.status, func.count()).group_by(orders.c.status)).all()
         )
     return DemoSummary(products=len(shop.products), orders=counts)
+
+
+def weigh_packed_parcels(station: Any) -> None:
+    """The demo's scale weighs what the bench packs (issue 12: "From the scale" only ever
+    erred, as nothing ever lay on the simulated scale): when an order's packing changes, the
+    scale shows, steady, its packed items' weight plus the box's tare — what a person putting
+    the parcel on it would see."""
+    scale = station.scale
+    if scale is None or not hasattr(scale, "put"):
+        return
+    tare_g = station.settings.scale.box_tare_g
+
+    def weigh(event: OrderChanged) -> None:
+        with station.store.read() as conn:
+            rows = conn.execute(
+                select(order_lines.c.packed, products.c.weight_g)
+                .join(products, products.c.sku == order_lines.c.sku)
+                .where(order_lines.c.order_id == event.order_id, order_lines.c.packed > 0)
+            ).all()
+        if rows:
+            scale.put(sum(packed * (weight or 0) for packed, weight in rows) + tare_g)
+
+    station.bus.subscribe(weigh, OrderChanged)

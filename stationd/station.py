@@ -182,6 +182,8 @@ class Station:
             raise
 
     def _start(self) -> None:
+        # Issue 12: a station run on the built-in defaults says so, not silently.
+        log.info("%s", self.settings.config_notice())
         notify("STATUS=migrating the database")
         self.store.upgrade()
         self.bench_worker.start()

@@ -55,6 +55,34 @@ def demo_shop(tmp_path: Path, config: Path) -> Path:
     return config
 
 
+def test_demo_data_holds_together(tmp_path, demo_shop):
+    """Issue 12, item 12: the demo had Vipps on SEK orders and deliveries dated before their
+    orders were placed."""
+    from sqlalchemy import func, select
+
+    from stationd.store.database import Store
+    from stationd.store.tables import deliveries, orders
+
+    store = Store(f"sqlite:///{tmp_path / 'state' / 'stationd.sqlite'}")
+    with store.read() as conn:
+        payments = conn.execute(
+            select(orders.c.payment_method, orders.c.currency, func.count()).group_by(
+                orders.c.payment_method, orders.c.currency
+            )
+        ).all()
+        early = conn.execute(
+            select(func.count())
+            .select_from(deliveries.join(orders, orders.c.id == deliveries.c.order_id))
+            .where(deliveries.c.reported_at < orders.c.placed_at)
+        ).scalar_one()
+        shipped = conn.execute(select(func.count()).select_from(deliveries)).scalar_one()
+    store.dispose()
+    kinds = {(method, currency) for method, currency, _ in payments}
+    assert ("vipps", "SEK") not in kinds and ("swish", "NOK") not in kinds
+    assert ("vipps", "NOK") in kinds and ("swish", "SEK") in kinds
+    assert shipped > 0 and early == 0
+
+
 def test_demo_makes_a_believable_shop(tmp_path, demo_shop):
     from sqlalchemy import func, select
 
@@ -313,6 +341,17 @@ def test_a_port_in_use_is_named(config):
         result = run("serve", "--port", str(port), config=config)
     assert result.exit_code == 1
     assert f"127.0.0.1:{port} is in use" in result.output and "Traceback" not in result.output
+
+
+def test_serve_says_which_config_it_runs_on(config):
+    """Issue 12, item 10: `serve` ran silently on whatever it found."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = run("serve", "--port", str(taken.getsockname()[1]), config=config)
+    assert result.output.startswith(f"stationd: Configuration read from {config}.\n")
 
 
 def test_a_locked_database_is_one_line_and_no_traceback(tmp_path, config):

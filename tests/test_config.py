@@ -4,6 +4,7 @@ import dataclasses
 import re
 import textwrap
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,8 @@ def test_example_file_with_its_examples_switched_on_parses(tmp_path):
 def test_example_file_shows_every_key_with_its_default():
     data = tomllib.loads(uncommented_example())
     for field in dataclasses.fields(Settings):
+        if config._SECTION not in field.metadata:
+            continue  # `source`: where the settings came from, not a key of the file
         section = field.metadata[config._SECTION]
         tables = data[field.name] if section.array else [data[field.name]]
         shown = {key for table in tables for key in table}
@@ -803,3 +806,26 @@ def test_a_toml_file_nested_hundreds_deep_is_a_config_error_not_a_traceback(tmp_
     with pytest.raises(ConfigError) as info:
         load_settings(path)
     assert str(info.value) == f"{path}: not valid TOML: arrays or tables nested too deeply"
+
+
+def test_r20_receipt_width_comes_from_the_printers_profile():
+    """Issue 12, item 12: receipts were 42 characters wide on a 576-dot (48-column) printer."""
+    from stationd.core.documents import Shop, build_receipt
+    from stationd.core.orders import Order, OrderLine, OrderStatus
+    from stationd.devices.rendering.escpos import render
+
+    def printer(**keys):
+        config = {"printers": [{"name": "r", "kind": "escpos", "host": "127.0.0.1", **keys}]}
+        return settings_from_dict(config).printers[0]
+
+    assert printer(profile="TM-T20II").width_chars == 48
+    assert printer().width_chars == 42  # no profile: 80 mm paper at 512 dots
+    assert printer(profile="TM-T20II", width_chars=42).width_chars == 42  # said outright
+    with pytest.raises(ConfigError, match="no printer profile 'TM-T20X'; did you mean"):
+        printer(profile="TM-T20X")
+    order = Order(
+        1, OrderStatus.PACKING, datetime(2026, 12, 6, tzinfo=UTC), "Åsa",
+        lines=[OrderLine(id=1, sku="A", name="Termos", quantity=1, unit_price_minor=100)],
+    )  # fmt: skip
+    paper = render(build_receipt(order, shop=Shop("Butik")), width_chars=48)
+    assert b"\n" + b"-" * 48 + b"\n" in paper

@@ -8,17 +8,19 @@ import dataclasses
 import socket
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from stationd.clock import utcnow
 from stationd.config import settings_from_dict
 from stationd.core.orders import Document, OrderRuleError
 from stationd.services.documents import print_orders
 from stationd.station import Station
 from stationd.store.database import Store
-from stationd.store.tables import print_jobs, printed_documents
+from stationd.store.tables import order_lines, orders, print_jobs, printed_documents
 
 # A Zebra's ~HS answer: three STX…ETX strings; paper out, pause, head open all 0.
 HS_ALL_WELL = (
@@ -169,6 +171,19 @@ def test_r9_r11_pick_lists_reach_the_receipt_printer_in_shelf_order(station):
     assert "Kåre Ødegård".encode("cp865") in first
 
 
+def test_r11_the_pick_list_shows_each_items_ean(station):
+    """Issue 12, item 11: an item's EAN was on no page and no pick list."""
+    with station.store.read() as conn:
+        gtins = conn.execute(
+            select(order_lines.c.gtin).where(order_lines.c.order_id == 1042)
+        ).scalars()
+        eans = [gtin[1:] for gtin in gtins]
+    print_orders(station.store, station.printing, station.paperwork, [1042], Document.PICKLIST)
+    paper = receipts(station, 1)[0]
+    # The item column wraps on 42 characters: "EAN" may end a line, its digits start the next.
+    assert eans and all(ean.encode() in paper for ean in eans) and paper.count(b"EAN") == 2
+
+
 def test_r10_marker_is_set_once_the_printer_took_the_bytes(station):
     print_orders(station.store, station.printing, station.paperwork, [1044], Document.RECEIPT)
     receipts(station, 1)
@@ -189,6 +204,57 @@ def test_r9_invoice_only_for_own_invoice_orders(station):
     assert b"1050" in receipts(station, 1)[0]
     with station.store.read() as conn:
         assert conn.execute(select(print_jobs.c.document)).scalars().all() == ["invoice"]
+
+
+def test_r9_invoice_is_dated_when_issued_and_due_30_days_from_then(station):
+    """Issue 12, item 3: order 1006's invoice printed 2026-12-06 said due 2026-12-07 — dated
+    on the order's day. Order 1050 was placed on 2026-11-01; its invoice is dated the day it
+    is printed, due 30 days later (Räntelagen §3), and a reprint keeps those dates."""
+    today = utcnow().astimezone(station.settings.station.tz).date()
+    due = today + timedelta(days=30)
+    print_orders(station.store, station.printing, station.paperwork, [1050], Document.INVOICE)
+    paper = receipts(station, 1)[0]
+    assert b"Fakturadatum" in paper and today.isoformat().encode() in paper
+    assert due.isoformat().encode() in paper
+    assert b"2026-11-01" not in paper and b"2026-12-01" not in paper
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # R10: the marker follows the printer taking the bytes
+        with station.store.read() as conn:
+            if conn.execute(select(printed_documents.c.document)).first():
+                break
+        time.sleep(0.02)
+    print_orders(
+        station.store,
+        station.printing,
+        station.paperwork,
+        [1050],
+        Document.INVOICE,
+        confirm_reprint=True,
+    )
+    again = receipts(station, 2)[1]
+    assert today.isoformat().encode() in again and due.isoformat().encode() in again
+
+
+def test_r9_r16_the_customers_paper_speaks_the_customers_language_and_currency(
+    station, label_printer
+):
+    """Issue 12, item 4: NOK orders printed "3 615,00 kr" on Swedish invoices, and Norwegian
+    customers got invoices and labels in Swedish. The station here speaks Swedish."""
+    with station.store.write() as conn:
+        conn.execute(
+            update(orders)
+            .where(orders.c.id.in_([1050, 1043]))
+            .values(country="NO", currency="NOK", street="Storgata 1", postcode="0155", city="Oslo")
+        )
+    print_orders(station.store, station.printing, station.paperwork, [1050], Document.INVOICE)
+    invoice = receipts(station, 1)[0]
+    assert b"Forfallsdato" in invoice and "Å betale".encode("cp865") in invoice
+    assert b"F\x94rfallodatum" not in invoice  # "Förfallodatum"
+    assert b"99,00 kr" in invoice  # NOK, written as Norway writes it
+    station.ship(1043, ["RR473124829SE"], weight_g=None)
+    label_printer.wait_for(1)
+    (label,) = label_printer.jobs
+    assert b"Fra" in label and b"Til" in label and b"Till" not in label
 
 
 def test_r16_report_in_prints_one_label_per_parcel(station, label_printer):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from stationd.core.parcel_formats import carrier_format
 from stationd.core.text import sentence
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "badge_barcode",
     "classify",
     "command_barcode",
+    "ean_text",
     "gtin_check_digit",
     "is_valid_gtin",
     "is_valid_s10",
@@ -121,6 +123,16 @@ def is_valid_gtin(code: str) -> bool:
         and _DIGITS.fullmatch(code) is not None
         and _has_valid_check_digit(code)
     )
+
+
+def ean_text(gtin: str | None) -> str:
+    """A GTIN as printed under the item's own barcode: a stored GTIN-14 with leading zeros as
+    its EAN-13 (or EAN-8) — "07310865004703" -> "7310865004703"; "" for none."""
+    if not gtin:
+        return ""
+    if len(gtin) == 14 and gtin.startswith("000000"):
+        return gtin[6:]
+    return gtin[1:] if len(gtin) == 14 and gtin.startswith("0") else gtin
 
 
 def normalize_gtin(code: str) -> str:
@@ -530,8 +542,11 @@ def _classify_digits(text: str) -> Classified:
     if length == 20 and text.startswith("00") and _has_valid_check_digit(text[2:]):
         # A GS1-128 SSCC label read by a scanner that does not send the AIM identifier.
         return Classified(CodeKind.PARCEL, text, sscc=text[2:])
-    if length in _PARCEL_DIGIT_LENGTH:
+    carrier = carrier_format(text)
+    if carrier is not None and carrier.valid:
         return Classified(CodeKind.PARCEL, text)
+    if length in _PARCEL_DIGIT_LENGTH:
+        return _unknown(text)
     return _invalid(
         text,
         sentence("a number of {num} digits is not a product, order or parcel code", num=length),
@@ -570,7 +585,37 @@ def _classify_text(text: str) -> Classified:
                 "{code} is too long to be an order, product or parcel code", code=repr(text)
             )
         return _invalid(text, why)
-    return Classified(CodeKind.PARCEL, text)
+    if is_valid_s10(upper):
+        return Classified(CodeKind.PARCEL, text)
+    carrier = carrier_format(upper)
+    if carrier is not None and carrier.valid:
+        return Classified(CodeKind.PARCEL, text)
+    if carrier is not None:
+        return _invalid(
+            text,
+            sentence(
+                "{carrier} parcel id {code} has a wrong check digit (the last character "
+                "should be {right}).",
+                carrier=carrier.name,
+                code=text,
+                right=carrier.expected,
+            ),
+        )
+    return _unknown(text)
+
+
+def _unknown(text: str) -> Classified:
+    """R13: a code of no format the station knows is no parcel id at the bench, however long;
+    a parcel id of another carrier's format is typed on the ship-out page, where a person
+    chose to."""
+    return _invalid(
+        text,
+        sentence(
+            "Unknown code {code}: it is no order, product or parcel id. A parcel id of another "
+            "format is typed on the ship-out page.",
+            code=text,
+        ),
+    )
 
 
 def classify(code: str, symbology: str | None = None) -> Classified:
@@ -581,7 +626,9 @@ def classify(code: str, symbology: str | None = None) -> Classified:
     element strings are parsed when the symbology is a GS1 one, when the text contains a group
     separator (FNC1), or when it is in the bracketed form "(01)…". Order, command and operator
     badge (``OP-…``) barcodes are matched case-insensitively; all-digit codes are checked as
-    GTIN (8/12/13/14 digits) or SSCC (18 digits); other plausible text is a parcel id candidate.
+    GTIN (8/12/13/14 digits) or SSCC (18 digits). A parcel id must look like one (R13): a UPU
+    S10 id, an SSCC or a carrier format of `core.parcel_formats`, each with its check digit
+    right; any other code is INVALID, an unknown code.
     """
     text = code.strip(_BLANKS)
     aim = _AIM_PREFIX.match(text)

@@ -17,7 +17,7 @@ by its template where the kiosk shows it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from stationd.core.barcodes import Classified, CodeKind, Command, command_barcode
@@ -31,7 +31,7 @@ from stationd.core.orders import (
     OrderRuleError,
     OrderStatus,
 )
-from stationd.core.text import sentence
+from stationd.core.text import and_list, sentence
 
 __all__ = [
     "COMMAND_ORDER",
@@ -40,10 +40,13 @@ __all__ = [
     "Packing",
     "Sound",
     "build_command_sheet",
+    "cancel",
     "decide_scan",
     "decide_touch",
     "error",
     "parcel_added",
+    "shown_on_a_new_page",
+    "unusable_code",
     "with_note",
 ]
 
@@ -82,11 +85,39 @@ class BenchOutcome:
     print_labels: bool = False  # the delivery is packed: print its parcel labels now
     parcel_id: str | None = None  # put on the open order's delivery (R13)
     unclaimed_parcel: str | None = None  # scanned with no order open: left to ship-out
+    taken_back: tuple[int, ...] = ()  # CANCEL: the line of each count taken back, newest first
+    parcels_dropped: tuple[str, ...] = ()  # CANCEL: parcel ids to take off the delivery
 
 
 def error(message: str, order_id: int | None = None) -> BenchOutcome:
     """A red outcome with the error sound, which changes nothing."""
     return BenchOutcome(False, message, Sound.ERROR, order_id=order_id)
+
+
+#: How long a red outcome is the bench's news: a bench page drawn later shows no error (R12).
+ERROR_NEWS_S = 30.0
+
+
+def shown_on_a_new_page(outcome: BenchOutcome, age_s: float) -> bool:
+    """Whether a bench page drawn `age_s` seconds after `outcome` shows it.
+
+    An error belongs to the moment of its scan (R12: the packer sees and hears it then); shown
+    again minutes later, when the page is opened, it reads as the answer to whatever the packer
+    just did. A good outcome stays: it says where the open order stands.
+    """
+    return outcome.ok or age_s < ERROR_NEWS_S
+
+
+def unusable_code(scan: Classified) -> str:
+    """What the packer reads for a code the bench can't use: one whole sentence.
+
+    classify()'s reasons are clauses ("a number of 5 digits is not a product, order or parcel
+    code"), nested in other sentences elsewhere; a banner says a sentence that starts with a
+    capital and ends with a full stop.
+    """
+    if not scan.error:
+        return sentence("Unreadable code {code}.", code=repr(scan.code))
+    return sentence("Scan not accepted: {reason}.", reason=scan.error)
 
 
 def with_note(outcome: BenchOutcome, note: str) -> BenchOutcome:
@@ -130,6 +161,8 @@ def decide_scan(
     packing: Packing | None = None,
     elsewhere: Mapping[int, str] | None = None,
     label_when_packed: bool = False,
+    session: Sequence[int] = (),
+    session_parcels: Sequence[str] = (),
 ) -> BenchOutcome:
     """Decide one scan at the bench.
 
@@ -139,13 +172,13 @@ def decide_scan(
     `open_at` names another bench that has the scanned order open now (R17), if any.
     `packing` is the bench's record of `current`'s delivery; `elsewhere` maps the other packing
     orders that hold the scanned item to the item's name there; `label_when_packed` says the
-    parcel labels print as soon as the delivery is packed.
+    parcel labels print as soon as the delivery is packed. `session` is, for CANCEL, the line
+    of each item count not undone since this bench opened `current`, oldest first, and
+    `session_parcels` the parcel ids put on its delivery since then.
     """
     open_id = current.id if current is not None else None
     if scan.kind is CodeKind.INVALID:
-        return error(
-            scan.error or sentence("Unreadable code {code}.", code=repr(scan.code)), open_id
-        )
+        return error(unusable_code(scan), open_id)
     if scan.kind is CodeKind.ORDER:
         if open_at is not None and scanned_order is not None:
             return error(
@@ -168,6 +201,8 @@ def decide_scan(
         return closed
     packing = packing if packing is not None else Packing()
     if scan.kind is CodeKind.COMMAND:
+        if scan.command is Command.CANCEL:
+            return cancel(current, packing, session, session_parcels)
         return _command(scan.command, current, packing, last_line_id, label_when_packed)
     return pack_item(current, scan, packing, elsewhere or {}, label_when_packed)
 
@@ -329,7 +364,7 @@ def pack_item(
             others = sorted(elsewhere)
             facts = {
                 "name": elsewhere[others[0]],
-                "other": ", ".join(str(o) for o in others),
+                "other": and_list(others),
                 "order": order.id,
             }
             said = (
@@ -411,13 +446,7 @@ def _command(
             return error(sentence("Nothing to undo."), current.id)
         return _count(current, line, -1, packing, label_when_packed)
     if command is Command.CANCEL:
-        return BenchOutcome(
-            True,
-            sentence("Order {order} closed at the bench; nothing was changed.", order=current.id),
-            Sound.OK,
-            order_id=current.id,
-            closed=True,
-        )
+        return cancel(current, packing, ())
     if command is Command.DONE:
         return _done(current, packing, label_when_packed)
     if command is Command.NEXT_PARCEL:
@@ -428,6 +457,72 @@ def _command(
         sentence("The {command} command is not available at this bench.", command=str(command)),
         current.id,
     )
+
+
+def cancel(
+    current: Order, packing: Packing, session: Sequence[int], parcels: Sequence[str] = ()
+) -> BenchOutcome:
+    """CANCEL: the order goes back to how it was when this bench opened it (issue 12, item 1).
+
+    The decision, in SPEC terms: R12 counts what the packer scans, and R14 makes a partial
+    delivery something the packer *chooses* (PARTIAL at the bench, or the quantities on the
+    ship-out page). A cancelled bench session chose nothing, so every item counted since the
+    order was opened here (`session`: the line of each count not undone, oldest first) is
+    taken back out, newest first, as UNDO would — ship-out then proposes none of it.
+    Items packed in an earlier session, ended by DONE or PARTIAL, stay packed: those were
+    chosen. The parcel ids scanned in the session (`parcels`) come off the delivery too. The
+    session begins at the last scan of the order's pick list at this bench.
+
+    Once the parcel labels are printed for the delivery, its items went into labelled
+    parcels: CANCEL then takes nothing back and says so (UNDO still can, one by one).
+    """
+    if (session or parcels) and packing.labels:
+        return error(
+            sentence(
+                "The parcel labels of order {order} are printed already, so Cancel takes "
+                "nothing back: take items out with Undo, or close the order with Done.",
+                order=current.id,
+            ),
+            current.id,
+        )
+    lines = {line.id: line for line in current.lines}
+    taken: list[int] = []
+    for line_id in reversed(session):
+        line = lines.get(line_id)
+        if line is not None and line.packed > 0:
+            line.packed -= 1
+            taken.append(line_id)
+    kept = _packed_items(current)
+    if taken:
+        packing.parcel_start = min(packing.parcel_start, kept)
+        if kept == 0:
+            packing.parcels = 0
+        said = sentence(
+            "Order {order} closed at the bench; the {count} item(s) packed since it was opened "
+            "are taken back out.",
+            order=current.id,
+            count=len(taken),
+        )
+    else:
+        said = sentence("Order {order} closed at the bench; nothing was changed.", order=current.id)
+    outcome = BenchOutcome(
+        True,
+        said,
+        Sound.OK,
+        order_id=current.id,
+        closed=True,
+        taken_back=tuple(taken),
+        parcels_dropped=tuple(dict.fromkeys(parcels)),
+    )
+    if kept:
+        note = sentence("{kept} item(s) packed before it was opened stay packed.", kept=kept)
+        outcome = with_note(outcome, note)
+    if parcels:
+        note = sentence(
+            "Parcel ids taken off the delivery: {ids}.", ids=", ".join(dict.fromkeys(parcels))
+        )
+        outcome = with_note(outcome, note)
+    return outcome
 
 
 def _done(current: Order, packing: Packing, label_when_packed: bool) -> BenchOutcome:

@@ -26,8 +26,11 @@ class BenchScreen:
 
     `at` is the bench as the outcome's own transaction committed it; None when the outcome
     read nothing (the database was busy, a scanner sent no scan): a page reads it then.
+    `made_s` is when the outcome was made, on the process's monotonic clock: a page drawn later
+    asks `core.bench.shown_on_a_new_page` whether it is still news.
     """
 
     seq: int
     outcome: BenchOutcome
     at: AtBench | None = None
+    made_s: float = 0.0

@@ -12,9 +12,10 @@ Assumptions, stated once:
 - Prices include VAT at one rate for the whole order, 25 % by default (the standard rate in
   Sweden and Norway); the VAT shown is the part of the total, rounded half up to the öre/øre.
 - Dates are printed in the station's time zone when one is given (`tz`), else as stored.
-- An invoice's number is the order id; its date is the day the order was placed unless given,
-  and it falls due `due_days` later (30 by default: the Swedish Räntelagen §3 and the Norwegian
-  forsinkelsesrenteloven both default to 30 days).
+- An invoice's number is the order id; its date is the day it is issued (printed first), never
+  the day the order was placed, and it falls due `due_days` after that (30 by default: the
+  Swedish Räntelagen §3 and the Norwegian forsinkelsesrenteloven both count 30 days from the
+  day the creditor sent the invoice).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from datetime import date, datetime, timedelta, tzinfo
 from types import MappingProxyType
 from typing import Literal, Protocol
 
-from stationd.core.barcodes import order_barcode
-from stationd.core.money import SUFFIX, format_money
+from stationd.core.barcodes import ean_text, order_barcode
+from stationd.core.locales import customer_language, date_text
+from stationd.core.money import format_amount, format_money
 from stationd.core.orders import Document, Order, PaymentMethod
 from stationd.core.text import Text, sentence, sentence_in
 
@@ -129,17 +131,19 @@ def normalize_language(language: str) -> str:
 
 
 def _date_text(day: date, language: str) -> str:
-    # Norway writes dd.mm.yyyy; Sweden (and ISO 8601 for English) yyyy-mm-dd.
-    return day.strftime("%d.%m.%Y") if language == "nb" else day.isoformat()
+    return date_text(day, language)
 
 
 def _local_date(at: datetime, tz: tzinfo | None) -> date:
     return (at.astimezone(tz) if tz is not None and at.tzinfo is not None else at).date()
 
 
-def _amount(minor: int, currency: str) -> str:
-    """An amount for a table cell: the number as `format_money` writes it, without the unit."""
-    return format_money(minor, currency).removesuffix(NBSP + SUFFIX.get(currency, currency))
+def _customer_paper(order: Order, language: str | None, currency: str | None) -> tuple[str, str]:
+    """The language and currency of paper that goes to the customer (issue 12): as given,
+    else the language of the country the order ships to and the order's own currency."""
+    return normalize_language(language or customer_language(order.country)), (
+        currency or order.currency
+    )
 
 
 def vat_part(total_minor: int, rate_percent: int) -> int:
@@ -306,6 +310,7 @@ class PickLine:
     sku: str
     name: str
     quantity: int  # still to pick
+    ean: str = ""  # the EAN printed on the item (core.barcodes.ean_text), "" if it has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +324,7 @@ class PickList:
     comment: str
     lines: tuple[PickLine, ...]
     language: str = "sv"
+    item_barcodes: bool = False  # each line's EAN also as a barcode (`[shop] picklist_barcodes`)
     kind: Document = field(default=Document.PICKLIST, init=False)
 
     @property
@@ -345,7 +351,11 @@ class PickList:
                     (
                         line.location or NO_LOCATION,
                         str(line.quantity),
-                        f"{line.sku} {line.name}".strip(),
+                        " ".join(
+                            part
+                            for part in (line.sku, line.name, line.ean and f"EAN {line.ean}")
+                            if part
+                        ),
                     )
                     for line in self.lines
                 ),
@@ -353,6 +363,11 @@ class PickList:
             Rule(),
             Totals(((ITEM_COUNT, str(self.item_count)),)),
         ]
+        if self.item_barcodes:
+            # Issue 12, item 11: where the shop wants it, each item's EAN to scan from paper.
+            for line in self.lines:
+                if line.ean:
+                    blocks += [Paragraph((f"{line.sku} {line.name}".strip(),)), Barcode(line.ean)]
         return (Section(self.kind, tuple(blocks)),)
 
 
@@ -362,11 +377,13 @@ def build_picklist(
     *,
     language: str = "sv",
     tz: tzinfo | None = None,
+    item_barcodes: bool = False,
 ) -> PickList:
     """R11: a pick list of what is still to pick of `order`, in shelf order.
 
     `locations` maps SKU → stock location (locations live on products); a SKU missing there
     falls back to the line's own `location`. Lines with nothing left to pick are left out.
+    Each line shows its EAN; with `item_barcodes`, each EAN is also printed as a barcode.
     """
     language = normalize_language(language)
     picks = [
@@ -375,6 +392,7 @@ def build_picklist(
             sku=line.sku,
             name=line.name,
             quantity=line.left_to_pack,
+            ean=ean_text(line.gtin),
         )
         for line in order.lines
         if line.left_to_pack > 0
@@ -388,6 +406,7 @@ def build_picklist(
         comment=order.comment,
         lines=tuple(picks),
         language=language,
+        item_barcodes=item_barcodes,
     )
 
 
@@ -415,7 +434,7 @@ def _priced_lines(order: Order) -> tuple[InvoiceLine, ...]:
     )
 
 
-def _line_table(lines: tuple[InvoiceLine, ...], currency: str) -> Table:
+def _line_table(lines: tuple[InvoiceLine, ...], language: str) -> Table:
     return Table(
         (
             Column(ITEM, flex=True),
@@ -427,18 +446,20 @@ def _line_table(lines: tuple[InvoiceLine, ...], currency: str) -> Table:
             (
                 line.name,
                 str(line.quantity),
-                _amount(line.unit_price_minor, currency),
-                _amount(line.total_minor, currency),
+                format_amount(line.unit_price_minor, language),
+                format_amount(line.total_minor, language),
             )
             for line in lines
         ),
     )
 
 
-def _totals(total_minor: int, vat_percent: int, currency: str) -> list[tuple[str, str]]:
-    rows = [(TOTAL, format_money(total_minor, currency))]
+def _totals(
+    total_minor: int, vat_percent: int, currency: str, language: str
+) -> list[tuple[str, str]]:
+    rows = [(TOTAL, format_money(total_minor, currency, language))]
     if vat_percent > 0:
-        vat = format_money(vat_part(total_minor, vat_percent), currency)
+        vat = format_money(vat_part(total_minor, vat_percent), currency, language)
         rows.append((vat_caption(vat_percent), vat))
     return rows
 
@@ -475,7 +496,7 @@ class Receipt(_Priced):
     kind: Document = field(default=Document.RECEIPT, init=False)
 
     def sections(self) -> tuple[Section, ...]:
-        totals = _totals(self.total_minor, self.vat_percent, self.currency)
+        totals = _totals(self.total_minor, self.vat_percent, self.currency, self.language)
         blocks: tuple[Block, ...] = (
             Paragraph((self.shop.name,), align="center", bold=True),
             Paragraph(self.shop.header_lines(), align="center"),
@@ -488,7 +509,7 @@ class Receipt(_Priced):
                     (PAYMENT, PAYMENT_METHODS[self.payment_method]),
                 )
             ),
-            _line_table(self.lines, self.currency),
+            _line_table(self.lines, self.language),
             Rule(),
             Totals(tuple(totals), strong=frozenset({0})),
             Paragraph((THANKS,), align="center"),
@@ -500,12 +521,14 @@ def build_receipt(
     order: Order,
     *,
     shop: Shop,
-    language: str = "sv",
-    currency: str = "SEK",
+    language: str | None = None,
+    currency: str | None = None,
     vat_percent: int = 25,
     tz: tzinfo | None = None,
 ) -> Receipt:
-    """R9: the receipt of `order` (all its lines, prices including VAT at `vat_percent`)."""
+    """R9: the receipt of `order` (all its lines, prices including VAT at `vat_percent`), in
+    the customer's language and the order's currency unless `language`/`currency` say."""
+    language, currency = _customer_paper(order, language, currency)
     return Receipt(
         order_id=order.id,
         placed=_local_date(order.placed_at, tz),
@@ -515,7 +538,7 @@ def build_receipt(
         lines=_priced_lines(order),
         vat_percent=vat_percent,
         shop=shop,
-        language=normalize_language(language),
+        language=language,
     )
 
 
@@ -545,15 +568,23 @@ def build_picklist_receipt(
     *,
     shop: Shop,
     language: str = "sv",
-    currency: str = "SEK",
+    currency: str | None = None,
     vat_percent: int = 25,
     tz: tzinfo | None = None,
+    receipt_language: str | None = None,
+    item_barcodes: bool = False,
 ) -> PickListReceipt:
-    """R9: the combined pick list + receipt of `order`."""
+    """R9: the combined pick list + receipt of `order`: the pick list in the station's
+    `language`, the receipt in the customer's (`receipt_language`, else `build_receipt`'s)."""
     return PickListReceipt(
-        build_picklist(order, locations, language=language, tz=tz),
+        build_picklist(order, locations, language=language, tz=tz, item_barcodes=item_barcodes),
         build_receipt(
-            order, shop=shop, language=language, currency=currency, vat_percent=vat_percent, tz=tz
+            order,
+            shop=shop,
+            language=receipt_language,
+            currency=currency,
+            vat_percent=vat_percent,
+            tz=tz,
         ),
     )
 
@@ -576,8 +607,8 @@ class Invoice(_Priced):
 
     def sections(self) -> tuple[Section, ...]:
         lang = self.language
-        totals = _totals(self.total_minor, self.vat_percent, self.currency)
-        totals.append((AMOUNT_DUE, format_money(self.total_minor, self.currency)))
+        totals = _totals(self.total_minor, self.vat_percent, self.currency, lang)
+        totals.append((AMOUNT_DUE, format_money(self.total_minor, self.currency, lang)))
         blocks: list[Block] = [
             Paragraph((self.shop.name,), align="center", bold=True),
             Paragraph(self.shop.header_lines(), align="center"),
@@ -592,7 +623,7 @@ class Invoice(_Priced):
             ),
             Paragraph((BILL_TO,), bold=True),
             Paragraph(self.customer.lines()),
-            _line_table(self.lines, self.currency),
+            _line_table(self.lines, self.language),
             Rule(),
             Totals(tuple(totals), strong=frozenset({len(totals) - 1})),
         ]
@@ -609,18 +640,21 @@ def build_invoice(
     *,
     shop: Shop,
     customer: Address,
-    language: str = "sv",
-    currency: str = "SEK",
+    language: str | None = None,
+    currency: str | None = None,
     vat_percent: int = 25,
     due_days: int = 30,
-    issued: date | None = None,
-    tz: tzinfo | None = None,
+    issued: date,
 ) -> Invoice:
-    """R9: the invoice of `order`. Whether it may print (own invoice, one order) is
-    `orders.check_print_request`'s decision, made before this is called."""
+    """R9: the invoice of `order`, dated `issued` — the day it is issued, in the station's
+    time zone — and due `due_days` after that (Räntelagen §3 counts from the invoice, not
+    from the order). Whether it may print (own invoice, one order) is
+    `orders.check_print_request`'s decision, made before this is called. It speaks the
+    customer's language, in the order's currency, unless `language`/`currency` say."""
+    language, currency = _customer_paper(order, language, currency)
     if isinstance(due_days, bool) or not isinstance(due_days, int) or due_days < 0:
         raise ValueError(f"due_days is a whole number of days ≥ 0, not {due_days!r}")
-    day = issued or _local_date(order.placed_at, tz)
+    day = issued
     return Invoice(
         number=str(order.id),
         order_id=order.id,
@@ -631,7 +665,7 @@ def build_invoice(
         lines=_priced_lines(order),
         vat_percent=vat_percent,
         shop=shop,
-        language=normalize_language(language),
+        language=language,
     )
 
 
@@ -643,30 +677,39 @@ def build_document(
     locations: Mapping[str, str] | None = None,
     customer: Address | None = None,
     language: str = "sv",
-    currency: str = "SEK",
+    currency: str | None = None,
     vat_percent: int = 25,
     due_days: int = 30,
     tz: tzinfo | None = None,
+    issued: date | None = None,
+    item_barcodes: bool = False,
 ) -> PickList | Receipt | PickListReceipt | Invoice:
-    """Build the document the outbound queue asked for (R9), by its `Document` kind."""
+    """Build the document the outbound queue asked for (R9), by its `Document` kind.
+
+    The pick list is the packer's, in the station's `language`; the receipt and the invoice
+    are the customer's, in the customer's language and the order's currency (`currency`
+    overrides it). `issued` is the day an invoice is issued; an invoice needs it.
+    """
     locations = locations or {}
     match Document(kind):
         case Document.PICKLIST:
-            return build_picklist(order, locations, language=language, tz=tz)
+            return build_picklist(
+                order, locations, language=language, tz=tz, item_barcodes=item_barcodes
+            )
         case Document.RECEIPT:
             return build_receipt(
-                order, shop=shop, language=language, currency=currency,
-                vat_percent=vat_percent, tz=tz,
-            )  # fmt: skip
+                order, shop=shop, currency=currency, vat_percent=vat_percent, tz=tz
+            )
         case Document.PICKLIST_RECEIPT:
             return build_picklist_receipt(
                 order, locations, shop=shop, language=language, currency=currency,
-                vat_percent=vat_percent, tz=tz,
+                vat_percent=vat_percent, tz=tz, item_barcodes=item_barcodes,
             )  # fmt: skip
         case Document.INVOICE:
+            if issued is None:
+                raise ValueError("an invoice is dated the day it is issued: give `issued`")
             return build_invoice(
                 order, shop=shop, customer=customer or Address(order.customer_name),
-                language=language, currency=currency, vat_percent=vat_percent,
-                due_days=due_days, tz=tz,
+                currency=currency, vat_percent=vat_percent, due_days=due_days, issued=issued,
             )  # fmt: skip
     raise ValueError(f"unknown document {kind!r}")  # pragma: no cover - Document() raised first

@@ -18,6 +18,14 @@ class OrderRuleError(ValueError):
     """A change the shop's rules refuse; `str(err)` is meant for the person who asked."""
 
 
+class FieldRefused(OrderRuleError):
+    """A refusal about one field of what was typed: `field` names it, so a form can mark it."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class OrderStatus(StrEnum):
     """R1: an order is always in exactly one of these."""
 
@@ -55,6 +63,19 @@ class PaymentMethod(StrEnum):
     SWISH = "swish"
     VIPPS = "vipps"
     BANK = "bank"
+
+
+#: Payment methods of one country, so of one currency: Swish is Swedish, Vipps Norwegian.
+PAYMENT_CURRENCIES: dict[PaymentMethod, frozenset[str]] = {
+    PaymentMethod.SWISH: frozenset({"SEK"}),
+    PaymentMethod.VIPPS: frozenset({"NOK"}),
+}
+
+
+def payment_fits(method: PaymentMethod, currency: str) -> bool:
+    """Whether an order in `currency` can be paid by `method` (a Swish payment is in SEK, a
+    Vipps payment in NOK; the other methods take any currency)."""
+    return currency in PAYMENT_CURRENCIES.get(PaymentMethod(method), frozenset({currency}))
 
 
 class Document(StrEnum):
@@ -113,6 +134,8 @@ class Order:
     own_status_id: int | None = None
     lines: list[OrderLine] = field(default_factory=list)
     printed: dict[Document, datetime] = field(default_factory=dict)
+    country: str = "SE"  # where it ships: the customer's paper speaks its language
+    currency: str = "SEK"  # the prices' currency (ISO 4217)
 
     # R1 -----------------------------------------------------------------
     def move_to(self, new: OrderStatus) -> None:
@@ -418,15 +441,16 @@ def validate_own_status(code: str, name: str, taken_codes: Iterable[str]) -> Own
     """R5: check a new or renamed own status; returns it cleaned, or raises `OrderRuleError`."""
     code, name = code.strip().upper(), name.strip()
     if not code or len(code) > 16 or not code.replace("-", "").replace("_", "").isalnum():
-        raise OrderRuleError(
+        raise FieldRefused(
             sentence(
                 "A status code is 1 to 16 letters, digits, '-' or '_' (for example BACKORDER)."
-            )
+            ),
+            "code",
         )
     if not name or len(name) > 80:
-        raise OrderRuleError(sentence("A status name is 1 to 80 characters."))
+        raise FieldRefused(sentence("A status name is 1 to 80 characters."), "name")
     if code in {c.upper() for c in taken_codes}:
-        raise OrderRuleError(sentence("The status code {code} is already in use.", code=code))
+        raise FieldRefused(sentence("The status code {code} is already in use.", code=code), "code")
     return OwnStatus(None, code, name)
 
 

@@ -42,6 +42,14 @@ def sentence_in(context: str, template: str, **params: object) -> Text:
     return text
 
 
+def and_list(items: list[object]) -> object:
+    """Items as a sentence lists them: "1006", "1006 and 1341", "1006, 1341 and 1397"."""
+    shown = [str(item) for item in items]
+    if len(shown) < 2:
+        return shown[0] if shown else ""
+    return sentence("{a} and {b}", a=", ".join(shown[:-1]), b=shown[-1])
+
+
 def text_data(message: object) -> str | None:
     """A `Text` as JSON, to keep beside its English where it is stored (None: plain text).
 

@@ -131,7 +131,7 @@ def check_weight(
     tolerance covers the scale's resolution and packing material on light parcels, the
     percentage the spread of product weights on heavy ones. A mismatch reads, for example::
 
-        Parcel weighs 1.42 kg, expected 1.10 kg ± 0.10 kg: confirm or re-check the contents
+        Parcel weighs 1.42 kg, expected 1.10 kg ± 0.10 kg: confirm or re-check the contents.
     """
     for value, what in ((measured_g, "measured_g"), (expected_g, "expected_g")):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -159,7 +159,7 @@ def check_weight(
     else:
         message = sentence(
             "Parcel weighs {measured}, expected {expected} ± {tolerance}: "
-            "confirm or re-check the contents",
+            "confirm or re-check the contents.",
             measured=measured,
             expected=expected,
             tolerance=tolerance,

@@ -11,6 +11,7 @@ from flask import Flask, abort, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from stationd.config import is_loopback
+from stationd.core.barcodes import ean_text
 from stationd.kiosk.csrf import init_csrf, load_secret
 from stationd.kiosk.i18n import COOKIE as LANGUAGE_COOKIE
 from stationd.kiosk.i18n import LANGUAGES, init_i18n, translate
@@ -31,6 +32,7 @@ def create_app(station: Station) -> Flask:
     app.config["STATION"] = station
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.jinja_env.globals["station_name"] = station.settings.station.name
+    app.jinja_env.filters["ean"] = ean_text
     init_i18n(app, station.settings.station.language, station.settings.station.tz)
     init_csrf(app, load_secret(Path(station.settings.station.state_dir) / "kiosk-secret"))
     init_layout(app)
@@ -138,4 +140,5 @@ def _http_sentence(code: int) -> str:
         413: _("That is more than the station takes in one go."),
         429: _("Too many tries: wait a moment and try again."),
     }
-    return sentences.get(code, _("The station could not do that (error {code}).", code=code))
+    # No HTTP code in the sentence (issue 12): it means nothing to the packer; the log has it.
+    return sentences.get(code, _("The station could not do that: reload the page and try again."))

@@ -9,12 +9,18 @@ command and a scanned one are the same scan; a touched + / − is the same count
 from __future__ import annotations
 
 import threading
+import time
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 
 from stationd.core.barcodes import Command, command_barcode
-from stationd.core.bench import COMMAND_ORDER, BenchOutcome, build_command_sheet
+from stationd.core.bench import (
+    COMMAND_ORDER,
+    BenchOutcome,
+    build_command_sheet,
+    shown_on_a_new_page,
+)
 from stationd.core.bench_screen import BenchScreen
 from stationd.core.deliveries import MAX_PARCEL_IDS
 from stationd.core.numbers import whole_number
@@ -69,8 +75,14 @@ def command_words() -> dict[Command, tuple[str, str]]:
             _("Partial delivery"),
             _("Ship what is packed now; the rest stays to pack later."),
         ),
-        Command.UNDO: (_("Undo"), _("Take back the last scan; again for the one before.")),
-        Command.CANCEL: (_("Cancel"), _("Close the order without changes.")),
+        Command.UNDO: (
+            _("Undo"),
+            _("Takes back the last scan. Once more takes back the one before it."),
+        ),
+        Command.CANCEL: (
+            _("Cancel"),
+            _("Close the order; what was packed since it was opened is taken back out."),
+        ),
     }
 
 
@@ -83,6 +95,8 @@ def bench_context(answering_scan: bool = False, screen: BenchScreen | None = Non
     station = current_app.config["STATION"]
     last = screen or current_app.config["BENCH_SCREENS"].last
     seq, outcome = (last.seq, last.outcome) if last is not None else (0, None)
+    if outcome is not None and not answering_scan:
+        outcome = outcome if shown_on_a_new_page(outcome, time.monotonic() - last.made_s) else None
     if answering_scan and last is not None and last.at is not None:
         at = last.at
     else:

@@ -105,7 +105,11 @@ def scans_context() -> dict:
 @bp.get("/devices")
 def page():  # type: ignore[no-untyped-def]
     return render_template(
-        "devices.html", **devices_context(), **printers_context(), **scans_context()
+        "devices.html",
+        config_notice=_station().settings.config_notice(),
+        **devices_context(),
+        **printers_context(),
+        **scans_context(),
     )
 
 

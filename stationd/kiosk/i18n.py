@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from babel import Locale
-from babel.dates import format_datetime
-from babel.numbers import format_currency
+from babel.dates import format_date, format_datetime, format_time
 from flask import Flask, has_request_context, request
 
 from stationd.catalogs import LANGUAGES, LOCALES, catalog, parsed_locale, say, say_param
+from stationd.core.money import format_money
 
 __all__ = [
     "COOKIE",
@@ -97,14 +97,26 @@ def init_i18n(app: Flask, default: str, tz: tzinfo) -> None:
         return parsed_locale(LOCALES[request_language(default)])
 
     def money(minor: int, currency: str = "SEK") -> str:
-        """Whole minor units written as the packer's locale writes that currency."""
-        return format_currency(minor / 100, currency, locale=locale())
+        """Whole minor units written as the packer's language writes that currency: core's
+        one rule (core.money), so the screen and the paper agree ("NOK", never "Nkr")."""
+        return format_money(minor, currency, request_language(default))
 
     def local(when: datetime | None, fmt: str = "short") -> str:
-        """A stored UTC time as the bench's clock shows it, in the locale's format."""
+        """A stored UTC time as the bench's clock shows it, in the locale's format.
+
+        One date format per locale (issue 12): "medium" is the short date and time with its
+        seconds ("2026-12-06 20:04:47"), not a second way of writing the date ("6 dec.
+        2026"); any other `fmt` is a pattern for the time alone ("HH:mm:ss") or "short".
+        """
         if when is None:
             return ""
-        return format_datetime(when, fmt, tzinfo=tz, locale=locale())
+        if fmt != "medium":
+            return format_datetime(when, fmt, tzinfo=tz, locale=locale())
+        at = when.astimezone(tz)
+        pattern = str(locale().datetime_formats["short"])
+        return pattern.replace("{1}", format_date(at, "short", locale=locale())).replace(
+            "{0}", format_time(at, "medium", locale=locale())
+        )
 
     app.jinja_env.filters["tr"] = translate
     app.jinja_env.filters["money"] = money

@@ -197,6 +197,8 @@ def _list_context(
         "criteria": criteria,
         "result": result,
         "problems": problems,
+        # The form's names of the fields the problems are about: marked where they were typed.
+        "bad_fields": [name for name, field in FIELDS.items() if field in problems],
         "extended": extended,
         "own_statuses": own,
         "statuses": status_names(),

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-from stationd.core.orders import OrderRuleError
+from stationd.core.orders import FieldRefused, OrderRuleError
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import translate_error
 from stationd.kiosk.layout import is_htmx
@@ -37,19 +37,27 @@ def _answer(outcome: dict, code: int = 200, typed: dict | None = None) -> Any:
     return render_template("settings.html", **context), code
 
 
-def _done(message: str) -> Any:
+def _outcome(ok: bool, message: str, where: str | int, field: str | None = None) -> dict:
+    # `where` is the form the finger touched ("new" or a status id): the answer stands there,
+    # and `field` is the input a refusal is about, marked in that form.
+    seq = time.monotonic_ns()
+    return {"ok": ok, "message": message, "seq": seq, "where": where, "field": field}
+
+
+def _done(message: str, where: str | int) -> Any:
     if not is_htmx():
         return redirect(url_for("settings.page"), code=303)
-    return _answer({"ok": True, "message": message, "seq": time.monotonic_ns()})
+    return _answer(_outcome(True, message, where))
 
 
-def _refused(err: OrderRuleError, code: int, typed: dict | None = None) -> Any:
+def _refused(err: OrderRuleError, code: int, where: str | int, typed: dict | None = None) -> Any:
     message = translate_error(err)
     if isinstance(err, NoSuchOwnStatus):
         abort(404, message)
-    if is_htmx():
-        abort(code, message)
-    return _answer({"ok": False, "message": message, "seq": time.monotonic_ns()}, code, typed)
+    field = err.field if isinstance(err, FieldRefused) else None
+    # htmx too gets the section, the refusal beside the form it answers (settings.html swaps
+    # a 4xx section): an error at the top of the page is out of view of the finger.
+    return _answer(_outcome(False, message, where, field), code, typed)
 
 
 def _typed() -> tuple[str, str]:
@@ -71,8 +79,8 @@ def create():  # type: ignore[no-untyped-def]
     try:
         status = create_own_status(station.store, code, name, station=station.settings.station.name)
     except OrderRuleError as err:
-        return _refused(err, 400, {"new": {"code": code, "name": name}})
-    return _done(_("Own status {code} created.", code=status.code))
+        return _refused(err, 400, "new", {"new": {"code": code, "name": name}})
+    return _done(_("Own status {code} created.", code=status.code), "new")
 
 
 @bp.post("/settings/own-statuses/<small_id:status_id>")
@@ -84,13 +92,14 @@ def rename(status_id: int):  # type: ignore[no-untyped-def]
             station.store, status_id, code, name, station=station.settings.station.name
         )
     except OrderRuleError as err:
-        return _refused(err, 400, {status_id: {"code": code, "name": name}})
+        return _refused(err, 400, status_id, {status_id: {"code": code, "name": name}})
     return _done(
         _(
             "Saved: every order with it now shows {code} – {name}.",
             code=status.code,
             name=status.name,
-        )
+        ),
+        status_id,
     )
 
 
@@ -102,5 +111,5 @@ def delete(status_id: int):  # type: ignore[no-untyped-def]
             station.store, status_id, station=station.settings.station.name
         )
     except OrderRuleError as err:
-        return _refused(err, 409)
-    return _done(_("Own status {code} deleted.", code=status.code))
+        return _refused(err, 409, status_id)
+    return _done(_("Own status {code} deleted.", code=status.code), "list")

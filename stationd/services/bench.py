@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -50,7 +51,7 @@ from stationd.core.text import Text, sentence, text_data
 from stationd.events import Bus, OrderChanged, ScanOutcome, ScanRead, ScanRejected
 from stationd.services.claims import Claims
 from stationd.services.operators import operator_scan
-from stationd.services.parcel_ids import keep_parcel_id
+from stationd.services.parcel_ids import drop_parcel_id, keep_parcel_id, kept_in_session
 from stationd.services.parcel_labels import ParcelLabels
 from stationd.store.audit import STATION_OPERATOR, record_event
 from stationd.store.bench import (
@@ -61,6 +62,7 @@ from stationd.store.bench import (
     orders_holding_item,
     save_packing,
     scan_transaction,
+    session_counts,
     set_journal_message,
     touch_station,
     undo_candidate,
@@ -141,6 +143,11 @@ class BenchService:
             top = None
             if classified.command is Command.UNDO and current is not None:
                 top = undo_candidate(conn, current.id)
+            session: list[tuple[int, int]] = []
+            parcels: list[str] = []
+            if classified.command is Command.CANCEL and current is not None:
+                session = session_counts(conn, self.station, current.id)
+                parcels = kept_in_session(conn, self.station, current.id)
             elsewhere = {}
             if (
                 classified.kind is CodeKind.ITEM
@@ -159,6 +166,8 @@ class BenchService:
                 packing=packing,
                 elsewhere=elsewhere,
                 label_when_packed=self.label_when_packed,
+                session=[line_id for _journal_id, line_id in session],
+                session_parcels=parcels,
             )
 
         return self._run(scan, classified, classified.kind.value, decide)
@@ -279,7 +288,7 @@ class BenchService:
     def _screen(self, outcome: BenchOutcome, at: AtBench | None = None) -> BenchScreen:
         # Called with the lock held: the numbers follow the order of the outcomes.
         self._seq += 1
-        return BenchScreen(self._seq, outcome, at)
+        return BenchScreen(self._seq, outcome, at, made_s=time.monotonic())
 
     def current_order(self) -> Order | None:
         """The order open at this bench, as the database has it now."""
@@ -318,6 +327,10 @@ class BenchService:
                 save_line_counts(conn, current, [outcome.line_id])
                 item = ItemPacked if outcome.delta > 0 else ItemUnpacked
                 self._event(conn, item(outcome.line_id, event.code, kind), current, operator_id)
+            if outcome.taken_back:
+                self._take_back(conn, event, current, outcome.taken_back, operator_id)
+            for parcel_id in outcome.parcels_dropped:
+                drop_parcel_id(conn, current.id, parcel_id, station=self.station)
             if outcome.parcel_id is not None:
                 outcome = self._keep_parcel_id(conn, event, current, outcome, outcome.parcel_id)
             if outcome.print_labels and self.labels is not None and self.labels.carrier is None:
@@ -344,6 +357,28 @@ class BenchService:
         if values:  # the bench's own record: its open order, and that it is active
             touch_station(conn, self.station, **values)
         return outcome, journal_id
+
+    def _take_back(
+        self,
+        conn: Connection,
+        event: ScanRead,
+        order: Order,
+        taken_back: tuple[int, ...],
+        operator_id: int | None,
+    ) -> None:
+        """CANCEL took these counts back (core.bench.cancel): the lines' counts are saved and
+        each count is undone in the journal, as UNDO undoes one, so no later UNDO takes it
+        back twice."""
+        save_line_counts(conn, order, sorted(set(taken_back)))
+        counts = session_counts(conn, self.station, order.id)
+        names = {line.id: line.name for line in order.lines}
+        for line_id in taken_back:
+            journal_id = next(j for j, line in reversed(counts) if line == line_id)
+            counts.remove((journal_id, line_id))
+            said = sentence("Taken back by Cancel: {name}.", name=names[line_id])
+            undone = BenchOutcome(True, said, "ok", order.id, line_id=line_id, delta=-1)
+            self._journal(conn, event, "command", undone, operator_id, journal_id)
+            self._event(conn, ItemUnpacked(line_id, event.code, "cancel"), order, operator_id)
 
     def _keep_parcel_id(
         self,
@@ -422,8 +457,12 @@ class BenchService:
             )
         elif outcome.ok and outcome.parcel_id is not None and outcome.order_id is not None:
             self.bus.publish(OrderChanged(outcome.order_id, "parcels"))
-        elif outcome.ok and (outcome.ready or outcome.partial) and outcome.order_id is not None:
-            # Ship-out lists packed orders: it hears of them here.
+        elif (
+            outcome.ok
+            and (outcome.ready or outcome.partial or outcome.taken_back)
+            and outcome.order_id is not None
+        ):
+            # Ship-out lists packed orders: it hears of them here (and of a cancel's take-back).
             self.bus.publish(OrderChanged(outcome.order_id, "packed"))
 
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, tzinfo
 from typing import TYPE_CHECKING
 
+from stationd.clock import utcnow
 from stationd.config import PrinterSettings, Settings
 from stationd.core.audit import DocumentQueued
 from stationd.core.deliveries import Delivery
 from stationd.core.documents import Shop, build_document
 from stationd.core.labels import Receiver, Sender, labels_for_delivery
+from stationd.core.locales import customer_language
 from stationd.core.orders import (
     Document,
     Order,
@@ -34,7 +37,7 @@ from stationd.store.deliveries import mark_labelled
 from stationd.store.order_contents import shelf_locations
 from stationd.store.order_details import order_address
 from stationd.store.orders import load_orders
-from stationd.store.print_queue import waiting_documents
+from stationd.store.print_queue import first_printed, waiting_documents
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -52,6 +55,7 @@ class Paperwork:
     vat_percent: int
     due_days: int
     tz: object
+    picklist_barcodes: bool
     printers: Mapping[str, PrinterSettings]
 
     def printer(self, name: str) -> PrinterSettings:
@@ -76,6 +80,7 @@ class Paperwork:
             vat_percent=shop.vat_percent,
             due_days=shop.invoice_due_days,
             tz=settings.station.tz,
+            picklist_barcodes=shop.picklist_barcodes,
             printers={p.name: p for p in settings.printers},
         )
 
@@ -156,11 +161,14 @@ def print_orders(
                 shop=paperwork.shop,
                 locations=shelf_locations(conn, (line.sku for line in order.lines)),
                 customer=order_address(conn, order.id) if document is Document.INVOICE else None,
-                language=paperwork.language,
-                currency=paperwork.currency,
+                language=paperwork.language,  # the pick list's; the customer's paper, theirs
                 vat_percent=paperwork.vat_percent,
                 due_days=paperwork.due_days,
                 tz=paperwork.tz,  # type: ignore[arg-type]
+                item_barcodes=paperwork.picklist_barcodes,
+                issued=_issued_on(conn, order.id, paperwork.tz)
+                if document is Document.INVOICE
+                else None,
             )
             payload = render_document(built, options)
             job_id = printing.submit(conn, document.value, payload, order.id)
@@ -172,6 +180,13 @@ def print_orders(
                 order_id=order.id,
             )
     return jobs
+
+
+def _issued_on(conn: Connection, order_id: int, tz: object) -> date:
+    """The day an invoice is dated (Räntelagen §3 counts its due date from then): the day it
+    was first printed, so a reprint says the same, else today — in the station's zone."""
+    at = first_printed(conn, order_id, Document.INVOICE) or utcnow()
+    return at.astimezone(tz).date() if isinstance(tz, tzinfo) else at.date()
 
 
 def queue_labels(
@@ -205,6 +220,9 @@ def queue_labels(
     )
     printer = printing.printer_for("label")
     options = paperwork.printer(printer)
+    # The label's texts are the customer's (issue 12): the language of the country the parcel
+    # goes to.
+    language = customer_language(receiver.country)
     try:
         labels = labels_for_delivery(
             delivery, sender=paperwork.sender, receiver=receiver, weights_g=weights
@@ -216,7 +234,7 @@ def queue_labels(
     jobs = []
     for label in labels:
         try:
-            payload = render_label(label, options, paperwork.language)
+            payload = render_label(label, options, language)
         except ValueError as err:
             raise OrderRuleError(
                 sentence(

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from stationd.core.audit import OwnStatusCreated, OwnStatusDeleted, OwnStatusRenamed
 from stationd.core.orders import (
+    FieldRefused,
     OrderRuleError,
     OwnStatus,
     check_own_status_unused,
@@ -38,8 +39,8 @@ def _code_taken_elsewhere(code: str) -> Iterator[None]:
     try:
         yield
     except OwnStatusConflict:
-        raise OrderRuleError(
-            sentence("The status code {code} is already in use.", code=code)
+        raise FieldRefused(
+            sentence("The status code {code} is already in use.", code=code), "code"
         ) from None
 
 

@@ -28,11 +28,13 @@ from stationd.core.orders import Order, OrderRuleError
 from stationd.core.text import sentence
 from stationd.services.documents import order_address
 from stationd.store.audit import record_event
+from stationd.store.bench import session_parcel_scans
 from stationd.store.database import Store
 from stationd.store.deliveries import (
     add_pending_parcel_id,
     parcel_ids_in_use,
     pending_delivery,
+    pending_parcel_ids,
     remove_pending_parcel_id,
 )
 from stationd.store.orders import load_order
@@ -88,6 +90,19 @@ def drop_parcel_id(conn: Connection, order_id: int, parcel_id: str, *, station: 
         return False
     record_event(conn, ParcelIdRemoved(parcel_id), station=station, order_id=order_id)
     return True
+
+
+def kept_in_session(conn: Connection, station: str, order_id: int) -> list[str]:
+    """The parcel ids `station` scanned onto `order_id`'s delivery since it opened the order
+    and that are still on it, as kept (CANCEL takes them off again)."""
+    scanned = []
+    for code in session_parcel_scans(conn, station, order_id):
+        try:
+            scanned.append(check_parcel_id(code))
+        except OrderRuleError:
+            continue  # the journal kept a code that no longer reads as one: not on it
+    kept = set(pending_parcel_ids(conn, [order_id]).get(order_id, []))
+    return [parcel_id for parcel_id in dict.fromkeys(scanned) if parcel_id in kept]
 
 
 def book_parcel_id(

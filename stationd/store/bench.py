@@ -161,6 +161,60 @@ def undo_candidate(
     return (row[0], row[1]) if row is not None else None
 
 
+def session_counts(conn: Connection, station: str, order_id: int) -> list[tuple[int, int]]:
+    """The item counts of `order_id` not undone since `station` last opened it (the newest
+    good scan of its pick list there), oldest first, as (journal id, line id): what CANCEL
+    takes back (core.bench.cancel)."""
+    j = scan_journal
+    opened = conn.execute(
+        select(func.max(j.c.id)).where(
+            j.c.station == station, j.c.order_id == order_id, j.c.kind == "order", j.c.ok.is_(True)
+        )
+    ).scalar()
+    if opened is None:
+        return []
+    undone = select(j.c.undoes_id).where(j.c.order_id == order_id, j.c.undoes_id.is_not(None))
+    rows = conn.execute(
+        select(j.c.id, j.c.line_id)
+        .where(
+            j.c.order_id == order_id,
+            j.c.station == station,
+            j.c.id > opened,
+            j.c.ok.is_(True),
+            j.c.delta > 0,
+            j.c.line_id.is_not(None),
+            j.c.id.not_in(undone),
+        )
+        .order_by(j.c.id)
+    )
+    return [(journal_id, line_id) for journal_id, line_id in rows]
+
+
+def session_parcel_scans(conn: Connection, station: str, order_id: int) -> list[str]:
+    """The parcel ids `station` put on `order_id`'s delivery since it last opened the order,
+    as scanned (the journal's codes), oldest first: CANCEL takes them off again."""
+    j = scan_journal
+    opened = conn.execute(
+        select(func.max(j.c.id)).where(
+            j.c.station == station, j.c.order_id == order_id, j.c.kind == "order", j.c.ok.is_(True)
+        )
+    ).scalar()
+    if opened is None:
+        return []
+    rows = conn.execute(
+        select(j.c.code)
+        .where(
+            j.c.order_id == order_id,
+            j.c.station == station,
+            j.c.id > opened,
+            j.c.ok.is_(True),
+            j.c.kind == "parcel",
+        )
+        .order_by(j.c.id)
+    )
+    return list(rows.scalars())
+
+
 def orders_holding_item(conn: Connection, gtin: str, besides: int) -> dict[int, str]:
     """Other packing orders with `gtin` left to deliver, oldest first: order id → item name."""
     rows = conn.execute(

@@ -95,6 +95,8 @@ def load_orders(
             own_status_id=row["own_status_id"],
             lines=lines.get(row["id"], []),
             printed=printed.get(row["id"], {}),
+            country=row["country"],
+            currency=row["currency"],
         )
         for row in rows
     }

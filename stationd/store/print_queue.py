@@ -244,6 +244,17 @@ def waiting_documents(conn: Connection, order_ids: Iterable[int]) -> dict[int, s
     return waiting
 
 
+def first_printed(conn: Connection, order_id: int, document: Document) -> datetime | None:
+    """When `document` of `order_id` was first printed (None: never): a reprint of an invoice
+    keeps the date it was issued on."""
+    return conn.execute(
+        select(printed_documents.c.first_at).where(
+            printed_documents.c.order_id == order_id,
+            printed_documents.c.document == document.value,
+        )
+    ).scalar()
+
+
 def last_printed(conn: Connection) -> dict[str, datetime]:
     """Each printer's latest printed job: when it last took bytes (printers without one are
     left out)."""

@@ -174,8 +174,18 @@ def test_gs1_128_sscc_read_without_symbology_is_a_parcel_with_its_sscc() -> None
 
 
 @pytest.mark.parametrize("code", ["123456", "1234567890", "0012345678901234567", "9" * 40])
-def test_numbers_of_other_lengths_are_parcel_candidates(code: str) -> None:
-    assert classify(code) == Classified(CodeKind.PARCEL, code)
+def test_r13_numbers_of_no_carrier_format_are_unknown_codes(code: str) -> None:
+    result = classify(code)
+    assert result.kind is CodeKind.INVALID
+    assert result.error == (
+        f"Unknown code {code}: it is no order, product or parcel id. A parcel id of another "
+        "format is typed on the ship-out page."
+    )
+
+
+def test_r13_a_dhl_express_waybill_with_its_check_digit_is_a_parcel_id() -> None:
+    # 123456789 mod 7 is 1.
+    assert classify("1234567891") == Classified(CodeKind.PARCEL, "1234567891")
 
 
 @pytest.mark.parametrize("code", ["12345", "9" * 41])
@@ -196,11 +206,26 @@ def test_s10_shaped_id_with_wrong_check_digit_is_invalid() -> None:
     assert "should be 9" in (result.error or "")
 
 
+def test_r13_a_ups_tracking_number_with_its_check_digit_is_a_parcel_id() -> None:
+    assert classify("1Z999AA10123456784") == Classified(CodeKind.PARCEL, "1Z999AA10123456784")
+
+
+def test_r13_a_ups_tracking_number_with_a_wrong_check_digit_says_which() -> None:
+    result = classify("1Z999AA10123456785")
+    assert result.kind is CodeKind.INVALID
+    assert result.error == (
+        "UPS parcel id 1Z999AA10123456785 has a wrong check digit (the last character should be 4)."
+    )
+
+
 @pytest.mark.parametrize(
-    "code", ["1Z999AA10123456784", "JJD0001234567890", "CN-2024/0001_a.b+c", "ABC 123", "abcd"]
+    "code", ["hello", "JJD0001234567890", "CN-2024/0001_a.b+c", "ABC 123", "abcd", "HELLO"]
 )
-def test_plausible_carrier_ids_are_parcel_candidates(code: str) -> None:
-    assert classify(code) == Classified(CodeKind.PARCEL, code)
+def test_r13_parcel_id_must_look_like_one(code: str) -> None:
+    """Issue 12, defect 2: "hello" scanned at the bench became parcel id HELLO."""
+    result = classify(code)
+    assert result.kind is CodeKind.INVALID
+    assert result.error is not None and result.error.startswith(f"Unknown code {code}:")
 
 
 # --- orders and commands ---------------------------------------------------------------------

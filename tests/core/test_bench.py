@@ -150,7 +150,7 @@ def test_r12_an_item_of_another_order_says_which_and_changes_nothing():
     assert outcome.message == "Wrong order: Mössa belongs to order 1051, not 1042."
     assert [line.packed for line in current.lines] == [0, 0]
     several = decide_scan(classify(EAN_OTHER), current, elsewhere={1077: "Mössa", 1051: "Mössa"})
-    assert "belongs to orders 1051, 1077, not 1042" in several.message
+    assert "belongs to orders 1051 and 1077, not 1042" in several.message  # issue 12 wording
 
 
 def test_r12_touch_plus_counts_like_a_scan_of_the_item():
@@ -249,6 +249,43 @@ def test_r12_cancel_closes_and_changes_nothing():
     assert (current.lines[0].packed, packing) == before
 
 
+def test_r14_cancel_takes_back_what_this_bench_session_packed():
+    """Issue 12, item 1: Cancel said "nothing was changed" yet left the item packed, and
+    ship-out proposed it as a partial delivery nobody chose."""
+    current, packing = order(), Packing()
+    session = []
+    for code in (EAN_A, EAN_B):
+        session.append(decide_scan(classify(code), current, packing=packing).line_id)
+    outcome = decide_scan(classify("CMD-CANCEL"), current, packing=packing, session=session)
+    assert outcome.ok and outcome.closed and not outcome.ready and not outcome.partial
+    assert [line.packed for line in current.lines] == [0, 0]
+    assert outcome.taken_back == (2, 1)
+    assert packing == Packing()
+    assert outcome.message == (
+        "Order 1042 closed at the bench; the 2 item(s) packed since it was opened are taken "
+        "back out."
+    )
+
+
+def test_r14_cancel_keeps_what_an_earlier_session_packed():
+    current, packing = order(), Packing()
+    decide_scan(classify(EAN_A), current, packing=packing)  # an earlier session, ended by DONE
+    later = decide_scan(classify(EAN_A), current, packing=packing).line_id
+    outcome = decide_scan(classify("CMD-CANCEL"), current, packing=packing, session=[later])
+    assert [line.packed for line in current.lines] == [1, 0]
+    assert outcome.message.endswith("1 item(s) packed before it was opened stay packed.")
+    assert packing.parcels == 1
+
+
+def test_r16_cancel_takes_nothing_back_once_the_labels_are_printed():
+    current, packing = order(), Packing()
+    session = [decide_scan(classify(EAN_A), current, packing=packing).line_id]
+    packing.labels = 1
+    outcome = decide_scan(classify("CMD-CANCEL"), current, packing=packing, session=session)
+    assert not outcome.ok and not outcome.closed and outcome.sound == "error"
+    assert current.lines[0].packed == 1 and "labels" in outcome.message
+
+
 def test_r16_labels_print_when_packed_only_if_configured_and_only_once():
     current, packing = order(), Packing()
     for code in (EAN_A, EAN_A):
@@ -303,3 +340,22 @@ def test_command_sheet_has_the_five_commands_as_barcodes_under_their_words():
     assert sheet.entries[0] == ("Klar", "Stäng ordern.", "CMD-DONE")
     assert sheet.entries[3][0] == "UNDO"  # a command without words keeps its own name
     assert [classify(code).command for code in codes] == list(COMMAND_ORDER)
+
+
+def test_r12_an_error_is_news_only_at_the_moment_of_its_scan():
+    from stationd.core.bench import ERROR_NEWS_S, shown_on_a_new_page
+
+    wrong = decide_scan(classify(EAN_OTHER), order())
+    opened = decide_scan(classify(order_barcode(1042)), None, order())
+    assert not wrong.ok and opened.ok
+    assert shown_on_a_new_page(wrong, 0.5)
+    assert not shown_on_a_new_page(wrong, ERROR_NEWS_S + 1)
+    assert shown_on_a_new_page(opened, 3600)  # where the open order stands is never stale
+
+
+def test_r12_an_unusable_code_is_refused_in_a_whole_sentence():
+    outcome = decide_scan(classify("12345"), order())
+    assert not outcome.ok and outcome.sound == "error"
+    assert outcome.message == (
+        "Scan not accepted: a number of 5 digits is not a product, order or parcel code."
+    )

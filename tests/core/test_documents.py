@@ -42,6 +42,7 @@ from stationd.services.paper import document_in_language as said
 
 PLACED = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)  # 00:30 on 2 March in Stockholm
 STOCKHOLM_WINTER = timezone(timedelta(hours=1))
+ISSUED = date(2026, 3, 1)  # the day the invoices here are issued
 SHOP = Shop(
     "Garnboden AB",
     ("Storgatan 1", "111 22 Stockholm"),
@@ -105,6 +106,23 @@ def test_r11_picklist_lines_in_shelf_order_with_barcode_and_header():
     assert picklist.item_count == 9
 
 
+def test_r11_picklist_shows_each_items_ean_and_a_barcode_per_line_where_the_shop_wants_it():
+    """Issue 12, item 11: the pick list showed the SKU only."""
+    order = make_order()
+    order.lines[0].gtin = "05901234123457"
+    order.lines[1].gtin = "00000096385074"  # an EAN-8
+    plain = build_picklist(order, LOCATIONS)
+    table = next(b for b in plain.sections()[0].blocks if isinstance(b, Table))
+    items = [row[2] for row in table.rows]
+    assert "SOCK-40 Ullsockor grå 40 EAN 5901234123457" in items
+    assert "CAP-1 Mössa EAN 96385074" in items and "YARN-7 Garn" in items
+    assert [b.data for b in plain.sections()[0].blocks if isinstance(b, Barcode)] == ["ORD-1042"]
+    with_codes = build_picklist(order, LOCATIONS, item_barcodes=True)
+    codes = [b.data for b in with_codes.sections()[0].blocks if isinstance(b, Barcode)]
+    assert codes == ["ORD-1042", "96385074", "5901234123457"]  # in shelf order
+    assert [classify(code).gtin for code in codes[1:]] == ["00000096385074", "05901234123457"]
+
+
 def test_picklist_location_falls_back_to_the_line_then_to_the_end():
     order = make_order()
     order.lines[3].location = "A-01-5"  # NEEDLE: not in the mapping, but on its line
@@ -163,7 +181,7 @@ def test_titles_in_the_station_language(language, picklist, receipt, invoice):
     docs = [
         build_picklist(order, LOCATIONS, language=language),
         build_receipt(order, shop=SHOP, language=language),
-        build_invoice(order, shop=SHOP, customer=Address("Åsa"), language=language),
+        build_invoice(order, shop=SHOP, customer=Address("Åsa"), language=language, issued=ISSUED),
     ]
     titles = [
         next(b.text for b in said(doc).sections()[0].blocks if isinstance(b, Heading))
@@ -223,7 +241,7 @@ def test_receipt_in_norwegian_kroner_and_euro():
     assert totals.rows[1] == ("herav mva. 25\u00a0%", "166,70\u00a0kr")
     receipt = build_receipt(make_order(), shop=SHOP, language="en", currency="EUR")
     totals = next(b for b in said(receipt).sections()[0].blocks if isinstance(b, Totals))
-    assert totals.rows[0] == ("Total", "833,50\u00a0€")
+    assert totals.rows[0] == ("Total", "€833.50")  # English writes a decimal point
 
 
 @pytest.mark.parametrize(
@@ -260,7 +278,10 @@ def test_combined_is_the_picklist_then_the_receipt_on_separate_paper():
 def test_invoice_number_dates_address_and_amount_due():
     customer = Address("Åsa Ødegård", "Kyrkvägen 3", "123 45", "Farsta")
     invoice = build_invoice(
-        make_order(payment_method=PaymentMethod.OWN_INVOICE), shop=SHOP, customer=customer
+        make_order(payment_method=PaymentMethod.OWN_INVOICE),
+        shop=SHOP,
+        customer=customer,
+        issued=ISSUED,
     )
     assert isinstance(invoice, Invoice)
     assert (invoice.number, invoice.issued, invoice.due) == (
@@ -282,11 +303,26 @@ def test_invoice_number_dates_address_and_amount_due():
 def test_invoice_due_days_are_configurable_and_counted_from_the_invoice_date():
     order = make_order(payment_method=PaymentMethod.OWN_INVOICE)
     customer = Address("Åsa")
-    assert build_invoice(order, shop=SHOP, customer=customer, due_days=14).due == date(2026, 3, 15)
+    assert build_invoice(
+        order, shop=SHOP, customer=customer, due_days=14, issued=ISSUED
+    ).due == date(2026, 3, 15)
     later = build_invoice(order, shop=SHOP, customer=customer, issued=date(2026, 3, 10))
     assert (later.issued, later.due) == (date(2026, 3, 10), date(2026, 4, 9))
     with pytest.raises(ValueError, match="due_days"):
-        build_invoice(order, shop=SHOP, customer=customer, due_days=-1)
+        build_invoice(order, shop=SHOP, customer=customer, due_days=-1, issued=ISSUED)
+
+
+def test_r9_invoice_is_dated_the_day_it_is_issued_not_the_day_of_the_order():
+    """Issue 12, item 3: the invoice took the order's date, so one printed nine months later
+    fell due at once. Räntelagen §3 counts the 30 days from the invoice."""
+    order = make_order(payment_method=PaymentMethod.OWN_INVOICE)  # placed 2026-03-01
+    invoice = build_document(Document.INVOICE, order, shop=SHOP, issued=date(2026, 12, 6))
+    assert (invoice.issued, invoice.due) == (date(2026, 12, 6), date(2027, 1, 5))
+    fields = next(b for b in invoice.sections()[0].blocks if isinstance(b, Fields))
+    assert ("Fakturadatum", "2026-12-06") in fields.rows
+    assert ("Förfallodatum", "2027-01-05") in fields.rows
+    with pytest.raises(ValueError, match="issued"):
+        build_document(Document.INVOICE, order, shop=SHOP)
 
 
 def test_invoice_is_only_offered_for_own_invoice_orders_by_check_print_request():
@@ -296,15 +332,42 @@ def test_invoice_is_only_offered_for_own_invoice_orders_by_check_print_request()
         check_print_request(Document.INVOICE, [card])
     own = make_order(payment_method=PaymentMethod.OWN_INVOICE)
     (chosen,) = check_print_request(Document.INVOICE, [own])
-    invoice = build_document(Document.INVOICE, chosen, shop=SHOP)
+    invoice = build_document(Document.INVOICE, chosen, shop=SHOP, issued=ISSUED)
     assert isinstance(invoice, Invoice)
     assert invoice.customer == Address("Åsa Ødegård")
 
 
-def test_build_document_dispatches_on_the_document_kind():
-    order = make_order(payment_method=PaymentMethod.OWN_INVOICE)
+def test_r9_the_customers_paper_speaks_the_customers_language_and_currency():
+    """Issue 12, item 4: at a Swedish station the pick list is Swedish (the packer's), the
+    receipt and the invoice of a Norwegian NOK order Norwegian, in kroner as Norway writes
+    them; a Swedish customer's NOK order names the currency."""
+    norwegian = make_order(payment_method=PaymentMethod.OWN_INVOICE, country="NO", currency="NOK")
     built = {
-        kind: build_document(kind, order, shop=SHOP, locations=LOCATIONS, language="en")
+        kind: build_document(kind, norwegian, shop=SHOP, language="sv", issued=ISSUED)
+        for kind in Document
+    }
+    assert built[Document.PICKLIST].language == "sv"
+    assert built[Document.RECEIPT].language == "nb" and built[Document.INVOICE].language == "nb"
+    combined = built[Document.PICKLIST_RECEIPT]
+    assert (combined.picklist.language, combined.receipt.language) == ("sv", "nb")
+    invoice = built[Document.INVOICE]
+    fields = next(b for b in invoice.sections()[0].blocks if isinstance(b, Fields))
+    assert ("Forfallsdato", "31.03.2026") in fields.rows
+    totals = next(b for b in invoice.sections()[0].blocks if isinstance(b, Totals))
+    assert totals.rows[-1] == ("Å betale", "833,50\u00a0kr")
+    swede = make_order(currency="NOK")
+    receipt = build_document(Document.RECEIPT, swede, shop=SHOP, language="sv")
+    totals = next(b for b in receipt.sections()[0].blocks if isinstance(b, Totals))
+    assert receipt.language == "sv" and totals.rows[0] == ("Totalt", "833,50\u00a0NOK")
+
+
+def test_build_document_dispatches_on_the_document_kind():
+    # Shipped to Britain: the customer's paper is English like the station's pick list.
+    order = make_order(payment_method=PaymentMethod.OWN_INVOICE, country="GB")
+    built = {
+        kind: build_document(
+            kind, order, shop=SHOP, locations=LOCATIONS, language="en", issued=ISSUED
+        )
         for kind in Document
     }
     assert {kind: type(doc) for kind, doc in built.items()} == {

@@ -101,8 +101,9 @@ def test_a_badge_scans_as_a_badge_like_order_and_command_barcodes():
     assert scanned.kind is CodeKind.BADGE and scanned.badge == "ANNA7"
     assert classify("OP-").kind is CodeKind.INVALID
     assert "operator badge" in classify("OP-ÅSA").error
-    # Text that merely starts with the letters is still a parcel id candidate.
-    assert classify("OPX12345").kind is CodeKind.PARCEL
+    # Text that merely starts with the letters is no badge (nor, R13, a parcel id).
+    assert classify("OPX12345").kind is CodeKind.INVALID
+    assert "badge" not in classify("OPX12345").error
 
 
 def test_a_scan_needs_an_operator_only_when_required_and_someone_could_sign_in():

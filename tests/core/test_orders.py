@@ -343,4 +343,8 @@ def test_money_is_written_the_nordic_way():
 
     assert format_money(123450) == "1\u00a0234,50\u00a0kr"
     assert format_money(-50, "EUR") == "-0,50\u00a0€"
-    assert format_money(0, "NOK") == "0,00\u00a0kr"
+    # "kr" only where it names one currency (issue 12): NOK in Norwegian, not in Swedish.
+    assert format_money(0, "NOK", "nb") == "0,00\u00a0kr"
+    assert format_money(0, "NOK") == "0,00\u00a0NOK"
+    assert format_money(123450, "SEK", "nb") == "1\u00a0234,50\u00a0SEK"
+    assert format_money(123450, "NOK", "en") == "NOK1,234.50"

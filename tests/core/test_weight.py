@@ -111,7 +111,7 @@ def test_the_mismatch_message_is_what_the_packer_reads() -> None:
     assert check == WeightCheck(
         ok=False,
         message=(
-            "Parcel weighs 1.42 kg, expected 1.10 kg ± 0.10 kg: confirm or re-check the contents"
+            "Parcel weighs 1.42 kg, expected 1.10 kg ± 0.10 kg: confirm or re-check the contents."
         ),
         difference_g=320,
         measured_g=1420,
@@ -132,7 +132,7 @@ def test_too_light_is_a_negative_difference() -> None:
     assert not check.ok
     assert check.difference_g == -350
     assert check.message == (
-        "Parcel weighs 0.75 kg, expected 1.10 kg ± 0.10 kg: confirm or re-check the contents"
+        "Parcel weighs 0.75 kg, expected 1.10 kg ± 0.10 kg: confirm or re-check the contents."
     )
 
 
@@ -155,7 +155,7 @@ def test_percentage_tolerance_takes_over_on_heavy_parcels() -> None:
 def test_light_parcels_read_in_grams() -> None:
     check = check_weight(850, 700, tolerance_g=50)
     assert check.message == (
-        "Parcel weighs 850 g, expected 700 g ± 50 g: confirm or re-check the contents"
+        "Parcel weighs 850 g, expected 700 g ± 50 g: confirm or re-check the contents."
     )
 
 
@@ -164,7 +164,7 @@ def test_the_message_never_rounds_a_mismatch_into_looking_fine() -> None:
     check = check_weight(1201, 1100, tolerance_g=100)
     assert not check.ok
     assert check.message == (
-        "Parcel weighs 1.201 kg, expected 1.100 kg ± 0.100 kg: confirm or re-check the contents"
+        "Parcel weighs 1.201 kg, expected 1.100 kg ± 0.100 kg: confirm or re-check the contents."
     )
 
 
@@ -212,7 +212,7 @@ def test_the_verdict_and_the_message_agree(measured, expected, tolerance, pct) -
     check = check_weight(measured, expected, tolerance_g=tolerance, tolerance_pct=pct)
     assert check.ok == (abs(measured - expected) <= check.allowed_g)
     assert check.allowed_g >= tolerance
-    assert check.message.endswith("confirm or re-check the contents") != check.ok
+    assert check.message.endswith("confirm or re-check the contents.") != check.ok
     # What the message shows supports what it says.
     shown = check.message.replace("Parcel weighs ", "").replace(", as expected (", ", expected ")
     weighs, rest = shown.split(", expected ")

@@ -120,11 +120,11 @@ TRACE = {
         "SKU C has no stock record.",
     ],
     "sv": [
-        "Artikel B räcker inte: ordern behöver 2, 1 finns tillgängliga.",
+        "Artikel B räcker inte: ordern behöver 2, 1 finns i lager.",
         "Artikel C saknar lagerpost.",
     ],
     "nb": [
-        "Vare B mangler: ordren trenger 2, 1 tilgjengelig.",
+        "Vare B mangler: ordren trenger 2, 1 finnes på lager.",
         "Vare C har ingen lagerpost.",
     ],
 }

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from stationd.config import settings_from_dict
 from stationd.events import ScanRead
 from stationd.station import Station
-from stationd.store.tables import order_lines
+from stationd.store.tables import order_lines, parcel_ids
 
 
 @pytest.fixture
@@ -91,3 +91,64 @@ def test_command_sheet_barcodes_on_the_screen_read_back(running, browser):
     assert sorted(r.text for r in found) == sorted(
         ["CMD-DONE", "CMD-NEXT-PARCEL", "CMD-PARTIAL", "CMD-UNDO", "CMD-CANCEL"]
     )
+
+
+def _gtins(station: Station) -> list[str]:
+    with station.store.read() as conn:
+        return list(conn.execute(select(order_lines.c.gtin).order_by(order_lines.c.id)).scalars())
+
+
+def test_r14_cancel_at_the_bench_takes_back_what_was_packed_and_ship_out_proposes_nothing(
+    running, browser
+):
+    """Issue 12, item 1, as the packer sees it: an item scanned, then Cancel — the sheet and
+    the message say it is taken back, and ship-out has nothing of the order to propose."""
+    first = _gtins(running)[0]
+    with open_page(browser, 800, 480) as page:
+        page.goto(running.url + "/bench")
+        page.wait_for_selector("#bench table.lines")
+        page.fill("#code", first)
+        page.press("#code", "Enter")
+        page.wait_for_selector("#bench .outcome.ok >> text=/Packed Termos/")
+        page.click("button.command.cancel")
+        outcome = page.wait_for_selector("#bench .outcome.ok >> text=/taken back out/")
+        assert outcome.inner_text() == (
+            "Order 1042 closed at the bench; the 1 item(s) packed since it was opened are "
+            "taken back out."
+        )
+        page.screenshot(path=str(ARTIFACTS / "bench-cancel-800x480.png"))
+        page.goto(running.url + "/shipout")
+        page.wait_for_selector("main")
+        assert page.locator("#order-1042").count() == 0
+    with running.store.read() as conn:
+        packed = conn.execute(select(order_lines.c.packed).order_by(order_lines.c.id)).scalars()
+        assert list(packed) == [0, 0, 0, 0, 0]
+
+
+def test_r13_an_unknown_code_at_a_packed_order_is_red_and_no_parcel_id(running, browser):
+    """Issue 12, item 2, as the packer sees it: with the order fully packed, typing "hello"
+    made it parcel id HELLO. It is an unknown code now, in red with the error sound; an S10
+    id is still taken."""
+    for gtin in _gtins(running):
+        for _ in range(2):
+            assert running.bench.handle_scan(ScanRead(gtin, None, "serial:gun")).ok
+    with open_page(browser, 800, 480) as page:
+        page.goto(running.url + "/bench")
+        page.wait_for_selector("#bench table.lines")
+        page.fill("#code", "hello")
+        page.press("#code", "Enter")
+        page.wait_for_selector("#bench .outcome.error >> text=/Unknown code/")
+        outcome = page.locator("#bench .outcome.error")
+        assert outcome.inner_text().startswith("Unknown code hello: it is no order, product")
+        assert outcome.get_attribute("data-sound") == "error"
+        assert page.evaluate(
+            "getComputedStyle(document.querySelector('#bench .outcome.error')).color"
+        ) != page.evaluate("getComputedStyle(document.body).color")
+        page.screenshot(path=str(ARTIFACTS / "bench-unknown-code-800x480.png"))
+        assert "HELLO" not in page.inner_text("#bench")
+        page.fill("#code", "RR473124829SE")
+        page.press("#code", "Enter")
+        page.wait_for_selector("#bench .outcome.ok >> text=/RR473124829SE added to order 1042/")
+    with running.store.read() as conn:
+        kept = conn.execute(select(parcel_ids.c.parcel_id)).scalars().all()
+    assert kept == ["RR473124829SE"]

@@ -5,6 +5,7 @@ scanner test that keeps scans from the bench, previews read back from a job's by
 
 from __future__ import annotations
 
+import html
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -507,3 +508,27 @@ def test_a_test_code_from_a_plain_form_goes_back_to_the_page_where_it_shows(clie
     assert response.status_code == 303
     assert response.location.endswith("/devices#scanner-test")
     assert "Order 1042" in client.get("/devices").get_data(as_text=True)
+
+
+def test_the_devices_page_says_the_station_runs_on_the_built_in_defaults(tmp_path):
+    """Issue 12, item 10: with no config file the station ran on defaults without a word; the
+    log and the Devices page say so now, and where its database is."""
+    from stationd.config import load_settings
+
+    settings = load_settings(
+        None,
+        overrides={"station.state_dir": str(tmp_path), "station.language": "en"},
+    )
+    station = Station(settings)
+    station.store.upgrade()
+    try:
+        page = station.app.test_client().get("/devices").get_data(as_text=True)
+    finally:
+        station.store.dispose()
+    notice = (
+        "No config file was found (none named by --config or STATIOND_CONFIG, and "
+        "/etc/stationd/stationd.toml does not exist): the built-in defaults apply, with the "
+        f"database sqlite:///{tmp_path}/stationd.sqlite."
+    )
+    assert settings.config_notice() == notice
+    assert html.unescape(page).count(notice) == 1

@@ -61,8 +61,11 @@ def test_unknown_language_is_a_400_with_a_sentence(client):
         ("sv", "SEK", "1\xa0234,50\xa0kr", "2026-03-05 14:07"),
         ("nb", "NOK", "1\xa0234,50\xa0kr", "05.03.2026, 14:07"),
         ("nb", "SEK", "1\xa0234,50\xa0SEK", "05.03.2026, 14:07"),
+        ("sv", "NOK", "1\xa0234,50\xa0NOK", "2026-03-05 14:07"),  # not Swedish "Nkr"
+        ("sv", "DKK", "1\xa0234,50\xa0DKK", "2026-03-05 14:07"),
         ("sv", "EUR", "1\xa0234,50\xa0€", "2026-03-05 14:07"),
         ("en", "SEK", "SEK1,234.50", "05/03/2026, 14:07"),
+        ("sv", "NOK", "1\xa0234,50\xa0NOK", "2026-03-05 14:07"),  # issue 12: not "Nkr"
     ],
 )
 def test_money_and_times_in_the_locale_format(station, language, currency, money, when):
@@ -71,6 +74,9 @@ def test_money_and_times_in_the_locale_format(station, language, currency, money
         assert app.jinja_env.filters["money"](123450, currency) == money
         at = datetime(2026, 3, 5, 13, 7, tzinfo=UTC)  # Stockholm is UTC+1 in March
         assert app.jinja_env.filters["local"](at) == when
+        # One date format per locale (issue 12): with seconds it is the same date.
+        seconds = datetime(2026, 3, 5, 13, 7, 9, tzinfo=UTC)
+        assert app.jinja_env.filters["local"](seconds, "medium") == when + ":09"
 
 
 def test_navigation_links_every_page_and_marks_the_current(client):

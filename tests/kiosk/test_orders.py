@@ -476,3 +476,13 @@ def test_order_page_redraws_live_when_the_order_changes_elsewhere(client, statio
     station.stopping.set()
     response.close()
     assert client.get("/orders/99999/events").status_code == 404
+
+
+def test_r4_the_order_page_shows_each_items_ean(client, station):
+    """Issue 12, item 11: a demo user could not find an item's EAN on any page (SKU only)."""
+    with station.store.read() as conn:
+        gtin = conn.execute(
+            select(order_lines.c.gtin).where(order_lines.c.order_id == 1042)
+        ).scalar_one()
+    page = text_of(client.get("/orders/1042"))
+    assert gtin.startswith("0") and f"EAN {gtin[1:]}" in page

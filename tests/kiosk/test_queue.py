@@ -298,7 +298,8 @@ def test_a_plain_form_post_prints_and_shows_the_whole_page(client, station):
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" in html
     assert "Receipt: 1 print job sent" in html and 'id="order-1051"' in html
-    assert b"Receipt" in printed(station, 1)[0]
+    # The page is the station's (English here); the receipt the customer's: a Swedish one.
+    assert b"Kvitto" in printed(station, 1)[0]
 
 
 def test_customer_text_is_escaped_in_the_rows_and_the_buttons_answer(client):

@@ -208,7 +208,8 @@ def test_r15_full_delivery_ships_the_order_and_prints_a_label_per_parcel(client,
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert outcome(page, 1042) == (
-        f"Order 1042: shipped — Shipped with 2 parcel(s). {GOOD_S10}, 1Z999AA10123456784"
+        # Issue 12: "shipped — Shipped with …" said it twice.
+        f"Order 1042: Shipped with 2 parcel(s). {GOOD_S10}, 1Z999AA10123456784"
     )
     assert 'id="order-1042"' not in page  # shipped orders leave the list
     assert status_of(station, 1042) == "shipped"
@@ -306,7 +307,7 @@ def test_mixed_batch_a_bad_row_never_blocks_the_good_ones(client, station):
     )
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert outcome(page, 1042).startswith("Order 1042: shipped")
+    assert outcome(page, 1042).startswith("Order 1042: Shipped with 1 parcel(s).")
     assert outcome(page, 1044) == (
         "Order 1044: not reported — SSCC 373500000000000018 has a wrong check digit (it should "
         "end in 7)."
@@ -605,7 +606,7 @@ def test_r13_a_fifth_kept_id_is_refused(client, station):
     assert kept(station, 1042) == ids
     # A fifth from another screen (the bench) finds the delivery full.
     scanned(station, "ORD-1042")
-    outcome = scanned(station, "PKG-0005")
+    outcome = scanned(station, "CC000000059SE")  # R13: a scanned id is a carrier's format
     assert not outcome.ok and "at most 4 parcel ids" in outcome.message
     assert kept(station, 1042) == ids
 
@@ -625,16 +626,19 @@ def test_r15_report_in_without_an_id_kept_meanwhile_is_refused_and_shows_it(clie
     page_ids = [GOOD_S10]
     keep(client, 1042, 1, [GOOD_S10, "", "", ""])
     scanned(station, "ORD-1042")
-    scanned(station, "PKG-0002")  # at the bench, after the ship-out page was drawn
+    scanned(station, "CC000000028SE")  # at the bench, after the ship-out page was drawn
     response = client.post("/shipout/report", data=form(row(station, 1042, page_ids)))
     page = response.get_data(as_text=True)
     assert response.status_code == 422
     assert (
-        "Order 1042 also has parcel id PKG-0002, which this report-in did not name: check the "
+        "Order 1042 also has parcel id CC000000028SE, which this report-in did not name: check the "
         "parcel ids and report in again." in html.unescape(page)
     )
-    assert 'id="parcel-1042-2" value="PKG-0002"' in page  # now on the screen
-    assert status_of(station, 1042) == "packing" and kept(station, 1042) == [GOOD_S10, "PKG-0002"]
+    assert 'id="parcel-1042-2" value="CC000000028SE"' in page  # now on the screen
+    assert status_of(station, 1042) == "packing" and kept(station, 1042) == [
+        GOOD_S10,
+        "CC000000028SE",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -81,10 +81,12 @@ def test_r13_ids_kept_as_fields_are_left_and_the_list_redraws_without_wiping_typ
         page.click("#parcel-1043-1")
         page.keyboard.type("PKG-00")
         # Meanwhile the bench packs order 1045 and scans its parcel id.
-        for code in ("ORD-1045", gtin_of(running, "B"), "PKG-4500"):
+        for code in ("ORD-1045", gtin_of(running, "B"), "CC000045007SE"):
             running.bench.handle_scan(ScanRead(code, None, "serial:gun"))
-        page.wait_for_selector("#order-1045 #parcel-1045-1[value='PKG-4500']")
-        assert "Parcel id PKG-4500 added to order 1045 (1 of 4)." in page.inner_text("#live-said")
+        page.wait_for_selector("#order-1045 #parcel-1045-1[value='CC000045007SE']")
+        assert "Parcel id CC000045007SE added to order 1045 (1 of 4)." in page.inner_text(
+            "#live-said"
+        )
         # What the packer was typing is still there, and still has the focus.
         assert page.input_value("#parcel-1043-1") == "PKG-00"
         assert page.evaluate("document.activeElement.id") == "parcel-1043-1"
@@ -102,7 +104,7 @@ def test_r13_ids_kept_as_fields_are_left_and_the_list_redraws_without_wiping_typ
         page.reload()
         page.wait_for_selector("#order-1043")
         assert page.input_value("#parcel-1043-1") == "PKG-0001"
-        assert page.input_value("#parcel-1045-1") == "PKG-4500"
+        assert page.input_value("#parcel-1045-1") == "CC000045007SE"
         # × takes it off the delivery again.
         page.click("#order-1043 .parcel-slot:first-child .clear")
         page.wait_for_function("document.getElementById('saved-1043-1').value === ''")

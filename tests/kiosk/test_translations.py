@@ -81,3 +81,122 @@ def test_translations_keep_their_placeholders(language):
             if placeholders(string) - {"num"} != expected:
                 wrong.append(f"{ids[0]!r} → {string!r}")
     assert not wrong, "\n".join(wrong)
+
+
+#: Issue 12's wording: what a packer read that was wrong or awkward, per language.
+NEVER_SAID = {
+    "sv": [
+        "En för mycket",
+        "hör till orderna",
+        "Nästa varor",
+        "bryr sig inte",
+        "igen för den före",
+        "Preorder",
+        "preorder",
+        "Egen faktura",
+        "egen faktura",
+        "} öppen:",
+        "finns tillgängliga",
+    ],
+    "nb": [
+        "Én for mye",
+        "akkebenk",
+        "valgfritt",
+        "igjen for den før",
+        "Egen faktura",
+        "egen faktura",
+        "} åpen:",
+    ],
+}
+#: Headers that read wrong alone ("Rett" is a dish; a verb or "It is" is no column name).
+NEVER_A_HEADER = {"sv": ["Det är", "Rätta"], "nb": ["Det er", "Rett"]}
+
+
+def said(language: str) -> list[str]:
+    found = []
+    for message in catalog(language):
+        if message.id and message.string:
+            strings = message.string if isinstance(message.string, tuple) else (message.string,)
+            found.extend(strings)
+    return found
+
+
+@pytest.mark.parametrize("language", ["sv", "nb"])
+def test_issue_12_wording_is_gone_from_the_catalogs(language):
+    wrong = [
+        f"{phrase!r} in {string!r}"
+        for string in said(language)
+        for phrase in NEVER_SAID[language]
+        if phrase in string
+    ]
+    wrong += [
+        f"{string!r} as a header" for string in said(language) if string in NEVER_A_HEADER[language]
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    ("language", "others", "expected"),
+    [
+        ("sv", [1006], "Fel order: Termos hör till order 1006, inte 1042."),
+        (
+            "sv",
+            [1006, 1341, 1397],
+            "Fel order: Termos hör till order 1006, 1341 och 1397, inte 1042.",
+        ),
+        ("nb", [1006, 1341], "Feil ordre: Termos hører til ordrene 1006 og 1341, ikke 1042."),
+        (
+            "en",
+            [1006, 1341, 1397],
+            "Wrong order: Termos belongs to orders 1006, 1341 and 1397, not 1042.",
+        ),
+    ],
+)
+def test_r12_an_item_of_other_orders_names_them_as_a_sentence_lists(
+    station, language, others, expected
+):
+    from stationd.core.barcodes import classify
+    from stationd.core.bench import decide_scan
+    from stationd.core.orders import Order, OrderLine, OrderStatus
+    from stationd.kiosk.i18n import COOKIE, translate
+
+    current = Order(
+        id=1042,
+        status=OrderStatus.PACKING,
+        placed_at=None,  # type: ignore[arg-type]
+        customer_name="",
+        lines=[
+            OrderLine(
+                id=1,
+                sku="A",
+                name="Vantar",
+                quantity=1,
+                unit_price_minor=1,
+                gtin="0" + "5901234123457",
+            )
+        ],
+    )
+    outcome = decide_scan(
+        classify("4006381333931"), current, elsewhere={o: "Termos" for o in others}
+    )
+    with station.app.test_request_context(headers={"Cookie": f"{COOKIE}={language}"}):
+        assert translate(outcome.message) == expected
+
+
+@pytest.mark.parametrize("language", ["sv", "nb"])
+def test_a_sentence_stays_a_whole_sentence_in_translation(language):
+    """Issue 12, defect 9: what is a sentence in English (a capital, a full stop) is one in
+    Swedish and Norwegian too."""
+    wrong = []
+    for message in catalog(language):
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        if not ids[0] or not message.string:
+            continue
+        if not (ids[0][:1].isupper() and ids[0].endswith(".")):
+            continue
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for string in strings:
+            starts = string[:1].isupper() or string[:1] in "{«”0123456789"
+            if not starts or not string.endswith((".", "!", "?", "…")):
+                wrong.append(f"{ids[0]!r} → {string!r}")
+    assert not wrong, "\n".join(wrong)

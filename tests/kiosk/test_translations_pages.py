@@ -50,7 +50,7 @@ def stranger(station, make_shop) -> str:
 def test_r12_a_wrong_item_at_the_bench_is_said_in_swedish(speaks, stranger):
     client = speaks("sv")
     opened = client.post("/bench/scan", data={"code": "ORD-1042"}, headers=HX)
-    assert "Order 1042 öppen: 2 st. att packa." in text(opened)
+    assert "Order 1042 öppnad: 2 st. att packa." in text(opened)
     wrong = client.post("/bench/scan", data={"code": stranger}, headers=HX)
     said = text(wrong)
     assert f"Fel vara: {stranger} finns inte i order 1042." in said
@@ -85,7 +85,7 @@ def test_the_scan_journal_is_read_in_the_readers_language_and_kept_in_english(
         assert list(kept)[-1] == f"Wrong item: {stranger} is not in order 1042."  # for the log
     history = text(speaks("nb").get("/operators"))
     assert f"Feil vare: {stranger} er ikke i ordre 1042." in history
-    assert "Ordre 1042 åpen: 2 stk. å pakke." in history
+    assert "Ordre 1042 åpnet: 2 stk. å pakke." in history
     assert "Wrong item" not in history
 
 
@@ -98,7 +98,10 @@ def test_r9_an_invoice_refused_by_core_is_a_409_in_norwegian(speaks):
     )
     assert response.status_code == 409
     said = text(response)
-    assert "Ordre 1042 er ikke betalt med egen faktura; den har ingen faktura å skrive ut." in said
+    assert (
+        "Ordre 1042 er ikke betalt med faktura fra butikken; den har ingen faktura å skrive ut."
+        in said
+    )
     assert "own invoice" not in said
 
 
@@ -106,8 +109,9 @@ def test_an_order_that_does_not_exist_is_a_norwegian_error_page(speaks):
     response = speaks("nb").get("/orders/999999")
     assert response.status_code == 404
     said = text(response)
-    assert "404 Det finnes ingen ordre 999999." in said
-    assert "Utlevering" in said and "Pakkebenk" in said  # the page's way back, in Norwegian
+    assert "Det finnes ingen ordre 999999." in said
+    assert "404" not in said  # issue 12, defect 9: no HTTP code in the banner
+    assert "Utlevering" in said and "Pakkebord" in said  # the page's way back, in Norwegian
 
 
 def test_a_wrong_address_and_a_wrong_method_are_explained_in_norwegian(speaks):
@@ -178,7 +182,8 @@ def test_a_weight_from_core_takes_the_swedish_decimal_comma(station):
     with station.app.test_request_context(headers={"Cookie": f"{COOKIE}=sv"}):
         said = translate(check.message)
     assert said == (
-        "Kollit väger 1,42 kg, väntat 1,10 kg ± 0,10 kg: bekräfta eller kontrollera innehållet"
+        "Kollit väger 1,42 kg, väntat 1,10 kg ± 0,10 kg: bekräfta vikten eller kontrollera "
+        "innehållet."  # a whole sentence (issue 12, defect 9)
     )
     assert str(check.message).startswith("Parcel weighs 1.42 kg")  # the log keeps English
 
@@ -194,7 +199,7 @@ def test_the_language_menu_changes_the_page_and_stays_for_the_browser(client):
     page = client.get("/queue")
     assert '<html lang="nb">' in page.get_data(as_text=True)
     said = text(page)
-    assert "Utlevering" in said and "Pakkebenk" in said and "Outbound queue" not in said
+    assert "Utlevering" in said and "Pakkebord" in said and "Outbound queue" not in said
     client.post("/language", data={"language": "sv", "next": "/bench"})
     said = text(client.get("/bench"))
     assert "Packbord" in said and "Ingen order öppen." in said

@@ -66,9 +66,12 @@ def make_station(
     ean_a = shop.product("A", name="Termos", number=1)
     ean_b = shop.product("B", name="Vantar", number=2)
     shop.order([("A", 2), ("B", 1)], status="packing", reserve=True, order_id=1042)
-    # zplkit's font has ASCII glyphs only (the printer's has more): an ASCII address.
+    # zplkit's font has ASCII glyphs only (the printer's has more): an ASCII address, and a
+    # customer abroad, whose label speaks English ("From", not "Från": issue 12, item 4).
     with station.store.write() as conn:
-        conn.execute(update(orders).values(customer_name="Anna Berg", city="Goteborg"))
+        conn.execute(
+            update(orders).values(customer_name="Anna Berg", city="Goteborg", country="GB")
+        )
     return station, ean_a, ean_b
 
 

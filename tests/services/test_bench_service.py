@@ -9,6 +9,7 @@ from sqlalchemy import select
 from stationd.events import Bus, OrderChanged, ScanOutcome, ScanRead, ScanRejected
 from stationd.services.bench import BenchService
 from stationd.services.bench_worker import BenchWorker
+from stationd.store.deliveries import pending_parcel_ids
 from stationd.store.tables import (
     bench_packing,
     events,
@@ -205,6 +206,53 @@ def line_ids(store, order_id):
                 )
             ).all()
         )
+
+
+def test_r14_cancel_puts_the_order_back_as_it_was_when_this_bench_opened_it(
+    store, bench, packing_order
+):
+    """Issue 12, item 1: after CMD-CANCEL the scanned item stayed packed, and ship-out
+    proposed a partial delivery nobody chose."""
+    order_id, ean_a, ean_b = packing_order
+    scan(bench, f"ORD-{order_id}")
+    scan(bench, ean_a)
+    scan(bench, "CMD-DONE")  # an earlier session: its item stays packed
+    scan(bench, f"ORD-{order_id}")
+    scan(bench, ean_a)
+    scan(bench, ean_b)
+    heard = bench.bus.queue(OrderChanged)
+    outcome = scan(bench, "CMD-CANCEL")
+    assert outcome.ok and outcome.message == (
+        f"Order {order_id} closed at the bench; the 2 item(s) packed since it was opened are "
+        "taken back out. 1 item(s) packed before it was opened stay packed."
+    )
+    assert packed(store) == {"A": 1, "B": 0}
+    assert bench.current_order() is None
+    assert heard.get(timeout=1).order_id == order_id  # ship-out hears of it
+    # The counts taken back are off the undo stack: UNDO takes back the earlier one, once.
+    scan(bench, f"ORD-{order_id}")
+    assert scan(bench, "CMD-UNDO").ok
+    assert packed(store) == {"A": 0, "B": 0}
+    assert not scan(bench, "CMD-UNDO").ok
+    with store.read() as conn:
+        kinds = conn.execute(select(events.c.kind).order_by(events.c.id)).scalars().all()
+    assert kinds.count("order.item_unpacked") == 3
+
+
+def test_r13_r14_cancel_takes_the_parcel_ids_of_its_session_off_the_delivery(
+    store, bench, packing_order
+):
+    order_id, ean_a, _ = packing_order
+    scan(bench, f"ORD-{order_id}")
+    scan(bench, ean_a)
+    assert scan(bench, "rr473124829se").ok
+    outcome = scan(bench, "CMD-CANCEL")
+    assert outcome.ok and outcome.message.endswith(
+        "Parcel ids taken off the delivery: RR473124829SE."
+    )
+    assert packed(store) == {"A": 0, "B": 0}
+    with store.read() as conn:
+        assert pending_parcel_ids(conn, [order_id])[order_id] == []
 
 
 def test_r12_undo_walks_back_through_every_scan_of_the_order(store, bench, packing_order):

@@ -9,6 +9,21 @@
       e.detail.isError = false;
     }
   });
+  // The answer names the fields its problems are about: each is marked where it was typed (a
+  // field set right since is unmarked), and the first bad one is what the finger goes to.
+  document.body.addEventListener('htmx:afterSwap', function (e) {
+    var form = document.getElementById('orders-search');
+    if (!form || !e.detail.target || e.detail.target.id !== 'orders-results') { return; }
+    var problems = e.detail.target.querySelector('[data-fields]');
+    var bad = problems ? problems.dataset.fields.split(' ').filter(Boolean) : [];
+    Array.prototype.forEach.call(form.elements, function (field) {
+      if (!field.name || field.type === 'hidden') { return; }
+      var wrong = bad.indexOf(field.name) >= 0;
+      var label = field.closest('label');
+      if (label) { label.classList.toggle('bad', wrong); }
+      if (wrong) { field.setAttribute('aria-invalid', 'true'); } else { field.removeAttribute('aria-invalid'); }
+    });
+  });
   // Only the criteria given go into the URL the search pushes: short enough to share.
   document.body.addEventListener('htmx:configRequest', function (e) {
     if (e.detail.verb !== 'get' || !e.detail.elt.closest || !e.detail.elt.closest('#orders-search')) { return; }

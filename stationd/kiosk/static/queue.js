@@ -1,16 +1,14 @@
-// The outbound queue's selection (R9): kept in the browser, so a live redraw of the rows (the
+// The outbound queue's selection (R9): kept in the page, so a live redraw of the rows (the
 // pack script moved orders in, an order was shipped) or a page change does not lose it. After
 // every change the server is asked which documents the selection can print, and why not.
+// It ends with the print it was made for, and with the page (issue 12: ticks that survived a
+// print or a reload added old orders to the next print).
 (function () {
   var KEY = 'stationd.queue.selection';
   var selection = new Set();
-  try {
-    JSON.parse(sessionStorage.getItem(KEY) || '[]').forEach(function (id) { selection.add(String(id)); });
-  } catch (e) { /* a damaged entry: start with nothing selected */ }
+  try { sessionStorage.removeItem(KEY); } catch (e) { /* private mode */ }
 
-  function save() {
-    try { sessionStorage.setItem(KEY, JSON.stringify(Array.from(selection))); } catch (e) { /* private mode */ }
-  }
+  function save() { /* the selection lives as long as the page */ }
   function boxes() {
     return Array.prototype.slice.call(document.querySelectorAll('#rows tbody input[name=order]'));
   }
@@ -93,6 +91,7 @@
     if (e.target.id !== 'outcome') { return; }
     clearTimeout(fade);
     var done = e.target.querySelector('.outcome.ok');
+    if (done && selection.size) { selection.clear(); changed(); }  // printed: the ticks are done
     if (done) { fade = setTimeout(function () { if (done.isConnected) { e.target.textContent = ''; } }, 8000); }
   });
   document.body.addEventListener('htmx:afterSwap', afterSwap);

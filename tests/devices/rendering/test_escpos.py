@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from receipt_orders import SHOP, locations, make_order
+from receipt_orders import PLACED, SHOP, locations, make_order
 
 from stationd.core.documents import (
     Address,
@@ -160,7 +160,14 @@ def test_receipt_and_invoice_render_with_amounts():
     assert b"Kvittering" in receipt and b"Bel\x9bp" in receipt  # "Beløp"
     assert b"Totalt" + b" " * 27 + b"646,00 kr\n" in receipt
     invoice = render(
-        said(build_invoice(order, shop=SHOP, customer=Address("Åsa", "Gatan 1", "123 45", "Byn")))
+        said(
+            build_invoice(
+                order,
+                shop=SHOP,
+                customer=Address("Åsa", "Gatan 1", "123 45", "Byn"),
+                issued=PLACED.date(),
+            )
+        )
     )
     assert b"Faktura" in invoice and b"123 45 Byn" in invoice and invoice.endswith(CUT)
 
@@ -178,7 +185,7 @@ def test_any_text_fits_the_paper_and_renders(name, product, comment, width):
     for doc in (
         build_picklist(order, {}),
         build_receipt(order, shop=SHOP),
-        build_invoice(order, shop=SHOP, customer=Address(name)),
+        build_invoice(order, shop=SHOP, customer=Address(name), issued=PLACED.date()),
     ):
         items = layout(said(doc), width_chars=width)
         for item in items:

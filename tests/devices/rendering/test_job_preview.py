@@ -68,7 +68,11 @@ DOCUMENTS = {
     "picklist": build_picklist(order(), {"CAP-1": "A-02-1"}),
     "picklist_receipt": build_picklist_receipt(order(), {"SOCK-40": "B-1"}, shop=SHOP),
     "invoice": build_invoice(
-        order(), shop=SHOP, customer=Address("Åsa Ødegård", "Gata 1", "0150", "Oslo"), language="nb"
+        order(),
+        shop=SHOP,
+        customer=Address("Åsa Ødegård", "Gata 1", "0150", "Oslo"),
+        language="nb",
+        issued=AT.date(),
     ),
     "test_page": PrinterTestPage("bench-1", "receipts", AT, "sv"),
 }
