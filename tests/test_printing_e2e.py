@@ -251,7 +251,7 @@ def test_r9_r16_the_customers_paper_speaks_the_customers_language_and_currency(
     assert b"Forfallsdato" in invoice and "Å betale".encode("cp865") in invoice
     assert b"F\x94rfallodatum" not in invoice  # "Förfallodatum"
     assert b"99,00 kr" in invoice  # NOK, written as Norway writes it
-    station.ship(1043, ["RR473124829SE"], weight_g=None)
+    station.report_in.ship(1043, ["RR473124829SE"], weight_g=None)
     label_printer.wait_for(1)
     (label,) = label_printer.jobs
     assert b"Fra" in label and b"Til" in label and b"Till" not in label

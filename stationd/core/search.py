@@ -129,8 +129,8 @@ def parse_query(params: Mapping[str, str | None]) -> OrderQuery:
             num=MIN_TEXT,
         )
     values["text"] = text[:100]
-    take("placed_from", _day, sentence("a date like 2026-11-01, from 2000 to 2100"))
-    take("placed_to", _day, sentence("a date like 2026-11-30, from 2000 to 2100"))
+    take("placed_from", parse_day, sentence("a date like 2026-11-01, from 2000 to 2100"))
+    take("placed_to", parse_day, sentence("a date like 2026-11-30, from 2000 to 2100"))
     take(
         "status",
         OrderStatus,
@@ -173,8 +173,28 @@ def order_number(text: str) -> int | None:
     return classify(clean).order_id
 
 
-def _day(text: str) -> date:
-    day = date.fromisoformat(text)
+def parse_day(text: str) -> date:
+    """A day as the station's people write it: Swedish `2026-11-01` (ISO) or Norwegian
+    `01.11.2026` / `1.11.2026` (day first, dots), from 2000 to 2100. Raises ValueError.
+
+    The kiosk's date fields are text in the station's format, not the browser's date picker:
+    that one follows the browser's own locale (a Swedish station on an English Chromium asked
+    for mm/dd/yyyy; issue 12)."""
+    clean = text.strip()
+    if "." in clean:
+        parts = clean.split(".")
+        if len(parts) != 3 or not all(p.isascii() and p.isdecimal() for p in parts):
+            raise ValueError(text)
+        day_n, month_n, year_n = (int(p) for p in parts)
+        if len(parts[2]) != 4:
+            raise ValueError(text)
+        day = date(year_n, month_n, day_n)
+    else:
+        if not clean.isascii():
+            raise ValueError(text)
+        day = date.fromisoformat(clean)
+        if len(clean) != 10:  # fromisoformat also takes 20261101 and week dates
+            raise ValueError(text)
     if not 2000 <= day.year <= 2100:
         raise ValueError(text)
     return day

@@ -318,7 +318,7 @@ def test_r9_invoice_is_dated_the_day_it_is_issued_not_the_day_of_the_order():
     order = make_order(payment_method=PaymentMethod.OWN_INVOICE)  # placed 2026-03-01
     invoice = build_document(Document.INVOICE, order, shop=SHOP, issued=date(2026, 12, 6))
     assert (invoice.issued, invoice.due) == (date(2026, 12, 6), date(2027, 1, 5))
-    fields = next(b for b in invoice.sections()[0].blocks if isinstance(b, Fields))
+    fields = next(b for b in said(invoice).sections()[0].blocks if isinstance(b, Fields))
     assert ("Fakturadatum", "2026-12-06") in fields.rows
     assert ("Förfallodatum", "2027-01-05") in fields.rows
     with pytest.raises(ValueError, match="issued"):
@@ -351,13 +351,13 @@ def test_r9_the_customers_paper_speaks_the_customers_language_and_currency():
     combined = built[Document.PICKLIST_RECEIPT]
     assert (combined.picklist.language, combined.receipt.language) == ("sv", "nb")
     invoice = built[Document.INVOICE]
-    fields = next(b for b in invoice.sections()[0].blocks if isinstance(b, Fields))
+    fields = next(b for b in said(invoice).sections()[0].blocks if isinstance(b, Fields))
     assert ("Forfallsdato", "31.03.2026") in fields.rows
-    totals = next(b for b in invoice.sections()[0].blocks if isinstance(b, Totals))
+    totals = next(b for b in said(invoice).sections()[0].blocks if isinstance(b, Totals))
     assert totals.rows[-1] == ("Å betale", "833,50\u00a0kr")
     swede = make_order(currency="NOK")
     receipt = build_document(Document.RECEIPT, swede, shop=SHOP, language="sv")
-    totals = next(b for b in receipt.sections()[0].blocks if isinstance(b, Totals))
+    totals = next(b for b in said(receipt).sections()[0].blocks if isinstance(b, Totals))
     assert receipt.language == "sv" and totals.rows[0] == ("Totalt", "833,50\u00a0NOK")
 
 

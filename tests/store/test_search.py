@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import delete, insert, update
 
 import stationd.store.search as search
-from stationd.core.search import OrderQuery, QueryError, parse_query
+from stationd.core.search import OrderQuery, QueryError, parse_day, parse_query
 from stationd.services.report_in import ship
 from stationd.store.search import COUNT_CAP, search_orders
 from stationd.store.tables import orders, own_statuses
@@ -363,3 +363,24 @@ def test_sqlite_count_gives_up_rather_than_read_on(sqlite_store, monkeypatch):
     result = page(sqlite_store, has_comment="yes", page_size="10")
     assert len(result.rows) == 10 and result.total is None and result.more
     assert result.older == result.rows[-1].id
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("2026-11-01", date(2026, 11, 1)),
+        ("01.11.2026", date(2026, 11, 1)),
+        ("1.11.2026", date(2026, 11, 1)),
+    ],
+)
+def test_r4_a_date_reads_as_swedish_and_norwegian_write_it(text, day):
+    assert parse_day(text) == day
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["11/01/2026", "2026-13-01", "20261101", "1.11.26", "32.01.2026", "1999-12-31", "٢٠٢٦-١١-٠١"],
+)
+def test_r4_a_date_in_another_form_is_refused(text):
+    with pytest.raises(ValueError):
+        parse_day(text)
