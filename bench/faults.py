@@ -70,6 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import create_engine, insert, text
 
+from stationd.core.barcodes import s10_check_digit
 from stationd.demo import ean13
 from stationd.store.database import Store
 from stationd.store.tables import order_lines, orders, products, stock
@@ -616,7 +617,8 @@ class Packer:
         return True
 
     def report_in(self, order: ShopOrder) -> bool:
-        parcel = f"SOAK-{order.id}-1"
+        serial = f"{order.id:08d}"  # a UPU S10 postal parcel id, as a carrier's label has
+        parcel = f"CS{serial}{s10_check_digit(serial)}SE"
         fields = [("order", str(order.id)), (f"parcel-{order.id}", parcel)]
         fields += [(f"qty-{order.id}-{line.id}", str(line.quantity)) for line in order.lines]
         answer = self.post("/shipout/report", fields)
