@@ -50,6 +50,7 @@ from stationd.services.parcel_labels import ParcelLabels
 from stationd.store.audit import STATION_OPERATOR, record_event
 from stationd.store.bench import (
     ScanNotSaved,
+    at_bench_of,
     bench_station,
     journal_scan,
     load_packing,
@@ -63,7 +64,6 @@ from stationd.store.bench import (
 )
 from stationd.store.claims import LocalClaims
 from stationd.store.database import Store
-from stationd.store.deliveries import pending_parcel_ids
 from stationd.store.orders import load_order, save_line_counts
 
 if TYPE_CHECKING:
@@ -253,7 +253,7 @@ class BenchService:
                     # nothing, so `current` is the order as committed either way — and
                     # `packing` its record as committed (_save wrote it if it changed).
                     after = current
-                shown = _at_bench_of(conn, after, packing if after is current else None)
+                shown = at_bench_of(conn, after, packing if after is current else None)
             self._opened(after.id if after is not None else None)
             labels = self.labels
             if (
@@ -324,7 +324,7 @@ class BenchService:
         """The open order, its packing record and its kept parcel ids, read together."""
         with self.store.read() as conn:
             current_id = bench_station(conn, self.station, create=False)[0]
-            at = _at_bench_of(conn, load_order(conn, current_id) if current_id else None)
+            at = at_bench_of(conn, load_order(conn, current_id) if current_id else None)
         self._opened(current_id)
         return at
 
@@ -496,13 +496,3 @@ class BenchService:
         ):
             # Ship-out lists packed orders: it hears of them here (and of a cancel's take-back).
             self.bus.publish(OrderChanged(outcome.order_id, "packed"))
-
-
-def _at_bench_of(conn: Connection, order: Order | None, packing: Packing | None = None) -> AtBench:
-    """`packing`: the order's record as this transaction has it, if the caller holds it."""
-    if order is None:
-        return AtBench(None, None)
-    kept = pending_parcel_ids(conn, [order.id])[order.id]
-    if packing is None:
-        packing = load_packing(conn, order.id)
-    return AtBench(order, packing, tuple(kept))

@@ -25,8 +25,10 @@ from sqlalchemy import (
 
 from stationd.clock import utcnow
 from stationd.core.bench_outcome import Packing
-from stationd.core.orders import OrderStatus
+from stationd.core.bench_screen import AtBench
+from stationd.core.orders import Order, OrderStatus
 from stationd.store.database import Store
+from stationd.store.deliveries import pending_parcel_ids
 from stationd.store.tables import (
     bench_packing,
     deliveries,
@@ -261,3 +263,15 @@ def scan_transaction(store: Store) -> Iterator[Connection]:
         if database_unavailable(err):
             raise ScanNotSaved(first_line(err)) from err
         raise
+
+
+def at_bench_of(conn: Connection, order: Order | None, packing: Packing | None = None) -> AtBench:
+    """What the bench shows of `order`: its packing record and the parcel ids kept for its next
+    delivery, read together. `packing`: the record as this transaction has it, if the caller
+    holds it already."""
+    if order is None:
+        return AtBench(None, None)
+    kept = pending_parcel_ids(conn, [order.id])[order.id]
+    if packing is None:
+        packing = load_packing(conn, order.id)
+    return AtBench(order, packing, tuple(kept))
