@@ -18,7 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackErro
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from stationd.store.database import Store, StoreError
-from stationd.store.unavailable import database_unavailable
+from stationd.store.unavailable import database_unavailable, first_line
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,6 @@ def database_away(err: BaseException) -> bool:
     locked, busy, away, its disk full or failing — rather than a fault of the code that asked.
     The one rule is `store.unavailable.database_unavailable`, which the bench's scans use too."""
     return database_unavailable(err)
-
-
-def reason_of(err: BaseException) -> str:
-    """The driver's first line about `err`, without SQLAlchemy's statement and link."""
-    said = str(getattr(err, "orig", None) or err).strip().splitlines()
-    return said[0] if said else type(err).__name__
 
 
 def ping(store: Store) -> None:
@@ -88,7 +82,7 @@ class DatabaseAvailability:
         if not database_away(err):
             return False
         now = self._clock()
-        reason = reason_of(err)
+        reason = first_line(err)
         with self._lock:
             first = self._away_since is None
             if first:
