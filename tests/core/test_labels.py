@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from shipping_labels import SENDER, SSCC, make_label
 
-from stationd.core.check_digits import gtin_check_digit
 from stationd.core.deliveries import Delivery
 from stationd.core.labels import (
     Receiver,
@@ -18,30 +18,12 @@ from stationd.core.labels import (
 )
 from stationd.core.text import Text
 
-
-def sscc(body: str) -> str:
-    return body + str(gtin_check_digit(body))
-
-
-SSCC = sscc("37340030680998141")
-SENDER = Sender("Butiken AB", ("Storgatan 1", "123 45 Stockholm"))
 RECEIVER = Receiver("Kåre Ødegård", "Storgata 7", "0150", "Oslo", "no")
 
 
 def label(**changes) -> ShippingLabel:
-    values = dict(
-        sender=SENDER,
-        receiver=RECEIVER,
-        order_id=1042,
-        parcel_id="RR473124829GB",
-        parcel_number=1,
-        parcel_count=2,
-        sscc=SSCC,
-        weight_g=2351,
-        carrier="PostNord MyPack Collect",
-    )
-    values.update(changes)
-    return ShippingLabel(**values)
+    """The shared test label (tests/shipping_labels.py), sent to a Norwegian receiver."""
+    return make_label(**{"receiver": RECEIVER, **changes})
 
 
 # --- the label -------------------------------------------------------------------------------
