@@ -1,8 +1,9 @@
-"""Reading a kiosk's server-sent-event stream in a test, through Flask's test client."""
+"""Reading a kiosk's server-sent-event stream in a test: through Flask's test client, or
+line by line off a real HTTP response (`sse_messages`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from flask.testing import FlaskClient
 
@@ -31,3 +32,22 @@ def next_message(stream: Iterator[bytes], event: str, *, quiet_beats: int = 8) -
             if beats >= quiet_beats:
                 break
     raise AssertionError(f"no {event!r} message in {beats} keep-alives")
+
+
+def sse_messages(lines: Iterable[bytes]) -> Iterator[tuple[str, str]]:
+    """(event, data) of each message in an SSE stream read line by line (an HTTP response);
+    a connection that breaks ends it."""
+    event, data = "message", []
+    try:
+        for raw in lines:
+            line = raw.decode().rstrip("\n")
+            if line == "":
+                if data:
+                    yield event, "\n".join(data)
+                event, data = "message", []
+            elif line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+    except (OSError, ValueError):
+        return

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
+from sse_stream import sse_messages
 
 from stationd.events import DeviceStateChanged
 from stationd.station import Station
@@ -34,20 +35,8 @@ class SseClient:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        event, data = "message", []
-        try:
-            for raw in self.response:
-                line = raw.decode().rstrip("\n")
-                if line == "":
-                    if data:
-                        self.messages.put((event, "\n".join(data)))
-                    event, data = "message", []
-                elif line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].removeprefix(" "))
-        except (OSError, ValueError):
-            pass
+        for message in sse_messages(self.response):
+            self.messages.put(message)
 
     def next(self, containing: str, timeout: float = 5.0) -> str:
         """The next `bench` message whose HTML contains `containing`."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from bus_waits import next_event
+from sse_stream import sse_messages
 
 from stationd.config import settings_from_dict
 from stationd.events import DeviceStateChanged
@@ -46,20 +47,8 @@ class Stream:
             threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        event, data = "message", []
-        try:
-            for raw in self.response:
-                line = raw.decode().rstrip("\n")
-                if line == "":
-                    if data:
-                        self.messages.put((event, "\n".join(data)))
-                    event, data = "message", []
-                elif line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].removeprefix(" "))
-        except (OSError, ValueError):
-            pass
+        for message in sse_messages(self.response):
+            self.messages.put(message)
 
     def next(self, event: str, containing: str, timeout: float = 5.0) -> str:
         deadline = time.monotonic() + timeout
