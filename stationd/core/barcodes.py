@@ -73,7 +73,9 @@ class Classified:
     ``code`` is the scanned text with surrounding whitespace (and an AIM symbology prefix sent
     inside the text) removed. ``gtin`` is always 14 digits. ``ais`` holds every application
     identifier of a GS1 element string, keyed by AI. ``error`` is set exactly when ``kind`` is
-    INVALID, as a sentence that can be shown to the packer.
+    INVALID, as a sentence that can be shown to the packer: a clause that a caller may put in
+    a sentence of its own, except for a code of no known format (``unknown``), whose error is a
+    whole sentence that says where another parcel id format goes.
     """
 
     kind: CodeKind
@@ -88,6 +90,7 @@ class Classified:
     # A dict cannot be hashed; leaving it out of the hash keeps Classified usable as a key.
     ais: Mapping[str, str] = field(default_factory=dict, hash=False)
     error: str | None = None
+    unknown: bool = False
 
 
 # --- barcodes this station prints ------------------------------------------------------------
@@ -304,14 +307,12 @@ def _unknown(text: str) -> Classified:
     """R13: a code of no format the station knows is no parcel id at the bench, however long;
     a parcel id of another carrier's format is typed on the ship-out page, where a person
     chose to."""
-    return _invalid(
-        text,
-        sentence(
-            "Unknown code {code}: it is no order, product or parcel id. A parcel id of another "
-            "format is typed on the ship-out page.",
-            code=text,
-        ),
+    said = sentence(
+        "Unknown code {code}: it is no order, product or parcel id. A parcel id of another "
+        "format is typed on the ship-out page.",
+        code=text,
     )
+    return Classified(CodeKind.INVALID, text, error=said, unknown=True)
 
 
 def classify(code: str, symbology: str | None = None) -> Classified:

@@ -86,14 +86,13 @@ def shown_on_a_new_page(outcome: BenchOutcome, age_s: float) -> bool:
 def unusable_code(scan: Classified) -> str:
     """What the packer reads for a code the bench can't use: one whole sentence.
 
-    Most of classify()'s reasons are clauses ("a number of 5 digits is not a product, order or
-    parcel code"), nested in other sentences elsewhere; a banner says a sentence that starts
-    with a capital and ends with a full stop. A reason that is a whole sentence already (an
-    unknown code, which says where another parcel id format goes) is said as it is.
+    classify()'s reasons are clauses ("a number of 5 digits is not a product, order or parcel
+    code"), nested in other sentences elsewhere; a banner says a sentence that starts with a
+    capital and ends with a full stop. An unknown code's reason is that sentence already.
     """
     if not scan.error:
         return sentence("Unreadable code {code}.", code=repr(scan.code))
-    if str(scan.error).rstrip().endswith("."):
+    if scan.unknown:
         return scan.error
     return sentence("Scan not accepted: {reason}.", reason=scan.error)
 
