@@ -21,7 +21,7 @@ from stationd.kiosk.numbers import bound_route_ids
 from stationd.kiosk.outage import away_page, init_outage
 from stationd.kiosk.redirects import local_path
 from stationd.kiosk.stream_slots import StreamSlots
-from stationd.store.availability import database_away
+from stationd.store.unavailable import database_unavailable
 
 if TYPE_CHECKING:
     from stationd.station import Station
@@ -130,7 +130,7 @@ def create_app(station: Station) -> Flask:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # type: ignore[no-untyped-def]
-        if database_away(err):  # a state of the station, logged once by its availability
+        if database_unavailable(err):  # a state of the station, logged once by its availability
             return away_page(err)
         log.exception("kiosk request failed: %s %s", request.method, request.path)
         return error_page(500, _("Something went wrong on the station; it is in the log."))

@@ -30,13 +30,6 @@ _AWAY = (OperationalError, InterfaceError, PendingRollbackError, PoolTimeoutErro
 REMIND_S = 300.0
 
 
-def database_away(err: BaseException) -> bool:
-    """Whether `err` (or what caused it) means the database could not be reached or used now —
-    locked, busy, away, its disk full or failing — rather than a fault of the code that asked.
-    The one rule is `store.unavailable.database_unavailable`, which the bench's scans use too."""
-    return database_unavailable(err)
-
-
 def ping(store: Store) -> None:
     """Ask the database one trivial question; raises what the driver raised when it can't."""
     with store.read() as conn:
@@ -46,8 +39,8 @@ def ping(store: Store) -> None:
 class DatabaseAvailability:
     """The station's one view of whether its database answers, told by whoever tried it.
 
-    `lost(err, who)` when a database error (`database_away`) stopped `who`; `answered()` when
-    it answered. Each change goes to the log once and to `on_change(available)`.
+    `lost(err, who)` when a database error (`store.unavailable.database_unavailable`) stopped
+    `who`; `answered()` when it answered. Each change goes to the log once and to `on_change(available)`.
     """
 
     def __init__(
@@ -79,7 +72,7 @@ class DatabaseAvailability:
     def lost(self, err: BaseException, who: str) -> bool:
         """`who` could not use the database because of `err`. Returns False (and logs nothing)
         when `err` is not the database being away: the caller logs its own error then."""
-        if not database_away(err):
+        if not database_unavailable(err):
             return False
         now = self._clock()
         reason = first_line(err)

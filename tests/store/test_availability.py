@@ -10,7 +10,8 @@ import sqlite3
 import pytest
 from sqlalchemy.exc import OperationalError, PendingRollbackError
 
-from stationd.store.availability import DatabaseAvailability, database_away
+from stationd.store.availability import DatabaseAvailability
+from stationd.store.unavailable import database_unavailable
 
 
 def refused() -> OperationalError:
@@ -77,4 +78,4 @@ def test_what_counts_as_the_database_being_away(err, away):
             raise err from refused()
         except RuntimeError as wrapped:
             err = wrapped
-    assert database_away(err) is away
+    assert database_unavailable(err) is away
