@@ -40,7 +40,8 @@ class DatabaseAvailability:
     """The station's one view of whether its database answers, told by whoever tried it.
 
     `lost(err, who)` when a database error (`store.unavailable.database_unavailable`) stopped
-    `who`; `answered()` when it answered. Each change goes to the log once and to `on_change(available)`.
+    `who`; `answered()` when it answered. Each change goes to the log once and to
+    `on_change(available)`.
     """
 
     def __init__(
