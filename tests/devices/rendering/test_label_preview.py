@@ -12,8 +12,9 @@ import xml.etree.ElementTree as ET
 import pytest
 import zxingcpp
 from PIL import Image, ImageDraw
+from shipping_labels import SSCC
+from shipping_labels import make_label as shared_label
 
-from stationd.core.check_digits import gtin_check_digit
 from stationd.core.gs1 import parse_gs1
 from stationd.core.labels import Receiver, Sender, ShippingLabel
 from stationd.devices.rendering.escpos import code128_values
@@ -21,25 +22,15 @@ from stationd.devices.rendering.label_preview import gs1_128_values, label_svg
 from stationd.services.paper import label_in_language
 
 SVG = "{http://www.w3.org/2000/svg}"
-SSCC = "37340030680998141" + str(gtin_check_digit("37340030680998141"))
 SENDER = Sender("Garnboden AB", ("Storgatan 1", "123 45 Stockholm"))
 RECEIVER = Receiver("Kåre Ødegård", "Ærøgade 5", "0150", "Tromsø", "NO")
 
 
 def make_label(**changes) -> ShippingLabel:
-    values = dict(
-        sender=SENDER,
-        receiver=RECEIVER,
-        order_id=1042,
-        parcel_id="RR473124829GB",
-        parcel_number=2,
-        parcel_count=3,
-        sscc=SSCC,
-        weight_g=2351,
-        carrier="PostNord MyPack Collect",
+    """The shared test label (tests/shipping_labels.py): parcel 2 of 3, from Garnboden to Tromsø."""
+    return shared_label(
+        **{"sender": SENDER, "receiver": RECEIVER, "parcel_number": 2, "parcel_count": 3, **changes}
     )
-    values.update(changes)
-    return ShippingLabel(**values)
 
 
 def texts(svg: str) -> list[str]:
