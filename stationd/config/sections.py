@@ -78,6 +78,27 @@ class DatabaseSettings:
     claim_lease_s: int = _int(300, lo=10, hi=86400)
 
 
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    """``[sync]`` (docs/sync.md): empty ``central_url`` = a single bench, exactly as without sync.
+    Set, this station packs against its own database (the working copy) and keeps it in step
+    with the central PostgreSQL; ``run_packscript`` makes it the one that runs the pack script
+    on central by schedule; ``claim_ahead`` orders are claimed beyond the open one, so that the
+    bench has work when the network drops."""
+
+    central_url: str = _str(
+        "",
+        prefixes=("postgresql+psycopg://",),
+        prefix_hint="be empty (no sync) or ",
+        secret=True,  # it may carry a password
+    )
+    run_packscript: bool = _bool(False)
+    claim_ahead: int = _int(3, lo=0, hi=50)
+    push_interval_s: float = _float(1.0, lo=0.05, hi=300)
+    poll_interval_s: float = _float(5.0, lo=0.1, hi=300)
+    timeout_s: float = _float(5.0, lo=0.5, hi=120)
+
+
 def is_loopback(host: str | None) -> bool:
     """True for an address only this machine reaches: localhost, 127.0.0.0/8, ::1, and the
     IPv4-mapped ::ffff:127.x.y.z a dual-stack server reports. Any other name: assume reachable."""

@@ -41,6 +41,7 @@ from stationd.config.sections import (
     ShippingSettings,
     ShopSettings,
     StationSettings,
+    SyncSettings,
 )
 from stationd.core.text import Text, sentence
 
@@ -93,6 +94,7 @@ class Settings:
     bench: BenchSettings = _section(BenchSettings)
     shipping: ShippingSettings = _section(ShippingSettings)
     discovery: DiscoverySettings = _section(DiscoverySettings)
+    sync: SyncSettings = _section(SyncSettings)
     #: Where these settings came from: the config file's path, DEFAULTS_SOURCE when no file
     #: was read (issue 12: `serve` says which, in the log and on the Devices page).
     source: str = dataclasses.field(default="<defaults>", compare=False)

@@ -126,7 +126,7 @@ def test_migration_0003_carries_old_rows_into_the_typed_shapes(tmp_path):
     from alembic import command
     from alembic.config import Config
 
-    from stationd.store.database import MIGRATIONS, Store
+    from stationd.store.database import MIGRATIONS, Store, head_revision
 
     store = Store(f"sqlite:///{tmp_path / 'old.sqlite'}")
     cfg = Config()
@@ -155,7 +155,7 @@ def test_migration_0003_carries_old_rows_into_the_typed_shapes(tmp_path):
                 {"key": f"old-{n}", "kind": kind, "payload": json.dumps(payload)},
             )
     store.upgrade()
-    assert store.revision() == "0004"
+    assert store.revision() == head_revision()
     with store.read() as conn:
         back = read_events(conn)
     store.dispose()
