@@ -1,0 +1,238 @@
+"""Claims at central (R17, docs/sync.md): which bench packs which order, each claim with a
+fencing epoch and a lease judged by central's clock only.
+
+Every function here runs on a connection to the central PostgreSQL, in the caller's
+transaction. A claim is one statement on `order_claims`: an insert, or — on the locked row of
+an existing claim — a take-over when that claim is this station's own or its lease has run out
+by central's `now()`. A station's clock never decides (a Pi has no clock battery). A new
+holder's epoch comes from the sequence `order_claim_epochs` (migration 0007), which only grows:
+no two claims ever share an epoch, not even after a claim row was released and made anew, so an
+op stamped with an old epoch can always be told from the current claim's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, text
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One claim at central: `station` holds `order_id` under `epoch` until `lease_until`
+    (central's clock)."""
+
+    order_id: int
+    station: str
+    epoch: int
+    lease_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimAnswer:
+    """What a claim got: `won` the claim (then `claim` is the caller's), or the live claim of
+    another station that stopped it; `claim` None: central has no such order."""
+
+    won: bool
+    claim: Claim | None
+
+
+# The take-over test sits in ON CONFLICT … DO UPDATE … WHERE: PostgreSQL evaluates it on the
+# conflicting row after locking it (waiting for a concurrent claimer to commit), so two benches
+# racing see each other's claim there, never a stale read. The holder keeps its epoch when it
+# claims again; another station gets the sequence's next value. nextval is drawn for every try
+# (gaps do not matter: an epoch only has to grow).
+_UPSERT = """
+INSERT INTO order_claims AS c (order_id, station, epoch, lease_until)
+{rows}
+ON CONFLICT (order_id) DO UPDATE SET
+    station = EXCLUDED.station,
+    epoch = CASE WHEN c.station = EXCLUDED.station THEN c.epoch ELSE EXCLUDED.epoch END,
+    lease_until = EXCLUDED.lease_until
+WHERE c.station = EXCLUDED.station OR c.lease_until < now()
+RETURNING c.order_id, c.station, c.epoch, c.lease_until
+"""
+
+_NEW_CLAIM = "nextval('order_claim_epochs'), now() + make_interval(secs => :lease_s)"
+
+# One round trip: the attempt, and when it did not win, the claim that stopped it. The second
+# SELECT reads the statement's snapshot, which misses a claim committed while the attempt
+# waited for its row lock; `claim` then reads it in a statement of its own.
+_CLAIM = text(
+    "WITH attempt AS ("
+    + _UPSERT.format(
+        rows=f"SELECT o.id, :station, {_NEW_CLAIM} FROM orders o WHERE o.id = :order_id"
+    )
+    + """)
+SELECT order_id, station, epoch, lease_until, true AS won FROM attempt
+UNION ALL
+SELECT order_id, station, epoch, lease_until, false FROM order_claims
+WHERE order_id = :order_id AND NOT EXISTS (SELECT FROM attempt)
+"""
+)
+
+_CURRENT = text(
+    "SELECT order_id, station, epoch, lease_until FROM order_claims WHERE order_id = :order_id"
+)
+
+_ORDER_EXISTS = text("SELECT 1 FROM orders WHERE id = :order_id")
+
+# Claim-ahead: the oldest packing orders of the queue (its own order: placed_at, id) that no
+# live claim holds; orders another bench's transaction has locked are skipped, not waited for.
+_CLAIM_AHEAD = text(
+    """
+WITH wanted AS (
+    SELECT o.id FROM orders o
+    WHERE o.status = 'packing' AND NOT o.waiting
+      AND o.id <> ALL(CAST(:skip AS bigint[]))
+      AND NOT EXISTS (
+          SELECT FROM order_claims h WHERE h.order_id = o.id AND h.lease_until >= now()
+      )
+    ORDER BY o.placed_at, o.id
+    LIMIT :n
+    FOR UPDATE OF o SKIP LOCKED
+)"""
+    + _UPSERT.format(rows=f"SELECT id, :station, {_NEW_CLAIM} FROM wanted")
+)
+
+_RENEW = text(
+    """
+UPDATE order_claims SET lease_until = now() + make_interval(secs => :lease_s)
+WHERE station = :station AND order_id = ANY(CAST(:ids AS bigint[]))
+RETURNING order_id, station, epoch, lease_until
+"""
+)
+
+_RELEASE = text(
+    """
+DELETE FROM order_claims
+WHERE station = :station AND order_id = ANY(CAST(:ids AS bigint[]))
+RETURNING order_id
+"""
+)
+
+_HOLDERS = text(
+    """
+SELECT order_id, station, epoch, lease_until FROM order_claims
+WHERE order_id = ANY(CAST(:ids AS bigint[]))
+"""
+)
+
+_HELD_BY = text(
+    """
+SELECT order_id, station, epoch, lease_until FROM order_claims
+WHERE station = :station ORDER BY order_id
+"""
+)
+
+# The admin's take-over: a new epoch whoever held it, so the old holder's late ops are refused.
+# To nobody (station ''), the lease ends now and the next bench to claim it gets another epoch.
+_TAKE_OVER = text(
+    """
+INSERT INTO order_claims AS c (order_id, station, epoch, lease_until)
+SELECT o.id, :station, nextval('order_claim_epochs'),
+       now() + make_interval(secs => :lease_s)
+FROM orders o WHERE o.id = :order_id
+ON CONFLICT (order_id) DO UPDATE SET
+    station = EXCLUDED.station, epoch = EXCLUDED.epoch, lease_until = EXCLUDED.lease_until
+RETURNING c.order_id, c.station, c.epoch, c.lease_until
+"""
+)
+
+#: The station a take-over to nobody leaves an order's claim with.
+NOBODY = ""
+
+
+def _claim(row: object) -> Claim:
+    return Claim(row.order_id, row.station, row.epoch, row.lease_until)  # type: ignore[attr-defined]
+
+
+def claim(conn: Connection, order_id: int, station: str, *, lease_s: float) -> ClaimAnswer:
+    """R17: `station` claims `order_id` for `lease_s` seconds of central's clock — won if the
+    order had no claim, or this station's own, or one whose lease has run out; else the claim
+    that is alive. An answer with no claim: central has no such order."""
+    params = {"order_id": order_id, "station": station, "lease_s": lease_s}
+    for _ in range(3):
+        row = conn.execute(_CLAIM, params).first()
+        if row is not None:
+            return ClaimAnswer(bool(row.won), _claim(row))
+        # Lost to a claim committed while this one waited (see _CLAIM), or no such order.
+        row = conn.execute(_CURRENT, params).first()
+        if row is not None:
+            return ClaimAnswer(False, _claim(row))
+        if conn.execute(_ORDER_EXISTS, params).first() is None:
+            return ClaimAnswer(False, None)
+        # the stopping claim was released meanwhile: try again
+    return ClaimAnswer(False, None)
+
+
+def claim_ahead(
+    conn: Connection, station: str, n: int, *, lease_s: float, skip: Iterable[int] = ()
+) -> list[Claim]:
+    """Claim up to `n` more packing orders for `station`, oldest of the queue first, none in
+    `skip` (what it holds already) and none another station's live claim holds."""
+    if n <= 0:
+        return []
+    params = {"station": station, "n": n, "lease_s": lease_s, "skip": sorted(set(skip))}
+    return [_claim(row) for row in conn.execute(_CLAIM_AHEAD, params)]
+
+
+def renew(
+    conn: Connection, station: str, order_ids: Iterable[int], *, lease_s: float
+) -> list[Claim]:
+    """Extend `station`'s claims on `order_ids` by `lease_s` from central's now; returns those
+    still its own (a claim taken over meanwhile is not among them, and stays taken)."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return []
+    params = {"station": station, "ids": ids, "lease_s": lease_s}
+    return [_claim(row) for row in conn.execute(_RENEW, params)]
+
+
+def release(conn: Connection, station: str, order_ids: Iterable[int]) -> list[int]:
+    """`station` gives up its claims on `order_ids` (another station's claim is left alone);
+    returns the orders it released."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return []
+    return [row.order_id for row in conn.execute(_RELEASE, {"station": station, "ids": ids})]
+
+
+def holders(conn: Connection, order_ids: Iterable[int]) -> dict[int, Claim]:
+    """The claims central has on these orders (an order without one is not in the dict)."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return {}
+    return {row.order_id: _claim(row) for row in conn.execute(_HOLDERS, {"ids": ids})}
+
+
+def held_by(conn: Connection, station: str) -> list[Claim]:
+    """Every claim central has for `station`, live or run out, by order id."""
+    return [_claim(row) for row in conn.execute(_HELD_BY, {"station": station})]
+
+
+def take_over(
+    conn: Connection, order_id: int, *, to_station: str = NOBODY, lease_s: float = 0
+) -> Claim | None:
+    """The admin takes `order_id` over from whichever bench held it (a dead one): a new epoch,
+    held by `to_station` for `lease_s` — or by nobody, its lease ended, free for the next bench
+    to claim. None: central has no such order."""
+    params = {"order_id": order_id, "station": to_station, "lease_s": lease_s}
+    row = conn.execute(_TAKE_OVER, params).first()
+    return _claim(row) if row is not None else None
+
+
+__all__ = [
+    "NOBODY",
+    "Claim",
+    "ClaimAnswer",
+    "claim",
+    "claim_ahead",
+    "held_by",
+    "holders",
+    "release",
+    "renew",
+    "take_over",
+]
