@@ -44,7 +44,7 @@ from stationd.core.orders import (
     OrderRuleError,
     OrderStatus,
 )
-from stationd.core.text import and_list, sentence
+from stationd.core.text import Text, and_list, sentence
 
 __all__ = [
     "decide_scan",
@@ -71,7 +71,8 @@ def decide_scan(
     `current` is the order open at the bench (None if none); `scanned_order` is the order an
     order barcode named, loaded by the caller (None if it does not exist); `last_line_id` is
     the line of the newest item count not yet undone (the top of the undo stack), for UNDO;
-    `open_at` names another bench that has the scanned order open now (R17), if any.
+    `open_at` names another bench that has the scanned order open now (R17), if any — or, as
+    a `Text`, says why this bench can't open it now (a synced bench offline).
     `packing` is the bench's record of `current`'s delivery; `elsewhere` maps the other packing
     orders that hold the scanned item to the item's name there; `label_when_packed` says the
     parcel labels print as soon as the delivery is packed. `session` is, for CANCEL, the line
@@ -82,6 +83,8 @@ def decide_scan(
     if scan.kind is CodeKind.INVALID:
         return error(unusable_code(scan), open_id)
     if scan.kind is CodeKind.ORDER:
+        if isinstance(open_at, Text) and scanned_order is not None:
+            return error(open_at, open_id)
         if open_at is not None and scanned_order is not None:
             return error(
                 sentence(

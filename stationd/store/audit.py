@@ -3,6 +3,10 @@
 Each row keeps its idempotency key (`key`) and `sent_at` (NULL until a sync has sent it to the
 central database): the table is the sync's outbox. The stored `kind` is the event class's kind
 string and the payload its fields as JSON, so rows of every version read back typed.
+
+An event for an order its station holds a claim on (a synced bench, R17) carries that claim's
+epoch (`epoch`), read by the insert itself from the station's `order_claims`: central refuses
+an op whose epoch is no longer the order's current claim's.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from sqlalchemy import Connection, Insert, Select, bindparam, desc, insert, sele
 
 from stationd.clock import utcnow
 from stationd.core.audit import AuditEvent, UnknownEvent, event_from_payload
-from stationd.store.tables import events, stations
+from stationd.store.tables import events, order_claims, stations
 
 #: `record_event`'s default operator: the one signed in at the event's station, read by the
 #: insert itself.
@@ -37,18 +41,32 @@ class StoredEvent:
     operator_id: int | None
     sent_at: datetime | None
     event: AuditEvent
+    #: The epoch of the station's claim on the order when it was written (None: no claim).
+    epoch: int | None = None
 
 
 @functools.cache
 def _inserts() -> tuple[Insert, Insert]:
     # Built once with bound parameters: the bench writes one for most scans (see
     # print_queue._statements).
+    # The epoch of the claim the station holds on the order when the event is written (none
+    # without sync, or for an order it holds no claim on): later changes to the claim never
+    # restamp it, so a bench's ops made before a take-over keep their old epoch.
+    epoch = (
+        select(order_claims.c.epoch)
+        .where(
+            order_claims.c.order_id == bindparam("claim_order"),
+            order_claims.c.station == bindparam("claim_station"),
+        )
+        .scalar_subquery()
+    )
     of_station = insert(events).values(
         operator_id=select(stations.c.current_operator_id)
         .where(stations.c.name == bindparam("of_station"))
-        .scalar_subquery()
+        .scalar_subquery(),
+        epoch=epoch,
     )
-    return of_station, insert(events)
+    return of_station, insert(events).values(epoch=epoch)
 
 
 def stored_kind(event: AuditEvent) -> str:
@@ -84,6 +102,8 @@ def record_event(
         "kind": kind,
         "order_id": order_id,
         "payload": json.dumps(event.payload(), ensure_ascii=False, default=str),
+        "claim_order": order_id,
+        "claim_station": station,
     }
     of_station, plain = _inserts()
     if operator_id is STATION_OPERATOR:
@@ -103,6 +123,7 @@ def _columns() -> Select:
         events.c.sent_at,
         events.c.kind,
         events.c.payload,
+        events.c.epoch,
     )
 
 
@@ -115,6 +136,7 @@ def _stored(row: Any) -> StoredEvent:
         row.operator_id,
         row.sent_at,
         event_from_payload(row.kind, payload_of(row.payload)),
+        row.epoch,
     )
 
 

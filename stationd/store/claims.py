@@ -1,16 +1,23 @@
-"""Claims on this station's database (R17): which bench has an order open, read off the
-`stations` rows — each bench's open order and when it was last active, a lease that a crashed
-bench's claim runs out of. The local side of `services.claims.Claims`; a central
-implementation comes with sync."""
+"""Claims on this station's database (R17).
+
+`LocalClaims`: which bench has an order open, read off the `stations` rows — each bench's open
+order and when it was last active, a lease that a crashed bench's claim runs out of; the
+benches share the database (no sync).
+
+With sync, central decides the claims (`store.central_claims`) and a station keeps the ones it
+holds in its own `order_claims` (the functions below): what it may pack offline, and the epoch
+each audit event it writes for such an order carries (`store.audit.record_event`).
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, insert, literal, select, update
 
 from stationd.clock import utcnow
-from stationd.store.tables import stations
+from stationd.store.tables import events, order_claims, orders, stations
 
 
 class LocalClaims:
@@ -47,3 +54,85 @@ class LocalClaims:
 
     def release(self, conn: Connection, station: str) -> None:
         """`station` has no order open any more (its row says so already)."""
+
+
+# -- a synced station's copy of the claims it holds ---------------------------------------------
+
+
+def keep_claims(conn: Connection, station: str, held: Iterable[tuple[int, int, datetime]]) -> None:
+    """Note the claims `station` holds at central — (order id, epoch, lease until by central's
+    clock) — in its copy; one for an order the copy does not have (yet) is left out."""
+    for order_id, epoch, lease_until in held:
+        conn.execute(delete(order_claims).where(order_claims.c.order_id == order_id))
+        conn.execute(
+            insert(order_claims).from_select(
+                ["order_id", "station", "epoch", "lease_until"],
+                select(orders.c.id, literal(station), literal(epoch), literal(lease_until)).where(
+                    orders.c.id == order_id
+                ),
+            )
+        )
+
+
+def drop_claims(conn: Connection, station: str, order_ids: Iterable[int]) -> None:
+    """`station` no longer holds these orders (released, or taken over)."""
+    ids = list(order_ids)
+    if ids:
+        conn.execute(
+            delete(order_claims).where(
+                order_claims.c.station == station, order_claims.c.order_id.in_(ids)
+            )
+        )
+
+
+def held_claims(conn: Connection, station: str) -> dict[int, int]:
+    """The orders `station`'s copy says it holds → their epochs."""
+    rows = conn.execute(
+        select(order_claims.c.order_id, order_claims.c.epoch).where(
+            order_claims.c.station == station
+        )
+    )
+    return {order_id: epoch for order_id, epoch in rows}
+
+
+def packing_among(conn: Connection, order_ids: Iterable[int]) -> set[int]:
+    """Which of these orders the copy has in packing (those a bench may hold ahead)."""
+    ids = list(order_ids)
+    if not ids:
+        return set()
+    rows = conn.execute(
+        select(orders.c.id).where(orders.c.id.in_(ids), orders.c.status == "packing")
+    )
+    return {order_id for (order_id,) in rows}
+
+
+def with_unsent_ops(conn: Connection, station: str, order_ids: Iterable[int]) -> set[int]:
+    """Which of these orders have audit events of `station` not yet sent to central: their
+    claims are kept until central has those ops (else another bench's claim would fence them)."""
+    ids = list(order_ids)
+    if not ids:
+        return set()
+    rows = conn.execute(
+        select(events.c.order_id)
+        .where(events.c.order_id.in_(ids), events.c.station == station, events.c.sent_at.is_(None))
+        .distinct()
+    )
+    return {order_id for (order_id,) in rows}
+
+
+def open_order_of(conn: Connection, station: str) -> int | None:
+    """The order open at `station`'s bench, as its row says."""
+    return conn.execute(
+        select(stations.c.current_order_id).where(stations.c.name == station)
+    ).scalar()
+
+
+def close_taken_order(conn: Connection, station: str, order_id: int) -> bool:
+    """`order_id` was taken over from `station`: its bench no longer has it open (True if it
+    had)."""
+    result = conn.execute(
+        update(stations)
+        .where(stations.c.name == station, stations.c.current_order_id == order_id)
+        .values(current_order_id=None)
+    )
+    return result.rowcount > 0

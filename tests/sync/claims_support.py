@@ -64,8 +64,9 @@ def station_copy(folder: Path, name: str) -> Store:
 
 class TcpProxy:
     """A loopback TCP proxy to `target`: `url_for` gives a database URL through it. `stall()`
-    keeps every connection open but forwards nothing more (a partition: packets vanish);
-    `cut()` resets every connection and refuses new ones; `heal()` passes again."""
+        keeps every connection open but forwards nothing more (a partition: packets vanish);
+        `cut()` resets every connection and refuses new ones; `heal()` passes again (what a stall
+    held back is delivered then, as a late packet would be)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
@@ -84,8 +85,10 @@ class TcpProxy:
             .render_as_string(hide_password=False)
         )
 
-    def stall(self) -> None:
-        self._set("stall")
+    def stall(self, *, replies_only: bool = False) -> None:
+        """Forward nothing more (with `replies_only`: the station's requests still reach
+        central, its answers never come back)."""
+        self._set("stall_replies" if replies_only else "stall")
 
     def cut(self) -> None:
         self._set("cut")
@@ -127,10 +130,13 @@ class TcpProxy:
             upstream.settimeout(None)
             with self._changed:
                 self._pairs.append((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, reply in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(a, b, reply), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _held(self, reply: bool) -> bool:
+        return self._mode == "stall" or (self._mode == "stall_replies" and reply)
+
+    def _pump(self, src: socket.socket, dst: socket.socket, reply: bool) -> None:
         try:
             while True:
                 data = src.recv(65536)
@@ -138,7 +144,7 @@ class TcpProxy:
                     break
                 with self._changed:
                     # A stalled link holds what it read: the far side never gets it.
-                    while self._mode == "stall":
+                    while self._held(reply):
                         self._changed.wait()
                     if self._mode == "cut":
                         break
@@ -160,3 +166,37 @@ def proxy_to(url: str) -> Iterator[TcpProxy]:
         yield proxy
     finally:
         proxy.close()
+
+
+class Warehouse:
+    """A central and its stations' copies holding the same shop (as pull would leave them):
+    products A and B, and packing orders 1000, 1001, … (two A and one B each)."""
+
+    def __init__(self, central: Store, folder: Path, shop_factory: type, orders: int = 4) -> None:
+        self.central = central
+        self.folder = folder
+        self.shop_factory = shop_factory
+        self.orders = orders
+        self.copies: dict[str, Store] = {}
+        self.eans = self._fill(central)
+
+    def _fill(self, store: Store) -> dict[str, str]:
+        shop = self.shop_factory(store)
+        eans = {
+            "A": shop.product("A", on_hand=100, name="Termos", number=1),
+            "B": shop.product("B", on_hand=100, name="Vantar", number=2),
+        }
+        for n in range(self.orders):
+            shop.order([("A", 2), ("B", 1)], status="packing", order_id=1000 + n, reserve=True)
+        return eans
+
+    def copy_for(self, station: str) -> Store:
+        """`station`'s SQLite copy, with the same shop."""
+        store = station_copy(self.folder, station)
+        self._fill(store)
+        self.copies[station] = store
+        return store
+
+    def close(self) -> None:
+        for store in self.copies.values():
+            store.dispose()

@@ -1,0 +1,281 @@
+"""R17 for a synced bench (docs/sync.md): claims made at central, with fencing epochs, and a
+bench that keeps packing the orders it holds when central is out of reach.
+
+`CentralClaims` is the bench's `services.claims.Claims`. Opening an order claims it at central
+in one round trip (`store.central_claims.claim`): won, or refused with the bench that holds it.
+With central out of reach the bench opens only orders it already holds — claimed ahead — and
+says so otherwise. The claims it holds are kept in its own `order_claims`, so each audit event
+it writes for such an order carries the claim's epoch (`store.audit`), and central refuses the
+ops of a claim that was taken over.
+
+The keep-alive (`keep_alive`, every `interval_s` on a thread of its own) renews the leases of
+the open order and of `claim_ahead` orders claimed ahead in queue order, tops those up, and
+releases at central what the bench no longer wants once central has every op written under it.
+A claim found taken over (a lease that ran out while the bench was cut off, an admin's
+take-over) is dropped, the bench's open order closed, and the packer told plainly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from stationd.core.text import Text, sentence
+from stationd.store import central_claims
+from stationd.store.central_link import CentralAway, CentralLink
+from stationd.store.claims import (
+    close_taken_order,
+    drop_claims,
+    held_claims,
+    keep_claims,
+    open_order_of,
+    packing_among,
+    with_unsent_ops,
+)
+from stationd.store.database import Store
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+log = logging.getLogger(__name__)
+
+#: A claim won at central is counted as wanted this long before the bench's transaction that
+#: asked for it must have committed (so the keep-alive never releases it under the bench).
+PENDING_S = 30.0
+#: The keep-alive's period at most (seconds); a shorter lease renews three times per lease.
+KEEP_ALIVE_MAX_S = 10.0
+
+
+def offline_refusal(order_id: int, held: list[int]) -> Text:
+    """Why a bench cut off from central can't open `order_id`: it only holds `held`."""
+    if not held:
+        return sentence(
+            "Central is out of reach and this bench holds no orders, so it can't open order "
+            "{order} now. Try again when central answers.",
+            order=order_id,
+        )
+    return sentence(
+        "Central is out of reach, so this bench can open only the orders it holds: {orders}. "
+        "Order {order} must wait until central answers.",
+        orders=", ".join(str(held_id) for held_id in held),
+        order=order_id,
+    )
+
+
+def taken_over(order_id: int, by: str) -> Text:
+    """What the packer is told when a claim of the bench's was taken over."""
+    if by == central_claims.NOBODY:
+        return sentence(
+            "Order {order} was taken over by the admin: stop packing it here and set its "
+            "goods aside.",
+            order=order_id,
+        )
+    return sentence(
+        "Order {order} was taken over by {bench}: stop packing it here and set its goods aside.",
+        order=order_id,
+        bench=by,
+    )
+
+
+@dataclass
+class KeepAlive:
+    """What one keep-alive pass did (None fields: central was out of reach)."""
+
+    renewed: list[int] = field(default_factory=list)
+    claimed: list[int] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
+    #: Orders taken over from this bench → who holds them now (NOBODY: the admin freed it).
+    lost: dict[int, str] = field(default_factory=dict)
+    away: str | None = None
+
+
+class CentralClaims:
+    """`services.claims.Claims` at central for the bench of `station`, its copy `store`."""
+
+    def __init__(
+        self,
+        link: CentralLink,
+        store: Store,
+        station: str,
+        *,
+        lease_s: float = 300,
+        claim_ahead: int = 3,
+        on_lost: Callable[[int, Text], None] | None = None,
+    ) -> None:
+        self.link = link
+        self.store = store
+        self.station = station
+        self.lease_s = lease_s
+        self.claim_ahead = claim_ahead
+        #: Told (order, the sentence for the packer) when a claim of this bench's was taken.
+        self.on_lost = on_lost
+        self.interval_s = min(KEEP_ALIVE_MAX_S, lease_s / 3)
+        #: Claims won at central whose bench transaction may not have committed yet: order →
+        #: (claim, monotonic time won).
+        self._pending: dict[int, tuple[central_claims.Claim, float]] = {}
+        #: Orders the bench closed: released at central once their ops are there.
+        self._closed: set[int] = set()
+        self._lock = threading.Lock()
+        #: Why central was last out of reach (None: it answered last time).
+        self.away: str | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the Claims protocol (inside the bench's scan transaction) --------------------------
+    def holder(self, conn: Connection, order_id: int, *, besides: str) -> str | None:
+        """Claim `order_id` at central for `besides` (this bench): None when won, else the
+        bench holding it — or, central out of reach, a sentence unless this bench holds it."""
+        try:
+            answer = self.link.run(
+                lambda central: central_claims.claim(
+                    central, order_id, besides, lease_s=self.lease_s
+                )
+            )
+        except CentralAway as err:
+            self._went_away(err)
+            held = sorted(held_claims(conn, besides))
+            return None if order_id in held else offline_refusal(order_id, held)
+        self.away = None
+        if answer.claim is None:
+            return sentence(
+                "Order {order} is not in the central database, so it can't be packed now.",
+                order=order_id,
+            )
+        if not answer.won:
+            return answer.claim.station or taken_over(order_id, central_claims.NOBODY)
+        with self._lock:
+            self._pending[order_id] = (answer.claim, time.monotonic())
+            self._closed.discard(order_id)
+        return None
+
+    def claim(self, conn: Connection, order_id: int, station: str) -> None:
+        """The bench opened `order_id`: the claim won for it goes into the copy (opened
+        offline, the copy has it already)."""
+        with self._lock:
+            won = self._pending.get(order_id)
+            self._closed.discard(order_id)
+        if won is not None:
+            keep_claims(conn, station, [(order_id, won[0].epoch, won[0].lease_until)])
+
+    def renew(self, conn: Connection, station: str) -> None:
+        """Nothing per scan: the keep-alive renews the claims the bench holds."""
+
+    def release(self, conn: Connection, station: str) -> None:
+        """The bench closes its order: released at central by the keep-alive, once central
+        has every op the bench wrote under the claim (woken now to see to it)."""
+        order_id = open_order_of(conn, station)
+        if order_id is not None:
+            with self._lock:
+                self._closed.add(order_id)
+            self._wake.set()
+
+    # -- the keep-alive ----------------------------------------------------------------------
+    def keep_alive(self) -> KeepAlive:
+        """One pass: renew, top up the claims ahead, release, find the claims taken over."""
+        with self.store.read() as conn:
+            open_id = open_order_of(conn, self.station)
+            local = held_claims(conn, self.station)
+        now = time.monotonic()
+        with self._lock:
+            # a won claim is pending until the copy has it (or it was never used)
+            self._pending = {
+                order_id: (won, at)
+                for order_id, (won, at) in self._pending.items()
+                if now - at < PENDING_S and local.get(order_id) != won.epoch
+            }
+            pending = set(self._pending)
+            closed = set(self._closed)
+        try:
+            held = self.link.run(lambda central: central_claims.held_by(central, self.station))
+        except CentralAway as err:
+            self._went_away(err)
+            return KeepAlive(away=self.away)
+        held_ids = {c.order_id for c in held}
+        with self.store.read() as conn:
+            packing = packing_among(conn, held_ids | set(local))
+            unsent = with_unsent_ops(conn, self.station, held_ids | set(local))
+        ahead = sorted((held_ids & packing) - closed - {open_id})[: self.claim_ahead]
+        wanted = set(ahead) | pending | unsent | ({open_id} if open_id is not None else set())
+        to_release = held_ids - wanted
+        more = self.claim_ahead - len(ahead)
+        lost_ids = set(local) - held_ids
+
+        def at_central(central: Connection) -> tuple[list, list, list, dict]:
+            renewed = central_claims.renew(
+                central, self.station, held_ids & wanted, lease_s=self.lease_s
+            )
+            released = central_claims.release(central, self.station, to_release)
+            claimed = central_claims.claim_ahead(
+                central, self.station, more, lease_s=self.lease_s, skip=held_ids | wanted
+            )
+            holders = central_claims.holders(central, lost_ids)
+            return renewed, released, claimed, holders
+
+        try:
+            renewed, released, claimed, holders = self.link.run(at_central)
+        except CentralAway as err:
+            self._went_away(err)
+            return KeepAlive(away=self.away)
+        self.away = None
+        # a claim renewed is ours; one not renewed among those we held was taken meanwhile
+        lost_ids |= (held_ids & wanted) - {c.order_id for c in renewed}
+        lost = {
+            order_id: holders[order_id].station if order_id in holders else central_claims.NOBODY
+            for order_id in lost_ids
+            if order_id not in pending
+        }
+        with self.store.write() as conn:
+            keep_claims(
+                conn,
+                self.station,
+                [(c.order_id, c.epoch, c.lease_until) for c in [*renewed, *claimed]],
+            )
+            drop_claims(conn, self.station, [*released, *lost])
+            closed_now = [o for o in lost if close_taken_order(conn, self.station, o)]
+        with self._lock:
+            self._closed -= set(released) | set(lost)
+        for order_id, by in lost.items():
+            log.warning("claim on order %s taken over by %r", order_id, by or "the admin")
+            if self.on_lost is not None and (order_id in closed_now or order_id == open_id):
+                self.on_lost(order_id, taken_over(order_id, by))
+        return KeepAlive(
+            renewed=sorted(c.order_id for c in renewed),
+            claimed=[c.order_id for c in claimed],
+            released=sorted(released),
+            lost=lost,
+        )
+
+    def _went_away(self, err: CentralAway) -> None:
+        if self.away is None:
+            log.warning("central out of reach for claims: %s", err)
+        self.away = str(err) or "central did not answer"
+
+    def start(self) -> None:
+        """Run the keep-alive every `interval_s` on a thread of its own."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="claims-keep-alive", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.link.timeout_s * 3)
+        self.link.dispose()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.keep_alive()
+            except Exception:  # the keep-alive must outlive any one bad pass
+                log.exception("claims keep-alive failed")
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+
+
+__all__ = ["CentralClaims", "KeepAlive", "offline_refusal", "taken_over"]

@@ -1,0 +1,148 @@
+"""A station's link to central (docs/sync.md): one transaction at a time on the central
+PostgreSQL, answered within a deadline or given up as `CentralAway`.
+
+A cut network makes a connection fail; a stalled one (packets vanish, no reset) leaves a query
+waiting for an answer that never comes — libpq has no client-side deadline for that. So each
+transaction runs on a worker thread; past the deadline the caller hears `CentralAway` at once
+and the connection's socket is shut down under the worker, which then fails too, and its
+connection is dropped from the pool (a transaction cut so never committed on the station's
+word: whether central committed it, the caller must find out from central later).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, create_engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+T = TypeVar("T")
+
+
+class CentralAway(Exception):
+    """Central did not answer: the network or the server failed, or no answer came in time.
+    Its text says which, for the log and the sync status."""
+
+
+class CentralLink:
+    """Transactions on the central database at `url`, each answered within `timeout_s`."""
+
+    def __init__(self, url: str, *, timeout_s: float = 5.0, workers: int = 4) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        ms = int(timeout_s * 1000)
+        self.engine = create_engine(
+            url,
+            pool_size=workers,
+            max_overflow=0,
+            pool_timeout=timeout_s,
+            connect_args={
+                "connect_timeout": max(2, int(timeout_s + 0.999)),
+                "application_name": "stationd-sync",
+                # The server gives up too: a statement or an idle transaction of a station that
+                # went away must not hold central's row locks (claims) for long.
+                "options": (
+                    f"-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}"
+                ),
+                "keepalives": 1,
+                "keepalives_idle": 5,
+                "keepalives_interval": 2,
+                "keepalives_count": 2,
+            },
+        )
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="central")
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """`work` in one transaction on central (committed when it returns); its result.
+
+        Raises `CentralAway` when central cannot be reached or did not answer in time; a
+        connection the pool kept from before an outage is tried once more on a new one.
+        """
+        for attempt in (1, 2):
+            call = _Call(self.engine, work)
+            self._pool.submit(call.run)
+            if not call.done.wait(self.timeout_s):
+                call.abandon()
+                raise CentralAway(f"central did not answer within {self.timeout_s:g} s")
+            if call.error is None:
+                return call.value  # type: ignore[return-value]
+            err = call.error
+            if isinstance(err, DBAPIError) and err.connection_invalidated and attempt == 1:
+                continue  # a pooled connection central dropped meanwhile: one new try
+            if isinstance(err, OperationalError | InterfaceError) or (
+                isinstance(err, DBAPIError) and err.connection_invalidated
+            ):
+                raise CentralAway(_first_line(err)) from err
+            raise err
+        raise AssertionError("unreachable")
+
+    def dispose(self) -> None:
+        """Close the connections (a worker stuck on a stalled one ends with its deadline)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.engine.dispose()
+
+
+class _Call:
+    """One transaction on a worker thread, and the means to cut it off."""
+
+    def __init__(self, engine: Any, work: Callable[[Connection], Any]) -> None:
+        self.engine = engine
+        self.work = work
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+        self._abandoned = False
+
+    def run(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                with self._lock:
+                    if self._abandoned:
+                        return
+                    self._fd = _socket_of(conn)
+                with conn.begin():
+                    self.value = self.work(conn)
+        except BaseException as err:  # handed to the caller
+            self.error = err
+        finally:
+            with self._lock:
+                self._fd = None
+            self.done.set()
+
+    def abandon(self) -> None:
+        """The caller gave up: shut the socket down so the worker's wait ends in an error."""
+        with self._lock:
+            self._abandoned = True
+            if self._fd is None:
+                return
+            try:
+                sock = socket.socket(fileno=os.dup(self._fd))
+            except OSError:
+                return
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            finally:
+                sock.close()
+
+
+def _socket_of(conn: Connection) -> int | None:
+    raw = conn.connection.dbapi_connection
+    pgconn = getattr(raw, "pgconn", None)
+    return pgconn.socket if pgconn is not None else None
+
+
+def _first_line(err: BaseException) -> str:
+    orig = getattr(err, "orig", None) or err
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+
+
+__all__ = ["CentralAway", "CentralLink"]

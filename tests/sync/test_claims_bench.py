@@ -1,0 +1,286 @@
+"""R17 for synced benches (services.central_claims): each bench packs against its own copy and
+claims at a real central PostgreSQL; a TCP proxy between one bench and central cuts or stalls
+the network. What is checked is what the packers see and what the rows say: which bench
+opened the order, the epochs on the audit events, who central says holds the order."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+from sync.claims_support import TcpProxy, Warehouse, proxy_to
+
+from stationd.events import Bus, ScanRead
+from stationd.services.bench import BenchService
+from stationd.services.central_claims import CentralClaims
+from stationd.store import central_claims
+from stationd.store.central_link import CentralLink
+from stationd.store.tables import events, order_claims
+
+pytestmark = pytest.mark.postgres
+
+LEASE_S = 300
+TIMEOUT_S = 1.0
+
+
+class Bench:
+    """One station: its copy, its bench use case with `CentralClaims`, and what it was told."""
+
+    def __init__(self, house: Warehouse, name: str, url: str, **claims_args: object) -> None:
+        self.name = name
+        self.store = house.copy_for(name)
+        self.told: list[tuple[int, str]] = []
+        args = {"lease_s": LEASE_S, "claim_ahead": 0, **claims_args}
+        self.claims = CentralClaims(
+            CentralLink(url, timeout_s=TIMEOUT_S),
+            self.store,
+            name,
+            on_lost=lambda order, said: self.told.append((order, str(said))),
+            **args,  # type: ignore[arg-type]
+        )
+        self.bench = BenchService(self.store, Bus(), name, claims=self.claims)
+        self.eans = house.eans
+
+    def scan(self, code: str):
+        return self.bench.handle_scan(ScanRead(code, None, "serial:test"))
+
+    def open(self, order_id: int):
+        return self.scan(f"ORD-{order_id}")
+
+    def epochs(self, order_id: int) -> list[int | None]:
+        """The epoch on each audit event this bench wrote for the order, oldest first."""
+        with self.store.read() as conn:
+            return list(
+                conn.execute(
+                    select(events.c.epoch)
+                    .where(events.c.order_id == order_id)
+                    .order_by(events.c.id)
+                ).scalars()
+            )
+
+    def holds(self) -> dict[int, int]:
+        with self.store.read() as conn:
+            return dict(
+                conn.execute(
+                    select(order_claims.c.order_id, order_claims.c.epoch).where(
+                        order_claims.c.station == self.name
+                    )
+                ).all()
+            )
+
+
+@pytest.fixture
+def house(claims_central, make_shop, tmp_path) -> Iterator[Warehouse]:
+    house = Warehouse(claims_central, tmp_path, make_shop)
+    yield house
+    house.close()
+
+
+@pytest.fixture
+def proxy(claims_central) -> Iterator[TcpProxy]:
+    with proxy_to(claims_central.url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def benches(house, proxy, claims_central) -> Iterator[dict[str, Bench]]:
+    """bench-a reaches central through the proxy; bench-b straight."""
+    made: dict[str, Bench] = {}
+
+    def make(name: str, through_proxy: bool = False, **args: object) -> Bench:
+        url = proxy.url_for(claims_central.url) if through_proxy else claims_central.url
+        made[name] = Bench(house, name, url, **args)
+        return made[name]
+
+    yield make  # type: ignore[misc]
+    for bench in made.values():
+        bench.claims.link.dispose()
+
+
+def holder_at_central(house: Warehouse, order_id: int) -> central_claims.Claim | None:
+    with house.central.read() as conn:
+        return central_claims.holders(conn, [order_id]).get(order_id)
+
+
+def test_r17_a_bench_opens_an_order_claimed_at_central_and_its_events_carry_the_epoch(
+    house, benches
+):
+    a, b = benches("bench-a"), benches("bench-b")
+    assert a.open(1000).opened
+    refused = b.open(1000)
+    assert not refused.ok
+    assert refused.message == (
+        "Order 1000 is being packed at bench-a; two benches never pack one order."
+    )
+    assert a.scan(a.eans["A"]).ok
+    claim = holder_at_central(house, 1000)
+    assert claim.station == "bench-a"
+    assert a.holds() == {1000: claim.epoch}
+    assert a.epochs(1000) == [claim.epoch]
+    assert b.epochs(1000) == []
+
+
+def test_r17_two_benches_racing_for_one_order_exactly_one_opens_it_each_round(house, benches):
+    a, b = benches("bench-a"), benches("bench-b")
+    for order_id in range(1000, 1000 + house.orders):
+        start = threading.Barrier(2)
+        opened: dict[str, bool] = {}
+
+        def race(bench: Bench, order_id: int, start: threading.Barrier, opened: dict) -> None:
+            start.wait()
+            opened[bench.name] = bench.open(order_id).opened
+
+        threads = [threading.Thread(target=race, args=(x, order_id, start, opened)) for x in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        winners = [name for name, won in opened.items() if won]
+        assert len(winners) == 1, opened
+        assert holder_at_central(house, order_id).station == winners[0]
+
+
+@pytest.mark.parametrize("fault", ["cut", "stall", "stall_replies"])
+def test_r17_a_partition_during_a_claim_never_lets_both_benches_open_the_order(
+    house, benches, proxy, fault
+):
+    """The claim fails with a clear outcome or succeeds — and whichever it was, once the
+    network is back exactly one bench has the order."""
+    a, b = benches("bench-a", through_proxy=True), benches("bench-b")
+    a.claims.keep_alive()  # a's link is up and has a connection in its pool
+    if fault == "cut":
+        proxy.cut()
+    else:
+        proxy.stall(replies_only=fault == "stall_replies")
+    first = a.open(1000)
+    if not first.opened:
+        assert first.message == (
+            "Central is out of reach and this bench holds no orders, so it can't open order "
+            "1000 now. Try again when central answers."
+        )
+    second = b.open(1000)
+    assert not (first.opened and second.opened)
+    proxy.heal()
+    a.claims.keep_alive()  # a claim a won without hearing so is released again
+    third = b.open(1000) if not second.opened else second
+    assert first.opened != third.opened
+    winner = "bench-a" if first.opened else "bench-b"
+    assert holder_at_central(house, 1000).station == winner
+
+
+def test_r17_offline_a_bench_opens_only_the_orders_it_claimed_ahead(house, benches, proxy):
+    a = benches("bench-a", through_proxy=True, claim_ahead=2)
+    b = benches("bench-b", claim_ahead=1)
+    assert a.claims.keep_alive().claimed == [1000, 1001]  # the oldest of the queue
+    assert b.claims.keep_alive().claimed == [1002]  # the next one free
+    proxy.cut()
+    assert a.open(1001).opened  # held ahead: opens with central away
+    assert a.scan(a.eans["A"]).ok
+    refused = a.open(1002)
+    assert not refused.ok and refused.message == (
+        "Central is out of reach, so this bench can open only the orders it holds: "
+        "1000, 1001. Order 1002 must wait until central answers."
+    )
+    assert a.bench.current_order().id == 1001  # the refusal left the open order open
+    assert a.epochs(1001) == [holder_at_central(house, 1001).epoch]
+    assert not b.open(1001).ok  # a's claim ahead is a claim
+
+
+def test_r17_a_closed_order_is_released_at_central_only_once_its_ops_were_sent(house, benches):
+    from stationd.store.audit import mark_sent, unsent_events
+
+    a, b = benches("bench-a"), benches("bench-b")
+    assert a.open(1000).opened and a.scan(a.eans["A"]).ok
+    assert a.scan("CMD-CANCEL").ok  # takes the item back and closes the order
+    assert a.bench.current_order() is None
+    assert a.claims.keep_alive().released == []  # its ops are not at central yet
+    assert not b.open(1000).ok
+    with a.store.write() as conn:  # what push does once central has them
+        mark_sent(conn, [e.key for e in unsent_events(conn)])
+    assert a.claims.keep_alive().released == [1000]
+    assert a.holds() == {}
+    assert b.open(1000).opened
+
+
+def test_r17_a_stale_lease_is_fenced_and_the_bench_is_told(house, benches, proxy):
+    """The issue's bug: a lease runs out while bench A still packs (cut off from central), B
+    takes the order over. B's claim has a higher epoch; A's ops keep A's old one, so central
+    refuses them (push); and when A hears of it, A's bench closes the order and says why."""
+    a = benches("bench-a", through_proxy=True, lease_s=1.0)
+    b = benches("bench-b", lease_s=1.0)
+    assert a.open(1000).opened and a.scan(a.eans["A"]).ok
+    assert not b.open(1000).ok  # A's lease is alive: refused
+    old = holder_at_central(house, 1000).epoch
+    proxy.stall()  # A is partitioned: its keep-alive does not get through
+    assert a.claims.keep_alive().away
+    with house.central.read() as conn:  # A's lease runs out by central's clock
+        conn.exec_driver_sql("SELECT pg_sleep(1.2)")
+    assert b.open(1000).opened
+    new = holder_at_central(house, 1000).epoch
+    assert new > old
+    assert a.scan(a.eans["A"]).ok  # A packs on, offline, not knowing yet
+    assert b.scan(b.eans["B"]).ok
+    assert a.epochs(1000) == [old, old]
+    assert b.epochs(1000) == [new]
+    proxy.heal()
+    result = a.claims.keep_alive()
+    assert result.lost == {1000: "bench-b"}, result
+    assert a.told == [
+        (
+            1000,
+            "Order 1000 was taken over by bench-b: stop packing it here and set its goods aside.",
+        )
+    ]
+    assert a.bench.current_order() is None
+    assert a.holds() == {}
+    assert a.scan(a.eans["A"]).message == (
+        "No order is open: scan the pick list's order barcode first."
+    )
+    assert holder_at_central(house, 1000).station == "bench-b"
+
+
+def test_r17_the_clock_stepped_back_an_hour_on_a_station_decides_no_lease(
+    house, benches, monkeypatch
+):
+    """A Pi without its clock battery: bench A's clock runs an hour behind. Its claims' leases
+    are still central's now + lease, B is refused, and A's copy keeps central's times."""
+    from datetime import UTC, datetime, timedelta
+
+    import stationd.services.bench
+    import stationd.store.audit
+
+    behind = datetime.now(UTC) - timedelta(hours=1)
+    monkeypatch.setattr(stationd.services.bench, "utcnow", lambda: behind)
+    monkeypatch.setattr(stationd.store.audit, "utcnow", lambda: behind)
+    a, b = benches("bench-a"), benches("bench-b")
+    assert a.open(1000).opened and a.scan(a.eans["A"]).ok
+    a.claims.keep_alive()
+    with house.central.read() as conn:
+        central_now = conn.exec_driver_sql("SELECT now()").scalar()
+    claim = holder_at_central(house, 1000)
+    assert claim.lease_until > central_now + timedelta(seconds=LEASE_S - 60)
+    assert not b.open(1000).ok
+    with a.store.read() as conn:
+        kept = conn.execute(select(order_claims.c.lease_until)).scalar_one()
+    assert abs((kept.replace(tzinfo=UTC) - claim.lease_until).total_seconds()) < 1
+
+
+def test_r17_an_admin_take_over_during_an_outage_fences_the_dead_bench(house, benches, proxy):
+    a = benches("bench-a", through_proxy=True)
+    b = benches("bench-b")
+    assert a.open(1000).opened and a.scan(a.eans["A"]).ok
+    old = holder_at_central(house, 1000).epoch
+    proxy.cut()  # bench A is gone (its network, or the bench)
+    with house.central.write() as conn:  # the admin's take-over (stationd claims take-over)
+        freed = central_claims.take_over(conn, 1000)
+    assert freed.epoch > old
+    assert b.open(1000).opened
+    assert holder_at_central(house, 1000).epoch > freed.epoch
+    assert a.scan(a.eans["A"]).ok  # A, offline, packs on
+    assert a.epochs(1000) == [old, old]
+    proxy.heal()
+    assert a.claims.keep_alive().lost == {1000: "bench-b"}
+    assert a.bench.current_order() is None
+    assert a.told and a.told[0][0] == 1000
