@@ -15,6 +15,7 @@ from stationd.devices.factory import make_printer, make_scale, make_scanner
 from stationd.events import Bus, ScanRead, ScanRejected
 from stationd.services.bench import BenchService
 from stationd.services.bench_worker import BenchWorker
+from stationd.services.central_claims import central_claims_for
 from stationd.services.command_sheet import COMMAND_SHEET
 from stationd.services.database_watch import DatabaseWatch
 from stationd.services.device_watch import DeviceWatch
@@ -52,13 +53,18 @@ class Station:
         #: Whether the database answers: every part that meets an outage tells it, and it
         #: alone logs it (once lost, every few minutes still, once back; issue 10 item 9).
         self.availability = DatabaseAvailability()
+        #: R17 at central for a synced bench ([sync] central_url); None: a single bench.
+        self.central_claims = central_claims_for(settings, self.store)
         self.bench = BenchService(
             self.store,
             self.bus,
             name,
             claim_lease_s=settings.database.claim_lease_s,
+            claims=self.central_claims,
             sign_in_required=settings.kiosk.sign_in_required,
         )
+        if self.central_claims is not None:  # a claim taken over: the packer is told
+            self.central_claims.on_lost = lambda _order, said: self.bench.tell(said)
         self.operators = OperatorService(
             self.store,
             self.bus,
@@ -211,6 +217,8 @@ class Station:
         self.store.upgrade()
         self.database_watch.start()
         self.bench_worker.start()
+        if self.central_claims is not None:
+            self.central_claims.start()
         # Scans read before the last stop and never counted go first, then the scanners start.
         self.scan_inbox.open(self.bus)
         self.printing.start()
@@ -326,6 +334,7 @@ class Station:
                 ("scale", self.scale.stop if self.scale is not None else None),
                 ("printers", self.printing.stop),
                 ("bench", self.bench_worker.stop),
+                ("claims", self.central_claims.stop if self.central_claims is not None else None),
                 ("scan inbox", self.scan_inbox.close),
                 ("database", self.store.dispose),
             ]

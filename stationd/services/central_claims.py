@@ -41,6 +41,8 @@ from stationd.store.database import Store
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+    from stationd.config import Settings
+
 log = logging.getLogger(__name__)
 
 #: A claim won at central is counted as wanted this long before the bench's transaction that
@@ -278,4 +280,19 @@ class CentralClaims:
             self._wake.clear()
 
 
-__all__ = ["CentralClaims", "KeepAlive", "offline_refusal", "taken_over"]
+def central_claims_for(settings: Settings, store: Store) -> CentralClaims | None:
+    """The bench's claims at central when `[sync] central_url` is set (the lease is
+    `[database] claim_lease_s`); None on a single bench, which keeps `LocalClaims`."""
+    sync = settings.sync
+    if not sync.central_url:
+        return None
+    return CentralClaims(
+        CentralLink(sync.central_url, timeout_s=sync.timeout_s),
+        store,
+        settings.station.name,
+        lease_s=settings.database.claim_lease_s,
+        claim_ahead=sync.claim_ahead,
+    )
+
+
+__all__ = ["CentralClaims", "KeepAlive", "central_claims_for", "offline_refusal", "taken_over"]

@@ -127,6 +127,13 @@ WHERE station = :station ORDER BY order_id
 """
 )
 
+_EVERY = text(
+    """
+SELECT order_id, station, epoch, lease_until, lease_until >= now() AS live
+FROM order_claims ORDER BY order_id
+"""
+)
+
 # The admin's take-over: a new epoch whoever held it, so the old holder's late ops are refused.
 # To nobody (station ''), the lease ends now and the next bench to claim it gets another epoch.
 _TAKE_OVER = text(
@@ -213,6 +220,12 @@ def held_by(conn: Connection, station: str) -> list[Claim]:
     return [_claim(row) for row in conn.execute(_HELD_BY, {"station": station})]
 
 
+def every_claim(conn: Connection) -> list[tuple[Claim, bool]]:
+    """Every claim at central by order, each with whether its lease is alive (central's clock)."""
+    rows = conn.execute(_EVERY)
+    return [(_claim(row), bool(row.live)) for row in rows]
+
+
 def take_over(
     conn: Connection, order_id: int, *, to_station: str = NOBODY, lease_s: float = 0
 ) -> Claim | None:
@@ -230,6 +243,7 @@ __all__ = [
     "ClaimAnswer",
     "claim",
     "claim_ahead",
+    "every_claim",
     "held_by",
     "holders",
     "release",
