@@ -136,7 +136,8 @@ class CentralClaims:
             answer = self.link.run(
                 lambda central: central_claims.claim(
                     central, order_id, besides, lease_s=self.lease_s
-                )
+                ),
+                autocommit=True,  # one statement (see store.central_claims.claim)
             )
         except CentralAway as err:
             self._went_away(err)

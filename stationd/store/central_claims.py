@@ -39,11 +39,11 @@ class ClaimAnswer:
     claim: Claim | None
 
 
-# The take-over test sits in ON CONFLICT … DO UPDATE … WHERE: PostgreSQL evaluates it on the
-# conflicting row after locking it (waiting for a concurrent claimer to commit), so two benches
-# racing see each other's claim there, never a stale read. The holder keeps its epoch when it
-# claims again; another station gets the sequence's next value. nextval is drawn for every try
-# (gaps do not matter: an epoch only has to grow).
+# Claim-ahead's upsert: the take-over test sits in ON CONFLICT … DO UPDATE … WHERE, which
+# PostgreSQL evaluates on the conflicting row after locking it (waiting for a concurrent claimer
+# to commit), so two benches racing see each other's claim there, never a stale read. The
+# holder keeps its epoch when it claims again; another station gets the sequence's next value.
+# nextval is drawn for every try (gaps do not matter: an epoch only has to grow).
 _UPSERT = """
 INSERT INTO order_claims AS c (order_id, station, epoch, lease_until)
 {rows}
@@ -57,19 +57,35 @@ RETURNING c.order_id, c.station, c.epoch, c.lease_until
 
 _NEW_CLAIM = "nextval('order_claim_epochs'), now() + make_interval(secs => :lease_s)"
 
-# One round trip: the attempt, and when it did not win, the claim that stopped it. The second
-# SELECT reads the statement's snapshot, which misses a claim committed while the attempt
-# waited for its row lock; `claim` then reads it in a statement of its own.
+# One statement, one round trip. A new claim row is inserted (the unique key lets one of two
+# racing benches in); an existing one is taken by an UPDATE whose test — this station's own
+# claim, or a lease run out by central's now() — PostgreSQL re-checks on the row once it has
+# locked it, so of two benches taking over one run-out claim only the first gets it. A claim
+# another station holds alive is not even locked: a bench that loses costs central no write.
+# When neither won, the claim that stopped it is read — from the statement's snapshot, which
+# misses a claim committed while the insert waited for it; `claim` then reads it anew.
 _CLAIM = text(
-    "WITH attempt AS ("
-    + _UPSERT.format(
-        rows=f"SELECT o.id, :station, {_NEW_CLAIM} FROM orders o WHERE o.id = :order_id"
-    )
-    + """)
-SELECT order_id, station, epoch, lease_until, true AS won FROM attempt
+    f"""
+WITH ins AS (
+    INSERT INTO order_claims AS c (order_id, station, epoch, lease_until)
+    SELECT o.id, :station, {_NEW_CLAIM} FROM orders o WHERE o.id = :order_id
+    ON CONFLICT (order_id) DO NOTHING
+    RETURNING c.order_id, c.station, c.epoch, c.lease_until
+), upd AS (
+    UPDATE order_claims AS c SET
+        epoch = CASE WHEN c.station = :station THEN c.epoch
+                     ELSE nextval('order_claim_epochs') END,
+        station = :station,
+        lease_until = now() + make_interval(secs => :lease_s)
+    WHERE c.order_id = :order_id AND (c.station = :station OR c.lease_until < now())
+    RETURNING c.order_id, c.station, c.epoch, c.lease_until
+)
+SELECT order_id, station, epoch, lease_until, true AS won FROM ins
+UNION ALL
+SELECT order_id, station, epoch, lease_until, true FROM upd
 UNION ALL
 SELECT order_id, station, epoch, lease_until, false FROM order_claims
-WHERE order_id = :order_id AND NOT EXISTS (SELECT FROM attempt)
+WHERE order_id = :order_id AND NOT EXISTS (SELECT FROM ins) AND NOT EXISTS (SELECT FROM upd)
 """
 )
 

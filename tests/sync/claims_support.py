@@ -178,9 +178,9 @@ class Warehouse:
         self.shop_factory = shop_factory
         self.orders = orders
         self.copies: dict[str, Store] = {}
-        self.eans = self._fill(central)
+        self.eans = self.fill(central)
 
-    def _fill(self, store: Store) -> dict[str, str]:
+    def fill(self, store: Store) -> dict[str, str]:
         shop = self.shop_factory(store)
         eans = {
             "A": shop.product("A", on_hand=100, name="Termos", number=1),
@@ -193,7 +193,7 @@ class Warehouse:
     def copy_for(self, station: str) -> Store:
         """`station`'s SQLite copy, with the same shop."""
         store = station_copy(self.folder, station)
-        self._fill(store)
+        self.fill(store)
         self.copies[station] = store
         return store
 
