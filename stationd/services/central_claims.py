@@ -50,6 +50,11 @@ log = logging.getLogger(__name__)
 PENDING_S = 30.0
 #: The keep-alive's period at most (seconds); a shorter lease renews three times per lease.
 KEEP_ALIVE_MAX_S = 10.0
+#: While central is known to be away, how long an order's open waits for it (seconds): the
+#: scan's local transaction waits meanwhile, and an offline bench must open what it holds at
+#: once. The keep-alive, every `AWAY_RETRY_S`, notices central's return.
+AWAY_WAIT_S = 0.3
+AWAY_RETRY_S = 2.0
 
 
 def offline_refusal(order_id: int, held: list[int]) -> Text:
@@ -138,6 +143,7 @@ class CentralClaims:
                     central, order_id, besides, lease_s=self.lease_s
                 ),
                 autocommit=True,  # one statement (see store.central_claims.claim)
+                timeout_s=AWAY_WAIT_S if self.away is not None else None,
             )
         except CentralAway as err:
             self._went_away(err)
@@ -277,7 +283,7 @@ class CentralClaims:
                 self.keep_alive()
             except Exception:  # the keep-alive must outlive any one bad pass
                 log.exception("claims keep-alive failed")
-            self._wake.wait(self.interval_s)
+            self._wake.wait(self.interval_s if self.away is None else AWAY_RETRY_S)
             self._wake.clear()
 
 

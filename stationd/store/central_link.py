@@ -57,20 +57,28 @@ class CentralLink:
         )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="central")
 
-    def run(self, work: Callable[[Connection], T], *, autocommit: bool = False) -> T:
+    def run(
+        self,
+        work: Callable[[Connection], T],
+        *,
+        autocommit: bool = False,
+        timeout_s: float | None = None,
+    ) -> T:
         """`work` in one transaction on central (committed when it returns); its result.
         With `autocommit` each statement of `work` is a transaction of its own — for work
         that is one statement (a claim), this saves the BEGIN and COMMIT round trips.
 
         Raises `CentralAway` when central cannot be reached or did not answer in time; a
         connection the pool kept from before an outage is tried once more on a new one.
+        `timeout_s`: another deadline than the link's for this call.
         """
+        deadline_s = self.timeout_s if timeout_s is None else timeout_s
         for attempt in (1, 2):
             call = _Call(self.engine, work, autocommit)
             self._pool.submit(call.run)
-            if not call.done.wait(self.timeout_s):
+            if not call.done.wait(deadline_s):
                 call.abandon()
-                raise CentralAway(f"central did not answer within {self.timeout_s:g} s")
+                raise CentralAway(f"central did not answer within {deadline_s:g} s")
             if call.error is None:
                 return call.value  # type: ignore[return-value]
             err = call.error
