@@ -162,6 +162,10 @@ def test_r17_a_partition_during_a_claim_never_lets_both_benches_open_the_order(
         )
     second = b.open(1000)
     assert not (first.opened and second.opened)
+    if fault == "stall_replies":
+        # central made a's claim, a never heard so: b is refused until a gives it back
+        assert not first.opened and not second.opened
+        assert "being packed at bench-a" in second.message
     proxy.heal()
     a.claims.keep_alive()  # a claim a won without hearing so is released again
     third = b.open(1000) if not second.opened else second
