@@ -8,6 +8,10 @@ count it reports claim p50/p99 (ms, over every claim of every bench) and the dou
 rounds in which more than one bench was told it won (must be 0); it also checks central's
 `order_claims` names the round's one winner.
 
+In a race on a new claim row the losers' statement waits for the winner's insert and cannot
+see it in its own snapshot, so a loser reads the winner in a second round trip: the figures
+are a worst case (in a warehouse two benches rarely scan one pick list in the same instant).
+
 As a baseline measured in the same run, the same processes time `SELECT 1` through the same
 link (one round trip, no claim) in a round of its own before each claim's: what the link and
 the machine cost before any claim logic, under the same load.
