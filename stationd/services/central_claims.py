@@ -259,6 +259,11 @@ class CentralClaims:
             lost=lost,
         )
 
+    def held(self) -> dict[int, int]:
+        """The orders this bench holds, as its copy says → their epochs (`sync status`)."""
+        with self.store.read() as conn:
+            return held_claims(conn, self.station)
+
     def _went_away(self, err: CentralAway) -> None:
         if self.away is None:
             log.warning("central out of reach for claims: %s", err)
