@@ -7,12 +7,13 @@ them, so the tests see what was honoured without taking the time."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import pytest
 from carrier_servers import KEY, USER, ZPL, NShiftServer, ShipmondoServer
 
 from stationd.carriers import CarrierError, ParcelBooking, Shipment
-from stationd.carriers.http_session import CarrierHttp
+from stationd.carriers.http_session import CarrierHttp, retry_after_s
 from stationd.carriers.nshift import NShiftCarrier
 from stationd.carriers.shipmondo import ShipmondoCarrier
 from stationd.core.documents import Address
@@ -247,3 +248,11 @@ def test_shipmondo_cancel_says_where_to_do_it(waits, tmp_path):
     finally:
         server.close()
     assert "cancel shipment 5001 in Shipmondo" in str(err.value)
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    now = datetime(2026, 12, 7, 1, 0, 0, tzinfo=UTC)
+    assert retry_after_s("7") == 7.0
+    assert retry_after_s("Mon, 07 Dec 2026 01:00:30 GMT", now=now) == 30.0
+    assert retry_after_s("Mon, 07 Dec 2026 00:59:00 GMT", now=now) == 0.0  # past: at once
+    assert retry_after_s("soon") is None and retry_after_s(None) is None

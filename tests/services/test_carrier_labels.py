@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import httpx
 import pytest
 from carrier_servers import KEY, USER, ZPL, NShiftServer, ShipmondoServer
+from kiosk.conftest import kiosk_client
 from sqlalchemy import func, select, update
 
 from stationd.core.orders import OrderRuleError
@@ -130,3 +132,14 @@ def test_r13_a_fifth_parcel_is_refused_before_the_carrier_is_asked(station, serv
             station.store, station.carrier, 1042, station=STATION, printing=station.printing
         )
     assert server.bookings == [] and len(kept(station)) == 4
+
+
+def test_r13_a_carrier_refusal_reaches_the_packer_as_a_sentence_in_their_language(station, server):
+    station.carrier.http.client.auth = httpx.BasicAuth(USER, "wrong-key")  # a changed key
+    client = kiosk_client(station)
+    client.post("/language", data={"language": "sv", "next": "/shipout"})
+    response = client.post("/shipout/1042/fetch", data={}, headers={"HX-Request": "true"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 502
+    assert "godtog inte stationens inloggningsuppgifter (HTTP 401)" in page
+    assert KEY not in page and server.bookings == [] and kept(station) == []
