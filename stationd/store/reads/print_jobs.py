@@ -35,7 +35,7 @@ def printer_jobs(store: Store, printers: Iterable[str], *, finished: int) -> dic
     with store.read() as conn:
         return {
             name: PrinterJobs(
-                print_queue.jobs(conn, name, [JobState.QUEUED, JobState.HELD]),
+                print_queue.jobs(conn, name, [JobState.QUEUED, JobState.SENDING, JobState.HELD]),
                 print_queue.jobs(
                     conn,
                     name,
