@@ -132,7 +132,7 @@ class _ScrapedCollector:
         return []  # read at scrape time only: describing would query the database
 
     def collect(self) -> Iterator[Metric]:
-        from stationd.store.print_queue import jobs_by_state
+        from stationd.store.reads.print_jobs import jobs_by_state
 
         jobs = GaugeMetricFamily(
             "stationd_print_jobs",

@@ -264,34 +264,6 @@ def first_printed(conn: Connection, order_id: int, document: Document) -> dateti
     ).scalar()
 
 
-def last_printed(conn: Connection) -> dict[str, datetime]:
-    """Each printer's latest printed job: when it last took bytes (printers without one are
-    left out)."""
-    rows = conn.execute(
-        select(print_jobs.c.printer, func.max(print_jobs.c.printed_at))
-        .where(print_jobs.c.state == JobState.PRINTED.value)
-        .group_by(print_jobs.c.printer)
-    )
-    return {printer: at for printer, at in rows if at is not None}
-
-
-def change_mark(conn: Connection) -> tuple[object, ...]:
-    """A value that changes whenever any job is added, changes state or fails an attempt: a
-    screen compares it to see whether it must draw the queues again."""
-    return tuple(
-        conn.execute(
-            select(
-                print_jobs.c.state,
-                func.count(),
-                func.max(print_jobs.c.id),
-                func.sum(print_jobs.c.attempts),
-            )
-            .group_by(print_jobs.c.state)
-            .order_by(print_jobs.c.state)
-        ).all()
-    )
-
-
 def mark_printed(conn: Connection, job_id: int, *, at: datetime | None = None) -> bool:
     """The printer accepted every byte of the job: it is `printed` and R10's marker is set.
 
@@ -506,12 +478,3 @@ def _job(row) -> PrintJob:  # type: ignore[no-untyped-def]
         last_error=row["last_error"] and text_from_data(row["last_error_data"], row["last_error"]),
         printed_at=row["printed_at"],
     )
-
-
-def jobs_by_state(conn: Connection) -> list[tuple[str, str, int, datetime]]:
-    """Per printer and state: how many jobs are kept and when the oldest was queued (the
-    station's /metrics: jobs by state, queue depth and the oldest waiting job's age)."""
-    query = select(
-        print_jobs.c.printer, print_jobs.c.state, func.count(), func.min(print_jobs.c.created_at)
-    ).group_by(print_jobs.c.printer, print_jobs.c.state)
-    return [(printer, state, n, oldest) for printer, state, n, oldest in conn.execute(query)]
