@@ -4,7 +4,8 @@ against what the database and the printers have at the end.
 
 The parts are real and the script owns them all:
 - `stationd serve` in its own process, with a config this script writes, restarted after each
-  SIGKILL (and again, after a pause, while a start fails — the database may be away);
+  SIGKILL (and again, after a pause, while a start fails — the database may be away); started
+  as systemd starts it, this script holding its NOTIFY_SOCKET and waiting for READY=1;
 - a serial scanner on a kernel pty: this script holds the master and writes the scans, the
   station reads the slave;
 - an ESC/POS receipt printer and a ZPL label printer on loopback sockets, each of which prints
@@ -15,13 +16,16 @@ The parts are real and the script owns them all:
 The packer opens an order by its ORD- code, scans its items, CMD-DONE, prints its receipt from
 the outbound queue and reports it in on the ship-out page (so its label prints). It looks at the
 screen before every scan, as a packer does: after a kill or a scan left unanswered it goes on from
-what the bench page shows.
+what the bench page shows, once the scans the station kept from before are counted. At the end
+the person at the printers looks at each job the station held because its send was cut off: in
+the tray already, dropped; not, released.
 
 The ledger holds what the station acknowledged: a scan whose outcome appeared on the bench page's
 live stream (/events/bench, a new `data-seq`), a receipt or a report-in whose POST was answered.
 At the end, with every fault over and the print queues drained, it is compared with the data:
-- acknowledged_lost: an acknowledged scan with no scan-journal row read between its write and its
-  outcome, an acknowledged report-in with no delivery of the order;
+- acknowledged_lost: an acknowledged scan without its scan-journal row (the rows by read time
+  matched to the scans written, in order), an acknowledged report-in with no delivery of the
+  order;
 - misapplied: a journal row of a scan that changed something (an item counted, an order opened
   or closed) for another order than the one it was read for (each item's EAN belongs to one
   order; a command belongs to the order open when it was written);
