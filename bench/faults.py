@@ -4,7 +4,8 @@ against what the database and the printers have at the end.
 
 The parts are real and the script owns them all:
 - `stationd serve` in its own process, with a config this script writes, restarted after each
-  SIGKILL (and again, after a pause, while a start fails — the database may be away);
+  SIGKILL (and again, after a pause, while a start fails — the database may be away); started
+  as systemd starts it, this script holding its NOTIFY_SOCKET and waiting for READY=1;
 - a serial scanner on a kernel pty: this script holds the master and writes the scans, the
   station reads the slave;
 - an ESC/POS receipt printer and a ZPL label printer on loopback sockets, each of which prints
@@ -15,13 +16,16 @@ The parts are real and the script owns them all:
 The packer opens an order by its ORD- code, scans its items, CMD-DONE, prints its receipt from
 the outbound queue and reports it in on the ship-out page (so its label prints). It looks at the
 screen before every scan, as a packer does: after a kill or a scan left unanswered it goes on from
-what the bench page shows.
+what the bench page shows, once the scans the station kept from before are counted. At the end
+the person at the printers looks at each job the station held because its send was cut off: in
+the tray already, dropped; not, released.
 
 The ledger holds what the station acknowledged: a scan whose outcome appeared on the bench page's
 live stream (/events/bench, a new `data-seq`), a receipt or a report-in whose POST was answered.
 At the end, with every fault over and the print queues drained, it is compared with the data:
-- acknowledged_lost: an acknowledged scan with no scan-journal row read between its write and its
-  outcome, an acknowledged report-in with no delivery of the order;
+- acknowledged_lost: an acknowledged scan without its scan-journal row (the rows by read time
+  matched to the scans written, in order), an acknowledged report-in with no delivery of the
+  order;
 - misapplied: a journal row of a scan that changed something (an item counted, an order opened
   or closed) for another order than the one it was read for (each item's EAN belongs to one
   order; a command belongs to the order open when it was written);
@@ -361,29 +365,77 @@ receipt = "receipts"
 label = "labels"
 """
         )
+        self.notify_path = state_dir / "notify.sock"
         self.proc: subprocess.Popen | None = None
         self.failed_starts = 0
         self.starts = 0
 
     def start(self, deadline: float) -> None:
-        """Start serve and wait until the kiosk answers; a start that fails (serve exits) is
-        tried again until `deadline`."""
+        """Start serve and wait until it says READY=1 (as systemd hears it: this script holds
+        its NOTIFY_SOCKET) and the kiosk answers; a start that fails (serve exits) is tried
+        again until `deadline`. READY comes after the scan inbox handed its kept scans to the
+        bench, so `settle` can wait for them."""
         while time.monotonic() < deadline:
-            with (self.state_dir / "serve.log").open("a") as err:
-                self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "stationd", "--config", str(self.config), "serve"],
-                    stdout=subprocess.DEVNULL,
-                    stderr=err,
-                )
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                if self._answers():
-                    self.starts += 1
-                    return
-                time.sleep(0.1)
+            with contextlib.suppress(FileNotFoundError):
+                self.notify_path.unlink()
+            notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            notify.bind(str(self.notify_path))
+            notify.settimeout(0.1)
+            try:
+                with (self.state_dir / "serve.log").open("a") as err:
+                    self.proc = subprocess.Popen(
+                        [sys.executable, "-m", "stationd", "--config", str(self.config), "serve"],
+                        stdout=subprocess.DEVNULL,
+                        stderr=err,
+                        env={**os.environ, "NOTIFY_SOCKET": str(self.notify_path)},
+                    )
+                ready = False
+                while time.monotonic() < deadline and self.proc.poll() is None:
+                    with contextlib.suppress(TimeoutError):
+                        ready = ready or b"READY=1" in notify.recv(4096).split(b"\n")
+                    if ready and self._answers():
+                        self.starts += 1
+                        return
+            finally:
+                notify.close()
             if self.proc.poll() is not None:
                 self.failed_starts += 1
                 time.sleep(0.5)
         raise RuntimeError("stationd serve did not come up in time (see serve.log)")
+
+    def settle(self, url: str, until: float) -> None:
+        """Wait until every scan the station's inbox kept has reached the scan journal: the
+        scans read before a kill are handed to the bench again at start, and their outcomes
+        must not be taken for the answer to the packer's next scan. What a packer does by
+        eye — wait until the screen stops catching up — done by the station's own records."""
+        inbox = self.state_dir / "scan-inbox.jsonl"
+        engine = create_engine(url)
+        try:
+            while time.monotonic() < until and self.alive():
+                kept, given_up = set(), set()
+                with contextlib.suppress(FileNotFoundError):
+                    for raw in inbox.read_bytes().splitlines():
+                        with contextlib.suppress(ValueError, KeyError):
+                            item = json.loads(raw)
+                            key = (item["source"], _as_utc(datetime.fromisoformat(item["at"])))
+                            (given_up if item["kind"] == "given_up" else kept).add(key)
+                journaled: set[tuple[str, datetime]] = set()
+                with contextlib.suppress(Exception), engine.connect() as conn:
+                    since = min((at for _, at in kept), default=None)
+                    if since is not None:
+                        rows = conn.execute(
+                            text(
+                                "SELECT source, at FROM scan_journal "
+                                "WHERE station = :station AND at >= :since"
+                            ),
+                            {"station": STATION, "since": since},
+                        )
+                        journaled = {(source, _as_utc(at)) for source, at in rows}
+                    if not kept - journaled - given_up:
+                        return
+                time.sleep(0.05)
+        finally:
+            engine.dispose()
 
     def _answers(self) -> bool:
         try:
@@ -475,6 +527,16 @@ class BenchStream:
                         )
                         self.screens.put(Screen.parse(html))
 
+    def newest(self, screen: Screen) -> Screen:
+        """The newest screen the stream has brought since `screen` (a glance at the page)."""
+        while True:
+            try:
+                shown = self.screens.get_nowait()
+            except queue.Empty:
+                return screen
+            if shown.seq > screen.seq:
+                screen = shown
+
     def next_outcome(self, after_seq: int, timeout_s: float) -> Screen | None:
         """The first screen with an outcome newer than `after_seq`, or None."""
         deadline = time.monotonic() + timeout_s
@@ -518,8 +580,9 @@ class Ledger:
 class Packer:
     """Packs the shop's orders one after another through the pty and the kiosk."""
 
-    def __init__(self, station: StationProcess, master: int, ledger: Ledger) -> None:
+    def __init__(self, station: StationProcess, master: int, ledger: Ledger, url: str) -> None:
         self.station = station
+        self.url = url
         self.master = master
         self.ledger = ledger
         self.stream: BenchStream | None = None
@@ -528,6 +591,7 @@ class Packer:
 
     # The eyes, after every (re)start.
     def look(self) -> None:
+        self.station.settle(self.url, time.monotonic() + 60)
         if self.stream is not None:
             self.stream.close()
         self.stream = BenchStream(self.station.port)
@@ -545,10 +609,13 @@ class Packer:
             self.screen = Screen.parse(html.split('id="bench"', 1)[-1])
 
     def scan(self, code: str, read_for: int, wait_s: float) -> Scan:
+        assert self.stream is not None
+        # What came meanwhile (a kept scan counted while the packer was at ship-out) is on the
+        # screen already, not the answer to this scan.
+        self.screen = self.stream.newest(self.screen)
         entry = Scan(code, read_for, datetime.now(UTC))
         self.ledger.scans.append(entry)
         os.write(self.master, code.encode() + b"\r")
-        assert self.stream is not None
         shown = self.stream.next_outcome(self.screen.seq, wait_s)
         if shown is not None:
             entry.acked = datetime.now(UTC)
@@ -697,15 +764,17 @@ def verdict(
     for s in ledger.scans:
         by_code[s.code].append(s)
 
-    # acknowledged_lost: no journal row read while the packer waited for its outcome.
-    reads = defaultdict(list)
-    for row in journal:
-        reads[row.code].append(_as_utc(row.at))
-    lost_scans = [
-        s
-        for s in ledger.scans
-        if s.acked is not None and not any(s.sent <= at <= s.acked for at in reads[s.code])
-    ]
+    # acknowledged_lost: an acknowledged scan without its journal row. Which row is a scan's:
+    # the pty hands the station the scans in the order they were written, and a row keeps the
+    # time its scan was read (a replayed one too), so the rows by read time are the written
+    # scans less the lost ones — matched from the newest back, each row to the latest scan of
+    # its code written before it was read. Not "read before its outcome": the outcome a packer
+    # takes for its scan's may be an earlier scan's (one kept while the database was away, or
+    # handed to the bench again after a restart) — counted apart, as acks_before_read.
+    read_at = match_reads(ledger.scans, journal)
+    acknowledged = [s for s in ledger.scans if s.acked is not None]
+    lost_scans = [s for s in acknowledged if id(s) not in read_at]
+    acks_before_read = sum(1 for s in acknowledged if read_at.get(id(s), s.acked) > s.acked)
     lost_reports = [o for o in ledger.reported if not delivered.get(o)]
 
     # misapplied: a row that changed something, for another order than its scan's.
@@ -758,7 +827,6 @@ def verdict(
                     f"job {job.id} ({document} of {order_id}) printed {times}x, "
                     f"{job.attempts} attempts, {job.state} at {job.printed_at}"
                 )
-    acknowledged = [s for s in ledger.scans if s.acked is not None]
     return {
         "acknowledged": len(acknowledged),
         "acknowledged_lost": len(lost_scans) + len(lost_reports),
@@ -773,7 +841,25 @@ def verdict(
         "_misapplied_rows": wrong[:10],
         "_jobs_not_once": twice[:10],
         "_jobs_unprinted": sum(1 for j in jobs if j.state != "printed"),
+        "_acks_before_read": acks_before_read,
     }
+
+
+def match_reads(scans: list[Scan], journal) -> dict[int, datetime]:  # type: ignore[no-untyped-def]
+    """Each written scan's journal row, as {id(scan): read time}: the rows (one per read) by
+    read time are a subsequence of the scans written, matched from the end."""
+    rows = sorted({(_as_utc(row.at), row.code) for row in journal}, reverse=True)
+    matched: dict[int, datetime] = {}
+    index = len(scans) - 1
+    for at, code in rows:
+        look = index
+        while look >= 0 and not (scans[look].code == code and scans[look].sent <= at):
+            look -= 1
+        if look < 0:
+            continue  # not a scan of this soak's, or read before any written: none expected
+        matched[id(scans[look])] = at
+        index = look - 1
+    return matched
 
 
 CONSISTENCY = {
@@ -854,7 +940,7 @@ def soak(args: argparse.Namespace) -> dict[str, object]:
         shop = build_shop(cluster.url, args.scans // 4 + 10, rng)
         log(f"{len(shop)} orders in packing; cluster on port {cluster.port}; state in {root}")
         station.start(deadline + 120)
-        packer = Packer(station, master, ledger)
+        packer = Packer(station, master, ledger, cluster.url)
         time.sleep(1.0)  # the scanner opens its port
         packer.look()
         orders = iter(shop)
@@ -937,6 +1023,8 @@ def soak(args: argparse.Namespace) -> dict[str, object]:
         if not station.alive():
             station.start(time.monotonic() + 120)
         drain(cluster.url, time.monotonic() + args.drain_s)
+        attended = attend_held_jobs(cluster.url, printers, packer)
+        drain(cluster.url, time.monotonic() + args.drain_s)
         station.stop()
         result = verdict(cluster.url, shop, ledger, printers)
         result["_elapsed_s"] = round(time.monotonic() - started, 1)
@@ -944,6 +1032,7 @@ def soak(args: argparse.Namespace) -> dict[str, object]:
         result["_unanswered_scans"] = unanswered
         result["_printer_faults"] = {k: dict(p.faults) for k, p in printers.items()}
         result["_orders_reported"] = len(ledger.reported)
+        result["_held_for_a_person"] = attended
         return {"kills": kills, "outages": outages, "scans": len(ledger.scans), **result}
     finally:
         station.kill()
@@ -959,6 +1048,32 @@ def soak(args: argparse.Namespace) -> dict[str, object]:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def attend_held_jobs(
+    url: str, printers: dict[str, LoopbackPrinter], packer: Packer
+) -> dict[str, int]:
+    """What the person at the printers does with a job the station held because its send was
+    cut off (a kill, or the database lost its "printed" record): looks in the printer's tray —
+    there whole: drops the job; not: releases it — through the devices page."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        held = conn.execute(
+            text(
+                "SELECT id, printer, payload FROM print_jobs WHERE state = 'held' "
+                "AND last_error LIKE 'The station stopped while sending%' ORDER BY id"
+            )
+        ).all()
+    engine.dispose()
+    done: Counter[str] = Counter()
+    for job_id, printer, payload in held:
+        there = printers[printer].times_printed(bytes(payload)) > 0
+        action = "drop" if there else "release"
+        answer = packer.post(f"/devices/jobs/{job_id}/{action}", [])
+        done[f"{action}ped" if action == "drop" else "released"] += 1
+        if answer is None or answer[0] != 200:
+            done["not answered"] += 1
+    return dict(done)
+
+
 def drain(url: str, until: float) -> None:
     """Wait until no print job is queued (or `until`): the printers are all well now."""
     engine = create_engine(url)
@@ -966,7 +1081,7 @@ def drain(url: str, until: float) -> None:
         while time.monotonic() < until:
             with contextlib.suppress(Exception), engine.connect() as conn:
                 left = conn.execute(
-                    text("SELECT count(*) FROM print_jobs WHERE state = 'queued'")
+                    text("SELECT count(*) FROM print_jobs WHERE state IN ('queued', 'sending')")
                 ).scalar_one()
                 if left == 0:
                     return

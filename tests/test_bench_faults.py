@@ -29,12 +29,6 @@ def _can_run_a_cluster() -> bool:
 @pytest.mark.skipif(
     not _can_run_a_cluster(), reason="needs root and PostgreSQL's server binaries (initdb)"
 )
-# Opt-in until the print worker stops reprinting a job whose "printed" record a kill or an
-# outage cut off (the full soak saw 3 doubled receipts in 319 jobs): a test that fails one run
-# in ten would stop every landing, not that fault.
-@pytest.mark.skipif(
-    os.environ.get("STATIOND_SOAK") != "1", reason="the soak runs with STATIOND_SOAK=1"
-)
 def test_soak_kills_outage_and_printer_faults_lose_and_double_nothing_acknowledged():
     run = subprocess.run(
         [sys.executable, str(SOAK), "--kills", "2", "--outages", "1", "--scans", "40",

@@ -41,7 +41,7 @@ PENDING_SCANS = 256
 #: Buckets of the scan→screen latency, seconds: the bench aims at tens of milliseconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 RUN_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600)
-WAITING = ("queued", "held")
+WAITING = ("queued", "sending", "held")
 
 
 class StationMetrics:
@@ -132,7 +132,7 @@ class _ScrapedCollector:
         return []  # read at scrape time only: describing would query the database
 
     def collect(self) -> Iterator[Metric]:
-        from stationd.store.print_queue import jobs_by_state
+        from stationd.store.reads.print_jobs import jobs_by_state
 
         jobs = GaugeMetricFamily(
             "stationd_print_jobs",

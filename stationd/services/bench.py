@@ -53,9 +53,11 @@ from stationd.store.bench import (
     at_bench_of,
     bench_station,
     journal_scan,
+    journal_text,
     load_packing,
     orders_holding_item,
     save_packing,
+    saved_outcome,
     scan_transaction,
     session_counts,
     set_journal_message,
@@ -73,9 +75,6 @@ __all__ = ["AtBench", "BenchService", "ScanNotSaved", "journal_text"]
 
 log = logging.getLogger(__name__)
 
-#: Codes longer than this are not stored whole in the journal.
-MAX_CODE_CHARS = 200
-
 #: A scan that waited (for the database, or a restart) and was read for another order than
 #: the one open now: shown, never applied.
 NOT_FOR_THIS_ORDER = sentence(
@@ -85,13 +84,6 @@ NOT_FOR_THIS_ORDER = sentence(
 #: Decides one scan or touch from what the bench has open: (conn, open order, the order an
 #: order barcode named, the open order's packing record) → outcome.
 _Decide = Callable[["Connection", Order | None, Order | None, Packing | None], BenchOutcome]
-
-
-def journal_text(code: str) -> str:
-    """The code as the journal keeps it: control characters escaped (PostgreSQL refuses NUL,
-    and an admin reading the journal must see them), cut to MAX_CODE_CHARS."""
-    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in code[:MAX_CODE_CHARS])
-    return text[:MAX_CODE_CHARS]
 
 
 class BenchService:
@@ -135,13 +127,20 @@ class BenchService:
 
     # -- the use case -----------------------------------------------------
     def handle_scan(
-        self, scan: ScanRead, *, read_with: int | None = None, check_read_with: bool = False
+        self,
+        scan: ScanRead,
+        *,
+        read_with: int | None = None,
+        check_read_with: bool = False,
+        again: bool = False,
     ) -> BenchOutcome:
         """Decide and record one scan; publish `ScanOutcome` (and `OrderChanged`) after commit.
 
         `check_read_with`: the scan was read while order `read_with` (None: none) was open at
         the bench; if another is open now it is not applied — journaled and shown to the packer
         as not counted — so a scan read for one order never acts on another (issue 10 item 1).
+        `again`: tried before and not known to be saved (the connection broke, maybe after
+        the commit took): if the journal has it, its outcome is shown and nothing is redone.
         """
         classified = classify(scan.code, scan.symbology)
 
@@ -194,7 +193,7 @@ class BenchService:
                     return error_outcome(NOT_FOR_THIS_ORDER, read_with)
                 return checked(conn, current, scanned, packing)
 
-        return self._run(scan, classified, classified.kind.value, decide)
+        return self._run(scan, classified, classified.kind.value, decide, again)
 
     def count(self, line_id: int, delta: int, source: str = "kiosk") -> BenchOutcome:
         """A touch on a line's + (`delta` 1) or − (`delta` -1), for items without a barcode:
@@ -217,11 +216,17 @@ class BenchService:
         return self._run(touch, as_item, "touch", decide)
 
     def _run(
-        self, event: ScanRead, classified: Classified, kind: str, decide: _Decide
+        self,
+        event: ScanRead,
+        classified: Classified,
+        kind: str,
+        decide: _Decide,
+        again: bool = False,
     ) -> BenchOutcome:
         with self._lock:
             with scan_transaction(self.store) as conn:
                 current_id, operator_id = bench_station(conn, self.station)
+                saved = again and saved_outcome(conn, self.station, event.source, event.at)
                 scanned = None
                 if classified.kind is CodeKind.ORDER and classified.order_id is not None:
                     # Only the order named is locked: two benches swapping orders must not
@@ -235,15 +240,20 @@ class BenchService:
                 packing = load_packing(conn, current.id) if current is not None else None
                 before = replace(packing) if packing is not None else None
                 # A badge signs its operator in; without a required operator nothing counts.
-                outcome = operator_scan(
-                    conn, self.station, classified, current_id, required=self.sign_in_required
-                ) or decide(conn, current, scanned, packing)
+                outcome = (
+                    saved
+                    or operator_scan(
+                        conn, self.station, classified, current_id, required=self.sign_in_required
+                    )
+                    or decide(conn, current, scanned, packing)
+                )
                 if classified.kind is CodeKind.BADGE:
                     # the badge may have signed one in
                     operator_id = bench_station(conn, self.station)[1]
-                outcome, journal_id = self._save(
-                    conn, event, kind, outcome, current, packing, before, operator_id
-                )
+                if not saved:
+                    outcome, journal_id = self._save(
+                        conn, event, kind, outcome, current, packing, before, operator_id
+                    )
                 if outcome.opened:
                     after = scanned
                 elif outcome.closed:
@@ -251,7 +261,8 @@ class BenchService:
                 else:
                     # decide_* counted on `current` what _save just wrote; an error changed
                     # nothing, so `current` is the order as committed either way — and
-                    # `packing` its record as committed (_save wrote it if it changed).
+                    # `packing` its record as committed (_save wrote it if it changed). A scan
+                    # saved before (its outcome flags nothing): as its commit left the bench.
                     after = current
                 shown = at_bench_of(conn, after, packing if after is current else None)
             self._opened(after.id if after is not None else None)
@@ -274,21 +285,19 @@ class BenchService:
         self._announce(event, outcome, screen)
         return outcome
 
-    def handle_rejected(self, rejected: ScanRejected) -> BenchOutcome:
-        """A scanner delivered bytes that were no scan: tell the packer, journal it."""
+    def handle_rejected(self, rejected: ScanRejected, *, again: bool = False) -> BenchOutcome:
+        """A scanner delivered bytes that were no scan: tell the packer, journal it (once:
+        `again` as for `handle_scan`)."""
         with self._lock:
             with scan_transaction(self.store) as conn:
                 current_id, operator_id = bench_station(conn, self.station)
                 outcome = error_outcome(
                     sentence("Unreadable scan: {reason}.", reason=rejected.reason), current_id
                 )
-                self._journal(
-                    conn,
-                    ScanRead(rejected.raw.decode("latin-1"), None, rejected.source, rejected.at),
-                    "rejected",
-                    outcome,
-                    operator_id,
-                )
+                if not (again and saved_outcome(conn, self.station, rejected.source, rejected.at)):
+                    read = rejected.raw.decode("latin-1")
+                    scan = ScanRead(read, None, rejected.source, rejected.at)
+                    self._journal(conn, scan, "rejected", outcome, operator_id)
             self._opened(current_id)
             screen = self._screen(outcome)
         self.bus.publish(
@@ -364,7 +373,15 @@ class BenchService:
             for parcel_id in outcome.parcels_dropped:
                 drop_parcel_id(conn, current.id, parcel_id, station=self.station)
             if outcome.parcel_id is not None:
-                outcome = self._keep_parcel_id(conn, event, current, outcome, outcome.parcel_id)
+                # R13: on the open order's next delivery, by the ship-out page's own rules.
+                how = "typed at the bench" if event.source == "kiosk" else "scanned at the bench"
+                try:
+                    kept = keep_parcel_id(
+                        conn, current, outcome.parcel_id, station=self.station, how=how
+                    )
+                    outcome = parcel_added(outcome, len(kept))
+                except OrderRuleError as err:
+                    outcome = error_outcome(err.args[0], current.id)
             if outcome.print_labels and self.labels is not None and self.labels.carrier is None:
                 outcome = with_note(outcome, self.labels.when_packed(current.id))
             if packing != before:
@@ -411,23 +428,6 @@ class BenchService:
             undone = BenchOutcome(True, said, "ok", order.id, line_id=line_id, delta=-1)
             self._journal(conn, event, "command", undone, operator_id, journal_id)
             self._event(conn, ItemUnpacked(line_id, event.code, "cancel"), order, operator_id)
-
-    def _keep_parcel_id(
-        self,
-        conn: Connection,
-        event: ScanRead,
-        order: Order,
-        outcome: BenchOutcome,
-        parcel_id: str,
-    ) -> BenchOutcome:
-        """R13: a parcel id scanned at the bench goes on the open order's next delivery — the
-        ship-out page's own rules and code path (`keep_parcel_id`)."""
-        how = "typed at the bench" if event.source == "kiosk" else "scanned at the bench"
-        try:
-            kept = keep_parcel_id(conn, order, parcel_id, station=self.station, how=how)
-        except OrderRuleError as err:
-            return error_outcome(err.args[0], order.id)
-        return parcel_added(outcome, len(kept))
 
     def _event(
         self,

@@ -140,7 +140,9 @@ class BenchWorker:
         told = False
         while True:
             try:
-                applied = self._handle(event, context)
+                # Tried again (`told`): the last try's commit may have taken with only its
+                # answer cut off — the bench then shows what the journal has, redoes nothing.
+                applied = self._handle(event, context, again=told)
                 self._database_back()
                 self._chain_intact = applied
                 return True
@@ -181,13 +183,13 @@ class BenchWorker:
                 )
                 return True
 
-    def _handle(self, event: _Scan, context: ReadContext | None) -> bool:
+    def _handle(self, event: _Scan, context: ReadContext | None, again: bool = False) -> bool:
         """Hand one scan to the bench; whether it was applied in the context it was read in."""
         if isinstance(event, ScanRejected):
-            self.bench.handle_rejected(event)
+            self.bench.handle_rejected(event, again=again)
             return True
         if context is None:
-            self.bench.handle_scan(event)  # no inbox, or a line from before contexts
+            self.bench.handle_scan(event, again=again)  # no inbox, or a line from before contexts
             return True
         if context.waiting and self._chain_intact:
             # Read behind scans this worker has just applied, in order: read for what they
@@ -199,7 +201,9 @@ class BenchWorker:
             # Read behind scans not applied here (given up, refused, or before a restart),
             # or before the bench knew its order: what it was read for is not known.
             read_with = -1  # no order has it: shown, not applied
-        outcome = self.bench.handle_scan(event, read_with=read_with, check_read_with=True)
+        outcome = self.bench.handle_scan(
+            event, read_with=read_with, check_read_with=True, again=again
+        )
         return outcome.message is not NOT_FOR_THIS_ORDER
 
     def _database_away(self, err: ScanNotSaved) -> None:

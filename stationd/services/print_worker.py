@@ -2,9 +2,9 @@
 
 The worker alone owns its printer (ARCHITECTURE: one owner per device) and
 
-- takes the oldest queued job of its printer, asks the printer how it is, sends the bytes and
-  only then has the job recorded as printed (and R10's marker) in one transaction, by its
-  recorder thread, while it goes on with the next job;
+- takes the oldest queued job of its printer, asks the printer how it is, records the job
+  `sending` (to the disk), sends the bytes and only then has the job recorded as printed (and
+  R10's marker) in one transaction, by its recorder thread, while it goes on with the next job;
 - when the printer can't print (offline, paper out, cover open…) records why on the job,
   announces the printer's state with the reason a person reads, and tries again by itself
   with a back-off (0.1 s doubling up to `backoff_max_s`; new work wakes it early);
@@ -12,9 +12,11 @@ The worker alone owns its printer (ARCHITECTURE: one owner per device) and
   backlog doesn't flood out after a paper refill: a person releases or drops it.
 
 Workers share nothing but the database, so a dead printer never delays another one. A job is
-printed at least once: if the power goes after the printer took the bytes but before the
-commit that records it, it prints again after the restart — never zero times. Jobs are queued
-and routed by `services.printing.PrintService`.
+never printed twice by itself, nor lost: if the station is killed or the power goes between
+"sending" and the commit that records it printed (or the database loses that record), the job
+may or may not have come out — the worker, at its start and whenever its queue is empty, holds
+such a job for a person (`INTERRUPTED`), who looks at the printer and drops or releases it.
+Jobs are queued and routed by `services.printing.PrintService`.
 """
 
 from __future__ import annotations
@@ -47,9 +49,16 @@ STATE_TEXT = {
 }
 
 #: At most this many jobs a printer took may wait for their "printed" record: while the
-#: database is too busy to record them the worker sends no more, so a crash then prints again
-#: only these, not the whole queue.
+#: database is too busy to record them the worker sends no more, so a crash then leaves only
+#: these for a person to look at, not the whole queue.
 MAX_UNRECORDED = 8
+
+#: Why a job is held whose bytes were going to the printer when the station (or the database's
+#: record of it) stopped.
+INTERRUPTED = sentence(
+    "The station stopped while sending this job: look whether it printed, then drop it or "
+    "release it."
+)
 
 #: The documents whose printing sets R10's marker on their order.
 DOCUMENT_KINDS_WITH_MARKER = frozenset(d.value for d in Document)
@@ -143,8 +152,14 @@ class PrintWorker:
         # Jobs whose bytes the printer accepted and whose "printed" is not committed yet (the
         # recorder's work, oldest first), and the recorder's stop flag; guarded by `_sent_cv`.
         self._sent: dict[int, PrintJob] = {}
+        # Jobs that may be recorded `sending` but whose bytes did not go (the send failed, or
+        # the "sending" commit's answer was cut off) and whose return to the queue is not
+        # committed yet: this worker knows they did not print.
+        self._unsent: set[int] = set()
         self._sent_cv = threading.Condition()
         self._recorder_stopping = False
+        # Whether the jobs a crash left `sending` were looked for since this worker started.
+        self._looked_for_interrupted = False
 
     @property
     def status(self) -> PrinterStatus:
@@ -166,6 +181,7 @@ class PrintWorker:
             )
             self._recorder.start()
         self._stopping.clear()
+        self._looked_for_interrupted = False
         self._wake.set()  # look at the queue at once: jobs may be waiting from before a restart
         self._thread = threading.Thread(target=self._run, name=f"print-{self.name}", daemon=True)
         self._thread.start()
@@ -238,10 +254,16 @@ class PrintWorker:
                     lambda: len(self._sent) < MAX_UNRECORDED, timeout=self.idle_recheck_s
                 )
                 return None
+        for job_id in tuple(self._unsent):  # back to the queue first: they did not print
+            with self.store.write() as conn:
+                print_queue.mark_failed(conn, job_id, describe(self._status))
+            self._unsent.discard(job_id)
         with self.store.read() as conn:
             # Two: whether another waits tells if the queue must be read again after this job.
             upcoming = print_queue.next_jobs(conn, self.name, limit=2, skip=sent)
         job = upcoming[0] if upcoming else None
+        if job is None or not self._looked_for_interrupted:
+            self._hold_interrupted(sent)
         if job is None:
             if not self._status.state.can_print:
                 # Nothing to print, but the kiosk still shows the trouble: see when it ends.
@@ -259,15 +281,24 @@ class PrintWorker:
         if not status.state.can_print:
             self._failed(job, status)
             return self._next_delay()
+        # Durable before the first byte goes: after a crash this job is held, not sent again.
+        # Unsent until that commit is known to have taken (a cut answer leaves it `sending`).
+        self._unsent.add(job.id)
+        with self.store.write() as conn:
+            sending = print_queue.start_sending(conn, job.id)
+        self._unsent.discard(job.id)
+        if not sending:
+            return None  # not queued any more (a person took it): read the queue again
         try:
             self.printer.send(job.payload)
         except PrinterError as err:
-            self._failed(job, err.status)
+            self._failed_send(job, err.status)
             return self._next_delay()
         except Exception as err:
             log.exception("printer %s: send failed unexpectedly", self.name)
             self._close_quietly()
-            self._failed(job, PrinterStatus(PrinterState.ERROR, f"{type(err).__name__}: {err}"))
+            failed = PrinterStatus(PrinterState.ERROR, f"{type(err).__name__}: {err}")
+            self._failed_send(job, failed)
             return self._next_delay()
         with self._sent_cv:
             self._sent[job.id] = job
@@ -375,6 +406,26 @@ class PrintWorker:
                 self.bus.publish(OrderChanged(job.order_id, "printed"))
 
     # -- back on the worker thread ---------------------------------------------------------
+
+    def _failed_send(self, job: PrintJob, status: PrinterStatus) -> None:
+        self._unsent.add(job.id)  # until its return to the queue commits
+        self._failed(job, status)
+        self._unsent.discard(job.id)
+
+    def _hold_interrupted(self, sent: tuple[int, ...]) -> None:
+        """Hold the jobs left `sending` that this worker does not know: their send was cut off
+        by a kill or a power cut, or their "printed" record lost with the database."""
+        known = {*sent, *self._unsent}
+        with self.store.read() as conn:  # a write only when there is one: the bench's lock
+            left = print_queue.jobs(conn, self.name, [JobState.SENDING])
+        held = []
+        if any(job.id not in known for job in left):
+            with self.store.write() as conn:
+                held = print_queue.hold_interrupted(conn, self.name, INTERRUPTED, skip=known)
+        self._looked_for_interrupted = True
+        for job in held:
+            log.warning("printer %s: job %d held: %s", self.name, job.id, INTERRUPTED)
+            self._publish_job(job, JobState.HELD, INTERRUPTED)
 
     def _failed(self, job: PrintJob, status: PrinterStatus) -> None:
         reason = describe(status)

@@ -24,9 +24,10 @@ from sqlalchemy import (
 )
 
 from stationd.clock import utcnow
-from stationd.core.bench_outcome import Packing
+from stationd.core.bench_outcome import BenchOutcome, Packing, Sound
 from stationd.core.bench_screen import AtBench
 from stationd.core.orders import Order, OrderStatus
+from stationd.core.text import text_from_data
 from stationd.store.database import Store
 from stationd.store.deliveries import pending_parcel_ids
 from stationd.store.tables import (
@@ -82,9 +83,48 @@ def touch_station(conn: Connection, station: str, **values: object) -> None:
     conn.execute(_statements().touch_station, {"station_": station, **values})
 
 
+#: Codes longer than this are not stored whole in the journal.
+MAX_CODE_CHARS = 200
+
+
+def journal_text(code: str) -> str:
+    """The code as the journal keeps it: control characters escaped (PostgreSQL refuses NUL,
+    and an admin reading the journal must see them), cut to MAX_CODE_CHARS."""
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in code[:MAX_CODE_CHARS])
+    return text[:MAX_CODE_CHARS]
+
+
 def journal_scan(conn: Connection, row: dict[str, object]) -> int:
     """Write one row of the scan journal (the columns of `scan_journal`); returns its id."""
     return conn.execute(_statements().journal, row).scalar_one()
+
+
+def saved_outcome(conn: Connection, station: str, source: str, at: datetime) -> BenchOutcome | None:
+    """What the journal kept of the read of `station`'s `source` at `at` (source cut as the
+    journal keeps it), if that scan's transaction committed — though its answer may have been
+    cut off, so that the bench, trying it again, would count it twice (issue 10's soak)."""
+    row = conn.execute(
+        select(
+            scan_journal.c.ok,
+            scan_journal.c.message,
+            scan_journal.c.message_data,
+            scan_journal.c.order_id,
+            scan_journal.c.line_id,
+            scan_journal.c.delta,
+        )
+        .where(
+            scan_journal.c.station == station,
+            scan_journal.c.at == at,
+            scan_journal.c.source == source[:100],
+        )
+        .order_by(scan_journal.c.id.desc())  # the scan's own row is its last (after CANCEL's)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    ok, english, data, order_id, line_id, delta = row
+    sound = Sound.OK if ok else Sound.ERROR
+    return BenchOutcome(ok, text_from_data(data, english), sound, order_id, line_id, delta)
 
 
 def set_journal_message(conn: Connection, journal_id: int, message: str, data: object) -> None:

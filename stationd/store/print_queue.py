@@ -2,19 +2,22 @@
 
 A job is written by `enqueue` in the caller's own transaction, beside the change that asked for
 it, so a job exists exactly when that change committed — and, being a row, it survives a crash
-or a power cut. A printer's worker (`services/print_worker.py`) takes the oldest queued job, sends
-its bytes and only then calls `mark_printed`; a job that was on its way to the printer when the
-power went is therefore still `queued` and goes out again after the restart (at least once,
-never silently lost).
+or a power cut. A printer's worker (`services/print_worker.py`) takes the oldest queued job,
+records it `sending` (committed to the disk) before its bytes go, and records it `printed` once
+the printer took them. A job found `sending` whose worker no longer knows it — the station was
+killed or lost its power in between, or the database lost the "printed" record — may or may
+not have come out of the printer: `hold_interrupted` holds it for a person, who looks at the
+printer and releases or drops it. Never printed twice by itself, never silently lost.
 
 States (`JobState`):
 
 - ``queued``: waits its turn; the only state a worker prints from.
+- ``sending``: its bytes are going to the printer; `mark_failed` queues it again.
 - ``held``: waits for a person to `release` it (back to queued) or `drop` it.
 - ``printed``: the printer accepted every byte (`mark_printed`). `reprint` queues a new job.
 - ``dropped``: a person decided it will not print. `reprint` can still bring it back.
 
-`mark_failed` counts an attempt and keeps the job queued: it is retried by itself.
+`mark_failed` counts an attempt and keeps (or puts back) the job queued: it is retried by itself.
 
 R10's "printed" marker (`printed_documents`) is set by `mark_printed`, in the same transaction
 that makes the job `printed` — that is, once the printer accepted the bytes, not when the job
@@ -59,6 +62,7 @@ class JobState(StrEnum):
     """Where a print job is; `queued` is the only state a worker prints from."""
 
     QUEUED = "queued"
+    SENDING = "sending"  # its bytes are going to the printer (printed or not, recorded next)
     HELD = "held"  # waits for a person to release or drop it
     PRINTED = "printed"  # the printer accepted every byte
     DROPPED = "dropped"  # a person decided it will not print
@@ -71,10 +75,15 @@ class JobState(StrEnum):
 #: What each state is called in a sentence (the kiosk says it in the packer's language).
 STATE_WORDS: dict[JobState, Text] = {
     JobState.QUEUED: sentence("queued"),
+    JobState.SENDING: sentence("being sent"),
     JobState.HELD: sentence("held"),
     JobState.PRINTED: sentence("printed"),
     JobState.DROPPED: sentence("dropped"),
 }
+
+
+#: The states of a job asked for and not out yet.
+_NOT_OUT = (JobState.QUEUED.value, JobState.SENDING.value, JobState.HELD.value)
 
 
 class PrintQueueError(Exception):
@@ -210,14 +219,14 @@ def jobs(
 
 
 def count_waiting(conn: Connection, printer: str, *, skip: Collection[int] = ()) -> int:
-    """How many jobs of `printer` are queued or held (not printed yet, not dropped), leaving
-    out those in `skip` (sent, their "printed" not committed yet)."""
+    """How many jobs of `printer` are queued, being sent or held (not printed yet, not
+    dropped), leaving out those in `skip` (sent, their "printed" not committed yet)."""
     query = (
         select(func.count())
         .select_from(print_jobs)
         .where(
             print_jobs.c.printer == printer,
-            print_jobs.c.state.in_([JobState.QUEUED.value, JobState.HELD.value]),
+            print_jobs.c.state.in_(_NOT_OUT),
         )
     )
     if skip:
@@ -226,15 +235,15 @@ def count_waiting(conn: Connection, printer: str, *, skip: Collection[int] = ())
 
 
 def waiting_documents(conn: Connection, order_ids: Iterable[int]) -> dict[int, set[Document]]:
-    """R10: per order, the markers its outbound-queue documents will set that are queued or held
-    at a printer — asked for, not out yet. Orders with none are left out."""
+    """R10: per order, the markers its outbound-queue documents will set that are queued, being
+    sent or held at a printer — asked for, not out yet. Orders with none are left out."""
     ids = list(order_ids)
     if not ids:
         return {}
     rows = conn.execute(
         select(print_jobs.c.order_id, print_jobs.c.document).where(
             print_jobs.c.order_id.in_(ids),
-            print_jobs.c.state.in_([JobState.QUEUED.value, JobState.HELD.value]),
+            print_jobs.c.state.in_(_NOT_OUT),
             print_jobs.c.document.in_(sorted(_R10_DOCUMENTS)),
         )
     )
@@ -253,34 +262,6 @@ def first_printed(conn: Connection, order_id: int, document: Document) -> dateti
             printed_documents.c.document == document.value,
         )
     ).scalar()
-
-
-def last_printed(conn: Connection) -> dict[str, datetime]:
-    """Each printer's latest printed job: when it last took bytes (printers without one are
-    left out)."""
-    rows = conn.execute(
-        select(print_jobs.c.printer, func.max(print_jobs.c.printed_at))
-        .where(print_jobs.c.state == JobState.PRINTED.value)
-        .group_by(print_jobs.c.printer)
-    )
-    return {printer: at for printer, at in rows if at is not None}
-
-
-def change_mark(conn: Connection) -> tuple[object, ...]:
-    """A value that changes whenever any job is added, changes state or fails an attempt: a
-    screen compares it to see whether it must draw the queues again."""
-    return tuple(
-        conn.execute(
-            select(
-                print_jobs.c.state,
-                func.count(),
-                func.max(print_jobs.c.id),
-                func.sum(print_jobs.c.attempts),
-            )
-            .group_by(print_jobs.c.state)
-            .order_by(print_jobs.c.state)
-        ).all()
-    )
 
 
 def mark_printed(conn: Connection, job_id: int, *, at: datetime | None = None) -> bool:
@@ -303,17 +284,53 @@ def mark_printed(conn: Connection, job_id: int, *, at: datetime | None = None) -
 
 
 def mark_failed(conn: Connection, job_id: int, error: str) -> None:
-    """An attempt to print a queued job failed: count it and keep `error` (a core sentence stays
-    translatable: `PrintJob.last_error` is that sentence again); it stays queued.
+    """An attempt to print a queued (or sending) job failed: count it and keep `error` (a core
+    sentence stays translatable: `PrintJob.last_error` is that sentence again); it is queued.
 
     A job a person held or dropped in the meantime is left alone, so the reason they gave is
     not overwritten by the printer's trouble.
     """
     conn.execute(
         update(print_jobs)
-        .where(print_jobs.c.id == job_id, print_jobs.c.state == JobState.QUEUED.value)
-        .values(attempts=print_jobs.c.attempts + 1, **_error(error))
+        .where(
+            print_jobs.c.id == job_id,
+            print_jobs.c.state.in_([JobState.QUEUED.value, JobState.SENDING.value]),
+        )
+        .values(state=JobState.QUEUED.value, attempts=print_jobs.c.attempts + 1, **_error(error))
     )
+
+
+def start_sending(conn: Connection, job_id: int) -> bool:
+    """Record that a queued job's bytes go to the printer now; False (nothing changed) when it
+    is not queued any more. Commit it durably before the first byte goes: it is what keeps a
+    job whose fate a crash cut off from printing a second time (`hold_interrupted`)."""
+    return bool(
+        conn.execute(
+            update(print_jobs)
+            .where(print_jobs.c.id == job_id, print_jobs.c.state == JobState.QUEUED.value)
+            .values(state=JobState.SENDING.value)
+        ).rowcount
+    )
+
+
+def hold_interrupted(
+    conn: Connection, printer: str, reason: str, *, skip: Collection[int] = ()
+) -> list[PrintJob]:
+    """Hold `printer`'s jobs left `sending` — but `skip`, the ones its worker still knows —
+    for a person, with `reason`: their bytes may have reached the printer or not. Returns them
+    as they were."""
+    held = []
+    for job in jobs(conn, printer, [JobState.SENDING]):
+        if (
+            job.id not in skip
+            and conn.execute(
+                update(print_jobs)
+                .where(print_jobs.c.id == job.id, print_jobs.c.state == JobState.SENDING.value)
+                .values(state=JobState.HELD.value, **_error(reason))
+            ).rowcount
+        ):
+            held.append(job)
+    return held
 
 
 def hold(conn: Connection, job_id: int, reason: str) -> None:
@@ -461,12 +478,3 @@ def _job(row) -> PrintJob:  # type: ignore[no-untyped-def]
         last_error=row["last_error"] and text_from_data(row["last_error_data"], row["last_error"]),
         printed_at=row["printed_at"],
     )
-
-
-def jobs_by_state(conn: Connection) -> list[tuple[str, str, int, datetime]]:
-    """Per printer and state: how many jobs are kept and when the oldest was queued (the
-    station's /metrics: jobs by state, queue depth and the oldest waiting job's age)."""
-    query = select(
-        print_jobs.c.printer, print_jobs.c.state, func.count(), func.min(print_jobs.c.created_at)
-    ).group_by(print_jobs.c.printer, print_jobs.c.state)
-    return [(printer, state, n, oldest) for printer, state, n, oldest in conn.execute(query)]

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from pg_cut import CommitCutter
+from sqlalchemy import make_url, select, text
 
 from stationd.events import Bus, ScanOutcome, ScanRead
 from stationd.services.bench import BenchService
@@ -116,6 +117,39 @@ def test_r19_a_scan_cut_off_by_a_postgresql_outage_waits_and_counts_for_its_orde
     assert "can't take scans" in said[0].getMessage()
     assert "again" in said[-1].getMessage()
     assert [r.exc_info is not None for r in said] == [False, True, False]
+    store.dispose()
+
+
+@pytest.mark.postgres
+def test_r19_a_scan_whose_commit_took_but_whose_answer_was_cut_counts_once(own_pg_url, make_shop):
+    # The server commits the item's transaction and the connection breaks before the bench
+    # hears so (a server stopped, a network lost, between the two): the bench can't know the
+    # scan was saved, tries it again — and must not count the item twice.
+    url = make_url(own_pg_url)
+    cutter = CommitCutter((url.host, url.port))
+    store = Store(url.set(port=cutter.port).render_as_string(hide_password=False))
+    store.upgrade()
+    shop = make_shop(store)
+    ean = shop.product("A", on_hand=5, number=1)
+    order_id = shop.order([("A", 3)], status="packing", reserve=True)
+    bench, worker = station_parts(store)
+    heard = bench.bus.queue(ScanOutcome)
+    worker.start()
+    try:
+        bench.bus.publish(ScanRead(f"ORD-{order_id}", None, "serial:gun"))
+        assert next_outcome(heard).ok
+        cutter.arm()
+        bench.bus.publish(ScanRead(ean, None, "serial:gun"))
+        said = [next_outcome(heard)]
+        while not said[-1].ok:  # "the database is busy", then what became of the scan
+            said.append(next_outcome(heard))
+    finally:
+        worker.stop()
+        cutter.close()
+    assert cutter.cut.is_set()
+    assert packed(store, order_id) == {"A": 1}
+    assert journal(store) == [("order", True, order_id), ("item", True, order_id)]
+    assert said[-1].order_id == order_id and "1 of 3" in said[-1].message
     store.dispose()
 
 

@@ -13,8 +13,9 @@ from stationd.store.orders import (
     outbound_queue,
     outbound_queue_mark,
 )
-from stationd.store.print_queue import change_mark, waiting_documents
+from stationd.store.print_queue import waiting_documents
 from stationd.store.reads.paging import page_window
+from stationd.store.reads.print_jobs import change_mark
 
 
 @dataclass(frozen=True)
