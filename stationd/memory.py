@@ -4,8 +4,13 @@ large piece of work.
 glibc gives each thread that allocates its own arena (up to 8 per core) and keeps what an arena
 once held. A pack-script run over 100,000 orders peaks at ~150 MB in one thread; runs in other
 threads each kept their own peak, and `serve` grew 40–60 MB per run (75 → 431 MB after seven;
-issue 10). Two arenas and a trim after each run let it level off. An explicit
+issue 10). Two arenas and a trim after each run keep the C allocator's part flat. An explicit
 `MALLOC_ARENA_MAX` in the environment wins (glibc reads it at start).
+
+What still grew after that (~4 MB a run) was Python's own allocator, which hands back a 1 MiB
+arena only when it is wholly empty: objects the database connections kept from each run's peak
+pinned arenas the peak had filled. The runner closes those connections after a run
+(`Store.renew_connections`, called from `services.packscript`).
 """
 
 from __future__ import annotations
