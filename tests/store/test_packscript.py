@@ -369,30 +369,6 @@ def test_load_reads_lines_per_order_and_stock_available(store, shop) -> None:
     assert available == {"A": 4, "B": 2}
 
 
-def test_issue10_load_reads_lines_in_blocks_and_keeps_one_string_per_sku(
-    store, shop, monkeypatch
-) -> None:
-    # A run's peak of small objects is what serve keeps after it: a SKU on many lines is one
-    # string, and lines are read a block at a time (here 2 a block: blocks end mid-order).
-    monkeypatch.setattr(store_packscript, "LINES_BLOCK", 2)
-    shop.product("SKU-A", on_hand=10)
-    shop.product("SKU-B", on_hand=10)
-    first = shop.order([("SKU-A", 1), ("SKU-B", 2), ("SKU-A", 3)], placed_at=at(1))
-    second = shop.order([("SKU-B", 1)], placed_at=at(2))
-    third = shop.order([("SKU-A", 2), ("SKU-B", 2)], placed_at=at(3))
-
-    with store.read() as conn:
-        candidates = store_packscript.load_candidates(conn)
-
-    assert [(c[0], c[3]) for c in candidates] == [
-        (first, [("SKU-A", 1), ("SKU-B", 2), ("SKU-A", 3)]),
-        (second, [("SKU-B", 1)]),
-        (third, [("SKU-A", 2), ("SKU-B", 2)]),
-    ]
-    names = [sku for c in candidates for sku, _ in c[3]]
-    assert len({id(name) for name in names}) == 2  # one string per SKU, however many lines
-
-
 def test_an_empty_shop_runs_and_records_an_empty_trace(store) -> None:
     run_id, result = run_once(store, station="s", trigger="auto")
 
