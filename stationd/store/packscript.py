@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from array import array
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,41 +69,24 @@ _OPEN_ORDER_LINES = (
 )
 
 
-#: Order lines read at a time while loading: a block's rows are the only per-row objects made.
-LINES_BLOCK = 10_000
-
-
 def load_candidates(conn: Connection) -> list[Candidate]:
-    """Every order in state `order` with its lines, for one run (as `PackCandidate` tuples).
-
-    The lines are read in blocks, not fetched whole, and each SKU's name is one string shared
-    by all its lines (100,000 orders: ~300,000 lines, ~20,000 SKUs). A run's peak of small
-    objects is what `serve` keeps afterwards — Python's allocator returns an arena only when it
-    is wholly empty (issue 10) — and this takes a third off it (110 → 71 MB at 100,000 orders).
-    """
-    skus: dict[str, str] = {}
-    shared = skus.setdefault
-    line_ids = array("q")  # each line's order id, in the lines' order: 8 bytes a line
-    lines: list[tuple[str, int]] = []
+    """Every order in state `order` with its lines, for one run (as `PackCandidate` tuples)."""
     with _cursor(conn) as cur:
         orders = cur.execute(_OPEN_ORDERS).fetchall()
-        cur.execute(_OPEN_ORDER_LINES)
-        # Built in C rather than row by row.
-        while block := cur.fetchmany(LINES_BLOCK):
-            line_ids.extend(map(itemgetter(0), block))
-            read = list(map(itemgetter(1), block))
-            lines.extend(zip(map(shared, read, read), map(itemgetter(2), block), strict=True))
-    lines_of = Counter(line_ids).get
+        rows = cur.execute(_OPEN_ORDER_LINES).fetchall()
+    # (SKU, quantity) pairs and lines per order, built in C rather than row by row.
+    lines = list(zip(map(itemgetter(1), rows), map(itemgetter(2), rows), strict=True))
+    lines_of = Counter(map(itemgetter(0), rows)).get
     candidates: list[Candidate] = []
     append = candidates.append
     start = 0
     for order_id, placed_at, paid in orders:
         end = start + lines_of(order_id, 0)
-        if end > start and line_ids[start] != order_id:
+        if end > start and rows[start][0] != order_id:
             raise RuntimeError(f"the lines of order {order_id} came back out of order")
         append((order_id, placed_at, paid, lines[start:end]))
         start = end
-    if start != len(lines):
+    if start != len(rows):
         raise RuntimeError("order lines came back that belong to no open order")
     return candidates
 
