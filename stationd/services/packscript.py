@@ -148,11 +148,7 @@ class PackScriptRunner:
                 raise PackScriptBusy(f"The pack script is running {where} now.", elsewhere)
             self._begin(trigger)
             self._thread = threading.Thread(
-                target=self._run_locked,
-                args=(trigger,),
-                kwargs={"keep_result": False},
-                name="packscript-run",
-                daemon=True,
+                target=self._run_locked, args=(trigger,), name="packscript-run", daemon=True
             )
             self._thread.start()
         except BaseException:
@@ -166,12 +162,10 @@ class PackScriptRunner:
         """
         self._run_lock.acquire()
         self._begin(trigger)
-        outcome = self._run_locked(trigger, keep_result=True)
+        outcome = self._run_locked(trigger)
         if isinstance(outcome, BaseException):
             raise outcome
-        run_id, result = outcome
-        assert result is not None  # kept: keep_result=True
-        return run_id, result
+        return outcome
 
     @property
     def running(self) -> bool:
@@ -199,10 +193,8 @@ class PackScriptRunner:
         self._published = time.monotonic()
         self.bus.publish(PackScriptRunChanged(running=True))
 
-    def _run_locked(
-        self, trigger: str, *, keep_result: bool
-    ) -> tuple[int, PackResult | None] | BaseException:
-        outcome: tuple[int, PackResult | None] | BaseException
+    def _run_locked(self, trigger: str) -> tuple[int, PackResult] | BaseException:
+        outcome: tuple[int, PackResult] | BaseException
         run_id: int | None = None
         failed: str | None = None
         try:
@@ -215,13 +207,10 @@ class PackScriptRunner:
                 on_step=self._on_step,
                 keep_traces_days=self.keep_traces_days,
             )
+            outcome = (run_id, result)
             with self._traces_lock:  # the run may have forgotten older runs' traces
                 self._traces.clear()
             log.info("pack script run %d (%s): %s", run_id, trigger, result.summary())
-            outcome = (run_id, result if keep_result else None)
-            # A run by hand: its ~150 MB of small objects (at 100,000 orders) go now, before
-            # the bookkeeping below makes anything that lives on (see `_after_run`).
-            del result
         except PackScriptRunFailed as err:
             run_id, failed, outcome = err.run_id, str(err), err
         except Exception as err:  # e.g. the database is away: the watcher must hear of it
@@ -229,6 +218,7 @@ class PackScriptRunner:
                 log.exception("pack script run could not start")
             failed, outcome = f"{type(err).__name__}: {err}", err
         finally:
+            give_back_memory()  # the run's peak, back to the system (issue 10)
             try:
                 with self.store.write() as conn:
                     mark_running(conn, self.station, None)
@@ -243,18 +233,7 @@ class PackScriptRunner:
                 self._failed = failed
             self._run_lock.release()
             self.bus.publish(PackScriptRunChanged(running=False, run_id=run_id))
-            self._after_run()
         return outcome
-
-    def _after_run(self) -> None:
-        # Issue 10: serve grew ~4 MB with every run at 100,000 orders, at a constant count of
-        # live Python objects. A small object made during the run's peak and kept after it —
-        # above all what the database connections keep (`Store.renew_connections`) — holds
-        # a 1 MiB arena of Python's allocator that the freed peak left otherwise empty, and an
-        # arena goes back to the system only when wholly empty. Closing the connections the
-        # run touched frees those; the C allocator's free memory is then trimmed.
-        self.store.renew_connections()
-        give_back_memory()
 
     def _on_step(self, step: Step) -> None:
         # Called for every step of the run (up to ~300,000), from the run's thread only: no

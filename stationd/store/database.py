@@ -148,18 +148,6 @@ class Store:
         with self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
-    def renew_connections(self) -> None:
-        """Close the pooled connections; later uses open new ones (after a pack-script run).
-
-        A connection keeps things made while it was used: the sqlite3 module keeps a weak
-        reference to every cursor until 200 more are made, and a cache of statements; the
-        PostgreSQL driver keeps prepared statements. Made during a run's peak (~150 MB of
-        small objects at 100,000 orders), each of them holds a 1 MiB block of Python's
-        allocator that the rest of the peak left empty: `serve` grew ~4 MB a run (issue 10).
-        A connection checked out now is left to its user and closed when it is given back.
-        """
-        self.engine.dispose()
-
     def dispose(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()

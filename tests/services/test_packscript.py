@@ -4,12 +4,10 @@ run's trace answers "why is this order not packing yet?"."""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from stationd.clock import utcnow
 from stationd.core.packscript_reading import Outcome, Why
@@ -71,36 +69,6 @@ def test_r8_only_the_latest_steps_are_kept_live_but_every_step_is_counted(shop, 
     live = runner.live()
     assert live.steps == 300 and len(live.last_steps) == 60
     assert live.last_steps[-1].order_id == 2099 and live.looked_at == 100
-
-
-def test_issue10_a_run_by_hand_leaves_no_connection_it_used_open(store, small_shop, runner):
-    # What a connection keeps from a run's peak (sqlite3's references to its cursors, cached
-    # statements) held serve's memory run after run: the run's connections are closed after it.
-    used = []
-
-    def checked_out(dbapi_conn, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
-        if threading.current_thread().name == "packscript-run":
-            used.append(dbapi_conn)
-
-    event.listen(store.engine, "checkout", checked_out)
-    runner.start("manual")
-    runner.stop()
-    assert not runner.running and runner.live().failed is None
-    assert used and all(_closed(conn) for conn in used)
-    with store.read() as conn:  # and the store goes on, on new connections
-        assert conn.execute(select(orders.c.status).where(orders.c.id == 1001)).scalar() == (
-            "packing"
-        )
-
-
-def _closed(dbapi_conn: object) -> bool:
-    if isinstance(dbapi_conn, sqlite3.Connection):
-        try:
-            dbapi_conn.execute("SELECT 1")
-        except sqlite3.ProgrammingError:  # "Cannot operate on a closed database."
-            return True
-        return False
-    return bool(dbapi_conn.closed)  # type: ignore[attr-defined]  # psycopg
 
 
 def test_r8_a_second_run_while_one_goes_is_refused(store, small_shop, runner):
