@@ -4,7 +4,8 @@ Builds a shop of 100,000 open orders (bench/packscript.py's data), starts `stati
 (SQLite, no devices, no schedule), and runs the pack script by hand from the kiosk's Tools page
 N times (each run is started by a POST, as the admin's touch is, so each gets the runner's
 thread). Before each run the shop is put back as it was (every order open, no stock reserved),
-so every run does the whole 100,000-order job. After each run it reads the server's VmRSS.
+so every run does the whole 100,000-order job. After each run it reads the server's VmRSS, and
+the run's own peak (VmHWM, started afresh before each run through /proc/<pid>/clear_refs).
 
 It does that twice in one sitting, on two copies of the same shop: once with this tree's code,
 once with the code of `--baseline-rev` (a git revision: a throw-away worktree of it is made and
@@ -13,8 +14,8 @@ served with PYTHONPATH pointing at it), by default the commit before the fix (is
 
     python bench/packscript_memory.py [--runs 20] [--orders 100000] [--baseline-rev REV]
 
-Last line: one JSON object {"orders", "runs", "rss_mb", "baseline_rss_mb", "last5_growth_mb",
-"baseline_last5_growth_mb"}.
+Last line: one JSON object {"orders", "runs", "rss_mb", "baseline_rss_mb", "peak_mb",
+"baseline_peak_mb", "last5_growth_mb", "baseline_last5_growth_mb"}.
 """
 
 from __future__ import annotations
@@ -45,11 +46,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
+
+
+def reset_peak(pid: int) -> None:
+    """Start the process's peak RSS (VmHWM) afresh: each run's own peak is read after it."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def reset_shop(db: Path) -> None:
@@ -99,7 +105,7 @@ class Kiosk:
         self.opener.open(request, timeout=30).read()
 
 
-def serve_and_measure(db: Path, runs: int, code: Path) -> list[float]:
+def serve_and_measure(db: Path, runs: int, code: Path) -> tuple[list[float], list[float]]:
     state = db.parent
     port = free_port()
     config = state / "stationd.toml"
@@ -115,13 +121,15 @@ def serve_and_measure(db: Path, runs: int, code: Path) -> list[float]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    figures = []
+    figures: list[float] = []
+    peaks: list[float] = []
     try:
         kiosk = Kiosk(f"http://127.0.0.1:{port}")
         kiosk.wait_up()
         print(f"  start: {rss_mb(proc.pid):.0f} MB", flush=True)
         for number in range(1, runs + 1):
             reset_shop(db)
+            reset_peak(proc.pid)
             before = runs_done(db)
             started = time.perf_counter()
             kiosk.run_packscript()
@@ -129,12 +137,17 @@ def serve_and_measure(db: Path, runs: int, code: Path) -> list[float]:
                 time.sleep(0.1)
             time.sleep(2.0)  # the runner's bookkeeping after the commit, and the page's reads
             figures.append(rss_mb(proc.pid))
+            peaks.append(rss_mb(proc.pid, "VmHWM"))
             seconds = time.perf_counter() - started
-            print(f"  run {number:2d}: {figures[-1]:6.0f} MB  ({seconds:.1f} s)", flush=True)
+            print(
+                f"  run {number:2d}: {figures[-1]:6.0f} MB after, {peaks[-1]:4.0f} MB peak"
+                f"  ({seconds:.1f} s)",
+                flush=True,
+            )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return figures
+    return figures, peaks
 
 
 def main() -> None:
@@ -156,7 +169,7 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        results = {}
+        results: dict[str, tuple[list[float], list[float]]] = {}
         try:
             for label, code in (("station", tree), ("baseline", before)):
                 folder = Path(tmp) / f"{label}-state"
@@ -168,7 +181,7 @@ def main() -> None:
                 results[label] = serve_and_measure(db, args.runs, code)
         finally:
             subprocess.run([*git, "worktree", "remove", "--force", str(before)], check=False)
-    station, baseline = results["station"], results["baseline"]
+    (station, peaks), (baseline, baseline_peaks) = results["station"], results["baseline"]
     tail = min(5, args.runs - 1)
     print(
         json.dumps(
@@ -177,6 +190,8 @@ def main() -> None:
                 "runs": args.runs,
                 "rss_mb": [round(x) for x in station],
                 "baseline_rss_mb": [round(x) for x in baseline],
+                "peak_mb": [round(x) for x in peaks],
+                "baseline_peak_mb": [round(x) for x in baseline_peaks],
                 "last5_growth_mb": round(station[-1] - station[-1 - tail], 1),
                 "baseline_last5_growth_mb": round(baseline[-1] - baseline[-1 - tail], 1),
             }

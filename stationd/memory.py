@@ -4,8 +4,17 @@ large piece of work.
 glibc gives each thread that allocates its own arena (up to 8 per core) and keeps what an arena
 once held. A pack-script run over 100,000 orders peaks at ~150 MB in one thread; runs in other
 threads each kept their own peak, and `serve` grew 40–60 MB per run (75 → 431 MB after seven;
-issue 10). Two arenas and a trim after each run let it level off. An explicit
+issue 10). Two arenas and a trim after each run keep the C allocator's part flat. An explicit
 `MALLOC_ARENA_MAX` in the environment wins (glibc reads it at start).
+
+What grows after that is Python's own allocator, which hands back a 1 MiB arena only when it is
+wholly empty: small objects made during a run's peak and kept after it (caches filled then, the
+connections' references to their cursors, the live view of the run) hold arenas the peak filled.
+It is bounded by a run's own peak and levels off: in `serve` at 100,000 orders
+(`bench/packscript_memory.py --runs 50`) 78 MB at start, ~153 MB after 20 runs, 155–165 MB from
+run ~27 to run 50, while each run's own peak stays at 191–221 MB. Closing the pooled connections
+after each run made it worse (peaks 231–264 MB, 209 MB after 50 runs); one string per SKU in
+the load (its own Python peak 110 → 71 MB) moved neither serve's peak nor its level.
 """
 
 from __future__ import annotations
