@@ -4,7 +4,10 @@
 Each keeps a log of the bookings it made — what the tests count — and takes faults for its next
 `POST /shipments`: ``"429"`` (refused, `Retry-After`), ``"500"`` (refused, nothing booked),
 ``"timeout"`` (booked, then no answer until the test ends: past the client's timeout),
-``"malformed"`` (booked, answered with broken JSON), ``"pdf"`` (booked, a PDF label).
+``"malformed"`` (booked, answered with broken JSON), ``"pdf"`` (booked, a PDF label),
+``"late"`` (taken, but booked only when the test sets `commit_late`: a carrier still working on
+the request after the client gave up, so an early look-up finds nothing),
+``"500-booked"`` (booked, then answered 500: a gateway that failed after the carrier committed).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class CarrierServer:
         self.faults: deque[str] = deque()
         self.retry_after = "1"
         self.release = threading.Event()  # ends the "timeout" fault's wait
+        self.commit_late = threading.Event()  # lets the "late" fault book
+        self.late_done = threading.Event()  # set once the "late" fault has booked
         self.lock = threading.Lock()
         server = self
 
@@ -62,6 +67,7 @@ class CarrierServer:
 
     def close(self) -> None:
         self.release.set()
+        self.commit_late.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -86,11 +92,19 @@ class CarrierServer:
                 )
             if fault == "500":
                 return self.answer(req, 500, {"error": "Internal error"})
+            if fault == "late":
+                self.commit_late.wait(10)
+                with self.lock:
+                    made = self.book(body, query, pdf=False)
+                self.late_done.set()
+                return self.answer(req, 201, made)
             with self.lock:
                 made = self.book(body, query, pdf=fault == "pdf")
             if fault == "timeout":
                 self.release.wait(10)  # booked; the client gave up long ago
                 return self.answer(req, 201, made)
+            if fault == "500-booked":
+                return self.answer(req, 500, {"error": "Internal error"})
             if fault == "malformed":
                 return self.answer(req, 201, b'{"id": 1, "parcels": [')
             return self.answer(req, 201, made)

@@ -160,11 +160,38 @@ def test_r13_a_retry_after_longer_than_the_station_waits_is_a_sentence(
     assert server.bookings == [] and waits == []
 
 
-def test_r13_a_500_is_looked_up_and_booked_once_when_the_carrier_has_none(carrier, server):
+def test_r13_a_500_after_sending_is_never_booked_again_in_the_same_click(carrier, server):
+    # A 5xx may come from a gateway after the carrier committed: the outcome is unknown, so
+    # only the look-up may settle it — the POST is not sent again.
     server.faults.append("500")
+    with pytest.raises(CarrierError) as err:
+        carrier.book(booking())
+    assert "does not list it yet" in str(err.value)
+    assert posts(server) == 1 and server.bookings == []
+    shipment = carrier.book(booking())  # the packer's next click: looked up, then booked
+    assert len(server.bookings) == 1 and posts(server) == 2 and shipment.parcel_ids
+
+
+def test_r13_a_500_after_the_carrier_booked_is_found_by_the_look_up(carrier, server):
+    server.faults.append("500-booked")
     shipment = carrier.book(booking())
-    assert len(server.bookings) == 1 and posts(server) == 2
-    assert shipment.parcel_ids
+    assert len(server.bookings) == 1 and posts(server) == 1
+    assert shipment.parcel_ids[0] in str(server.bookings[0]["parcels"])
+
+
+def test_r13_a_carrier_still_booking_after_the_timeout_is_not_booked_twice(carrier, server):
+    # The carrier commits only after the station's look-up found nothing: booking again then
+    # would make two shipments. The click ends in a sentence; the next one finds the booking.
+    server.faults.append("late")
+    with pytest.raises(CarrierError) as err:
+        carrier.book(booking())
+    assert "does not list it yet" in str(err.value)
+    assert posts(server) == 1
+    server.commit_late.set()
+    assert server.late_done.wait(5)
+    shipment = carrier.book(booking())
+    assert len(server.bookings) == 1 and posts(server) == 1
+    assert shipment.parcel_ids[0] in str(server.bookings[0]["parcels"])
 
 
 def test_r13_a_carrier_failing_every_time_is_a_sentence_and_books_nothing(carrier, server):
