@@ -7,7 +7,9 @@ Each keeps a log of the bookings it made — what the tests count — and takes 
 ``"malformed"`` (booked, answered with broken JSON), ``"pdf"`` (booked, a PDF label),
 ``"late"`` (taken, but booked only when the test sets `commit_late`: a carrier still working on
 the request after the client gave up, so an early look-up finds nothing),
-``"500-booked"`` (booked, then answered 500: a gateway that failed after the carrier committed).
+``"500-booked"`` (booked, then answered 500: a gateway that failed after the carrier committed),
+``"hold"`` (taken, and booked only when another `POST /shipments` arrives or 3 s pass: two
+clicks for one parcel racing each other).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class CarrierServer:
         self.release = threading.Event()  # ends the "timeout" fault's wait
         self.commit_late = threading.Event()  # lets the "late" fault book
         self.late_done = threading.Event()  # set once the "late" fault has booked
+        self.another_post = threading.Event()  # ends the "hold" fault's wait
         self.lock = threading.Lock()
         server = self
 
@@ -85,7 +88,12 @@ class CarrierServer:
         if req.headers.get("Authorization") != expected:
             return self.answer(req, 401, self.unauthorized())
         if method == "POST" and path == "/shipments":
-            fault = self.faults.popleft() if self.faults else ""
+            with self.lock:
+                fault = self.faults.popleft() if self.faults else ""
+            if fault == "hold":
+                self.another_post.wait(3)
+            else:
+                self.another_post.set()
             if fault == "429":
                 return self.answer(
                     req, 429, {"error": "Too many requests"}, {"Retry-After": self.retry_after}

@@ -6,6 +6,7 @@ goes through the label printer's durable queue — once, with no station label b
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ from sqlalchemy import func, select, update
 
 from stationd.core.orders import OrderRuleError
 from stationd.events import ScanRead
+from stationd.services.parcel_ids import drop_parcel_id
 from stationd.services.shipout import fetch_parcel_id, keep_typed_parcel_id
 from stationd.station import Station
 from stationd.store.deliveries import pending_parcel_ids
@@ -143,3 +145,47 @@ def test_r13_a_carrier_refusal_reaches_the_packer_as_a_sentence_in_their_languag
     assert response.status_code == 502
     assert "godtog inte stationens inloggningsuppgifter (HTTP 401)" in page
     assert KEY not in page and server.bookings == [] and kept(station) == []
+
+
+def test_r13_two_clicks_racing_for_one_parcel_book_it_once(station, server):
+    # Two kiosk tabs click "Fetch from carrier" for the same parcel at the same time: the first
+    # booking is held at the carrier until the second arrives (or 3 s pass). One shipment, one
+    # id kept, one label — both clicks show that id.
+    station.carrier.http.client.timeout = httpx.Timeout(10)
+    server.faults.append("hold")
+    got: list[object] = []
+
+    def click() -> None:
+        try:
+            got.append(
+                fetch_parcel_id(
+                    station.store, station.carrier, 1042, station=STATION, printing=station.printing
+                )
+            )
+        except Exception as err:  # the test shows what a click ended in
+            got.append(err)
+
+    clicks = [threading.Thread(target=click) for _ in range(2)]
+    for thread in clicks:
+        thread.start()
+    for thread in clicks:
+        thread.join(30)
+    assert len(server.bookings) == 1, server.bookings
+    assert got == parcel_nos(server) * 2 and kept(station) == parcel_nos(server)
+    assert len(label_jobs(station)) == 1
+
+
+def test_r13_a_parcel_id_taken_off_then_fetched_again_is_a_new_booking(station, server):
+    first = fetch_parcel_id(
+        station.store, station.carrier, 1042, station=STATION, printing=station.printing
+    )
+    second = fetch_parcel_id(
+        station.store, station.carrier, 1042, station=STATION, printing=station.printing
+    )
+    with station.store.write() as conn:
+        drop_parcel_id(conn, 1042, first, station=STATION)  # the field's ×
+    third = fetch_parcel_id(
+        station.store, station.carrier, 1042, station=STATION, printing=station.printing
+    )
+    assert len(server.bookings) == 3 and third not in (first, second)
+    assert kept(station) == [second, third]
