@@ -25,6 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 from stationd.core.check_digits import gtin_check_digit
 
 USER, KEY = "station-user", "s3cret-api-key-do-not-log"
+#: A signed link's token, as a storage service puts in a document's URL: it must not be logged.
+SIGNED = "signature=sig-do-not-log"
 ZPL = b"^XA^FO50,50^A0N,40,40^FDCARRIER LABEL^FS^XZ"
 
 
@@ -151,9 +153,43 @@ class CarrierServer:
         raise NotImplementedError
 
 
+class FileServer:
+    """A host of its own that hands out label documents (as a storage service behind a
+    carrier's `href` would) and notes the headers of every request it gets."""
+
+    def __init__(self, payload: bytes = ZPL) -> None:
+        self.headers: list[dict[str, str]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.headers.append(dict(self.headers.items()))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/files"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 class NShiftServer(CarrierServer):
     """nShift Delivery: `POST /shipments?returnFile=true`, the `GET /shipments?fetchId=` feed,
-    `GET /shipments/{id}/prints`, `DELETE /shipments/{id}`."""
+    `GET /shipments/{id}/prints`, `DELETE /shipments/{id}`. With `files` set, the answer's
+    documents are links to that host instead of inline data."""
+
+    files: FileServer | None = None
 
     def unauthorized(self) -> Any:
         return {"message": "Unauthorized"}
@@ -175,6 +211,15 @@ class NShiftServer(CarrierServer):
             "deleted": False,
         }
         self.bookings.append(made)
+        if self.files is not None:  # the documents behind a link on another host
+            return [
+                {k: v for k, v in made.items() if k not in ("label", "deleted")}
+                | {
+                    "prints": [
+                        {"href": f"{self.files.url}/{number}?{SIGNED}", "description": "Label"}
+                    ]
+                }
+            ]
         prints = [{"href": f"{self.url}/files/{number}", "description": "Label"}]
         if query.get("returnFile") == "true":
             prints[0]["data"] = made["label"]

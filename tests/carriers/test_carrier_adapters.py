@@ -10,7 +10,7 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
-from carrier_servers import KEY, USER, ZPL, NShiftServer, ShipmondoServer
+from carrier_servers import KEY, SIGNED, USER, ZPL, FileServer, NShiftServer, ShipmondoServer
 
 from stationd.carriers import CarrierError, ParcelBooking, Shipment
 from stationd.carriers.http_session import CarrierHttp, retry_after_s
@@ -283,3 +283,44 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert retry_after_s("Mon, 07 Dec 2026 01:00:30 GMT", now=now) == 30.0
     assert retry_after_s("Mon, 07 Dec 2026 00:59:00 GMT", now=now) == 0.0  # past: at once
     assert retry_after_s("soon") is None and retry_after_s(None) is None
+
+
+def test_r13_a_label_link_to_another_host_gets_no_credentials(
+    nshift_server, waits, tmp_path, caplog
+):
+    # The label behind `prints[].href` on another host (a storage service): the document is
+    # fetched, but the station's API key goes only to the carrier's API, and the link's
+    # signature stays out of the station's log.
+    caplog.set_level(logging.DEBUG, logger="stationd")
+    files = FileServer()
+    nshift_server.files = files
+    try:
+        shipment = make_carrier("nshift", nshift_server, waits, tmp_path).book(booking())
+    finally:
+        files.close()
+    assert shipment.labels == (ZPL,)
+    assert len(files.headers) == 1
+    assert "authorization" not in {name.lower() for name in files.headers[0]}
+    assert SIGNED not in caplog.text
+
+
+def test_r13_the_served_stations_log_carries_no_signed_link(nshift_server, waits, tmp_path, capsys):
+    # As `stationd serve` logs (INFO to stderr): httpx's own request lines would name the whole
+    # URL of the label's link, its signature with it.
+    from stationd.cli import root
+
+    handlers, level = logging.root.handlers[:], logging.root.level
+    httpx_level = logging.getLogger("httpx").level
+    files = FileServer()
+    nshift_server.files = files
+    try:
+        root._log_to_stderr(logging.INFO)
+        make_carrier("nshift", nshift_server, waits, tmp_path).book(booking())
+    finally:
+        files.close()
+        logging.root.handlers[:] = handlers
+        logging.root.setLevel(level)
+        logging.getLogger("httpx").setLevel(httpx_level)
+    logged = capsys.readouterr().err
+    assert "nShift: GET /files/1 -> 200" in logged  # the station's own line, path only
+    assert SIGNED not in logged and KEY not in logged
