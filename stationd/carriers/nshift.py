@@ -252,9 +252,17 @@ class NShiftCarrier:
                 continue
             for data in shipments if isinstance(shipments, list) else []:
                 order_no = data.get("orderNo") if isinstance(data, dict) else None
-                if order_no:
+                if not order_no:
+                    continue
+                try:
                     made = self._shipment_of(data, str(order_no))
-                    state["seen"][str(order_no)] = _seen(data, made)
+                except CarrierError:
+                    # The feed lists the whole account's shipments: one the station can't
+                    # read (made elsewhere, no parcel number yet) is skipped, not a stop to
+                    # every booking after it.
+                    log.warning("nShift: feed: shipment of order %s without parcels", order_no)
+                    continue
+                state["seen"][str(order_no)] = _seen(data, made)
             fetch_id = str(page["fetchId"])
             state["fetchId"] = fetch_id
             if page.get("done", True):

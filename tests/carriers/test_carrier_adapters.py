@@ -324,3 +324,18 @@ def test_r13_the_served_stations_log_carries_no_signed_link(nshift_server, waits
     logged = capsys.readouterr().err
     assert "nShift: GET /files/1 -> 200" in logged  # the station's own line, path only
     assert SIGNED not in logged and KEY not in logged
+
+
+def test_r13_a_shipment_of_someone_else_in_the_nshift_feed_does_not_stop_booking(
+    nshift_server, waits, tmp_path
+):
+    # The feed lists every shipment of the account: one made in nShift's own web app (no
+    # parcel number yet) is not the station's to read, and must not stop its bookings.
+    carrier = make_carrier("nshift", nshift_server, waits, tmp_path)
+    carrier.book(booking("1042-1-1"))
+    nshift_server.bookings.append(
+        {"id": "777", "shipmentNo": "", "orderNo": "WEB-77", "parcels": [{}], "label": ""}
+    )
+    shipment = carrier.book(booking("1043-1-1"))
+    assert shipment.parcel_ids and len(nshift_server.bookings) == 3
+    assert posts(nshift_server) == 2
