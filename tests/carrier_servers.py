@@ -190,6 +190,9 @@ class NShiftServer(CarrierServer):
     documents are links to that host instead of inline data."""
 
     files: FileServer | None = None
+    #: When set, the feed answers as nShift does to calls made too fast: nothing, the same
+    #: fetchId, and how many milliseconds to wait.
+    min_delay_ms: int = 0
 
     def unauthorized(self) -> Any:
         return {"message": "Unauthorized"}
@@ -230,6 +233,9 @@ class NShiftServer(CarrierServer):
     def read(self, method: str, path: str, query: dict[str, str]) -> tuple[int, Any]:
         if method == "GET" and path == "/shipments":
             since = int(query.get("fetchId", "-1"))
+            if self.min_delay_ms:
+                answer = {"fetchId": str(since), "done": True, "shipments": []}
+                return 200, answer | {"minDelay": self.min_delay_ms}
             if since < 0:
                 return 200, {"fetchId": str(len(self.bookings)), "done": True, "shipments": []}
             new = self.bookings[since : since + 100]

@@ -339,3 +339,17 @@ def test_r13_a_shipment_of_someone_else_in_the_nshift_feed_does_not_stop_booking
     shipment = carrier.book(booking("1043-1-1"))
     assert shipment.parcel_ids and len(nshift_server.bookings) == 3
     assert posts(nshift_server) == 2
+
+
+def test_r13_nshift_feed_called_too_fast_is_waited_for_once_then_a_sentence(
+    nshift_server, waits, tmp_path
+):
+    # nShift answers a feed read made too soon with minDelay; the station waits once in the
+    # packer's request, not page after page, and books nothing it could not look up first.
+    carrier = make_carrier("nshift", nshift_server, waits, tmp_path)
+    carrier.book(booking("1042-1-1"))
+    nshift_server.min_delay_ms = 20_000
+    with pytest.raises(CarrierError) as err:
+        carrier.book(booking("1043-1-1"))
+    assert "asks the station to wait 20 s" in str(err.value)
+    assert waits == [20.0] and posts(nshift_server) == 1
