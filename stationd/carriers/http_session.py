@@ -22,12 +22,15 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from stationd.carriers import CarrierError
 from stationd.core.text import sentence
+
+if TYPE_CHECKING:
+    from stationd.config.sections import ShippingSettings
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +106,21 @@ class CarrierHttp:
             timeout=httpx.Timeout(timeout_s),
             headers={"Accept": "application/json", "User-Agent": "stationd"},
             follow_redirects=False,
+        )
+
+    @classmethod
+    def from_settings(
+        cls, carrier: str, shipping: ShippingSettings, production_url: str
+    ) -> CarrierHttp:
+        """The session `[shipping]` describes: its API address (else `production_url`), its
+        credentials, timeout, tries and longest wait."""
+        return cls(
+            carrier,
+            shipping.api_url or production_url,
+            auth=(shipping.api_user, shipping.api_key),
+            timeout_s=shipping.timeout_s,
+            tries=shipping.tries,
+            max_wait_s=shipping.max_wait_s,
         )
 
     def close(self) -> None:

@@ -88,14 +88,7 @@ class NShiftCarrier:
     def from_settings(cls, settings: Settings) -> NShiftCarrier:
         """The adapter `[shipping]` describes; its feed state in the station's state dir."""
         shipping, shop = settings.shipping, settings.shop
-        http = CarrierHttp(
-            cls.name,
-            shipping.api_url or PRODUCTION_URL,
-            auth=(shipping.api_user, shipping.api_key),
-            timeout_s=shipping.timeout_s,
-            tries=shipping.tries,
-            max_wait_s=shipping.max_wait_s,
-        )
+        http = CarrierHttp.from_settings(cls.name, shipping, PRODUCTION_URL)
         return cls(
             http,
             settings.station.state_dir / "nshift-shipments.json",
