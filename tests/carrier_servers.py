@@ -8,6 +8,7 @@ Each keeps a log of the bookings it made — what the tests count — and takes 
 ``"late"`` (taken, but booked only when the test sets `commit_late`: a carrier still working on
 the request after the client gave up, so an early look-up finds nothing),
 ``"500-booked"`` (booked, then answered 500: a gateway that failed after the carrier committed),
+``"bad-gzip"`` (booked, answered with a body that says gzip and is not),
 ``"hold"`` (taken, and booked only when another `POST /shipments` arrives or 3 s pass: two
 clicks for one parcel racing each other).
 """
@@ -115,6 +116,8 @@ class CarrierServer:
                 return self.answer(req, 201, made)
             if fault == "500-booked":
                 return self.answer(req, 500, {"error": "Internal error"})
+            if fault == "bad-gzip":
+                return self.answer(req, 201, b"not gzip at all", {"Content-Encoding": "gzip"})
             if fault == "malformed":
                 return self.answer(req, 201, b'{"id": 1, "parcels": [')
             return self.answer(req, 201, made)

@@ -219,7 +219,7 @@ class CarrierHttp:
                             carrier=self.carrier,
                         )
                     ) from None
-            except (httpx.TimeoutException, httpx.TransportError) as err:
+            except httpx.RequestError as err:  # timeouts, transport, an undecodable body
                 log.warning("%s: %s %s: no answer (%s)", self.carrier, method, where, err)
                 if books:
                     raise OutcomeUnknown(f"no answer: {type(err).__name__}") from None

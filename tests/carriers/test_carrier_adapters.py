@@ -209,6 +209,17 @@ def test_r13_malformed_json_after_the_booking_is_resolved_by_look_up(carrier, se
     assert shipment.parcel_ids[0] in str(server.bookings[0]["parcels"])
 
 
+def test_r13_an_answer_that_does_not_decode_after_the_booking_is_resolved_by_look_up(
+    carrier, server
+):
+    # A body that says gzip and is not: httpx's DecodingError is no transport error, and it
+    # reached the packer as a traceback; the carrier said 201, so the look-up settles it.
+    server.faults.append("bad-gzip")
+    shipment = carrier.book(booking())
+    assert len(server.bookings) == 1 and posts(server) == 1
+    assert shipment.parcel_ids[0] in str(server.bookings[0]["parcels"])
+
+
 def test_r13_401_is_a_sentence_about_the_credentials_and_the_key_is_never_logged(
     kind, server, waits, tmp_path, caplog
 ):
