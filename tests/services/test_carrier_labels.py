@@ -189,3 +189,31 @@ def test_r13_a_parcel_id_taken_off_then_fetched_again_is_a_new_booking(station, 
     )
     assert len(server.bookings) == 3 and third not in (first, second)
     assert kept(station) == [second, third]
+
+
+def test_r16_a_crash_between_the_carriers_answer_and_the_commit_loses_no_label(
+    station, server, monkeypatch
+):
+    # The carrier booked and answered; the station died before the transaction that keeps the
+    # id and queues the label committed (the write is cut where the label is queued). The next
+    # click asks for the same reference: found at the carrier, its label queued once.
+    import stationd.services.parcel_ids as parcel_ids
+
+    queue = parcel_ids.queue_carrier_labels
+
+    def dies(*args, **kwargs):  # type: ignore[no-untyped-def]
+        monkeypatch.setattr(parcel_ids, "queue_carrier_labels", queue)
+        raise SystemExit("power cut")
+
+    monkeypatch.setattr(parcel_ids, "queue_carrier_labels", dies)
+    with pytest.raises(SystemExit):
+        fetch_parcel_id(
+            station.store, station.carrier, 1042, station=STATION, printing=station.printing
+        )
+    assert len(server.bookings) == 1 and kept(station) == [] and label_jobs(station) == []
+    parcel_id = fetch_parcel_id(
+        station.store, station.carrier, 1042, station=STATION, printing=station.printing
+    )
+    assert len(server.bookings) == 1 and [parcel_id] == parcel_nos(server) == kept(station)
+    (payload,) = label_jobs(station)
+    assert payload.startswith(ZPL)
