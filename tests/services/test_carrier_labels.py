@@ -217,3 +217,66 @@ def test_r16_a_crash_between_the_carriers_answer_and_the_commit_loses_no_label(
     assert len(server.bookings) == 1 and [parcel_id] == parcel_nos(server) == kept(station)
     (payload,) = label_jobs(station)
     assert payload.startswith(ZPL)
+
+
+@pytest.mark.postgres
+def test_r13_two_stations_on_one_postgresql_racing_for_one_parcel_book_it_once(
+    server, pg_store, pg_url, make_station, make_shop, tmp_path: Path, request
+):
+    # Two benches, one database: each asks its own carrier session for the order's next parcel
+    # at the same moment. The booking lock is PostgreSQL's, so the second waits and finds the
+    # first one's shipment: one booking in the carrier's log, one id kept, one label queued.
+    if server.kind == "nshift":
+        # Left open: nShift's look-up reads the fetchId feed into a file per station, and a
+        # feed first read with -1 starts *now* — the second bench never sees the first one's
+        # booking and books again. It wants the feed's state shared in the database.
+        reason = "nShift's feed state is per station (see the comment)"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    stations = [
+        make_station(
+            name=name,
+            state_dir=tmp_path / name,
+            database={"url": pg_url},
+            shipping={
+                "carrier": server.kind,
+                "api_url": server.url,
+                "api_user": USER,
+                "api_key": KEY,
+                "service": "P19",
+                "timeout_s": 10,
+            },
+            printers=[{"name": "labels", "kind": "simulated"}],
+            print={"label": "labels"},
+        )
+        for name in ("bench-1", "bench-2")
+    ]
+    shop = make_shop(stations[0].store)
+    shop.product("A", number=1)
+    shop.order([("A", 1)], status="packing", reserve=True, order_id=1042)
+    server.faults.append("hold")
+    got: list[object] = []
+
+    def click(at: Station) -> None:
+        try:
+            got.append(
+                fetch_parcel_id(
+                    at.store,
+                    at.carrier,
+                    1042,
+                    station=at.settings.station.name,
+                    printing=at.printing,
+                )
+            )
+        except Exception as err:  # the test shows what a click ended in
+            got.append(err)
+
+    clicks = [threading.Thread(target=click, args=(at,)) for at in stations]
+    for thread in clicks:
+        thread.start()
+    for thread in clicks:
+        thread.join(30)
+    for at in stations:
+        at.printing.stop()
+    assert len(server.bookings) == 1, server.bookings
+    assert got == parcel_nos(server) * 2 and kept(stations[0]) == parcel_nos(server)
+    assert len(label_jobs(stations[0])) == 1
