@@ -4,7 +4,13 @@
 Each keeps a log of the bookings it made — what the tests count — and takes faults for its next
 `POST /shipments`: ``"429"`` (refused, `Retry-After`), ``"500"`` (refused, nothing booked),
 ``"timeout"`` (booked, then no answer until the test ends: past the client's timeout),
-``"malformed"`` (booked, answered with broken JSON), ``"pdf"`` (booked, a PDF label).
+``"malformed"`` (booked, answered with broken JSON), ``"pdf"`` (booked, a PDF label),
+``"late"`` (taken, but booked only when the test sets `commit_late`: a carrier still working on
+the request after the client gave up, so an early look-up finds nothing),
+``"500-booked"`` (booked, then answered 500: a gateway that failed after the carrier committed),
+``"bad-gzip"`` (booked, answered with a body that says gzip and is not),
+``"hold"`` (taken, and booked only when another `POST /shipments` arrives or 3 s pass: two
+clicks for one parcel racing each other).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 from stationd.core.check_digits import gtin_check_digit
 
 USER, KEY = "station-user", "s3cret-api-key-do-not-log"
+#: A signed link's token, as a storage service puts in a document's URL: it must not be logged.
+SIGNED = "signature=sig-do-not-log"
 ZPL = b"^XA^FO50,50^A0N,40,40^FDCARRIER LABEL^FS^XZ"
 
 
@@ -38,6 +46,9 @@ class CarrierServer:
         self.faults: deque[str] = deque()
         self.retry_after = "1"
         self.release = threading.Event()  # ends the "timeout" fault's wait
+        self.commit_late = threading.Event()  # lets the "late" fault book
+        self.late_done = threading.Event()  # set once the "late" fault has booked
+        self.another_post = threading.Event()  # ends the "hold" fault's wait
         self.lock = threading.Lock()
         server = self
 
@@ -62,6 +73,7 @@ class CarrierServer:
 
     def close(self) -> None:
         self.release.set()
+        self.commit_late.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -79,18 +91,33 @@ class CarrierServer:
         if req.headers.get("Authorization") != expected:
             return self.answer(req, 401, self.unauthorized())
         if method == "POST" and path == "/shipments":
-            fault = self.faults.popleft() if self.faults else ""
+            with self.lock:
+                fault = self.faults.popleft() if self.faults else ""
+            if fault == "hold":
+                self.another_post.wait(3)
+            else:
+                self.another_post.set()
             if fault == "429":
                 return self.answer(
                     req, 429, {"error": "Too many requests"}, {"Retry-After": self.retry_after}
                 )
             if fault == "500":
                 return self.answer(req, 500, {"error": "Internal error"})
+            if fault == "late":
+                self.commit_late.wait(10)
+                with self.lock:
+                    made = self.book(body, query, pdf=False)
+                self.late_done.set()
+                return self.answer(req, 201, made)
             with self.lock:
                 made = self.book(body, query, pdf=fault == "pdf")
             if fault == "timeout":
                 self.release.wait(10)  # booked; the client gave up long ago
                 return self.answer(req, 201, made)
+            if fault == "500-booked":
+                return self.answer(req, 500, {"error": "Internal error"})
+            if fault == "bad-gzip":
+                return self.answer(req, 201, b"not gzip at all", {"Content-Encoding": "gzip"})
             if fault == "malformed":
                 return self.answer(req, 201, b'{"id": 1, "parcels": [')
             return self.answer(req, 201, made)
@@ -129,9 +156,46 @@ class CarrierServer:
         raise NotImplementedError
 
 
+class FileServer:
+    """A host of its own that hands out label documents (as a storage service behind a
+    carrier's `href` would) and notes the headers of every request it gets."""
+
+    def __init__(self, payload: bytes = ZPL) -> None:
+        self.headers: list[dict[str, str]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.headers.append(dict(self.headers.items()))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/files"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 class NShiftServer(CarrierServer):
     """nShift Delivery: `POST /shipments?returnFile=true`, the `GET /shipments?fetchId=` feed,
-    `GET /shipments/{id}/prints`, `DELETE /shipments/{id}`."""
+    `GET /shipments/{id}/prints`, `DELETE /shipments/{id}`. With `files` set, the answer's
+    documents are links to that host instead of inline data."""
+
+    files: FileServer | None = None
+    #: When set, the feed answers as nShift does to calls made too fast: nothing, the same
+    #: fetchId, and how many milliseconds to wait.
+    min_delay_ms: int = 0
 
     def unauthorized(self) -> Any:
         return {"message": "Unauthorized"}
@@ -153,6 +217,15 @@ class NShiftServer(CarrierServer):
             "deleted": False,
         }
         self.bookings.append(made)
+        if self.files is not None:  # the documents behind a link on another host
+            return [
+                {k: v for k, v in made.items() if k not in ("label", "deleted")}
+                | {
+                    "prints": [
+                        {"href": f"{self.files.url}/{number}?{SIGNED}", "description": "Label"}
+                    ]
+                }
+            ]
         prints = [{"href": f"{self.url}/files/{number}", "description": "Label"}]
         if query.get("returnFile") == "true":
             prints[0]["data"] = made["label"]
@@ -163,6 +236,9 @@ class NShiftServer(CarrierServer):
     def read(self, method: str, path: str, query: dict[str, str]) -> tuple[int, Any]:
         if method == "GET" and path == "/shipments":
             since = int(query.get("fetchId", "-1"))
+            if self.min_delay_ms:
+                answer = {"fetchId": str(since), "done": True, "shipments": []}
+                return 200, answer | {"minDelay": self.min_delay_ms}
             if since < 0:
                 return 200, {"fetchId": str(len(self.bookings)), "done": True, "shipments": []}
             new = self.bookings[since : since + 100]

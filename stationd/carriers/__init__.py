@@ -35,7 +35,7 @@ class ParcelBooking:
     `parcel_number` counts the parcels of this delivery from 1 (at most four, R13): the station
     books one parcel at a time (a "Fetch from carrier" is one parcel), so a booking is one
     parcel unless `parcels` says more. `weight_g` is None when nobody weighed it yet.
-    `reference` is the station's name for this booking at the carrier (order, delivery, parcel):
+    `reference` is the station's name for this booking at the carrier (order, delivery, booking):
     the same booking asked again carries the same reference, which is how the carrier is asked
     whether it exists already.
     """

@@ -22,12 +22,15 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from stationd.carriers import CarrierError
 from stationd.core.text import sentence
+
+if TYPE_CHECKING:
+    from stationd.config.sections import ShippingSettings
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,21 @@ class CarrierHttp:
             follow_redirects=False,
         )
 
+    @classmethod
+    def from_settings(
+        cls, carrier: str, shipping: ShippingSettings, production_url: str
+    ) -> CarrierHttp:
+        """The session `[shipping]` describes: its API address (else `production_url`), its
+        credentials, timeout, tries and longest wait."""
+        return cls(
+            carrier,
+            shipping.api_url or production_url,
+            auth=(shipping.api_user, shipping.api_key),
+            timeout_s=shipping.timeout_s,
+            tries=shipping.tries,
+            max_wait_s=shipping.max_wait_s,
+        )
+
     def close(self) -> None:
         """Close the connections."""
         self.client.close()
@@ -117,8 +135,13 @@ class CarrierHttp:
         return self.json_of(self._send("GET", path, params=params, books=False), books=False)
 
     def read_bytes(self, url: str) -> bytes:
-        """GET a document (a label behind the URL a carrier hands out) as bytes."""
-        return self._send("GET", url, books=False).content
+        """GET a document (a label behind the URL a carrier hands out) as bytes. The
+        credentials go along only to the carrier's own API: a link to another host (a storage
+        service, a CDN) is fetched without them."""
+        own = self.client.base_url
+        target = self.client.base_url.join(url)
+        same_origin = (target.scheme, target.host, target.port) == (own.scheme, own.host, own.port)
+        return self._send("GET", url, books=False, with_auth=same_origin).content
 
     def create(self, path: str, body: Any, params: Mapping[str, Any] | None = None) -> Any:
         """POST `body` as JSON to `path` once and return the answer's JSON.
@@ -169,15 +192,25 @@ class CarrierHttp:
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         books: bool,
+        with_auth: bool = True,
     ) -> httpx.Response:
         backoff = FIRST_BACKOFF_S
         last_status: int | None = None
+        # The log names the path only: a document's link may carry a signature in its query.
+        where = httpx.URL(path).path
         for attempt in range(1, self.tries + 1):
             try:
-                response = self.client.request(method, path, params=params, json=json_body)
+                response = self.client.request(
+                    method,
+                    path,
+                    params=params,
+                    json=json_body,
+                    # None: no Authorization header at all (httpx's default is the client's).
+                    **({} if with_auth else {"auth": None}),
+                )
             except (httpx.ConnectError, httpx.ConnectTimeout) as err:
                 # Nothing reached the carrier: trying again can't do anything twice.
-                log.warning("%s: %s %s: no connection (%s)", self.carrier, method, path, err)
+                log.warning("%s: %s %s: no connection (%s)", self.carrier, method, where, err)
                 last_status = None
                 if attempt == self.tries:
                     raise CarrierError(
@@ -186,8 +219,8 @@ class CarrierHttp:
                             carrier=self.carrier,
                         )
                     ) from None
-            except (httpx.TimeoutException, httpx.TransportError) as err:
-                log.warning("%s: %s %s: no answer (%s)", self.carrier, method, path, err)
+            except httpx.RequestError as err:  # timeouts, transport, an undecodable body
+                log.warning("%s: %s %s: no answer (%s)", self.carrier, method, where, err)
                 if books:
                     raise OutcomeUnknown(f"no answer: {type(err).__name__}") from None
                 if attempt == self.tries:
@@ -201,7 +234,7 @@ class CarrierHttp:
                     ) from None
             else:
                 status = response.status_code
-                log.info("%s: %s %s -> %s", self.carrier, method, path, status)
+                log.info("%s: %s %s -> %s", self.carrier, method, where, status)
                 if status < 300:
                     return response
                 last_status = status

@@ -4,8 +4,10 @@ Before a shipment is created, the carrier is asked for the station's reference: 
 exists already (an earlier click whose answer was lost, a restart in between) is handed back,
 not made again. When creating gives no answer that can be trusted — the answer timed out after
 the request was sent, the connection broke, a 5xx, an unreadable answer — the outcome is
-unknown, and only that look-up settles it: found, it is the booking; not found, the carrier
-did not book, and creating again is safe. A 429 booked nothing: the station waits as long as
+unknown, and only that look-up settles it: found, it is the booking; not found *yet* proves
+nothing — the carrier may still be working on the request the station gave up on, or its
+listing may lag — so the booking is not sent again in this call: the packer gets a sentence,
+and the next click looks it up first again. A 429 booked nothing: the station waits as long as
 the carrier asks (`Retry-After`) and sends it again.
 """
 
@@ -32,9 +34,9 @@ def book_once(
 ) -> Shipment:
     """The shipment booked under `reference`: found by `look_up`, else made by `create`.
 
-    `create` is called again only after `look_up` said the carrier has no such booking; an
-    outcome still unknown after `tries` rounds is a `CarrierError` that says so (the next try,
-    a click later, looks it up first again).
+    `create` is called again only after a 429 (nothing booked). After an unknown outcome the
+    rounds left only look up; an outcome still unknown then is a `CarrierError` that says so
+    (the next try, a click later, looks it up first again).
     """
     wait = 0.0
     unknown = False
@@ -46,6 +48,8 @@ def book_once(
             if unknown:
                 log.info("%s: booking %s was made after all: found it", carrier, reference)
             return found
+        if unknown:
+            continue  # not listed yet is no proof it was not booked: never create again
         try:
             return create()
         except RetryLater as busy:

@@ -88,14 +88,7 @@ class NShiftCarrier:
     def from_settings(cls, settings: Settings) -> NShiftCarrier:
         """The adapter `[shipping]` describes; its feed state in the station's state dir."""
         shipping, shop = settings.shipping, settings.shop
-        http = CarrierHttp(
-            cls.name,
-            shipping.api_url or PRODUCTION_URL,
-            auth=(shipping.api_user, shipping.api_key),
-            timeout_s=shipping.timeout_s,
-            tries=shipping.tries,
-            max_wait_s=shipping.max_wait_s,
-        )
+        http = CarrierHttp.from_settings(cls.name, shipping, PRODUCTION_URL)
         return cls(
             http,
             settings.station.state_dir / "nshift-shipments.json",
@@ -124,8 +117,10 @@ class NShiftCarrier:
         then what it ever showed of that reference (its labels fetched again)."""
         with self._lock:
             state = self._load()
-            self._read_feed(state)
-            self._save(state)
+            try:
+                self._read_feed(state)
+            finally:
+                self._save(state)  # what was read stays read, also when the feed stopped early
             seen = state["seen"].get(reference)
         if seen is None:
             return None
@@ -239,26 +234,53 @@ class NShiftCarrier:
     # -- the feed of printed shipments -----------------------------------------------------------
 
     def _read_feed(self, state: dict[str, Any]) -> None:
+        """Read the feed up to now into `state`. Raises `CarrierError` when it can't be read to
+        the end: a look-up that did not see everything must not answer "none" (it would book
+        again)."""
         fetch_id = state.get("fetchId") or "-1"
+        waited = False
         for _ in range(MAX_PAGES):
             page = self.http.read("/shipments", params={"fetchId": fetch_id})
             if not isinstance(page, dict) or "fetchId" not in page:
                 raise self.http.unreadable()
             shipments = page.get("shipments") or []
-            delay_ms = page.get("minDelay") or 0
-            if not shipments and str(page["fetchId"]) == str(fetch_id) and delay_ms:
-                # Called too fast: nShift says how long to wait, and the station waits once.
-                self.sleep(min(float(delay_ms) / 1000, self.http.max_wait_s))
+            try:
+                delay_s = float(page.get("minDelay") or 0) / 1000
+            except (TypeError, ValueError):
+                raise self.http.unreadable() from None
+            if not shipments and str(page["fetchId"]) == str(fetch_id) and delay_s:
+                # Called too fast: nShift says how long to wait; the station waits once in the
+                # packer's request, and a second "too fast" is a sentence.
+                if waited or delay_s > self.http.max_wait_s:
+                    raise CarrierError(
+                        sentence(
+                            "{carrier} asks the station to wait {seconds} s before it "
+                            "tries again; try again later.",
+                            carrier=self.name,
+                            seconds=round(delay_s),
+                        )
+                    )
+                self.sleep(delay_s)
+                waited = True
                 continue
             for data in shipments if isinstance(shipments, list) else []:
                 order_no = data.get("orderNo") if isinstance(data, dict) else None
-                if order_no:
+                if not order_no:
+                    continue
+                try:
                     made = self._shipment_of(data, str(order_no))
-                    state["seen"][str(order_no)] = _seen(data, made)
+                except CarrierError:
+                    # The feed lists the whole account's shipments: one the station can't
+                    # read (made elsewhere, no parcel number yet) is skipped, not a stop to
+                    # every booking after it.
+                    log.warning("nShift: feed: shipment of order %s without parcels", order_no)
+                    continue
+                state["seen"][str(order_no)] = _seen(data, made)
             fetch_id = str(page["fetchId"])
             state["fetchId"] = fetch_id
             if page.get("done", True):
                 return
+        raise self.http.unreadable()  # more than MAX_PAGES pages: not read to the end
 
     def _load(self) -> dict[str, Any]:
         try:

@@ -70,14 +70,7 @@ class ShipmondoCarrier:
     def from_settings(cls, settings: Settings) -> ShipmondoCarrier:
         """The adapter `[shipping]` describes."""
         shipping, shop = settings.shipping, settings.shop
-        http = CarrierHttp(
-            cls.name,
-            shipping.api_url or PRODUCTION_URL,
-            auth=(shipping.api_user, shipping.api_key),
-            timeout_s=shipping.timeout_s,
-            tries=shipping.tries,
-            max_wait_s=shipping.max_wait_s,
-        )
+        http = CarrierHttp.from_settings(cls.name, shipping, PRODUCTION_URL)
         return cls(
             http,
             product_code=shipping.service,

@@ -101,6 +101,9 @@ def _log_to_stderr(level: int, *, wire: bool = False) -> None:
     if level > logging.DEBUG:
         # Alembic says "setup plugin …" and each migration at INFO on every start.
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        # httpx names every request's whole URL at INFO: a carrier's signed document link
+        # would reach the log with its signature (carriers/http_session.py logs the path).
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     if not wire:
         # Raw device bytes (scanned codes among them) stay out of the log unless asked for;
         # a filter on the handlers also covers device modules imported later.

@@ -29,6 +29,7 @@ from stationd.core.text import sentence
 from stationd.services.documents import order_address
 from stationd.store.audit import record_event
 from stationd.store.bench import session_parcel_scans
+from stationd.store.carrier_bookings import booking_lock, bookings_kept
 from stationd.store.database import Store
 from stationd.store.deliveries import (
     add_pending_parcel_id,
@@ -111,12 +112,15 @@ def kept_in_session(conn: Connection, station: str, order_id: int) -> list[str]:
     return [parcel_id for parcel_id in dict.fromkeys(scanned) if parcel_id in kept]
 
 
-def booking_reference(order_id: int, delivery: int, parcel_number: int) -> str:
-    """The station's name at the carrier for one parcel's booking: order, delivery, parcel.
+def booking_reference(order_id: int, delivery: int, booking: int) -> str:
+    """The station's name at the carrier for one booking: order, delivery, and the order's
+    booking number (its bookings kept so far, plus one).
 
-    Asking for the same parcel again gives the same reference, so the carrier's look-up finds
-    the booking made before instead of booking twice (carriers/no_double_booking.py)."""
-    return f"{order_id}-{delivery}-{parcel_number}"
+    Asking again before the booking is kept gives the same reference — a lost answer, a crash,
+    a second tab — so the carrier's look-up finds the booking made before instead of booking
+    twice (carriers/no_double_booking.py). Once kept, the next one gets the next number, also
+    when a kept id was taken off again (its position would come round again; its number not)."""
+    return f"{order_id}-{delivery}-{booking}"
 
 
 def book_parcel_id(
@@ -148,17 +152,21 @@ def book_parcel_id(
         receiver = order_address(conn, order_id)
         kept = pending_delivery(conn, order_id)
         delivery = reported_delivery_count(conn, order_id) + 1
+        booked = bookings_kept(conn, order_id) + 1
     ids = list(kept.parcel_ids) if kept is not None else []
     number = next_parcel_number(ids + [t for t in valid_parcel_ids(taken) if t not in ids])
     for attempt in range(CARRIER_TRIES):
         # A retry after an id in use is a new booking: it gets a reference of its own.
-        reference = booking_reference(order_id, delivery, number)
+        reference = booking_reference(order_id, delivery, booked)
         if attempt:
             reference += f"-{attempt + 1}"
         booking = ParcelBooking(
             order_id, receiver, parcel_number=number, weight_g=weight_g, reference=reference
         )
-        shipment = carrier.book(booking)
+        # One reference at the carrier from one place at a time: a second click waits, then
+        # its look-up finds the first one's shipment (store/carrier_bookings.py).
+        with booking_lock(store, reference):
+            shipment = carrier.book(booking)
         try:
             parcel_id = check_parcel_id(shipment.parcel_ids[0])
         except (OrderRuleError, IndexError) as err:
@@ -182,6 +190,12 @@ def book_parcel_id(
                 )
                 queue_carrier_labels(conn, printing, order_id, parcel_id, shipment.labels)
         except ParcelIdTaken:
+            with store.read() as conn:
+                mine = pending_parcel_ids(conn, [order_id])[order_id]
+            if parcel_id in mine:
+                # A click racing this one kept the same booking: it is this parcel's.
+                log.info("order %s: %s was kept by another click", order_id, parcel_id)
+                return parcel_id
             log.warning("carrier %s handed out %s, which is in use", carrier.name, parcel_id)
             continue
         except OrderRuleError as err:

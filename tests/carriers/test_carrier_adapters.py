@@ -10,7 +10,7 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
-from carrier_servers import KEY, USER, ZPL, NShiftServer, ShipmondoServer
+from carrier_servers import KEY, SIGNED, USER, ZPL, FileServer, NShiftServer, ShipmondoServer
 
 from stationd.carriers import CarrierError, ParcelBooking, Shipment
 from stationd.carriers.http_session import CarrierHttp, retry_after_s
@@ -160,11 +160,38 @@ def test_r13_a_retry_after_longer_than_the_station_waits_is_a_sentence(
     assert server.bookings == [] and waits == []
 
 
-def test_r13_a_500_is_looked_up_and_booked_once_when_the_carrier_has_none(carrier, server):
+def test_r13_a_500_after_sending_is_never_booked_again_in_the_same_click(carrier, server):
+    # A 5xx may come from a gateway after the carrier committed: the outcome is unknown, so
+    # only the look-up may settle it — the POST is not sent again.
     server.faults.append("500")
+    with pytest.raises(CarrierError) as err:
+        carrier.book(booking())
+    assert "does not list it yet" in str(err.value)
+    assert posts(server) == 1 and server.bookings == []
+    shipment = carrier.book(booking())  # the packer's next click: looked up, then booked
+    assert len(server.bookings) == 1 and posts(server) == 2 and shipment.parcel_ids
+
+
+def test_r13_a_500_after_the_carrier_booked_is_found_by_the_look_up(carrier, server):
+    server.faults.append("500-booked")
     shipment = carrier.book(booking())
-    assert len(server.bookings) == 1 and posts(server) == 2
-    assert shipment.parcel_ids
+    assert len(server.bookings) == 1 and posts(server) == 1
+    assert shipment.parcel_ids[0] in str(server.bookings[0]["parcels"])
+
+
+def test_r13_a_carrier_still_booking_after_the_timeout_is_not_booked_twice(carrier, server):
+    # The carrier commits only after the station's look-up found nothing: booking again then
+    # would make two shipments. The click ends in a sentence; the next one finds the booking.
+    server.faults.append("late")
+    with pytest.raises(CarrierError) as err:
+        carrier.book(booking())
+    assert "does not list it yet" in str(err.value)
+    assert posts(server) == 1
+    server.commit_late.set()
+    assert server.late_done.wait(5)
+    shipment = carrier.book(booking())
+    assert len(server.bookings) == 1 and posts(server) == 1
+    assert shipment.parcel_ids[0] in str(server.bookings[0]["parcels"])
 
 
 def test_r13_a_carrier_failing_every_time_is_a_sentence_and_books_nothing(carrier, server):
@@ -177,6 +204,17 @@ def test_r13_a_carrier_failing_every_time_is_a_sentence_and_books_nothing(carrie
 
 def test_r13_malformed_json_after_the_booking_is_resolved_by_look_up(carrier, server):
     server.faults.append("malformed")  # booked, answered with broken JSON
+    shipment = carrier.book(booking())
+    assert len(server.bookings) == 1 and posts(server) == 1
+    assert shipment.parcel_ids[0] in str(server.bookings[0]["parcels"])
+
+
+def test_r13_an_answer_that_does_not_decode_after_the_booking_is_resolved_by_look_up(
+    carrier, server
+):
+    # A body that says gzip and is not: httpx's DecodingError is no transport error, and it
+    # reached the packer as a traceback; the carrier said 201, so the look-up settles it.
+    server.faults.append("bad-gzip")
     shipment = carrier.book(booking())
     assert len(server.bookings) == 1 and posts(server) == 1
     assert shipment.parcel_ids[0] in str(server.bookings[0]["parcels"])
@@ -256,3 +294,73 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert retry_after_s("Mon, 07 Dec 2026 01:00:30 GMT", now=now) == 30.0
     assert retry_after_s("Mon, 07 Dec 2026 00:59:00 GMT", now=now) == 0.0  # past: at once
     assert retry_after_s("soon") is None and retry_after_s(None) is None
+
+
+def test_r13_a_label_link_to_another_host_gets_no_credentials(
+    nshift_server, waits, tmp_path, caplog
+):
+    # The label behind `prints[].href` on another host (a storage service): the document is
+    # fetched, but the station's API key goes only to the carrier's API, and the link's
+    # signature stays out of the station's log.
+    caplog.set_level(logging.DEBUG, logger="stationd")
+    files = FileServer()
+    nshift_server.files = files
+    try:
+        shipment = make_carrier("nshift", nshift_server, waits, tmp_path).book(booking())
+    finally:
+        files.close()
+    assert shipment.labels == (ZPL,)
+    assert len(files.headers) == 1
+    assert "authorization" not in {name.lower() for name in files.headers[0]}
+    assert SIGNED not in caplog.text
+
+
+def test_r13_the_served_stations_log_carries_no_signed_link(nshift_server, waits, tmp_path, capsys):
+    # As `stationd serve` logs (INFO to stderr): httpx's own request lines would name the whole
+    # URL of the label's link, its signature with it.
+    from stationd.cli import root
+
+    handlers, level = logging.root.handlers[:], logging.root.level
+    httpx_level = logging.getLogger("httpx").level
+    files = FileServer()
+    nshift_server.files = files
+    try:
+        root._log_to_stderr(logging.INFO)
+        make_carrier("nshift", nshift_server, waits, tmp_path).book(booking())
+    finally:
+        files.close()
+        logging.root.handlers[:] = handlers
+        logging.root.setLevel(level)
+        logging.getLogger("httpx").setLevel(httpx_level)
+    logged = capsys.readouterr().err
+    assert "nShift: GET /files/1 -> 200" in logged  # the station's own line, path only
+    assert SIGNED not in logged and KEY not in logged
+
+
+def test_r13_a_shipment_of_someone_else_in_the_nshift_feed_does_not_stop_booking(
+    nshift_server, waits, tmp_path
+):
+    # The feed lists every shipment of the account: one made in nShift's own web app (no
+    # parcel number yet) is not the station's to read, and must not stop its bookings.
+    carrier = make_carrier("nshift", nshift_server, waits, tmp_path)
+    carrier.book(booking("1042-1-1"))
+    nshift_server.bookings.append(
+        {"id": "777", "shipmentNo": "", "orderNo": "WEB-77", "parcels": [{}], "label": ""}
+    )
+    shipment = carrier.book(booking("1043-1-1"))
+    assert shipment.parcel_ids and len(nshift_server.bookings) == 3
+    assert posts(nshift_server) == 2
+
+
+def test_r13_nshift_feed_called_too_fast_is_waited_for_once_then_a_sentence(
+    nshift_server, waits, tmp_path
+):
+    # nShift answers a feed read made too soon with minDelay; the station waits once in the
+    # packer's request, not page after page, and books nothing it could not look up first.
+    carrier = make_carrier("nshift", nshift_server, waits, tmp_path)
+    carrier.book(booking("1042-1-1"))
+    nshift_server.min_delay_ms = 20_000
+    with pytest.raises(CarrierError) as err:
+        carrier.book(booking("1043-1-1"))
+    assert "asks the station to wait 20 s" in str(err.value)
+    assert waits == [20.0] and posts(nshift_server) == 1

@@ -6,6 +6,7 @@ goes through the label printer's durable queue — once, with no station label b
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ from sqlalchemy import func, select, update
 
 from stationd.core.orders import OrderRuleError
 from stationd.events import ScanRead
+from stationd.services.parcel_ids import drop_parcel_id
 from stationd.services.shipout import fetch_parcel_id, keep_typed_parcel_id
 from stationd.station import Station
 from stationd.store.deliveries import pending_parcel_ids
@@ -143,3 +145,138 @@ def test_r13_a_carrier_refusal_reaches_the_packer_as_a_sentence_in_their_languag
     assert response.status_code == 502
     assert "godtog inte stationens inloggningsuppgifter (HTTP 401)" in page
     assert KEY not in page and server.bookings == [] and kept(station) == []
+
+
+def test_r13_two_clicks_racing_for_one_parcel_book_it_once(station, server):
+    # Two kiosk tabs click "Fetch from carrier" for the same parcel at the same time: the first
+    # booking is held at the carrier until the second arrives (or 3 s pass). One shipment, one
+    # id kept, one label — both clicks show that id.
+    station.carrier.http.client.timeout = httpx.Timeout(10)
+    server.faults.append("hold")
+    got: list[object] = []
+
+    def click() -> None:
+        try:
+            got.append(
+                fetch_parcel_id(
+                    station.store, station.carrier, 1042, station=STATION, printing=station.printing
+                )
+            )
+        except Exception as err:  # the test shows what a click ended in
+            got.append(err)
+
+    clicks = [threading.Thread(target=click) for _ in range(2)]
+    for thread in clicks:
+        thread.start()
+    for thread in clicks:
+        thread.join(30)
+    assert len(server.bookings) == 1, server.bookings
+    assert got == parcel_nos(server) * 2 and kept(station) == parcel_nos(server)
+    assert len(label_jobs(station)) == 1
+
+
+def test_r13_a_parcel_id_taken_off_then_fetched_again_is_a_new_booking(station, server):
+    first = fetch_parcel_id(
+        station.store, station.carrier, 1042, station=STATION, printing=station.printing
+    )
+    second = fetch_parcel_id(
+        station.store, station.carrier, 1042, station=STATION, printing=station.printing
+    )
+    with station.store.write() as conn:
+        drop_parcel_id(conn, 1042, first, station=STATION)  # the field's ×
+    third = fetch_parcel_id(
+        station.store, station.carrier, 1042, station=STATION, printing=station.printing
+    )
+    assert len(server.bookings) == 3 and third not in (first, second)
+    assert kept(station) == [second, third]
+
+
+def test_r16_a_crash_between_the_carriers_answer_and_the_commit_loses_no_label(
+    station, server, monkeypatch
+):
+    # The carrier booked and answered; the station died before the transaction that keeps the
+    # id and queues the label committed (the write is cut where the label is queued). The next
+    # click asks for the same reference: found at the carrier, its label queued once.
+    import stationd.services.parcel_ids as parcel_ids
+
+    queue = parcel_ids.queue_carrier_labels
+
+    def dies(*args, **kwargs):  # type: ignore[no-untyped-def]
+        monkeypatch.setattr(parcel_ids, "queue_carrier_labels", queue)
+        raise SystemExit("power cut")
+
+    monkeypatch.setattr(parcel_ids, "queue_carrier_labels", dies)
+    with pytest.raises(SystemExit):
+        fetch_parcel_id(
+            station.store, station.carrier, 1042, station=STATION, printing=station.printing
+        )
+    assert len(server.bookings) == 1 and kept(station) == [] and label_jobs(station) == []
+    parcel_id = fetch_parcel_id(
+        station.store, station.carrier, 1042, station=STATION, printing=station.printing
+    )
+    assert len(server.bookings) == 1 and [parcel_id] == parcel_nos(server) == kept(station)
+    (payload,) = label_jobs(station)
+    assert payload.startswith(ZPL)
+
+
+@pytest.mark.postgres
+def test_r13_two_stations_on_one_postgresql_racing_for_one_parcel_book_it_once(
+    server, pg_store, pg_url, make_station, make_shop, tmp_path: Path, request
+):
+    # Two benches, one database: each asks its own carrier session for the order's next parcel
+    # at the same moment. The booking lock is PostgreSQL's, so the second waits and finds the
+    # first one's shipment: one booking in the carrier's log, one id kept, one label queued.
+    if server.kind == "nshift":
+        # Left open: nShift's look-up reads the fetchId feed into a file per station, and a
+        # feed first read with -1 starts *now* — the second bench never sees the first one's
+        # booking and books again. It wants the feed's state shared in the database.
+        reason = "nShift's feed state is per station (see the comment)"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    stations = [
+        make_station(
+            name=name,
+            state_dir=tmp_path / name,
+            database={"url": pg_url},
+            shipping={
+                "carrier": server.kind,
+                "api_url": server.url,
+                "api_user": USER,
+                "api_key": KEY,
+                "service": "P19",
+                "timeout_s": 10,
+            },
+            printers=[{"name": "labels", "kind": "simulated"}],
+            print={"label": "labels"},
+        )
+        for name in ("bench-1", "bench-2")
+    ]
+    shop = make_shop(stations[0].store)
+    shop.product("A", number=1)
+    shop.order([("A", 1)], status="packing", reserve=True, order_id=1042)
+    server.faults.append("hold")
+    got: list[object] = []
+
+    def click(at: Station) -> None:
+        try:
+            got.append(
+                fetch_parcel_id(
+                    at.store,
+                    at.carrier,
+                    1042,
+                    station=at.settings.station.name,
+                    printing=at.printing,
+                )
+            )
+        except Exception as err:  # the test shows what a click ended in
+            got.append(err)
+
+    clicks = [threading.Thread(target=click, args=(at,)) for at in stations]
+    for thread in clicks:
+        thread.start()
+    for thread in clicks:
+        thread.join(30)
+    for at in stations:
+        at.printing.stop()
+    assert len(server.bookings) == 1, server.bookings
+    assert got == parcel_nos(server) * 2 and kept(stations[0]) == parcel_nos(server)
+    assert len(label_jobs(stations[0])) == 1
