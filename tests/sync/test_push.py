@@ -1,0 +1,164 @@
+"""Push (issue 11, docs/sync.md "Ops out"): a station's outbox to a real central PostgreSQL,
+each op applied once whatever breaks — a duplicate push, an ack lost after the commit, a stale
+claim — and every op answered on its event row."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
+from sync.push_fixtures import (
+    STATION,
+    answers,
+    claim_at,
+    inbox_count,
+    packed_at,
+    same_shop,
+    write_ops,
+)
+
+from stationd.core.audit import ParcelIdAdded, Shipped, SignedIn
+from stationd.store.tables import deliveries, events, order_lines, orders, sync_ops, sync_tasks
+from stationd.sync.push import Pusher, backoff_s
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pusher(station, central):  # type: ignore[no-untyped-def]
+    made = Pusher(station, central.url, timeout_s=5)
+    yield made
+    made.dispose()
+
+
+def test_push_sends_the_outbox_in_order_and_notes_each_answer(station, central, pusher, make_shop):
+    (order,) = same_shop(make_shop, station, central)
+    claim_at(central, order)
+    keys = write_ops(station, order, 3)
+    done = pusher.push_all()
+    assert (done.sent, done.refused) == (3, 0)
+    assert packed_at(central, order) == 3
+    assert all(answers(station)[k] == ("accepted", None) for k in keys)
+    with station.read() as conn:
+        assert conn.execute(select(func.count()).where(events.c.sent_at.is_(None))).scalar() == 0
+
+
+def test_a_duplicate_push_gets_the_stored_outcome_and_changes_nothing(
+    station, central, pusher, make_shop
+):
+    (order,) = same_shop(make_shop, station, central)
+    claim_at(central, order)
+    write_ops(station, order, 2)
+    pusher.push_all()
+    # The same ops again, as a station that lost its notes of the answers would send them.
+    with station.write() as conn:
+        conn.execute(update(events).values(sent_at=None, outcome=None))
+    again = pusher.push_all()
+    assert (again.sent, again.duplicates) == (2, 2)
+    assert packed_at(central, order) == 2
+    assert inbox_count(central) == 2
+    assert {a for a, _ in answers(station).values()} == {"accepted"}
+
+
+def test_an_ack_lost_after_central_committed_is_answered_once(
+    station, central, cut_proxy, make_shop
+):
+    (order,) = same_shop(make_shop, station, central)
+    claim_at(central, order)
+    keys = write_ops(station, order, 3)
+    pusher = Pusher(station, cut_proxy.url(central.url), timeout_s=5)
+    try:
+        cut_proxy.cut_after_commit = True
+        with pytest.raises(OperationalError):
+            pusher.push_round()
+        assert cut_proxy.cuts == 1
+        # Central committed the first op; the station never heard it.
+        assert inbox_count(central) == 1
+        assert answers(station)[keys[0]] == (None, None)
+        done = pusher.push_all()
+    finally:
+        pusher.dispose()
+    assert (done.sent, done.duplicates) == (3, 1)
+    assert packed_at(central, order) == 3
+    assert inbox_count(central) == 3
+
+
+def test_r17_a_stale_epoch_is_refused_readably_and_later_ops_go_through(
+    station, central, pusher, make_shop
+):
+    first, second = same_shop(make_shop, station, central, orders=2)
+    claim_at(central, first, station="bench-b", epoch=2)  # taken over while bench-a packed
+    claim_at(central, second, epoch=3)
+    stale = write_ops(station, first, 2, epoch=1)
+    fine = write_ops(station, second, 2, epoch=3)
+    done = pusher.push_all()
+    assert (done.sent, done.refused) == (4, 2)
+    told = answers(station)
+    assert told[stale[0]] == (
+        "refused",
+        "bench-a's claim on order 1000 (epoch 1) is stale: bench-b holds it now (epoch 2). "
+        "This change was not applied.",
+    )
+    assert all(told[k] == ("accepted", None) for k in fine)
+    assert packed_at(central, first) == 0 and packed_at(central, second) == 2
+
+
+def test_kinds_without_effect_are_accepted_and_kept_as_the_stations_work(
+    station, central, pusher, make_shop
+):
+    same_shop(make_shop, station, central)
+    with station.write() as conn:
+        from stationd.store.audit import record_event
+
+        key = record_event(conn, SignedIn(1, "pin"), station=STATION, operator_id=None)
+    pusher.push_all()
+    assert answers(station)[key] == ("accepted", None)
+    with central.read() as conn:
+        assert conn.execute(select(sync_ops.c.kind).where(sync_ops.c.key == key)).scalar() == (
+            "operator.signed_in"
+        )
+
+
+def test_r15_a_shipment_pushed_ships_the_order_at_central_with_its_parcel_id(
+    station, central, pusher, make_shop
+):
+    (order,) = same_shop(make_shop, station, central, quantity=2)
+    claim_at(central, order)
+    write_ops(station, order, 2)
+    with station.read() as conn:
+        line = conn.execute(select(order_lines.c.id)).scalar()
+    write_ops(station, order, 1, event=lambda _: ParcelIdAdded("PARCEL0001", "typed"))
+    write_ops(station, order, 1, event=lambda _: Shipped(1, ("PARCEL0001",), {str(line): 2}))
+    done = pusher.push_all()
+    assert (done.sent, done.refused) == (4, 0)
+    with central.read() as conn:
+        assert conn.execute(select(orders.c.status)).scalar() == "shipped"
+        assert conn.execute(select(order_lines.c.delivered, order_lines.c.packed)).one() == (2, 0)
+        assert conn.execute(select(func.count()).select_from(deliveries)).scalar() == 1
+        assert conn.execute(select(func.count()).select_from(sync_tasks)).scalar() == 0
+
+
+def test_conflict_cancelled_centrally_during_an_outage_the_packer_is_told_to_put_back(
+    station, central, pusher, make_shop
+):
+    (order,) = same_shop(make_shop, station, central)
+    claim_at(central, order)
+    keys = write_ops(station, order, 1)  # packed offline
+    with central.write() as conn:  # meanwhile the shop took the order back
+        conn.execute(update(orders).values(status="order"))
+    pusher.push_all()
+    assert answers(station)[keys[0]] == (
+        "refused",
+        "Order 1000 is order at central now. Put the goods back.",
+    )
+    assert packed_at(central, order) == 0
+
+
+def test_the_back_off_grows_with_failures_and_is_jittered():
+    import random
+
+    rng = random.Random(1)
+    waits = [backoff_s(n, 1.0, rng=rng) for n in (1, 2, 3, 4, 10)]
+    assert 0.5 <= waits[0] <= 1 and 1 <= waits[1] <= 2 and 2 <= waits[2] <= 4
+    assert 30 <= waits[4] <= 60
+    assert len({backoff_s(3, 1.0, rng=rng) for _ in range(5)}) == 5
