@@ -166,6 +166,15 @@ class Station:
             run=self.packscript.run,
             availability=self.availability,
         )
+        #: The push of the outbox to central ([sync] central_url); None for a single bench.
+        self.push = None
+        if settings.sync.central_url:
+            from stationd.sync.push import Pusher, PushWorker
+
+            pusher = Pusher(
+                self.store, settings.sync.central_url, timeout_s=settings.sync.timeout_s
+            )
+            self.push = PushWorker(pusher, interval_s=settings.sync.push_interval_s)
         #: zeroconf on the LAN ([discovery]); None when it is off.
         self.discovery = None
         if settings.discovery.enabled:
@@ -219,6 +228,8 @@ class Station:
         for scanner in self.scanners:
             scanner.start()
         self.schedule.start()
+        if self.push is not None:
+            self.push.start()
         if self.server is None:  # last, as a listening kiosk means a station ready to scan
             self._start_kiosk()
         if self.discovery is not None:
@@ -320,6 +331,7 @@ class Station:
                 ("kiosk server", self._stop_server if self.server is not None else None),
                 ("discovery", self.discovery.stop if self.discovery is not None else None),
                 ("pack-script schedule", self.schedule.stop),
+                ("sync push", self.push.stop if self.push is not None else None),
                 ("database watch", self.database_watch.stop),
                 ("pack-script run", self.packscript.stop),
                 *[(f"scanner {sc.name}", sc.stop) for sc in self.scanners],
