@@ -12,12 +12,22 @@ central's constraints refuse into a refusal stored like any other, so no op bloc
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DataError, IntegrityError
 
 from stationd.core import sync_ops as so
@@ -30,7 +40,6 @@ from stationd.store.deliveries import (
 from stationd.store.tables import (
     deliveries,
     delivery_lines,
-    order_claims,
     order_lines,
     orders,
     own_statuses,
@@ -100,29 +109,66 @@ def apply_in_transaction(conn: Connection, op: so.Op, at: datetime) -> OpOutcome
     return stored
 
 
+#: The order as an op meets it, read in one round trip: its row locked, then its claim's (a
+#: take-over waits for the op, or the op for the take-over), the op's key if central has seen
+#: it, the lines and the parcel ids with whether each is labelled or reported. On a busy central
+#: the round trips, not the work, are what an op costs (bench/sync_push.py).
+_ORDER_READ = text(
+    """
+    SELECT o.status, o.waiting, c.station AS claim_station, c.epoch AS claim_epoch,
+           s.outcome AS seen_outcome, s.reason AS seen_reason,
+           (SELECT coalesce(json_agg(json_build_array(l.id, l.sku, l.quantity, l.packed,
+                                                      l.delivered, l.unit_price_minor)
+                                     ORDER BY l.position, l.id), '[]')
+              FROM order_lines l WHERE l.order_id = o.id) AS lines,
+           (SELECT coalesce(json_agg(json_build_array(p.parcel_id, p.labelled,
+                                                      d.reported_at IS NOT NULL)
+                                     ORDER BY p.position, p.id), '[]')
+              FROM deliveries d JOIN parcel_ids p ON p.delivery_id = d.id
+             WHERE d.order_id = o.id) AS parcels,
+           EXISTS (SELECT 1 FROM deliveries d
+                    WHERE d.order_id = o.id AND d.reported_at IS NOT NULL) AS reported
+      FROM orders o
+      LEFT JOIN LATERAL (SELECT station, epoch FROM order_claims
+                          WHERE order_id = o.id FOR UPDATE) c ON true
+      LEFT JOIN sync_ops s ON s.key = :key
+     WHERE o.id = :order_id
+       FOR UPDATE OF o
+    """
+)
+
+
+def apply_group(conn: Connection, ops: Sequence[tuple[so.Op, datetime]]) -> list[OpOutcome]:
+    """Apply a station's consecutive ops in one transaction, each exactly as `apply_op` (its
+    effects and its inbox row together): the commit — an fsync on central — is paid once per
+    group, not per op. If any op of the group fails (a constraint, its key taken meanwhile)
+    the whole group rolls back and each op is applied in a transaction of its own
+    (`apply_in_transaction`); a network or server error propagates, nothing of the group
+    committed or all of it."""
+    if len(ops) == 1:
+        return [apply_in_transaction(conn, *ops[0])]
+    try:
+        with conn.begin():
+            return [apply_op(conn, op, at) for op, at in ops]
+    except (_KeyTakenMeanwhile, IntegrityError, DataError):
+        pass
+    return [apply_in_transaction(conn, op, at) for op, at in ops]
+
+
 def apply_op(conn: Connection, op: so.Op, at: datetime) -> OpOutcome:
     """Apply `op` in the caller's transaction (see the module's docstring)."""
-    order = None
+    row = None
     if op.order_id is not None:
-        row = conn.execute(
-            select(orders.c.status, orders.c.waiting)
-            .where(orders.c.id == op.order_id)
-            .with_for_update()
-        ).first()
-        claim = conn.execute(
-            select(order_claims.c.station, order_claims.c.epoch)
-            .where(order_claims.c.order_id == op.order_id)
-            .with_for_update()
-        ).first()
-        if row is not None:
-            order = (row, claim)
-    if stored := _stored(conn, op.key):
+        row = conn.execute(_ORDER_READ, {"key": op.key, "order_id": op.order_id}).first()
+    if row is not None and row.seen_outcome is not None:
+        return OpOutcome(op.key, row.seen_outcome, row.seen_reason, duplicate=True)
+    if row is None and (stored := _stored(conn, op.key)):
         return stored
     central = None
     elsewhere = so.Elsewhere()
     if op.kind in so.BENCH_KINDS or op.kind in so.EDIT_KINDS:
-        if order is not None:
-            central = _central_order(conn, op.order_id, *order)  # type: ignore[arg-type]
+        if row is not None:
+            central = _central_order(op.order_id, row)  # type: ignore[arg-type]
         elsewhere = _elsewhere(conn, op)
     decision = so.decide(op, central, elsewhere)
     for effect in decision.effects:
@@ -151,73 +197,62 @@ def _stored(conn: Connection, key: str) -> OpOutcome | None:
     return None if row is None else OpOutcome(key, row.outcome, row.reason, duplicate=True)
 
 
+_INSERT_OP = text(
+    """
+    INSERT INTO sync_ops (key, station, kind, order_id, epoch, at, received_at, payload,
+                          outcome, reason)
+    VALUES (:key, :station, :kind, :order_id, :epoch, :at, now(), :payload, :outcome, :reason)
+    ON CONFLICT (key) DO NOTHING
+    RETURNING key
+    """
+)  # received_at: central's clock
+
+
 def _insert_op(conn: Connection, op: so.Op, at: datetime, outcome: str, reason: str | None) -> bool:
-    inserted = conn.execute(
-        pg_insert(sync_ops)
-        .values(
-            key=op.key,
-            station=op.station,
-            kind=op.kind,
-            order_id=op.order_id,
-            epoch=op.epoch,
-            at=at,
-            received_at=func.now(),  # central's clock
-            payload=json.dumps(dict(op.payload), ensure_ascii=False, default=str),
-            outcome=outcome,
-            reason=reason,
-        )
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(sync_ops.c.key)
-    ).first()
-    return inserted is not None
+    values = {
+        "key": op.key,
+        "station": op.station,
+        "kind": op.kind,
+        "order_id": op.order_id,
+        "epoch": op.epoch,
+        "at": at,
+        "payload": json.dumps(dict(op.payload), ensure_ascii=False, default=str),
+        "outcome": outcome,
+        "reason": reason,
+    }
+    return conn.execute(_INSERT_OP, values).first() is not None
 
 
-def _central_order(conn: Connection, order_id: int, row: Any, claim: Any) -> so.CentralOrder:
-    lines = tuple(
-        so.CentralLine(r.id, r.sku, r.quantity, r.packed, r.delivered, r.unit_price_minor)
-        for r in conn.execute(
-            select(
-                order_lines.c.id,
-                order_lines.c.sku,
-                order_lines.c.quantity,
-                order_lines.c.packed,
-                order_lines.c.delivered,
-                order_lines.c.unit_price_minor,
-            )
-            .where(order_lines.c.order_id == order_id)
-            .order_by(order_lines.c.position, order_lines.c.id)
-        )
-    )
+_PACKED = text(
+    "UPDATE order_lines SET packed = greatest(packed + :delta, 0) "
+    "WHERE id = :line_id AND order_id = :order_id"
+)
+
+
+def _central_order(order_id: int, row: Any) -> so.CentralOrder:
     pending: list[str] = []
     reported: list[str] = []
-    labelled = False
-    for pid, was_labelled, reported_at in conn.execute(
-        select(parcel_ids.c.parcel_id, parcel_ids.c.labelled, deliveries.c.reported_at)
-        .join(deliveries, deliveries.c.id == parcel_ids.c.delivery_id)
-        .where(deliveries.c.order_id == order_id)
-        .order_by(parcel_ids.c.position, parcel_ids.c.id)
-    ):
-        (pending if reported_at is None else reported).append(pid)
-        labelled = labelled or was_labelled or reported_at is not None
-    if not labelled:
-        labelled = (
-            conn.execute(
-                select(deliveries.c.id)
-                .where(deliveries.c.order_id == order_id, deliveries.c.reported_at.is_not(None))
-                .limit(1)
-            ).first()
-            is not None
-        )
+    labelled = bool(row.reported)
+    for pid, was_labelled, was_reported in _json(row.parcels):
+        (reported if was_reported else pending).append(pid)
+        labelled = labelled or was_labelled or was_reported
+    claim = None
+    if row.claim_station is not None:
+        claim = so.Claim(row.claim_station, row.claim_epoch)
     return so.CentralOrder(
         order_id,
         row.status,
-        lines,
+        tuple(so.CentralLine(*line) for line in _json(row.lines)),
         waiting=row.waiting,
-        claim=None if claim is None else so.Claim(claim.station, claim.epoch),
+        claim=claim,
         labelled=labelled,
         pending_parcel_ids=tuple(pending),
         reported_parcel_ids=tuple(reported),
     )
+
+
+def _json(value: Any) -> list[Any]:
+    return json.loads(value) if isinstance(value, str) else list(value or ())
 
 
 def _elsewhere(conn: Connection, op: so.Op) -> so.Elsewhere:
@@ -242,11 +277,7 @@ def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect) -> None
     line_of = (order_lines.c.order_id == order_id,)
     match effect:
         case so.PackedDelta(line_id, delta):
-            conn.execute(
-                update(order_lines)
-                .where(order_lines.c.id == line_id, *line_of)
-                .values(packed=func.greatest(order_lines.c.packed + delta, 0))
-            )
+            conn.execute(_PACKED, {"delta": delta, "line_id": line_id, "order_id": order_id})
         case so.KeepParcelId(pid):
             pending = pending_delivery(conn, order_id) or Delivery(order_id=order_id, quantities={})
             add_pending_parcel_id(conn, pending, pid, station=op.station)
@@ -393,4 +424,10 @@ def _touch(conn: Connection, order_id: int, *, value: bool = False, **values: An
     )
 
 
-__all__ = ["OpOutcome", "apply_in_transaction", "apply_op", "central_engine"]
+__all__ = [
+    "OpOutcome",
+    "apply_group",
+    "apply_in_transaction",
+    "apply_op",
+    "central_engine",
+]

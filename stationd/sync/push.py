@@ -1,12 +1,14 @@
 """The push (docs/sync.md "Ops out"): the station's unsent audit events to central, in order.
 
-A round reads a batch of the outbox in `id` order and sends it over one connection, each op in
-its own central transaction (store.central_ops), for at most `timeout_s`; central's answers go
-back on the event rows in one local transaction. A refusal is an answer like any other: it is
-stored with its reason and the queue goes on. Only a network or server error stops a round; the
-worker then tries again after a jittered back-off that grows while the error lasts. An op whose
-answer was lost (the connection cut after central committed, the station killed before it wrote
-the answer) is sent again and gets central's stored answer: each op counts once.
+A round reads a batch of the outbox in `id` order and sends it over one connection, for at most
+`timeout_s`. Each op is applied atomically with its inbox row; `group` consecutive ops share one
+central transaction (store.central_ops.apply_group; group=1: a transaction per op). Central's
+answers go back on the event rows in one local transaction. A refusal is an answer like any
+other: it is stored with its reason and the queue goes on. Only a network or server error stops
+a round; the worker then tries again after a jittered back-off that grows while the error
+lasts. An op whose answer was lost (the connection cut after central committed, the station
+killed before it wrote the answer) is sent again and gets central's stored answer: each op
+counts once.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import datetime
 from stationd.clock import utcnow
 from stationd.core.sync_ops import REFUSED, Op
 from stationd.store.audit import payload_of
-from stationd.store.central_ops import OpOutcome, apply_in_transaction, central_engine
+from stationd.store.central_ops import OpOutcome, apply_group, central_engine
 from stationd.store.database import Store
 from stationd.store.outbox import Answer, OutboxRow, backlog, unsent, write_answers, write_notes
 from stationd.store.unavailable import database_unavailable, first_line
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 
 #: Ops a round reads from the outbox at most.
 BATCH = 200
+#: Consecutive ops applied in one central transaction at most (store.central_ops.apply_group):
+#: each op stays atomic with its inbox row; the commit's fsync is shared. 1: one op each.
+GROUP = 20
 #: The longest wait between tries while central stays away, s.
 MAX_BACKOFF_S = 60.0
 
@@ -53,12 +58,19 @@ class Pusher:
     """Sends the outbox of `store` to the central database at `central_url`."""
 
     def __init__(
-        self, store: Store, central_url: str, *, timeout_s: float = 5.0, batch: int = BATCH
+        self,
+        store: Store,
+        central_url: str,
+        *,
+        timeout_s: float = 5.0,
+        batch: int = BATCH,
+        group: int = GROUP,
     ) -> None:
         self.store = store
         self.central = central_engine(central_url, timeout_s=timeout_s)
         self.timeout_s = timeout_s
         self.batch = batch
+        self.group = max(1, group)
 
     def push_round(self) -> PushRound:
         """Send one batch; raises on a network or server error (the answers got so far are
@@ -71,8 +83,9 @@ class Pusher:
         deadline = time.monotonic() + self.timeout_s
         try:
             with self.central.connect() as conn:
-                for row in rows:
-                    answers.append(apply_in_transaction(conn, as_op(row), row.at))
+                for start in range(0, len(rows), self.group):
+                    group = rows[start : start + self.group]
+                    answers += apply_group(conn, [(as_op(row), row.at) for row in group])
                     if time.monotonic() > deadline:
                         break
         finally:
@@ -186,4 +199,4 @@ class PushWorker:
                 self._wake.clear()
 
 
-__all__ = ["BATCH", "PushRound", "PushWorker", "Pusher", "as_op", "backoff_s"]
+__all__ = ["BATCH", "GROUP", "PushRound", "PushWorker", "Pusher", "as_op", "backoff_s"]
