@@ -163,3 +163,20 @@ def test_the_back_off_grows_with_failures_and_is_jittered():
     assert 0.5 <= waits[0] <= 1 and 1 <= waits[1] <= 2 and 2 <= waits[2] <= 4
     assert 30 <= waits[4] <= 60
     assert len({backoff_s(3, 1.0, rng=rng) for _ in range(5)}) == 5
+
+
+def test_an_op_central_constraints_refuse_is_refused_readably_and_its_group_goes_through(
+    station, central, pusher, make_shop
+):
+    (order,) = same_shop(make_shop, station, central)
+    claim_at(central, order)
+    before = write_ops(station, order, 2)
+    # A parcel id longer than central keeps: no rule of core's sees it, the column does.
+    (bad,) = write_ops(station, order, 1, event=lambda _: ParcelIdAdded("P" * 60, "typed"))
+    after = write_ops(station, order, 2)
+    done = pusher.push_all()
+    assert (done.sent, done.refused) == (5, 1)
+    outcome, reason = answers(station)[bad]
+    assert outcome == "refused" and reason.startswith("Central could not apply this change: ")
+    assert all(answers(station)[k] == ("accepted", None) for k in before + after)
+    assert packed_at(central, order) == 4
