@@ -182,6 +182,8 @@ class CutProxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.cut_after_commit = False
+        #: While set, every connection is dropped at once: central unreachable.
+        self.down = False
         self.cuts = 0
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -199,6 +201,9 @@ class CutProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.down:
+                client.close()
+                continue
             server = socket.create_connection(self.target)
             pair = (client, server)
             threading.Thread(

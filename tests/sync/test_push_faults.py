@@ -137,3 +137,28 @@ def test_the_station_killed_mid_push_loses_and_doubles_nothing(
         keys = set(conn.execute(select(sync_ops.c.key)).scalars())
     with station.read() as conn:
         assert keys == set(conn.execute(select(events.c.key)).scalars())
+
+
+def test_the_worker_waits_out_an_outage_and_pushes_the_backlog_once_when_central_returns(
+    station, central, cut_proxy, make_shop
+):
+    from stationd.store.outbox import read_notes
+    from stationd.sync.push import PushWorker
+
+    (order,) = same_shop(make_shop, station, central, quantity=100)
+    claim_at(central, order)
+    cut_proxy.down = True
+    worker = PushWorker(Pusher(station, cut_proxy.url(central.url), timeout_s=5), interval_s=0.05)
+    write_ops(station, order, 30)  # packed while central is away
+    worker.start()
+    try:
+        _wait_for(lambda: worker.failures >= 2, "the push meeting the outage")
+        assert worker.offline_since is not None and worker.waiting() == 30
+        with station.read() as conn:
+            assert "last_error" in read_notes(conn)
+        cut_proxy.down = False
+        _wait_for(lambda: worker.waiting() == 0, "the backlog pushed")
+    finally:
+        worker.stop()
+    assert worker.failures == 0 and worker.offline_since is None
+    assert inbox_count(central) == 30 and packed_at(central, order) == 30
