@@ -109,12 +109,17 @@ def apply_in_transaction(conn: Connection, op: so.Op, at: datetime) -> OpOutcome
     return stored
 
 
-#: The order as an op meets it, read in one round trip: its row locked, then its claim's (a
-#: take-over waits for the op, or the op for the take-over), the op's key if central has seen
-#: it, the lines and the parcel ids with whether each is labelled or reported. On a busy central
-#: the round trips, not the work, are what an op costs (bench/sync_push.py).
+#: The order as an op meets it, read in one round trip: its row locked first, then its claim's
+#: (the CTE is scanned before the lateral join runs, so the order's lock comes first, as in the
+#: claim-ahead of store/central_claims; a take-over waits for the op, or the op for it), the
+#: op's key if central has seen it, the lines and the parcel ids with whether each is labelled
+#: or reported. On a busy central the round trips, not the work, are what an op costs
+#: (bench/sync_push.py).
 _ORDER_READ = text(
     """
+    WITH o AS MATERIALIZED (
+        SELECT id, status, waiting FROM orders WHERE id = :order_id FOR UPDATE
+    )
     SELECT o.status, o.waiting, c.station AS claim_station, c.epoch AS claim_epoch,
            s.outcome AS seen_outcome, s.reason AS seen_reason,
            (SELECT coalesce(json_agg(json_build_array(l.id, l.sku, l.quantity, l.packed,
@@ -128,12 +133,10 @@ _ORDER_READ = text(
              WHERE d.order_id = o.id) AS parcels,
            EXISTS (SELECT 1 FROM deliveries d
                     WHERE d.order_id = o.id AND d.reported_at IS NOT NULL) AS reported
-      FROM orders o
+      FROM o
       LEFT JOIN LATERAL (SELECT station, epoch FROM order_claims
                           WHERE order_id = o.id FOR UPDATE) c ON true
       LEFT JOIN sync_ops s ON s.key = :key
-     WHERE o.id = :order_id
-       FOR UPDATE OF o
     """
 )
 

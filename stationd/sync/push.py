@@ -49,6 +49,16 @@ class PushRound:
     left: bool = False  # more ops waited than this round sent
 
 
+@dataclass(frozen=True, slots=True)
+class PushState:
+    """The push as a person sees it: since when central has not answered (None: it answers),
+    how many changes wait, and the last error."""
+
+    offline_since: datetime | None
+    waiting: int
+    last_error: str | None
+
+
 def as_op(row: OutboxRow) -> Op:
     """An outbox row as the op central decides on."""
     return Op(row.key, row.station, row.kind, row.order_id, row.epoch, payload_of(row.payload))
@@ -175,6 +185,11 @@ class PushWorker:
         with self.pusher.store.read() as conn:
             return backlog(conn).count
 
+    def state(self) -> PushState:
+        """What the kiosk shows: offline since when (None: central answers), the changes
+        waiting, the last error."""
+        return PushState(self.offline_since, self.waiting(), self.last_error)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             wait_s = self.interval_s
@@ -199,4 +214,13 @@ class PushWorker:
                 self._wake.clear()
 
 
-__all__ = ["BATCH", "GROUP", "PushRound", "PushWorker", "Pusher", "as_op", "backoff_s"]
+__all__ = [
+    "BATCH",
+    "GROUP",
+    "PushRound",
+    "PushState",
+    "PushWorker",
+    "Pusher",
+    "as_op",
+    "backoff_s",
+]

@@ -153,7 +153,8 @@ def test_the_worker_waits_out_an_outage_and_pushes_the_backlog_once_when_central
     worker.start()
     try:
         _wait_for(lambda: worker.failures >= 2, "the push meeting the outage")
-        assert worker.offline_since is not None and worker.waiting() == 30
+        state = worker.state()
+        assert state.offline_since is not None and state.waiting == 30 and state.last_error
         with station.read() as conn:
             assert "last_error" in read_notes(conn)
         cut_proxy.down = False
