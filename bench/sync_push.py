@@ -76,6 +76,10 @@ def _shop(url: str, benches: int, *, claims: bool) -> None:
                 for i in ids
             ],
         )
+        if not claims:  # a bench synced from its first day: all its events are pushed
+            from stationd.store.outbox import start_pushing
+
+            start_pushing(conn)
         if claims:
             until = datetime.now(UTC) + timedelta(hours=1)
             conn.execute(

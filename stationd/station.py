@@ -218,6 +218,8 @@ class Station:
             return  # stopped while waiting
         notify("STATUS=migrating the database")
         self.store.upgrade()
+        if self.push is not None:  # first: it notes where sync starts, before any new event
+            self.push.start()
         self.database_watch.start()
         self.bench_worker.start()
         # Scans read before the last stop and never counted go first, then the scanners start.
@@ -228,8 +230,6 @@ class Station:
         for scanner in self.scanners:
             scanner.start()
         self.schedule.start()
-        if self.push is not None:
-            self.push.start()
         if self.server is None:  # last, as a listening kiosk means a station ready to scan
             self._start_kiosk()
         if self.discovery is not None:

@@ -51,8 +51,31 @@ class Backlog:
     oldest_at: datetime | None
 
 
+#: The note naming the last event written before this station first pushed: the events up to
+#: it are the history of a bench from before sync (a single bench, or one straight on the
+#: shared PostgreSQL that is central now) and are never pushed.
+START_NOTE = "push.after_id"
+
+
+def start_pushing(conn: Connection) -> int:
+    """Where the push starts: noted once, at the first push of this station, as the newest
+    event then; the events up to it are never sent. Returns that id (0: none before)."""
+    noted = conn.execute(select(sync_state.c.value).where(sync_state.c.name == START_NOTE)).scalar()
+    if noted is not None:
+        return int(noted)
+    last = conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one()
+    conn.execute(insert(sync_state).values(name=START_NOTE, value=str(last)))
+    return last
+
+
+def _after(conn: Connection):  # type: ignore[no-untyped-def]
+    noted = conn.execute(select(sync_state.c.value).where(sync_state.c.name == START_NOTE)).scalar()
+    return events.c.id > int(noted or 0)
+
+
 def unsent(conn: Connection, *, limit: int = 200) -> list[OutboxRow]:
-    """The outbox's next `limit` unsent events, in the order they were written."""
+    """The outbox's next `limit` unsent events since the push started, in the order they were
+    written."""
     query = (
         select(
             events.c.id,
@@ -64,7 +87,7 @@ def unsent(conn: Connection, *, limit: int = 200) -> list[OutboxRow]:
             events.c.epoch,
             events.c.payload,
         )
-        .where(events.c.sent_at.is_(None))
+        .where(events.c.sent_at.is_(None), _after(conn))
         .order_by(events.c.id)
         .limit(limit)
     )
@@ -102,7 +125,7 @@ def write_answers(
 def backlog(conn: Connection) -> Backlog:
     """How many ops wait to be pushed, and the oldest one's time."""
     count, oldest = conn.execute(
-        select(func.count(), func.min(events.c.at)).where(events.c.sent_at.is_(None))
+        select(func.count(), func.min(events.c.at)).where(events.c.sent_at.is_(None), _after(conn))
     ).one()
     return Backlog(count, oldest)
 
@@ -142,6 +165,7 @@ def write_notes(conn: Connection, notes: Mapping[str, str | None], prefix: str =
 
 
 __all__ = [
+    "START_NOTE",
     "Answer",
     "Backlog",
     "OutboxRow",
@@ -149,6 +173,7 @@ __all__ = [
     "claims_held",
     "read_notes",
     "refused_count",
+    "start_pushing",
     "unsent",
     "write_answers",
     "write_notes",

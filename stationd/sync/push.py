@@ -25,7 +25,15 @@ from stationd.core.sync_ops import REFUSED, Op
 from stationd.store.audit import payload_of
 from stationd.store.central_ops import OpOutcome, apply_group, central_engine
 from stationd.store.database import Store
-from stationd.store.outbox import Answer, OutboxRow, backlog, unsent, write_answers, write_notes
+from stationd.store.outbox import (
+    Answer,
+    OutboxRow,
+    backlog,
+    start_pushing,
+    unsent,
+    write_answers,
+    write_notes,
+)
 from stationd.store.unavailable import database_unavailable, first_line
 
 log = logging.getLogger(__name__)
@@ -81,10 +89,12 @@ class Pusher:
         self.timeout_s = timeout_s
         self.batch = batch
         self.group = max(1, group)
+        self._started = False
 
     def push_round(self) -> PushRound:
         """Send one batch; raises on a network or server error (the answers got so far are
         written first, so nothing central answered is sent again needlessly)."""
+        self.begin()
         with self.store.read() as conn:
             rows = unsent(conn, limit=self.batch)
         if not rows:
@@ -107,6 +117,14 @@ class Pusher:
             duplicates=sum(a.duplicate for a in answers),
             left=len(answers) < len(rows) or len(rows) == self.batch,
         )
+
+    def begin(self) -> None:
+        """Note, at this station's first push, where the push starts: a bench's history from
+        before sync stays home (store.outbox.start_pushing). Local only; once."""
+        if not self._started:
+            with self.store.write() as conn:
+                start_pushing(conn)
+            self._started = True
 
     def _write(self, answers: list[OpOutcome]) -> None:
         at = utcnow()
@@ -163,8 +181,11 @@ class PushWorker:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Note where the push starts (before the bench writes anything new), then push in a
+        thread of its own."""
         if self._thread is not None:
             return
+        self.pusher.begin()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="sync-push", daemon=True)
         self._thread.start()

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from stationd.core.audit import AuditEvent, ItemPacked
 from stationd.store.audit import record_event
 from stationd.store.database import Store
+from stationd.store.outbox import start_pushing
 from stationd.store.tables import events, order_claims, order_lines, sync_ops
 
 STATION = "bench-a"
@@ -82,6 +83,8 @@ def station_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("station-template") / "stationd.sqlite"
     store = Store(f"sqlite:///{path}")
     store.upgrade()
+    with store.write() as conn:
+        start_pushing(conn)  # synced from its first day: every event of it is pushed
     store.dispose()
     return path
 

@@ -180,3 +180,27 @@ def test_an_op_central_constraints_refuse_is_refused_readably_and_its_group_goes
     assert outcome == "refused" and reason.startswith("Central could not apply this change: ")
     assert all(answers(station)[k] == ("accepted", None) for k in before + after)
     assert packed_at(central, order) == 4
+
+
+def test_a_benchs_history_from_before_sync_stays_home(
+    central_template, central, make_shop, tmp_path
+):
+    from stationd.store.database import Store
+
+    old = Store(f"sqlite:///{tmp_path / 'old-bench.sqlite'}")  # a bench that ran alone so far
+    old.upgrade()
+    (order,) = same_shop(make_shop, old, central)
+    claim_at(central, order)
+    history = write_ops(old, order, 3)
+    pusher = Pusher(old, central.url, timeout_s=5)
+    try:
+        assert pusher.push_all().sent == 0  # its first push notes where sync starts
+        new = write_ops(old, order, 2)
+        assert pusher.push_all().sent == 2
+    finally:
+        pusher.dispose()
+        told = answers(old)
+        old.dispose()
+    assert all(told[k] == (None, None) for k in history)
+    assert all(told[k] == ("accepted", None) for k in new)
+    assert packed_at(central, order) == 2

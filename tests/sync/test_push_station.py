@@ -20,6 +20,7 @@ from sync.push_fixtures import (
 
 from stationd.cli import main
 from stationd.store.database import Store
+from stationd.store.outbox import start_pushing
 from stationd.store.tables import order_claims
 
 pytestmark = pytest.mark.postgres
@@ -45,7 +46,7 @@ def test_serve_with_a_central_pushes_what_the_bench_writes(make_station, central
     claim_at(central, order)
     station.start()
     try:
-        keys = write_ops(station.store, order, 2)
+        keys = write_ops(station.store, order, 2)  # what the bench writes once it serves
         station.push.wake()
         end = time.monotonic() + 30
         while inbox_count(central) < 2 and time.monotonic() < end:
@@ -66,6 +67,8 @@ def test_sync_status_and_now_tell_the_backlog_push_it_and_say_what_central_answe
     config = _config(tmp_path, central.url)
     store = Store(f"sqlite:///{tmp_path / 'stationd.sqlite'}")
     store.upgrade()
+    with store.write() as conn:
+        start_pushing(conn)
     first, second = same_shop(make_shop, store, central, orders=2)
     claim_at(central, first)
     claim_at(central, second, station="bench-b", epoch=5)
@@ -96,6 +99,8 @@ def test_sync_now_with_central_away_says_so_and_keeps_the_changes(tmp_path, make
     config = _config(tmp_path, "postgresql+psycopg://postgres@127.0.0.1:9/central")
     store = Store(f"sqlite:///{tmp_path / 'stationd.sqlite'}")
     store.upgrade()
+    with store.write() as conn:
+        start_pushing(conn)
     (order,) = same_shop(make_shop, store)
     write_ops(store, order, 2)
     store.dispose()
