@@ -57,14 +57,25 @@ class Backlog:
 START_NOTE = "push.after_id"
 
 
-def start_pushing(conn: Connection) -> int:
+#: What an event from before sync says on its row: it was never sent, and why.
+HISTORY_REASON = "Written before this bench's sync began: kept here, not sent."
+
+
+def start_pushing(conn: Connection, *, at: datetime | None = None) -> int:
     """Where the push starts: noted once, at the first push of this station, as the newest
-    event then; the events up to it are never sent. Returns that id (0: none before)."""
+    event then. The events up to it are marked done — `sent_at` set, no outcome, the reason
+    saying why — so that nothing (the push, the pull's "unsent ops" test) waits for them.
+    Returns that id (0: none before)."""
     noted = conn.execute(select(sync_state.c.value).where(sync_state.c.name == START_NOTE)).scalar()
     if noted is not None:
         return int(noted)
     last = conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one()
     conn.execute(insert(sync_state).values(name=START_NOTE, value=str(last)))
+    conn.execute(
+        update(events)
+        .where(events.c.id <= last, events.c.sent_at.is_(None))
+        .values(sent_at=at or utcnow(), outcome_reason=HISTORY_REASON)
+    )
     return last
 
 
@@ -165,6 +176,7 @@ def write_notes(conn: Connection, notes: Mapping[str, str | None], prefix: str =
 
 
 __all__ = [
+    "HISTORY_REASON",
     "START_NOTE",
     "Answer",
     "Backlog",

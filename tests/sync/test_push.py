@@ -186,6 +186,7 @@ def test_a_benchs_history_from_before_sync_stays_home(
     central_template, central, make_shop, tmp_path
 ):
     from stationd.store.database import Store
+    from stationd.store.outbox import HISTORY_REASON
 
     old = Store(f"sqlite:///{tmp_path / 'old-bench.sqlite'}")  # a bench that ran alone so far
     old.upgrade()
@@ -201,6 +202,6 @@ def test_a_benchs_history_from_before_sync_stays_home(
         pusher.dispose()
         told = answers(old)
         old.dispose()
-    assert all(told[k] == (None, None) for k in history)
+    assert all(told[k] == (None, HISTORY_REASON) for k in history)
     assert all(told[k] == ("accepted", None) for k in new)
     assert packed_at(central, order) == 2
