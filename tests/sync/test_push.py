@@ -205,3 +205,71 @@ def test_a_benchs_history_from_before_sync_stays_home(
     assert all(told[k] == (None, HISTORY_REASON) for k in history)
     assert all(told[k] == ("accepted", None) for k in new)
     assert packed_at(central, order) == 2
+
+
+def test_each_kind_pushed_writes_its_effect_at_central(station, central, pusher, make_shop):
+    from stationd.core.audit import (
+        LabelsPrinted,
+        LineAdded,
+        LineQuantityChanged,
+        LineRemoved,
+        OwnStatusSet,
+        ParcelIdRemoved,
+        WaitingSet,
+    )
+    from stationd.store.tables import own_statuses, parcel_ids, stock
+
+    edited, packing = same_shop(make_shop, station, central, orders=2, quantity=4)
+    with central.write() as conn:
+        conn.execute(update(orders).where(orders.c.id == edited).values(status="order"))
+        conn.execute(own_statuses.insert().values(id=7, code="VIP", name="Important"))
+        line = conn.execute(
+            select(order_lines.c.id).where(order_lines.c.order_id == edited)
+        ).scalar()
+        packing_line = conn.execute(
+            select(order_lines.c.id).where(order_lines.c.order_id == packing)
+        ).scalar()
+    claim_at(central, packing)
+    # Edits on the orders page (no claim), then a bench's parcel ids and labels.
+    for event in (
+        LineAdded(99, "SKU-1", 2, 500),
+        LineQuantityChanged(line, "SKU-1", old=4, new=3),
+        WaitingSet(True),
+        OwnStatusSet(3, "VIP", "Important"),
+    ):
+        write_ops(station, edited, 1, epoch=None, event=lambda _, e=event: e)
+    write_ops(station, edited, 1, epoch=None, event=lambda _: LineRemoved(line, "SKU-1", 3))
+    for event in (
+        ParcelIdAdded("PARCEL0001", "typed"),
+        ParcelIdAdded("PARCEL0002", "typed"),
+        ParcelIdRemoved("PARCEL0002"),
+        LabelsPrinted(("PARCEL0001",), (1,)),
+        LineQuantityChanged(packing_line, "SKU-1", old=4, new=2),
+    ):
+        write_ops(station, packing, 1, event=lambda _, e=event: e)
+    done = pusher.push_all()
+    refused = {k: r for k, (o, r) in answers(station).items() if o == "refused"}
+    assert (done.sent, refused) == (10, {})
+    with central.read() as conn:
+        lines = conn.execute(
+            select(order_lines.c.sku, order_lines.c.quantity, order_lines.c.unit_price_minor).where(
+                order_lines.c.order_id == edited
+            )
+        ).all()
+        assert lines == [("SKU-1", 2, 500)]  # the added line; the first one cut, then removed
+        row = conn.execute(
+            select(orders.c.waiting, orders.c.own_status_id, orders.c.value_minor).where(
+                orders.c.id == edited
+            )
+        ).one()
+        assert tuple(row) == (True, 7, 1000)
+        kept = conn.execute(select(parcel_ids.c.parcel_id, parcel_ids.c.labelled)).all()
+        assert kept == [("PARCEL0001", True)]
+        # Packing: the reservation of 4 + 4 (both orders, reserve=True) less the 2 let go.
+        assert conn.execute(select(stock.c.reserved)).scalar() == 6
+        assert (
+            conn.execute(
+                select(order_lines.c.quantity).where(order_lines.c.id == packing_line)
+            ).scalar()
+            == 2
+        )
