@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from stationd.core import audit as ev
@@ -263,7 +264,7 @@ def parcel_ids_of(op: Op) -> tuple[str, ...]:
 def decide(op: Op, order: CentralOrder | None, elsewhere: Elsewhere = Elsewhere()) -> Decision:
     """Central's decision on `op` against `order` as it is now (None: central has no such
     order). Pure: the caller holds the order's row lock and writes the effects."""
-    from stationd.core import sync_rules
+    from stationd.core import sync_rules  # here, not at the top: it imports this module's types
 
     event = ev.event_from_payload(op.kind, op.payload)
     known = op.kind in ev.EVENT_KINDS
@@ -351,8 +352,6 @@ def _stale_task(op: Op, order: CentralOrder) -> Text:
 
 def as_order(order: CentralOrder) -> Order:
     """The central order as core's `Order`, for the R2/R3 rules it keeps (placed_at unused)."""
-    from datetime import UTC, datetime
-
     return Order(
         id=order.id,
         status=OrderStatus(order.status),
