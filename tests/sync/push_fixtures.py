@@ -3,8 +3,10 @@ template the session migrates once), a station's SQLite store beside it, the sam
 (the station's copy as a pull would have made it), ops written the way the bench writes them,
 and a TCP proxy between station and central that the test cuts.
 
-tests/sync/conftest.py (shared by the sync parts) names the fixtures; the helpers are imported
-from here by the push's test modules.
+The push's test modules import the fixtures (`push_*`, which register as `central`, `station`
+and `cut_proxy` in those modules alone) and the helpers from here; tests/sync/conftest.py, which
+the sync parts share, gets none of them, so other parts' fixtures of the same names never meet
+these.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def _database_from(admin_url: str, template: str | None = None) -> str:
 
 
 @pytest.fixture(scope="session")
-def central_template() -> Iterator[tuple[str, str]]:
+def push_central_template() -> Iterator[tuple[str, str]]:
     """(admin URL, name) of a migrated, empty database that each central is copied from."""
     admin = os.environ.get("STATIOND_TEST_PG_URL")
     if not admin:
@@ -67,10 +69,10 @@ def _drop(admin: str, name: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture
-def central(central_template: tuple[str, str]) -> Iterator[Store]:
+@pytest.fixture(name="central")
+def push_central(push_central_template: tuple[str, str]) -> Iterator[Store]:
     """An empty, migrated central database of this test alone."""
-    admin, template = central_template
+    admin, template = push_central_template
     name = _database_from(admin, template)
     store = Store(make_url(admin).set(database=name).render_as_string(hide_password=False))
     yield store
@@ -79,7 +81,7 @@ def central(central_template: tuple[str, str]) -> Iterator[Store]:
 
 
 @pytest.fixture(scope="session")
-def station_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def push_station_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("station-template") / "stationd.sqlite"
     store = Store(f"sqlite:///{path}")
     store.upgrade()
@@ -89,11 +91,11 @@ def station_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def station(station_template: Path, tmp_path: Path) -> Iterator[Store]:
+@pytest.fixture(name="station")
+def push_station(push_station_template: Path, tmp_path: Path) -> Iterator[Store]:
     """A station's own SQLite store (its working copy and outbox), migrated."""
     path = tmp_path / "station.sqlite"
-    shutil.copy(station_template, path)
+    shutil.copy(push_station_template, path)
     store = Store(f"sqlite:///{path}")
     yield store
     store.dispose()
@@ -237,8 +239,8 @@ class CutProxy:
         self.listener.close()
 
 
-@pytest.fixture
-def cut_proxy(central: Store) -> Iterator[CutProxy]:
+@pytest.fixture(name="cut_proxy")
+def push_cut_proxy(central: Store) -> Iterator[CutProxy]:
     port = make_url(central.url).port or 5432
     proxy = CutProxy(port)
     yield proxy

@@ -7,12 +7,17 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
-from sync.push_fixtures import (
+from sync.push_fixtures import (  # noqa: F401  (the push's fixtures: central, station, …)
     STATION,
     answers,
     claim_at,
     inbox_count,
     packed_at,
+    push_central,
+    push_central_template,
+    push_cut_proxy,
+    push_station,
+    push_station_template,
     same_shop,
     write_ops,
 )
@@ -182,9 +187,7 @@ def test_an_op_central_constraints_refuse_is_refused_readably_and_its_group_goes
     assert packed_at(central, order) == 4
 
 
-def test_a_benchs_history_from_before_sync_stays_home(
-    central_template, central, make_shop, tmp_path
-):
+def test_a_benchs_history_from_before_sync_stays_home(central, make_shop, tmp_path):
     from stationd.store.database import Store
     from stationd.store.outbox import HISTORY_REASON
 

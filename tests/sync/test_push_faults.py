@@ -16,7 +16,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
-from sync.push_fixtures import claim_at, inbox_count, packed_at, same_shop, write_ops
+from sync.push_fixtures import (  # noqa: F401  (the push's fixtures: central, station, …)
+    claim_at,
+    inbox_count,
+    packed_at,
+    push_central,
+    push_central_template,
+    push_cut_proxy,
+    push_station,
+    push_station_template,
+    same_shop,
+    write_ops,
+)
 
 from stationd.store.database import Store
 from stationd.store.tables import events, sync_ops

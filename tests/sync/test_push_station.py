@@ -9,11 +9,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sync.push_fixtures import (
+from sync.push_fixtures import (  # noqa: F401  (the push's fixtures: central, station, …)
     answers,
     claim_at,
     inbox_count,
     packed_at,
+    push_central,
+    push_central_template,
+    push_cut_proxy,
+    push_station,
+    push_station_template,
     same_shop,
     write_ops,
 )
