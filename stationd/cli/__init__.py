@@ -1,5 +1,5 @@
-"""`stationd …` commands: serve, demo, packscript, orders search, devices, db upgrade, sync,
-install, uninstall, check.
+"""`stationd …` commands: serve, demo, packscript, orders search, devices, db upgrade, install,
+uninstall, check.
 
 Every expected failure — a bad config, a database that is down, a refused rule — ends as one
 line on stderr and a non-zero exit, never a traceback.
@@ -8,7 +8,13 @@ line on stderr and a non-zero exit, never a traceback.
 when imported, so importing the package registers them all.
 """
 
-from stationd.cli import devices, install, orders, serve, sync  # noqa: F401  (they add their commands)
+from stationd.cli import (  # noqa: F401  (they add their commands)
+    devices,
+    install,
+    orders,
+    serve,
+    sync,
+)
 from stationd.cli.root import main
 
 __all__ = ["main"]
