@@ -172,6 +172,15 @@ class Station:
             run=self.packscript.run,
             availability=self.availability,
         )
+        #: The push of the outbox to central ([sync] central_url); None for a single bench.
+        self.push = None
+        if settings.sync.central_url:
+            from stationd.sync.push import Pusher, PushWorker
+
+            pusher = Pusher(
+                self.store, settings.sync.central_url, timeout_s=settings.sync.timeout_s
+            )
+            self.push = PushWorker(pusher, interval_s=settings.sync.push_interval_s)
         #: zeroconf on the LAN ([discovery]); None when it is off.
         self.discovery = None
         if settings.discovery.enabled:
@@ -215,6 +224,8 @@ class Station:
             return  # stopped while waiting
         notify("STATUS=migrating the database")
         self.store.upgrade()
+        if self.push is not None:  # first: it notes where sync starts, before any new event
+            self.push.start()
         self.database_watch.start()
         self.bench_worker.start()
         if self.central_claims is not None:
@@ -328,6 +339,7 @@ class Station:
                 ("kiosk server", self._stop_server if self.server is not None else None),
                 ("discovery", self.discovery.stop if self.discovery is not None else None),
                 ("pack-script schedule", self.schedule.stop),
+                ("sync push", self.push.stop if self.push is not None else None),
                 ("database watch", self.database_watch.stop),
                 ("pack-script run", self.packscript.stop),
                 *[(f"scanner {sc.name}", sc.stop) for sc in self.scanners],

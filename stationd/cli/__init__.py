@@ -14,6 +14,7 @@ from stationd.cli import (  # noqa: F401  (they add their commands)
     install,
     orders,
     serve,
+    sync,
 )
 from stationd.cli.root import main
 

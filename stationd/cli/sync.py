@@ -1,0 +1,98 @@
+"""`stationd sync status` and `stationd sync now`: the push to central, from the command line."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from stationd.cli.root import _clear_errors, _Output, _settings, main
+
+
+@main.group()
+def sync() -> None:
+    """The sync with the central database ([sync] central_url)."""
+
+
+def _age(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return "none"
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+@sync.command("status")
+@click.pass_context
+def sync_status(ctx: click.Context) -> None:
+    """What waits to be pushed, how long, the last error, and the claims this bench holds."""
+    from stationd.clock import utcnow
+    from stationd.store.database import Store
+    from stationd.store.outbox import backlog, claims_held, read_notes, refused_count
+
+    with _clear_errors():
+        settings = _settings(ctx)
+        store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
+        store.upgrade()
+        name = settings.station.name
+        with store.read() as conn:
+            waiting = backlog(conn)
+            refused = refused_count(conn)
+            claims = claims_held(conn, name)
+            notes = read_notes(conn)
+        store.dispose()
+        now = utcnow()
+        out = _Output()
+        out(f"central: {'set' if settings.sync.central_url else 'none (a single bench)'}")
+        out(f"backlog: {waiting.count} change(s) waiting")
+        # The age of the oldest op waiting, by this bench's clock: shown, never decided on.
+        out(f"lag: {_age(waiting.oldest_at, now) if waiting.count else '0 s'}")
+        out(f"refused by central: {refused}")
+        if last_ok := notes.get("last_ok_at"):
+            out(f"last push: {_age(datetime.fromisoformat(last_ok), now)} ago")
+        else:
+            out("last push: never")
+        if (error := notes.get("last_error")) and notes.get("last_error_at", "") > notes.get(
+            "last_ok_at", ""
+        ):
+            out(f"last error: {error} ({notes.get('last_error_at')})")
+        else:
+            out("last error: none")
+        held = ", ".join(f"{order} (epoch {epoch})" for order, epoch in claims)
+        out(f"claims held: {len(claims)}{': ' + held if held else ''}")
+
+
+@sync.command("now")
+@click.pass_context
+def sync_now(ctx: click.Context) -> None:
+    """Push every waiting change to central now; say how many central accepted and refused."""
+    from stationd.store.database import Store
+    from stationd.store.unavailable import database_unavailable, first_line
+    from stationd.sync.push import Pusher
+
+    with _clear_errors():
+        settings = _settings(ctx)
+        if not settings.sync.central_url:
+            raise click.ClickException("no central database: [sync] central_url is empty")
+        store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
+        store.upgrade()
+        pusher = Pusher(store, settings.sync.central_url, timeout_s=settings.sync.timeout_s)
+        try:
+            done = pusher.push_all()
+        except Exception as err:
+            if not database_unavailable(err):
+                raise
+            pusher.note_error(err)
+            raise click.ClickException(
+                f"central can't be reached: {first_line(err)} (the changes keep waiting)"
+            ) from None
+        finally:
+            pusher.dispose()
+            store.dispose()
+        _Output()(
+            f"pushed {done.sent} change(s): {done.sent - done.refused} accepted, "
+            f"{done.refused} refused ({done.duplicates} answered before)"
+        )

@@ -1,0 +1,456 @@
+"""Central's op inbox (docs/sync.md "Ops out"): one op a station pushed, applied once, in one
+transaction of the central PostgreSQL.
+
+`apply_op` locks the order's row and then its claim's (every writer of an order takes them in
+that order), answers a key it has seen with the stored outcome, else reads the order as core
+needs it, lets `core.sync_ops.decide` rule and writes the effects, the op's row in `sync_ops`
+(`INSERT … ON CONFLICT DO NOTHING`: a second push of the key changes nothing) and the admin's
+task, if any. `apply_in_transaction` runs it in a transaction of its own and turns an op that
+central's constraints refuse into a refusal stored like any other, so no op blocks the queue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import DataError, IntegrityError
+
+from stationd.core import sync_ops as so
+from stationd.core.deliveries import Delivery
+from stationd.store.deliveries import (
+    add_pending_parcel_id,
+    pending_delivery,
+    remove_pending_parcel_id,
+)
+from stationd.store.tables import (
+    deliveries,
+    delivery_lines,
+    order_lines,
+    orders,
+    own_statuses,
+    parcel_ids,
+    products,
+    stock,
+    sync_ops,
+    sync_tasks,
+)
+from stationd.store.unavailable import first_line
+
+
+@dataclass(frozen=True, slots=True)
+class OpOutcome:
+    """Central's answer to one op: `accepted` or `refused`, the reason, and whether it was the
+    stored answer to a key seen before (a duplicate push, an ack lost after the commit)."""
+
+    key: str
+    outcome: str
+    reason: str | None = None
+    duplicate: bool = False
+
+
+class _KeyTakenMeanwhile(Exception):
+    """The op's key was inserted by another transaction after this one looked."""
+
+
+def central_engine(url: str, *, timeout_s: float) -> Engine:
+    """An engine on the central PostgreSQL whose every exchange ends within `timeout_s`:
+    connecting, each statement, and a transaction left idle (a station that died mid-op
+    lets go of the order's lock)."""
+    ms = int(timeout_s * 1000)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=2,
+        connect_args={
+            "connect_timeout": max(1, int(timeout_s)),
+            "options": f"-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}",
+        },
+    )
+
+
+def apply_in_transaction(conn: Connection, op: so.Op, at: datetime) -> OpOutcome:
+    """Apply `op`, which the station wrote `at` (its clock: kept, never compared), in a
+    transaction of its own on `conn` (which has none open).
+
+    A constraint of central's that the op breaks (a parcel id another order took in the same
+    instant, a count out of range) refuses the op, stored like any refusal. A network or server
+    error propagates: the caller tries the op again later, and its key makes that safe.
+    """
+    try:
+        with conn.begin():
+            return apply_op(conn, op, at)
+    except _KeyTakenMeanwhile:
+        pass
+    except (IntegrityError, DataError) as err:
+        reason = f"Central could not apply this change: {first_line(err)}"
+        with conn.begin():
+            if stored := _stored(conn, op.key):
+                return stored
+            _insert_op(conn, op, at, so.REFUSED, reason)
+            return OpOutcome(op.key, so.REFUSED, reason)
+    with conn.begin():
+        stored = _stored(conn, op.key)
+    assert stored is not None  # another transaction committed it
+    return stored
+
+
+#: The order as an op meets it, read in one round trip: its row locked first, then its claim's
+#: (the CTE is scanned before the lateral join runs, so the order's lock comes first, as in the
+#: claim-ahead of store/central_claims; a take-over waits for the op, or the op for it), the
+#: op's key if central has seen it, the lines and the parcel ids with whether each is labelled
+#: or reported. On a busy central the round trips, not the work, are what an op costs
+#: (bench/sync_push.py).
+_ORDER_READ = text(
+    """
+    WITH o AS MATERIALIZED (
+        SELECT id, status, waiting FROM orders WHERE id = :order_id FOR UPDATE
+    )
+    SELECT o.status, o.waiting, c.station AS claim_station, c.epoch AS claim_epoch,
+           s.outcome AS seen_outcome, s.reason AS seen_reason,
+           (SELECT coalesce(json_agg(json_build_array(l.id, l.sku, l.quantity, l.packed,
+                                                      l.delivered, l.unit_price_minor)
+                                     ORDER BY l.position, l.id), '[]')
+              FROM order_lines l WHERE l.order_id = o.id) AS lines,
+           (SELECT coalesce(json_agg(json_build_array(p.parcel_id, p.labelled,
+                                                      d.reported_at IS NOT NULL)
+                                     ORDER BY p.position, p.id), '[]')
+              FROM deliveries d JOIN parcel_ids p ON p.delivery_id = d.id
+             WHERE d.order_id = o.id) AS parcels,
+           EXISTS (SELECT 1 FROM deliveries d
+                    WHERE d.order_id = o.id AND d.reported_at IS NOT NULL) AS reported
+      FROM o
+      LEFT JOIN LATERAL (SELECT station, epoch FROM order_claims
+                          WHERE order_id = o.id FOR UPDATE) c ON true
+      LEFT JOIN sync_ops s ON s.key = :key
+    """
+)
+
+
+def apply_group(conn: Connection, ops: Sequence[tuple[so.Op, datetime]]) -> list[OpOutcome]:
+    """Apply a station's consecutive ops in one transaction, each exactly as `apply_op` (its
+    effects and its inbox row together): the commit — an fsync on central — is paid once per
+    group, not per op. If any op of the group fails (a constraint, its key taken meanwhile)
+    the whole group rolls back and each op is applied in a transaction of its own
+    (`apply_in_transaction`); a network or server error propagates, nothing of the group
+    committed or all of it."""
+    if len(ops) == 1:
+        return [apply_in_transaction(conn, *ops[0])]
+    try:
+        with conn.begin():
+            return [apply_op(conn, op, at) for op, at in ops]
+    except (_KeyTakenMeanwhile, IntegrityError, DataError):
+        pass
+    return [apply_in_transaction(conn, op, at) for op, at in ops]
+
+
+def apply_op(conn: Connection, op: so.Op, at: datetime) -> OpOutcome:
+    """Apply `op` in the caller's transaction (see the module's docstring)."""
+    row = None
+    if op.order_id is not None:
+        row = conn.execute(_ORDER_READ, {"key": op.key, "order_id": op.order_id}).first()
+    if row is not None and row.seen_outcome is not None:
+        return OpOutcome(op.key, row.seen_outcome, row.seen_reason, duplicate=True)
+    if row is None and (stored := _stored(conn, op.key)):
+        return stored
+    central = None
+    elsewhere = so.Elsewhere()
+    if op.kind in so.BENCH_KINDS or op.kind in so.EDIT_KINDS:
+        if row is not None:
+            central = _central_order(op.order_id, row)  # type: ignore[arg-type]
+        elsewhere = _elsewhere(conn, op)
+    decision = so.decide(op, central, elsewhere)
+    reason = str(decision.reason) if decision.reason is not None else None
+    packed = None
+    match decision.effects:
+        case (so.PackedDelta() as packed,):
+            pass  # a scan's op, the most common: its effect rides with its inbox row
+        case effects:
+            for effect in effects:
+                _write(conn, op, at, effect)
+    if not _insert_op(conn, op, at, decision.outcome, reason, packed=packed):
+        raise _KeyTakenMeanwhile(op.key)
+    if decision.task is not None:
+        conn.execute(
+            insert(sync_tasks).values(
+                created_at=func.now(),
+                order_id=op.order_id,
+                op_key=op.key,
+                station=op.station,
+                kind=op.kind,
+                text=str(decision.task),
+            )
+        )
+    return OpOutcome(op.key, decision.outcome, reason)
+
+
+def _stored(conn: Connection, key: str) -> OpOutcome | None:
+    row = conn.execute(
+        select(sync_ops.c.outcome, sync_ops.c.reason).where(sync_ops.c.key == key)
+    ).first()
+    return None if row is None else OpOutcome(key, row.outcome, row.reason, duplicate=True)
+
+
+_INSERT_SQL = """
+    INSERT INTO sync_ops (key, station, kind, order_id, epoch, at, received_at, payload,
+                          outcome, reason)
+    VALUES (:key, :station, :kind, :order_id, :epoch, :at, now(), :payload, :outcome, :reason)
+    ON CONFLICT (key) DO NOTHING
+    RETURNING key
+"""  # received_at: central's clock
+_INSERT_OP = text(_INSERT_SQL)
+#: The same with a line's packed count moved in the same statement: one round trip, not two.
+_PACKED_AND_INSERT_OP = text(
+    "WITH packed AS (UPDATE order_lines SET packed = greatest(packed + :delta, 0) "
+    "WHERE id = :line_id AND order_id = :order_id) " + _INSERT_SQL
+)
+
+
+def _insert_op(
+    conn: Connection,
+    op: so.Op,
+    at: datetime,
+    outcome: str,
+    reason: str | None,
+    *,
+    packed: so.PackedDelta | None = None,
+) -> bool:
+    values = {
+        "key": op.key,
+        "station": op.station,
+        "kind": op.kind,
+        "order_id": op.order_id,
+        "epoch": op.epoch,
+        "at": at,
+        "payload": json.dumps(dict(op.payload), ensure_ascii=False, default=str),
+        "outcome": outcome,
+        "reason": reason,
+    }
+    if packed is None:
+        return conn.execute(_INSERT_OP, values).first() is not None
+    values.update(delta=packed.delta, line_id=packed.line_id)
+    return conn.execute(_PACKED_AND_INSERT_OP, values).first() is not None
+
+
+_PACKED = text(
+    "UPDATE order_lines SET packed = greatest(packed + :delta, 0) "
+    "WHERE id = :line_id AND order_id = :order_id"
+)
+
+
+def _central_order(order_id: int, row: Any) -> so.CentralOrder:
+    pending: list[str] = []
+    reported: list[str] = []
+    labelled = bool(row.reported)
+    for pid, was_labelled, was_reported in _json(row.parcels):
+        (reported if was_reported else pending).append(pid)
+        labelled = labelled or was_labelled or was_reported
+    claim = None
+    if row.claim_station is not None:
+        claim = so.Claim(row.claim_station, row.claim_epoch)
+    return so.CentralOrder(
+        order_id,
+        row.status,
+        tuple(so.CentralLine(*line) for line in _json(row.lines)),
+        waiting=row.waiting,
+        claim=claim,
+        labelled=labelled,
+        pending_parcel_ids=tuple(pending),
+        reported_parcel_ids=tuple(reported),
+    )
+
+
+def _json(value: Any) -> list[Any]:
+    return json.loads(value) if isinstance(value, str) else list(value or ())
+
+
+def _elsewhere(conn: Connection, op: so.Op) -> so.Elsewhere:
+    taken: set[str] = set()
+    if wanted := so.parcel_ids_of(op):
+        taken = set(
+            conn.execute(
+                select(parcel_ids.c.parcel_id)
+                .join(deliveries, deliveries.c.id == parcel_ids.c.delivery_id)
+                .where(parcel_ids.c.parcel_id.in_(wanted), deliveries.c.order_id != op.order_id)
+            ).scalars()
+        )
+    codes: set[str] = set()
+    if op.kind == "order.own_status":
+        codes = set(conn.execute(select(own_statuses.c.code)).scalars())
+    return so.Elsewhere(taken, codes)
+
+
+def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect) -> None:
+    order_id = op.order_id
+    assert order_id is not None
+    line_of = (order_lines.c.order_id == order_id,)
+    match effect:
+        case so.PackedDelta(line_id, delta):
+            conn.execute(_PACKED, {"delta": delta, "line_id": line_id, "order_id": order_id})
+        case so.KeepParcelId(pid):
+            pending = pending_delivery(conn, order_id) or Delivery(order_id=order_id, quantities={})
+            add_pending_parcel_id(conn, pending, pid, station=op.station)
+        case so.DropParcelId(pid):
+            remove_pending_parcel_id(conn, order_id, pid)
+        case so.MarkLabelled(pids) if pids:
+            conn.execute(
+                update(parcel_ids)
+                .where(
+                    parcel_ids.c.parcel_id.in_(list(pids)),
+                    parcel_ids.c.delivery_id.in_(
+                        select(deliveries.c.id).where(deliveries.c.order_id == order_id)
+                    ),
+                )
+                .values(labelled=True)
+            )
+        case so.Report():
+            _report(conn, op, at, effect)
+        case so.SetQuantity(line_id, sku, quantity, released):
+            conn.execute(
+                update(order_lines)
+                .where(order_lines.c.id == line_id, *line_of)
+                .values(quantity=quantity)
+            )
+            _release(conn, sku, released)
+            _touch(conn, order_id, value=True)
+        case so.DropLine(line_id, sku, released):
+            conn.execute(delete(order_lines).where(order_lines.c.id == line_id, *line_of))
+            _release(conn, sku, released)
+            _touch(conn, order_id, value=True)
+        case so.AddLine(sku, quantity, price):
+            product = conn.execute(
+                select(products.c.name, products.c.gtin).where(products.c.sku == sku)
+            ).first()
+            last = conn.execute(select(func.max(order_lines.c.position)).where(*line_of)).scalar()
+            conn.execute(
+                insert(order_lines).values(
+                    order_id=order_id,
+                    position=0 if last is None else last + 1,
+                    sku=sku,
+                    name=product.name if product else sku,
+                    gtin=product.gtin if product else None,
+                    quantity=quantity,
+                    unit_price_minor=price,
+                )
+            )
+            _touch(conn, order_id, value=True)
+        case so.SetWaiting(waiting):
+            _touch(conn, order_id, waiting=waiting)
+        case so.SetOwnStatus(code):
+            own = None
+            if code is not None:
+                own = select(own_statuses.c.id).where(own_statuses.c.code == code).scalar_subquery()
+            _touch(conn, order_id, own_status_id=own)
+
+
+def _report(conn: Connection, op: so.Op, at: datetime, report: so.Report) -> None:
+    """A reported delivery: the pending one completed (or a new one), its lines and parcel ids,
+    the line counts, the stock, the order's status. Stock never below zero: the parcel left."""
+    order_id = op.order_id
+    pending = pending_delivery(conn, order_id)  # type: ignore[arg-type]
+    values = {"reported_at": at, "station": op.station}
+    if pending is not None:
+        delivery_id = pending.id
+        labelled = set(
+            conn.execute(
+                select(parcel_ids.c.parcel_id).where(
+                    parcel_ids.c.delivery_id == delivery_id, parcel_ids.c.labelled.is_(True)
+                )
+            ).scalars()
+        )
+        conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+        conn.execute(delete(parcel_ids).where(parcel_ids.c.delivery_id == delivery_id))
+    else:
+        labelled = set()
+        delivery_id = conn.execute(
+            insert(deliveries)
+            .values(order_id=order_id, created_at=func.now(), **values)
+            .returning(deliveries.c.id)
+        ).scalar_one()
+    if report.quantities:
+        conn.execute(
+            insert(delivery_lines),
+            [
+                {"delivery_id": delivery_id, "line_id": line_id, "quantity": qty}
+                for line_id, qty in report.quantities.items()
+            ],
+        )
+    if report.parcel_ids:
+        conn.execute(
+            insert(parcel_ids),
+            [
+                {
+                    "delivery_id": delivery_id,
+                    "position": i,
+                    "parcel_id": pid,
+                    "labelled": pid in labelled,
+                }
+                for i, pid in enumerate(report.parcel_ids)
+            ],
+        )
+    for line_id, qty in report.quantities.items():
+        conn.execute(
+            update(order_lines)
+            .where(order_lines.c.id == line_id, order_lines.c.order_id == order_id)
+            .values(
+                delivered=order_lines.c.delivered + qty,
+                packed=func.greatest(order_lines.c.packed - report.unpacked.get(line_id, 0), 0),
+            )
+        )
+    for sku, qty in report.stock_out.items():
+        released = report.released.get(sku, 0)
+        conn.execute(
+            update(stock)
+            .where(stock.c.sku == sku)
+            .values(
+                on_hand=func.greatest(stock.c.on_hand - qty, 0),
+                reserved=func.greatest(stock.c.reserved - released, 0),
+            )
+        )
+    _touch(conn, order_id, status=report.status)  # type: ignore[arg-type]
+
+
+def _release(conn: Connection, sku: str, quantity: int) -> None:
+    if quantity:
+        conn.execute(
+            update(stock)
+            .where(stock.c.sku == sku)
+            .values(reserved=func.greatest(stock.c.reserved - quantity, 0))
+        )
+
+
+def _touch(conn: Connection, order_id: int, *, value: bool = False, **values: Any) -> None:
+    if value:
+        values["value_minor"] = (
+            select(
+                func.coalesce(func.sum(order_lines.c.quantity * order_lines.c.unit_price_minor), 0)
+            )
+            .where(order_lines.c.order_id == order_id)
+            .scalar_subquery()
+        )
+    conn.execute(
+        update(orders).where(orders.c.id == order_id).values(updated_at=func.now(), **values)
+    )
+
+
+__all__ = [
+    "OpOutcome",
+    "apply_group",
+    "apply_in_transaction",
+    "apply_op",
+    "central_engine",
+]
