@@ -1,0 +1,106 @@
+"""central's change feed (docs/sync.md, pull): `sync_changes` written by statement-level
+triggers, a NOTIFY to wake the stations, and how far the feed was pruned (PostgreSQL only)
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-07 00:00:00
+"""
+
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+#: What each watched table's changes name: the entity a station fetches again, and its key.
+#: Stock is its product's, a line or a claim its order's: a station reads an order whole.
+WATCHED = {
+    "products": ("product", "sku"),
+    "stock": ("product", "sku"),
+    "own_statuses": ("own_status", "id"),
+    "orders": ("order", "id"),
+    "order_lines": ("order", "order_id"),
+    "order_claims": ("order", "order_id"),
+}
+
+# The feed: one row per changed entity and statement; `xid` is the writing transaction's id
+# (xid8, never wraps), the pull's cursor. Not in `metadata` (store/tables.in_metadata): a
+# station's SQLite has none of it. `at` is central's clock, used only to prune.
+_CREATE = (
+    "CREATE TABLE sync_changes ("
+    " id bigserial PRIMARY KEY,"
+    " xid xid8 NOT NULL DEFAULT pg_current_xact_id(),"
+    " at timestamptz NOT NULL DEFAULT now(),"
+    " entity text NOT NULL,"
+    " entity_id text NOT NULL)",
+    "CREATE INDEX sync_changes_xid ON sync_changes (xid)",
+    # The highest xid pruned so far: a station whose cursor is not above it may have missed
+    # rows and resyncs in full (store/change_feed.prune).
+    "CREATE TABLE sync_changes_pruned (one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+    " through xid8 NOT NULL DEFAULT '0')",
+    "INSERT INTO sync_changes_pruned DEFAULT VALUES",
+)
+
+
+def _function(table: str, operation: str, entity: str, key: str) -> str:
+    # One INSERT … SELECT per statement, the keys deduplicated: the pack script's 85,000-row
+    # UPDATE pays one statement, not 85,000 row triggers. An UPDATE may move a row to another
+    # key (a line to another order): both keys are changed. NOTIFY folds repeats within a
+    # transaction into one and is sent at commit.
+    rows = {
+        "insert": f"SELECT DISTINCT {key} FROM new_rows",
+        "update": f"SELECT {key} FROM new_rows UNION SELECT {key} FROM old_rows",
+        "delete": f"SELECT DISTINCT {key} FROM old_rows",
+    }[operation]
+    return (
+        f"CREATE FUNCTION sync_changes_{table}_{operation}() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN "
+        f"INSERT INTO sync_changes (entity, entity_id) SELECT '{entity}', k::text FROM ({rows}) "
+        "AS changed (k); "
+        "PERFORM pg_notify('stationd_changes', ''); "
+        "RETURN NULL; END $$"
+    )
+
+
+_REFERENCING = {
+    "insert": "NEW TABLE AS new_rows",
+    "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    "delete": "OLD TABLE AS old_rows",
+}
+
+
+def _triggers(table: str, entity: str, key: str) -> list[str]:
+    statements = []
+    for operation, referencing in _REFERENCING.items():
+        statements.append(_function(table, operation, entity, key))
+        statements.append(
+            f"CREATE TRIGGER sync_changes_{operation} AFTER {operation.upper()} ON {table} "
+            f"REFERENCING {referencing} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION sync_changes_{table}_{operation}()"
+        )
+    return statements
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return  # a station's SQLite is no central: it follows one, it keeps no feed
+    for statement in _CREATE:
+        bind.exec_driver_sql(statement)
+    for table, (entity, key) in WATCHED.items():
+        for statement in _triggers(table, entity, key):
+            bind.exec_driver_sql(statement)
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    for table in WATCHED:
+        for operation in _REFERENCING:
+            bind.exec_driver_sql(
+                f"DROP FUNCTION IF EXISTS sync_changes_{table}_{operation}() CASCADE"
+            )
+    bind.exec_driver_sql("DROP TABLE IF EXISTS sync_changes_pruned")
+    bind.exec_driver_sql("DROP TABLE IF EXISTS sync_changes")
