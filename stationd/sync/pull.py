@@ -1,0 +1,238 @@
+"""Pull (docs/sync.md): the station follows central's change feed into its local copy.
+
+`pull_once` is one pull — the worker, `stationd sync now` and the tests call it. `PullWorker`
+is the thread: it LISTENs on a connection of its own (`stationd_changes`, sent by the feed's
+triggers at each commit), pulls when woken and every `poll_interval_s` in any case (a NOTIFY
+is lost with its connection), and on an error closes its connections and tries again with a
+jittered back-off. Its log has one line per change of state (following, central away, back).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from stationd.store import change_feed, local_copy
+from stationd.store.database import Store
+from stationd.store.unavailable import first_line
+
+log = logging.getLogger(__name__)
+
+#: Entities fetched and written per local transaction.
+BATCH = 500
+#: The back-off after a failed pull: from FIRST_RETRY_S, doubling, at most MAX_RETRY_S.
+FIRST_RETRY_S = 0.5
+MAX_RETRY_S = 30.0
+#: How often a station prunes central's feed (seconds): any may, one suffices.
+PRUNE_EVERY_S = 3600.0
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What one pull did."""
+
+    full: bool  # a full resync (first pull, another central, or a cursor older than the feed)
+    why: str  # why a full resync ("" for an incremental pull)
+    written: int  # entities whose images were written (or deleted) in the copy
+    skipped: list[int]  # orders left as they are here: this station has ops central may lack
+    cursor: int  # the new cursor (central's snapshot xmin)
+
+
+def pull_once(
+    store: Store,
+    central: Engine,
+    *,
+    batch: int = BATCH,
+    after_batch: Callable[[int], None] | None = None,
+) -> PullResult:
+    """One pull: central's changes since the copy's cursor, or everything when the copy
+    follows no central, another one, or a cursor older than what the feed keeps.
+
+    Central is read in one REPEATABLE READ snapshot; the copy is written a batch per local
+    transaction, and the cursor saved after the last one: a pull that dies half-way is done
+    again from the old cursor (writing an image twice changes nothing). `after_batch(n)` is
+    called after each batch is committed (a test stops central there).
+    """
+    with store.read() as conn:
+        state = local_copy.read_state(conn)
+    since = local_copy.unsent_from(store)
+    written = 0
+    skipped: set[int] = set()
+    with change_feed.snapshot(central) as snap:
+        why = _full_resync_reason(state, snap)
+        if why:
+            wanted = snap.everything()
+        else:
+            assert state.cursor is not None
+            wanted = snap.changed(state.cursor)
+            wanted["order"] = sorted(set(wanted["order"]) | set(state.skipped))
+        for kind in change_feed.KINDS:
+            keys = wanted[kind]
+            for start in range(0, len(keys), batch):
+                images = snap.images(kind, keys[start : start + batch])
+                skipped.update(local_copy.write_images(store, images, unsent_from=since))
+                written += len(images.keys)
+                if after_batch is not None:
+                    after_batch(written)
+        if why:
+            for kind in change_feed.KINDS:
+                kept = local_copy.drop_missing(store, kind, wanted[kind], unsent_from=since)
+                skipped.update(kept)
+        local_copy.save_state(
+            store, central=snap.identifier, cursor=snap.xmin, skipped=sorted(skipped)
+        )
+        return PullResult(bool(why), why, written, sorted(skipped), snap.xmin)
+
+
+def _full_resync_reason(state: local_copy.PullState, snap: change_feed.Snapshot) -> str:
+    if state.central is None or state.cursor is None:
+        return "first pull"
+    if state.central != snap.identifier:
+        return f"another central (system identifier {snap.identifier}, was {state.central})"
+    if state.cursor <= snap.pruned_through:
+        return "the copy is older than central's change feed keeps"
+    return ""
+
+
+class PullWorker:
+    """The pull thread: woken by NOTIFY, polling as a fallback, retrying with back-off."""
+
+    def __init__(
+        self,
+        store: Store,
+        central_url: str,
+        *,
+        poll_interval_s: float = 5.0,
+        timeout_s: float = 5.0,
+        prune_every_s: float = PRUNE_EVERY_S,
+    ) -> None:
+        self.store = store
+        self.central_url = central_url
+        self.poll_interval_s = poll_interval_s
+        self.timeout_s = timeout_s
+        self.prune_every_s = prune_every_s
+        self._central = change_feed.central_engine(central_url, timeout_s=timeout_s)
+        self._listener: Any = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._state = ""
+        self._pruned_at = 0.0
+        #: The last pull's result (None before the first), for status and tests.
+        self.last: PullResult | None = None
+        #: How many pulls finished; a test waits for it to move.
+        self.pulls = 0
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="sync-pull", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._close()
+        self._central.dispose()
+
+    def wake(self) -> None:
+        """Pull now (`stationd sync now`)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        retry = FIRST_RETRY_S
+        while not self._stop.is_set():
+            try:
+                self._listen()
+                self.last = pull_once(self.store, self._central)
+                self.pulls += 1
+                self._prune()
+                self._became(
+                    "following",
+                    "sync pull: following central (%s)",
+                    "full resync: " + self.last.why if self.last.full else "changes",
+                )
+                retry = FIRST_RETRY_S
+                self._wait_for_change()
+            except Exception as err:
+                self._close()
+                reason = first_line(err)
+                self._became("away", "sync pull: central can't be read, trying again: %s", reason)
+                log.debug("sync pull failed", exc_info=True)
+                try:
+                    local_copy.save_error(self.store, reason)
+                except Exception:
+                    log.debug("sync pull: the error could not be kept", exc_info=True)
+                # Jittered: benches that lost central together don't come back together.
+                self._stop.wait(retry * random.uniform(0.5, 1.5))
+                retry = min(retry * 2, MAX_RETRY_S)
+
+    def _became(self, state: str, message: str, detail: str) -> None:
+        if state != self._state:
+            self._state = state
+            log.info(message, detail)
+
+    def _listen(self) -> None:
+        # LISTEN before the pull: a commit after the pull's snapshot is then always heard.
+        if self._listener is not None:
+            return
+        import psycopg
+
+        self._listener = psycopg.connect(
+            change_feed.libpq_url(self.central_url),
+            autocommit=True,
+            connect_timeout=max(1, round(self.timeout_s)),
+            tcp_user_timeout=int(self.timeout_s * 1000),
+            keepalives_idle=max(1, round(self.timeout_s)),
+            keepalives_interval=1,
+            keepalives_count=3,
+        )
+        self._listener.execute(f"LISTEN {change_feed.CHANNEL}")
+
+    def _wait_for_change(self) -> None:
+        deadline = time.monotonic() + self.poll_interval_s
+        while not self._stop.is_set() and not self._wake.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            # In short slices, so that `wake()` and `stop()` are heard within one.
+            heard = list(self._listener.notifies(timeout=min(left, 0.5), stop_after=1))
+            if heard:
+                # The rest of a burst (a NOTIFY per commit) is read by this one pull.
+                list(self._listener.notifies(timeout=0.0))
+                return
+        self._wake.clear()
+
+    def _prune(self) -> None:
+        if time.monotonic() - self._pruned_at < self.prune_every_s:
+            return
+        self._pruned_at = time.monotonic()
+        gone = change_feed.prune(self._central)
+        if gone:
+            log.info(
+                "sync pull: pruned %d rows older than %s from central's feed",
+                gone,
+                change_feed.FEED_KEEPS,
+            )
+
+    def _close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            try:
+                listener.close()
+            except Exception:
+                log.debug("sync pull: closing the LISTEN connection failed", exc_info=True)
+
+
+__all__ = ["BATCH", "PullResult", "PullWorker", "pull_once"]
