@@ -20,7 +20,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, select, text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    String,
+    any_,
+    bindparam,
+    create_engine,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 
 from stationd.store.tables import order_claims, order_lines, orders, own_statuses, products, stock
@@ -120,27 +131,24 @@ class Snapshot:
         lines and claim."""
         wanted = list(keys)
         found = Images(kind, wanted)
-        if kind == "own_status":
-            found.rows["own_statuses"] = self._rows(
-                select(own_statuses).where(own_statuses.c.id.in_(wanted))
-            )
-        elif kind == "product":
-            found.rows["products"] = self._rows(select(products).where(products.c.sku.in_(wanted)))
-            found.rows["stock"] = self._rows(select(stock).where(stock.c.sku.in_(wanted)))
-        elif kind == "order":
-            found.rows["orders"] = self._rows(select(orders).where(orders.c.id.in_(wanted)))
-            found.rows["order_lines"] = self._rows(
-                select(order_lines).where(order_lines.c.order_id.in_(wanted))
-            )
-            found.rows["order_claims"] = self._rows(
-                select(order_claims).where(order_claims.c.order_id.in_(wanted))
-            )
-        else:
+        if kind not in _IMAGE_TABLES:
             raise ValueError(f"no entity kind {kind!r} in the change feed")
+        # One array parameter, not an IN list of a bind each: a batch's statement is the same
+        # every time (compiled once) and its rows come back as plain tuples.
+        key_type = String() if kind == "product" else BigInteger()
+        asked = bindparam("keys", wanted, type_=ARRAY(key_type))
+        for table, key in _IMAGE_TABLES[kind]:
+            query = select(table).where(table.c[key] == any_(asked))
+            found.rows[table.name] = [row._asdict() for row in self.conn.execute(query)]
         return found
 
-    def _rows(self, query: Any) -> list[dict[str, Any]]:
-        return [dict(row) for row in self.conn.execute(query).mappings()]
+
+#: The tables of each entity kind's image, and the column naming the entity in each.
+_IMAGE_TABLES = {
+    "own_status": ((own_statuses, "id"),),
+    "product": ((products, "sku"), (stock, "sku")),
+    "order": ((orders, "id"), (order_lines, "order_id"), (order_claims, "order_id")),
+}
 
 
 @contextmanager

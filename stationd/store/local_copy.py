@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, select, update
+from sqlalchemy import Connection, Table, Text, any_, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from stationd.clock import utcnow
 from stationd.store.change_feed import Images
@@ -67,21 +68,33 @@ def read_state(conn: Connection) -> PullState:
     )
 
 
-def save_state(
-    store: Store, *, central: str, cursor: int, skipped: list[int], at: datetime | None = None
-) -> None:
-    """A pull finished: the copy holds central `central` up to `cursor`."""
+@dataclass(frozen=True)
+class Reached:
+    """Where a pull got to: the copy holds central `central` up to `cursor`, but for the
+    orders `skipped`."""
+
+    central: str
+    cursor: int
+    skipped: list[int] = field(default_factory=list)
+
+
+def save_state(store: Store, reached: Reached, *, at: datetime | None = None) -> None:
+    """A pull finished (with no batch to write the state with)."""
     with store.write() as conn:
-        _put(
-            conn,
-            {
-                CENTRAL: central,
-                CURSOR: str(cursor),
-                SKIPPED: json.dumps(sorted(set(skipped))),
-                LAST_PULL: (at or utcnow()).isoformat(),
-                LAST_ERROR: "",
-            },
-        )
+        _save_reached(conn, reached, at)
+
+
+def _save_reached(conn: Connection, reached: Reached, at: datetime | None = None) -> None:
+    _put(
+        conn,
+        {
+            CENTRAL: reached.central,
+            CURSOR: str(reached.cursor),
+            SKIPPED: json.dumps(sorted(set(reached.skipped))),
+            LAST_PULL: (at or utcnow()).isoformat(),
+            LAST_ERROR: "",
+        },
+    )
 
 
 def save_error(store: Store, error: str) -> None:
@@ -101,24 +114,40 @@ def unsent_from(store: Store) -> int:
     return int(found)
 
 
-def write_images(store: Store, images: Images, *, unsent_from: int) -> list[int]:
+def write_images(
+    store: Store,
+    images: Images,
+    *,
+    unsent_from: int,
+    bulk: bool = False,
+    reached: Reached | None = None,
+) -> list[int]:
     """Write one batch of central's images into the copy, in one local transaction; returns
-    the orders skipped because they have ops of this station central may lack."""
-    with store.write() as conn:
-        if images.kind == "own_status":
-            _upsert(conn, own_statuses, images.rows["own_statuses"])
-            _delete_own_statuses(conn, _gone(images, "own_statuses", "id"))
-            return []
-        if images.kind == "product":
-            _upsert(conn, products, images.rows["products"])
-            _upsert(conn, stock, images.rows["stock"])
-            gone = _gone(images, "products", "sku")
-            kept_stock = {row["sku"] for row in images.rows["stock"]}
-            lost_stock = [sku for sku in images.keys if sku not in kept_stock]
-            conn.execute(delete(stock).where(stock.c.sku.in_(lost_stock)))
-            conn.execute(delete(products).where(products.c.sku.in_(gone)))
-            return []
-        return _write_orders(conn, images, unsent_from)
+    the orders skipped because they have ops of this station central may lack. `bulk`: one
+    of many batches of a full resync (`Store.write(bulk=True)`). `reached`: the pull's last
+    batch — where the pull got to is saved in the same transaction (one commit, not two)."""
+    with store.write(bulk=bulk) as conn:
+        skipped = _write(conn, images, unsent_from)
+        if reached is not None:
+            _save_reached(conn, Reached(reached.central, reached.cursor, reached.skipped + skipped))
+    return skipped
+
+
+def _write(conn: Connection, images: Images, unsent_from: int) -> list[int]:
+    if images.kind == "own_status":
+        _upsert(conn, own_statuses, images.rows["own_statuses"])
+        _delete_own_statuses(conn, _gone(images, "own_statuses", "id"))
+        return []
+    if images.kind == "product":
+        _upsert(conn, products, images.rows["products"])
+        _upsert(conn, stock, images.rows["stock"])
+        gone = _gone(images, "products", "sku")
+        kept_stock = {row["sku"] for row in images.rows["stock"]}
+        lost_stock = [sku for sku in images.keys if sku not in kept_stock]
+        conn.execute(delete(stock).where(_among(conn, stock.c.sku, lost_stock)))
+        conn.execute(delete(products).where(_among(conn, products.c.sku, gone)))
+        return []
+    return _write_orders(conn, images, unsent_from)
 
 
 def drop_missing(store: Store, kind: str, present: list[Any], *, unsent_from: int) -> list[int]:
@@ -140,7 +169,7 @@ def _write_orders(conn: Connection, images: Images, unsent_from: int) -> list[in
     skipped = set(
         conn.execute(
             select(events.c.order_id)
-            .where(events.c.id >= unsent_from, events.c.order_id.in_(asked))
+            .where(events.c.id >= unsent_from, _among(conn, events.c.order_id, asked))
             .distinct()
         ).scalars()
     )
@@ -153,8 +182,8 @@ def _write_orders(conn: Connection, images: Images, unsent_from: int) -> list[in
     # Lines central no longer has (an edited order), unless a delivery of this copy names one.
     conn.execute(
         delete(order_lines).where(
-            order_lines.c.order_id.in_(taken),
-            order_lines.c.id.not_in([r["id"] for r in lines]),
+            _among(conn, order_lines.c.order_id, taken),
+            ~_among(conn, order_lines.c.id, [r["id"] for r in lines]),
             order_lines.c.id.not_in(select(delivery_lines.c.line_id)),
         )
     )
@@ -162,7 +191,9 @@ def _write_orders(conn: Connection, images: Images, unsent_from: int) -> list[in
     _upsert(conn, order_claims, claims)
     held = {r["order_id"] for r in claims}
     conn.execute(
-        delete(order_claims).where(order_claims.c.order_id.in_([k for k in taken if k not in held]))
+        delete(order_claims).where(
+            _among(conn, order_claims.c.order_id, [k for k in taken if k not in held])
+        )
     )
     present = {r["id"] for r in images.rows["orders"]}
     gone = [key for key in taken if key not in present]
@@ -171,11 +202,15 @@ def _write_orders(conn: Connection, images: Images, unsent_from: int) -> list[in
         # (and is asked for again) until the bench lets it go.
         open_here = set(
             conn.execute(
-                select(stations.c.current_order_id).where(stations.c.current_order_id.in_(gone))
+                select(stations.c.current_order_id).where(
+                    _among(conn, stations.c.current_order_id, gone)
+                )
             ).scalars()
         )
         skipped |= open_here
-        conn.execute(delete(orders).where(orders.c.id.in_([k for k in gone if k not in open_here])))
+        conn.execute(
+            delete(orders).where(_among(conn, orders.c.id, [k for k in gone if k not in open_here]))
+        )
     return sorted(skipped)
 
 
@@ -197,6 +232,15 @@ def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     )
 
 
+def _among(conn: Connection, column: Any, values: list[Any]) -> Any:
+    # `column` is one of `values`, the list as one parameter (a JSON array on SQLite, an
+    # array on PostgreSQL) instead of a bind each: a batch holds thousands.
+    if conn.dialect.name == "sqlite":
+        each = func.json_each(bindparam(None, json.dumps(values), type_=Text)).table_valued("value")
+        return column.in_(select(each.c.value))
+    return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+
+
 def _gone(images: Images, table: str, key: str) -> list[Any]:
     present = {row[key] for row in images.rows[table]}
     return [k for k in images.keys if k not in present]
@@ -206,8 +250,10 @@ def _delete_own_statuses(conn: Connection, gone: list[int]) -> None:
     if not gone:
         return
     # Central let go of the status only after its orders did; this copy's may lag a pull.
-    conn.execute(update(orders).where(orders.c.own_status_id.in_(gone)).values(own_status_id=None))
-    conn.execute(delete(own_statuses).where(own_statuses.c.id.in_(gone)))
+    conn.execute(
+        update(orders).where(_among(conn, orders.c.own_status_id, gone)).values(own_status_id=None)
+    )
+    conn.execute(delete(own_statuses).where(_among(conn, own_statuses.c.id, gone)))
 
 
 def _no_rows(kind: str) -> dict[str, list[dict[str, Any]]]:
@@ -230,6 +276,7 @@ __all__ = [
     "LAST_PULL",
     "SKIPPED",
     "PullState",
+    "Reached",
     "drop_missing",
     "read_state",
     "save_error",

@@ -26,7 +26,7 @@ from stationd.store.unavailable import first_line
 log = logging.getLogger(__name__)
 
 #: Entities fetched and written per local transaction.
-BATCH = 500
+BATCH = 2000
 #: The back-off after a failed pull: from FIRST_RETRY_S, doubling, at most MAX_RETRY_S.
 FIRST_RETRY_S = 0.5
 MAX_RETRY_S = 30.0
@@ -73,22 +73,45 @@ def pull_once(
             assert state.cursor is not None
             wanted = snap.changed(state.cursor)
             wanted["order"] = sorted(set(wanted["order"]) | set(state.skipped))
-        for kind in change_feed.KINDS:
-            keys = wanted[kind]
-            for start in range(0, len(keys), batch):
-                images = snap.images(kind, keys[start : start + batch])
-                skipped.update(local_copy.write_images(store, images, unsent_from=since))
-                written += len(images.keys)
-                if after_batch is not None:
-                    after_batch(written)
+        chunks = [
+            (kind, wanted[kind][start : start + batch])
+            for kind in change_feed.KINDS
+            for start in range(0, len(wanted[kind]), batch)
+        ]
+        for n, (kind, keys) in enumerate(chunks, 1):
+            images = snap.images(kind, keys)
+            # An incremental pull saves where it got to with its last batch: one commit.
+            last = n == len(chunks) and not why
+            reached = local_copy.Reached(snap.identifier, snap.xmin, sorted(skipped))
+            skipped.update(
+                local_copy.write_images(
+                    store,
+                    images,
+                    unsent_from=since,
+                    bulk=bool(why),
+                    reached=reached if last else None,
+                )
+            )
+            written += len(keys)
+            if after_batch is not None:
+                after_batch(written)
         if why:
             for kind in change_feed.KINDS:
                 kept = local_copy.drop_missing(store, kind, wanted[kind], unsent_from=since)
                 skipped.update(kept)
-        local_copy.save_state(
-            store, central=snap.identifier, cursor=snap.xmin, skipped=sorted(skipped)
-        )
+        if why or not chunks:
+            reached = local_copy.Reached(snap.identifier, snap.xmin, sorted(skipped))
+            local_copy.save_state(store, reached)
         return PullResult(bool(why), why, written, sorted(skipped), snap.xmin)
+
+
+def pull_now(store: Store, central_url: str, *, timeout_s: float = 5.0) -> PullResult:
+    """One pull from the central at `central_url` (`stationd sync now`)."""
+    engine = change_feed.central_engine(central_url, timeout_s=timeout_s)
+    try:
+        return pull_once(store, engine)
+    finally:
+        engine.dispose()
 
 
 def _full_resync_reason(state: local_copy.PullState, snap: change_feed.Snapshot) -> str:
@@ -235,4 +258,4 @@ class PullWorker:
                 log.debug("sync pull: closing the LISTEN connection failed", exc_info=True)
 
 
-__all__ = ["BATCH", "PullResult", "PullWorker", "pull_once"]
+__all__ = ["BATCH", "PullResult", "PullWorker", "pull_now", "pull_once"]

@@ -1,0 +1,118 @@
+"""Benchmark: what central's change feed (migration 0006) costs the pack script's big UPDATE.
+
+Builds the pack-script benchmark's shop (100,000 open orders) in a scratch PostgreSQL database
+(`--url`; refused if it holds orders, emptied when done), then times, `--rounds` times and
+alternating, the pack script's own `UPDATE orders … FROM unnest(…)` moving 85,000 orders to
+packing and its stock UPDATE — once with the feed's triggers on, once with them off (as before
+0006) — each in a transaction that is rolled back, so every try starts from the same rows.
+The triggers are switched within the transaction (`ALTER TABLE … DISABLE TRIGGER USER`), so
+nothing else ever sees them off. The last line is one JSON object: {"orders_moved",
+"with_feed_s", "without_feed_s", "feed_cost_s", "feed_rows"} (medians).
+
+    python bench/change_feed_cost.py --url postgresql+psycopg://…/scratch [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from datetime import UTC, datetime
+
+FEED_TABLES = ("products", "stock", "own_statuses", "orders", "order_lines", "order_claims")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", required=True, help="a scratch PostgreSQL database")
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    from sqlalchemy import func, select, text
+
+    from stationd.demo import ShopShape, build_shop, insert_shop
+    from stationd.store.database import Store
+    from stationd.store.tables import metadata, orders
+
+    store = Store(args.url)
+    store.upgrade()
+    with store.read() as conn:
+        held = conn.execute(select(func.count()).select_from(orders)).scalar_one()
+    if held:
+        raise SystemExit(f"{args.url}: the database holds {held} orders; give a scratch database")
+    shop = build_shop(
+        ShopShape(
+            products=max(1, args.orders // 5),
+            orders=args.orders,
+            seed=7,
+            lines_min=1,
+            lines_max=5,
+            unpaid_share=0.05,
+            preorder_share=0.0,
+            scarce_share=0.057,
+            now=datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
+        )
+    )
+    insert_shop(store, shop)
+    rnd = random.Random(7)
+    moved = sorted(o["id"] for o in shop.orders if rnd.random() < 0.85)
+    skus = [p["sku"] for p in shop.products]
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    feed_rows = 0
+    try:
+        for _ in range(args.rounds):
+            for with_feed in (True, False):
+                with store.engine.connect() as conn, conn.begin() as tx:
+                    raw = conn.connection.dbapi_connection
+                    cur = raw.cursor()
+                    if not with_feed:
+                        for table in FEED_TABLES:
+                            cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+                    cur.execute("SELECT count(*) FROM sync_changes")
+                    before = cur.fetchone()[0]
+                    started = time.perf_counter()
+                    cur.execute(
+                        "UPDATE orders o SET status = 'packing', updated_at = now(), "
+                        "packscript_run_id = 1 FROM unnest(%s::bigint[]) AS m(id) "
+                        "WHERE o.id = m.id AND o.status = 'order'",
+                        (moved,),
+                    )
+                    cur.execute(
+                        "UPDATE stock SET reserved = stock.reserved + r.qty "
+                        "FROM unnest(%s::text[], %s::int[]) AS r(sku, qty) "
+                        "WHERE stock.sku = r.sku",
+                        (skus, [1] * len(skus)),
+                    )
+                    timings[with_feed].append(time.perf_counter() - started)
+                    cur.execute("SELECT count(*) FROM sync_changes")
+                    if with_feed:
+                        feed_rows = cur.fetchone()[0] - before
+                    tx.rollback()
+            print(
+                f"with the feed {timings[True][-1]:.3f} s, without {timings[False][-1]:.3f} s",
+                flush=True,
+            )
+    finally:
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        with store.write() as conn:
+            conn.execute(text(f"TRUNCATE {names}, sync_changes RESTART IDENTITY CASCADE"))
+        store.dispose()
+    with_s, without_s = statistics.median(timings[True]), statistics.median(timings[False])
+    print(
+        json.dumps(
+            {
+                "orders_moved": len(moved),
+                "with_feed_s": round(with_s, 3),
+                "without_feed_s": round(without_s, 3),
+                "feed_cost_s": round(with_s - without_s, 3),
+                "feed_rows": feed_rows,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
