@@ -173,6 +173,18 @@ def _write_orders(conn: Connection, images: Images, unsent_from: int) -> list[in
             .distinct()
         ).scalars()
     )
+    present = {r["id"] for r in images.rows["orders"]}
+    gone = [key for key in asked if key not in present and key not in skipped]
+    if gone:
+        # An order central deleted stays whole while a bench of this copy has it open (and is
+        # asked for again) until the bench lets it go.
+        skipped |= set(
+            conn.execute(
+                select(stations.c.current_order_id).where(
+                    _among(conn, stations.c.current_order_id, gone)
+                )
+            ).scalars()
+        )
     taken = [key for key in asked if key not in skipped]
     if not taken:
         return sorted(skipped)
@@ -195,22 +207,9 @@ def _write_orders(conn: Connection, images: Images, unsent_from: int) -> list[in
             _among(conn, order_claims.c.order_id, [k for k in taken if k not in held])
         )
     )
-    present = {r["id"] for r in images.rows["orders"]}
-    gone = [key for key in taken if key not in present]
-    if gone:
-        # An order central deleted, unless a bench of this copy has it open: that one stays
-        # (and is asked for again) until the bench lets it go.
-        open_here = set(
-            conn.execute(
-                select(stations.c.current_order_id).where(
-                    _among(conn, stations.c.current_order_id, gone)
-                )
-            ).scalars()
-        )
-        skipped |= open_here
-        conn.execute(
-            delete(orders).where(_among(conn, orders.c.id, [k for k in gone if k not in open_here]))
-        )
+    conn.execute(
+        delete(orders).where(_among(conn, orders.c.id, [k for k in taken if k not in present]))
+    )
     return sorted(skipped)
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, inspect, select, text, update
+from sqlalchemy import create_engine, delete, inspect, select, text, update
 from sqlalchemy.exc import OperationalError
 from sync.pull_fixtures import holding
 
@@ -22,7 +23,7 @@ from stationd.store.audit import mark_sent, record_event
 from stationd.store.database import Store
 from stationd.store.orders import outbound_queue
 from stationd.store.search import search_orders
-from stationd.store.tables import order_lines, orders, stock
+from stationd.store.tables import order_claims, order_lines, orders, stations, stock
 from stationd.sync.pull import PullWorker, pull_once
 
 pytestmark = pytest.mark.postgres
@@ -276,3 +277,42 @@ def test_the_worker_keeps_trying_while_central_is_away_and_catches_up(
         "following",
     ]
     assert not threading.enumerate().count(worker._thread)
+
+
+def test_what_central_deletes_leaves_the_copy_but_an_order_open_at_a_bench_here_stays(
+    central, sqlite_store, make_shop
+):
+    first, second, third = stock_shop(make_shop(central), 3)
+    with central.write() as conn:
+        conn.execute(
+            order_claims.insert().values(
+                order_id=first, station="bench-2", epoch=7, lease_until=datetime.now(UTC)
+            )
+        )
+    engine = feed(central)
+    pull_once(sqlite_store, engine)
+    with sqlite_store.write() as conn:  # a bench of this copy has the third order open
+        conn.execute(stations.insert().values(name="bench-1", current_order_id=third))
+    with central.write() as conn:
+        conn.execute(delete(order_claims))  # released
+        conn.execute(
+            delete(order_lines)
+            .where(order_lines.c.order_id == first)
+            .where(order_lines.c.sku == "B")
+        )
+        conn.execute(delete(orders).where(orders.c.id.in_([second, third])))
+    result = pull_once(sqlite_store, engine)
+    assert result.skipped == [third]
+    here = holding(sqlite_store)
+    assert here["order_claims"] == []
+    assert [(r["order_id"], r["sku"]) for r in here["order_lines"]] == [
+        (first, "A"),
+        (third, "A"),
+        (third, "B"),
+    ]
+    assert [r["id"] for r in here["orders"]] == [first, third]
+    with sqlite_store.write() as conn:  # the bench lets it go: the next pull deletes it
+        conn.execute(update(stations).values(current_order_id=None))
+    pull_once(sqlite_store, engine)
+    assert holding(sqlite_store) == holding(central)
+    engine.dispose()
