@@ -9,15 +9,18 @@ jittered back-off. Its log has one line per change of state (following, central 
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from stationd.store import change_feed, local_copy
 from stationd.store.database import Store
@@ -60,6 +63,13 @@ def pull_once(
     again from the old cursor (writing an image twice changes nothing). `after_batch(n)` is
     called after each batch is committed (a test stops central there).
     """
+    with _one_pull_at_a_time(store):
+        return _pull(store, central, batch, after_batch)
+
+
+def _pull(
+    store: Store, central: Engine, batch: int, after_batch: Callable[[int], None] | None
+) -> PullResult:
     with store.read() as conn:
         state = local_copy.read_state(conn)
     since = local_copy.unsent_from(store)
@@ -103,6 +113,30 @@ def pull_once(
             reached = local_copy.Reached(snap.identifier, snap.xmin, sorted(skipped))
             local_copy.save_state(store, reached)
         return PullResult(bool(why), why, written, sorted(skipped), snap.xmin)
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextmanager
+def _one_pull_at_a_time(store: Store) -> Iterator[None]:
+    # Two pulls into one copy (the worker and `stationd sync now` in another process) could
+    # write an older image after a newer one and then save the newer cursor: the older image
+    # would stay. They take turns: a lock in this process, and a file lock beside the copy.
+    with _locks_guard:
+        in_process = _locks.setdefault(store.url, threading.Lock())
+    with in_process:
+        database = make_url(store.url).database if store.is_sqlite else None
+        if not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.pull-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def pull_now(store: Store, central_url: str, *, timeout_s: float = 5.0) -> PullResult:
