@@ -23,7 +23,14 @@ from stationd.store.audit import mark_sent, record_event
 from stationd.store.database import Store
 from stationd.store.orders import outbound_queue
 from stationd.store.search import search_orders
-from stationd.store.tables import order_claims, order_lines, orders, stations, stock
+from stationd.store.tables import (
+    order_claims,
+    order_lines,
+    orders,
+    own_statuses,
+    stations,
+    stock,
+)
 from stationd.sync.pull import PullWorker, pull_once
 
 pytestmark = pytest.mark.postgres
@@ -54,6 +61,25 @@ def wait_until(predicate, *, seconds: float = 30.0) -> None:
 def test_the_feed_lives_on_central_only_a_stations_sqlite_keeps_none(sqlite_store, central):
     assert "sync_changes" not in inspect(sqlite_store.engine).get_table_names()
     assert {"sync_changes", "sync_changes_pruned"} <= set(inspect(central.engine).get_table_names())
+
+
+def test_migration_0006_goes_down_and_up_again_on_central(central):
+    from alembic import command
+    from alembic.config import Config
+
+    from stationd.store.database import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with central.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005")
+    assert "sync_changes" not in inspect(central.engine).get_table_names()
+    central.upgrade()
+    with central.write() as conn:  # the triggers are back: a change is in the feed
+        conn.execute(own_statuses.insert().values(id=1, code="VIP", name="Stamkund"))
+        feed_rows = conn.execute(text("SELECT entity, entity_id FROM sync_changes")).all()
+    assert feed_rows == [("own_status", "1")]
 
 
 def test_a_change_at_central_reaches_the_copy(central, sqlite_store, make_shop):
