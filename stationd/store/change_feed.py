@@ -2,8 +2,9 @@
 current images of what changed, all in one REPEATABLE READ snapshot.
 
 The feed (`sync_changes`, migration 0006) is written by statement-level triggers; each row
-names an entity (`product` by SKU, `own_status` by id, `order` by id — its lines and claim
-with it) and the id of the transaction that changed it (`xid`, an xid8). A pull reads the rows
+names a kind of entity (`product` by SKU, `own_status` by id, `order` by id — its lines and
+claim with it), the keys one statement changed, and the id of the transaction that changed
+them (`xid`, an xid8). A pull reads the rows
 with ``cursor <= xid < pg_snapshot_xmin(pg_current_snapshot())`` and then keeps that xmin as
 its next cursor. Every transaction below the snapshot's xmin has ended, so a row committed
 late (its transaction began writing before another committed, and commits after this pull)
@@ -102,7 +103,7 @@ class Snapshot:
         found: dict[str, list[Any]] = {kind: [] for kind in KINDS}
         rows = self.conn.execute(
             text(
-                "SELECT DISTINCT entity, entity_id FROM sync_changes "
+                "SELECT DISTINCT entity, unnest(entity_ids) FROM sync_changes "
                 "WHERE xid >= CAST(CAST(:cursor AS text) AS xid8) "
                 "AND xid < CAST(CAST(:xmin AS text) AS xid8)"
             ),

@@ -78,8 +78,38 @@ def test_migration_0006_goes_down_and_up_again_on_central(central):
     central.upgrade()
     with central.write() as conn:  # the triggers are back: a change is in the feed
         conn.execute(own_statuses.insert().values(id=1, code="VIP", name="Stamkund"))
-        feed_rows = conn.execute(text("SELECT entity, entity_id FROM sync_changes")).all()
-    assert feed_rows == [("own_status", "1")]
+        feed_rows = conn.execute(text("SELECT entity, entity_ids FROM sync_changes")).all()
+    assert feed_rows == [("own_status", ["1"])]
+
+
+def test_the_feed_names_each_changed_order_once_per_statement_and_both_ends_of_a_move(
+    central, make_shop
+):
+    first, second = stock_shop(make_shop(central), 2)
+    engine = feed(central)
+    with change_feed.snapshot(engine) as snap:
+        start = snap.xmin
+    with central.write() as conn:  # every line of both orders: one row, each order named
+        conn.execute(update(order_lines).values(packed=0))
+    with central.write() as conn:  # a line moved from the first order to the second
+        conn.execute(
+            update(order_lines)
+            .where(order_lines.c.order_id == first, order_lines.c.sku == "A")
+            .values(order_id=second)
+        )
+        conn.execute(update(orders).where(orders.c.id == 999_999).values(comment="none"))
+    with central.read() as conn:
+        rows = conn.execute(
+            text("SELECT entity_ids FROM sync_changes ORDER BY id DESC LIMIT 3")
+        ).scalars()
+        assert [sorted(ids) for ids in rows] == [
+            [str(first)],
+            [str(second)],
+            [str(first), str(first), str(second), str(second)],
+        ]
+    with change_feed.snapshot(engine) as snap:
+        assert snap.changed(start)["order"] == [first, second]
+    engine.dispose()
 
 
 def test_a_change_at_central_reaches_the_copy(central, sqlite_store, make_shop):
