@@ -1,17 +1,21 @@
 """Benchmark: what central's change feed (migration 0006) costs the pack script's big UPDATE.
 
 Builds the pack-script benchmark's shop (100,000 open orders) in a scratch PostgreSQL database
-(`--url`; refused if it holds orders, emptied when done), then times, `--rounds` times and
-alternating, the pack script's own `UPDATE orders … FROM unnest(…)` moving 85,000 orders to
-packing and its stock UPDATE — once with the feed's triggers on, once with them off (as before
-0006) — each in a transaction that is rolled back and then vacuumed away, so every try
-starts from the same rows. Each runs under EXPLAIN ANALYZE, which times the feed's
-triggers inside the statement: their share is measured where the noise of a shared machine
-is the same for both.
-The triggers are switched within the transaction (`ALTER TABLE … DISABLE TRIGGER USER`), so
-nothing else ever sees them off. The last line is one JSON object: {"orders_moved",
-"with_feed_s", "without_feed_s", "trigger_s", "trigger_share", "feed_rows", "feed_keys"}
-(times are medians).
+(`--url`; refused if it holds orders, emptied when done), then times, `--rounds` times and in
+turn, the pack script's own `UPDATE orders … FROM unnest(…)` moving 85,000 orders to packing
+and its stock UPDATE, three ways:
+
+- `kept`: as the pack script should run it — inside `store.change_feed.feed_kept`, which
+  writes one feed row with the moved ids and makes `orders`' row trigger skip;
+- `rows`: the feed's triggers on and nothing kept: the row trigger writes a feed row per order;
+- `off`: the feed's triggers off (as before 0006), switched off inside the transaction
+  (`ALTER TABLE … DISABLE TRIGGER USER`), so nothing else ever sees them off.
+
+Each try is a transaction that is rolled back and then vacuumed away, so every try starts from
+the same rows; the time is the two statements' with their AFTER triggers (which run at each
+statement's end) and, for `kept`, the feed's own row. The last line is one JSON object:
+{"orders_moved", "kept_s", "rows_s", "off_s", "kept_cost_s", "feed_rows_kept",
+"feed_rows_rows"} (times are medians).
 
     python bench/change_feed_cost.py --url postgresql+psycopg://…/scratch [--rounds 5]
 """
@@ -22,6 +26,7 @@ import argparse
 import json
 import random
 import statistics
+import time
 from datetime import UTC, datetime
 
 FEED_TABLES = ("products", "stock", "own_statuses", "orders", "order_lines", "order_claims")
@@ -37,6 +42,7 @@ def main() -> None:
     from sqlalchemy import func, select, text
 
     from stationd.demo import ShopShape, build_shop, insert_shop
+    from stationd.store.change_feed import feed_kept
     from stationd.store.database import Store
     from stationd.store.tables import metadata, orders
 
@@ -63,80 +69,62 @@ def main() -> None:
     rnd = random.Random(7)
     moved = sorted(o["id"] for o in shop.orders if rnd.random() < 0.85)
     skus = [p["sku"] for p in shop.products]
-    timings: dict[bool, list[float]] = {True: [], False: []}
-    trigger_s: list[float] = []
-    feed_rows = feed_keys = 0
-    statements = (
-        (
-            "UPDATE orders o SET status = 'packing', updated_at = now(), "
-            "packscript_run_id = 1 FROM unnest(%s::bigint[]) AS m(id) "
-            "WHERE o.id = m.id AND o.status = 'order'",
-            (moved,),
-        ),
-        (
-            "UPDATE stock SET reserved = stock.reserved + r.qty "
-            "FROM unnest(%s::text[], %s::int[]) AS r(sku, qty) WHERE stock.sku = r.sku",
-            (skus, [1] * len(skus)),
-        ),
+    modes = ("kept", "rows", "off")
+    timings: dict[str, list[float]] = {mode: [] for mode in modes}
+    feed_rows: dict[str, int] = {}
+    orders_sql = (
+        "UPDATE orders o SET status = 'packing', updated_at = now(), "
+        "packscript_run_id = 1 FROM unnest(%s::bigint[]) AS m(id) "
+        "WHERE o.id = m.id AND o.status = 'order'"
     )
+    stock_sql = (
+        "UPDATE stock SET reserved = stock.reserved + r.qty "
+        "FROM unnest(%s::text[], %s::int[]) AS r(sku, qty) WHERE stock.sku = r.sku"
+    )
+
     try:
         vacuum = store.engine.execution_options(isolation_level="AUTOCOMMIT")
         for _ in range(args.rounds):
-            for with_feed in (True, False):
+            for mode in modes:
                 # Each try starts from a table without the last one's dead rows.
                 with vacuum.connect() as conn:
                     conn.exec_driver_sql("VACUUM ANALYZE orders, stock, sync_changes")
                 with store.engine.connect() as conn, conn.begin() as tx:
                     cur = conn.connection.dbapi_connection.cursor()
-                    if not with_feed:
+                    if mode == "off":
                         for table in FEED_TABLES:
                             cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-                    cur.execute(
-                        "SELECT count(*), coalesce(sum(cardinality(entity_ids)), 0) "
-                        "FROM sync_changes"
-                    )
-                    before, before_keys = cur.fetchone()
-                    spent = triggers = 0.0
-                    for sql, params in statements:
-                        # EXPLAIN ANALYZE runs the statement and times its triggers apart:
-                        # the feed's share, measured inside the one statement.
-                        cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
-                        plan = cur.fetchone()[0][0]
-                        spent += plan["Execution Time"] / 1000
-                        for trigger in plan.get("Triggers", []):
-                            if trigger["Trigger Name"].startswith("sync_changes"):
-                                triggers += trigger["Time"] / 1000
-                    timings[with_feed].append(spent)
-                    if with_feed:
-                        trigger_s.append(triggers)
-                        cur.execute(
-                            "SELECT count(*), sum(cardinality(entity_ids)) FROM sync_changes"
-                        )
-                        rows, keys = cur.fetchone()
-                        feed_rows, feed_keys = rows - before, keys - before_keys
+                    cur.execute("SELECT count(*) FROM sync_changes")
+                    before = cur.fetchone()[0]
+                    started = time.perf_counter()
+                    if mode == "kept":
+                        with feed_kept(conn, "order", moved):
+                            cur.execute(orders_sql, (moved,))
+                    else:
+                        cur.execute(orders_sql, (moved,))
+                    cur.execute(stock_sql, (skus, [1] * len(skus)))
+                    # AFTER triggers run at the statement's end: inside this time.
+                    timings[mode].append(time.perf_counter() - started)
+                    cur.execute("SELECT count(*) FROM sync_changes")
+                    feed_rows[mode] = cur.fetchone()[0] - before
                     tx.rollback()
-            print(
-                f"with the feed {timings[True][-1]:.3f} s (its triggers {trigger_s[-1]:.3f} s), "
-                f"without {timings[False][-1]:.3f} s",
-                flush=True,
-            )
+            print(", ".join(f"{mode} {timings[mode][-1]:.3f} s" for mode in modes), flush=True)
     finally:
         names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
         with store.write() as conn:
             conn.execute(text(f"TRUNCATE {names}, sync_changes RESTART IDENTITY CASCADE"))
         store.dispose()
-    with_s, without_s = statistics.median(timings[True]), statistics.median(timings[False])
-    feed_s = statistics.median(trigger_s)
+    median = {mode: statistics.median(timings[mode]) for mode in modes}
     print(
         json.dumps(
             {
                 "orders_moved": len(moved),
-                "with_feed_s": round(with_s, 3),
-                "without_feed_s": round(without_s, 3),
-                "trigger_s": round(feed_s, 3),
-                "trigger_share": round(feed_s / with_s, 3),
-                "feed_rows": feed_rows,
-                "feed_keys": feed_keys,
+                "kept_s": round(median["kept"], 3),
+                "rows_s": round(median["rows"], 3),
+                "off_s": round(median["off"], 3),
+                "kept_cost_s": round(median["kept"] - median["off"], 3),
+                "feed_rows_kept": feed_rows["kept"],
+                "feed_rows_rows": feed_rows["rows"],
             }
         )
     )

@@ -165,6 +165,31 @@ def snapshot(engine: Engine, *, timeout_s: float = 60.0) -> Iterator[Snapshot]:
             yield Snapshot(conn)
 
 
+#: Set for the statement that follows by `feed_kept` (migration 0006's WHEN on `orders`).
+_FEED_KEPT = "SELECT set_config('stationd.sync_feed', :value, true)"
+
+
+@contextmanager
+def feed_kept(conn: Connection, entity: str, keys: Sequence[Any]) -> Iterator[None]:
+    """For a bulk UPDATE of `orders` run inside the block (the pack script's move): the feed
+    gets one row naming `keys` instead of a row per order from the row trigger, which the
+    block's statements skip. `keys` must name every row the block changes. On SQLite (no
+    feed) it does nothing."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    conn.execute(text(_FEED_KEPT), {"value": "kept"})
+    try:
+        yield
+    finally:
+        conn.execute(text(_FEED_KEPT), {"value": ""})
+    conn.execute(
+        text("INSERT INTO sync_changes (entity, entity_ids) VALUES (:entity, :keys)"),
+        {"entity": entity, "keys": [str(key) for key in keys]},
+    )
+    conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+
+
 def prune(engine: Engine, *, keeps: timedelta = FEED_KEEPS) -> int:
     """Delete the feed's rows older than `keeps` (central's clock); returns how many.
 
@@ -194,6 +219,7 @@ __all__ = [
     "Images",
     "Snapshot",
     "central_engine",
+    "feed_kept",
     "libpq_url",
     "prune",
     "snapshot",

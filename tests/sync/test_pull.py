@@ -230,6 +230,25 @@ def test_the_pack_scripts_moves_at_central_reach_the_stations_outbound_queue(
     engine.dispose()
 
 
+def test_a_bulk_move_that_writes_the_feed_itself_is_one_feed_row_and_reaches_the_copy(
+    central, sqlite_store, make_shop
+):
+    made = stock_shop(make_shop(central), 4)
+    engine = feed(central)
+    pull_once(sqlite_store, engine)
+    with central.read() as conn:
+        before = conn.execute(text("SELECT count(*) FROM sync_changes")).scalar()
+    with central.write() as conn, change_feed.feed_kept(conn, "order", made):
+        conn.execute(update(orders).where(orders.c.id.in_(made)).values(status="packing"))
+    with central.read() as conn:
+        rows = conn.execute(text("SELECT entity, entity_ids FROM sync_changes ORDER BY id"))
+        assert rows.all()[before:] == [("order", [str(n) for n in made])]
+    pull_once(sqlite_store, engine)
+    with sqlite_store.read() as conn:
+        assert [row.id for row in outbound_queue(conn)] == made
+    engine.dispose()
+
+
 def test_a_restored_central_with_another_system_identifier_means_a_full_resync(
     own_postgres, second_postgres, sqlite_store, make_shop
 ):

@@ -79,9 +79,35 @@ _REFERENCING = {
 }
 
 
+#: `orders` is wide and the pack script updates most of it at once: a statement trigger's
+#: transition tables would copy every row it moves, twice, before the trigger runs (tens of MB,
+#: spilled to disk). Its UPDATEs have a row trigger instead, skipped (its WHEN, checked
+#: without calling it) by a statement that writes the feed itself — the pack script's move,
+#: through `store.change_feed.feed_kept` — and otherwise one feed row per order changed.
+ROW_UPDATES = {"orders"}
+#: The setting a statement that writes its own feed row sets for itself (`feed_kept`).
+FEED_KEPT_SETTING = "stationd.sync_feed"
+
+_ORDERS_ROW_FUNCTION = (
+    "CREATE FUNCTION sync_changes_orders_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "INSERT INTO sync_changes (entity, entity_ids) VALUES ('order', CASE WHEN OLD.id = NEW.id "
+    "THEN ARRAY[NEW.id::text] ELSE ARRAY[OLD.id::text, NEW.id::text] END); "
+    "PERFORM pg_notify('stationd_changes', ''); "
+    "RETURN NULL; END $$"
+)
+
+
 def _triggers(table: str, entity: str, key: str) -> list[str]:
     statements = []
     for operation, referencing in _REFERENCING.items():
+        if operation == "update" and table in ROW_UPDATES:
+            statements.append(_ORDERS_ROW_FUNCTION)
+            statements.append(
+                f"CREATE TRIGGER sync_changes_update AFTER UPDATE ON {table} FOR EACH ROW "
+                f"WHEN (current_setting('{FEED_KEPT_SETTING}', true) IS DISTINCT FROM 'kept') "
+                f"EXECUTE FUNCTION sync_changes_{table}_row()"
+            )
+            continue
         statements.append(_function(table, operation, entity, key))
         statements.append(
             f"CREATE TRIGGER sync_changes_{operation} AFTER {operation.upper()} ON {table} "
@@ -106,6 +132,7 @@ def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
+    bind.exec_driver_sql("DROP FUNCTION IF EXISTS sync_changes_orders_row() CASCADE")
     for table in WATCHED:
         for operation in _REFERENCING:
             bind.exec_driver_sql(
