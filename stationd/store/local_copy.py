@@ -78,9 +78,11 @@ class Reached:
     skipped: list[int] = field(default_factory=list)
 
 
-def save_state(store: Store, reached: Reached, *, at: datetime | None = None) -> None:
+def save_state(
+    store: Store, reached: Reached, *, at: datetime | None = None, durable: bool = True
+) -> None:
     """A pull finished (with no batch to write the state with)."""
-    with store.write() as conn:
+    with store.write(durable=durable) as conn:
         _save_reached(conn, reached, at)
 
 

@@ -109,9 +109,14 @@ def _pull(
             for kind in change_feed.KINDS:
                 kept = local_copy.drop_missing(store, kind, wanted[kind], unsent_from=since)
                 skipped.update(kept)
-        if why or not chunks:
-            reached = local_copy.Reached(snap.identifier, snap.xmin, sorted(skipped))
+        reached = local_copy.Reached(snap.identifier, snap.xmin, sorted(skipped))
+        if why:
             local_copy.save_state(store, reached)
+        elif not chunks and (snap.xmin != state.cursor or state.skipped or state.last_error):
+            # Nothing to write but a cursor that moved: not worth a wait for the disk (lost
+            # in a power cut, the next pull reads the same empty window again). An idle
+            # central's polls write nothing at all (but clear an error noted before).
+            local_copy.save_state(store, reached, durable=False)
         return PullResult(bool(why), why, written, sorted(skipped), snap.xmin)
 
 
