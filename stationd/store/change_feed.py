@@ -179,10 +179,10 @@ def feed_kept(conn: Connection, entity: str, keys: Sequence[Any]) -> Iterator[No
         yield
         return
     conn.execute(text(_FEED_KEPT), {"value": "kept"})
-    try:
-        yield
-    finally:
-        conn.execute(text(_FEED_KEPT), {"value": ""})
+    # No `finally`: the setting is the transaction's own (set_config's is_local), so one that
+    # fails in the block takes it along; resetting it there would only hide the error.
+    yield
+    conn.execute(text(_FEED_KEPT), {"value": ""})
     conn.execute(
         text("INSERT INTO sync_changes (entity, entity_ids) VALUES (:entity, :keys)"),
         {"entity": entity, "keys": [str(key) for key in keys]},
