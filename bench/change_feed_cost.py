@@ -14,8 +14,9 @@ and its stock UPDATE, three ways:
 Each try is a transaction that is rolled back and then vacuumed away, so every try starts from
 the same rows; the time is the two statements' with their AFTER triggers (which run at each
 statement's end) and, for `kept`, the feed's own row. The last line is one JSON object:
-{"orders_moved", "kept_s", "rows_s", "off_s", "kept_cost_s", "feed_rows_kept",
-"feed_rows_rows"} (times are medians).
+{"orders_moved", "kept_s", "rows_s", "off_s", "kept_cost_s", "wal_mb_kept", "wal_mb_rows",
+"wal_mb_off", "feed_rows_kept", "feed_rows_rows"} (medians). The WAL each way writes is the
+figure a busy machine does not blur.
 
     python bench/change_feed_cost.py --url postgresql+psycopg://…/scratch [--rounds 5]
 """
@@ -72,6 +73,7 @@ def main() -> None:
     modes = ("kept", "rows", "off")
     timings: dict[str, list[float]] = {mode: [] for mode in modes}
     feed_rows: dict[str, int] = {}
+    wal: dict[str, list[int]] = {mode: [] for mode in modes}
     orders_sql = (
         "UPDATE orders o SET status = 'packing', updated_at = now(), "
         "packscript_run_id = 1 FROM unnest(%s::bigint[]) AS m(id) "
@@ -94,8 +96,8 @@ def main() -> None:
                     if mode == "off":
                         for table in FEED_TABLES:
                             cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-                    cur.execute("SELECT count(*) FROM sync_changes")
-                    before = cur.fetchone()[0]
+                    cur.execute("SELECT count(*), pg_current_wal_insert_lsn() FROM sync_changes")
+                    before, lsn = cur.fetchone()
                     started = time.perf_counter()
                     if mode == "kept":
                         with feed_kept(conn, "order", moved):
@@ -105,6 +107,9 @@ def main() -> None:
                     cur.execute(stock_sql, (skus, [1] * len(skus)))
                     # AFTER triggers run at the statement's end: inside this time.
                     timings[mode].append(time.perf_counter() - started)
+                    # What the machine's load does not change: the WAL the try wrote.
+                    cur.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", (lsn,))
+                    wal[mode].append(int(cur.fetchone()[0]))
                     cur.execute("SELECT count(*) FROM sync_changes")
                     feed_rows[mode] = cur.fetchone()[0] - before
                     tx.rollback()
@@ -123,6 +128,7 @@ def main() -> None:
                 "rows_s": round(median["rows"], 3),
                 "off_s": round(median["off"], 3),
                 "kept_cost_s": round(median["kept"] - median["off"], 3),
+                **{f"wal_mb_{m}": round(statistics.median(wal[m]) / 2**20, 2) for m in modes},
                 "feed_rows_kept": feed_rows["kept"],
                 "feed_rows_rows": feed_rows["rows"],
             }
