@@ -6,7 +6,6 @@ replaced is a cluster of the tests' own. Each test names what it holds to.
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime
 
@@ -351,7 +350,6 @@ def test_the_worker_keeps_trying_while_central_is_away_and_catches_up(
         "central",
         "following",
     ]
-    assert not threading.enumerate().count(worker._thread)
 
 
 def test_what_central_deletes_leaves_the_copy_but_an_order_open_at_a_bench_here_stays(
