@@ -88,9 +88,11 @@ def main() -> None:
         vacuum = store.engine.execution_options(isolation_level="AUTOCOMMIT")
         for _ in range(args.rounds):
             for mode in modes:
-                # Each try starts from a table without the last one's dead rows.
+                # Each try starts from a table without the last one's dead rows, right after a
+                # checkpoint: each writes a full image of every page it touches first, alike.
                 with vacuum.connect() as conn:
                     conn.exec_driver_sql("VACUUM ANALYZE orders, stock, sync_changes")
+                    conn.exec_driver_sql("CHECKPOINT")
                 with store.engine.connect() as conn, conn.begin() as tx:
                     cur = conn.connection.dbapi_connection.cursor()
                     if mode == "off":
