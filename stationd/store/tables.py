@@ -148,11 +148,15 @@ Index("ix_orders_payment", orders.c.payment_method, orders.c.id)
 #: trigram table (`orders_text`, with its shadow tables and triggers), PostgreSQL's a pg_trgm
 #: GIN index (`orders_text_trgm`).
 ORDER_TEXT_INDEX = "orders_text"
+#: Central's change feed (`sync_changes`, `sync_changes_pruned`, their triggers), made by
+#: migration 0006 on PostgreSQL only and not in `metadata`: a station's SQLite keeps none.
+CHANGE_FEED = "sync_changes"
 
 
 def in_metadata(name: str | None, type_: str, parent_names: object = None) -> bool:
-    """Alembic's `include_name`: everything but the order-text index, which `metadata` lacks."""
-    return not (name or "").startswith(ORDER_TEXT_INDEX)
+    """Alembic's `include_name`: everything but the order-text index and central's change
+    feed, which `metadata` lacks."""
+    return not (name or "").startswith((ORDER_TEXT_INDEX, CHANGE_FEED))
 
 
 order_lines = Table(
@@ -436,6 +440,7 @@ sync_state = Table(
 )
 
 __all__ = [
+    "CHANGE_FEED",
     "ORDER_TEXT_INDEX",
     "bench_packing",
     "deliveries",

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from sync.claims_support import CentralDatabases
+from sync.pull_fixtures import central, central_template, central_url, second_postgres  # noqa: F401
 
 from stationd.store.database import Store
 
@@ -22,7 +23,7 @@ def claims_centrals(pg_url: str) -> Iterator[CentralDatabases]:
 def claims_central(claims_centrals: CentralDatabases) -> Iterator[Store]:
     """Claims: an empty, migrated central PostgreSQL of this test's own."""
     url = claims_centrals.fresh()
-    central = Store(url)
-    yield central
-    central.dispose()
+    store = Store(url)
+    yield store
+    store.dispose()
     claims_centrals.drop(url)

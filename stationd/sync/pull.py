@@ -1,0 +1,300 @@
+"""Pull (docs/sync.md): the station follows central's change feed into its local copy.
+
+`pull_once` is one pull — the worker, `stationd sync now` and the tests call it. `PullWorker`
+is the thread: it LISTENs on a connection of its own (`stationd_changes`, sent by the feed's
+triggers at each commit), pulls when woken and every `poll_interval_s` in any case (a NOTIFY
+is lost with its connection), and on an error closes its connections and tries again with a
+jittered back-off. Its log has one line per change of state (following, central away, back).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from stationd.store import change_feed, local_copy
+from stationd.store.database import Store
+from stationd.store.unavailable import first_line
+
+log = logging.getLogger(__name__)
+
+#: Entities fetched and written per local transaction.
+BATCH = 2000
+#: The back-off after a failed pull: from FIRST_RETRY_S, doubling, at most MAX_RETRY_S.
+FIRST_RETRY_S = 0.5
+MAX_RETRY_S = 30.0
+#: How often a station prunes central's feed (seconds): any may, one suffices.
+PRUNE_EVERY_S = 3600.0
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What one pull did."""
+
+    full: bool  # a full resync (first pull, another central, or a cursor older than the feed)
+    why: str  # why a full resync ("" for an incremental pull)
+    written: int  # entities whose images were written (or deleted) in the copy
+    skipped: list[int]  # orders left as they are here: this station has ops central may lack
+    cursor: int  # the new cursor (central's snapshot xmin)
+
+
+def pull_once(
+    store: Store,
+    central: Engine,
+    *,
+    batch: int = BATCH,
+    after_batch: Callable[[int], None] | None = None,
+) -> PullResult:
+    """One pull: central's changes since the copy's cursor, or everything when the copy
+    follows no central, another one, or a cursor older than what the feed keeps.
+
+    Central is read in one REPEATABLE READ snapshot; the copy is written a batch per local
+    transaction, and the cursor saved after the last one: a pull that dies half-way is done
+    again from the old cursor (writing an image twice changes nothing). `after_batch(n)` is
+    called after each batch is committed (a test stops central there).
+    """
+    with _one_pull_at_a_time(store):
+        return _pull(store, central, batch, after_batch)
+
+
+def _pull(
+    store: Store, central: Engine, batch: int, after_batch: Callable[[int], None] | None
+) -> PullResult:
+    with store.read() as conn:
+        state = local_copy.read_state(conn)
+    since = local_copy.unsent_from(store)
+    written = 0
+    skipped: set[int] = set()
+    with change_feed.snapshot(central) as snap:
+        why = _full_resync_reason(state, snap)
+        if why:
+            wanted = snap.everything()
+        else:
+            assert state.cursor is not None
+            wanted = snap.changed(state.cursor)
+            wanted["order"] = sorted(set(wanted["order"]) | set(state.skipped))
+        chunks = [
+            (kind, wanted[kind][start : start + batch])
+            for kind in change_feed.KINDS
+            for start in range(0, len(wanted[kind]), batch)
+        ]
+        for n, (kind, keys) in enumerate(chunks, 1):
+            images = snap.images(kind, keys)
+            # An incremental pull saves where it got to with its last batch: one commit.
+            last = n == len(chunks) and not why
+            reached = local_copy.Reached(snap.identifier, snap.xmin, sorted(skipped))
+            skipped.update(
+                local_copy.write_images(
+                    store,
+                    images,
+                    unsent_from=since,
+                    bulk=bool(why),
+                    reached=reached if last else None,
+                )
+            )
+            written += len(keys)
+            if after_batch is not None:
+                after_batch(written)
+        if why:
+            for kind in change_feed.KINDS:
+                kept = local_copy.drop_missing(store, kind, wanted[kind], unsent_from=since)
+                skipped.update(kept)
+        reached = local_copy.Reached(snap.identifier, snap.xmin, sorted(skipped))
+        if why:
+            local_copy.save_state(store, reached)
+        elif not chunks and (snap.xmin != state.cursor or state.skipped or state.last_error):
+            # Nothing to write but a cursor that moved: not worth a wait for the disk (lost
+            # in a power cut, the next pull reads the same empty window again). An idle
+            # central's polls write nothing at all (but clear an error noted before).
+            local_copy.save_state(store, reached, durable=False)
+        return PullResult(bool(why), why, written, sorted(skipped), snap.xmin)
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextmanager
+def _one_pull_at_a_time(store: Store) -> Iterator[None]:
+    # Two pulls into one copy (the worker and `stationd sync now` in another process) could
+    # write an older image after a newer one and then save the newer cursor: the older image
+    # would stay. They take turns: a lock in this process, and a file lock beside the copy.
+    with _locks_guard:
+        in_process = _locks.setdefault(store.url, threading.Lock())
+    with in_process:
+        database = make_url(store.url).database if store.is_sqlite else None
+        if not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.pull-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def pull_now(store: Store, central_url: str, *, timeout_s: float = 5.0) -> PullResult:
+    """One pull from the central at `central_url` (`stationd sync now`)."""
+    engine = change_feed.central_engine(central_url, timeout_s=timeout_s)
+    try:
+        return pull_once(store, engine)
+    finally:
+        engine.dispose()
+
+
+def _full_resync_reason(state: local_copy.PullState, snap: change_feed.Snapshot) -> str:
+    if state.central is None or state.cursor is None:
+        return "first pull"
+    if state.central != snap.identifier:
+        return f"another central (system identifier {snap.identifier}, was {state.central})"
+    if state.cursor <= snap.pruned_through:
+        return "the copy is older than central's change feed keeps"
+    return ""
+
+
+class PullWorker:
+    """The pull thread: woken by NOTIFY, polling as a fallback, retrying with back-off."""
+
+    def __init__(
+        self,
+        store: Store,
+        central_url: str,
+        *,
+        poll_interval_s: float = 5.0,
+        timeout_s: float = 5.0,
+        prune_every_s: float = PRUNE_EVERY_S,
+    ) -> None:
+        self.store = store
+        self.central_url = central_url
+        self.poll_interval_s = poll_interval_s
+        self.timeout_s = timeout_s
+        self.prune_every_s = prune_every_s
+        self._central = change_feed.central_engine(central_url, timeout_s=timeout_s)
+        self._listener: Any = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._state = ""
+        self._pruned_at = 0.0
+        #: The last pull's result (None before the first), for status and tests.
+        self.last: PullResult | None = None
+        #: How many pulls finished; a test waits for it to move.
+        self.pulls = 0
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="sync-pull", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._close()
+        self._central.dispose()
+
+    def wake(self) -> None:
+        """Pull now (`stationd sync now`)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        retry = FIRST_RETRY_S
+        while not self._stop.is_set():
+            try:
+                self._listen()
+                self.last = pull_once(self.store, self._central)
+                self.pulls += 1
+                self._prune()
+                self._became(
+                    "following",
+                    "sync pull: following central (%s)",
+                    "full resync: " + self.last.why if self.last.full else "changes",
+                )
+                retry = FIRST_RETRY_S
+                self._wait_for_change()
+            except Exception as err:
+                self._close()
+                reason = first_line(err)
+                self._became("away", "sync pull: central can't be read, trying again: %s", reason)
+                log.debug("sync pull failed", exc_info=True)
+                try:
+                    local_copy.save_error(self.store, reason)
+                except Exception:
+                    log.debug("sync pull: the error could not be kept", exc_info=True)
+                # Jittered: benches that lost central together don't come back together.
+                self._stop.wait(retry * random.uniform(0.5, 1.5))
+                retry = min(retry * 2, MAX_RETRY_S)
+
+    def _became(self, state: str, message: str, detail: str) -> None:
+        if state != self._state:
+            self._state = state
+            log.info(message, detail)
+
+    def _listen(self) -> None:
+        # LISTEN before the pull: a commit after the pull's snapshot is then always heard.
+        if self._listener is not None:
+            return
+        import psycopg
+
+        self._listener = psycopg.connect(
+            change_feed.libpq_url(self.central_url),
+            autocommit=True,
+            connect_timeout=max(1, round(self.timeout_s)),
+            tcp_user_timeout=int(self.timeout_s * 1000),
+            keepalives_idle=max(1, round(self.timeout_s)),
+            keepalives_interval=1,
+            keepalives_count=3,
+        )
+        self._listener.execute(f"LISTEN {change_feed.CHANNEL}")
+
+    def _wait_for_change(self) -> None:
+        deadline = time.monotonic() + self.poll_interval_s
+        while not self._stop.is_set() and not self._wake.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            # In short slices, so that `wake()` and `stop()` are heard within one.
+            heard = list(self._listener.notifies(timeout=min(left, 0.5), stop_after=1))
+            if heard:
+                # The rest of a burst (a NOTIFY per commit) is read by this one pull.
+                list(self._listener.notifies(timeout=0.0))
+                return
+        self._wake.clear()
+
+    def _prune(self) -> None:
+        if time.monotonic() - self._pruned_at < self.prune_every_s:
+            return
+        self._pruned_at = time.monotonic()
+        gone = change_feed.prune(self._central)
+        if gone:
+            log.info(
+                "sync pull: pruned %d rows older than %s from central's feed",
+                gone,
+                change_feed.FEED_KEEPS,
+            )
+
+    def _close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            try:
+                listener.close()
+            except Exception:
+                log.debug("sync pull: closing the LISTEN connection failed", exc_info=True)
+
+
+__all__ = ["BATCH", "PullResult", "PullWorker", "pull_now", "pull_once"]
