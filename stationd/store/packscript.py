@@ -16,7 +16,10 @@ parameter on PostgreSQL) instead of a statement per row. It writes no order line
 line holds follows from its order's state) and one audit event for the whole run. On SQLite
 the transaction is a bulk write (`Store.write(bulk=True)`): the WAL checkpoint happens after
 the commit, on a thread of its own; and a run that moves most orders makes the indexes on the
-order status anew rather than changing them order by order.
+order status anew rather than changing them order by order. On PostgreSQL no index of `orders`
+names what the move writes, so each row is rewritten in place (HOT) and no index of `orders`
+is touched; the status's index is in `order_states`, which the move updates set-based too
+(migration 0006, `store/postgres_tables.py`).
 """
 
 from __future__ import annotations
