@@ -87,6 +87,10 @@ def load_candidates(conn: Connection) -> list[Candidate]:
     """Every order in state `order` with its lines, for one run (as `PackCandidate` tuples)."""
     engine = "sqlite" if conn.dialect.name == "sqlite" else "postgresql"
     with _cursor(conn) as cur:
+        if engine == "postgresql":
+            # For this run's transaction only: sorting 100,000 open orders in memory rather
+            # than on disk (the default 4 MB of work_mem spills them).
+            cur.execute("SET LOCAL work_mem = '32MB'")
         orders = cur.execute(_OPEN_ORDERS[engine]).fetchall()
         rows = cur.execute(_OPEN_ORDER_LINES[engine]).fetchall()
     # (SKU, quantity) pairs and lines per order, built in C rather than row by row.
