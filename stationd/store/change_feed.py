@@ -1,7 +1,7 @@
 """Central's side of pull (docs/sync.md): the change feed read in an xid window, and the
 current images of what changed, all in one REPEATABLE READ snapshot.
 
-The feed (`sync_changes`, migration 0006) is written by statement-level triggers; each row
+The feed (`sync_changes`, migration 0008) is written by statement-level triggers; each row
 names a kind of entity (`product` by SKU, `own_status` by id, `order` by id — its lines and
 claim with it), the keys one statement changed, and the id of the transaction that changed
 them (`xid`, an xid8). A pull reads the rows
@@ -165,7 +165,7 @@ def snapshot(engine: Engine, *, timeout_s: float = 60.0) -> Iterator[Snapshot]:
             yield Snapshot(conn)
 
 
-#: Set for the statement that follows by `feed_kept` (migration 0006's WHEN on `orders`).
+#: Set for the statement that follows by `feed_kept` (migration 0008's WHEN on `orders`).
 _FEED_KEPT = "SELECT set_config('stationd.sync_feed', :value, true)"
 
 

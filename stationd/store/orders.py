@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Select, Update, bindparam, func, select, upda
 
 from stationd.clock import utcnow
 from stationd.core.orders import Document, Order, OrderLine, OrderStatus, PaymentMethod
+from stationd.store.postgres_tables import in_status
 from stationd.store.tables import order_lines, orders, printed_documents
 
 
@@ -173,7 +174,7 @@ def outbound_queue(conn: Connection, *, limit: int = 200, offset: int = 0) -> li
             func.coalesce(line_counts.c.item_count, 0),
         )
         .select_from(orders.outerjoin(line_counts, line_counts.c.order_id == orders.c.id))
-        .where(orders.c.status == OrderStatus.PACKING.value, orders.c.waiting.is_(False))
+        .where(in_status(conn, OrderStatus.PACKING.value, waiting=False))
         .order_by(orders.c.placed_at, orders.c.id)
         .limit(limit)
         .offset(offset)
@@ -208,7 +209,7 @@ def count_outbound_queue(conn: Connection) -> int:
     return conn.execute(
         select(func.count())
         .select_from(orders)
-        .where(orders.c.status == OrderStatus.PACKING.value, orders.c.waiting.is_(False))
+        .where(in_status(conn, OrderStatus.PACKING.value, waiting=False))
     ).scalar_one()
 
 
@@ -216,7 +217,7 @@ def outbound_queue_mark(conn: Connection) -> tuple[object, ...]:
     """A value that changes when an order enters or leaves the outbound queue, one in it
     changes, or a document of one is printed: a screen compares it to see whether it must draw
     the queue again (the pack script of another process announces nothing here)."""
-    in_queue = (orders.c.status == OrderStatus.PACKING.value, orders.c.waiting.is_(False))
+    in_queue = (in_status(conn, OrderStatus.PACKING.value, waiting=False),)
     queue = conn.execute(
         select(func.count(), func.sum(orders.c.id), func.max(orders.c.updated_at)).where(*in_queue)
     ).one()

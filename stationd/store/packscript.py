@@ -16,7 +16,10 @@ parameter on PostgreSQL) instead of a statement per row. It writes no order line
 line holds follows from its order's state) and one audit event for the whole run. On SQLite
 the transaction is a bulk write (`Store.write(bulk=True)`): the WAL checkpoint happens after
 the commit, on a thread of its own; and a run that moves most orders makes the indexes on the
-order status anew rather than changing them order by order.
+order status anew rather than changing them order by order. On PostgreSQL no index of `orders`
+names what the move writes, so each row is rewritten in place (HOT) and no index of `orders`
+is touched; the status's index is in `order_states`, which the move updates set-based too
+(migration 0006, `store/postgres_tables.py`).
 """
 
 from __future__ import annotations
@@ -57,36 +60,58 @@ def packscript_lock(conn: Connection, *, shared: bool = False) -> None:
         conn.exec_driver_sql(f"SELECT {fn}({PACKSCRIPT_LOCK_KEY})")
 
 
-# Both queries list the open orders in the same order — the order of ix_orders_queue, so
-# SQLite sorts nothing — which puts each order's lines together and in step with the orders.
-_OPEN_ORDERS = (
-    "SELECT id, placed_at, paid FROM orders WHERE status = 'order' ORDER BY waiting, placed_at, id"
-)
-_OPEN_ORDER_LINES = (
-    "SELECT l.order_id, l.sku, l.quantity FROM orders o "
+# SQLite: both queries list the open orders in the same order — the order of ix_orders_queue,
+# so SQLite sorts nothing — which puts each order's lines together and in step with the orders.
+# PostgreSQL: no index of `orders` names the status (so that `write_result`'s update of
+# `orders` is HOT; migration 0006): the open orders are found in `order_states` and sorted, and
+# their lines come in order id order (a merge of two indexes, nothing sorted) and are put with
+# their orders here.
+_OPEN_ORDERS = {
+    "sqlite": "SELECT id, placed_at, paid FROM orders WHERE status = 'order' "
+    "ORDER BY waiting, placed_at, id",
+    "postgresql": "SELECT o.id, o.placed_at, o.paid FROM order_states s "
+    "JOIN orders o ON o.id = s.order_id WHERE s.status = 'order' "
+    "ORDER BY o.waiting, o.placed_at, o.id",
+}
+_OPEN_ORDER_LINES = {
+    "sqlite": "SELECT l.order_id, l.sku, l.quantity FROM orders o "
     "JOIN order_lines l ON l.order_id = o.id WHERE o.status = 'order' "
-    "ORDER BY o.waiting, o.placed_at, o.id, l.id"
-)
+    "ORDER BY o.waiting, o.placed_at, o.id, l.id",
+    "postgresql": "SELECT l.order_id, l.sku, l.quantity FROM order_states s "
+    "JOIN order_lines l ON l.order_id = s.order_id WHERE s.status = 'order' "
+    "ORDER BY l.order_id, l.id",
+}
 
 
 def load_candidates(conn: Connection) -> list[Candidate]:
     """Every order in state `order` with its lines, for one run (as `PackCandidate` tuples)."""
+    engine = "sqlite" if conn.dialect.name == "sqlite" else "postgresql"
     with _cursor(conn) as cur:
-        orders = cur.execute(_OPEN_ORDERS).fetchall()
-        rows = cur.execute(_OPEN_ORDER_LINES).fetchall()
+        if engine == "postgresql":
+            # For this run's transaction only: sorting 100,000 open orders in memory rather
+            # than on disk (the default 4 MB of work_mem spills them).
+            cur.execute("SET LOCAL work_mem = '32MB'")
+        orders = cur.execute(_OPEN_ORDERS[engine]).fetchall()
+        rows = cur.execute(_OPEN_ORDER_LINES[engine]).fetchall()
     # (SKU, quantity) pairs and lines per order, built in C rather than row by row.
     lines = list(zip(map(itemgetter(1), rows), map(itemgetter(2), rows), strict=True))
-    lines_of = Counter(map(itemgetter(0), rows)).get
+    counts = Counter(map(itemgetter(0), rows))
+    lines_of = counts.get
+    if engine == "postgresql":  # the lines in order id order: where each order's start
+        starts = dict(zip(counts, accumulate(counts.values(), initial=0), strict=False))
     candidates: list[Candidate] = []
     append = candidates.append
-    start = 0
+    taken = start = 0
     for order_id, placed_at, paid in orders:
+        if engine == "postgresql":
+            start = starts.get(order_id, 0)
         end = start + lines_of(order_id, 0)
         if end > start and rows[start][0] != order_id:
             raise RuntimeError(f"the lines of order {order_id} came back out of order")
         append((order_id, placed_at, paid, lines[start:end]))
+        taken += end - start
         start = end
-    if start != len(rows):
+    if taken != len(rows):
         raise RuntimeError("order lines came back that belong to no open order")
     return candidates
 
@@ -114,9 +139,13 @@ _WRITE_SQL = {
         "stock": "UPDATE stock SET reserved = reserved + ? WHERE sku = ?",
     },
     "postgresql": {
-        # Joined with unnest(): `id = ANY(%s)` with a long array is a sequential scan.
+        # Joined with unnest(): `id = ANY(%s)` with a long array is a sequential scan. HOT:
+        # no index of `orders` names a column written here (0006). `order_states` is written
+        # by the next statement, set-based, instead of by its row trigger order by order.
         "orders": "UPDATE orders o SET status = 'packing', updated_at = %s, packscript_run_id = %s "
         "FROM unnest(%s::bigint[]) AS m(id) WHERE o.id = m.id AND o.status = 'order'",
+        "order_states": "UPDATE order_states s SET status = 'packing' "
+        "FROM unnest(%s::bigint[]) AS m(id) WHERE s.status = 'order' AND s.order_id = m.id",
         "stock": "UPDATE stock SET reserved = stock.reserved + r.qty "
         "FROM unnest(%s::text[], %s::int[]) AS r(sku, qty) WHERE stock.sku = r.sku",
     },
@@ -139,7 +168,14 @@ def write_result(conn: Connection, result: PackResult, *, station: str, run_id: 
         remade = _indexes_to_remake(cur, len(ids)) if sqlite else []
         for name, _ in remade:
             cur.execute(f'DROP INDEX "{name}"')
+        if not sqlite:
+            cur.execute(_ORDER_STATES_KEPT, ("kept",))
         changed = cur.execute(sql["orders"], (_timestamp(conn, now), run_id, moved)).rowcount
+        if not sqlite:
+            cur.execute(_ORDER_STATES_KEPT, ("",))  # the trigger again for what follows
+            copied = cur.execute(sql["order_states"], (moved,)).rowcount
+            if copied != changed:
+                raise RuntimeError(f"order_states had {copied} of {changed} orders moved")
         if changed != len(ids):
             # Only possible if something changed an order without taking the pack-script lock.
             raise RuntimeError(
@@ -154,6 +190,10 @@ def write_result(conn: Connection, result: PackResult, *, station: str, run_id: 
             cur.execute(sql["stock"], (list(result.reserved), list(result.reserved.values())))
     record_event(conn, PackScriptMoved(run_id, tuple(ids)), station=station, at=now)
 
+
+#: PostgreSQL: for the rest of the statement that follows, `order_states` is kept by the
+#: statement itself, not by its row trigger (0006's `order_states_update` skips then).
+_ORDER_STATES_KEPT = "SELECT set_config('stationd.order_states', %s, true)"
 
 #: SQLite: a run that moves at least this many orders, and at least half of all orders (the
 #: first run over a large import), makes the indexes on `orders.status` anew after the move

@@ -80,11 +80,13 @@ def _sqlite_write_lock_free(conn: Connection) -> bool:
 
 def _lock_held(conn: Connection) -> bool:
     # A run takes the exclusive advisory lock; order edits only take it shared. A bigint key
-    # shows in pg_locks as classid (high 32 bits) and objid (low 32 bits), objsubid 1.
+    # shows in pg_locks as classid (high 32 bits) and objid (low 32 bits), objsubid 1. The
+    # server's pg_locks lists every database's locks: only this database's run counts.
     return (
         conn.exec_driver_sql(
             "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' "
-            "AND granted AND objsubid = 1 AND classid = %(hi)s AND objid = %(lo)s",
+            "AND granted AND objsubid = 1 AND classid = %(hi)s AND objid = %(lo)s "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             {"hi": PACKSCRIPT_LOCK_KEY >> 32, "lo": PACKSCRIPT_LOCK_KEY & 0xFFFFFFFF},
         ).first()
         is not None

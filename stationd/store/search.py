@@ -8,8 +8,8 @@ milliseconds at 200,000 orders. What costs time is the number of orders read, so
 - The total is counted only while that is cheap: up to `COUNT_CAP` matches, within
   `COUNT_BUDGET_MS` of processor time. Otherwise the page says only that there are more.
 - A piece of a name or e-mail is found through the order-text index (SQLite FTS5 trigrams,
-  PostgreSQL pg_trgm; see migration 0001) and then checked with LIKE, which alone decides:
-  both engines find the same orders, with or without the index.
+  PostgreSQL pg_trgm on `orders_text`; migrations 0001, 0006) and then checked with LIKE,
+  which alone decides: both engines find the same orders, with or without the index.
 - SQLite's planner does not know how common a value is, and would walk 150,000 shipped
   orders to find 50 waiting ones. On SQLite the search chooses what leads (`_lead`): each
   criterion is counted in its own index up to `PROBE` entries (well under a millisecond), the
@@ -41,6 +41,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from stationd.core.check_digits import normalize_gtin
 from stationd.core.search import MIN_TEXT, OrderQuery
+from stationd.store.postgres_tables import has_orders_text, in_status, text_holders
 from stationd.store.tables import (
     ORDER_TEXT_INDEX,
     deliveries,
@@ -144,15 +145,22 @@ def _day_start(day: Any, tz: tzinfo) -> datetime:
     return datetime.combine(day, time.min, tz)
 
 
-def _plain_conditions(q: OrderQuery, tz: tzinfo, indexed: frozenset[str] | None) -> dict:
-    """The plain criteria of `q` by name; those not in `indexed` are checked row by row."""
+def _plain_conditions(
+    q: OrderQuery, tz: tzinfo, indexed: frozenset[str] | None, conn: Connection | None = None
+) -> dict:
+    """The plain criteria of `q` by name; those not in `indexed` are checked row by row.
+    (`conn` on PostgreSQL: the status is found through `order_states`.)"""
 
     def col(name: str, c: Any) -> Any:
         return c if indexed is None or name in indexed else _RowByRow(c)
 
     found: dict[str, list] = {}
     if q.status is not None:
-        found["status"] = [col("status", orders.c.status) == q.status.value]
+        found["status"] = [
+            in_status(conn, q.status.value)
+            if conn is not None and conn.dialect.name == "postgresql"
+            else col("status", orders.c.status) == q.status.value
+        ]
     if q.own_status_id is not None:
         found["own_status"] = [col("own_status", orders.c.own_status_id) == q.own_status_id]
     if q.waiting is not None:
@@ -174,8 +182,11 @@ def _plain_conditions(q: OrderQuery, tz: tzinfo, indexed: frozenset[str] | None)
     return found
 
 
-def _conditions(q: OrderQuery, tz: tzinfo, indexed: frozenset[str] | None) -> list:
-    where: list = [c for group in _plain_conditions(q, tz, indexed).values() for c in group]
+def _conditions(
+    conn: Connection, q: OrderQuery, tz: tzinfo, indexed: frozenset[str] | None
+) -> list:
+    plain = _plain_conditions(q, tz, indexed, conn)
+    where: list = [c for group in plain.values() for c in group]
     if q.order_id is not None:
         where.append(orders.c.id == q.order_id)
     elif text := _name_text(q):
@@ -186,6 +197,8 @@ def _conditions(q: OrderQuery, tz: tzinfo, indexed: frozenset[str] | None) -> li
                 func.lower(orders.c.customer_email).like(pattern, escape="\\"),
             )
         )
+        if conn.dialect.name == "postgresql" and has_orders_text(conn):
+            where.append(text_holders(pattern))
     if q.has_comment is not None:
         where.append(orders.c.comment != "" if q.has_comment else orders.c.comment == "")
     if q.sku_or_ean:
@@ -372,7 +385,7 @@ def search_orders(conn: Connection, q: OrderQuery, tz: tzinfo = UTC) -> OrderPag
     plan = _lead(conn, q, tz)
     if plan is None:
         return OrderPage([], 0, False, None, None)
-    where = _conditions(q, tz, plan.indexed)
+    where = _conditions(conn, q, tz, plan.indexed)
     key: Any = orders.c.id
     source: Any = orders
     if plan.text is not None:

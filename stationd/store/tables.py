@@ -132,31 +132,40 @@ orders = Table(
         name="payment_method_is_known",
     ),
 )
-Index("ix_orders_queue", orders.c.status, orders.c.waiting, orders.c.placed_at)
 Index("ix_orders_placed_at", orders.c.placed_at)
 Index("ix_orders_customer_key", orders.c.customer_key)
 Index("ix_orders_value", orders.c.value_minor)
 # The order list (R4) runs newest id first: with the id in the key, one of these gives the
-# orders of a status, own status, waiting flag or payment method already in list order.
-Index("ix_orders_status", orders.c.status, orders.c.id)
+# orders of an own status, waiting flag or payment method already in list order.
 Index("ix_orders_own_status", orders.c.own_status_id, orders.c.id)
 Index("ix_orders_waiting", orders.c.waiting, orders.c.id)
 Index("ix_orders_payment", orders.c.payment_method, orders.c.id)
 
-#: The index of customer names and e-mails for the order search (R4), kept by the migration
+#: The index of customer names and e-mails for the order search (R4), kept by the migrations
 #: and not in `metadata`: neither engine's kind is a plain table or index — SQLite's is an FTS5
-#: trigram table (`orders_text`, with its shadow tables and triggers), PostgreSQL's a pg_trgm
-#: GIN index (`orders_text_trgm`).
+#: trigram table (`orders_text`, with its shadow tables and triggers), PostgreSQL's a table
+#: (`orders_text`, `store/postgres_tables.py`) with a pg_trgm GIN index (`orders_text_trgm`).
 ORDER_TEXT_INDEX = "orders_text"
 #: Central's change feed (`sync_changes`, `sync_changes_pruned`, their triggers), made by
-#: migration 0006 on PostgreSQL only and not in `metadata`: a station's SQLite keeps none.
+#: migration 0008 on PostgreSQL only and not in `metadata`: a station's SQLite keeps none.
 CHANGE_FEED = "sync_changes"
+
+#: What differs by engine, kept by the migrations and not in `metadata` (0006): the order
+#: status is indexed on `orders` on SQLite (ix_orders_queue on status, waiting, placed_at;
+#: ix_orders_status on status, id) and in the narrow `order_states` table on PostgreSQL, so
+#: that the pack script's update of `orders` there touches no index (`store/postgres_tables`).
+ENGINE_SPECIFIC = frozenset({"ix_orders_queue", "ix_orders_status"})
+_ENGINE_SPECIFIC_PREFIXES = (ORDER_TEXT_INDEX, "order_states", "ix_order_states")
 
 
 def in_metadata(name: str | None, type_: str, parent_names: object = None) -> bool:
-    """Alembic's `include_name`: everything but the order-text index and central's change
-    feed, which `metadata` lacks."""
-    return not (name or "").startswith((ORDER_TEXT_INDEX, CHANGE_FEED))
+    """Alembic's `include_name`: everything but what differs by engine and central's change
+    feed, which `metadata` lacks (the order-text index, the status indexes, `order_states`,
+    `sync_changes`)."""
+    name = name or ""
+    return name not in ENGINE_SPECIFIC and not name.startswith(
+        (*_ENGINE_SPECIFIC_PREFIXES, CHANGE_FEED)
+    )
 
 
 order_lines = Table(
@@ -441,6 +450,7 @@ sync_state = Table(
 
 __all__ = [
     "CHANGE_FEED",
+    "ENGINE_SPECIFIC",
     "ORDER_TEXT_INDEX",
     "bench_packing",
     "deliveries",

@@ -11,7 +11,28 @@ from stationd.station import Station
 
 @pytest.fixture
 def station(make_station, make_shop):
-    station = make_station(name="kiosk-test")
+    return kiosk_station(make_station, make_shop)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def each_engine(request) -> dict:  # type: ignore[no-untyped-def]
+    """`make_station` overrides for the station's own SQLite file, then for PostgreSQL: the
+    pages that read orders by status or text (indexed differently on each, migration 0006)."""
+    if request.param == "sqlite":
+        return {}
+    store = request.getfixturevalue("pg_store")
+    return {"database": {"url": store.engine.url.render_as_string(hide_password=False)}}
+
+
+@pytest.fixture
+def station_on_each_engine(each_engine, make_station, make_shop):
+    return kiosk_station(make_station, make_shop, each_engine)
+
+
+def kiosk_station(make_station, make_shop, engine: dict | None = None):  # type: ignore[no-untyped-def]
+    """A station with the kiosk tests' shop: orders 1042 and 1043 packing (1043 waiting) and
+    1044 in state order; on its own SQLite file unless `engine` says otherwise."""
+    station = make_station(name="kiosk-test", **(engine or {}))
     shop = make_shop(station.store)
     shop.product("A", on_hand=5, name="Termos <b>blå</b>", number=1)
     shop.order(

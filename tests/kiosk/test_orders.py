@@ -21,6 +21,12 @@ RESULTS = {"HX-Request": "true", "HX-Target": "orders-results"}
 ORDER = {"HX-Request": "true", "HX-Target": "order"}
 
 
+@pytest.fixture
+def station(station_on_each_engine):
+    """The order pages read orders by status and text, indexed differently on each engine."""
+    return station_on_each_engine
+
+
 def text_of(response) -> str:
     """What a person reads: the page without tags, whitespace folded."""
     html = response.get_data(as_text=True)

@@ -24,8 +24,9 @@ HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def station(make_station, make_shop) -> Iterator[Station]:
+def station(make_station, make_shop, each_engine) -> Iterator[Station]:
     station = make_station(
+        **each_engine,
         name="queue-test",
         # A live stream says something every second: a test waiting on it never hangs.
         kiosk={"sse_heartbeat_s": 1},

@@ -62,7 +62,7 @@ def test_the_feed_lives_on_central_only_a_stations_sqlite_keeps_none(sqlite_stor
     assert {"sync_changes", "sync_changes_pruned"} <= set(inspect(central.engine).get_table_names())
 
 
-def test_migration_0006_goes_down_and_up_again_on_central(central):
+def test_migration_0008_goes_down_and_up_again_on_central(central):
     from alembic import command
     from alembic.config import Config
 
@@ -72,7 +72,7 @@ def test_migration_0006_goes_down_and_up_again_on_central(central):
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with central.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0005")
+        command.downgrade(cfg, "0007")
     assert "sync_changes" not in inspect(central.engine).get_table_names()
     central.upgrade()
     with central.write() as conn:  # the triggers are back: a change is in the feed

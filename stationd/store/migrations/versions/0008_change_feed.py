@@ -1,15 +1,15 @@
 """central's change feed (docs/sync.md, pull): `sync_changes` written by statement-level
 triggers, a NOTIFY to wake the stations, and how far the feed was pruned (PostgreSQL only)
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-07 00:00:00
 """
 
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
