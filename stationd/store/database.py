@@ -16,6 +16,8 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from stationd.store.write_queue import WriteQueue
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -33,7 +35,7 @@ class Store:
     def __init__(self, url: str, *, busy_timeout_s: float = 5.0) -> None:
         self.url = url
         self.busy_timeout_s = busy_timeout_s
-        self._write_lock: threading.RLock | None = None
+        self._write_lock: WriteQueue | None = None
         self._checkpointer: _WalCheckpointer | None = None
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -50,7 +52,7 @@ class Store:
                 url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False}
             )
             _sqlite_setup(self.engine, busy_timeout_s)
-            self._write_lock = threading.RLock()
+            self._write_lock = WriteQueue()
             if database and database != ":memory:":
                 self._checkpointer = _WalCheckpointer(self.engine)
         elif self.dialect == "postgresql":
@@ -76,6 +78,12 @@ class Store:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    @property
+    def writers_waiting(self) -> int:
+        """How many writers of this process wait for the SQLite write lock now (PostgreSQL:
+        0, its writers wait on rows, not on one lock)."""
+        return self._write_lock.waiting if self._write_lock is not None else 0
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reading; its transaction ends (rolled back) with the block."""
@@ -97,10 +105,11 @@ class Store:
         its commit returns once the WAL is on disk (as durable as any commit), leaving the WAL
         checkpoint — copying those pages into the database file — to a background thread.
         """
-        # SQLite writers in this process queue here, not in SQLite's busy handler: that one
-        # sleeps 1, 2, 5, 10… ms between tries, so a thread whose BEGIN IMMEDIATE hit a busy
-        # database slept on for milliseconds after the lock was free (the print worker's
-        # queue → wire tail). Past the busy timeout it goes ahead and SQLite decides, as before.
+        # SQLite writers in this process queue here, first come first served
+        # (`store.write_queue`), not in SQLite's busy handler: that one sleeps 1, 2, 5, 10… ms
+        # between tries, so a thread whose BEGIN IMMEDIATE hit a busy database slept on for
+        # milliseconds after the lock was free (the print worker's queue → wire tail). Past
+        # the busy timeout it goes ahead and SQLite decides, as before.
         lock = self._write_lock
         locked = lock is not None and lock.acquire(timeout=self.busy_timeout_s)
         try:

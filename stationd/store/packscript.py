@@ -62,6 +62,7 @@ def packscript_lock(conn: Connection, *, shared: bool = False) -> None:
 _OPEN_ORDERS = (
     "SELECT id, placed_at, paid FROM orders WHERE status = 'order' ORDER BY waiting, placed_at, id"
 )
+_OPEN_ORDERS_SEEN = _OPEN_ORDERS.replace("paid FROM", "paid, updated_at FROM")
 _OPEN_ORDER_LINES = (
     "SELECT l.order_id, l.sku, l.quantity FROM orders o "
     "JOIN order_lines l ON l.order_id = o.id WHERE o.status = 'order' "
@@ -69,10 +70,19 @@ _OPEN_ORDER_LINES = (
 )
 
 
-def load_candidates(conn: Connection) -> list[Candidate]:
-    """Every order in state `order` with its lines, for one run (as `PackCandidate` tuples)."""
+def load_candidates(conn: Connection, versions: dict[int, Any] | None = None) -> list[Candidate]:
+    """Every order in state `order` with its lines, for one run (as `PackCandidate` tuples).
+
+    With `versions`, each order's `updated_at` as read goes into it (order id → value): every
+    change to an order sets it, so a run that writes later (`write_moves`) can tell whether
+    an order is still the one it decided on.
+    """
     with _cursor(conn) as cur:
-        orders = cur.execute(_OPEN_ORDERS).fetchall()
+        if versions is None:
+            orders = cur.execute(_OPEN_ORDERS).fetchall()
+        else:
+            orders = cur.execute(_OPEN_ORDERS_SEEN).fetchall()
+            versions.update(zip(map(itemgetter(0), orders), map(itemgetter(3), orders)))
         rows = cur.execute(_OPEN_ORDER_LINES).fetchall()
     # (SKU, quantity) pairs and lines per order, built in C rather than row by row.
     lines = list(zip(map(itemgetter(1), rows), map(itemgetter(2), rows), strict=True))
@@ -80,7 +90,7 @@ def load_candidates(conn: Connection) -> list[Candidate]:
     candidates: list[Candidate] = []
     append = candidates.append
     start = 0
-    for order_id, placed_at, paid in orders:
+    for order_id, placed_at, paid, *_ in orders:
         end = start + lines_of(order_id, 0)
         if end > start and rows[start][0] != order_id:
             raise RuntimeError(f"the lines of order {order_id} came back out of order")
@@ -91,10 +101,10 @@ def load_candidates(conn: Connection) -> list[Candidate]:
     return candidates
 
 
-def load_available(conn: Connection) -> dict[str, int]:
-    """Stock on hand minus reserved, per SKU."""
+def load_available(conn: Connection, *, lock: bool = True) -> dict[str, int]:
+    """Stock on hand minus reserved, per SKU (`lock`: held for the transaction, PostgreSQL)."""
     sql = "SELECT sku, on_hand - reserved FROM stock"
-    if conn.dialect.name == "postgresql":
+    if lock and conn.dialect.name == "postgresql":
         # Stock counts are changed by report-in and stock imports too; lock them for the run.
         sql += " FOR UPDATE"
     with _cursor(conn) as cur:
