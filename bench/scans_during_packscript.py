@@ -13,8 +13,8 @@ between runs), in one of two ways (`--mode`):
   bench (the schedule runs it there too);
 - cli: `stationd packscript` in a process of its own, against the same database file.
 
-A scan is "during" a run when it was written between the run's start (its `started_at`) and
-the moment this process saw the run finished. The same scans with no run going are the
+A scan is "during" a run when it was written between the run's `started_at` and its
+`finished_at`, "after" it in the 2 s that follow; the same scans with no run going are the
 baseline. Figures: scan→screen p50/p99/max during runs and without, the runs' seconds.
 
     python bench/scans_during_packscript.py [--orders 100000] [--runs 5] [--mode serve|cli]
@@ -51,6 +51,9 @@ from stationd.demo import ean13
 from stationd.store.database import Store
 from stationd.store.tables import order_lines, orders, products, stock
 
+#: "After a run": the seconds after its end (what a run leaves behind: its checkpoint, the
+#: memory it gives back).
+AFTER_S = 2.0
 #: The bench's own order: far above the demo shop's ids (1000…).
 ORDER_ID = 9_000_001
 BENCH_SKU = "BENCH-SCAN"
@@ -98,7 +101,9 @@ def build_template(path: Path, n_orders: int, items: int) -> str:
 
 def line_id(path: Path) -> int:
     with sqlite3.connect(path) as db:
-        return db.execute("SELECT id FROM order_lines WHERE order_id = ?", (ORDER_ID,)).fetchone()[0]
+        return db.execute("SELECT id FROM order_lines WHERE order_id = ?", (ORDER_ID,)).fetchone()[
+            0
+        ]
 
 
 class Scanner:
@@ -140,7 +145,9 @@ class Scanner:
         if self.failed is not None:
             raise self.failed
         if len(self.shown) < len(self.written):
-            raise RuntimeError(f"{len(self.written) - len(self.shown)} scans never reached the screen")
+            raise RuntimeError(
+                f"{len(self.written) - len(self.shown)} scans never reached the screen"
+            )
 
     def caught_up(self, timeout_s: float = 120) -> None:
         """Wait until the screen shows every scan written so far (a backlog has drained)."""
@@ -225,7 +232,11 @@ def one_run(
         conn.request(
             "POST",
             "/tools/packscript/run",
-            headers={"HX-Request": "true", "X-CSRF-Token": token, "Cookie": f"stationd_csrf={token}"},
+            headers={
+                "HX-Request": "true",
+                "X-CSRF-Token": token,
+                "Cookie": f"stationd_csrf={token}",
+            },
         )
         answer = conn.getresponse()
         answer.read()
@@ -245,7 +256,7 @@ def one_run(
         time.sleep(0.02)
         row = latest_run(db_path)
         if row and row[0] > last and row[2] is not None and row[3] != "running":
-            end = time.time()
+            end = _wall(row[2])  # as the run says: this process may notice it late
             if proc is not None:
                 out = proc.communicate(timeout=60)[0]
                 if proc.returncode:
@@ -272,6 +283,10 @@ def figures(ms: list[float]) -> dict[str, float]:
 def measure(template: Path, code: str, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="stationd-scans-packscript-") as tmp:
         state_dir = Path(tmp)
+        if args.keep_log:
+            state_dir = Path(args.keep_log)
+            shutil.rmtree(state_dir, ignore_errors=True)
+            state_dir.mkdir(parents=True)
         db_path = state_dir / "stationd.sqlite"
         shutil.copyfile(template, db_path)
         env = dict(os.environ)
@@ -302,10 +317,15 @@ def measure(template: Path, code: str, args: argparse.Namespace) -> dict:
                 quiet.append(scanner.quiet_window(args.quiet_s))
                 runs.append(one_run(args.mode, port, state_dir / "stationd.toml", env, db_path))
                 print(f"run {n + 1}: {runs[-1][1] - runs[-1][0]:.2f} s, {runs[-1][2]}", flush=True)
+                time.sleep(AFTER_S)  # the scans right after the run, before the bench's reset
                 scanner.caught_up()
                 put_back(db_path)
             quiet.append(scanner.quiet_window(args.quiet_s))
             scanner.stop()
+            if args.keep_log:  # each scan: written (monotonic clock, as the station's log), ms
+                with (state_dir / "scans.txt").open("w") as out:
+                    for (_, at), (_, ms) in zip(scanner.written, scanner.samples, strict=False):
+                        out.write(f"{at:.3f} {ms:.1f}\n")
         finally:
             if scanner is not None:
                 scanner._stop.set()
@@ -314,6 +334,17 @@ def measure(template: Path, code: str, args: argparse.Namespace) -> dict:
             os.close(master)
             os.close(slave)
     during = [ms for at, ms in scanner.samples if any(a <= at <= b for a, b, _ in runs)]
+    after = [ms for at, ms in scanner.samples if any(b < at <= b + AFTER_S for _, b, _ in runs)]
+    # Where in its run each of the slowest scans came (0: the run's start, 1: its end).
+    slowest = sorted(
+        (
+            (ms, round((at - a) / (b - a), 2))
+            for at, ms in scanner.samples
+            for a, b, _ in runs
+            if a <= at <= b
+        ),
+        reverse=True,
+    )[:10]
     without = [ms for at, ms in scanner.samples if any(a <= at <= b for a, b in quiet)]
     return {
         "mode": args.mode,
@@ -323,7 +354,9 @@ def measure(template: Path, code: str, args: argparse.Namespace) -> dict:
         "run_seconds": [round(b - a, 3) for a, b, _ in runs],
         "moved": [info["moved"] for _, _, info in runs],
         "during_run": figures(during),
+        "after_run": figures(after),
         "no_run": figures(without),
+        "slowest_during": [[round(ms, 1), where] for ms, where in slowest],
     }
 
 
@@ -331,11 +364,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--rate", type=float, default=40.0, help="scans a second")
+    parser.add_argument("--rate", type=float, default=20.0, help="scans a second")
     parser.add_argument("--quiet-s", type=float, default=3.0, help="seconds with no run, each")
     parser.add_argument("--mode", choices=["serve", "cli"], default="serve")
     parser.add_argument("--code", help="the checkout whose stationd serves and runs")
     parser.add_argument("--template", help="a shop built before (kept; made if missing)")
+    parser.add_argument("--keep-log", metavar="DIR", help="run the station in DIR and keep it")
     args = parser.parse_args()
     items = 100_000
     if args.template:
@@ -349,9 +383,10 @@ def main() -> None:
             template = Path(tmp) / "shop.sqlite"
             code = build_template(template, args.orders, items)
             out = measure(template, code, args)
-    for key in ("during_run", "no_run"):
+    for key in ("during_run", "after_run", "no_run"):
         print(f"{key:>12}: {out[key]}")
     print(f"run seconds: {out['run_seconds']}")
+    print(f"slowest scans during runs (ms, where in the run): {out['slowest_during']}")
     print(json.dumps(out))
 
 

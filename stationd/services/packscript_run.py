@@ -88,10 +88,11 @@ def run_once(
             with store.write() as conn:
                 run_id = chunks.begin_run(conn, station, trigger, started)
             result = _decide_and_write(store, station, run_id, on_step)
-            # Durable: the chunks before were not each waited for on the disk; this commit
-            # puts them there with it (SQLite's WAL and PostgreSQL's log keep commit order).
+            # Durable: the chunks before were committed without waiting for the disk (and put
+            # there after each, outside the lock); this commit makes sure of it.
+            trace = pack_store.encode_trace(result.trace)  # not while holding the database
             with store.write() as conn:
-                chunks.finish_run(conn, run_id, result, None)
+                chunks.finish_run(conn, run_id, result, None, trace)
     except Exception as err:
         log.exception("pack script run failed")
         stop = Step(None, "error", False, Message(f"{type(err).__name__}: {err}"))
@@ -130,7 +131,7 @@ def _decide_and_write(
     while written < len(result.moves):
         done = written
         try:
-            with store.write(durable=False, bulk=True) as conn:
+            with store.write(durable=False, bulk=True, background=True) as conn:
                 began = time.perf_counter()
                 while done < len(result.moves):
                     chunk = result.moves[done : done + size]
@@ -152,6 +153,9 @@ def _decide_and_write(
             result = _decide_again(store, result, written, versions)
             continue
         written = done
+        # On disk now, outside the write lock: else the next writer's commit (a scan's) would
+        # wait for the disk to take this transaction's pages along with its own.
+        store.sync_log()
     return result
 
 

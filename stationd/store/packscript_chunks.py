@@ -124,9 +124,16 @@ def record_moves(conn: Connection, ids: Sequence[int], *, station: str, run_id: 
     record_event(conn, PackScriptMoved(run_id, tuple(ids)), station=station)
 
 
-def finish_run(conn: Connection, run_id: int, result: PackResult, status: str | None) -> None:
+def finish_run(
+    conn: Connection,
+    run_id: int,
+    result: PackResult,
+    status: str | None,
+    trace: bytes | None = None,
+) -> None:
     """Write the run's counts and trace on its row (`status` None: "ok" or "stopped").
 
+    `trace` is the result's trace encoded (`encode_trace`), if done before the transaction.
     A failed run keeps the count of moves its chunks wrote (`moved`): they stay written.
     """
     stopped = result.stopped
@@ -139,7 +146,7 @@ def finish_run(conn: Connection, run_id: int, result: PackResult, status: str | 
         "skipped": result.skipped,
         "stopped_order_id": stopped.order_id if stopped else None,
         "error": stopped.detail if stopped else None,
-        "trace": encode_trace(result.trace),
+        "trace": trace if trace is not None else encode_trace(result.trace),
     }
     if status != "failed":
         values["moved"] = len(result.moves)
