@@ -1,13 +1,15 @@
 """The SQL of the pack script: the lock, loading, writing the moves, recording the run.
 
-The run itself (lock, load, decide, write, record in one transaction) is the service
-`services.packscript_run`; the decisions are core's (`core.packscript`).
+The run itself (lock, read, decide, write in short transactions, record) is the service
+`services.packscript_run`; the decisions are core's (`core.packscript`); the short
+transactions' SQL is `store.packscript_chunks`, the run lock `store.packscript_runlock`.
 
-R7/R17: stock is never reserved twice, also with several stations. On SQLite the transaction
-starts with `BEGIN IMMEDIATE`, which holds the file's write lock for the whole run; on
-PostgreSQL it takes a transaction-level advisory lock that every other run waits for, and order
-edits take the same lock shared (`packscript_lock(shared=True)`), so nothing a run has read
-changes under it.
+R7/R17: stock is never reserved twice, also with several stations. A run's short transactions
+each check what they were decided on (`packscript_chunks.move_orders`). `write_result` writes
+a whole run in the caller's one transaction — a run's fallback when its short transactions
+keep meeting changes: on SQLite that transaction holds the file's write lock; on PostgreSQL
+the stock rows are locked (`load_available`) and order edits wait on the pack-script advisory
+lock (`packscript_lock(shared=True)`), which the run holds for its whole length.
 
 The hot path talks to the database driver directly: one run reads 100,000 orders and 300,000
 lines and moves most of them. It reads with two queries in the same order, and writes the
@@ -82,7 +84,7 @@ def load_candidates(conn: Connection, versions: dict[int, Any] | None = None) ->
             orders = cur.execute(_OPEN_ORDERS).fetchall()
         else:
             orders = cur.execute(_OPEN_ORDERS_SEEN).fetchall()
-            versions.update(zip(map(itemgetter(0), orders), map(itemgetter(3), orders)))
+            versions.update(map(itemgetter(0, 3), orders))
         rows = cur.execute(_OPEN_ORDER_LINES).fetchall()
     # (SKU, quantity) pairs and lines per order, built in C rather than row by row.
     lines = list(zip(map(itemgetter(1), rows), map(itemgetter(2), rows), strict=True))

@@ -15,7 +15,6 @@ import threading
 import time
 from collections import deque
 
-
 #: A background writer goes on only after the other writers have left the lock alone this
 #: long: a bench working through a backlog of scans has short gaps between its writes.
 BACKGROUND_GRACE_S = 0.005
