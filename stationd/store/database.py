@@ -17,7 +17,8 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from stationd.store.write_queue import WriteQueue
+from stationd.store.write_intent import WriteIntent
+from stationd.store.write_queue import BACKGROUND_PATIENCE_S, WriteQueue
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class Store:
         self.busy_timeout_s = busy_timeout_s
         self._write_lock: WriteQueue | None = None
         self._checkpointer: _WalCheckpointer | None = None
+        self._intent: WriteIntent | None = None
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
@@ -52,10 +54,11 @@ class Store:
             self.engine = create_engine(
                 url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False}
             )
-            _sqlite_setup(self.engine, busy_timeout_s)
             self._write_lock = WriteQueue()
             if database and database != ":memory:":
                 self._checkpointer = _WalCheckpointer(self.engine)
+                self._intent = WriteIntent(database, busy_timeout_s)
+            _sqlite_setup(self.engine, busy_timeout_s, self._intent)
         elif self.dialect == "postgresql":
             try:
                 self.engine = create_engine(
@@ -81,9 +84,13 @@ class Store:
 
     @property
     def writers_waiting(self) -> int:
-        """How many writers of this process wait for the SQLite write lock now (PostgreSQL:
-        0, its writers wait on rows, not on one lock)."""
-        return self._write_lock.waiting if self._write_lock is not None else 0
+        """How many writers wait for the SQLite write lock now: this process's, plus one if
+        any other process's does (`store.write_intent`). PostgreSQL: 0, its writers wait on
+        rows, not on one lock."""
+        if self._write_lock is None:
+            return 0
+        elsewhere = self._intent is not None and self._intent.waiting()
+        return self._write_lock.waiting + elsewhere
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -122,6 +129,8 @@ class Store:
         # the busy timeout it goes ahead and SQLite decides, as before.
         lock = self._write_lock
         locked = lock is not None and lock.acquire(self.busy_timeout_s, background=background)
+        if background and self._intent is not None:
+            self._intent.let_through(BACKGROUND_PATIENCE_S)  # other processes' writers too
         try:
             with self.engine.connect() as conn:
                 if self.is_sqlite:
@@ -184,6 +193,8 @@ class Store:
     def dispose(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
+        if self._intent is not None:
+            self._intent.close()
         self.engine.dispose()
 
 
@@ -283,7 +294,7 @@ def _size(path: str) -> int:
         return 0
 
 
-def _sqlite_setup(engine: Engine, busy_timeout_s: float) -> None:
+def _sqlite_setup(engine: Engine, busy_timeout_s: float, intent: WriteIntent | None) -> None:
     # pysqlite's own transaction handling defers BEGIN and can't do BEGIN IMMEDIATE; take it
     # over (the recipe in SQLAlchemy's SQLite dialect docs, "Serializable isolation").
     @event.listens_for(engine, "connect")
@@ -301,7 +312,10 @@ def _sqlite_setup(engine: Engine, busy_timeout_s: float) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode == "IMMEDIATE" and intent is not None:
+            intent.begin_immediate(conn)  # tries every millisecond, not SQLite's backoff
+        else:
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def head_revision() -> str:
