@@ -1,11 +1,17 @@
 """`store.write_queue.WriteQueue`: the writers of one process take SQLite's one write lock in
-the order they came, and a background writer (a pack-script run) lets the others go first."""
+the order they came, and a background writer (a pack-script run) lets the others go first;
+`store.write_intent`: a writer of another process that waits is seen."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+from sqlalchemy import select
+
+from stationd.store import print_queue as pq
+from stationd.store.database import Store
+from stationd.store.tables import print_jobs
 from stationd.store.write_queue import WriteQueue
 
 
@@ -66,3 +72,41 @@ def test_the_write_queue_is_reentrant_and_a_waiter_that_gives_up_says_so():
     queue.release()
     assert queue.acquire(0.05)
     queue.release()
+
+
+def test_a_writer_of_another_process_waiting_is_seen_and_goes_on_when_the_lock_is_free(
+    sqlite_store,
+):
+    # Another Store on the same file stands for another process: it has its own write queue.
+    other = Store(sqlite_store.url, busy_timeout_s=30)
+    holding, release, done = threading.Event(), threading.Event(), []
+
+    def holder() -> None:
+        with sqlite_store.write() as conn:
+            pq.enqueue(conn, "receipt", "receipt", b"first")
+            holding.set()
+            assert release.wait(10)
+
+    def waiter() -> None:
+        with other.write() as conn:
+            pq.enqueue(conn, "receipt", "receipt", b"second")
+        done.append(True)
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=waiter)]
+    threads[0].start()
+    assert holding.wait(10)
+    assert sqlite_store.writers_waiting == 0
+    threads[1].start()
+    for _ in range(5000):
+        if sqlite_store.writers_waiting:
+            break
+        time.sleep(0.001)
+    assert sqlite_store.writers_waiting == 1 and not done  # seen waiting, not gone ahead
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    other.dispose()
+    assert done and sqlite_store.writers_waiting == 0
+    with sqlite_store.read() as conn:
+        payloads = conn.execute(select(print_jobs.c.payload).order_by(print_jobs.c.id)).scalars()
+        assert list(payloads) == [b"first", b"second"]
