@@ -10,6 +10,7 @@ scratch folder of ours and removed.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
@@ -40,7 +41,9 @@ def import_escpos_with_cache(cache_dir: Path | None = None) -> None:
     if "escpos.capabilities" in sys.modules:
         return
     folder = (cache_dir or default_cache_dir()) / "escpos"
-    scratch = folder / "scratch"
+    # One scratch folder a process: two starting at once (a test run, `serve` beside a CLI
+    # command) must not remove the folder the other is making its temp folder in.
+    scratch = folder / f"scratch-{os.getpid()}"
     try:
         scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as err:
@@ -49,8 +52,12 @@ def import_escpos_with_cache(cache_dir: Path | None = None) -> None:
     os.environ.setdefault(PICKLE_DIR_ENV, str(folder))
     saved = tempfile.tempdir
     tempfile.tempdir = str(scratch)
-    try:
-        import escpos.capabilities  # noqa: F401
-    finally:
-        tempfile.tempdir = saved
-        shutil.rmtree(scratch, ignore_errors=True)
+    # python-escpos writes its pickle in place: a start reading it while another writes it gets
+    # half a file (EOFError). The imports take turns; one from the cache takes ~40 ms.
+    with open(folder / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            import escpos.capabilities  # noqa: F401
+        finally:
+            tempfile.tempdir = saved
+            shutil.rmtree(scratch, ignore_errors=True)

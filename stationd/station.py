@@ -325,6 +325,8 @@ class Station:
                 *[(f"scanner {sc.name}", sc.stop) for sc in self.scanners],
                 ("scale", self.scale.stop if self.scale is not None else None),
                 ("printers", self.printing.stop),
+                # A real carrier's connections (the simulated one has none).
+                ("carrier", getattr(getattr(self.carrier, "http", None), "close", None)),
                 ("bench", self.bench_worker.stop),
                 ("scan inbox", self.scan_inbox.close),
                 ("database", self.store.dispose),

@@ -211,9 +211,12 @@ def test_database_that_is_down_is_a_clear_error(tmp_path):
 
 
 def test_db_upgrade_reports_the_revision(config):
+    from stationd.store.database import head_revision
+
+    head = head_revision()
     first = run("db", "upgrade", config=config)
-    assert "revision 0004 (was empty)" in first.output
-    assert "revision 0004 (was 0004)" in run("db", "upgrade", config=config).output
+    assert f"revision {head} (was empty)" in first.output
+    assert f"revision {head} (was {head})" in run("db", "upgrade", config=config).output
 
 
 def test_console_script_runs_as_a_module():
@@ -439,3 +442,23 @@ def test_python_escpos_keeps_its_capabilities_in_the_station_cache_not_tmp(tmp_p
         mtimes.append(pickles[0].stat().st_mtime_ns)
     assert mtimes[0] == mtimes[1]  # the second start read the cache, it did not write it again
     assert list(scratch.iterdir()) == []
+
+
+def test_commands_started_at_once_share_the_escpos_cache_without_failing(tmp_path):
+    # Seen in CI: one start removed the scratch folder another was making its temp folder in,
+    # and `stationd demo` died with FileNotFoundError before it did anything.
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("ESCPOS_CAPABILITIES_PICKLE_DIR", None)
+    env.pop("CACHE_DIRECTORY", None)
+    code = "from stationd.escpos_capabilities import import_escpos_with_cache as i; i()"
+    for _ in range(3):
+        starts = [
+            subprocess.Popen(
+                [sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(8)
+        ]
+        for start in starts:
+            _, err = start.communicate(timeout=60)
+            assert start.returncode == 0, err
+    assert not list((tmp_path / "cache" / "stationd" / "escpos").glob("scratch*"))

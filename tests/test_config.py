@@ -121,6 +121,20 @@ def test_secrets_stay_out_of_repr():
     assert "hunter2" not in repr(settings)
 
 
+def test_r13_carrier_credentials_stay_out_of_repr_and_a_carrier_needs_them():
+    shipping = {
+        "carrier": "nshift",
+        "api_user": "key-id-4711",
+        "api_key": "s3cret-nshift-key",
+        "service": "P19",
+    }
+    settings = settings_from_dict({"shipping": shipping})
+    assert "s3cret-nshift-key" not in repr(settings) and "key-id-4711" not in repr(settings)
+    err = error_of({"shipping": {**shipping, "api_key": ""}})
+    assert "shipping.carrier 'nshift' needs api_key" in str(err)
+    assert "key-id-4711" not in str(err)
+
+
 # --------------------------------------------------------------------------- the example file
 
 

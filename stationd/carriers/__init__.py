@@ -1,11 +1,20 @@
-"""Carriers: the services that book a parcel and hand back its parcel id (R13).
+"""Carriers: the services that book a parcel and hand back its parcel id and label (R13, R16).
 
-A carrier (PostNord, Bring, DHL …, or a shipping platform in front of them) takes the receiver
-and the parcel's weight and returns the parcel id, which then goes on the delivery like a typed
-or scanned one. The ship-out page's "Fetch from carrier" asks the station's carrier through
-`Carrier.book_parcel`. A real carrier's adapter implements that protocol in a module of its own
-in this package and is chosen in `[shipping] carrier`; `SimulatedCarrier` is the one that
-exists so far.
+A carrier (PostNord, Bring, DHL …, or a shipping platform in front of them such as nShift or
+Shipmondo) takes the receiver and the parcels' weights and books a shipment: its parcel ids go
+on the delivery like typed or scanned ones, its labels (ZPL) print on the label printer through
+the durable queue. The ship-out page's "Fetch from carrier" and the bench's labels when packed
+ask the station's carrier through `Carrier.book`; `Carrier.look_up` finds a shipment by the
+station's reference for it, and `Carrier.cancel` takes one back. Each adapter is a module of
+its own in this package, chosen in `[shipping] carrier`:
+
+- `simulated`: made-up S10 ids for the demo and the tests (carriers/simulated.py),
+- `nshift`: nShift Delivery, formerly Unifaun Online (carriers/nshift.py),
+- `shipmondo`: Shipmondo's API v3 (carriers/shipmondo.py).
+
+No double booking: a real adapter looks the reference up before it books, and a booking whose
+outcome it can't know (the answer timed out after the request was sent) is settled by that
+look-up, never by booking again (carriers/no_double_booking.py).
 """
 
 from __future__ import annotations
@@ -21,20 +30,39 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class ParcelBooking:
-    """One parcel to book: whose order it belongs to, where it goes, what it weighs.
+    """One shipment to book: whose order it belongs to, where it goes, what its parcels weigh.
 
-    `parcel_number` counts the parcels of this delivery from 1 (at most four, R13);
-    `weight_g` is None when nobody weighed it yet.
+    `parcel_number` counts the parcels of this delivery from 1 (at most four, R13): the station
+    books one parcel at a time (a "Fetch from carrier" is one parcel), so a booking is one
+    parcel unless `parcels` says more. `weight_g` is None when nobody weighed it yet.
+    `reference` is the station's name for this booking at the carrier (order, delivery, parcel):
+    the same booking asked again carries the same reference, which is how the carrier is asked
+    whether it exists already.
     """
 
     order_id: int
     receiver: Address
     parcel_number: int = 1
     weight_g: int | None = None
+    reference: str = ""
+    parcels: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Shipment:
+    """A booked shipment: the carrier's id for it, the station's reference, the parcel ids
+    (one per parcel, in order) and the labels to print — ZPL documents as the carrier made
+    them; none when the station prints its own label for these ids (the simulated carrier)."""
+
+    carrier_id: str
+    reference: str
+    parcel_ids: tuple[str, ...]
+    labels: tuple[bytes, ...] = ()
 
 
 class CarrierError(Exception):
-    """The carrier could not book a parcel; `str(err)` is a sentence for the packer."""
+    """The carrier could not book, find or cancel; `err.args[0]` is a sentence for the packer
+    (a core `Text`, so the kiosk says it in the packer's language)."""
 
 
 class Carrier(Protocol):
@@ -43,18 +71,28 @@ class Carrier(Protocol):
     #: Names the carrier in the audit log and on the page (``simulated``, ``nshift`` …).
     name: str
 
-    def book_parcel(self, booking: ParcelBooking) -> str:
-        """Book one parcel and return its parcel id; raises `CarrierError` when that fails.
+    def book(self, booking: ParcelBooking) -> Shipment:
+        """Book `booking` (or find it booked already under its reference) and return the
+        shipment; raises `CarrierError` when that fails.
 
         Called from a request thread: it may block on the network, but never for longer than
-        the adapter's own timeout.
+        the adapter's own timeouts and retries allow.
         """
+        ...
+
+    def look_up(self, reference: str) -> Shipment | None:
+        """The shipment booked under `reference`, or None when the carrier has none."""
+        ...
+
+    def cancel(self, shipment: Shipment) -> None:
+        """Take a booked shipment back (it will not be sent to the carrier)."""
         ...
 
 
 def make_carrier(settings: Settings) -> Carrier | None:
     """The carrier `[shipping] carrier` names, or None when the station has none."""
-    if settings.shipping.carrier == "simulated":
+    shipping = settings.shipping
+    if shipping.carrier == "simulated":
         from stationd.carriers.simulated import SimulatedCarrier
 
         return SimulatedCarrier(
@@ -63,4 +101,12 @@ def make_carrier(settings: Settings) -> Carrier | None:
             station=settings.station.name,
             country=settings.shop.country,
         )
+    if shipping.carrier == "nshift":
+        from stationd.carriers.nshift import NShiftCarrier
+
+        return NShiftCarrier.from_settings(settings)
+    if shipping.carrier == "shipmondo":
+        from stationd.carriers.shipmondo import ShipmondoCarrier
+
+        return ShipmondoCarrier.from_settings(settings)
     return None

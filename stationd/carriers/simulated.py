@@ -13,7 +13,7 @@ import threading
 import zlib
 from pathlib import Path
 
-from stationd.carriers import CarrierError, ParcelBooking
+from stationd.carriers import CarrierError, ParcelBooking, Shipment
 from stationd.core.check_digits import s10_check_digit
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,20 @@ class SimulatedCarrier:
         self.prefix = "C" + chr(ord("A") + zlib.crc32(station.encode()) % 26)
         self.country = country
         self._lock = threading.Lock()
+
+    def book(self, booking: ParcelBooking) -> Shipment:
+        """One made-up id per parcel; no labels: the station prints its own for them."""
+        ids = tuple(self.book_parcel(booking) for _ in range(max(booking.parcels, 1)))
+        return Shipment(ids[0], booking.reference, ids)
+
+    def look_up(self, reference: str) -> Shipment | None:
+        """None: the simulated carrier keeps no record of what it handed out, and a booking
+        asked again costs nothing but a number of its sequence."""
+        return None
+
+    def cancel(self, shipment: Shipment) -> None:
+        """Nothing to take back: no carrier knows the ids."""
+        log.info("simulated carrier: shipment %s cancelled", shipment.carrier_id)
 
     def book_parcel(self, booking: ParcelBooking) -> str:
         """The next id of this station's sequence; `booking` is not needed to make one up."""

@@ -398,7 +398,33 @@ class ShippingSettings:
 
     # "none": parcel ids are typed or scanned only. "simulated" hands out made-up UPU S10 ids
     # no carrier knows — for the demo and tests, never for parcels that really leave.
-    carrier: str = _choice("none", ("none", "simulated"))
+    # "nshift" (nShift Delivery, formerly Unifaun Online) and "shipmondo" book real parcels.
+    carrier: str = _choice("none", ("none", "simulated", "nshift", "shipmondo"))
+    # The API's address; empty: the provider's production API.
+    api_url: str = _str("", prefixes=("https://", "http://"), prefix_hint="be empty or ")
+    # nShift: the API key's Id; Shipmondo: the API user.
+    api_user: str = _str("", secret=True)
+    # nShift: the API key's Secret Id; Shipmondo: the API key. Never logged.
+    api_key: str = _str("", secret=True)
+    # nShift: the service id (e.g. "P19"); Shipmondo: the product code (e.g. "GLSDK_SD").
+    service: str = _str("", max_len=40)
+    # nShift: the sender's quick id in the account (empty: the [shop] address is sent).
+    sender_quick_id: str = _str("", max_len=40)
+    # nShift: the label printer's media (ZPL is asked for; a PDF-only account is refused).
+    label_media: str = _str("thermo-190", max_len=40)
+    # The weight booked for a parcel nobody weighed.
+    default_weight_g: int = _int(1000, lo=1, hi=1_000_000)
+    # How long one request may take; how often one is tried; the longest Retry-After waited
+    # for (a carrier asking for longer gets "try again later").
+    timeout_s: float = _float(10.0, lo=0.5, hi=120)
+    tries: int = _int(3, lo=1, hi=10)
+    max_wait_s: float = _float(30.0, lo=0, hi=600)
+
+    def _check(self, at: str) -> None:
+        if self.carrier in ("nshift", "shipmondo"):
+            for key in ("api_user", "api_key", "service"):
+                if not getattr(self, key).strip():
+                    raise _Invalid(f"{at}.{key}", f"{at}.carrier {self.carrier!r} needs {key}")
 
 
 @dataclass(frozen=True, slots=True)

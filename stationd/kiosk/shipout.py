@@ -221,6 +221,7 @@ def fetch(order_id: int):  # type: ignore[no-untyped-def]
             weight_g=weight_g or None,
             station=station.settings.station.name,
             bus=station.bus,
+            printing=station.printing,
         )
     except OrderRuleError as err:
         abort(409, translate_error(err))

@@ -11,7 +11,7 @@ unique constraint keeps one id off two orders before report-in as well as after.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from stationd.carriers import Carrier, CarrierError, ParcelBooking
@@ -32,18 +32,24 @@ from stationd.store.bench import session_parcel_scans
 from stationd.store.database import Store
 from stationd.store.deliveries import (
     add_pending_parcel_id,
+    mark_labelled,
     parcel_ids_in_use,
     pending_delivery,
     pending_parcel_ids,
     remove_pending_parcel_id,
+    reported_delivery_count,
 )
 from stationd.store.orders import load_order
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+    from stationd.services.printing import PrintService
+
 log = logging.getLogger(__name__)
 
+#: The print-queue kind of a shipping label (services/parcel_labels.py routes the same).
+LABEL = "label"
 #: How often a carrier may hand out an id already in use before the station gives up on it.
 CARRIER_TRIES = 3
 
@@ -105,6 +111,14 @@ def kept_in_session(conn: Connection, station: str, order_id: int) -> list[str]:
     return [parcel_id for parcel_id in dict.fromkeys(scanned) if parcel_id in kept]
 
 
+def booking_reference(order_id: int, delivery: int, parcel_number: int) -> str:
+    """The station's name at the carrier for one parcel's booking: order, delivery, parcel.
+
+    Asking for the same parcel again gives the same reference, so the carrier's look-up finds
+    the booking made before instead of booking twice (carriers/no_double_booking.py)."""
+    return f"{order_id}-{delivery}-{parcel_number}"
+
+
 def book_parcel_id(
     store: Store,
     carrier: Carrier,
@@ -114,14 +128,17 @@ def book_parcel_id(
     how: str,
     taken: Collection[str] = (),
     weight_g: int | None = None,
+    printing: PrintService | None = None,
 ) -> str:
     """R13: book the next parcel of `order_id`'s delivery with the carrier and keep its id on
     the delivery; returns the id.
 
     `taken` are ids the packer has in fields that are not kept (yet): they count towards the
     four. The carrier is asked outside any transaction (it may take its time); its id is then
-    kept like a typed one. Raises `OrderRuleError` when the order can't ship or has no room for
-    another parcel, `CarrierError` when the carrier fails.
+    kept like a typed one, and the carrier's own label (R16) is queued on `printing`'s label
+    printer in the same transaction, the id noted as labelled so the station prints no second
+    one. Raises `OrderRuleError` when the order can't ship or has no room for another parcel,
+    `CarrierError` when the carrier fails.
     """
     with store.read() as conn:
         order = load_order(conn, order_id)
@@ -130,17 +147,24 @@ def book_parcel_id(
         plan_delivery(order)
         receiver = order_address(conn, order_id)
         kept = pending_delivery(conn, order_id)
+        delivery = reported_delivery_count(conn, order_id) + 1
     ids = list(kept.parcel_ids) if kept is not None else []
     number = next_parcel_number(ids + [t for t in valid_parcel_ids(taken) if t not in ids])
-    booking = ParcelBooking(order_id, receiver, parcel_number=number, weight_g=weight_g)
-    for _ in range(CARRIER_TRIES):
+    for attempt in range(CARRIER_TRIES):
+        # A retry after an id in use is a new booking: it gets a reference of its own.
+        reference = booking_reference(order_id, delivery, number)
+        if attempt:
+            reference += f"-{attempt + 1}"
+        booking = ParcelBooking(
+            order_id, receiver, parcel_number=number, weight_g=weight_g, reference=reference
+        )
+        shipment = carrier.book(booking)
         try:
-            parcel_id = check_parcel_id(carrier.book_parcel(booking))
-        except OrderRuleError as err:
+            parcel_id = check_parcel_id(shipment.parcel_ids[0])
+        except (OrderRuleError, IndexError) as err:
+            why = err.args[0] if isinstance(err, OrderRuleError) else "—"
             raise CarrierError(
-                sentence(
-                    "The carrier sent a parcel id the station can't use: {why}", why=err.args[0]
-                )
+                sentence("The carrier sent a parcel id the station can't use: {why}", why=why)
             ) from None
         try:
             with store.write() as conn:
@@ -156,6 +180,7 @@ def book_parcel_id(
                     broker=carrier.name,
                     parcel_number=number,
                 )
+                queue_carrier_labels(conn, printing, order_id, parcel_id, shipment.labels)
         except ParcelIdTaken:
             log.warning("carrier %s handed out %s, which is in use", carrier.name, parcel_id)
             continue
@@ -167,6 +192,25 @@ def book_parcel_id(
     raise CarrierError(
         sentence("The carrier handed out only parcel ids that are in use; ask its support.")
     )
+
+
+def queue_carrier_labels(
+    conn: Connection,
+    printing: PrintService | None,
+    order_id: int,
+    parcel_id: str,
+    labels: Sequence[bytes],
+) -> list[int]:
+    """R16: the carrier's labels (ZPL as it made them) on the label printer's durable queue,
+    in the caller's transaction, and `parcel_id` noted as labelled; nothing without a label
+    printer (report-in prints the station's own label then)."""
+    if not labels or printing is None or LABEL not in printing.routes:
+        return []
+    jobs = [printing.submit(conn, LABEL, bytes(label), order_id) for label in labels]
+    delivery = pending_delivery(conn, order_id)
+    if delivery is not None and delivery.id is not None:
+        mark_labelled(conn, delivery.id, [parcel_id])
+    return jobs
 
 
 def valid_parcel_ids(codes: Iterable[str]) -> list[str]:

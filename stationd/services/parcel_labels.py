@@ -21,7 +21,7 @@ from stationd.core.labels import labels_due_at_report_in
 from stationd.core.orders import Order, OrderRuleError, OrderStatus
 from stationd.core.text import Text, sentence
 from stationd.services.documents import Paperwork, queue_labels
-from stationd.services.parcel_ids import book_parcel_id
+from stationd.services.parcel_ids import LABEL, book_parcel_id
 from stationd.services.printing import PrintService
 from stationd.store.audit import STATION_OPERATOR, record_event
 from stationd.store.bench import end_packing, load_packing, save_packing
@@ -33,9 +33,6 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 log = logging.getLogger(__name__)
-
-#: The print-queue kind of a shipping label.
-LABEL = "label"
 
 
 class ParcelLabels:
@@ -99,7 +96,14 @@ class ParcelLabels:
             have = len(pending_parcel_ids(conn, [order_id])[order_id])
         try:
             for _ in range(have, parcels):
-                book_parcel_id(self.store, carrier, order_id, station=self.station, how="bench")
+                book_parcel_id(
+                    self.store,
+                    carrier,
+                    order_id,
+                    station=self.station,
+                    how="bench",
+                    printing=self.printing,
+                )
         except (CarrierError, OrderRuleError) as err:
             log.warning("order %s: no parcel ids from the carrier: %s", order_id, err)
             why = err.args[0] if err.args else str(err)  # a core Text stays translatable
@@ -121,7 +125,11 @@ class ParcelLabels:
                 )
                 delivery.parcel_ids = parcel_ids
                 delivery.id = kept.id if kept is not None else None
-                jobs = self.queue(conn, order, delivery)
+                # The carrier's own labels are queued already (services/parcel_ids.py).
+                labelled = labelled_parcel_ids(conn, delivery.id)
+                jobs = self.queue(
+                    conn, order, delivery, only=[p for p in parcel_ids if p not in labelled]
+                )
             except OrderRuleError as err:
                 savepoint.rollback()
                 log.warning("order %s: labels not printed at the bench: %s", order.id, err)

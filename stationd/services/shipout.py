@@ -6,6 +6,7 @@ one off again, fetch one from the carrier. Reporting the deliveries in is report
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from stationd.carriers import Carrier
 from stationd.core.deliveries import check_parcel_id
@@ -21,6 +22,9 @@ from stationd.services.parcel_ids import (
 from stationd.store.database import Store
 from stationd.store.deliveries import parcel_ids_in_use
 from stationd.store.orders import load_order
+
+if TYPE_CHECKING:
+    from stationd.services.printing import PrintService
 
 
 def check_parcel_id_for(
@@ -74,13 +78,22 @@ def fetch_parcel_id(
     weight_g: int | None = None,
     station: str,
     bus: Bus | None = None,
+    printing: PrintService | None = None,
 ) -> str:
     """R13: book the next parcel of `order_id`'s delivery with the carrier and keep its id on
     the delivery; returns it. `taken` are the ids in the order's fields (at most four in all,
     with the kept ones). Raises `OrderRuleError` when the order can't ship or has no room for
-    another parcel, `CarrierError` when the carrier fails."""
+    another parcel, `CarrierError` when the carrier fails. The carrier's label, when it makes
+    one, goes to `printing`'s label printer."""
     parcel_id = book_parcel_id(
-        store, carrier, order_id, station=station, how="broker", taken=taken, weight_g=weight_g
+        store,
+        carrier,
+        order_id,
+        station=station,
+        how="broker",
+        taken=taken,
+        weight_g=weight_g,
+        printing=printing,
     )
     if bus is not None:
         bus.publish(OrderChanged(order_id, "parcels"))

@@ -66,6 +66,14 @@ def pending_delivery(conn: Connection, order_id: int) -> Delivery | None:
     return Delivery(order_id=order_id, quantities={}, parcel_ids=list(ids), id=delivery_id)
 
 
+def reported_delivery_count(conn: Connection, order_id: int) -> int:
+    """How many deliveries of the order are reported (its next one is that plus one)."""
+    query = select(func.count()).where(
+        deliveries.c.order_id == order_id, deliveries.c.reported_at.is_not(None)
+    )
+    return int(conn.execute(query).scalar_one())
+
+
 def pending_parcel_ids(conn: Connection, order_ids: Iterable[int]) -> dict[int, list[str]]:
     """The parcel ids kept for each order's next delivery, in the order they were added."""
     wanted = list(order_ids)

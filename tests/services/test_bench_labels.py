@@ -15,7 +15,7 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import func, select, update
 
-from stationd.carriers import CarrierError, ParcelBooking
+from stationd.carriers import CarrierError, ParcelBooking, Shipment
 from stationd.carriers.simulated import SimulatedCarrier
 from stationd.core.bench_commands import build_command_sheet
 from stationd.core.check_digits import s10_check_digit
@@ -284,11 +284,11 @@ class FailingCarrier:
     def __init__(self, inner: SimulatedCarrier, good: int) -> None:
         self.inner, self.good = inner, good
 
-    def book_parcel(self, booking: ParcelBooking) -> str:
+    def book(self, booking: ParcelBooking) -> Shipment:
         if self.good <= 0:
             raise CarrierError("The carrier did not answer in 10 s.")
         self.good -= 1
-        return self.inner.book_parcel(booking)
+        return self.inner.book(booking)
 
 
 def test_r16_a_carrier_that_fails_leaves_the_packing_counted_and_the_labels_to_report_in(

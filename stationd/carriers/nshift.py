@@ -1,0 +1,306 @@
+"""nShift Delivery (formerly Unifaun Online): parcels booked over its REST API.
+
+Built from nShift's public documentation:
+
+- REST API, authorization: https://help.unifaun.com/phc-no/en/16401-16968-authorization-and-access.html
+  (base https://api.unifaun.com/rs-extapi/v1, HTTPS only; basic authentication with the API
+  key: its Id as user name, its Secret Id as password) and
+  https://developers.nshiftone.com/delivery/authentication;
+- shipments: https://help.unifaun.com/uo-se/en/integrations/apiconnect/shipments.html and
+  https://helpcenter.nshift.com/hc/en-us/articles/7471973291292-Integration-via-API-shipments
+  (`POST /shipments` creates and prints a shipment after `printConfig` — `target1Type` "zpl"
+  with a `target1Media` such as "thermo-190" —, `returnFile=true` puts the documents inline as
+  base64 in `prints[].data`, else `prints[].href` for an hour; the answer holds `shipmentNo`
+  and `parcels[].parcelNo`; `DELETE /shipments/{id}` deletes one before its EDI is sent);
+- fetching printed shipments: https://developers.nshiftone.com/delivery/shipments/get-shipments
+  (`GET /shipments?fetchId=…` hands out the shipments printed since the `fetchId` of the call
+  before — `-1` for a first one —, at most 100 a call, `done` false when more wait, `minDelay`
+  in ms when called too fast; it needs the account's "REST API TrackBack" licence).
+
+nShift has no search of printed shipments by order number, so the look-up by reference reads
+that feed from where it stopped and keeps what it saw (order number → shipment) in a small file
+in the state directory: a booking the station made is found there, also after a restart.
+The station's reference goes in `orderNo` (and `senderReference`).
+
+Labels are ZPL: the station asks for ZPL, and an account that answers with PDF only is refused
+with a sentence saying so (PDF labels are not rasterised for the label printer).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stationd.carriers import CarrierError, ParcelBooking, Shipment
+from stationd.carriers.http_session import CarrierHttp, OutcomeUnknown
+from stationd.carriers.no_double_booking import book_once
+from stationd.core.documents import Address
+from stationd.core.text import sentence
+
+if TYPE_CHECKING:
+    from stationd.config import Settings
+
+log = logging.getLogger(__name__)
+
+PRODUCTION_URL = "https://api.unifaun.com/rs-extapi/v1"
+#: How many shipments seen in the feed the state file keeps (the newest).
+KEEP_SEEN = 2000
+#: How many pages of the feed one look-up reads at most (100 shipments each).
+MAX_PAGES = 50
+
+
+class NShiftCarrier:
+    """Books through nShift Delivery's `POST /shipments`, one shipment per booking."""
+
+    name = "nShift"
+
+    def __init__(
+        self,
+        http: CarrierHttp,
+        state_file: Path,
+        *,
+        service: str,
+        sender: Address,
+        sender_quick_id: str = "",
+        label_media: str = "thermo-190",
+        default_weight_g: int = 1000,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.http = http
+        self.state_file = Path(state_file)
+        self.service = service
+        self.sender = sender
+        self.sender_quick_id = sender_quick_id
+        self.label_media = label_media
+        self.default_weight_g = default_weight_g
+        self.sleep = sleep
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NShiftCarrier:
+        """The adapter `[shipping]` describes; its feed state in the station's state dir."""
+        shipping, shop = settings.shipping, settings.shop
+        http = CarrierHttp(
+            cls.name,
+            shipping.api_url or PRODUCTION_URL,
+            auth=(shipping.api_user, shipping.api_key),
+            timeout_s=shipping.timeout_s,
+            tries=shipping.tries,
+            max_wait_s=shipping.max_wait_s,
+        )
+        return cls(
+            http,
+            settings.station.state_dir / "nshift-shipments.json",
+            service=shipping.service,
+            sender=Address(shop.name, shop.street, shop.postcode, shop.city, shop.country),
+            sender_quick_id=shipping.sender_quick_id,
+            label_media=shipping.label_media,
+            default_weight_g=shipping.default_weight_g,
+        )
+
+    # -- the Carrier protocol ------------------------------------------------------------------
+
+    def book(self, booking: ParcelBooking) -> Shipment:
+        """The shipment of `booking.reference`: found in the feed, else created."""
+        return book_once(
+            booking.reference,
+            look_up=self.look_up,
+            create=lambda: self._create(booking),
+            carrier=self.name,
+            tries=self.http.tries,
+            sleep=self.sleep,
+        )
+
+    def look_up(self, reference: str) -> Shipment | None:
+        """The shipment printed under order number `reference`: the feed read up to now,
+        then what it ever showed of that reference (its labels fetched again)."""
+        with self._lock:
+            state = self._load()
+            self._read_feed(state)
+            self._save(state)
+            seen = state["seen"].get(reference)
+        if seen is None:
+            return None
+        labels = self._labels_of(seen["id"]) if seen.get("id") else ()
+        return Shipment(seen["shipmentNo"], reference, tuple(seen["parcels"]), labels)
+
+    def cancel(self, shipment: Shipment) -> None:
+        """`DELETE /shipments/{id}`: the shipment's EDI is not sent to the carrier."""
+        with self._lock:
+            seen = self._load()["seen"].get(shipment.reference) or {}
+        self.http.delete(f"/shipments/{seen.get('id') or shipment.carrier_id}")
+
+    # -- creating ------------------------------------------------------------------------------
+
+    def _create(self, booking: ParcelBooking) -> Shipment:
+        answer = self.http.create(
+            "/shipments",
+            self._request(booking),
+            params={"returnFile": "true"},
+        )
+        shipment = answer[0] if isinstance(answer, list) and answer else answer
+        try:
+            if not isinstance(shipment, dict):
+                raise self.http.unreadable()
+            made = self._shipment_of(shipment, booking.reference)
+        except CarrierError:
+            # nShift said 2xx, so it may well have booked: the look-up settles it.
+            raise OutcomeUnknown("an answer without shipmentNo and parcelNo") from None
+        labels = tuple(self._documents(shipment.get("prints")))
+        with self._lock:
+            state = self._load()
+            state["seen"][booking.reference] = _seen(shipment, made)
+            self._save(state)
+        log.info("nShift: %s booked as %s", booking.reference, made.carrier_id)
+        return Shipment(made.carrier_id, made.reference, made.parcel_ids, labels)
+
+    def _request(self, booking: ParcelBooking) -> dict[str, Any]:
+        sender: dict[str, Any] = {
+            "name": self.sender.name,
+            "address1": self.sender.street,
+            "zipcode": self.sender.postcode,
+            "city": self.sender.city,
+            "country": self.sender.country,
+        }
+        if self.sender_quick_id:
+            sender["quickId"] = self.sender_quick_id
+        receiver = booking.receiver
+        weight_kg = (booking.weight_g or self.default_weight_g) / 1000
+        return {
+            "printConfig": {"target1Media": self.label_media, "target1Type": "zpl"},
+            "shipment": {
+                "sender": sender,
+                "receiver": {
+                    "name": receiver.name,
+                    "address1": receiver.street,
+                    "zipcode": receiver.postcode,
+                    "city": receiver.city,
+                    "country": receiver.country or self.sender.country,
+                },
+                "service": {"id": self.service},
+                "orderNo": booking.reference,
+                "senderReference": booking.reference,
+                "parcels": [
+                    {"copies": 1, "weight": round(weight_kg, 3), "contents": "Goods"}
+                    for _ in range(max(booking.parcels, 1))
+                ],
+            },
+        }
+
+    def _shipment_of(self, data: dict[str, Any], reference: str) -> Shipment:
+        try:
+            number = str(data["shipmentNo"])
+            parcels = tuple(str(p["parcelNo"]) for p in data["parcels"])
+        except (KeyError, TypeError):
+            raise self.http.unreadable() from None
+        if not number or not parcels or not all(parcels):
+            raise self.http.unreadable()
+        return Shipment(number, reference, parcels)
+
+    # -- labels --------------------------------------------------------------------------------
+
+    def _labels_of(self, shipment_id: str) -> tuple[bytes, ...]:
+        """`GET /shipments/{id}/prints`: the shipment's documents again (a look-up found it)."""
+        prints = self.http.read(f"/shipments/{shipment_id}/prints")
+        return tuple(self._documents(prints))
+
+    def _documents(self, prints: Any) -> list[bytes]:
+        documents = []
+        for document in prints if isinstance(prints, list) else []:
+            if not isinstance(document, dict):
+                continue
+            if document.get("data"):
+                try:
+                    payload = base64.b64decode(document["data"], validate=True)
+                except (binascii.Error, ValueError, TypeError):
+                    raise self.http.unreadable() from None
+            elif document.get("href"):
+                payload = self.http.read_bytes(str(document["href"]))
+            else:
+                continue
+            if payload.startswith(b"%PDF"):
+                raise CarrierError(
+                    sentence(
+                        "nShift sent the label as PDF, and this station prints only ZPL labels: "
+                        "let the nShift account print to a thermal (ZPL) printer."
+                    )
+                )
+            documents.append(payload)
+        return documents
+
+    # -- the feed of printed shipments -----------------------------------------------------------
+
+    def _read_feed(self, state: dict[str, Any]) -> None:
+        fetch_id = state.get("fetchId") or "-1"
+        for _ in range(MAX_PAGES):
+            page = self.http.read("/shipments", params={"fetchId": fetch_id})
+            if not isinstance(page, dict) or "fetchId" not in page:
+                raise self.http.unreadable()
+            shipments = page.get("shipments") or []
+            delay_ms = page.get("minDelay") or 0
+            if not shipments and str(page["fetchId"]) == str(fetch_id) and delay_ms:
+                # Called too fast: nShift says how long to wait, and the station waits once.
+                self.sleep(min(float(delay_ms) / 1000, self.http.max_wait_s))
+                continue
+            for data in shipments if isinstance(shipments, list) else []:
+                order_no = data.get("orderNo") if isinstance(data, dict) else None
+                if order_no:
+                    made = self._shipment_of(data, str(order_no))
+                    state["seen"][str(order_no)] = _seen(data, made)
+            fetch_id = str(page["fetchId"])
+            state["fetchId"] = fetch_id
+            if page.get("done", True):
+                return
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            state = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"fetchId": None, "seen": {}}
+        except (OSError, ValueError) as err:
+            raise CarrierError(
+                sentence(
+                    "The station can't read its nShift record {path}: {why}",
+                    path=str(self.state_file),
+                    why=str(err),
+                )
+            ) from None
+        state.setdefault("seen", {})
+        return state
+
+    def _save(self, state: dict[str, Any]) -> None:
+        seen = state["seen"]
+        if len(seen) > KEEP_SEEN:  # dicts keep their order: the oldest go first
+            state["seen"] = dict(list(seen.items())[-KEEP_SEEN:])
+        temporary = self.state_file.with_name(self.state_file.name + ".tmp")
+        try:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            with open(temporary, "w", encoding="utf-8") as fh:
+                json.dump(state, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temporary, self.state_file)
+        except OSError as err:
+            raise CarrierError(
+                sentence(
+                    "The station can't save its nShift record {path}: {why}",
+                    path=str(self.state_file),
+                    why=str(err),
+                )
+            ) from None
+
+
+def _seen(data: dict[str, Any], shipment: Shipment) -> dict[str, Any]:
+    return {
+        "id": str(data.get("id") or ""),
+        "shipmentNo": shipment.carrier_id,
+        "parcels": list(shipment.parcel_ids),
+    }
