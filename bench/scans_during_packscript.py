@@ -291,7 +291,9 @@ def measure(template: Path, code: str, args: argparse.Namespace) -> dict:
         shutil.copyfile(template, db_path)
         env = dict(os.environ)
         if args.code:
+            # `python -m` puts the working folder first on the path: that checkout's stationd.
             env["PYTHONPATH"] = str(Path(args.code).resolve())
+            os.chdir(env["PYTHONPATH"])
         master, slave = os.openpty()
         tty.setraw(slave)
         command = [sys.executable, "-m", "stationd"]
