@@ -172,7 +172,7 @@ class PackScriptRunner:
         return self._run_lock.locked()
 
     def stop(self, timeout_s: float = 10) -> None:
-        """Let a run going on finish (it is one transaction: it can't stop half-way)."""
+        """Let a run going on finish (stopped half-way it would leave the rest for the next run)."""
         thread = self._thread
         if thread is not None:
             thread.join(timeout_s)
