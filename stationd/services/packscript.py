@@ -245,10 +245,11 @@ class PackScriptRunner:
             self._counts[decision_outcome(step)] += 1  # type: ignore[index]
         elif check == "error":
             self._stopped = step
-        if not self._steps & 1023:  # now and then: is a batch due for the watchers?
-            # And let the bench have the interpreter: deciding is pure Python in serve's
-            # process, and a scan comes back for the interpreter dozens of times (issue 10).
+        if not self._steps & 255:
+            # Let the bench have the interpreter: deciding is pure Python in serve's process,
+            # and a scan comes back for the interpreter dozens of times (issue 10).
             time.sleep(0)
+        if not self._steps & 1023:  # now and then: is a batch due for the watchers?
             now = time.monotonic()
             if now - self._published >= BATCH_S:
                 self._published = now

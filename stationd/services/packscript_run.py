@@ -229,7 +229,7 @@ def _snapshot(store: Store) -> Iterator[Any]:
 
 
 #: The interpreter's thread switch interval during a run (its default is 5 ms).
-SWITCH_INTERVAL_S = 0.0005
+SWITCH_INTERVAL_S = 0.0002
 
 
 @contextmanager
