@@ -91,6 +91,7 @@ def run_packscript(url: str, profile: bool) -> dict[str, Any]:
     """The pack script end to end, with the time of each phase."""
     import stationd.services.packscript_run as packscript_run
     import stationd.store.packscript as pack_store
+    import stationd.store.packscript_chunks as pack_chunks
     from stationd.store.database import Store
 
     phases: dict[str, float] = {}
@@ -111,7 +112,8 @@ def run_packscript(url: str, profile: bool) -> dict[str, Any]:
         (pack_store, "load_candidates", "load"),
         (pack_store, "load_available", "load"),
         (packscript_run, "run_pack_script", "decide"),
-        (pack_store, "write_result", "write"),
+        (pack_chunks, "move_orders", "write"),
+        (pack_chunks, "record_moves", "write"),
         (pack_store, "encode_trace", "record trace"),
     ):
         timed(module, name, phase)
@@ -133,7 +135,7 @@ def run_packscript(url: str, profile: bool) -> dict[str, Any]:
 
         profiler.disable()
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(20)
-    phases["lock, record run, commit"] = seconds - sum(phases.values())
+    phases["lock, record run, commits"] = seconds - sum(phases.values())
     peak = _peak_rss_mb()
     decided = _decisions(store)
     store.dispose()

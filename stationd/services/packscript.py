@@ -172,7 +172,7 @@ class PackScriptRunner:
         return self._run_lock.locked()
 
     def stop(self, timeout_s: float = 10) -> None:
-        """Let a run going on finish (it is one transaction: it can't stop half-way)."""
+        """Let a run going on finish (stopped half-way it would leave the rest for the next run)."""
         thread = self._thread
         if thread is not None:
             thread.join(timeout_s)
@@ -245,6 +245,10 @@ class PackScriptRunner:
             self._counts[decision_outcome(step)] += 1  # type: ignore[index]
         elif check == "error":
             self._stopped = step
+        if not self._steps & 255:
+            # Let the bench have the interpreter: deciding is pure Python in serve's process,
+            # and a scan comes back for the interpreter dozens of times (issue 10).
+            time.sleep(0)
         if not self._steps & 1023:  # now and then: is a batch due for the watchers?
             now = time.monotonic()
             if now - self._published >= BATCH_S:

@@ -8,6 +8,7 @@ the block ends, rolled back if it raises.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+from stationd.store.write_intent import WriteIntent
+from stationd.store.write_queue import BACKGROUND_PATIENCE_S, WriteQueue
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +37,9 @@ class Store:
     def __init__(self, url: str, *, busy_timeout_s: float = 5.0) -> None:
         self.url = url
         self.busy_timeout_s = busy_timeout_s
-        self._write_lock: threading.RLock | None = None
+        self._write_lock: WriteQueue | None = None
         self._checkpointer: _WalCheckpointer | None = None
+        self._intent: WriteIntent | None = None
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
@@ -49,10 +54,11 @@ class Store:
             self.engine = create_engine(
                 url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False}
             )
-            _sqlite_setup(self.engine, busy_timeout_s)
-            self._write_lock = threading.RLock()
+            self._write_lock = WriteQueue()
             if database and database != ":memory:":
                 self._checkpointer = _WalCheckpointer(self.engine)
+                self._intent = WriteIntent(database, busy_timeout_s)
+            _sqlite_setup(self.engine, busy_timeout_s, self._intent)
         elif self.dialect == "postgresql":
             try:
                 self.engine = create_engine(
@@ -76,6 +82,16 @@ class Store:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    @property
+    def writers_waiting(self) -> int:
+        """How many writers wait for the SQLite write lock now: this process's, plus one if
+        any other process's does (`store.write_intent`). PostgreSQL: 0, its writers wait on
+        rows, not on one lock."""
+        if self._write_lock is None:
+            return 0
+        elsewhere = self._intent is not None and self._intent.waiting()
+        return self._write_lock.waiting + elsewhere
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reading; its transaction ends (rolled back) with the block."""
@@ -83,7 +99,9 @@ class Store:
             yield conn
 
     @contextmanager
-    def write(self, *, durable: bool = True, bulk: bool = False) -> Iterator[Connection]:
+    def write(
+        self, *, durable: bool = True, bulk: bool = False, background: bool = False
+    ) -> Iterator[Connection]:
         """One write transaction: commit at the end of the block, roll back on an exception.
 
         `durable=False` returns from the commit without waiting for the disk (SQLite
@@ -93,16 +111,26 @@ class Store:
         is harmless — e.g. "the printer took job 7", which at worst prints job 7 again.
 
         `bulk=True` is for a transaction that rewrites much of the database (a pack-script run
-        moving 100,000 orders). On SQLite it gets a page cache that holds what it changes, and
-        its commit returns once the WAL is on disk (as durable as any commit), leaving the WAL
-        checkpoint — copying those pages into the database file — to a background thread.
+        moving 100,000 orders). On SQLite it gets a page cache that holds what it changes.
+
+        `background=True` is for a short transaction of long work (a pack-script run's chunks):
+        on SQLite it waits until no other writer of this process waits, nor wrote just now
+        (`store.write_queue`).
+
+        On SQLite no commit copies the WAL into the database file (the checkpoint): a thread of
+        its own does, once the WAL has grown past `CHECKPOINT_FROM_BYTES` (after a bulk write,
+        at once). SQLite's own automatic checkpoint ran inside the commit that crossed 1,000
+        pages — a scan's, while a pack-script run filled the WAL (issue 10).
         """
-        # SQLite writers in this process queue here, not in SQLite's busy handler: that one
-        # sleeps 1, 2, 5, 10… ms between tries, so a thread whose BEGIN IMMEDIATE hit a busy
-        # database slept on for milliseconds after the lock was free (the print worker's
-        # queue → wire tail). Past the busy timeout it goes ahead and SQLite decides, as before.
+        # SQLite writers in this process queue here, first come first served
+        # (`store.write_queue`), not in SQLite's busy handler: that one sleeps 1, 2, 5, 10… ms
+        # between tries, so a thread whose BEGIN IMMEDIATE hit a busy database slept on for
+        # milliseconds after the lock was free (the print worker's queue → wire tail). Past
+        # the busy timeout it goes ahead and SQLite decides, as before.
         lock = self._write_lock
-        locked = lock is not None and lock.acquire(timeout=self.busy_timeout_s)
+        locked = lock is not None and lock.acquire(self.busy_timeout_s, background=background)
+        if background and self._intent is not None:
+            self._intent.let_through(BACKGROUND_PATIENCE_S)  # other processes' writers too
         try:
             with self.engine.connect() as conn:
                 if self.is_sqlite:
@@ -121,11 +149,25 @@ class Store:
                         _sqlite_synchronous(conn, "FULL")
                     if bulk and self.is_sqlite:
                         _sqlite_pragmas(conn, usual)
-                        if self._checkpointer is not None:
-                            self._checkpointer.request()
+                    if self._checkpointer is not None:
+                        self._checkpointer.request(bulk)
         finally:
             if locked:
                 lock.release()  # type: ignore[union-attr]
+
+    def sync_log(self) -> None:
+        """Put on disk what writes with `durable=False` committed, without holding the write
+        lock (SQLite: the WAL file; PostgreSQL's next durable commit does it anyway)."""
+        if self._checkpointer is None:
+            return
+        try:
+            fd = os.open(self._checkpointer.wal, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return  # checkpointed and gone: on disk
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
 
     def upgrade(self) -> None:
         """Bring the schema to the newest Alembic revision (`stationd db upgrade`)."""
@@ -151,6 +193,8 @@ class Store:
     def dispose(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
+        if self._intent is not None:
+            self._intent.close()
         self.engine.dispose()
 
 
@@ -166,10 +210,11 @@ def _sqlite_synchronous(conn: Connection, level: str) -> None:
 
 #: The page cache of a bulk write (KiB): the pages one pack-script run changes at 100,000 orders.
 BULK_CACHE_KIB = 64 * 1024
-#: A bulk write's connection settings. With automatic checkpoints off, its commit only appends
-#: to the WAL; the default (every 1,000 pages) would copy every page it changed into the
-#: database file there and then, inside the commit.
-BULK_PRAGMAS = {"cache_size": -BULK_CACHE_KIB, "wal_autocheckpoint": 0}
+#: A bulk write's connection settings.
+BULK_PRAGMAS = {"cache_size": -BULK_CACHE_KIB}
+#: The WAL's size from which the checkpointer copies it into the database file (SQLite's own
+#: automatic checkpoint starts at 1,000 pages, ~4 MB).
+CHECKPOINT_FROM_BYTES = 4 * 1024 * 1024
 
 
 def _sqlite_pragmas(conn: Connection, values: dict[str, int]) -> dict[str, int]:
@@ -187,20 +232,25 @@ def _sqlite_pragmas(conn: Connection, values: dict[str, int]) -> dict[str, int]:
 
 
 class _WalCheckpointer:
-    """Checkpoints the WAL on a thread of its own when asked (after a bulk write's commit).
+    """Checkpoints the WAL on a thread of its own when asked (after each write's commit), once
+    it has grown past `CHECKPOINT_FROM_BYTES` or when asked to at once (`force`).
 
-    PASSIVE: it never waits for readers or writers, and copies what it can; a later writer's
-    automatic checkpoint does the rest if a reader held it back.
+    PASSIVE: it never waits for readers or writers, and copies what it can; the next commit
+    asks again if a reader held it back.
     """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self.wal = f"{engine.url.database}-wal"
         self._wanted = threading.Event()
+        self._forced = False
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = False
 
-    def request(self) -> None:
+    def request(self, force: bool = False) -> None:
+        if force:
+            self._forced = True
         with self._guard:
             if self._stopping:
                 return
@@ -224,6 +274,9 @@ class _WalCheckpointer:
         while True:
             self._wanted.wait()
             self._wanted.clear()
+            forced, self._forced = self._forced, False
+            if not (forced or self._stopping or _size(self.wal) >= CHECKPOINT_FROM_BYTES):
+                continue
             try:
                 with self._engine.connect() as conn:
                     driver = conn.connection.dbapi_connection
@@ -234,7 +287,14 @@ class _WalCheckpointer:
                 return
 
 
-def _sqlite_setup(engine: Engine, busy_timeout_s: float) -> None:
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _sqlite_setup(engine: Engine, busy_timeout_s: float, intent: WriteIntent | None) -> None:
     # pysqlite's own transaction handling defers BEGIN and can't do BEGIN IMMEDIATE; take it
     # over (the recipe in SQLAlchemy's SQLite dialect docs, "Serializable isolation").
     @event.listens_for(engine, "connect")
@@ -245,12 +305,17 @@ def _sqlite_setup(engine: Engine, busy_timeout_s: float) -> None:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        if engine.url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA wal_autocheckpoint=0")  # `_WalCheckpointer` does it
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode == "IMMEDIATE" and intent is not None:
+            intent.begin_immediate(conn)  # tries every millisecond, not SQLite's backoff
+        else:
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def head_revision() -> str:

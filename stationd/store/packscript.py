@@ -1,13 +1,15 @@
 """The SQL of the pack script: the lock, loading, writing the moves, recording the run.
 
-The run itself (lock, load, decide, write, record in one transaction) is the service
-`services.packscript_run`; the decisions are core's (`core.packscript`).
+The run itself (lock, read, decide, write in short transactions, record) is the service
+`services.packscript_run`; the decisions are core's (`core.packscript`); the short
+transactions' SQL is `store.packscript_chunks`, the run lock `store.packscript_runlock`.
 
-R7/R17: stock is never reserved twice, also with several stations. On SQLite the transaction
-starts with `BEGIN IMMEDIATE`, which holds the file's write lock for the whole run; on
-PostgreSQL it takes a transaction-level advisory lock that every other run waits for, and order
-edits take the same lock shared (`packscript_lock(shared=True)`), so nothing a run has read
-changes under it.
+R7/R17: stock is never reserved twice, also with several stations. A run's short transactions
+each check what they were decided on (`packscript_chunks.move_orders`). `write_result` writes
+a whole run in the caller's one transaction — a run's fallback when its short transactions
+keep meeting changes: on SQLite that transaction holds the file's write lock; on PostgreSQL
+the stock rows are locked (`load_available`) and order edits wait on the pack-script advisory
+lock (`packscript_lock(shared=True)`), which the run holds for its whole length.
 
 The hot path talks to the database driver directly: one run reads 100,000 orders and 300,000
 lines and moves most of them. It reads with two queries in the same order, and writes the
@@ -73,6 +75,14 @@ _OPEN_ORDERS = {
     "JOIN orders o ON o.id = s.order_id WHERE s.status = 'order' "
     "ORDER BY o.waiting, o.placed_at, o.id",
 }
+# The same, with each order's `updated_at`: a run that writes in short transactions checks by it
+# that an order is still the one it decided on (store/packscript_chunks.py).
+_OPEN_ORDERS_SEEN = {
+    engine: sql.replace("paid FROM", "paid, updated_at FROM").replace(
+        "o.paid FROM", "o.paid, o.updated_at FROM"
+    )
+    for engine, sql in _OPEN_ORDERS.items()
+}
 _OPEN_ORDER_LINES = {
     "sqlite": "SELECT l.order_id, l.sku, l.quantity FROM orders o "
     "JOIN order_lines l ON l.order_id = o.id WHERE o.status = 'order' "
@@ -83,15 +93,24 @@ _OPEN_ORDER_LINES = {
 }
 
 
-def load_candidates(conn: Connection) -> list[Candidate]:
-    """Every order in state `order` with its lines, for one run (as `PackCandidate` tuples)."""
+def load_candidates(conn: Connection, versions: dict[int, Any] | None = None) -> list[Candidate]:
+    """Every order in state `order` with its lines, for one run (as `PackCandidate` tuples).
+
+    With `versions`, each order's `updated_at` as read goes into it (order id → value): every
+    change to an order sets it, so a run that writes later (`write_moves`) can tell whether
+    an order is still the one it decided on.
+    """
     engine = "sqlite" if conn.dialect.name == "sqlite" else "postgresql"
     with _cursor(conn) as cur:
         if engine == "postgresql":
             # For this run's transaction only: sorting 100,000 open orders in memory rather
             # than on disk (the default 4 MB of work_mem spills them).
             cur.execute("SET LOCAL work_mem = '32MB'")
-        orders = cur.execute(_OPEN_ORDERS[engine]).fetchall()
+        if versions is None:
+            orders = cur.execute(_OPEN_ORDERS[engine]).fetchall()
+        else:
+            orders = cur.execute(_OPEN_ORDERS_SEEN[engine]).fetchall()
+            versions.update(map(itemgetter(0, 3), orders))
         rows = cur.execute(_OPEN_ORDER_LINES[engine]).fetchall()
     # (SKU, quantity) pairs and lines per order, built in C rather than row by row.
     lines = list(zip(map(itemgetter(1), rows), map(itemgetter(2), rows), strict=True))
@@ -102,7 +121,7 @@ def load_candidates(conn: Connection) -> list[Candidate]:
     candidates: list[Candidate] = []
     append = candidates.append
     taken = start = 0
-    for order_id, placed_at, paid in orders:
+    for order_id, placed_at, paid, *_ in orders:
         if engine == "postgresql":
             start = starts.get(order_id, 0)
         end = start + lines_of(order_id, 0)
@@ -116,10 +135,10 @@ def load_candidates(conn: Connection) -> list[Candidate]:
     return candidates
 
 
-def load_available(conn: Connection) -> dict[str, int]:
-    """Stock on hand minus reserved, per SKU."""
+def load_available(conn: Connection, *, lock: bool = True) -> dict[str, int]:
+    """Stock on hand minus reserved, per SKU (`lock`: held for the transaction, PostgreSQL)."""
     sql = "SELECT sku, on_hand - reserved FROM stock"
-    if conn.dialect.name == "postgresql":
+    if lock and conn.dialect.name == "postgresql":
         # Stock counts are changed by report-in and stock imports too; lock them for the run.
         sql += " FOR UPDATE"
     with _cursor(conn) as cur:

@@ -8,7 +8,6 @@ mid-run leaves no ghost behind.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,12 +16,12 @@ from sqlalchemy import Connection, select, update
 
 from stationd.core.packscript import Step
 from stationd.store.packscript import (
-    PACKSCRIPT_LOCK_KEY,
     RUN_COLUMNS,
     RunRecord,
     decode_trace,
     recent_runs,
 )
+from stationd.store.packscript_runlock import run_lock_held
 from stationd.store.tables import orders, packscript_runs, stations
 
 
@@ -51,46 +50,14 @@ def running_elsewhere(conn: Connection, station: str) -> RunningElsewhere | None
         .order_by(stations.c.packscript_since.desc())
         .limit(1)
     ).first()
-    if conn.dialect.name != "postgresql":
-        # A run holds the file's write lock throughout: a marker with the lock free is left
-        # by a station that died mid-run (it would refuse every run by hand for ever).
-        if marked is None or _sqlite_write_lock_free(conn):
-            return None
-        return RunningElsewhere(marked.name, marked.packscript_since)
-    if not _lock_held(conn):
+    # A marker with the run lock free is left by a station that died mid-run (it would refuse
+    # every run by hand for ever).
+    if not run_lock_held(conn):
         return None
     if marked is None:
-        # A run started without a marker (`stationd packscript` on another machine).
+        # A run started without a marker (`stationd packscript`, here or on another machine).
         return RunningElsewhere(None, None)
     return RunningElsewhere(marked.name, marked.packscript_since)
-
-
-def _sqlite_write_lock_free(conn: Connection) -> bool:
-    # Asked on a connection of its own, without waiting: this one is in a read transaction.
-    probe = sqlite3.connect(conn.engine.url.database or "", timeout=0, isolation_level=None)
-    try:
-        probe.execute("BEGIN IMMEDIATE")
-        probe.execute("ROLLBACK")
-        return True
-    except sqlite3.OperationalError:  # "database is locked": a writer holds it
-        return False
-    finally:
-        probe.close()
-
-
-def _lock_held(conn: Connection) -> bool:
-    # A run takes the exclusive advisory lock; order edits only take it shared. A bigint key
-    # shows in pg_locks as classid (high 32 bits) and objid (low 32 bits), objsubid 1. The
-    # server's pg_locks lists every database's locks: only this database's run counts.
-    return (
-        conn.exec_driver_sql(
-            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' "
-            "AND granted AND objsubid = 1 AND classid = %(hi)s AND objid = %(lo)s "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            {"hi": PACKSCRIPT_LOCK_KEY >> 32, "lo": PACKSCRIPT_LOCK_KEY & 0xFFFFFFFF},
-        ).first()
-        is not None
-    )
 
 
 def run_record(conn: Connection, run_id: int) -> RunRecord | None:

@@ -61,23 +61,18 @@ def test_r8_a_second_press_while_a_run_goes_says_so(client, station):
 
 
 def test_r17_run_now_names_the_station_where_a_run_goes(client, station):
-    import sqlite3
-
     from stationd.clock import utcnow
     from stationd.store.packscript_activity import mark_running
+    from stationd.store.packscript_runlock import holding_run_lock
 
     with station.store.write() as conn:
         mark_running(conn, "bench-7", utcnow())
-    # bench-7's run holds the database's write lock, as a run does throughout.
-    run_elsewhere = sqlite3.connect(station.store.engine.url.database, isolation_level=None)
-    run_elsewhere.execute("BEGIN IMMEDIATE")
-    try:
+    # bench-7's run holds the run lock, as a run does throughout.
+    with holding_run_lock(station.store):
         response = client.post("/tools/packscript/run", headers={"HX-Request": "true"})
         assert response.status_code == 409
         assert "running at station bench-7" in text(response)
         assert "running at station bench-7" in text(client.get("/tools"))
-    finally:
-        run_elsewhere.close()
 
 
 def test_r8_a_stop_shows_where_it_stopped_and_the_error(client, station, stocked):

@@ -13,8 +13,9 @@ from stationd.clock import utcnow
 from stationd.core.packscript_reading import Outcome, Why
 from stationd.events import PackScriptRunChanged
 from stationd.services.packscript import PackScriptBusy, PackScriptRunner
-from stationd.store.packscript import forget_old_traces, packscript_lock
+from stationd.store.packscript import forget_old_traces
 from stationd.store.packscript_activity import mark_running
+from stationd.store.packscript_runlock import holding_run_lock
 from stationd.store.tables import orders, packscript_runs, stations, stock
 
 
@@ -87,18 +88,18 @@ def test_r8_a_second_run_while_one_goes_is_refused(store, small_shop, runner):
 def test_r17_a_run_at_another_station_is_named(store, small_shop, runner):
     with store.write() as conn:
         mark_running(conn, "bench-2", utcnow())
-    if store.dialect == "postgresql":
-        # There the marker counts only while bench-2 really holds the pack-script lock.
-        runner.run("manual")
-        with store.write() as conn:
-            packscript_lock(conn)
-            with pytest.raises(PackScriptBusy, match="at station bench-2") as busy:
-                runner.start("manual")
-    else:
-        # There it counts while the database's write lock is held (bench-2's run holds it).
-        with store.write(), pytest.raises(PackScriptBusy, match="at station bench-2") as busy:
-            runner.start("manual")
+    # The marker counts only while bench-2 really holds the run lock (its run goes on).
+    with holding_run_lock(store), pytest.raises(PackScriptBusy, match="at station bench-2") as busy:
+        runner.start("manual")
     assert busy.value.elsewhere.station == "bench-2"
+    assert not runner.running
+
+
+def test_r17_a_run_of_the_command_line_is_seen_from_the_tools_page(store, small_shop, runner):
+    # `stationd packscript` marks no station: the run lock alone says a run goes on.
+    with holding_run_lock(store), pytest.raises(PackScriptBusy, match="elsewhere") as busy:
+        runner.start("manual")
+    assert busy.value.elsewhere.station is None
     assert not runner.running
 
 

@@ -1,0 +1,163 @@
+"""The SQL of a run that writes in short transactions (issue 10): the run's row, and each chunk
+of its moves written only as decided.
+
+A run reads and decides outside any write transaction, then writes its moves a chunk at a time
+(`services.packscript_run`), so that the bench's scans get the database between chunks. The
+world may change between the read and a chunk: an order edited or moved, stock taken by a
+delivery. So each chunk checks, in its own transaction, that its orders are still in `order`
+exactly as read (`orders.updated_at`, which every change to an order sets) and that the stock it
+reserves is still there; if not, nothing of the transaction is written (`MovesChanged`) and the
+run decides again from there. Stock is never reserved twice (R7, R17), whatever lands between.
+
+Every chunk also counts its moves on the run's row, so a run that is interrupted (killed,
+power cut) between chunks leaves orders, stock, audit events and its row agreeing; the next run
+marks that row as failed (`begin_run`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, insert, update
+
+from stationd.clock import utcnow
+from stationd.core.audit import PackScriptMoved
+from stationd.core.packscript import Candidate, PackResult, reserved_by
+from stationd.store.audit import record_event
+from stationd.store.packscript import _WRITE_SQL, _cursor, _timestamp, encode_trace
+from stationd.store.tables import packscript_runs
+
+#: What a run that died between chunks is marked with, when the next run begins.
+INTERRUPTED = "interrupted: the run ended before it had written all its moves"
+
+
+class MovesChanged(Exception):
+    """A chunk's orders or stock changed since the run read them; the chunk was not written."""
+
+
+_CHECK_SQL = {
+    "sqlite": {
+        # Driven by the chunk's ids (CROSS JOIN keeps json_each outside): one lookup each.
+        "unchanged": "SELECT count(*) FROM json_each(?) AS j CROSS JOIN orders AS o "
+        "ON o.id = json_extract(j.value, '$[0]') "
+        "WHERE o.status = 'order' AND o.updated_at IS json_extract(j.value, '$[1]')",
+        "stock": "UPDATE stock SET reserved = reserved + j.value FROM json_each(?) AS j "
+        "WHERE stock.sku = j.key AND stock.on_hand - stock.reserved >= j.value",
+    },
+    "postgresql": {
+        # The rows stay locked until the chunk commits: nothing changes them in between.
+        "unchanged": "SELECT o.id FROM orders o "
+        "JOIN unnest(%s::bigint[], %s::timestamptz[]) AS m(id, seen) ON o.id = m.id "
+        "WHERE o.status = 'order' AND o.updated_at IS NOT DISTINCT FROM m.seen FOR UPDATE OF o",
+        "stock": "UPDATE stock SET reserved = stock.reserved + r.qty "
+        "FROM unnest(%s::text[], %s::int[]) AS r(sku, qty) "
+        "WHERE stock.sku = r.sku AND stock.on_hand - stock.reserved >= r.qty",
+    },
+}
+
+
+def begin_run(conn: Connection, station: str, trigger: str, started: Any) -> int:
+    """Insert the run's row, `running`, and return its id. Called with the run lock held: a
+    row still `running` then is a run that died between chunks, and is marked failed."""
+    conn.execute(
+        update(packscript_runs)
+        .where(packscript_runs.c.status == "running")
+        .values(status="failed", error=INTERRUPTED)
+    )
+    return conn.execute(
+        insert(packscript_runs)
+        .values(station=station, trigger=trigger, started_at=started, status="running")
+        .returning(packscript_runs.c.id)
+    ).scalar_one()
+
+
+def move_orders(
+    conn: Connection, moves: Sequence[Candidate], versions: Mapping[int, Any], *, run_id: int
+) -> None:
+    """Move one chunk of run `run_id`'s orders to packing and reserve their stock, in the
+    caller's transaction, only as decided: each order must still be in `order` with the
+    `updated_at` the run read (`versions`), and each SKU must still have what they take
+    available; else MovesChanged is raised (the caller rolls back). Their audit event and
+    count on the run's row follow per transaction (`record_moves`).
+    """
+    if not moves:
+        return
+    ids = [move[0] for move in moves]
+    need = reserved_by(moves)
+    sqlite = conn.dialect.name == "sqlite"
+    sql = _CHECK_SQL["sqlite" if sqlite else "postgresql"]
+    write = _WRITE_SQL["sqlite" if sqlite else "postgresql"]
+    with _cursor(conn) as cur:
+        if sqlite:
+            seen = json.dumps([[i, versions.get(i)] for i in ids])
+            unchanged = cur.execute(sql["unchanged"], (seen,)).fetchone()[0]
+        else:
+            seen_at = [versions.get(i) for i in ids]
+            unchanged = len(cur.execute(sql["unchanged"], (ids, seen_at)).fetchall())
+        if unchanged != len(ids):
+            raise MovesChanged(f"{len(ids) - unchanged} of {len(ids)} orders changed meanwhile")
+        if sqlite:
+            taken = cur.execute(sql["stock"], (json.dumps(need),)).rowcount
+        else:
+            taken = cur.execute(sql["stock"], (list(need), list(need.values()))).rowcount
+        if taken != len(need):
+            raise MovesChanged(f"the stock of {len(need) - taken} SKUs was taken meanwhile")
+        moved: Any = json.dumps(ids) if sqlite else ids
+        now = _timestamp(conn, utcnow())
+        changed = cur.execute(write["orders"], (now, run_id, moved)).rowcount
+        if changed != len(ids):  # checked just above, in this transaction: never
+            raise RuntimeError(f"{len(ids) - changed} of {len(ids)} orders did not move")
+
+
+def record_moves(conn: Connection, ids: Sequence[int], *, station: str, run_id: int) -> None:
+    """Count the orders `ids` a transaction moved (`move_orders`) on the run's row, and write
+    the one audit event that names them (once per transaction, not per chunk)."""
+    if not ids:
+        return
+    conn.execute(
+        update(packscript_runs)
+        .where(packscript_runs.c.id == run_id)
+        .values(moved=packscript_runs.c.moved + len(ids))
+    )
+    record_event(conn, PackScriptMoved(run_id, tuple(ids)), station=station)
+
+
+def finish_run(
+    conn: Connection,
+    run_id: int,
+    result: PackResult,
+    status: str | None,
+    trace: bytes | None = None,
+) -> None:
+    """Write the run's counts and trace on its row (`status` None: "ok" or "stopped").
+
+    `trace` is the result's trace encoded (`encode_trace`), if done before the transaction.
+    A failed run keeps the count of moves its chunks wrote (`moved`): they stay written.
+    """
+    stopped = result.stopped
+    values: dict[str, Any] = {
+        "finished_at": utcnow(),
+        "status": status or ("ok" if stopped is None else "stopped"),
+        "looked_at": result.looked_at,
+        "unpaid": result.unpaid,
+        "short": result.short,
+        "skipped": result.skipped,
+        "stopped_order_id": stopped.order_id if stopped else None,
+        "error": stopped.detail if stopped else None,
+        "trace": trace if trace is not None else encode_trace(result.trace),
+    }
+    if status != "failed":
+        values["moved"] = len(result.moves)
+    conn.execute(update(packscript_runs).where(packscript_runs.c.id == run_id).values(values))
+
+
+__all__ = [
+    "INTERRUPTED",
+    "MovesChanged",
+    "begin_run",
+    "finish_run",
+    "move_orders",
+    "record_moves",
+]

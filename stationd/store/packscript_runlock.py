@@ -1,0 +1,96 @@
+"""The pack-script run lock: one run at a time, across processes and stations, for a whole run.
+
+A run writes in short transactions (`services.packscript_run`), so no transaction lock covers
+it from start to end. This lock does, and it goes with its holder: a process that dies drops it.
+
+- SQLite: an exclusive `flock` on `<database>-packscript`, a file beside the database (made
+  private, never removed: removing a lock file races with the next one to open it).
+- PostgreSQL: the pack-script advisory lock (`store.packscript.PACKSCRIPT_LOCK_KEY`) at session
+  level, on a connection of its own held for the run. Order edits take the same key shared
+  per transaction (`packscript_lock(shared=True)`), so on PostgreSQL they wait for a run, as
+  they did when the run was one transaction.
+
+Stock is never reserved twice without it too (each chunk of a run checks what it was decided
+on, `store.packscript.write_moves`); it keeps two runs from doing the same work, and tells the
+Tools page whether a run's marker is alive (`run_lock_held`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection
+
+from stationd.store.database import Store
+from stationd.store.packscript import PACKSCRIPT_LOCK_KEY
+
+
+def lock_file(database: str) -> str:
+    """The file whose flock is a SQLite database's run lock."""
+    return f"{database}-packscript"
+
+
+@contextmanager
+def holding_run_lock(store: Store) -> Iterator[None]:
+    """Hold the run lock while the block runs, waiting for a run going elsewhere to end."""
+    if store.is_sqlite:
+        database = store.engine.url.database or ""
+        if not database or database == ":memory:":
+            yield  # one connection's database: nobody else can run on it
+            return
+        fd = os.open(lock_file(database), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # drops the flock
+        return
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({PACKSCRIPT_LOCK_KEY})")
+        conn.commit()
+        try:
+            yield
+        finally:
+            try:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({PACKSCRIPT_LOCK_KEY})")
+                conn.commit()
+            except Exception:
+                conn.invalidate()  # closed: the server drops the lock with the session
+                raise
+
+
+def run_lock_held(conn: Connection) -> bool:
+    """Whether a run holds the run lock now (asked without waiting, changing nothing)."""
+    if conn.dialect.name != "postgresql":
+        database = conn.engine.url.database or ""
+        if not database or database == ":memory:":
+            return False
+        try:
+            fd = os.open(lock_file(database), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False  # no run ever made it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+    # A run takes the exclusive advisory lock; order edits only take it shared. A bigint key
+    # shows in pg_locks as classid (high 32 bits) and objid (low 32 bits), objsubid 1. The
+    # server's pg_locks lists every database's locks: only this database's run counts.
+    return (
+        conn.exec_driver_sql(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' "
+            "AND granted AND objsubid = 1 AND classid = %(hi)s AND objid = %(lo)s "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            {"hi": PACKSCRIPT_LOCK_KEY >> 32, "lo": PACKSCRIPT_LOCK_KEY & 0xFFFFFFFF},
+        ).first()
+        is not None
+    )
+
+
+__all__ = ["holding_run_lock", "lock_file", "run_lock_held"]
