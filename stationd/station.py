@@ -181,6 +181,17 @@ class Station:
                 self.store, settings.sync.central_url, timeout_s=settings.sync.timeout_s
             )
             self.push = PushWorker(pusher, interval_s=settings.sync.push_interval_s)
+        #: The pull of central's changes into this station's copy; None for a single bench.
+        self.pull = None
+        if settings.sync.central_url:
+            from stationd.sync.pull import PullWorker
+
+            self.pull = PullWorker(
+                self.store,
+                settings.sync.central_url,
+                poll_interval_s=settings.sync.poll_interval_s,
+                timeout_s=settings.sync.timeout_s,
+            )
         #: zeroconf on the LAN ([discovery]); None when it is off.
         self.discovery = None
         if settings.discovery.enabled:
@@ -226,6 +237,8 @@ class Station:
         self.store.upgrade()
         if self.push is not None:  # first: it notes where sync starts, before any new event
             self.push.start()
+        if self.pull is not None:
+            self.pull.start()
         self.database_watch.start()
         self.bench_worker.start()
         if self.central_claims is not None:
@@ -340,6 +353,7 @@ class Station:
                 ("discovery", self.discovery.stop if self.discovery is not None else None),
                 ("pack-script schedule", self.schedule.stop),
                 ("sync push", self.push.stop if self.push is not None else None),
+                ("sync pull", self.pull.stop if self.pull is not None else None),
                 ("database watch", self.database_watch.stop),
                 ("pack-script run", self.packscript.stop),
                 *[(f"scanner {sc.name}", sc.stop) for sc in self.scanners],

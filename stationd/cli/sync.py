@@ -1,4 +1,4 @@
-"""`stationd sync status` and `stationd sync now`: the push to central, from the command line."""
+"""`stationd sync status` and `stationd sync now`: the push to central and the pull from it."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def sync_status(ctx: click.Context) -> None:
     """What waits to be pushed, how long, the last error, and the claims this bench holds."""
     from stationd.clock import utcnow
     from stationd.store.database import Store
+    from stationd.store.local_copy import read_state
     from stationd.store.outbox import backlog, claims_held, read_notes, refused_count
 
     with _clear_errors():
@@ -43,6 +44,7 @@ def sync_status(ctx: click.Context) -> None:
             refused = refused_count(conn)
             claims = claims_held(conn, name)
             notes = read_notes(conn)
+            pulled = read_state(conn)
         store.dispose()
         now = utcnow()
         out = _Output()
@@ -61,6 +63,14 @@ def sync_status(ctx: click.Context) -> None:
             out(f"last error: {error} ({notes.get('last_error_at')})")
         else:
             out("last error: none")
+        if pulled.last_at:
+            out(f"last pull: {_age(datetime.fromisoformat(pulled.last_at), now)} ago")
+        else:
+            out("last pull: never")
+        if pulled.last_error:
+            out(f"last pull error: {pulled.last_error}")
+        if pulled.skipped:
+            out(f"orders waiting for their own changes before a pull: {len(pulled.skipped)}")
         held = ", ".join(f"{order} (epoch {epoch})" for order, epoch in claims)
         out(f"claims held: {len(claims)}{': ' + held if held else ''}")
 
@@ -68,9 +78,11 @@ def sync_status(ctx: click.Context) -> None:
 @sync.command("now")
 @click.pass_context
 def sync_now(ctx: click.Context) -> None:
-    """Push every waiting change to central now; say how many central accepted and refused."""
+    """Push every waiting change to central now, then pull central's changes; say what each
+    did."""
     from stationd.store.database import Store
     from stationd.store.unavailable import database_unavailable, first_line
+    from stationd.sync.pull import pull_now
     from stationd.sync.push import Pusher
 
     with _clear_errors():
@@ -82,6 +94,7 @@ def sync_now(ctx: click.Context) -> None:
         pusher = Pusher(store, settings.sync.central_url, timeout_s=settings.sync.timeout_s)
         try:
             done = pusher.push_all()
+            pulled = pull_now(store, settings.sync.central_url, timeout_s=settings.sync.timeout_s)
         except Exception as err:
             if not database_unavailable(err):
                 raise
@@ -95,4 +108,8 @@ def sync_now(ctx: click.Context) -> None:
         _Output()(
             f"pushed {done.sent} change(s): {done.sent - done.refused} accepted, "
             f"{done.refused} refused ({done.duplicates} answered before)"
+        )
+        _Output()(
+            f"pulled {pulled.written} change(s) from central"
+            + (f" (a full resync: {pulled.why})" if pulled.full else "")
         )

@@ -49,6 +49,7 @@ from stationd.core.packscript import (
 )
 from stationd.core.packscript_reasons import Reason, reason_from_data
 from stationd.store.audit import record_event
+from stationd.store.change_feed import feed_kept
 from stationd.store.tables import orders, packscript_runs
 
 #: The PostgreSQL advisory-lock key of the pack script ("PACK" in ASCII).
@@ -189,7 +190,9 @@ def write_result(conn: Connection, result: PackResult, *, station: str, run_id: 
             cur.execute(f'DROP INDEX "{name}"')
         if not sqlite:
             cur.execute(_ORDER_STATES_KEPT, ("kept",))
-        changed = cur.execute(sql["orders"], (_timestamp(conn, now), run_id, moved)).rowcount
+        # Central's change feed gets one row naming the moved orders, not a row each (0008).
+        with feed_kept(conn, "order", ids):
+            changed = cur.execute(sql["orders"], (_timestamp(conn, now), run_id, moved)).rowcount
         if not sqlite:
             cur.execute(_ORDER_STATES_KEPT, ("",))  # the trigger again for what follows
             copied = cur.execute(sql["order_states"], (moved,)).rowcount

@@ -26,6 +26,7 @@ from stationd.clock import utcnow
 from stationd.core.audit import PackScriptMoved
 from stationd.core.packscript import Candidate, PackResult, reserved_by
 from stationd.store.audit import record_event
+from stationd.store.change_feed import feed_kept
 from stationd.store.packscript import _WRITE_SQL, _cursor, _timestamp, encode_trace
 from stationd.store.tables import packscript_runs
 
@@ -106,7 +107,9 @@ def move_orders(
             raise MovesChanged(f"the stock of {len(need) - taken} SKUs was taken meanwhile")
         moved: Any = json.dumps(ids) if sqlite else ids
         now = _timestamp(conn, utcnow())
-        changed = cur.execute(write["orders"], (now, run_id, moved)).rowcount
+        # Central's change feed gets one row naming the moved orders, not a row each (0008).
+        with feed_kept(conn, "order", ids):
+            changed = cur.execute(write["orders"], (now, run_id, moved)).rowcount
         if changed != len(ids):  # checked just above, in this transaction: never
             raise RuntimeError(f"{len(ids) - changed} of {len(ids)} orders did not move")
 

@@ -389,3 +389,19 @@ def test_what_central_deletes_leaves_the_copy_but_an_order_open_at_a_bench_here_
     pull_once(sqlite_store, engine)
     assert holding(sqlite_store) == holding(central)
     engine.dispose()
+
+
+def test_a_synced_station_pulls_in_serve_and_a_single_bench_does_not(
+    make_station, central, make_shop
+):
+    assert make_station().pull is None
+    stock_shop(make_shop(central), 3)
+    url = central.engine.url.render_as_string(hide_password=False)
+    station = make_station(name="bench-a", served=True, sync={"central_url": url})
+    station.start()
+    try:
+        wait_until(lambda: station.pull.pulls > 0)
+        with station.store.read() as conn:  # the first pull brought central's orders in
+            assert conn.execute(text("SELECT count(*) FROM orders")).scalar() == 3
+    finally:
+        station.stop()

@@ -92,8 +92,12 @@ def test_sync_status_and_now_tell_the_backlog_push_it_and_say_what_central_answe
     assert "claims held: 1: 1000 (epoch 1)" in before
     now = _cli(config, "sync", "now")
     assert now.exit_code == 0
-    assert now.output.strip() == "pushed 4 change(s): 3 accepted, 1 refused (0 answered before)"
+    pushed, pulled = now.output.strip().splitlines()
+    assert pushed == "pushed 4 change(s): 3 accepted, 1 refused (0 answered before)"
+    # Then central's changes come in: the first pull is a full resync of the copy.
+    assert pulled.startswith("pulled ") and pulled.endswith("(a full resync: first pull)")
     after = _cli(config, "sync", "status").output
+    assert "last pull: never" not in after
     assert "backlog: 0 change(s) waiting" in after
     assert "refused by central: 1" in after
     assert "last error: none" in after
