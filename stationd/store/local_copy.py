@@ -25,7 +25,6 @@ from stationd.store.database import Store
 from stationd.store.tables import (
     delivery_lines,
     events,
-    order_claims,
     order_lines,
     orders,
     own_statuses,
@@ -201,14 +200,9 @@ def _write_orders(conn: Connection, images: Images, unsent_from: int) -> list[in
             order_lines.c.id.not_in(select(delivery_lines.c.line_id)),
         )
     )
-    claims = [r for r in images.rows["order_claims"] if r["order_id"] not in skipped]
-    _upsert(conn, order_claims, claims)
-    held = {r["order_id"] for r in claims}
-    conn.execute(
-        delete(order_claims).where(
-            _among(conn, order_claims.c.order_id, [k for k in taken if k not in held])
-        )
-    )
+    # Central's claims are not copied: a station's `order_claims` holds only its own, written by
+    # services.central_claims (docs/sync.md, Claims) — a take-over copied in would take the
+    # epoch off this bench's late events and let them past central's fence.
     conn.execute(
         delete(orders).where(_among(conn, orders.c.id, [k for k in taken if k not in present]))
     )

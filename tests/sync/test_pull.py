@@ -364,6 +364,8 @@ def test_what_central_deletes_leaves_the_copy_but_an_order_open_at_a_bench_here_
         )
     engine = feed(central)
     pull_once(sqlite_store, engine)
+    # Central's claims stay there: a station's order_claims holds only its own (docs/sync.md).
+    assert holding(sqlite_store)["order_claims"] == []
     with sqlite_store.write() as conn:  # a bench of this copy has the third order open
         conn.execute(stations.insert().values(name="bench-1", current_order_id=third))
     with central.write() as conn:
