@@ -1,0 +1,650 @@
+"""Benchmark: 2, 4 and 8 synced benches packing on one central PostgreSQL (issue 11).
+
+Central is a PostgreSQL cluster of this script's own (initdb/pg_ctl as the postgres user, on a
+free port, fsync off as the tests' `OwnPostgres`): other sessions of a shared server would hold
+the pull's xid window back. Every bench is a real process: a station with its own SQLite copy
+(migrated, filled by a full pull from central), `CentralClaims`, the push and pull workers, and
+the station's own use cases — `BenchService.handle_scan` for the order and item scans,
+`ReportIn.ship` for the report-in — packing as fast as it can. All benches reach central
+through one TCP proxy in this script, which the converge phase cuts.
+
+Per bench count (--benches 2,4,8), phases:
+
+1. pack for --seconds: each bench walks the shared pool of packing orders (in an order of its
+   own), opens one (a claim at central; held by another bench: next), scans every item and
+   reports it in with one parcel. scans_per_s = every bench's scans / the phase's wall time;
+   report_in_p99_ms = `ReportIn.ship` at the bench (what the packer waits for);
+   claim_p99_ms = the claim's round trip at the open scan (`CentralClaims.holder`);
+   central_ops_per_s = rows central's sync_ops gained over the phase / its time.
+2. backlog: each bench opens a big order of its own, the proxy is cut, and the benches scan
+   --backlog ops between them offline; then the network returns. replay_ops_per_s = the
+   backlog / time until every outbox is empty; converge_s = time from the return until every
+   outbox is empty and every bench's copy agrees with central on every order (status, each
+   line's packed and delivered).
+
+Checked: double_claims (one order and epoch won by two benches, or accepted ops of one order
+and epoch from two stations at central), lost (an op a bench has central's answer for that
+central does not hold, or a line's packed + delivered at central below its accepted item
+scans), duplicated (above them). The last line is one JSON object for the largest bench
+count: {"benches", "scans_per_s", "report_in_p99_ms", "claim_p99_ms", "central_ops_per_s",
+"replay_ops_per_s", "converge_s", "double_claims", "lost", "duplicated", "runs": [...]}.
+
+    python bench/sync.py [--benches 2,4,8] [--seconds 20] [--orders 3000] [--backlog 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zlib
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from percentiles import percentile
+
+BIG_FIRST = 900_000  # the big orders of the backlog phase: one per bench
+FIRST_ORDER = 1000
+SKUS = 40
+
+
+# --- central: a cluster of our own ----------------------------------------------------------
+class OwnCluster:
+    """initdb + pg_ctl as the postgres user on a free loopback port (as tests' OwnPostgres)."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="stationd-sync-bench-", dir="/tmp"))
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self.data = self.folder / "data"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options += " -c max_connections=200"
+        log = str(self.folder / "server.log")
+        self._run("pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "start")
+
+    def _run(self, program: str, *args: str) -> None:
+        command = ["runuser", "-u", "postgres", "--", str(self.bin / program), *args]
+        if os.geteuid() != 0:
+            command = command[4:]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def url(self, database: str = "postgres", port: int | None = None) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{port or self.port}/{database}"
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class Proxy:
+    """Loopback TCP proxy to central; `cut()` resets every connection and refuses new ones
+    until `heal()` (the network gone and back)."""
+
+    def __init__(self, port: int) -> None:
+        self.target = ("127.0.0.1", port)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.down = False
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            if self.down:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                self.pairs.append((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self.down = True
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+        for pair in pairs:
+            for sock in pair:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                    sock.close()
+
+    def heal(self) -> None:
+        self.down = False
+
+
+# --- the shop -----------------------------------------------------------------------------
+def fill_central(url: str, orders: int, benches: int, rng: random.Random) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from stationd.demo import ean13
+    from stationd.store.database import Store
+    from stationd.store.tables import order_lines, orders as orders_t, products, stock
+
+    store = Store(url)
+    store.upgrade()
+    placed = datetime(2026, 11, 1, tzinfo=UTC)
+    with store.write() as conn:
+        conn.execute(
+            insert(products),
+            [
+                {
+                    "sku": f"SKU-{n}",
+                    "name": f"Product {n}",
+                    "ean": ean13(1000 + n),
+                    "gtin": "0" + ean13(1000 + n),
+                    "location": f"A-{n:02d}-1",
+                    "weight_g": 250,
+                    "price_minor": 9900,
+                }
+                for n in range(SKUS)
+            ],
+        )
+        conn.execute(
+            insert(stock),
+            [{"sku": f"SKU-{n}", "on_hand": 10**8, "reserved": 10**7} for n in range(SKUS)],
+        )
+        ids = list(range(FIRST_ORDER, FIRST_ORDER + orders)) + [
+            BIG_FIRST + b for b in range(benches)
+        ]
+        conn.execute(
+            insert(orders_t),
+            [
+                {
+                    "id": i,
+                    "status": "packing",
+                    "placed_at": placed + timedelta(seconds=i),
+                    "customer_name": "Anna Andersson",
+                    "customer_key": "anna andersson",
+                    "street": "Storgatan 12",
+                    "postcode": "411 38",
+                    "city": "Göteborg",
+                    "paid": True,
+                    "payment_method": "card",
+                    "value_minor": 0,
+                }
+                for i in ids
+            ],
+        )
+        lines = []
+        for i in ids:
+            if i >= BIG_FIRST:
+                lines.append((i, 0, 0, 10**6))
+                continue
+            for pos, n in enumerate(rng.sample(range(SKUS), rng.randint(1, 3))):
+                lines.append((i, pos, n, rng.randint(1, 2)))
+        conn.execute(
+            insert(order_lines),
+            [
+                {
+                    "order_id": i,
+                    "position": pos,
+                    "sku": f"SKU-{n}",
+                    "name": f"Product {n}",
+                    "gtin": "0" + ean13(1000 + n),
+                    "quantity": qty,
+                    "unit_price_minor": 9900,
+                }
+                for i, pos, n, qty in lines
+            ],
+        )
+    store.dispose()
+
+
+# --- a bench process ----------------------------------------------------------------------
+def child(central: str, path: str, name: str, big: int, pool: list[int], seed: int) -> None:
+    from sqlalchemy import select
+
+    from stationd.events import Bus, ScanRead
+    from stationd.services.bench import BenchService
+    from stationd.services.central_claims import CentralClaims
+    from stationd.services.report_in import ReportIn, Weighing
+    from stationd.store.central_link import CentralLink
+    from stationd.store.database import Store
+    from stationd.store.tables import order_claims, order_lines
+    from stationd.sync.pull import PullWorker
+    from stationd.sync.push import Pusher, PushWorker
+
+    store = Store(f"sqlite:///{path}")
+    claims = CentralClaims(CentralLink(central, timeout_s=5.0), store, name, lease_s=300)
+    bench = BenchService(store, Bus(), name, claims=claims)
+    report = ReportIn(
+        store, None, name, weighing=Weighing(tolerance_g=50, tolerance_pct=5.0, box_tare_g=0)
+    )
+    push = PushWorker(Pusher(store, central, timeout_s=5.0), interval_s=1.0)
+    pull = PullWorker(store, central, poll_interval_s=5.0, timeout_s=5.0)
+    push.start()
+    pull.start()
+    claims.start()
+
+    claim_ms: list[float] = []
+    holder = claims.holder
+
+    def timed_holder(*a, **k):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            return holder(*a, **k)
+        finally:
+            claim_ms.append((time.perf_counter() - started) * 1000)
+
+    claims.holder = timed_holder  # type: ignore[method-assign]
+
+    def scan(code: str):  # type: ignore[no-untyped-def]
+        return bench.handle_scan(ScanRead(code, None, "serial:bench"))
+
+    def lines_of(order_id: int) -> list[tuple[str, int]]:
+        with store.read() as conn:
+            rows = conn.execute(
+                select(order_lines.c.gtin, order_lines.c.quantity, order_lines.c.packed).where(
+                    order_lines.c.order_id == order_id
+                )
+            ).all()
+        return [(gtin[1:], qty - packed) for gtin, qty, packed in rows]
+
+    def epoch_of(order_id: int) -> int | None:
+        with store.read() as conn:
+            return conn.execute(
+                select(order_claims.c.epoch).where(
+                    order_claims.c.order_id == order_id, order_claims.c.station == name
+                )
+            ).scalar()
+
+    rng = random.Random(seed)
+    todo = list(pool)
+    rng.shuffle(todo)
+    won: list[tuple[int, int | None]] = []
+    report_ms: list[float] = []
+    print("ready", flush=True)
+    for command in sys.stdin:
+        verb, _, arg = command.strip().partition(" ")
+        if verb == "pack":
+            until = time.monotonic() + float(arg)
+            scans = opened = refused = 0
+            while time.monotonic() < until and todo:
+                order_id = todo.pop()
+                scans += 1
+                if not scan(f"ORD-{order_id}").opened:
+                    refused += 1
+                    continue
+                opened += 1
+                won.append((order_id, epoch_of(order_id)))
+                for ean, left in lines_of(order_id):
+                    for _ in range(left):
+                        scans += 1
+                        scan(ean)
+                started = time.perf_counter()
+                try:
+                    report.ship(order_id, [f"{name.upper()}-{order_id}"], use_scale=False)
+                except Exception as err:  # a refusal is the packer's sentence: counted
+                    print(f"report-in of {order_id} refused: {err}", file=sys.stderr)
+                report_ms.append((time.perf_counter() - started) * 1000)
+            print(json.dumps({"scans": scans, "opened": opened, "refused": refused}), flush=True)
+        elif verb == "open":
+            ok = scan(f"ORD-{big}").opened
+            won.append((big, epoch_of(big)))
+            print(json.dumps({"opened": ok}), flush=True)
+        elif verb == "scan":
+            ean = lines_of(big)[0][0]
+            for _ in range(int(arg)):
+                scan(ean)
+            print(json.dumps({"scanned": int(arg)}), flush=True)
+        elif verb == "stop":
+            claims.stop()
+            push.stop()
+            pull.stop()
+            print(json.dumps({"won": won, "claim_ms": claim_ms, "report_ms": report_ms}))
+            return
+
+
+class Bench:
+    def __init__(self, central: str, path: Path, name: str, big: int, pool: list[int]) -> None:
+        self.path, self.name = path, name
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        args = [central, str(path), name, str(big), ",".join(map(str, pool))]
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--child", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        if self.proc.stdout.readline().strip() != "ready":
+            raise SystemExit(f"{name} did not start")
+
+    def send(self, command: str) -> None:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def answer(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"{self.name} died")
+        return json.loads(line)
+
+
+# --- checks -------------------------------------------------------------------------------
+def image(url: str) -> dict[int, tuple]:
+    """Each order → (status, sorted (line id, packed, delivered)) as `url`'s store holds it."""
+    from sqlalchemy import select
+
+    from stationd.store.database import Store
+    from stationd.store.tables import order_lines, orders
+
+    store = Store(url)
+    try:
+        with store.read() as conn:
+            status = dict(conn.execute(select(orders.c.id, orders.c.status)).all())
+            lines: dict[int, list] = {}
+            for row in conn.execute(
+                select(
+                    order_lines.c.order_id,
+                    order_lines.c.id,
+                    order_lines.c.packed,
+                    order_lines.c.delivered,
+                )
+            ):
+                lines.setdefault(row[0], []).append(tuple(row[1:]))
+    finally:
+        store.dispose()
+    return {i: (s, tuple(sorted(lines.get(i, [])))) for i, s in status.items()}
+
+
+def unsent(path: Path) -> int:
+    from stationd.store.database import Store
+    from stationd.store.outbox import backlog
+
+    store = Store(f"sqlite:///{path}")
+    try:
+        with store.read() as conn:
+            return backlog(conn).count
+    finally:
+        store.dispose()
+
+
+def acknowledged(path: Path) -> list[tuple[str, str, str, int | None]]:
+    """(key, outcome, kind, line id of an item op) of each event central answered."""
+    from sqlalchemy import select
+
+    from stationd.store.database import Store
+    from stationd.store.tables import events
+
+    store = Store(f"sqlite:///{path}")
+    try:
+        with store.read() as conn:
+            rows = conn.execute(
+                select(events.c.key, events.c.outcome, events.c.kind, events.c.payload).where(
+                    events.c.outcome.is_not(None)
+                )
+            ).all()
+    finally:
+        store.dispose()
+    return [(k, o, kind, json.loads(p or "{}").get("line_id")) for k, o, kind, p in rows]
+
+
+def check(central: str, paths: list[Path], won: list[tuple[str, int, int | None]]) -> dict:
+    from sqlalchemy import select
+
+    from stationd.store.database import Store
+    from stationd.store.tables import order_lines, sync_ops
+
+    store = Store(central)
+    with store.read() as conn:
+        at_central = {
+            k: (o, s, order, epoch)
+            for k, o, s, order, epoch in conn.execute(
+                select(
+                    sync_ops.c.key,
+                    sync_ops.c.outcome,
+                    sync_ops.c.station,
+                    sync_ops.c.order_id,
+                    sync_ops.c.epoch,
+                )
+            )
+        }
+        held = {
+            line: packed + delivered
+            for line, packed, delivered in conn.execute(
+                select(order_lines.c.id, order_lines.c.packed, order_lines.c.delivered)
+            )
+        }
+    store.dispose()
+    lost = duplicated = 0
+    items: Counter[int] = Counter()
+    for path in paths:
+        for key, outcome, kind, line in acknowledged(path):
+            if key not in at_central or at_central[key][0] != outcome:
+                lost += 1
+            elif outcome == "accepted" and line is not None:
+                items[line] += {"order.item_packed": 1, "order.item_unpacked": -1}.get(kind, 0)
+    for line, count in held.items():
+        lost += max(0, items[line] - count)
+        duplicated += max(0, count - items[line])
+    winners: dict[tuple[int, int | None], set[str]] = {}
+    for station, order, epoch in won:
+        winners.setdefault((order, epoch), set()).add(station)
+    stations_by_epoch: dict[tuple[int, int], set[str]] = {}
+    for outcome, station, order, epoch in at_central.values():
+        if outcome == "accepted" and epoch is not None:
+            stations_by_epoch.setdefault((order, epoch), set()).add(station)
+    double = sum(1 for s in winners.values() if len(s) > 1)
+    double += sum(1 for s in stations_by_epoch.values() if len(s) > 1)
+    return {"lost": lost, "duplicated": duplicated, "double_claims": double}
+
+
+def sync_ops_count(central: str) -> int:
+    from sqlalchemy import func, select
+
+    from stationd.store.database import Store
+    from stationd.store.tables import sync_ops
+
+    store = Store(central)
+    with store.read() as conn:
+        n = conn.execute(select(func.count()).select_from(sync_ops)).scalar_one()
+    store.dispose()
+    return n
+
+
+def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
+    from sqlalchemy import create_engine, text
+
+    from stationd.store.database import Store
+    from stationd.sync.pull import pull_once
+    from stationd.sync.push import Pusher
+    from stationd.store.change_feed import central_engine
+
+    db = f"bench_{benches}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{db}"'))
+    central = cluster.url(db)
+    rng = random.Random(benches)
+    fill_central(central, args.orders, benches, rng)
+    proxy = Proxy(cluster.port)
+    via_proxy = cluster.url(db, proxy.port)
+    folder = Path(tempfile.mkdtemp(prefix="stationd-sync-copies-"))
+    paths, procs = [], []
+    pool = list(range(FIRST_ORDER, FIRST_ORDER + args.orders))
+    try:
+        engine = central_engine(central, timeout_s=10)
+        for b in range(benches):
+            path = folder / f"bench-{b}.sqlite"
+            copy = Store(f"sqlite:///{path}")
+            copy.upgrade()
+            Pusher(copy, central, timeout_s=10).begin()  # synced from its first day
+            pull_once(copy, engine)  # the copy as a first pull makes it
+            copy.dispose()
+            paths.append(path)
+        engine.dispose()
+        for b in range(benches):
+            procs.append(Bench(via_proxy, paths[b], f"bench-{b}", BIG_FIRST + b, pool))
+        # 1. pack as fast as they can
+        before = sync_ops_count(central)
+        started = time.monotonic()
+        for p in procs:
+            p.send(f"pack {args.seconds}")
+        packed = [p.answer() for p in procs]
+        wall = time.monotonic() - started
+        scans = sum(r["scans"] for r in packed)
+        # what central applied while they packed (the push runs behind by up to a second)
+        central_ops = (sync_ops_count(central) - before) / wall
+        print(
+            f"{benches} benches: {scans} scans in {wall:.1f} s, "
+            f"{sum(r['opened'] for r in packed)} orders opened, "
+            f"{sum(r['refused'] for r in packed)} held elsewhere; central {central_ops:.0f} ops/s",
+            flush=True,
+        )
+        # 2. a backlog written offline, then the network returns
+        for p in procs:
+            p.send("open")
+        for p in procs:
+            p.answer()
+        while any(unsent(path) for path in paths):  # start from an empty outbox
+            time.sleep(0.2)
+        proxy.cut()
+        share = -(-args.backlog // benches)
+        for p in procs:
+            p.send(f"scan {share}")
+        for p in procs:
+            p.answer()
+        backlog = sum(unsent(path) for path in paths)
+        proxy.heal()
+        healed = time.monotonic()
+        replay_s = converge_s = None
+        while time.monotonic() - healed < args.converge_limit:
+            if replay_s is None and not any(unsent(path) for path in paths):
+                replay_s = time.monotonic() - healed
+            if replay_s is not None:
+                truth = image(central)
+                if all(image(f"sqlite:///{path}") == truth for path in paths):
+                    converge_s = time.monotonic() - healed
+                    break
+            time.sleep(0.1)
+        results = []
+        for p in procs:
+            p.send("stop")
+        for p in procs:
+            line = p.proc.stdout.readline()
+            p.proc.wait(timeout=60)
+            results.append(json.loads(line))
+        won = [(f"bench-{b}", o, e) for b, r in enumerate(results) for o, e in r["won"]]
+        checked = check(central, paths, won)
+        claim_ms = [ms for r in results for ms in r["claim_ms"]]
+        report_ms = [ms for r in results for ms in r["report_ms"]]
+        out = {
+            "benches": benches,
+            "scans_per_s": round(scans / wall, 1),
+            "report_ins": len(report_ms),
+            "report_in_p50_ms": round(percentile(report_ms, 50), 1),
+            "report_in_p99_ms": round(percentile(report_ms, 99), 1),
+            "claims": len(claim_ms),
+            "claim_p50_ms": round(percentile(claim_ms, 50), 1),
+            "claim_p99_ms": round(percentile(claim_ms, 99), 1),
+            "central_ops_per_s": round(central_ops, 1),
+            "backlog_ops": backlog,
+            "replay_ops_per_s": round(backlog / replay_s, 1) if replay_s else None,
+            "converge_s": round(converge_s, 2) if converge_s is not None else None,
+            **checked,
+        }
+        print(json.dumps(out), flush=True)
+        return out
+    finally:
+        for p in procs:
+            if p.proc.poll() is None:
+                p.proc.kill()
+        proxy.cut()
+        shutil.rmtree(folder, ignore_errors=True)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        central, path, name, big, pool = sys.argv[2:7]
+        child(
+            central,
+            path,
+            name,
+            int(big),
+            [int(i) for i in pool.split(",")],
+            zlib.crc32(name.encode()),
+        )
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--benches", default="2,4,8")
+    parser.add_argument("--seconds", type=float, default=20.0, help="packing phase (20)")
+    parser.add_argument("--orders", type=int, default=3000, help="packing orders in the pool")
+    parser.add_argument("--backlog", type=int, default=1000, help="ops written offline (1000)")
+    parser.add_argument("--converge-limit", type=float, default=120.0)
+    args = parser.parse_args()
+    with open("/proc/loadavg") as f:
+        print(f"load average at start: {f.read().split()[:3]}", flush=True)
+    cluster = OwnCluster()
+    runs = []
+    try:
+        for benches in (int(b) for b in args.benches.split(",")):
+            runs.append(run(cluster, benches, args))
+    finally:
+        cluster.close()
+    with open("/proc/loadavg") as f:
+        print(f"load average at end: {f.read().split()[:3]}", flush=True)
+    last = runs[-1]
+    keys = ("benches", "scans_per_s", "report_in_p99_ms", "claim_p99_ms", "central_ops_per_s")
+    print(
+        json.dumps(
+            {
+                **{k: last[k] for k in keys},
+                "replay_ops_per_s": last["replay_ops_per_s"],
+                "converge_s": last["converge_s"],
+                "double_claims": sum(r["double_claims"] for r in runs),
+                "lost": sum(r["lost"] for r in runs),
+                "duplicated": sum(r["duplicated"] for r in runs),
+                "runs": runs,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
