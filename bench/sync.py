@@ -160,7 +160,8 @@ def fill_central(url: str, orders: int, benches: int, rng: random.Random) -> Non
 
     from stationd.demo import ean13
     from stationd.store.database import Store
-    from stationd.store.tables import order_lines, orders as orders_t, products, stock
+    from stationd.store.tables import order_lines, products, stock
+    from stationd.store.tables import orders as orders_t
 
     store = Store(url)
     store.upgrade()
@@ -488,10 +489,10 @@ def sync_ops_count(central: str) -> int:
 def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
     from sqlalchemy import create_engine, text
 
+    from stationd.store.change_feed import central_engine
     from stationd.store.database import Store
     from stationd.sync.pull import pull_once
     from stationd.sync.push import Pusher
-    from stationd.store.change_feed import central_engine
 
     db = f"bench_{benches}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
