@@ -28,7 +28,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from stationd.core import sync_ops as so
 from stationd.core.deliveries import Delivery
@@ -91,22 +91,42 @@ def apply_in_transaction(conn: Connection, op: so.Op, at: datetime) -> OpOutcome
     instant, a count out of range) refuses the op, stored like any refusal. A network or server
     error propagates: the caller tries the op again later, and its key makes that safe.
     """
-    try:
-        with conn.begin():
-            return apply_op(conn, op, at)
-    except _KeyTakenMeanwhile:
-        pass
-    except (IntegrityError, DataError) as err:
-        reason = f"Central could not apply this change: {first_line(err)}"
-        with conn.begin():
-            if stored := _stored(conn, op.key):
-                return stored
-            _insert_op(conn, op, at, so.REFUSED, reason)
-            return OpOutcome(op.key, so.REFUSED, reason)
+    for attempt in range(1, CONFLICT_TRIES + 1):
+        try:
+            with conn.begin():
+                return apply_op(conn, op, at)
+        except _KeyTakenMeanwhile:
+            break
+        except OperationalError as err:
+            # Central broke a lock cycle (or a serialization conflict) by aborting this op:
+            # nothing of it committed, and it goes again — no outage to back off from.
+            if not lost_a_conflict(err) or attempt == CONFLICT_TRIES:
+                raise
+        except (IntegrityError, DataError) as err:
+            return _refuse(conn, op, at, err)
     with conn.begin():
         stored = _stored(conn, op.key)
     assert stored is not None  # another transaction committed it
     return stored
+
+
+#: How often one op is tried when central aborts it to break a deadlock.
+CONFLICT_TRIES = 5
+
+
+def lost_a_conflict(err: OperationalError) -> bool:
+    """Whether central aborted the transaction to break a deadlock (40P01) or a serialization
+    conflict (40001): the work is sound and goes again, central is not away."""
+    return getattr(err.orig, "sqlstate", None) in ("40P01", "40001")
+
+
+def _refuse(conn: Connection, op: so.Op, at: datetime, err: Exception) -> OpOutcome:
+    reason = f"Central could not apply this change: {first_line(err)}"
+    with conn.begin():
+        if stored := _stored(conn, op.key):
+            return stored
+        _insert_op(conn, op, at, so.REFUSED, reason)
+        return OpOutcome(op.key, so.REFUSED, reason)
 
 
 #: The order as an op meets it, read in one round trip: its row locked first, then its claim's
@@ -144,10 +164,10 @@ _ORDER_READ = text(
 def apply_group(conn: Connection, ops: Sequence[tuple[so.Op, datetime]]) -> list[OpOutcome]:
     """Apply a station's consecutive ops in one transaction, each exactly as `apply_op` (its
     effects and its inbox row together): the commit — an fsync on central — is paid once per
-    group, not per op. If any op of the group fails (a constraint, its key taken meanwhile)
-    the whole group rolls back and each op is applied in a transaction of its own
-    (`apply_in_transaction`); a network or server error propagates, nothing of the group
-    committed or all of it."""
+    group, not per op. If any op of the group fails (a constraint, its key taken meanwhile,
+    a deadlock central broke by aborting the group) the whole group rolls back and each op is
+    applied in a transaction of its own (`apply_in_transaction`); a network or server error
+    propagates, nothing of the group committed or all of it."""
     if len(ops) == 1:
         return [apply_in_transaction(conn, *ops[0])]
     try:
@@ -155,6 +175,12 @@ def apply_group(conn: Connection, ops: Sequence[tuple[so.Op, datetime]]) -> list
             return [apply_op(conn, op, at) for op, at in ops]
     except (_KeyTakenMeanwhile, IntegrityError, DataError):
         pass
+    except OperationalError as err:
+        # A group locks its orders (and their stock) in its ops' order, so two benches'
+        # groups can wait on each other; one op a transaction holds one order's locks at a
+        # time and makes no such cycle.
+        if not lost_a_conflict(err):
+            raise
     return [apply_in_transaction(conn, op, at) for op, at in ops]
 
 
@@ -411,7 +437,8 @@ def _report(conn: Connection, op: so.Op, at: datetime, report: so.Report) -> Non
                 packed=func.greatest(order_lines.c.packed - report.unpacked.get(line_id, 0), 0),
             )
         )
-    for sku, qty in report.stock_out.items():
+    # stock rows locked in one order (by SKU) by every op: two ops' reports never cycle
+    for sku, qty in sorted(report.stock_out.items()):
         released = report.released.get(sku, 0)
         conn.execute(
             update(stock)
