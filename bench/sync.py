@@ -473,6 +473,20 @@ def check(central: str, paths: list[Path], won: list[tuple[str, int, int | None]
     return {"lost": lost, "duplicated": duplicated, "double_claims": double}
 
 
+def events_count(path: Path) -> int:
+    from sqlalchemy import func, select
+
+    from stationd.store.database import Store
+    from stationd.store.tables import events
+
+    store = Store(f"sqlite:///{path}")
+    try:
+        with store.read() as conn:
+            return conn.execute(select(func.count()).select_from(events)).scalar_one()
+    finally:
+        store.dispose()
+
+
 def sync_ops_count(central: str) -> int:
     from sqlalchemy import func, select
 
@@ -521,6 +535,7 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
             procs.append(Bench(via_proxy, paths[b], f"bench-{b}", BIG_FIRST + b, pool))
         # 1. pack as fast as they can
         before = sync_ops_count(central)
+        written = sum(events_count(path) for path in paths)
         started = time.monotonic()
         for p in procs:
             p.send(f"pack {args.seconds}")
@@ -529,10 +544,14 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
         scans = sum(r["scans"] for r in packed)
         # what central applied while they packed (the push runs behind by up to a second)
         central_ops = (sync_ops_count(central) - before) / wall
+        written = (sum(events_count(path) for path in paths) - written) / wall
+        behind = sum(unsent(path) for path in paths)
         print(
             f"{benches} benches: {scans} scans in {wall:.1f} s, "
             f"{sum(r['opened'] for r in packed)} orders opened, "
-            f"{sum(r['refused'] for r in packed)} held elsewhere; central {central_ops:.0f} ops/s",
+            f"{sum(r['refused'] for r in packed)} held elsewhere; "
+            f"benches wrote {written:.0f} ops/s, "
+            f"central applied {central_ops:.0f} ops/s, {behind} unsent at the end",
             flush=True,
         )
         # 2. a backlog written offline, then the network returns
@@ -582,6 +601,8 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
             "claim_p50_ms": round(percentile(claim_ms, 50), 1),
             "claim_p99_ms": round(percentile(claim_ms, 99), 1),
             "central_ops_per_s": round(central_ops, 1),
+            "ops_written_per_s": round(written, 1),  # what the benches gave central to apply
+            "unsent_at_end": behind,
             "backlog_ops": backlog,
             "replay_ops_per_s": round(backlog / replay_s, 1) if replay_s else None,
             "converge_s": round(converge_s, 2) if converge_s is not None else None,
