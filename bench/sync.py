@@ -330,12 +330,56 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
             for _ in range(int(arg)):
                 scan(ean)
             print(json.dumps({"scanned": int(arg)}), flush=True)
+        elif verb == "chaos":
+            seed, seconds = arg.split()
+            print(json.dumps(chaos(bench, report, name, pool, int(seed), float(seconds))))
+            sys.stdout.flush()
         elif verb == "stop":
             claims.stop()
             push.stop()
             pull.stop()
             print(json.dumps({"won": won, "claim_ms": claim_ms, "report_ms": report_ms}))
             return
+
+
+def chaos(bench, report, name: str, pool: list[int], seed: int, seconds: float) -> dict:  # type: ignore[no-untyped-def]
+    """Random packer's work for `seconds` (bench/sync_chaos.py): open orders, scan items,
+    take some back, report in what is packed — whatever central's or the network's state; a
+    refusal or an error is counted and the packer goes on."""
+    from stationd.events import ScanRead
+
+    rng = random.Random(seed)
+    until = time.monotonic() + seconds
+    done = errors = 0
+    while time.monotonic() < until:
+        try:
+            order = bench.current_order()
+            roll = rng.random()
+            if order is None or roll < 0.15:
+                order_id = rng.choice(pool)
+                # (double claims are counted at central: one order and epoch, two stations)
+                bench.handle_scan(ScanRead(f"ORD-{order_id}", None, "serial:chaos"))
+            elif roll < 0.7:
+                left = [
+                    line for line in order.lines if line.packed + line.delivered < line.quantity
+                ]
+                if left:
+                    code = rng.choice(left).gtin[1:]
+                    bench.handle_scan(ScanRead(code, None, "serial:chaos"))
+            elif roll < 0.8:
+                packed = [line for line in order.lines if line.packed]
+                if packed:
+                    bench.count(rng.choice(packed).id, -1)
+            else:
+                quantities = {line.id: line.packed for line in order.lines if line.packed}
+                if quantities:
+                    parcel = f"{name.upper()}-{order.id}-{rng.randrange(10**6)}"
+                    report.ship(order.id, [parcel], quantities=quantities, use_scale=False)
+            done += 1
+        except Exception:
+            errors += 1
+        time.sleep(rng.uniform(0, 0.01))
+    return {"actions": done, "errors": errors}
 
 
 class Bench:
@@ -459,6 +503,12 @@ def check(central: str, paths: list[Path], won: list[tuple[str, int, int | None]
             elif outcome == "accepted" and line is not None:
                 items[line] += {"order.item_packed": 1, "order.item_unpacked": -1}.get(kind, 0)
     for line, count in held.items():
+        if count != items[line]:
+            print(
+                f"line {line}: central holds {count} packed + delivered, "
+                f"the benches' accepted item ops say {items[line]}",
+                file=sys.stderr,
+            )
         lost += max(0, items[line] - count)
         duplicated += max(0, count - items[line])
     winners: dict[tuple[int, int | None], set[str]] = {}
