@@ -75,10 +75,20 @@ class OwnCluster:
             self.port = probe.getsockname()[1]
         self.bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        self.start()
+
+    def start(self) -> None:
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
         options += " -c max_connections=200"
         log = str(self.folder / "server.log")
         self._run("pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "start")
+
+    def stop(self) -> None:
+        """At once, as a crash would: open connections break."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
 
     def _run(self, program: str, *args: str) -> None:
         command = ["runuser", "-u", "postgres", "--", str(self.bin / program), *args]
@@ -91,7 +101,7 @@ class OwnCluster:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
