@@ -120,6 +120,17 @@ def one_run(cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Name
                 if len(agreed) == benches:
                     break
             time.sleep(0.2)
+        if len(agreed) < benches:
+            truth = image(central)
+            for i, path in enumerate(paths):
+                copy = image(f"sqlite:///{path}")
+                for order_id in sorted(set(truth) | set(copy)):
+                    if truth.get(order_id) != copy.get(order_id):
+                        print(
+                            f"run {n} bench-{i} ({unsent(path)} unsent): order {order_id} "
+                            f"central {truth.get(order_id)} copy {copy.get(order_id)}",
+                            file=sys.stderr,
+                        )
         for p in procs:
             p.send("stop")
         for p in procs:
