@@ -38,6 +38,9 @@ from stationd.store.tables import (
 CENTRAL = "pull.central"  # central's system identifier the copy follows
 CURSOR = "pull.cursor"  # the xid8 below which every change is in the copy
 SKIPPED = "pull.skipped"  # orders a pull skipped (unsent ops): the next one asks again
+#: Orders with an op central refused: central changed nothing, so its feed will not name
+#: them, and the copy still shows the refused op's effect — the next pull asks for them.
+REFUSED = "pull.refused"
 LAST_PULL = "pull.last_at"  # when the last pull finished (this station's clock, shown only)
 LAST_ERROR = "pull.last_error"  # the last pull's error, "" once one succeeds
 
@@ -49,6 +52,7 @@ class PullState:
     central: str | None = None
     cursor: int | None = None
     skipped: list[int] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)
     last_at: str | None = None
     last_error: str = ""
 
@@ -62,6 +66,7 @@ def read_state(conn: Connection) -> PullState:
         central=kept.get(CENTRAL),
         cursor=int(cursor) if cursor else None,
         skipped=json.loads(kept.get(SKIPPED) or "[]"),
+        refused=json.loads(kept.get(REFUSED) or "[]"),
         last_at=kept.get(LAST_PULL),
         last_error=kept.get(LAST_ERROR, ""),
     )
@@ -70,11 +75,13 @@ def read_state(conn: Connection) -> PullState:
 @dataclass(frozen=True)
 class Reached:
     """Where a pull got to: the copy holds central `central` up to `cursor`, but for the
-    orders `skipped`."""
+    orders `skipped`. `asked_again`: the refused orders (`PullState.refused`) the pull read
+    at its start, asked for and so done with."""
 
     central: str
     cursor: int
     skipped: list[int] = field(default_factory=list)
+    asked_again: list[int] = field(default_factory=list)
 
 
 def save_state(
@@ -85,7 +92,23 @@ def save_state(
         _save_reached(conn, reached, at)
 
 
+def ask_again(conn: Connection, order_ids: list[int]) -> None:
+    """The next pull asks central for these orders whatever its feed says (an op of theirs
+    was refused: the copy shows what central never took)."""
+    if order_ids:
+        _put(conn, {REFUSED: json.dumps(sorted(set(_refused(conn)) | set(order_ids)))})
+
+
+def _refused(conn: Connection) -> list[int]:
+    kept = conn.execute(select(sync_state.c.value).where(sync_state.c.name == REFUSED))
+    return json.loads(kept.scalar() or "[]")
+
+
 def _save_reached(conn: Connection, reached: Reached, at: datetime | None = None) -> None:
+    if reached.asked_again:
+        # read here, in the transaction that saves: a refusal noted during the pull stays
+        left = set(_refused(conn)) - set(reached.asked_again)
+        _put(conn, {REFUSED: json.dumps(sorted(left))})
     _put(
         conn,
         {
@@ -269,9 +292,11 @@ __all__ = [
     "CURSOR",
     "LAST_ERROR",
     "LAST_PULL",
+    "REFUSED",
     "SKIPPED",
     "PullState",
     "Reached",
+    "ask_again",
     "drop_missing",
     "read_state",
     "save_error",

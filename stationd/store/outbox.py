@@ -130,7 +130,18 @@ def write_answers(
     ]
     if not rows:
         return 0
-    return conn.execute(_answer_statement(), rows).rowcount
+    changed = conn.execute(_answer_statement(), rows).rowcount
+    refused = [r["key_"] for r in rows if r["outcome_"] == "refused"]
+    if refused:
+        from stationd.store.local_copy import ask_again
+
+        orders = conn.execute(
+            select(events.c.order_id)
+            .where(events.c.key.in_(refused), events.c.order_id.is_not(None))
+            .distinct()
+        )
+        ask_again(conn, list(orders.scalars()))
+    return changed
 
 
 def backlog(conn: Connection) -> Backlog:

@@ -82,7 +82,7 @@ def _pull(
         else:
             assert state.cursor is not None
             wanted = snap.changed(state.cursor)
-            wanted["order"] = sorted(set(wanted["order"]) | set(state.skipped))
+            wanted["order"] = sorted(set(wanted["order"]) | set(state.skipped) | set(state.refused))
         chunks = [
             (kind, wanted[kind][start : start + batch])
             for kind in change_feed.KINDS
@@ -92,7 +92,7 @@ def _pull(
             images = snap.images(kind, keys)
             # An incremental pull saves where it got to with its last batch: one commit.
             last = n == len(chunks) and not why
-            reached = local_copy.Reached(snap.identifier, snap.xmin, sorted(skipped))
+            reached = local_copy.Reached(snap.identifier, snap.xmin, sorted(skipped), state.refused)
             skipped.update(
                 local_copy.write_images(
                     store,
@@ -109,7 +109,7 @@ def _pull(
             for kind in change_feed.KINDS:
                 kept = local_copy.drop_missing(store, kind, wanted[kind], unsent_from=since)
                 skipped.update(kept)
-        reached = local_copy.Reached(snap.identifier, snap.xmin, sorted(skipped))
+        reached = local_copy.Reached(snap.identifier, snap.xmin, sorted(skipped), state.refused)
         if why:
             local_copy.save_state(store, reached)
         elif not chunks and (snap.xmin != state.cursor or state.skipped or state.last_error):

@@ -21,6 +21,7 @@ from stationd.store import change_feed, local_copy
 from stationd.store.audit import mark_sent, record_event
 from stationd.store.database import Store
 from stationd.store.orders import outbound_queue
+from stationd.store.outbox import Answer, write_answers
 from stationd.store.search import search_orders
 from stationd.store.tables import (
     order_claims,
@@ -407,3 +408,28 @@ def test_a_synced_station_pulls_in_serve_and_a_single_bench_does_not(
             assert conn.execute(text("SELECT count(*) FROM orders")).scalar() == 3
     finally:
         station.stop()
+
+
+def test_an_op_central_refused_between_two_pulls_still_brings_centrals_image_back(
+    central, sqlite_store, make_shop
+):
+    """Central refused an op (a stale claim, say) and the answer came before any pull saw the
+    op unsent: nothing changed at central, so nothing is in its feed — the order must still
+    be asked for again, or the copy keeps the refused count for good."""
+    mine, _ = stock_shop(make_shop(central), 2)
+    engine = feed(central)
+    pull_once(sqlite_store, engine)
+    with sqlite_store.write() as conn:  # packed here, pushed and refused before a pull
+        line = conn.execute(select(order_lines.c.id).where(order_lines.c.order_id == mine))
+        line_id = line.scalars().first()
+        conn.execute(update(order_lines).where(order_lines.c.id == line_id).values(packed=1))
+        key = record_event(conn, ItemPacked(line_id), station="bench-1", order_id=mine)
+    with sqlite_store.write() as conn:
+        write_answers(conn, [Answer(key, "refused", "bench-2 holds order now")])
+    pull_once(sqlite_store, engine)
+    with sqlite_store.read() as conn:
+        packed = conn.execute(select(order_lines.c.packed).where(order_lines.c.id == line_id))
+        assert packed.scalar() == 0
+    assert holding(sqlite_store) == holding(central)
+    assert copy_state(sqlite_store).skipped == []
+    engine.dispose()
