@@ -640,6 +640,17 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
                     converge_s = time.monotonic() - healed
                     break
             time.sleep(0.1)
+        if converge_s is None:  # name what never agreed
+            truth = image(central)
+            for path in paths:
+                copy = image(f"sqlite:///{path}")
+                for order_id in sorted(set(truth) | set(copy)):
+                    if truth.get(order_id) != copy.get(order_id):
+                        print(
+                            f"{path.stem} ({unsent(path)} unsent): order {order_id} central "
+                            f"{truth.get(order_id)} copy {copy.get(order_id)}",
+                            file=sys.stderr,
+                        )
         results = []
         for p in procs:
             p.send("stop")
