@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from babel.dates import format_time
 from flask import Flask, current_app, g, render_template, request
 
-from babel.dates import format_time
-
 from stationd.events import DatabaseState, SyncState
-from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import LOCALES, ngettext, parsed_locale, request_language
+from stationd.kiosk.i18n import gettext as _
 
 if TYPE_CHECKING:
     from flask import Response

@@ -59,9 +59,7 @@ def bench_events() -> Response:
 
     # DatabaseState: the outage's banner, the scans it keeps and the catch-up (issue 10);
     # SyncState: central away, the changes waiting and their catch-up (issue 11).
-    return live_stream(
-        (ScanOutcome, OrderChanged, DatabaseState, SyncState), messages, first=first
-    )
+    return live_stream((ScanOutcome, OrderChanged, DatabaseState, SyncState), messages, first=first)
 
 
 def live_stream(
