@@ -52,6 +52,7 @@ class SyncWatch:
         self._told: SyncState | None = None
         self._kept = 0
         self._pull_away = False
+        self._since: datetime | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -68,7 +69,9 @@ class SyncWatch:
             if self.pull is not None:
                 sides.append(self.pull.away_since)
             away = [since for since in sides if since is not None]
-            since = min(away) if away else None
+            # One outage has one start, however the push and the pull take turns noticing it.
+            self._since = (self._since or min(away)) if away else None
+            since = self._since
             waiting = self.push.waiting()
             pull_away = self.pull is not None and self.pull.away_since is not None
             if since is not None:
