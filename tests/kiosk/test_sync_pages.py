@@ -129,3 +129,20 @@ def test_issue_11_a_refused_op_reads_on_the_order_history_and_the_tools_sync_sec
         if station.central_claims is not None:
             station.central_claims.link.dispose()
         central.dispose()
+
+
+def test_r17_offline_the_bench_says_why_it_cannot_open_an_order_it_does_not_hold(
+    make_station, make_shop
+):
+    station = make_station(name="bench-1", language="sv", sync={"central_url": AWAY})
+    try:
+        shop = make_shop(station.store)  # the copy holds the order; the bench holds no claim
+        shop.product("A", on_hand=5, name="Termos blå", number=1)
+        shop.order([("A", 2)], status="packing", reserve=True, order_id=1042)
+        client = kiosk_client(station)
+        said = client.post("/bench/scan", data={"code": "ORD-1042"}, headers={"HX-Request": "true"})
+        body = said.get_data(as_text=True)
+        assert "Centralen går inte att nå" in body and "1042" in body, body
+        assert station.bench.current_order() is None
+    finally:
+        station.central_claims.link.dispose()
