@@ -17,11 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from stationd.clock import utcnow
 from stationd.store import change_feed, local_copy
 from stationd.store.database import Store
 from stationd.store.unavailable import first_line
@@ -191,6 +193,8 @@ class PullWorker:
         self.last: PullResult | None = None
         #: How many pulls finished; a test waits for it to move.
         self.pulls = 0
+        #: When the pull first failed to read central (None: the last pull worked).
+        self.away_since: datetime | None = None
 
     def start(self) -> None:
         if self._thread is not None:
@@ -219,6 +223,7 @@ class PullWorker:
                 self._listen()
                 self.last = pull_once(self.store, self._central)
                 self.pulls += 1
+                self.away_since = None
                 self._prune()
                 self._became(
                     "following",
@@ -230,6 +235,7 @@ class PullWorker:
             except Exception as err:
                 self._close()
                 reason = first_line(err)
+                self.away_since = self.away_since or utcnow()
                 self._became("away", "sync pull: central can't be read, trying again: %s", reason)
                 log.debug("sync pull failed", exc_info=True)
                 try:
