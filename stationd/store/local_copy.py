@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from stationd.clock import utcnow
 from stationd.store.change_feed import Images
 from stationd.store.database import Store
+from stationd.store.outbox import start_pushing
 from stationd.store.tables import (
     delivery_lines,
     events,
@@ -82,6 +83,7 @@ def save_state(
 ) -> None:
     """A pull finished (with no batch to write the state with)."""
     with store.write(durable=durable) as conn:
+        start_pushing(conn)  # as in write_images: a central with nothing in it is followed too
         _save_reached(conn, reached, at)
 
 
@@ -128,6 +130,10 @@ def write_images(
     of many batches of a full resync (`Store.write(bulk=True)`). `reached`: the pull's last
     batch — where the pull got to is saved in the same transaction (one commit, not two)."""
     with store.write(bulk=bulk) as conn:
+        # The copy follows central from its first image on: every event from here is sync's,
+        # so the push's start is noted now if it is not yet (a bench's edit between this pull
+        # and the first push would otherwise count as history from before sync, never sent).
+        start_pushing(conn)
         skipped = _write(conn, images, unsent_from)
         if reached is not None:
             _save_reached(conn, Reached(reached.central, reached.cursor, reached.skipped + skipped))
