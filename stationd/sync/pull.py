@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from stationd.store import change_feed, local_copy
+from stationd.store.central_link import central_engine
 from stationd.store.database import Store
 from stationd.store.unavailable import first_line
 
@@ -146,7 +147,9 @@ def _one_pull_at_a_time(store: Store) -> Iterator[None]:
 
 def pull_now(store: Store, central_url: str, *, timeout_s: float = 5.0) -> PullResult:
     """One pull from the central at `central_url` (`stationd sync now`)."""
-    engine = change_feed.central_engine(central_url, timeout_s=timeout_s)
+    engine = central_engine(
+        central_url, timeout_s=timeout_s, server_timeouts=False, pool_pre_ping=True
+    )
     try:
         return pull_once(store, engine)
     finally:
@@ -180,7 +183,9 @@ class PullWorker:
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
         self.prune_every_s = prune_every_s
-        self._central = change_feed.central_engine(central_url, timeout_s=timeout_s)
+        self._central = central_engine(
+            central_url, timeout_s=timeout_s, server_timeouts=False, pool_pre_ping=True
+        )
         self._listener: Any = None
         self._stop = threading.Event()
         self._wake = threading.Event()

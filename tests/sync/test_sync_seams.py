@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from stationd.services.orders import OrderEditor
-from stationd.store import change_feed
+from stationd.store.central_link import central_engine
 from stationd.store.tables import order_lines
 from stationd.sync.pull import pull_once
 from stationd.sync.push import Pusher
@@ -36,7 +36,7 @@ def test_r2_a_line_added_at_a_bench_is_not_taken_over_by_a_central_line_of_the_s
     shop.product("B", on_hand=100)
     shop.product("C", on_hand=100)
     mine, other = shop.order([("A", 1)]), shop.order([("A", 2)])
-    engine = change_feed.central_engine(central.url, timeout_s=5)
+    engine = central_engine(central.url, timeout_s=5, server_timeouts=False)
     pull_once(sqlite_store, engine)
     OrderEditor(sqlite_store, None, "bench-1").add_line(mine, "B", 3)
     with central.write() as conn:
@@ -58,7 +58,7 @@ def test_an_edit_made_after_the_first_pull_and_before_the_first_push_reaches_cen
     shop.product("A", on_hand=100)
     shop.product("B", on_hand=100)
     mine = shop.order([("A", 1)])
-    engine = change_feed.central_engine(central.url, timeout_s=5)
+    engine = central_engine(central.url, timeout_s=5, server_timeouts=False)
     pull_once(sqlite_store, engine)  # the copy follows central from here: sync has begun
     OrderEditor(sqlite_store, None, "bench-1").add_line(mine, "B", 3)
     # The push's first round (serve's worker started late, `stationd sync now`) must not take
