@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from stationd.clock import utcnow
 from stationd.store.change_feed import Images
 from stationd.store.database import Store
-from stationd.store.outbox import start_pushing
+from stationd.store.outbox import START_NOTE, start_pushing
 from stationd.store.tables import (
     delivery_lines,
     events,
@@ -115,6 +115,28 @@ def unsent_from(store: Store) -> int:
         if found is None:
             found = (conn.execute(select(func.max(events.c.id))).scalar() or 0) + 1
     return int(found)
+
+
+def send_again_to_another_central(store: Store) -> int:
+    """The copy is to follow another central (a restored one): the ops the old central
+    accepted since this station's push began are sent again, since a central restored from a
+    backup lacks those made after it. Their keys make each count once where central still
+    has it (the stored answer comes back); a refused one stays refused (it changed nothing).
+    Done in the local transaction before the resync reads what is unsent, so the resync
+    skips those orders until central has the ops. Returns how many will be sent again."""
+    with store.write() as conn:
+        start = conn.execute(
+            select(sync_state.c.value).where(sync_state.c.name == START_NOTE)
+        ).scalar()
+        return conn.execute(
+            update(events)
+            .where(
+                events.c.id > int(start or 0),
+                events.c.sent_at.is_not(None),
+                events.c.outcome == "accepted",
+            )
+            .values(sent_at=None, outcome=None, outcome_reason=None)
+        ).rowcount
 
 
 def write_images(
@@ -282,6 +304,7 @@ __all__ = [
     "read_state",
     "save_error",
     "save_state",
+    "send_again_to_another_central",
     "unsent_from",
     "write_images",
 ]

@@ -78,6 +78,12 @@ def _pull(
     skipped: set[int] = set()
     with change_feed.snapshot(central) as snap:
         why = _full_resync_reason(state, snap)
+        if state.central is not None and state.central != snap.identifier:
+            # A restored central lacks what the old one accepted after its backup: those ops
+            # go again (their keys dedupe), and their orders wait for them in this resync.
+            again = local_copy.send_again_to_another_central(store)
+            log.warning("sync pull: another central; %d accepted changes will be sent again", again)
+            since = local_copy.unsent_from(store)
         if why:
             wanted = snap.everything()
         else:

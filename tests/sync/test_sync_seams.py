@@ -8,6 +8,7 @@ from sqlalchemy import insert, select
 
 from stationd.services.orders import OrderEditor
 from stationd.store.central_link import central_engine
+from stationd.store.database import Store
 from stationd.store.tables import order_lines
 from stationd.sync.pull import pull_once
 from stationd.sync.push import Pusher
@@ -73,3 +74,43 @@ def test_an_edit_made_after_the_first_pull_and_before_the_first_push_reaches_cen
         assert here == set(conn.execute(select(order_lines.c.id)).scalars())
     pusher.dispose()
     engine.dispose()
+
+
+def test_a_restored_central_gets_again_what_the_old_one_accepted_and_the_resync_keeps_it(
+    own_postgres, second_postgres, sqlite_store, make_shop
+):
+    # Central dies and comes back from a backup taken before the bench's edit reached it: the
+    # full resync must not wipe the edit from the copy, and the restored central must get it.
+    def shop_on(store):
+        shop = make_shop(store)
+        shop.product("A", on_hand=100)
+        shop.product("B", on_hand=100)
+        return shop.order([("A", 1)])
+
+    old = Store(own_postgres.fresh_database())
+    old.upgrade()
+    mine = shop_on(old)
+    restored = Store(second_postgres.fresh_database())
+    restored.upgrade()
+    assert shop_on(restored) == mine  # the backup: as the old central was before the edit
+    old_feed = central_engine(old.url, timeout_s=5, server_timeouts=False)
+    pull_once(sqlite_store, old_feed)
+    OrderEditor(sqlite_store, None, "bench-1").add_line(mine, "B", 3)
+    to_old = Pusher(sqlite_store, old.url)
+    assert to_old.push_all().sent == 1
+    to_old.dispose()
+    assert lines_of(old, mine) == [("A", 1), ("B", 3)]
+
+    new_feed = central_engine(restored.url, timeout_s=5, server_timeouts=False)
+    result = pull_once(sqlite_store, new_feed)
+    assert result.full and mine in result.skipped
+    assert lines_of(sqlite_store, mine) == [("A", 1), ("B", 3)]
+    to_restored = Pusher(sqlite_store, restored.url)
+    assert to_restored.push_all().refused == 0
+    to_restored.dispose()
+    pull_once(sqlite_store, new_feed)
+    assert lines_of(sqlite_store, mine) == lines_of(restored, mine) == [("A", 1), ("B", 3)]
+    for engine in (old_feed, new_feed):
+        engine.dispose()
+    old.dispose()
+    restored.dispose()
