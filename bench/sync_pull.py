@@ -44,7 +44,7 @@ def main() -> None:
     from sqlalchemy import func, select, text, update
 
     from stationd.demo import ShopShape, build_shop, insert_shop
-    from stationd.store.change_feed import central_engine
+    from stationd.store.central_link import central_engine
     from stationd.store.database import Store
     from stationd.store.tables import metadata, order_lines, orders
     from stationd.sync.pull import PullWorker, pull_once
@@ -75,7 +75,7 @@ def main() -> None:
             path = Path(folder) / "copy.sqlite"
             copy = Store(f"sqlite:///{path}")
             copy.upgrade()
-            engine = central_engine(args.url, timeout_s=5)
+            engine = central_engine(args.url, timeout_s=5, server_timeouts=False)
             started = time.perf_counter()
             result = pull_once(copy, engine)
             full_s = time.perf_counter() - started

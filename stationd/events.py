@@ -124,6 +124,19 @@ class DatabaseState(Event):
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class SyncState(Event):
+    """Whether central answers this bench's push and pull, and how many changes wait for it
+    (issue 11): the bench shows "offline since" and the changes waiting, then the catch-up as
+    `waiting` falls to 0 once central is back. Never published by a single bench."""
+
+    #: When the push or the pull first found central away (None: central answers).
+    offline_since: datetime | None
+    waiting: int = 0
+    #: Changes that waited while central was away (shown until the catch-up is done).
+    kept: int = 0
+
+
 Handler = Callable[[Event], None]
 
 

@@ -192,6 +192,13 @@ class Station:
                 poll_interval_s=settings.sync.poll_interval_s,
                 timeout_s=settings.sync.timeout_s,
             )
+        #: The sync as the bench shows it (offline since, changes waiting); None for a single
+        #: bench.
+        self.sync_watch = None
+        if self.push is not None:
+            from stationd.services.sync_watch import SyncWatch
+
+            self.sync_watch = SyncWatch(self.bus, self.push, self.pull)
         #: zeroconf on the LAN ([discovery]); None when it is off.
         self.discovery = None
         if settings.discovery.enabled:
@@ -239,6 +246,8 @@ class Station:
             self.push.start()
         if self.pull is not None:
             self.pull.start()
+        if self.sync_watch is not None:
+            self.sync_watch.start()
         self.database_watch.start()
         self.bench_worker.start()
         if self.central_claims is not None:
@@ -352,6 +361,7 @@ class Station:
                 ("kiosk server", self._stop_server if self.server is not None else None),
                 ("discovery", self.discovery.stop if self.discovery is not None else None),
                 ("pack-script schedule", self.schedule.stop),
+                ("sync watch", self.sync_watch.stop if self.sync_watch is not None else None),
                 ("sync push", self.push.stop if self.push is not None else None),
                 ("sync pull", self.pull.stop if self.pull is not None else None),
                 ("database watch", self.database_watch.stop),

@@ -31,48 +31,39 @@ def sync_status(ctx: click.Context) -> None:
     """What waits to be pushed, how long, the last error, and the claims this bench holds."""
     from stationd.clock import utcnow
     from stationd.store.database import Store
-    from stationd.store.local_copy import read_state
-    from stationd.store.outbox import backlog, claims_held, read_notes, refused_count
+    from stationd.store.reads.sync import sync_status as read_status
 
     with _clear_errors():
         settings = _settings(ctx)
         store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
         store.upgrade()
-        name = settings.station.name
-        with store.read() as conn:
-            waiting = backlog(conn)
-            refused = refused_count(conn)
-            claims = claims_held(conn, name)
-            notes = read_notes(conn)
-            pulled = read_state(conn)
+        status = read_status(store, settings.station.name)
         store.dispose()
         now = utcnow()
         out = _Output()
         out(f"central: {'set' if settings.sync.central_url else 'none (a single bench)'}")
-        out(f"backlog: {waiting.count} change(s) waiting")
+        out(f"backlog: {status.waiting} change(s) waiting")
         # The age of the oldest op waiting, by this bench's clock: shown, never decided on.
-        out(f"lag: {_age(waiting.oldest_at, now) if waiting.count else '0 s'}")
-        out(f"refused by central: {refused}")
-        if last_ok := notes.get("last_ok_at"):
-            out(f"last push: {_age(datetime.fromisoformat(last_ok), now)} ago")
+        out(f"lag: {_age(status.oldest_at, now) if status.waiting else '0 s'}")
+        out(f"refused by central: {status.refused}")
+        if status.last_push_at:
+            out(f"last push: {_age(status.last_push_at, now)} ago")
         else:
             out("last push: never")
-        if (error := notes.get("last_error")) and notes.get("last_error_at", "") > notes.get(
-            "last_ok_at", ""
-        ):
-            out(f"last error: {error} ({notes.get('last_error_at')})")
+        if status.last_error and status.last_error_at:
+            out(f"last error: {status.last_error} ({status.last_error_at.isoformat()})")
         else:
             out("last error: none")
-        if pulled.last_at:
-            out(f"last pull: {_age(datetime.fromisoformat(pulled.last_at), now)} ago")
+        if status.last_pull_at:
+            out(f"last pull: {_age(status.last_pull_at, now)} ago")
         else:
             out("last pull: never")
-        if pulled.last_error:
-            out(f"last pull error: {pulled.last_error}")
-        if pulled.skipped:
-            out(f"orders waiting for their own changes before a pull: {len(pulled.skipped)}")
-        held = ", ".join(f"{order} (epoch {epoch})" for order, epoch in claims)
-        out(f"claims held: {len(claims)}{': ' + held if held else ''}")
+        if status.last_pull_error:
+            out(f"last pull error: {status.last_pull_error}")
+        if status.skipped:
+            out(f"orders waiting for their own changes before a pull: {status.skipped}")
+        held = ", ".join(f"{order} (epoch {epoch})" for order, epoch in status.claims)
+        out(f"claims held: {len(status.claims)}{': ' + held if held else ''}")
 
 
 @sync.command("now")

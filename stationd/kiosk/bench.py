@@ -25,7 +25,7 @@ from stationd.events import Bus, Event, ScanOutcome, ScanRead
 from stationd.kiosk.code128 import code128_svg
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.i18n import request_language, translate_error
-from stationd.kiosk.outage import database_state, outage_lines
+from stationd.kiosk.outage import bench_banner
 from stationd.services.bench import ScanNotSaved
 from stationd.services.command_sheet import COMMAND_SHEET, print_command_sheet
 
@@ -112,7 +112,7 @@ def bench_context(answering_scan: bool = False, screen: BenchScreen | None = Non
                 raise
             at = screens.last_at or AtBench(None, None)
     return {
-        "outage": outage_lines(database_state()),
+        "outage": bench_banner(),
         "order": at.order,
         "packing": at.packing,
         "parcel_ids": at.parcel_ids,

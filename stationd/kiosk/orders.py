@@ -352,7 +352,7 @@ def set_own_status(order_id: int):  # type: ignore[no-untyped-def]
     return _changed(order_id, _("Own status saved."))
 
 
-@bp.post("/orders/<int:order_id>/lines/<int:line_id>/quantity")
+@bp.post("/orders/<int:order_id>/lines/<int(signed=True):line_id>/quantity")
 def set_quantity(order_id: int, line_id: int):  # type: ignore[no-untyped-def]
     """R2: a line's new quantity."""
     quantity = _whole_number("quantity", _("Quantity"))
@@ -364,7 +364,7 @@ def set_quantity(order_id: int, line_id: int):  # type: ignore[no-untyped-def]
     return _changed(order_id, _("{sku}: quantity {num} saved.", sku=sku, num=quantity))
 
 
-@bp.post("/orders/<int:order_id>/lines/<int:line_id>/remove")
+@bp.post("/orders/<int:order_id>/lines/<int(signed=True):line_id>/remove")
 def remove_line(order_id: int, line_id: int):  # type: ignore[no-untyped-def]
     """R2: take a line off the order."""
     try:

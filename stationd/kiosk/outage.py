@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from babel.dates import format_time
 from flask import Flask, current_app, g, render_template, request
 
-from stationd.events import DatabaseState
+from stationd.events import DatabaseState, SyncState
+from stationd.kiosk.i18n import LOCALES, ngettext, parsed_locale, request_language
 from stationd.kiosk.i18n import gettext as _
-from stationd.kiosk.i18n import ngettext
 
 if TYPE_CHECKING:
     from flask import Response
@@ -63,6 +64,43 @@ def outage_lines(state: DatabaseState) -> list[str]:
             )
         ]
     return []
+
+
+def sync_lines(state: SyncState) -> list[str]:
+    """The bench's banner for the sync with central (issue 11): offline since when and the
+    changes waiting, or the catch-up once central is back; none while central answers."""
+    if state.offline_since is not None:
+        station = current_app.config["STATION"]
+        locale = parsed_locale(LOCALES[request_language(station.settings.station.language)])
+        at = format_time(
+            state.offline_since, "HH:mm", tzinfo=station.settings.station.tz, locale=locale
+        )
+        return [
+            ngettext(
+                "Offline since {time} — {num} change waiting.",
+                "Offline since {time} — {num} changes waiting.",
+                state.waiting,
+                time=at,
+            )
+        ]
+    if state.kept and state.waiting:
+        return [
+            ngettext(
+                "Central is back: sending the changes, {num} left.",
+                "Central is back: sending the changes, {num} left.",
+                state.waiting,
+            )
+        ]
+    return []
+
+
+def bench_banner() -> list[str]:
+    """Every line of the bench's banner: the database's outage, then the sync's."""
+    lines = outage_lines(database_state())
+    watch = getattr(current_app.config["STATION"], "sync_watch", None)
+    if watch is not None:
+        lines += sync_lines(watch.current)
+    return lines
 
 
 def database_state() -> DatabaseState:

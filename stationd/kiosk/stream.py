@@ -11,7 +11,14 @@ from collections.abc import Callable, Iterable, Iterator
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 
 from stationd.core.numbers import whole_number
-from stationd.events import DatabaseState, Event, OperatorChanged, OrderChanged, ScanOutcome
+from stationd.events import (
+    DatabaseState,
+    Event,
+    OperatorChanged,
+    OrderChanged,
+    ScanOutcome,
+    SyncState,
+)
 from stationd.kiosk.bench import bench_context
 from stationd.kiosk.i18n import gettext as _
 
@@ -50,8 +57,9 @@ def bench_events() -> Response:
             context = bench_context()
         yield sse("bench", render_template("bench_fragment.html", **context))
 
-    # DatabaseState: the outage's banner, the scans it keeps and the catch-up (issue 10).
-    return live_stream((ScanOutcome, OrderChanged, DatabaseState), messages, first=first)
+    # DatabaseState: the outage's banner, the scans it keeps and the catch-up (issue 10);
+    # SyncState: central away, the changes waiting and their catch-up (issue 11).
+    return live_stream((ScanOutcome, OrderChanged, DatabaseState, SyncState), messages, first=first)
 
 
 def live_stream(

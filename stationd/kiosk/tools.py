@@ -24,6 +24,7 @@ from stationd.kiosk.i18n import LOCALES, request_language
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.layout import is_htmx
 from stationd.kiosk.stream import live_stream, sse
+from stationd.kiosk.tools_sync import sync_context
 from stationd.kiosk.trace_text import answer_text, outcome_label, step_line
 from stationd.services.packscript import PackScriptBusy, PackScriptRunner
 
@@ -117,6 +118,7 @@ def page():  # type: ignore[no-untyped-def]
         interval_min=station.settings.packscript.interval_min,
         **live_context(),
         **runs_context(),
+        **sync_context(),
     )
 
 

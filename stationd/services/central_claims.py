@@ -220,7 +220,13 @@ class CentralClaims:
             )
             released = central_claims.release(central, self.station, to_release)
             claimed = central_claims.claim_ahead(
-                central, self.station, more, lease_s=self.lease_s, skip=held_ids | wanted
+                # not what was just lost either: claimed back in this pass it would be
+                # dropped below while central had it as ours, under a new epoch
+                central,
+                self.station,
+                more,
+                lease_s=self.lease_s,
+                skip=held_ids | wanted | lost_ids,
             )
             holders = central_claims.holders(central, lost_ids)
             return renewed, released, claimed, holders

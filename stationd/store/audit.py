@@ -43,6 +43,10 @@ class StoredEvent:
     event: AuditEvent
     #: The epoch of the station's claim on the order when it was written (None: no claim).
     epoch: int | None = None
+    #: Central's answer to the op (sync): "accepted" or "refused", None while unsent.
+    outcome: str | None = None
+    #: Why central refused it, in words a person reads.
+    outcome_reason: str | None = None
 
 
 @functools.cache
@@ -124,6 +128,8 @@ def _columns() -> Select:
         events.c.kind,
         events.c.payload,
         events.c.epoch,
+        events.c.outcome,
+        events.c.outcome_reason,
     )
 
 
@@ -137,6 +143,8 @@ def _stored(row: Any) -> StoredEvent:
         row.sent_at,
         event_from_payload(row.kind, payload_of(row.payload)),
         row.epoch,
+        row.outcome,
+        row.outcome_reason,
     )
 
 

@@ -97,6 +97,9 @@ _ORDER_EXISTS = text("SELECT 1 FROM orders WHERE id = :order_id")
 
 # Claim-ahead: the oldest packing orders of the queue (its own order: placed_at, id) that no
 # live claim holds; orders another bench's transaction has locked are skipped, not waited for.
+# An order an admin took over to nobody (station '') is not claimed ahead: its goods may lie on
+# the bench it was taken from, and that bench's keep-alive would take it straight back; a
+# person opening it claims it.
 _CLAIM_AHEAD = text(
     """
 WITH wanted AS (
@@ -104,7 +107,8 @@ WITH wanted AS (
     WHERE o.status = 'packing' AND NOT o.waiting
       AND o.id <> ALL(CAST(:skip AS bigint[]))
       AND NOT EXISTS (
-          SELECT FROM order_claims h WHERE h.order_id = o.id AND h.lease_until >= now()
+          SELECT FROM order_claims h
+          WHERE h.order_id = o.id AND (h.lease_until >= now() OR h.station = '')
       )
     ORDER BY o.placed_at, o.id
     LIMIT :n

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 T = TypeVar("T")
@@ -29,31 +29,39 @@ class CentralAway(Exception):
     Its text says which, for the log and the sync status."""
 
 
+def central_engine(
+    url: str, *, timeout_s: float, server_timeouts: bool = True, **pool: Any
+) -> Engine:
+    """An engine on the central PostgreSQL, the one every part of sync uses: connecting gives
+    up after `timeout_s`, and TCP keep-alives break a connection whose network went silent
+    (packets vanish, no reset) instead of leaving it waiting. `server_timeouts`: central gives
+    up too — on a statement, and on a transaction left idle — after `timeout_s`, so a station
+    that went away holds no row lock for long (claims, the push); the pull, whose read-only
+    snapshot stays open while the station writes its copy, sets its own per transaction.
+    `pool`: create_engine's pool arguments (`pool_pre_ping` costs a round trip a checkout:
+    the push and the pull take it, the claims' link — a claim is one round trip — does not)."""
+    args: dict[str, Any] = {
+        "connect_timeout": max(2, int(timeout_s + 0.999)),
+        "application_name": "stationd-sync",
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 2,
+    }
+    if server_timeouts:
+        ms = int(timeout_s * 1000)
+        args["options"] = f"-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}"
+    return create_engine(url, connect_args=args, **pool)
+
+
 class CentralLink:
     """Transactions on the central database at `url`, each answered within `timeout_s`."""
 
     def __init__(self, url: str, *, timeout_s: float = 5.0, workers: int = 4) -> None:
         self.url = url
         self.timeout_s = timeout_s
-        ms = int(timeout_s * 1000)
-        self.engine = create_engine(
-            url,
-            pool_size=workers,
-            max_overflow=0,
-            pool_timeout=timeout_s,
-            connect_args={
-                "connect_timeout": max(2, int(timeout_s + 0.999)),
-                "application_name": "stationd-sync",
-                # The server gives up too: a statement or an idle transaction of a station that
-                # went away must not hold central's row locks (claims) for long.
-                "options": (
-                    f"-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}"
-                ),
-                "keepalives": 1,
-                "keepalives_idle": 5,
-                "keepalives_interval": 2,
-                "keepalives_count": 2,
-            },
+        self.engine = central_engine(
+            url, timeout_s=timeout_s, pool_size=workers, max_overflow=0, pool_timeout=timeout_s
         )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="central")
 

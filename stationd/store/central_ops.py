@@ -19,8 +19,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Engine,
-    create_engine,
     delete,
     func,
     insert,
@@ -65,22 +63,6 @@ class OpOutcome:
 
 class _KeyTakenMeanwhile(Exception):
     """The op's key was inserted by another transaction after this one looked."""
-
-
-def central_engine(url: str, *, timeout_s: float) -> Engine:
-    """An engine on the central PostgreSQL whose every exchange ends within `timeout_s`:
-    connecting, each statement, and a transaction left idle (a station that died mid-op
-    lets go of the order's lock)."""
-    ms = int(timeout_s * 1000)
-    return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=2,
-        connect_args={
-            "connect_timeout": max(1, int(timeout_s)),
-            "options": f"-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}",
-        },
-    )
 
 
 def apply_in_transaction(conn: Connection, op: so.Op, at: datetime) -> OpOutcome:
@@ -479,5 +461,4 @@ __all__ = [
     "apply_group",
     "apply_in_transaction",
     "apply_op",
-    "central_engine",
 ]

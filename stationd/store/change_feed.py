@@ -28,7 +28,6 @@ from sqlalchemy import (
     String,
     any_,
     bindparam,
-    create_engine,
     select,
     text,
 )
@@ -44,23 +43,6 @@ FEED_KEEPS = timedelta(days=7)
 
 #: The entity kinds, in the order a pull writes them: an order names its own status.
 KINDS = ("own_status", "product", "order")
-
-
-def central_engine(url: str, *, timeout_s: float) -> Engine:
-    """An engine on central for pulls: connecting gives up after `timeout_s`, and a network
-    that goes silent breaks the connection after it too (libpq's `tcp_user_timeout`) instead
-    of hanging a pull."""
-    return create_engine(
-        url,
-        pool_pre_ping=True,
-        connect_args={
-            "connect_timeout": max(1, round(timeout_s)),
-            "tcp_user_timeout": int(timeout_s * 1000),
-            "keepalives_idle": max(1, round(timeout_s)),
-            "keepalives_interval": 1,
-            "keepalives_count": 3,
-        },
-    )
 
 
 def libpq_url(url: str) -> str:
@@ -218,7 +200,6 @@ __all__ = [
     "KINDS",
     "Images",
     "Snapshot",
-    "central_engine",
     "feed_kept",
     "libpq_url",
     "prune",

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from stationd.clock import utcnow
 from stationd.store.change_feed import Images
 from stationd.store.database import Store
+from stationd.store.outbox import START_NOTE, start_pushing
 from stationd.store.tables import (
     delivery_lines,
     events,
@@ -89,6 +90,7 @@ def save_state(
 ) -> None:
     """A pull finished (with no batch to write the state with)."""
     with store.write(durable=durable) as conn:
+        start_pushing(conn)  # as in write_images: a central with nothing in it is followed too
         _save_reached(conn, reached, at)
 
 
@@ -138,6 +140,28 @@ def unsent_from(store: Store) -> int:
     return int(found)
 
 
+def send_again_to_another_central(store: Store) -> int:
+    """The copy is to follow another central (a restored one): the ops the old central
+    accepted since this station's push began are sent again, since a central restored from a
+    backup lacks those made after it. Their keys make each count once where central still
+    has it (the stored answer comes back); a refused one stays refused (it changed nothing).
+    Done in the local transaction before the resync reads what is unsent, so the resync
+    skips those orders until central has the ops. Returns how many will be sent again."""
+    with store.write() as conn:
+        start = conn.execute(
+            select(sync_state.c.value).where(sync_state.c.name == START_NOTE)
+        ).scalar()
+        return conn.execute(
+            update(events)
+            .where(
+                events.c.id > int(start or 0),
+                events.c.sent_at.is_not(None),
+                events.c.outcome == "accepted",
+            )
+            .values(sent_at=None, outcome=None, outcome_reason=None)
+        ).rowcount
+
+
 def write_images(
     store: Store,
     images: Images,
@@ -151,6 +175,10 @@ def write_images(
     of many batches of a full resync (`Store.write(bulk=True)`). `reached`: the pull's last
     batch — where the pull got to is saved in the same transaction (one commit, not two)."""
     with store.write(bulk=bulk) as conn:
+        # The copy follows central from its first image on: every event from here is sync's,
+        # so the push's start is noted now if it is not yet (a bench's edit between this pull
+        # and the first push would otherwise count as history from before sync, never sent).
+        start_pushing(conn)
         skipped = _write(conn, images, unsent_from)
         if reached is not None:
             _save_reached(conn, Reached(reached.central, reached.cursor, reached.skipped + skipped))
@@ -301,6 +329,7 @@ __all__ = [
     "read_state",
     "save_error",
     "save_state",
+    "send_again_to_another_central",
     "unsent_from",
     "write_images",
 ]

@@ -11,7 +11,9 @@ from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from stationd.core.check_digits import normalize_gtin
 from stationd.core.orders import OrderLine
-from stationd.store.tables import order_lines, products, stock
+from stationd.store.local_copy import CENTRAL
+from stationd.store.outbox import START_NOTE
+from stationd.store.tables import order_lines, products, stock, sync_state
 
 
 def shelf_locations(conn: Connection, skus: Iterable[str]) -> dict[str, str]:
@@ -66,13 +68,23 @@ def delete_line(conn: Connection, order_id: int, line_id: int) -> None:
 
 
 def insert_line(conn: Connection, order_id: int, line: OrderLine) -> int:
-    """Add `line` after the order's other lines; returns its id."""
+    """Add `line` after the order's other lines; returns its id.
+
+    In a station's copy of a central (docs/sync.md, "Lines added at a bench") the id is below
+    zero, one less than the lowest there: central numbers its lines from its own sequence, so
+    the copy's next id would be one central gives another line too — and the pull, writing
+    central's line by its id, would move this one onto that line's order."""
     last = conn.execute(
         select(func.max(order_lines.c.position)).where(order_lines.c.order_id == order_id)
     ).scalar_one()
+    own_id = {}
+    if follows_central(conn):
+        lowest = conn.execute(select(func.min(order_lines.c.id))).scalar()
+        own_id["id"] = min(lowest or 0, 0) - 1
     return conn.execute(
         insert(order_lines)
         .values(
+            **own_id,
             order_id=order_id,
             position=0 if last is None else last + 1,
             sku=line.sku,
@@ -83,6 +95,17 @@ def insert_line(conn: Connection, order_id: int, line: OrderLine) -> int:
         )
         .returning(order_lines.c.id)
     ).scalar_one()
+
+
+#: The `sync_state` notes that make a store a copy of a central: the central its pull follows
+#: and where its push started.
+_COPY_NOTES = (CENTRAL, START_NOTE)
+
+
+def follows_central(conn: Connection) -> bool:
+    """Whether this store is a station's copy of a central (it has pulled, or pushed)."""
+    found = conn.execute(select(sync_state.c.name).where(sync_state.c.name.in_(_COPY_NOTES)))
+    return found.first() is not None
 
 
 def release_stock(conn: Connection, sku: str, quantity: int) -> None:

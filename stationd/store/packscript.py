@@ -184,20 +184,10 @@ def write_result(conn: Connection, result: PackResult, *, station: str, run_id: 
     sql = _WRITE_SQL["sqlite" if sqlite else "postgresql"]
     now = utcnow()
     with _cursor(conn) as cur:
-        moved: Any = json.dumps(ids) if sqlite else ids
         remade = _indexes_to_remake(cur, len(ids)) if sqlite else []
         for name, _ in remade:
             cur.execute(f'DROP INDEX "{name}"')
-        if not sqlite:
-            cur.execute(_ORDER_STATES_KEPT, ("kept",))
-        # Central's change feed gets one row naming the moved orders, not a row each (0008).
-        with feed_kept(conn, "order", ids):
-            changed = cur.execute(sql["orders"], (_timestamp(conn, now), run_id, moved)).rowcount
-        if not sqlite:
-            cur.execute(_ORDER_STATES_KEPT, ("",))  # the trigger again for what follows
-            copied = cur.execute(sql["order_states"], (moved,)).rowcount
-            if copied != changed:
-                raise RuntimeError(f"order_states had {copied} of {changed} orders moved")
+        changed = move_to_packing(conn, cur, ids, at=_timestamp(conn, now), run_id=run_id)
         if changed != len(ids):
             # Only possible if something changed an order without taking the pack-script lock.
             raise RuntimeError(
@@ -211,6 +201,28 @@ def write_result(conn: Connection, result: PackResult, *, station: str, run_id: 
         else:
             cur.execute(sql["stock"], (list(result.reserved), list(result.reserved.values())))
     record_event(conn, PackScriptMoved(run_id, tuple(ids)), station=station, at=now)
+
+
+def move_to_packing(conn: Connection, cur: Any, ids: list[int], *, at: Any, run_id: int) -> int:
+    """The one UPDATE that moves the orders `ids` still in `order` to packing (both writers of
+    a run: `write_result` and `packscript_chunks.move_orders`); how many moved.
+
+    PostgreSQL: `order_states` is then written by one statement, not by its row trigger, and
+    central's change feed gets one row naming the orders, not a row each (0006, 0008).
+    """
+    sqlite = conn.dialect.name == "sqlite"
+    sql = _WRITE_SQL["sqlite" if sqlite else "postgresql"]
+    moved: Any = json.dumps(ids) if sqlite else ids
+    if not sqlite:
+        cur.execute(_ORDER_STATES_KEPT, ("kept",))
+    with feed_kept(conn, "order", ids):
+        changed = cur.execute(sql["orders"], (at, run_id, moved)).rowcount
+    if not sqlite:
+        cur.execute(_ORDER_STATES_KEPT, ("",))  # the trigger again for what follows
+        copied = cur.execute(sql["order_states"], (moved,)).rowcount
+        if copied != changed:
+            raise RuntimeError(f"order_states had {copied} of {changed} orders moved")
+    return changed
 
 
 #: PostgreSQL: for the rest of the statement that follows, `order_states` is kept by the

@@ -26,8 +26,7 @@ from stationd.clock import utcnow
 from stationd.core.audit import PackScriptMoved
 from stationd.core.packscript import Candidate, PackResult, reserved_by
 from stationd.store.audit import record_event
-from stationd.store.change_feed import feed_kept
-from stationd.store.packscript import _WRITE_SQL, _cursor, _timestamp, encode_trace
+from stationd.store.packscript import _cursor, _timestamp, encode_trace, move_to_packing
 from stationd.store.tables import packscript_runs
 
 #: What a run that died between chunks is marked with, when the next run begins.
@@ -89,7 +88,6 @@ def move_orders(
     need = reserved_by(moves)
     sqlite = conn.dialect.name == "sqlite"
     sql = _CHECK_SQL["sqlite" if sqlite else "postgresql"]
-    write = _WRITE_SQL["sqlite" if sqlite else "postgresql"]
     with _cursor(conn) as cur:
         if sqlite:
             seen = json.dumps([[i, versions.get(i)] for i in ids])
@@ -105,11 +103,7 @@ def move_orders(
             taken = cur.execute(sql["stock"], (list(need), list(need.values()))).rowcount
         if taken != len(need):
             raise MovesChanged(f"the stock of {len(need) - taken} SKUs was taken meanwhile")
-        moved: Any = json.dumps(ids) if sqlite else ids
-        now = _timestamp(conn, utcnow())
-        # Central's change feed gets one row naming the moved orders, not a row each (0008).
-        with feed_kept(conn, "order", ids):
-            changed = cur.execute(write["orders"], (now, run_id, moved)).rowcount
+        changed = move_to_packing(conn, cur, ids, at=_timestamp(conn, utcnow()), run_id=run_id)
         if changed != len(ids):  # checked just above, in this transaction: never
             raise RuntimeError(f"{len(ids) - changed} of {len(ids)} orders did not move")
 

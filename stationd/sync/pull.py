@@ -17,12 +17,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from stationd.clock import utcnow
 from stationd.store import change_feed, local_copy
+from stationd.store.central_link import central_engine
 from stationd.store.database import Store
 from stationd.store.unavailable import first_line
 
@@ -77,6 +80,12 @@ def _pull(
     skipped: set[int] = set()
     with change_feed.snapshot(central) as snap:
         why = _full_resync_reason(state, snap)
+        if state.central is not None and state.central != snap.identifier:
+            # A restored central lacks what the old one accepted after its backup: those ops
+            # go again (their keys dedupe), and their orders wait for them in this resync.
+            again = local_copy.send_again_to_another_central(store)
+            log.warning("sync pull: another central; %d accepted changes will be sent again", again)
+            since = local_copy.unsent_from(store)
         if why:
             wanted = snap.everything()
         else:
@@ -146,7 +155,9 @@ def _one_pull_at_a_time(store: Store) -> Iterator[None]:
 
 def pull_now(store: Store, central_url: str, *, timeout_s: float = 5.0) -> PullResult:
     """One pull from the central at `central_url` (`stationd sync now`)."""
-    engine = change_feed.central_engine(central_url, timeout_s=timeout_s)
+    engine = central_engine(
+        central_url, timeout_s=timeout_s, server_timeouts=False, pool_pre_ping=True
+    )
     try:
         return pull_once(store, engine)
     finally:
@@ -180,7 +191,9 @@ class PullWorker:
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
         self.prune_every_s = prune_every_s
-        self._central = change_feed.central_engine(central_url, timeout_s=timeout_s)
+        self._central = central_engine(
+            central_url, timeout_s=timeout_s, server_timeouts=False, pool_pre_ping=True
+        )
         self._listener: Any = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -191,6 +204,8 @@ class PullWorker:
         self.last: PullResult | None = None
         #: How many pulls finished; a test waits for it to move.
         self.pulls = 0
+        #: When the pull first failed to read central (None: the last pull worked).
+        self.away_since: datetime | None = None
 
     def start(self) -> None:
         if self._thread is not None:
@@ -219,6 +234,7 @@ class PullWorker:
                 self._listen()
                 self.last = pull_once(self.store, self._central)
                 self.pulls += 1
+                self.away_since = None
                 self._prune()
                 self._became(
                     "following",
@@ -230,6 +246,7 @@ class PullWorker:
             except Exception as err:
                 self._close()
                 reason = first_line(err)
+                self.away_since = self.away_since or utcnow()
                 self._became("away", "sync pull: central can't be read, trying again: %s", reason)
                 log.debug("sync pull failed", exc_info=True)
                 try:

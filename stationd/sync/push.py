@@ -23,7 +23,8 @@ from datetime import datetime
 from stationd.clock import utcnow
 from stationd.core.sync_ops import REFUSED, Op
 from stationd.store.audit import payload_of
-from stationd.store.central_ops import OpOutcome, apply_group, central_engine
+from stationd.store.central_link import central_engine
+from stationd.store.central_ops import OpOutcome, apply_group
 from stationd.store.database import Store
 from stationd.store.outbox import (
     Answer,
@@ -85,7 +86,9 @@ class Pusher:
         group: int = GROUP,
     ) -> None:
         self.store = store
-        self.central = central_engine(central_url, timeout_s=timeout_s)
+        self.central = central_engine(
+            central_url, timeout_s=timeout_s, pool_size=2, pool_pre_ping=True
+        )
         self.timeout_s = timeout_s
         self.batch = batch
         self.group = max(1, group)

@@ -288,3 +288,22 @@ def test_r17_an_admin_take_over_during_an_outage_fences_the_dead_bench(house, be
     assert a.claims.keep_alive().lost == {1000: "bench-b"}
     assert a.bench.current_order() is None
     assert a.told and a.told[0][0] == 1000
+
+
+def test_r17_an_order_taken_over_to_nobody_is_not_claimed_ahead_again(house, benches):
+    # The admin took order 1000 from bench A (its goods are on A's table, or A misbehaves):
+    # A's keep-alive must give it up, not claim it straight back ahead under a new epoch in
+    # the same pass — nor may any bench claim it ahead; a person opening it claims it.
+    a = benches("bench-a", claim_ahead=1)
+    b = benches("bench-b", claim_ahead=1)
+    a.claims.keep_alive()
+    assert list(a.holds()) == [1000]
+    with house.central.write() as conn:
+        freed = central_claims.take_over(conn, 1000)
+    assert a.claims.keep_alive().lost == {1000: central_claims.NOBODY}
+    b.claims.keep_alive()
+    held = holder_at_central(house, 1000)
+    assert (held.station, held.epoch) == (central_claims.NOBODY, freed.epoch)
+    assert 1000 not in a.holds() and 1000 not in b.holds()
+    assert b.open(1000).opened  # opened by a person: claimed, with a new epoch
+    assert holder_at_central(house, 1000).epoch > freed.epoch

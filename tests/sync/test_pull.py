@@ -19,6 +19,7 @@ from stationd.core.search import parse_query
 from stationd.services.packscript_run import run_once
 from stationd.store import change_feed, local_copy
 from stationd.store.audit import mark_sent, record_event
+from stationd.store.central_link import central_engine
 from stationd.store.database import Store
 from stationd.store.orders import outbound_queue
 from stationd.store.outbox import Answer, write_answers
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.postgres
 
 
 def feed(central: Store):
-    return change_feed.central_engine(central.url, timeout_s=5)
+    return central_engine(central.url, timeout_s=5, server_timeouts=False)
 
 
 def stock_shop(shop, orders_count: int = 3) -> list[int]:
