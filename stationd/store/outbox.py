@@ -17,7 +17,6 @@ from datetime import datetime
 from sqlalchemy import Connection, Update, bindparam, delete, func, insert, select, update
 
 from stationd.clock import utcnow
-from stationd.store.local_copy import ask_again
 from stationd.store.tables import events, order_claims, sync_state
 
 
@@ -134,6 +133,9 @@ def write_answers(
     changed = conn.execute(_answer_statement(), rows).rowcount
     refused = [r["key_"] for r in rows if r["outcome_"] == "refused"]
     if refused:
+        # here, not at the top: local_copy reads the outbox (which orders have unsent ops)
+        from stationd.store.local_copy import ask_again
+
         orders = conn.execute(
             select(events.c.order_id)
             .where(events.c.key.in_(refused), events.c.order_id.is_not(None))
