@@ -563,7 +563,7 @@ def sync_ops_count(central: str) -> int:
 def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
     from sqlalchemy import create_engine, text
 
-    from stationd.store.change_feed import central_engine
+    from stationd.store.central_link import central_engine
     from stationd.store.database import Store
     from stationd.sync.pull import pull_once
     from stationd.sync.push import Pusher
@@ -581,7 +581,7 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
     paths, procs = [], []
     pool = list(range(FIRST_ORDER, FIRST_ORDER + args.orders))
     try:
-        engine = central_engine(central, timeout_s=10)
+        engine = central_engine(central, timeout_s=10, server_timeouts=False)
         for b in range(benches):
             path = folder / f"bench-{b}.sqlite"
             copy = Store(f"sqlite:///{path}")

@@ -52,7 +52,7 @@ from sync import (
 def one_run(cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Namespace) -> dict:
     from sqlalchemy import create_engine, text
 
-    from stationd.store.change_feed import central_engine
+    from stationd.store.central_link import central_engine
     from stationd.store.database import Store
     from stationd.sync.pull import pull_once
     from stationd.sync.push import Pusher
@@ -73,7 +73,7 @@ def one_run(cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Name
     procs: list[Bench] = []
     faults = {"cut": 0, "kill_bench": 0, "kill_central": 0}
     try:
-        engine = central_engine(central, timeout_s=10)
+        engine = central_engine(central, timeout_s=10, server_timeouts=False)
         for b in range(benches):
             path = folder / f"bench-{b}.sqlite"
             copy = Store(f"sqlite:///{path}")
