@@ -39,6 +39,10 @@ def test_r4_date_fields_are_written_the_stations_way_not_the_browsers(running, b
         assert field.get_attribute("placeholder") == "DD.MM.ÅÅÅÅ"
         field.fill("01.11.2026")
         page.click(".extended-buttons button.primary")
-        page.wait_for_selector("#orders-results .results-head")
+        # The list before the search has a head too: wait for the search's answer itself (on a
+        # loaded machine the rows were counted before htmx swapped them in).
+        page.wait_for_function(
+            "document.querySelectorAll('#orders-results tr[id^=order-]').length === 1"
+        )
         rows = page.locator("#orders-results tr[id^=order-]")
         assert rows.count() == 1 and "1043" in rows.first.inner_text()
