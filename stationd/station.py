@@ -156,18 +156,31 @@ class Station:
         # Each scan is journaled in the inbox with the bench's context as it is read, and
         # handed to the bench with it (a scan read for one order never acts on another).
         self.bench_worker.keeps_scans_in(self.scan_inbox)
+        # With [sync] the pack script runs on central (R6–R8 across benches), never on this
+        # station's copy: the benches see its moves through pull. By schedule only on the
+        # station with `run_packscript`; any may run it by hand from Tools.
+        #: Central's store for the pack script; None for a single bench.
+        self.central_store = None
+        pack_store, pack_interval_min = self.store, settings.packscript.interval_min
+        if settings.sync.central_url:
+            self.central_store = Store(
+                settings.sync.central_url, busy_timeout_s=settings.database.busy_timeout_s
+            )
+            pack_store = self.central_store
+            if not settings.sync.run_packscript:
+                pack_interval_min = 0
         # Every run of this station — by hand and on schedule — goes through one runner.
         self.packscript = PackScriptRunner(
-            self.store,
+            pack_store,
             station=name,
             bus=self.bus,
             keep_traces_days=settings.packscript.keep_traces_days,
             availability=self.availability,
         )
         self.schedule = PackScriptSchedule(
-            self.store,
+            pack_store,
             station=name,
-            interval_min=settings.packscript.interval_min,
+            interval_min=pack_interval_min,
             run_on_start=settings.packscript.run_on_start,
             run=self.packscript.run,
             availability=self.availability,
@@ -366,6 +379,10 @@ class Station:
                 ("sync pull", self.pull.stop if self.pull is not None else None),
                 ("database watch", self.database_watch.stop),
                 ("pack-script run", self.packscript.stop),
+                (
+                    "central store",
+                    self.central_store.dispose if self.central_store is not None else None,
+                ),
                 *[(f"scanner {sc.name}", sc.stop) for sc in self.scanners],
                 ("scale", self.scale.stop if self.scale is not None else None),
                 ("printers", self.printing.stop),

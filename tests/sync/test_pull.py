@@ -434,3 +434,28 @@ def test_an_op_central_refused_between_two_pulls_still_brings_centrals_image_bac
     assert holding(sqlite_store) == holding(central)
     assert copy_state(sqlite_store).skipped == []
     engine.dispose()
+
+
+def test_r6_a_synced_station_runs_the_pack_script_on_central_and_pulls_its_moves(
+    make_station, central, make_shop
+):
+    first, second = stock_shop(make_shop(central), 2)
+    url = central.engine.url.render_as_string(hide_password=False)
+    station = make_station(name="bench-a", served=True, sync={"central_url": url})
+    assert station.schedule.interval_s == 0  # only the station with run_packscript runs it
+    station.start()
+    try:
+        wait_until(lambda: station.pull.pulls > 0)
+        station.packscript.run("manual")  # Tools → Run now
+        with central.read() as conn:  # moved at central, never on this copy first
+            moved = conn.execute(select(orders.c.id).where(orders.c.status == "packing"))
+            assert sorted(moved.scalars()) == [first, second]
+        station.pull.wake()
+
+        def queue() -> list[int]:
+            with station.store.read() as conn:
+                return [row.id for row in outbound_queue(conn)]
+
+        wait_until(lambda: queue() == [first, second])
+    finally:
+        station.stop()
