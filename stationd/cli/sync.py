@@ -35,13 +35,17 @@ def sync_status(ctx: click.Context) -> None:
 
     with _clear_errors():
         settings = _settings(ctx)
+        if not settings.sync.central_url:
+            # A single bench sends nothing: its audit log is no backlog (seen on the demo).
+            _Output()("central: none (a single bench): nothing is sent, nothing waits")
+            return
         store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
         store.upgrade()
         status = read_status(store, settings.station.name)
         store.dispose()
         now = utcnow()
         out = _Output()
-        out(f"central: {'set' if settings.sync.central_url else 'none (a single bench)'}")
+        out("central: set")
         out(f"backlog: {status.waiting} change(s) waiting")
         # The age of the oldest op waiting, by this bench's clock: shown, never decided on.
         out(f"lag: {_age(status.oldest_at, now) if status.waiting else '0 s'}")

@@ -126,3 +126,15 @@ def test_sync_now_without_a_central_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(main, ["--config", str(_config(tmp_path)), "sync", "now"])
     assert result.exit_code == 1
     assert "[sync] central_url is empty" in result.output
+
+
+def test_sync_status_of_a_single_bench_says_nothing_is_sent_not_a_backlog(tmp_path, make_shop):
+    # Seen on the demo: its audit log was shown as "244 change(s) waiting" for no central.
+    config = _config(tmp_path)
+    store = Store(f"sqlite:///{tmp_path / 'stationd.sqlite'}")
+    store.upgrade()
+    (order,) = same_shop(make_shop, store)
+    write_ops(store, order, 2)
+    store.dispose()
+    status = _cli(config, "sync", "status").output
+    assert status.strip() == "central: none (a single bench): nothing is sent, nothing waits"
