@@ -17,6 +17,7 @@ from collections.abc import Callable
 from stationd.events import Bus, DatabaseState
 from stationd.store.availability import DatabaseAvailability
 from stationd.store.database import Store
+from stationd.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,7 @@ class DatabaseWatch:
         self._kept = 0
         self._calm_since: float | None = None
         self._told_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("database-watch", probe_s, self._probe)
         availability.on_change = lambda _available: self.tell()
 
     @property
@@ -91,22 +91,14 @@ class DatabaseWatch:
         return answered
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="database-watch", daemon=True)
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._ticker.stop()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.probe_s):
-            try:
-                self.check()
-            except Exception:
-                # Not the database being away (that is a state): a fault to see in the log.
-                log.exception("database watch: the probe failed")
+    def _probe(self) -> None:
+        try:
+            self.check()
+        except Exception:
+            # Not the database being away (that is a state): a fault to see in the log.
+            log.exception("database watch: the probe failed")

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Protocol
 
 from stationd.events import Bus, SyncState
+from stationd.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,7 @@ class SyncWatch:
         self._pull_away = False
         self._since: datetime | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("sync-watch", look_s, self._look)
 
     @property
     def current(self) -> SyncState:
@@ -89,25 +89,17 @@ class SyncWatch:
         self.bus.publish(state)
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="sync-watch", daemon=True)
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._ticker.stop()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.look_s):
-            try:
-                self.tell()
-            except Exception as err:
-                # The local store away is the database watch's banner; this one waits for it.
-                log.debug("sync watch: the state could not be read: %s", err)
+    def _look(self) -> None:
+        try:
+            self.tell()
+        except Exception as err:
+            # The local store away is the database watch's banner; this one waits for it.
+            log.debug("sync watch: the state could not be read: %s", err)
 
 
 __all__ = ["LOOK_S", "PullSide", "PushSide", "SyncWatch"]
