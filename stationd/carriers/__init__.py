@@ -89,6 +89,12 @@ class Carrier(Protocol):
         ...
 
 
+def shop_address(settings: Settings) -> Address:
+    """The shop (`[shop]`) as the sender a carrier books from."""
+    shop = settings.shop
+    return Address(shop.name, shop.street, shop.postcode, shop.city, shop.country)
+
+
 def make_carrier(settings: Settings) -> Carrier | None:
     """The carrier `[shipping] carrier` names, or None when the station has none."""
     shipping = settings.shipping

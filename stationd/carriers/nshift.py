@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stationd.carriers import CarrierError, ParcelBooking, Shipment
+from stationd.carriers import CarrierError, ParcelBooking, Shipment, shop_address
 from stationd.carriers.http_session import CarrierHttp, OutcomeUnknown
 from stationd.carriers.no_double_booking import book_once
 from stationd.core.documents import Address
@@ -87,13 +87,13 @@ class NShiftCarrier:
     @classmethod
     def from_settings(cls, settings: Settings) -> NShiftCarrier:
         """The adapter `[shipping]` describes; its feed state in the station's state dir."""
-        shipping, shop = settings.shipping, settings.shop
+        shipping = settings.shipping
         http = CarrierHttp.from_settings(cls.name, shipping, PRODUCTION_URL)
         return cls(
             http,
             settings.station.state_dir / "nshift-shipments.json",
             service=shipping.service,
-            sender=Address(shop.name, shop.street, shop.postcode, shop.city, shop.country),
+            sender=shop_address(settings),
             sender_quick_id=shipping.sender_quick_id,
             label_media=shipping.label_media,
             default_weight_g=shipping.default_weight_g,

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from stationd.carriers import CarrierError, ParcelBooking, Shipment
+from stationd.carriers import CarrierError, ParcelBooking, Shipment, shop_address
 from stationd.carriers.http_session import CarrierHttp, OutcomeUnknown
 from stationd.carriers.no_double_booking import book_once
 from stationd.core.documents import Address
@@ -69,12 +69,12 @@ class ShipmondoCarrier:
     @classmethod
     def from_settings(cls, settings: Settings) -> ShipmondoCarrier:
         """The adapter `[shipping]` describes."""
-        shipping, shop = settings.shipping, settings.shop
+        shipping = settings.shipping
         http = CarrierHttp.from_settings(cls.name, shipping, PRODUCTION_URL)
         return cls(
             http,
             product_code=shipping.service,
-            sender=Address(shop.name, shop.street, shop.postcode, shop.city, shop.country),
+            sender=shop_address(settings),
             default_weight_g=shipping.default_weight_g,
         )
 
