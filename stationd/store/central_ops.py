@@ -34,10 +34,10 @@ from stationd.store.deliveries import (
     add_pending_parcel_id,
     pending_delivery,
     remove_pending_parcel_id,
+    write_delivery,
 )
 from stationd.store.tables import (
     deliveries,
-    delivery_lines,
     order_lines,
     orders,
     own_statuses,
@@ -370,46 +370,15 @@ def _report(conn: Connection, op: so.Op, at: datetime, report: so.Report) -> Non
     the line counts, the stock, the order's status. Stock never below zero: the parcel left."""
     order_id = op.order_id
     pending = pending_delivery(conn, order_id)  # type: ignore[arg-type]
-    values = {"reported_at": at, "station": op.station}
-    if pending is not None:
-        delivery_id = pending.id
-        labelled = set(
-            conn.execute(
-                select(parcel_ids.c.parcel_id).where(
-                    parcel_ids.c.delivery_id == delivery_id, parcel_ids.c.labelled.is_(True)
-                )
-            ).scalars()
-        )
-        conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
-        conn.execute(delete(parcel_ids).where(parcel_ids.c.delivery_id == delivery_id))
-    else:
-        labelled = set()
-        delivery_id = conn.execute(
-            insert(deliveries)
-            .values(order_id=order_id, created_at=func.now(), **values)
-            .returning(deliveries.c.id)
-        ).scalar_one()
-    if report.quantities:
-        conn.execute(
-            insert(delivery_lines),
-            [
-                {"delivery_id": delivery_id, "line_id": line_id, "quantity": qty}
-                for line_id, qty in report.quantities.items()
-            ],
-        )
-    if report.parcel_ids:
-        conn.execute(
-            insert(parcel_ids),
-            [
-                {
-                    "delivery_id": delivery_id,
-                    "position": i,
-                    "parcel_id": pid,
-                    "labelled": pid in labelled,
-                }
-                for i, pid in enumerate(report.parcel_ids)
-            ],
-        )
+    write_delivery(
+        conn,
+        order_id,  # type: ignore[arg-type]
+        pending.id if pending is not None else None,
+        quantities=report.quantities,
+        ids=report.parcel_ids,
+        values={"reported_at": at, "station": op.station},
+        created_at=func.now(),
+    )
     for line_id, qty in report.quantities.items():
         conn.execute(
             update(order_lines)

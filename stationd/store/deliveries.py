@@ -9,7 +9,8 @@ never on two orders, reported or not. Report-in completes that row.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -169,40 +170,43 @@ def mark_labelled(conn: Connection, delivery_id: int, ids: Iterable[str]) -> Non
     )
 
 
-def save_reported_delivery(
-    conn: Connection, delivery: Delivery, result: ReportResult, *, station: str
+def write_delivery(
+    conn: Connection,
+    order_id: int,
+    pending_id: int | None,
+    *,
+    quantities: Mapping[int, int],
+    ids: Sequence[str],
+    values: Mapping[str, Any],
+    created_at: Any,
 ) -> int:
-    """Save a reported delivery with its lines and parcel ids, and take its items off stock.
+    """Write a reported delivery's row (`values`), lines and parcel ids; its id.
 
-    A `delivery` with an id completes that pending row (its parcel ids become the reported
-    ones, each keeping whether its label is queued); one without is inserted, and gets its id.
+    The pending row `pending_id` is completed (its parcel ids become `ids`, each keeping
+    whether its label is queued); without one a row is inserted. Raises IntegrityError when a
+    parcel id is on another order already (R13's unique constraint): the caller says so.
+    Shared by a station's report-in and central's apply of one (store.central_ops).
     """
-    reported = {"reported_at": delivery.reported_at, "weight_g": delivery.weight_g}
-    labelled: set[str] = set()
-    if delivery.id is not None:
-        delivery_id = delivery.id
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery_id)
-            .values(**reported, station=station)
-        )
-        labelled = labelled_parcel_ids(conn, delivery_id)
+    labelled = labelled_parcel_ids(conn, pending_id)
+    if pending_id is not None:
+        delivery_id = pending_id
+        conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
         conn.execute(delete(parcel_ids).where(parcel_ids.c.delivery_id == delivery_id))
     else:
         delivery_id = conn.execute(
             insert(deliveries)
-            .values(order_id=delivery.order_id, created_at=utcnow(), station=station, **reported)
+            .values(order_id=order_id, created_at=created_at, **values)
             .returning(deliveries.c.id)
         ).scalar_one()
-        delivery.id = delivery_id
-    conn.execute(
-        insert(delivery_lines),
-        [
-            {"delivery_id": delivery_id, "line_id": line_id, "quantity": qty}
-            for line_id, qty in delivery.quantities.items()
-        ],
-    )
-    try:
+    if quantities:
+        conn.execute(
+            insert(delivery_lines),
+            [
+                {"delivery_id": delivery_id, "line_id": line_id, "quantity": qty}
+                for line_id, qty in quantities.items()
+            ],
+        )
+    if ids:
         conn.execute(
             insert(parcel_ids),
             [
@@ -212,8 +216,30 @@ def save_reported_delivery(
                     "parcel_id": pid,
                     "labelled": pid in labelled,
                 }
-                for i, pid in enumerate(delivery.parcel_ids)
+                for i, pid in enumerate(ids)
             ],
+        )
+    return delivery_id
+
+
+def save_reported_delivery(
+    conn: Connection, delivery: Delivery, result: ReportResult, *, station: str
+) -> int:
+    """Save a reported delivery with its lines and parcel ids, and take its items off stock.
+
+    A `delivery` with an id completes that pending row (its parcel ids become the reported
+    ones, each keeping whether its label is queued); one without is inserted, and gets its id.
+    """
+    reported = {"reported_at": delivery.reported_at, "weight_g": delivery.weight_g}
+    try:
+        delivery.id = write_delivery(
+            conn,
+            delivery.order_id,
+            delivery.id,
+            quantities=delivery.quantities,
+            ids=delivery.parcel_ids,
+            values={**reported, "station": station},
+            created_at=utcnow(),
         )
     except IntegrityError:
         # R13: another station reported one of these ids since they were checked; the unique
@@ -233,8 +259,7 @@ def save_reported_delivery(
                 reserved=stock.c.reserved - result.released.get(sku, 0),
             )
         )
-    delivery.id = delivery_id
-    return delivery_id
+    return delivery.id
 
 
 def _ready_to_ship() -> tuple[ColumnElement[bool], ...]:
