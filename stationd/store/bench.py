@@ -203,16 +203,23 @@ def undo_candidate(
     return (row[0], row[1]) if row is not None else None
 
 
+def _last_opened(conn: Connection, station: str, order_id: int) -> int | None:
+    # The journal id of the newest good scan of the order's pick list at `station`: where the
+    # bench's session on it began.
+    j = scan_journal
+    return conn.execute(
+        select(func.max(j.c.id)).where(
+            j.c.station == station, j.c.order_id == order_id, j.c.kind == "order", j.c.ok.is_(True)
+        )
+    ).scalar()
+
+
 def session_counts(conn: Connection, station: str, order_id: int) -> list[tuple[int, int]]:
     """The item counts of `order_id` not undone since `station` last opened it (the newest
     good scan of its pick list there), oldest first, as (journal id, line id): what CANCEL
     takes back (core.bench_commands.cancel)."""
     j = scan_journal
-    opened = conn.execute(
-        select(func.max(j.c.id)).where(
-            j.c.station == station, j.c.order_id == order_id, j.c.kind == "order", j.c.ok.is_(True)
-        )
-    ).scalar()
+    opened = _last_opened(conn, station, order_id)
     if opened is None:
         return []
     undone = select(j.c.undoes_id).where(j.c.order_id == order_id, j.c.undoes_id.is_not(None))
@@ -236,11 +243,7 @@ def session_parcel_scans(conn: Connection, station: str, order_id: int) -> list[
     """The parcel ids `station` put on `order_id`'s delivery since it last opened the order,
     as scanned (the journal's codes), oldest first: CANCEL takes them off again."""
     j = scan_journal
-    opened = conn.execute(
-        select(func.max(j.c.id)).where(
-            j.c.station == station, j.c.order_id == order_id, j.c.kind == "order", j.c.ok.is_(True)
-        )
-    ).scalar()
+    opened = _last_opened(conn, station, order_id)
     if opened is None:
         return []
     rows = conn.execute(
