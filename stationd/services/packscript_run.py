@@ -36,7 +36,7 @@ from stationd.core.packscript_reasons import Message
 from stationd.store import packscript as pack_store
 from stationd.store import packscript_chunks as chunks
 from stationd.store.database import Store
-from stationd.store.packscript_runlock import holding_run_lock
+from stationd.store.packscript_runlock import RunLockTaken, holding_run_lock
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,8 @@ def run_once(
 ) -> tuple[int, PackResult]:
     """One pack-script run: lock, read, decide, write chunk by chunk, record.
 
-    Returns the run's id and its result. If writing fails, the run is recorded as failed
+    Returns the run's id and its result; raises RunLockTaken, recording nothing, when another
+    run holds the run lock (PostgreSQL). If writing fails, the run is recorded as failed
     with the error, so the Tools page shows what happened; the chunks written stay written.
     With `keep_traces_days` (`[packscript] keep_traces_days`), the traces of older runs are
     forgotten afterwards, in a transaction of its own (`store.packscript.forget_old_traces`).
@@ -98,6 +99,8 @@ def run_once(
             trace = pack_store.encode_trace(result.trace)  # not while holding the database
             with store.write() as conn:
                 chunks.finish_run(conn, run_id, result, None, trace)
+    except RunLockTaken:
+        raise  # another run goes on (PostgreSQL refuses a second at once): this one never began
     except Exception as err:
         log.exception("pack script run failed")
         stop = Step(None, "error", False, Message(f"{type(err).__name__}: {err}"))

@@ -56,6 +56,30 @@ from stationd.store.tables import orders, packscript_runs
 PACKSCRIPT_LOCK_KEY = 0x5041434B
 
 
+#: PostgreSQL: the longest statement of a run's transaction, and the longest it may sit idle
+#: between two (seconds). A run's transactions set them for themselves (`SET LOCAL`: nothing
+#: stays on a pooled session), so a stalled runner holds no row of central's for long.
+RUN_STATEMENT_S, RUN_IDLE_S = 60.0, 30.0
+
+
+def limit_run_transaction(
+    conn: Connection, *, statement_s: float | None = None, idle_s: float | None = None
+) -> None:
+    """PostgreSQL: give the transaction going on `conn` central's statement and idle timeouts
+    for a pack-script run (this transaction only; `RUN_STATEMENT_S`, `RUN_IDLE_S` unless
+    given). SQLite: nothing (one file, one process's lock; `Store.busy_timeout_s` bounds its
+    waits)."""
+    if conn.dialect.name != "postgresql":
+        return
+    statement_s = RUN_STATEMENT_S if statement_s is None else statement_s
+    idle_s = RUN_IDLE_S if idle_s is None else idle_s
+    conn.exec_driver_sql(
+        "SELECT set_config('statement_timeout', %s, true), "
+        "set_config('idle_in_transaction_session_timeout', %s, true)",
+        (f"{int(statement_s * 1000)}ms", f"{int(idle_s * 1000)}ms"),
+    )
+
+
 def packscript_lock(conn: Connection, *, shared: bool = False) -> None:
     """Hold the pack-script lock until the transaction ends (PostgreSQL; SQLite needs none)."""
     if conn.dialect.name == "postgresql":
@@ -105,8 +129,9 @@ def load_candidates(conn: Connection, versions: dict[int, Any] | None = None) ->
     with _cursor(conn) as cur:
         if engine == "postgresql":
             # For this run's transaction only: sorting 100,000 open orders in memory rather
-            # than on disk (the default 4 MB of work_mem spills them).
+            # than on disk (the default 4 MB of work_mem spills them); and the run's timeouts.
             cur.execute("SET LOCAL work_mem = '32MB'")
+            limit_run_transaction(conn)
         if versions is None:
             orders = cur.execute(_OPEN_ORDERS[engine]).fetchall()
         else:
@@ -202,6 +227,7 @@ def write_result(conn: Connection, result: PackResult, *, station: str, run_id: 
     sqlite = conn.dialect.name == "sqlite"
     sql = _WRITE_SQL["sqlite" if sqlite else "postgresql"]
     now = utcnow()
+    limit_run_transaction(conn)
     with _cursor(conn) as cur:
         remade = _indexes_to_remake(cur, len(ids)) if sqlite else []
         for name, _ in remade:
@@ -445,6 +471,7 @@ __all__ = [
     "decode_trace",
     "encode_trace",
     "forget_old_traces",
+    "limit_run_transaction",
     "load_available",
     "load_candidates",
     "packscript_lock",

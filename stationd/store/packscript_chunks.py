@@ -26,7 +26,13 @@ from stationd.clock import utcnow
 from stationd.core.audit import PackScriptMoved
 from stationd.core.packscript import Candidate, PackResult, reserved_by
 from stationd.store.audit import record_event
-from stationd.store.packscript import _cursor, _timestamp, encode_trace, move_to_packing
+from stationd.store.packscript import (
+    _cursor,
+    _timestamp,
+    encode_trace,
+    limit_run_transaction,
+    move_to_packing,
+)
 from stationd.store.tables import packscript_runs
 
 #: What a run that died between chunks is marked with, when the next run begins.
@@ -60,6 +66,7 @@ _CHECK_SQL = {
 def begin_run(conn: Connection, station: str, trigger: str, started: Any) -> int:
     """Insert the run's row, `running`, and return its id. Called with the run lock held: a
     row still `running` then is a run that died between chunks, and is marked failed."""
+    limit_run_transaction(conn)
     conn.execute(
         update(packscript_runs)
         .where(packscript_runs.c.status == "running")
@@ -83,6 +90,7 @@ def move_orders(
     """
     if not moves:
         return
+    limit_run_transaction(conn)  # each chunk: SET LOCAL again is cheap, and always right
     ids = [move[0] for move in moves]
     need = reserved_by(moves)
     sqlite = conn.dialect.name == "sqlite"
@@ -148,6 +156,7 @@ def finish_run(
     }
     if status != "failed":
         values["moved"] = len(result.moves)
+    limit_run_transaction(conn)
     conn.execute(update(packscript_runs).where(packscript_runs.c.id == run_id).values(values))
 
 
