@@ -146,3 +146,47 @@ def test_r17_offline_the_bench_says_why_it_cannot_open_an_order_it_does_not_hold
         assert station.bench.current_order() is None
     finally:
         station.central_claims.link.dispose()
+
+
+@pytest.mark.postgres
+def test_issue_11_the_tools_sync_section_is_live_on_the_pages_one_stream(
+    pg_url, make_station, monkeypatch
+):
+    from sse_stream import next_message, open_stream
+
+    from stationd.kiosk import tools_sync
+    from stationd.store.outbox import write_notes
+
+    # Central answers (the page reads its pack-script runs there); the push is told away.
+    station = make_station(name="bench-1", language="sv", sync={"central_url": pg_url})
+    try:
+        client = kiosk_client(station)
+        page = client.get("/tools").get_data(as_text=True)
+        # One stream for the page; the section is drawn inside it, by its "sync" messages.
+        assert page.count("sse-connect=") == 1
+        assert page.index("sse-connect=") < page.index('sse-swap="sync"') < page.index('id="sync"')
+        assert "offline sedan" not in page
+        response, stream = open_stream(client, "/tools/packscript/events?since=0")
+
+        # Central goes away: the watch tells it, and the open page says so at once.
+        since = datetime(2026, 12, 7, 8, 5, tzinfo=UTC)
+        station.push.offline_since = since
+        station.sync_watch.tell()
+        local = since.astimezone(station.settings.station.tz).strftime("%H:%M")
+        body = next_message(stream, "sync")
+        assert 'id="sync"' in body and "offline sedan" in body and local in body, body
+
+        # What no event announces (the push's last error, here) shows at the next look.
+        monkeypatch.setattr(tools_sync, "RECHECK_S", 0.0)
+        with station.store.write() as conn:
+            write_notes(
+                conn, {"last_error": "central said no", "last_error_at": "2026-12-07T08:06:00"}
+            )
+        body = next_message(stream, "sync")
+        assert "central said no" in body, body
+        station.stopping.set()
+        response.close()
+    finally:
+        station.push.pusher.dispose()
+        station.central_claims.link.dispose()
+        station.central_store.dispose()
