@@ -300,3 +300,20 @@ def test_r17_runs_behind_a_pooler_in_transaction_mode_take_turns_and_reserve_onc
         other.dispose()
     assert set(statuses(store).values()) == {"packing"}
     assert reserved(store, "A") == packing_need(store, "A") == 9
+
+
+def test_r17_the_command_line_says_plainly_that_another_run_is_going(store, shop, tmp_path):
+    from click.testing import CliRunner
+
+    from stationd.cli import main
+
+    shop.product("A", on_hand=5)
+    waiting = shop.order([("A", 1)])
+    cfg = tmp_path / "central.toml"
+    cfg.write_text(f'[station]\nstate_dir = "{tmp_path}"\n[database]\nurl = "{store.url}"\n')
+    with holding_run_lock(store):
+        said = CliRunner().invoke(main, ["--config", str(cfg), "packscript"])
+    assert said.exit_code == 1
+    assert "Another pack-script run is going on this database now." in said.output
+    assert "Traceback" not in said.output
+    assert statuses(store) == {waiting: "order"}
