@@ -33,6 +33,8 @@ from stationd.config.sections import (
     DiscoverySettings,
     KioskSettings,
     LoggingSettings,
+    MailSettings,
+    OutgoingSettings,
     PackScriptSettings,
     PrinterSettings,
     PrintSettings,
@@ -42,6 +44,7 @@ from stationd.config.sections import (
     ShopSettings,
     StationSettings,
     SyncSettings,
+    WebhookSettings,
 )
 from stationd.core.text import Text, sentence
 
@@ -93,6 +96,9 @@ class Settings:
     scale: ScaleSettings = _section(ScaleSettings)
     bench: BenchSettings = _section(BenchSettings)
     shipping: ShippingSettings = _section(ShippingSettings)
+    mail: MailSettings = _section(MailSettings)
+    webhooks: WebhookSettings = _section(WebhookSettings)
+    outgoing: OutgoingSettings = _section(OutgoingSettings)
     discovery: DiscoverySettings = _section(DiscoverySettings)
     sync: SyncSettings = _section(SyncSettings)
     #: Where these settings came from: the config file's path, DEFAULTS_SOURCE when no file

@@ -71,6 +71,8 @@ from stationd.store.orders import load_order, save_line_counts
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+    from stationd.services.outgoing import OutgoingQueue
+
 __all__ = ["AtBench", "BenchService", "ScanNotSaved", "journal_text"]
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,8 @@ class BenchService:
         #: The station's label flow: with `[bench] label_when_packed` (and a label printer) the
         #: parcel labels print through it as soon as a delivery is packed; else at report-in.
         self.labels = labels
+        #: Writes the shop's `order.packed` webhook when an order is closed packed (issue 13).
+        self.outgoing: OutgoingQueue | None = None
         # One scan at a time per bench: a scanner and a finger on the screen may race.
         self._lock = threading.Lock()
         #: The number of the last outcome published (`BenchScreen.seq`).
@@ -393,6 +397,8 @@ class BenchService:
                 self._event(conn, PackedPartial(packed), current, operator_id)
             if outcome.ready:
                 self._event(conn, Packed(packing.parcels), current, operator_id)
+                if self.outgoing is not None:
+                    self.outgoing.when_packed(conn, current.id)
         journal_id = self._journal(conn, event, kind, outcome, operator_id, undoes)
         values: dict[str, object] = {"last_seen_at": utcnow()} if ok else {}
         if closed:
