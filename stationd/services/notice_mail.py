@@ -51,9 +51,10 @@ def notice_message(
     message["To"] = notice.to
     message["Date"] = format_datetime(created_at)
     message["Message-ID"] = message_id(event_id, from_address)
-    message["Content-Language"] = language
     body = "\n".join(say(line, language) for line in notice_body(notice, shop_name))
     message.set_content(body + "\n")
+    # After the content: set_content replaces every Content-* header.
+    message["Content-Language"] = language
     return message
 
 
