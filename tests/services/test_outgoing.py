@@ -145,7 +145,9 @@ def test_r14_a_whole_delivery_in_swedish_says_nothing_follows(store, shop, smtp)
             update(orders).where(orders.c.id == order_id).values(customer_email="sven@example.se")
         )
     report_in, worker = outbox(store, settings(smtp))
-    [done] = report_in.report([DeliveryRequest(order_id, ["CS000000031SE"], everything(store, order_id))])
+    [done] = report_in.report(
+        [DeliveryRequest(order_id, ["CS000000031SE"], everything(store, order_id))]
+    )
     assert done.ok
     worker.step()
     [message] = smtp.parsed()
@@ -156,7 +158,9 @@ def test_r14_a_whole_delivery_in_swedish_says_nothing_follows(store, shop, smtp)
 
 def test_r16_webhooks_are_signed_and_retried_with_the_same_event_id(store, order_id, hooks):
     report_in, worker = outbox(store, settings(hooks=hooks))
-    [done] = report_in.report([DeliveryRequest(order_id, ["CS000000014SE"], everything(store, order_id))])
+    [done] = report_in.report(
+        [DeliveryRequest(order_id, ["CS000000014SE"], everything(store, order_id))]
+    )
     assert done.ok  # every line: the order is shipped
     hooks.faults.extend(["500", "timeout"])
 
