@@ -19,6 +19,7 @@ import socket
 import subprocess
 import threading
 import time
+import warnings
 from collections import defaultdict, deque
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -28,6 +29,9 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+# aiosmtpd warns about its own use of a deprecated attribute at every login.
+warnings.filterwarnings("ignore", "Session.login_data is deprecated")
 
 SMTP_USER, SMTP_PASSWORD = "notices@shop.example", "smtp-pass-do-not-log"
 WEBHOOK_SECRET = "webhook-secret-do-not-log-0123"
