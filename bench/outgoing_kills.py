@@ -84,9 +84,8 @@ def seed(url: str, count: int, rng: random.Random) -> list[tuple[int, list[int]]
             lines = []
             for position in range(1 if n % 3 else 2):
                 sku, code = f"K-{n}-{position}", ean13(70000 + 2 * n + position)
-                conn.execute(
-                    insert(products).values(sku=sku, name=f"Vara {n}.{position}", ean=code)
-                )
+                name = f"Vara {n}.{position}"
+                conn.execute(insert(products).values(sku=sku, name=name, ean=code))
                 conn.execute(insert(stock).values(sku=sku, on_hand=2, reserved=2))
                 line_id = conn.execute(
                     insert(order_lines).values(
