@@ -27,14 +27,13 @@ from stationd.config.fields import (
     _Invalid,
     _Key,
 )
+from stationd.config.outgoing import MailSettings, OutgoingSettings, WebhookSettings
 from stationd.config.sections import (
     BenchSettings,
     DatabaseSettings,
     DiscoverySettings,
     KioskSettings,
     LoggingSettings,
-    MailSettings,
-    OutgoingSettings,
     PackScriptSettings,
     PrinterSettings,
     PrintSettings,
@@ -44,7 +43,6 @@ from stationd.config.sections import (
     ShopSettings,
     StationSettings,
     SyncSettings,
-    WebhookSettings,
 )
 from stationd.core.text import Text, sentence
 

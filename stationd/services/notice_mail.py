@@ -26,7 +26,7 @@ from stationd.store.outgoing import OutgoingItem
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from stationd.config.sections import MailSettings
+    from stationd.config.outgoing import MailSettings
 
 
 def message_id(event_id: str, from_address: str) -> str:

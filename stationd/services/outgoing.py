@@ -46,7 +46,7 @@ from stationd.store.outgoing import OutgoingItem
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from stationd.config.sections import OutgoingSettings
+    from stationd.config.outgoing import OutgoingSettings
     from stationd.core.deliveries import Delivery
     from stationd.core.orders import Order
 

@@ -24,7 +24,7 @@ from stationd.services.outgoing import SendFailed
 from stationd.store.outgoing import OutgoingItem
 
 if TYPE_CHECKING:
-    from stationd.config.sections import WebhookSettings
+    from stationd.config.outgoing import WebhookSettings
 
 #: The name the session's sentences and log lines give the receiver.
 RECEIVER = "the shop's webhook"

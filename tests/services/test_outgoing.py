@@ -16,6 +16,7 @@ from sqlalchemy import update
 from stationd.clock import utcnow
 from stationd.config import settings_from_dict
 from stationd.core.outgoing import NOTICE_KIND, WEBHOOK_KIND, OutgoingState
+from stationd.events import ScanRead
 from stationd.services.notice_mail import SmtpSender
 from stationd.services.outgoing import Backoff, OutgoingQueue, OutgoingWorker, Senders, resend
 from stationd.services.report_in import DeliveryRequest, ReportIn, Weighing
@@ -261,3 +262,23 @@ def test_nothing_is_written_for_a_kind_without_a_sender_nor_a_notice_without_an_
 def rows_of(store):
     with store.read() as conn:
         return rows.listed(conn)
+
+
+def test_r12_an_order_closed_packed_at_the_bench_fires_order_packed(store, bus, shop, hooks):
+    from stationd.services.bench import BenchService
+
+    ean = shop.product("D", on_hand=5, number=4)
+    order_id = shop.order([("D", 2)], status="packing", reserve=True)
+    report_in, worker = outbox(store, settings(hooks=hooks))
+    bench = BenchService(store, bus, "bench-1")
+    bench.outgoing = report_in.outgoing
+    for code in (f"ORD-{order_id}", ean, "CS000000014SE", ean):
+        assert bench.handle_scan(ScanRead(code, None, "serial:test")).ok
+    assert not rows_of(store), "nothing until the order is packed"
+    assert bench.handle_scan(ScanRead("CMD-DONE", None, "serial:test")).ready
+
+    worker.step()
+
+    [got] = hooks.events.values()
+    assert got[0]["type"] == "order.packed" and got[0]["order_id"] == order_id
+    assert got[0]["parcel_ids"] == ["CS000000014SE"]
