@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from stationd.clock import utcnow
+from stationd.core.orders import OrderStatus
 from stationd.core.outgoing import (
     NOTICE_KIND,
     WEBHOOK_KIND,
@@ -150,26 +151,41 @@ class OutgoingQueue:
                     tracking_url=self.tracking_url,
                 )
                 written.append(
-                    rows.add(
-                        conn,
-                        NOTICE_KIND,
-                        notice.data(),
-                        at=at,
-                        order_id=order.id,
+                    self.add(
+                        conn, NOTICE_KIND, notice.data(), at=at, order_id=order.id,
                         delivery_id=delivery.id,
                     )
-                )
-        shipped = not any(line.undelivered for line in order.lines)
+                )  # fmt: skip
         written += self._webhooks(
             conn,
-            events_at_report_in(order_shipped=shipped),
+            # R15 decided it in this transaction: the delivery that completed the order.
+            events_at_report_in(order_shipped=order.status is OrderStatus.SHIPPED),
             at,
             order_id=order.id,
             delivery_id=delivery.id,
             parcel_ids=tuple(delivery.parcel_ids),
         )
-        if written:
-            self._after_commit.note(conn, "outgoing")
+        return written
+
+    def add(
+        self,
+        conn: Connection,
+        kind: str,
+        payload: dict,
+        *,
+        at: datetime,
+        order_id: int | None = None,
+        delivery_id: int | None = None,
+        event_id: str | None = None,
+    ) -> str:
+        """Write one row of `kind` in the caller's transaction (the worker wakes after its
+        commit); its event id. The way in for a kind of its own (the invoice record's send):
+        write it here, register its sender in `Senders`."""
+        written = rows.add(
+            conn, kind, payload, at=at, order_id=order_id, delivery_id=delivery_id,
+            event_id=event_id,
+        )  # fmt: skip
+        self._after_commit.note(conn, "outgoing")
         return written
 
     def when_packed(self, conn: Connection, order_id: int) -> list[str]:
@@ -178,12 +194,9 @@ class OutgoingQueue:
         if WEBHOOK_KIND not in self.senders:
             return []
         parcels = tuple(pending_parcel_ids(conn, [order_id])[order_id])
-        written = self._webhooks(
+        return self._webhooks(
             conn, events_when_packed(), utcnow(), order_id=order_id, parcel_ids=parcels
         )
-        if written:
-            self._after_commit.note(conn, "outgoing")
-        return written
 
     def _webhooks(
         self,
@@ -209,7 +222,7 @@ class OutgoingQueue:
                 parcel_ids=parcel_ids,
             )
             written.append(
-                rows.add(
+                self.add(
                     conn,
                     WEBHOOK_KIND,
                     body,
