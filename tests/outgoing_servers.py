@@ -6,8 +6,8 @@ bench/outgoing_kills.py:
   as bytes; `delay_s` holds each DATA a while (a send the station can be killed in);
 - `WebhookServer`: an HTTP server that checks each request's signature (HMAC-SHA256 over the
   timestamp, a dot and the body, with the shared secret) and keeps the good ones by event id;
-  `faults` answers the next requests ``"500"`` or ``"timeout"`` (no answer within the
-  station's timeout) — both after taking the event, as a shop that stored it and then failed.
+  `faults` answers the next requests ``"500"``, ``"429"`` or ``"timeout"`` (no answer within
+  the station's timeout) — each after taking the event, as a shop that stored it and failed.
 """
 
 from __future__ import annotations
@@ -191,8 +191,10 @@ class WebhookServer:
                         fault = server.faults.popleft() if server.faults else "ok"
                 if fault == "timeout":
                     time.sleep(server.hang_s)
-                status = {"ok": 204, "bad": 401, "500": 500}.get(fault, 200)
+                status = {"ok": 204, "bad": 401, "500": 500, "429": 429}.get(fault, 200)
                 self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", "1")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

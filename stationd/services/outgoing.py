@@ -62,7 +62,12 @@ IDLE_RECHECK_S = 2.0
 
 class SendFailed(Exception):
     """A try that did not reach its receiver, or that the receiver refused; `str()` is the
-    reason kept on the row (never a credential)."""
+    reason kept on the row (never a credential). `wait_s`: how long the receiver asked the
+    station to wait before the next try (Retry-After), else 0."""
+
+    def __init__(self, reason: str, wait_s: float = 0.0) -> None:
+        super().__init__(reason)
+        self.wait_s = wait_s
 
 
 class Sender(Protocol):
@@ -329,25 +334,33 @@ class OutgoingWorker:
         sender = self.senders.get(item.kind)
         assert sender is not None, "only registered kinds are claimed"
         reason: str | None = None
+        wait_s = 0.0
         try:
             sender.send(item)
         except SendFailed as err:
             log.warning("outgoing: %s %s failed: %s", item.kind, item.event_id, err)
-            reason = str(err) or type(err).__name__
+            reason, wait_s = str(err) or type(err).__name__, err.wait_s
         except Exception as err:  # a sender's bug must not stop the others
             log.exception("outgoing: %s %s: the sender failed", item.kind, item.event_id)
             reason = f"{type(err).__name__}: {err}"
         else:
             log.info("outgoing: %s %s sent", item.kind, item.event_id)
         try:
-            self._record(item, reason)
+            self._record(item, reason, wait_s=wait_s)
         except Exception:
             # Kept until the database takes it; a stop meanwhile leaves the row `sending`,
             # and the next start sends it again with the same id.
             self._unrecorded.append((item, reason))
             raise
 
-    def _record(self, item: OutgoingItem, reason: str | None, *, retry_now: bool = False) -> None:
+    def _record(
+        self,
+        item: OutgoingItem,
+        reason: str | None,
+        *,
+        retry_now: bool = False,
+        wait_s: float = 0.0,
+    ) -> None:
         now = utcnow()
         with self.store.write() as conn:
             if reason is None and not retry_now:
@@ -363,7 +376,7 @@ class OutgoingWorker:
                 wait = retry_delay_s(
                     tries, self.spread(), first_s=self.backoff.first_s, max_s=self.backoff.max_s
                 )
-                next_at = now + timedelta(seconds=wait)
+                next_at = now + timedelta(seconds=max(wait, wait_s))
             rows.mark_failed(
                 conn, item.id, self.station, now, reason or "", next_attempt_at=next_at
             )

@@ -51,7 +51,8 @@ class WebhookSender:
             auth=None,
             timeout_s=settings.timeout_s,
             tries=1,
-            max_wait_s=settings.timeout_s,
+            # Any Retry-After is taken: the worker waits it out, no request thread does.
+            max_wait_s=float("inf"),
         )
 
     def close(self) -> None:
@@ -70,8 +71,12 @@ class WebhookSender:
         try:
             self.http.post_once(self.path, body, headers=headers)
         except RetryLater as err:
-            raise SendFailed(f"the shop answered 429 (wait {err.wait_s:g} s)") from None
+            raise SendFailed(
+                f"the shop answered 429: too many requests (wait {err.wait_s:g} s)", err.wait_s
+            ) from None
         except OutcomeUnknown as err:
-            raise SendFailed(f"the shop's answer was lost or a failure: {err}") from None
+            raise SendFailed(
+                f"the shop's answer was lost or a failure: {err}", err.wait_s
+            ) from None
         except CarrierError as err:
             raise SendFailed(str(err.args[0]) if err.args else "refused") from None

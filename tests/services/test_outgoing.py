@@ -183,6 +183,20 @@ def test_r16_webhooks_are_signed_and_retried_with_the_same_event_id(store, order
     assert "500" in tries[0].reason
 
 
+def test_r16_a_webhook_the_shop_answers_429_waits_its_retry_after(store, order_id, hooks):
+    report_in, worker = outbox(store, settings(hooks=hooks))
+    ids = lines(store, order_id)
+    report_in.report([DeliveryRequest(order_id, ["CS000000014SE"], {ids["B"]: 1})])
+    hooks.faults.append("429")  # with Retry-After: 1
+    worker.step()
+    assert worker.step() > 0, "not due again before the shop's Retry-After"
+    [(event_id, got)] = hooks.events.items()
+    assert len(got) == 1
+    row, [tried] = state_of(store, event_id)
+    assert row.state is OutgoingState.PENDING and "429" in tried.reason
+    assert row.next_attempt_at - tried.at >= timedelta(seconds=1)
+
+
 def test_r16_a_partial_delivery_fires_delivery_reported_only(store, order_id, hooks):
     report_in, worker = outbox(store, settings(hooks=hooks))
     ids = lines(store, order_id)
