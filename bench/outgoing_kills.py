@@ -348,6 +348,7 @@ def check(url: str, smtp: SmtpServer, hooks: WebhookServer) -> dict:
         "second_ids": second_ids,
         "repeats_same_id": sum(n - 1 for n in received.values()),
         "bad_signatures": hooks.bad_signatures,
+        "webhooks_cut_off": hooks.cut_off,
         "invoice_records": "not in this branch (issue 13 section 3 registers its kind)",
     }
 

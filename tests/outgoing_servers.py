@@ -141,6 +141,7 @@ class WebhookServer:
         self.hang_s = hang_s
         self.events: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.bad_signatures = 0
+        self.cut_off = 0  # requests whose body ended early (the station killed mid-send)
         self.requests = 0
         self.faults: deque[str] = deque()
         self._lock = threading.Lock()
@@ -177,9 +178,14 @@ class WebhookServer:
                 pass
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
                 with server._lock:
                     server.requests += 1
+                    if len(body) < length:
+                        # The sender was killed while its request went out: nothing to take.
+                        server.cut_off += 1
+                        return
                     if not server.verified(self.headers, body):
                         server.bad_signatures += 1
                         fault = "bad"
