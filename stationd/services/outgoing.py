@@ -296,6 +296,9 @@ class OutgoingWorker:
             except Exception as err:
                 if not self.availability.lost(err, "outgoing"):
                     log.exception("outgoing: a step failed")
+                # Rows this step claimed and never tried are this station's `sending` ones:
+                # the next step puts them back, as a start does.
+                self._released = False
                 pause = 1.0
             if pause > 0 and not self._stopping.is_set():
                 self._wake.wait(pause)
