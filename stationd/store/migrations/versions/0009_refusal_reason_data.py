@@ -3,7 +3,7 @@
 its English, so the bench says it in the packer's language
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0012 (relinked at the merge of integ; written after 0008)
 Create Date: 2026-12-07 03:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0008"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
