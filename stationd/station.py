@@ -140,6 +140,7 @@ class Station:
             ),
             labels=self.parcel_labels,
             scale=self.scale,
+            books=settings.accounting.books(settings.shop.vat_percent),
         )
         self.bench.labels = self.parcel_labels
         #: Feeds the bench the scanners' scans, in a thread of its own.

@@ -475,3 +475,13 @@ __all__ = [
     "sync_state",
     "sync_tasks",
 ]
+
+# The invoice records (R16) live in a module of their own, on this `metadata`.
+from stationd.store.invoice_tables import (  # noqa: E402
+    invoice_lines,
+    invoice_records,
+    invoice_series,
+    invoice_vat,
+)
+
+__all__ += ["invoice_lines", "invoice_records", "invoice_series", "invoice_vat"]
