@@ -14,47 +14,24 @@ ignores `saleNumber` and lists every sale, as an API that drops an unknown filte
 from __future__ import annotations
 
 import json
-import threading
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from carrier_servers import CarrierServer
 
 TOKEN = "fiken-token-do-not-log"
 SLUG = "demo-butikk-as"
 
 
-class FikenServer:
+class FikenServer(CarrierServer):
+    """The carriers' loopback server (its threads, fault queue, `answer`) speaking Fiken."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.sales: list[dict[str, Any]] = []
-        self.requests: list[tuple[str, str]] = []
-        self.faults: deque[str] = deque()
-        self.retry_after = "1"
         self.ignore_filter = False
-        self.release = threading.Event()
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                server.handle(self, "GET")
-
-            def do_POST(self) -> None:
-                server.handle(self, "POST")
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/v2"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
     def posts(self) -> int:
         return sum(1 for method, _ in self.requests if method == "POST")
@@ -106,22 +83,3 @@ class FikenServer:
         if fault == "500-made":
             return self.answer(req, 500, {"message": "Internal error"})
         return self.answer(req, 201, b"", location)
-
-    def answer(
-        self,
-        req: BaseHTTPRequestHandler,
-        status: int,
-        data: Any,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        raw = data if isinstance(data, bytes) else json.dumps(data).encode()
-        try:
-            req.send_response(status)
-            req.send_header("Content-Type", "application/json")
-            req.send_header("Content-Length", str(len(raw)))
-            for name, value in (headers or {}).items():
-                req.send_header(name, value)
-            req.end_headers()
-            req.wfile.write(raw)
-        except (BrokenPipeError, ConnectionResetError):
-            pass

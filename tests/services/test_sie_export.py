@@ -171,14 +171,19 @@ def test_r16_reported_deliveries_export_as_a_file_the_checker_reads_balanced(sto
     assert settled == [Decimal("99.00"), Decimal("198.00")] * 3
 
 
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "stationd.toml"
+    path.write_text(f'[station]\nname = "cli-bench"\nstate_dir = "{tmp_path / "state"}"\n')
+    return path
+
+
 def run(*args: str, config: Path | None):
     prefix = ["--config", str(config)] if config else []
     return CliRunner().invoke(main, [*prefix, *args])
 
 
-def test_r16_stationd_export_sie_writes_the_demos_records_to_a_file(tmp_path):
-    config = tmp_path / "stationd.toml"
-    config.write_text(f'[station]\nname = "cli-bench"\nstate_dir = "{tmp_path / "state"}"\n')
+def test_r16_stationd_export_sie_writes_the_demos_records_to_a_file(tmp_path, config):
     demo = run("demo", "--state-dir", str(tmp_path / "state"), "--no-serve", config=None)
     assert demo.exit_code == 0, demo.output
     out = tmp_path / "books.se"
@@ -216,9 +221,7 @@ def test_r16_stationd_export_sie_writes_the_demos_records_to_a_file(tmp_path):
     assert nok.stderr.count("left out:") == sek_count
 
 
-def test_r16_export_sie_with_bad_dates_is_one_clear_line(tmp_path):
-    config = tmp_path / "stationd.toml"
-    config.write_text(f'[station]\nname = "cli-bench"\nstate_dir = "{tmp_path / "state"}"\n')
+def test_r16_export_sie_with_bad_dates_is_one_clear_line(config):
     bad = run("export", "sie", "--from", "2026-13-01", "--to", "2026-12-31", config=config)
     assert bad.exit_code != 0 and "'2026-13-01' is not a date YYYY-MM-DD" in bad.stderr
     backwards = run("export", "sie", "--from", "2026-12-31", "--to", "2026-12-01", config=config)
