@@ -99,3 +99,25 @@ def test_r16_records_are_read_back_by_issue_date(store, shop, bus):
         day = conn.execute(select(func.max(invoice_records.c.issued_on))).scalar_one()
         assert [r.number for r in invoice_records_between(conn, day, day)] == [1]
         assert invoice_records_between(conn, date(2000, 1, 1), date(2000, 12, 31)) == []
+
+
+def test_r16_two_stations_reporting_at_once_take_every_number_once_without_a_gap(store, shop, bus):
+    from concurrent.futures import ThreadPoolExecutor
+
+    shop.product("A", on_hand=50, number=1)
+    orders = [shop.order([("A", 1)], status="packing", reserve=True) for _ in range(12)]
+    wanted = {o: lines(store, o)["A"] for o in orders}
+    benches = [ReportIn(store, bus, f"bench-{n}", weighing=WEIGHING) for n in (1, 2)]
+
+    def report(bench_and_orders):
+        bench, mine = bench_and_orders
+        return [
+            bench.report([DeliveryRequest(o, [f"PKG-{o}"], {wanted[o]: 1})])[0].ok for o in mine
+        ]
+
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(report, [(benches[0], orders[::2]), (benches[1], orders[1::2])]))
+    assert all(ok for oks in done for ok in oks)
+    records = rows(store, invoice_records)
+    assert sorted(r["number"] for r in records) == list(range(1, 13))
+    assert sorted(r["order_id"] for r in records) == sorted(orders)
