@@ -218,3 +218,42 @@ def test_r16_send_to_fiken_needs_its_token_and_slug_and_builds_the_adapter(serve
     sender = make_sender(settings(server))
     assert isinstance(sender, FikenSender)
     sender.http.close()
+
+
+def test_r16_a_reported_deliverys_record_reaches_fiken_once_even_sent_twice(
+    sqlite_store, make_shop, bus, server, waits
+):
+    from sqlalchemy import select
+
+    from stationd.services.invoice_send import send_invoice
+    from stationd.services.report_in import DeliveryRequest, ReportIn, Weighing
+    from stationd.store.orders import load_order
+    from stationd.store.tables import deliveries, orders
+
+    shop = make_shop(sqlite_store)
+    shop.product("A", on_hand=5, number=1)
+    order_id = shop.order([("A", 2)], status="packing", reserve=True)
+    with sqlite_store.write() as conn:  # a Norwegian order
+        conn.execute(orders.update().where(orders.c.id == order_id).values(currency="NOK"))
+    with sqlite_store.read() as conn:
+        line_id = load_order(conn, order_id).lines[0].id
+    report_in = ReportIn(
+        sqlite_store, bus, "bench-1", weighing=Weighing(50, 5.0, 150), books=NORWAY
+    )
+    [done] = report_in.report([DeliveryRequest(order_id, ["PKG-1"], {line_id: 2})])
+    assert done.ok
+    with sqlite_store.read() as conn:
+        delivery_id = conn.execute(select(deliveries.c.id)).scalar_one()
+    sender = FikenSender.from_settings(settings(server), sleep=waits)
+    server.faults.append("timeout")  # the first send's answer is lost after Fiken made it
+    first, again = (
+        send_invoice(sqlite_store, sender, delivery_id),
+        send_invoice(sqlite_store, sender, delivery_id),
+    )
+    sender.http.close()
+    assert first.ok and again.ok and first.remote_id == again.remote_id == "7001"
+    [sale] = server.sales
+    assert sale["saleNumber"] == "A-1" and sale["totalPaid"] == 2 * 9900
+    assert server.posts() == 1
+    missing = send_invoice(sqlite_store, sender, delivery_id + 99)
+    assert not missing.ok and "has no invoice record" in missing.message
