@@ -109,6 +109,10 @@ class FikenSender:
         )
         return cls(http, settings.company_slug, sleep=sleep)
 
+    def close(self) -> None:
+        """Close the connections."""
+        self.http.close()
+
     # -- the one call --------------------------------------------------------------------------
 
     def send(self, record: InvoiceRecord) -> SendResult:

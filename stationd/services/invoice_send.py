@@ -9,10 +9,16 @@ record up by its reference before it makes it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from stationd.accounting import AccountingSender, SendResult
 from stationd.core.text import sentence
+from stationd.services.outgoing import SendFailed
 from stationd.store.database import Store
 from stationd.store.invoices import invoice_record_of_delivery
+
+if TYPE_CHECKING:
+    from stationd.store.outgoing import OutgoingItem
 
 
 def send_invoice(store: Store, sender: AccountingSender, delivery_id: int) -> SendResult:
@@ -25,3 +31,28 @@ def send_invoice(store: Store, sender: AccountingSender, delivery_id: int) -> Se
             sentence("Delivery {id} has no invoice record to send.", id=delivery_id),
         )
     return sender.send(record)
+
+
+class InvoiceSender:
+    """The outbox's sender of `INVOICE_KIND` rows (services/outgoing.py): the row names the
+    delivery; its record goes to the accounting system. A result that is not ok is a
+    `SendFailed` with its sentence, tried again with back-off and shown on the Tools page."""
+
+    def __init__(self, store: Store, accounting: AccountingSender) -> None:
+        self.store = store
+        self.accounting = accounting
+
+    def send(self, item: OutgoingItem) -> None:
+        """Send the record of the row's delivery; raises `SendFailed` when it is not in the
+        books."""
+        if item.delivery_id is None:
+            raise SendFailed("the row names no delivery")
+        result = send_invoice(self.store, self.accounting, item.delivery_id)
+        if not result.ok:
+            raise SendFailed(str(result.message))
+
+    def close(self) -> None:
+        """Close the accounting system's connections."""
+        close = getattr(self.accounting, "close", None)
+        if close is not None:
+            close()

@@ -120,6 +120,16 @@ def invoice_record_of_delivery(conn: Connection, delivery_id: int) -> InvoiceRec
     return found[0] if found else None
 
 
+def invoice_reference(conn: Connection, delivery_id: int) -> str | None:
+    """The name ("A-17") of a reported delivery's record, if it has one."""
+    row = conn.execute(
+        select(invoice_records.c.series, invoice_records.c.number).where(
+            invoice_records.c.delivery_id == delivery_id
+        )
+    ).first()
+    return None if row is None else f"{row.series}-{row.number}"
+
+
 def _records(conn: Connection, rows: list) -> list[InvoiceRecord]:  # type: ignore[type-arg]
     ids = [row["id"] for row in rows]
     lines: dict[int, list[InvoiceLine]] = defaultdict(list)
