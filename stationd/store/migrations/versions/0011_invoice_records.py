@@ -2,7 +2,7 @@
 per rate, and the gapless number series
 
 Revision ID: 0011
-Revises: 0012
+Revises: 0009
 Create Date: 2026-12-07 02:40:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0012"  # relinked after 0012 (outgoing) landed in integ first
+down_revision = "0009"  # relinked after integ's chain (0008 → 0012 → 0009)
 branch_labels = None
 depends_on = None
 
