@@ -1,4 +1,4 @@
-"""`stationd …` commands: serve, demo, packscript, orders search, devices, db upgrade, claims,
+"""`stationd …` commands: serve, demo, packscript, orders search, devices, db upgrade, claims, import,
 install, uninstall, check.
 
 Every expected failure — a bad config, a database that is down, a refused rule — ends as one
@@ -12,6 +12,7 @@ from stationd.cli import (  # noqa: F401  (they add their commands)
     claims,
     devices,
     install,
+    intake,
     orders,
     serve,
     sync,

@@ -31,6 +31,7 @@ from stationd.config.sections import (
     BenchSettings,
     DatabaseSettings,
     DiscoverySettings,
+    IntakeSettings,
     KioskSettings,
     LoggingSettings,
     PackScriptSettings,
@@ -95,6 +96,7 @@ class Settings:
     shipping: ShippingSettings = _section(ShippingSettings)
     discovery: DiscoverySettings = _section(DiscoverySettings)
     sync: SyncSettings = _section(SyncSettings)
+    intake: tuple[IntakeSettings, ...] = _array(IntakeSettings, unique="name")
     #: Where these settings came from: the config file's path, DEFAULTS_SOURCE when no file
     #: was read (issue 12: `serve` says which, in the log and on the Devices page).
     source: str = dataclasses.field(default="<defaults>", compare=False)
