@@ -1,5 +1,5 @@
-"""`stationd …` commands: serve, demo, packscript, orders search, devices, db upgrade, claims, import,
-install, uninstall, check.
+"""`stationd …` commands: serve, demo, packscript, orders search, devices, db upgrade, claims,
+import, install, uninstall, check.
 
 Every expected failure — a bad config, a database that is down, a refused rule — ends as one
 line on stderr and a non-zero exit, never a traceback.

@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property, lru_cache
 from typing import Any
@@ -38,18 +38,32 @@ SHOP_STATUSES = (OrderStatus.PREORDER.value, OrderStatus.ORDER.value)
 #: The most lines one order may have.
 MAX_LINES = 500
 #: The highest unit price (minor units): what an int column holds with room to multiply.
-MAX_PRICE_MINOR = 100_000_000_00
+MAX_PRICE_MINOR = 999_999_999_99
 #: The highest stock count of a product.
 MAX_ON_HAND = 10_000_000
-_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/#:-]{0,63}")
-_SKU = re.compile(r"\S{1,40}")
-_COUNTRY = re.compile(r"[A-Z]{2}")
-_LOCATION = re.compile(r"[^\x00-\x1f\x7f]{0,20}")
-#: Control characters (C0 but the newline, DEL, C1, the Unicode line separators): no field
-#: may hold one; they would break a label or a CSV line.
-_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-_WHOLE = re.compile(r"-?[0-9]{1,12}")
-_DECIMAL = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,12}))?")
+#: The patterns of the fields, as `re.fullmatch` reads them; the OpenAPI document
+#: (kiosk/intake_openapi.py) states the same ones, anchored, so the two never differ.
+PATTERNS = {
+    "ref": r"[A-Za-z0-9][A-Za-z0-9._/#:-]{0,63}",
+    "sku": r"\S{1,40}",
+    "country": r"[A-Z]{2}",
+    "email": r"[^\s@]+@\S+",
+    # Control characters (C0 but the newline, DEL, C1, the line separators) would break a
+    # label or a CSV line: no text holds one.
+    "text": "[^\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]*",
+    "money": r"[0-9]{1,9}(\.[0-9]{1,2}0{0,10})?",
+    "vat_rate": r"(100(\.00?)?|[0-9]{1,2}(\.[0-9]{1,2})?)",
+    "gtin": r"[0-9]{8}|[0-9]{12,14}",
+    # RFC 3339 (the OpenAPI format date-time): a date, a time and its offset.
+    "date-time": (
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+        r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+    ),
+}
+_RE = {name: re.compile(pattern) for name, pattern in PATTERNS.items()}
+_DECIMAL = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
+#: A field not sent at all (null is sent, and is not text).
+_ABSENT = object()
 
 ORDER_FIELDS = (
     "ref",
@@ -173,52 +187,52 @@ class _Errors:
                 self.add(str(name), f"unknown field; the fields are {', '.join(known)}")
 
     def text(
-        self,
-        name: str,
-        *,
-        required: bool = False,
-        max_len: int = 200,
-        pattern: re.Pattern | None = None,
+        self, name: str, *, required: bool = False, max_len: int = 200, pattern: str = "text"
     ) -> str:
-        value = self.data.get(name)
-        if value is None or value == "":
-            if required:
-                self.add(name, "is required")
+        """Text, spaces around it taken off; None (null) is no text."""
+        value = self.data.get(name, _ABSENT)
+        if value is _ABSENT and not required:
             return ""
         if not isinstance(value, str):
-            self.add(name, f"must be text, not {_kind(value)}")
+            self.add(
+                name, "is required" if value is _ABSENT else f"must be text, not {_kind(value)}"
+            )
             return ""
-        value = value.strip()
         if len(value) > max_len:
             self.add(name, f"is {len(value)} characters long; at most {max_len} fit")
-        elif pattern is not None and not pattern.fullmatch(value):
+        elif not _RE[pattern].fullmatch(value) or (
+            pattern != "text" and not _RE["text"].fullmatch(value)
+        ):
             self.add(name, f"{value[:80]!r} is not a valid {name}")
-        elif _CONTROL.search(value):
-            self.add(name, "holds control characters")
-        return value
+        elif required and not value.strip():
+            self.add(name, "is required")
+        return value.strip()
 
     def choice(self, name: str, choices: tuple[str, ...], default: str | None = None) -> str | None:
-        value = self.data.get(name)
-        if value is None or value == "":
+        value = self.data.get(name, _ABSENT)
+        if value is _ABSENT:
             if default is None:
                 self.add(name, f"is required: one of {', '.join(choices)}")
             return default
         if value not in choices:
-            self.add(name, f"{str(value)[:40]!r} is not one of {', '.join(choices)}")
+            self.add(name, f"{_shown(value)} is not one of {', '.join(choices)}")
             return None
         return str(value)
 
     def whole(self, name: str, *, lo: int, hi: int, default: int | None = None) -> int | None:
-        value = self.data.get(name)
-        if value is None or value == "":
+        """A whole number (a JSON integer; 2.0 is one too)."""
+        value = self.data.get(name, _ABSENT)
+        if value is _ABSENT:
             if default is None:
                 self.add(name, "is required")
             return default
         number: int | None = None
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, int):
             number = value
-        elif isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
-            number = int(value.strip())
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
         if number is None:
             self.add(name, f"must be a whole number, not {_shown(value)}")
             return None
@@ -227,11 +241,13 @@ class _Errors:
             return None
         return number
 
-    def decimal(self, name: str, *, places: int, hi: int, required: bool = True) -> int | None:
-        """A decimal amount (a JSON number, or text such as "149.00") in 1/10**places units;
-        `hi` is the highest in those units."""
-        value = self.data.get(name)
-        if value is None or value == "":
+    def decimal(
+        self, name: str, *, places: int, hi: int, pattern: str, required: bool = True
+    ) -> int | None:
+        """A decimal amount (a JSON number, or text in `pattern` such as "149.00") in
+        1/10**places units; `hi` is the highest in those units."""
+        value = self.data.get(name, _ABSENT)
+        if value is _ABSENT:
             if required:
                 self.add(name, "is required")
             return None
@@ -248,11 +264,10 @@ class _Errors:
                     self.add(name, f"{value} has more than {places} decimals")
                     return None
                 scaled = int(exact)
-        elif isinstance(value, str) and (found := _DECIMAL.fullmatch(value.strip())):
+        elif isinstance(value, str) and _RE[pattern].fullmatch(value):
+            found = _DECIMAL.fullmatch(value)
+            assert found is not None
             whole, fraction = found.group(1), found.group(2) or ""
-            if fraction[places:].strip("0"):
-                self.add(name, f"{value.strip()} has more than {places} decimals")
-                return None
             scaled = int(whole) * 10**places + int(fraction[:places].ljust(places, "0"))
         if scaled is None:
             self.add(name, f"must be a number such as 149.00, not {_shown(value)}")
@@ -263,19 +278,17 @@ class _Errors:
         return scaled
 
     def flag(self, name: str) -> bool:
-        value = self.data.get(name)
+        value = self.data.get(name, _ABSENT)
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lower() in _FLAGS:
-            return _FLAGS[value.strip().lower()]
-        if value is None or value == "":
+        if value is _ABSENT:
             self.add(name, "is required: true or false")
         else:
             self.add(name, f"must be true or false, not {_shown(value)}")
         return False
 
     def gtin(self, name: str) -> str | None:
-        code = self.text(name, max_len=14)
+        code = self.text(name, max_len=14, pattern="gtin")
         if not code:
             return None
         try:
@@ -294,7 +307,6 @@ def _normalized(code: str) -> str:
 
 
 _METHODS = tuple(m.value for m in PaymentMethod)
-_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _kind(value: object) -> str:
@@ -320,19 +332,19 @@ def parse_order(data: object) -> IncomingOrder | list[FieldError]:
     assert isinstance(data, Mapping)
     check = _Errors(data)
     check.unknown(ORDER_FIELDS)
-    ref = check.text("ref", required=True, max_len=64, pattern=_REF)
+    ref = check.text("ref", required=True, max_len=64, pattern="ref")
     placed_at = _moment(check, "placed_at")
     status = check.choice("status", SHOP_STATUSES, default=OrderStatus.ORDER.value)
     # R1: a preorder has no customer yet; an order has the customer and where it goes.
     needed = status == OrderStatus.ORDER.value
     name = check.text("customer_name", required=needed)
     email = check.text("customer_email")
-    if email and "@" not in email:
+    if email and not _RE["email"].fullmatch(email):
         check.add("customer_email", f"{email[:80]!r} is not an e-mail address")
     street = check.text("street", required=needed)
     postcode = check.text("postcode", required=needed, max_len=20)
     city = check.text("city", required=needed, max_len=100)
-    country = check.text("country", required=True, max_len=2, pattern=_COUNTRY)
+    country = check.text("country", required=True, max_len=2, pattern="country")
     language = check.choice("language", LANGUAGES, default=customer_language(country or ""))
     currency = check.choice("currency", CURRENCIES)
     method = check.choice("payment_method", _METHODS)
@@ -364,16 +376,27 @@ def parse_order(data: object) -> IncomingOrder | list[FieldError]:
 
 
 def _moment(check: _Errors, name: str) -> datetime | None:
-    text = check.text(name, required=True, max_len=40)
-    if not text:
+    """An RFC 3339 time with its offset (what OpenAPI's date-time is)."""
+    raw = check.data.get(name, _ABSENT)
+    if check.text(name, required=True, max_len=40) == "" or not isinstance(raw, str):
         return None
+    if not _RE["date-time"].fullmatch(raw):
+        naive = _RE["date-time"].fullmatch(raw + "Z")
+        check.add(
+            name,
+            f"{raw!r} has no UTC offset (add Z or +01:00)"
+            if naive
+            else f"{raw!r} is not a time such as 2026-12-01T09:14:00+01:00",
+        )
+        return None
+    # Python reads ISO 8601 in capitals, to the microsecond; a leap second is the one before.
+    text = re.sub(r"(\.[0-9]{6})[0-9]+", r"\1", raw.upper().replace(" ", "T"))
+    text = re.sub(r"(T[0-9]{2}:[0-9]{2}):60", r"\1:59", text)
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
-        check.add(name, f"{text!r} is not an ISO 8601 time such as 2026-12-01T09:14:00+01:00")
-        return None
-    if moment.tzinfo is None:
-        check.add(name, f"{text!r} has no UTC offset (add Z or +01:00)")
+        moment.astimezone(UTC)  # a time at the edge of the calendar can't be in UTC
+    except (ValueError, OverflowError):
+        check.add(name, f"{raw!r} is not a time that exists")
         return None
     return moment
 
@@ -392,12 +415,12 @@ def _lines(check: _Errors, raw: object) -> list[IncomingLine]:
             continue
         line = _Errors(item, f"lines[{i}].")
         line.unknown(LINE_FIELDS)
-        sku = line.text("sku", required=True, max_len=40, pattern=_SKU)
+        sku = line.text("sku", required=True, max_len=40, pattern="sku")
         gtin = line.gtin("ean")
         name = line.text("name", required=True)
         quantity = line.whole("quantity", lo=1, hi=MAX_LINE_QUANTITY)
-        price = line.decimal("price", places=2, hi=MAX_PRICE_MINOR)
-        vat = line.decimal("vat_rate", places=2, hi=100_00, required=False)
+        price = line.decimal("price", places=2, hi=MAX_PRICE_MINOR, pattern="money")
+        vat = line.decimal("vat_rate", places=2, hi=100_00, pattern="vat_rate", required=False)
         check.found.extend(line.found)
         if not line.found:
             assert quantity is not None and price is not None
@@ -412,12 +435,12 @@ def parse_product(data: object) -> IncomingProduct | list[FieldError]:
     assert isinstance(data, Mapping)
     check = _Errors(data)
     check.unknown(PRODUCT_FIELDS)
-    sku = check.text("sku", required=True, max_len=40, pattern=_SKU)
+    sku = check.text("sku", required=True, max_len=40, pattern="sku")
     name = check.text("name", required=True)
     gtin = check.gtin("ean")
-    location = check.text("location", max_len=20, pattern=_LOCATION)
+    location = check.text("location", max_len=20)
     weight = check.whole("weight_g", lo=0, hi=1_000_000, default=0)
-    price = check.decimal("price", places=2, hi=MAX_PRICE_MINOR, required=False)
+    price = check.decimal("price", places=2, hi=MAX_PRICE_MINOR, pattern="money", required=False)
     if check.found:
         return check.found
     ean = None if gtin is None else str(data["ean"]).strip()
@@ -431,7 +454,7 @@ def parse_stock(data: object) -> IncomingStock | list[FieldError]:
     assert isinstance(data, Mapping)
     check = _Errors(data)
     check.unknown(STOCK_FIELDS)
-    sku = check.text("sku", required=True, max_len=40, pattern=_SKU)
+    sku = check.text("sku", required=True, max_len=40, pattern="sku")
     on_hand = check.whole("on_hand", lo=0, hi=MAX_ON_HAND)
     if check.found:
         return check.found

@@ -10,12 +10,14 @@ does I/O.
 In CSV an order is one row per line: the order's columns and `line_sku`, `line_ean`,
 `line_name`, `line_quantity`, `line_price`, `line_vat_rate`. Rows in a row with the same `ref`
 are one order; its columns are read from the first of them (later rows may leave them empty).
+An empty cell is a field not given; `paid` is true/false (1/0, yes/no).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -99,8 +101,24 @@ def _csv_rows(kind: str, lines: Iterable[str]) -> Iterator[Record]:
         if len(row) != len(header):
             yield Record(start, error=f"has {len(row)} columns; the header has {len(header)}")
         else:
-            yield Record(start, {k: v for k, v in zip(header, row, strict=True) if v != ""})
+            cells = zip(header, row, strict=True)
+            yield Record(start, {k: _typed(k, v) for k, v in cells if v != ""})
         start = reader.line_num + 1
+
+
+#: CSV columns whose JSON form is not text: a flag, whole numbers.
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+_WHOLE = frozenset({"line_quantity", "weight_g", "on_hand"})
+
+
+def _typed(column: str, cell: str) -> object:
+    """A CSV cell as the JSON record would hold it; a cell that isn't one stays text, and
+    core says what is wrong with it."""
+    if column == "paid":
+        return _FLAGS.get(cell.strip().lower(), cell)
+    if column in _WHOLE and re.fullmatch(r"\s*-?[0-9]{1,12}\s*", cell):
+        return int(cell)
+    return cell
 
 
 def _csv_orders(rows: Iterable[Record]) -> Iterator[Record]:
