@@ -43,7 +43,7 @@ def problem(status: int, detail: str, **extra: Any) -> Response:
     """An RFC 9457 problem document."""
     body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status}
     body.update(detail=detail, **extra)
-    response = Response(json.dumps(body, ensure_ascii=False), status, mimetype=PROBLEM)
+    response = Response(json.dumps(body), status, mimetype=PROBLEM)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="stationd intake"'
     return response
@@ -94,7 +94,7 @@ def _http_error(err: HTTPException) -> Response:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return Response(json.dumps(openapi_document(), ensure_ascii=False), mimetype="application/json")
+    return Response(json.dumps(openapi_document()), mimetype="application/json")
 
 
 def _records() -> list[Any] | Response:
@@ -135,7 +135,7 @@ def _take(kind: str, parse: Any, run: Any) -> Response:
             for o in summary.outcomes or []
         ],
     }
-    return Response(json.dumps(body, ensure_ascii=False), 200, mimetype="application/json")
+    return Response(json.dumps(body), 200, mimetype="application/json")
 
 
 def _store():  # type: ignore[no-untyped-def]

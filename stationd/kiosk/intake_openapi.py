@@ -15,6 +15,7 @@ from stationd.core.intake import (
     MAX_LINES,
     MAX_ON_HAND,
     MAX_PRICE_MINOR,
+    PATTERNS,
     SHOP_STATUSES,
 )
 from stationd.core.orders import MAX_LINE_QUANTITY, PAYMENT_CURRENCIES, PaymentMethod
@@ -23,8 +24,13 @@ from stationd.core.orders import MAX_LINE_QUANTITY, PAYMENT_CURRENCIES, PaymentM
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_RECORDS = 1000
 
-# What core.intake refuses in text: control characters (the newline allowed).
-_NO_CONTROL = "^[^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+
+def _pattern(name: str) -> str:
+    """core.intake's pattern `name`, anchored as JSON Schema's `pattern` (a search) needs."""
+    return f"^(?:{PATTERNS[name]})$"
+
+
+_NO_CONTROL = _pattern("text")
 
 
 def _text(max_len: int = 200, *, required: bool = False) -> dict[str, Any]:
@@ -39,17 +45,17 @@ def _text(max_len: int = 200, *, required: bool = False) -> dict[str, Any]:
 _MONEY = {
     "description": 'Per item, VAT included, at most 2 decimals: a number or text like "149.00".',
     "oneOf": [
-        {"type": "string", "pattern": "^[0-9]{1,12}(\\.[0-9]{1,12})?$"},
-        {"type": "number", "minimum": 0, "maximum": MAX_PRICE_MINOR // 100, "multipleOf": 0.01},
+        {"type": "string", "pattern": _pattern("money")},
+        {"type": "number", "minimum": 0, "maximum": MAX_PRICE_MINOR / 100, "multipleOf": 0.01},
     ],
 }
 _GTIN = {
     "type": "string",
     "format": "gtin",
-    "pattern": "^([0-9]{8}|[0-9]{12,14})$",
+    "pattern": _pattern("gtin"),
     "description": "EAN-8, UPC-A, EAN-13 or GTIN-14 with its GS1 check digit.",
 }
-_SKU = {"type": "string", "pattern": "^\\S{1,40}$"}
+_SKU = {"type": "string", "pattern": _pattern("sku")}
 
 LINE = {
     "type": "object",
@@ -64,7 +70,7 @@ LINE = {
         "vat_rate": {
             "description": "Percent, e.g. 25; absent: the shop's standard rate.",
             "oneOf": [
-                {"type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]{1,2})?$"},
+                {"type": "string", "pattern": _pattern("vat_rate")},
                 {"type": "number", "minimum": 0, "maximum": 100, "multipleOf": 0.01},
             ],
         },
@@ -77,19 +83,25 @@ ORDER = {
     "additionalProperties": False,
     "required": ["ref", "placed_at", "country", "currency", "payment_method", "paid", "lines"],
     "properties": {
-        "ref": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._/#:-]{0,63}$"},
+        "ref": {"type": "string", "pattern": _pattern("ref")},
         "placed_at": {
             "type": "string",
             "format": "date-time",
+            "maxLength": 64,
+            "pattern": _pattern("date-time"),
             "description": "RFC 3339, with its offset.",
         },
         "status": {"enum": list(SHOP_STATUSES), "default": "order"},
         "customer_name": _text(),
-        "customer_email": {"type": "string", "maxLength": 200, "pattern": "^$|^[^\\s@]+@\\S+$"},
+        "customer_email": {
+            "type": "string",
+            "maxLength": 200,
+            "pattern": _pattern("email"),
+        },
         "street": _text(),
         "postcode": _text(20),
         "city": _text(100),
-        "country": {"type": "string", "pattern": "^[A-Z]{2}$"},
+        "country": {"type": "string", "pattern": _pattern("country")},
         "language": {"enum": list(LANGUAGES), "description": "Absent: from the country."},
         "currency": {"enum": list(CURRENCIES)},
         "payment_method": {"enum": [m.value for m in PaymentMethod]},
