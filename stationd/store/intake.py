@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 
 from stationd.core.intake import IncomingOrder, IncomingProduct, IncomingStock
 from stationd.core.order_import import OrderUpdate
@@ -69,7 +69,7 @@ def insert_orders(
         ids = list(range(top + 1, top + 1 + len(rows)))
         for order_id, row in zip(ids, rows, strict=True):
             row["id"] = order_id
-        conn.execute(insert(orders), rows)
+        _insert_many(conn, orders, rows)
     else:
         returning = insert(orders).returning(orders.c.id, sort_by_parameter_order=True)
         ids = list(conn.execute(returning, rows).scalars())
@@ -87,8 +87,29 @@ def insert_orders(
         for order_id, order in zip(ids, new, strict=True)
         for position, line in enumerate(order.lines)
     ]
-    conn.execute(insert(order_lines), lines)
+    if conn.dialect.name == "sqlite":
+        _insert_many(conn, order_lines, lines)
+    else:
+        conn.execute(insert(order_lines), lines)
     return ids
+
+
+def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """SQLite: one prepared INSERT run over every row by the driver (executemany). What
+    SQLAlchemy spends per row (its parameter processing) was a third of a 100,000-order
+    import; each value still goes through its column type's own bind processor, so a time is
+    written the one way the store writes times (UtcDateTime)."""
+    names = list(rows[0])
+    binds = [table.c[name].type.bind_processor(conn.dialect) for name in names]
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    typed = [(i, bind) for i, bind in enumerate(binds) if bind is not None]
+    values = []
+    for row in rows:
+        line = [row[name] for name in names]
+        for i, bind in typed:
+            line[i] = bind(line[i])
+        values.append(tuple(line))
+    conn.exec_driver_sql(sql, values)
 
 
 def line_vat(conn: Connection, order_ids: Iterable[int]) -> dict[int, int | None]:

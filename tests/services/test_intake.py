@@ -5,6 +5,7 @@ twice changes nothing, and a changed order is taken in only as far as R1/R2 allo
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -77,11 +78,15 @@ def test_r1_r4_the_readme_example_goes_in_and_shows_in_the_queue_and_the_search(
         2 * 14900 + 29900,
     )
     assert lines == [("SKU-00001", 2, 2500), ("SKU-00002", 1, 2500)]
+    assert row["placed_at"] == datetime(2026, 12, 1, 8, 14, tzinfo=UTC)
+    assert row["paid"] is True and row["waiting"] is False
     assert order_row(store, "WEB-10024")[0]["status"] == "preorder"
     # R4: found by a piece of the customer's name, through the order-text index.
     with store.read() as conn:
         page = search_orders(conn, parse_query({"text": "andersso"}))
+        on_the_day = search_orders(conn, parse_query({"from": "2026-12-01", "to": "2026-12-01"}))
     assert [r.id for r in page.rows] == [row["id"]]
+    assert len(on_the_day.rows) == 2
     # R6/R9: paid and in stock, the pack script moves it; it is in the outbound queue.
     run_once(store, station="bench-1", trigger="cli")
     with store.read() as conn:
