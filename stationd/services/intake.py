@@ -98,9 +98,6 @@ class ImportSummary:
         return said
 
 
-Progress = Callable[[int], None]
-
-
 class _Batches:
     """Parsed records gathered until a batch is full, or until a key comes again (the second
     must see what the first wrote)."""
@@ -135,7 +132,6 @@ def _take(
     parse: Callable[[object], Any],
     key: str,
     batches: _Batches,
-    progress: Progress | None,
 ) -> ImportSummary:
     for record in records:
         if record.error is not None:
@@ -154,8 +150,6 @@ def _take(
                 )
             else:
                 batches.add(record.line, getattr(parsed, key), parsed)
-        if progress is not None:
-            progress(1)
     batches.flush()
     return summary
 
@@ -166,7 +160,6 @@ def import_orders(
     records: Iterable[Record],
     *,
     bus: Bus | None = None,
-    progress: Progress | None = None,
     keep_outcomes: bool = False,
     batch: int = BATCH,
 ) -> ImportSummary:
@@ -213,14 +206,13 @@ def import_orders(
             for order_id in changed_ids:
                 bus.publish(OrderChanged(order_id, "import"))
 
-    return _take(records, summary, parse_order, "ref", _Batches(write, batch), progress)
+    return _take(records, summary, parse_order, "ref", _Batches(write, batch))
 
 
 def import_products(
     store: Store,
     records: Iterable[Record],
     *,
-    progress: Progress | None = None,
     keep_outcomes: bool = False,
     batch: int = BATCH,
 ) -> ImportSummary:
@@ -254,14 +246,13 @@ def import_products(
         for outcome in outcomes:
             summary.note(outcome)
 
-    return _take(records, summary, parse_product, "sku", _Batches(write, batch), progress)
+    return _take(records, summary, parse_product, "sku", _Batches(write, batch))
 
 
 def import_stock(
     store: Store,
     records: Iterable[Record],
     *,
-    progress: Progress | None = None,
     keep_outcomes: bool = False,
     batch: int = BATCH,
 ) -> ImportSummary:
@@ -301,4 +292,4 @@ def import_stock(
         for outcome in outcomes:
             summary.note(outcome)
 
-    return _take(records, summary, parse_stock, "sku", _Batches(write, batch), progress)
+    return _take(records, summary, parse_stock, "sku", _Batches(write, batch))
