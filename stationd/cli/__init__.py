@@ -1,5 +1,5 @@
 """`stationd …` commands: serve, demo, packscript, orders search, devices, db upgrade, claims,
-install, uninstall, check,
+import, install, uninstall, check,
 export sie.
 
 Every expected failure — a bad config, a database that is down, a refused rule — ends as one
@@ -14,6 +14,7 @@ from stationd.cli import (  # noqa: F401  (they add their commands)
     devices,
     export,
     install,
+    intake,
     orders,
     serve,
     sync,

@@ -33,6 +33,7 @@ from stationd.config.sections import (
     BenchSettings,
     DatabaseSettings,
     DiscoverySettings,
+    IntakeSettings,
     KioskSettings,
     LoggingSettings,
     PackScriptSettings,
@@ -101,6 +102,7 @@ class Settings:
     discovery: DiscoverySettings = _section(DiscoverySettings)
     sync: SyncSettings = _section(SyncSettings)
     accounting: AccountingSettings = _section(AccountingSettings)
+    intake: tuple[IntakeSettings, ...] = _array(IntakeSettings, unique="name")
     #: Where these settings came from: the config file's path, DEFAULTS_SOURCE when no file
     #: was read (issue 12: `serve` says which, in the log and on the Devices page).
     source: str = dataclasses.field(default="<defaults>", compare=False)

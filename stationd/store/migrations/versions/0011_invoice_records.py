@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"  # relinked after integ's chain (0008 → 0012 → 0009)
+down_revision = "0010"  # relinked: 0008 → 0012 → 0009 → 0010 → 0011
 branch_labels = None
 depends_on = None
 
