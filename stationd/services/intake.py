@@ -29,6 +29,7 @@ from stationd.core.intake_formats import Record
 from stationd.core.order_import import plan_update
 from stationd.core.orders import OrderRuleError
 from stationd.events import Bus, OrderChanged
+from stationd.store.bulk_indexes import put_back, set_aside, worth_setting_aside
 from stationd.store.database import Store
 from stationd.store.intake import (
     gtin_holders,
@@ -166,6 +167,9 @@ def import_orders(
     """Take in the shop's orders (R1, R2, R4): new ones added, changed ones updated while R2
     allows, the same ones left as they are."""
     summary = ImportSummary("orders", outcomes=[] if keep_outcomes else None)
+    # A big import on SQLite writes without the indexes it would change at random places and
+    # makes them at the end (`store.bulk_indexes`); decided once it has added enough.
+    aside = {"decided": False, "set": False}
 
     def write(pending: list[tuple[int, IncomingOrder]]) -> None:
         changed_ids: list[int] = []
@@ -175,6 +179,9 @@ def import_orders(
             # Exclusive against a pack-script run (PostgreSQL): the run never sees an order
             # half changed; SQLite's write lock does this by itself.
             packscript_lock(conn, shared=True)
+            if not aside["decided"] and worth_setting_aside(conn, summary.new):
+                aside["decided"] = aside["set"] = True
+                set_aside(conn)
             known = known_orders(conn, shop, [o.ref for _, o in pending])
             new = [(line, o) for line, o in pending if o.ref not in known]
             again = [(line, o) for line, o in pending if o.ref in known]
@@ -206,7 +213,12 @@ def import_orders(
             for order_id in changed_ids:
                 bus.publish(OrderChanged(order_id, "import"))
 
-    return _take(records, summary, parse_order, "ref", _Batches(write, batch))
+    try:
+        return _take(records, summary, parse_order, "ref", _Batches(write, batch))
+    finally:
+        if aside["set"]:
+            with store.write(bulk=True) as conn:
+                put_back(conn)
 
 
 def import_products(

@@ -188,6 +188,10 @@ class Store:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+            if self.is_sqlite:
+                from stationd.store.bulk_indexes import put_back
+
+                put_back(conn)  # an import that died with its indexes set aside
 
     def revision(self) -> str | None:
         """The schema's current Alembic revision, or None for an empty database."""
