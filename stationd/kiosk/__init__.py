@@ -81,7 +81,7 @@ def create_app(station: Station) -> Flask:
     def _require_token() -> None:
         # Off loopback the kiosk is a door into the shop's orders: a token opens it. The intake
         # API has its own: each shop's bearer token (kiosk/intake_api.py).
-        if not token or is_loopback(request.remote_addr) or _is_api():
+        if not token or is_loopback(request.remote_addr) or intake_api.is_api_path():
             return
         if request.path == "/metrics" and metrics_token:
             # A monitor from the network may hold only the metrics token, which opens nothing else.
@@ -132,7 +132,8 @@ def create_app(station: Station) -> Flask:
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):  # type: ignore[no-untyped-def]
-        if _is_api():  # a path under /api/ no route took (404, 405): answered as the API does
+        # A path under /api/ no route took (404, 405): answered as the API does.
+        if intake_api.is_api_path():
             return intake_api.http_problem(err)
         if err.description and err.description != type(err).description:
             return error_page(err.code or 400, err.description)
@@ -144,13 +145,11 @@ def create_app(station: Station) -> Flask:
         if database_unavailable(err):  # a state of the station, logged once by its availability
             return away_page(err)
         log.exception("kiosk request failed: %s %s", request.method, request.path)
+        if intake_api.is_api_path():
+            return intake_api.problem(500, "The station failed to take this in; it is in its log.")
         return error_page(500, _("Something went wrong on the station; it is in the log."))
 
     return app
-
-
-def _is_api() -> bool:
-    return request.path.startswith(intake_api.bp.url_prefix or "/api/")
 
 
 def _http_sentence(code: int) -> str:

@@ -36,14 +36,23 @@ _TITLES = {
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Invalid records",
+    500: "Internal server error",
+    503: "Service unavailable",
 }
 
 
-def problem(status: int, detail: str, **extra: Any) -> Response:
+def is_api_path() -> bool:
+    """Whether the request is the API's (its errors are problem documents, not pages)."""
+    return request.path.startswith(bp.url_prefix or "/api/")
+
+
+def problem(
+    status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
     """An RFC 9457 problem document."""
     body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status}
     body.update(detail=detail, **extra)
-    response = Response(json.dumps(body), status, mimetype=PROBLEM)
+    response = Response(json.dumps(body), status, mimetype=PROBLEM, headers=headers)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="stationd intake"'
     return response

@@ -246,6 +246,10 @@ def _operation(name: str, schema: str, summary: str) -> dict[str, Any]:
                 "413": _problem(f"The body is larger than {MAX_BODY_BYTES} bytes."),
                 "415": _problem("The body is not JSON (Content-Type)."),
                 "422": _problem("Some records are not valid: none was taken in."),
+                "503": {
+                    **_problem("The station's database does not answer: send them again later."),
+                    "headers": {"Retry-After": {"schema": {"type": "string"}}},
+                },
             },
         }
     }

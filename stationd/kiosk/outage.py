@@ -13,6 +13,7 @@ from flask import Flask, current_app, g, render_template, request
 from stationd.events import DatabaseState, SyncState
 from stationd.kiosk.i18n import LOCALES, ngettext, parsed_locale, request_language
 from stationd.kiosk.i18n import gettext as _
+from stationd.kiosk.intake_api import is_api_path, problem
 
 if TYPE_CHECKING:
     from flask import Response
@@ -108,12 +109,16 @@ def database_state() -> DatabaseState:
     return current_app.config["STATION"].database_watch.current
 
 
-def away_page(err: BaseException | None = None) -> tuple[str, int, dict[str, str]]:
+def away_page(err: BaseException | None = None) -> tuple[str, int, dict[str, str]] | Response:
     """The 503 page that says the database is away (told to the station's availability first,
-    which logs it once)."""
+    which logs it once); to a shop's program on the intake API, a problem document."""
     station = current_app.config["STATION"]
     if err is not None:
         station.availability.lost(err, f"kiosk {request.method} {request.path}")
+    if is_api_path():
+        # A shop's program reads JSON, not the packer's page, and comes back after Retry-After.
+        detail = "The station's database does not answer: send the records again later."
+        return problem(503, detail, headers={"Retry-After": str(RETRY_S)})
     # The frame's own reads (who is signed in) would meet the same outage: skip them.
     g.database_away = True
     body = render_template("error.html", code=503, message=away_sentence(), retry_s=RETRY_S)

@@ -129,3 +129,27 @@ def test_the_openapi_document_is_served_and_is_openapi_3_1(api_station):
     document = api_station.app.test_client().get("/api/v1/openapi.json").json
     assert document["openapi"] == "3.1.0"
     assert set(document["paths"]) == {"/api/v1/orders", "/api/v1/products", "/api/v1/stock"}
+
+
+def test_r1_while_the_database_is_away_the_api_answers_a_problem_503_and_takes_it_later(
+    make_station, own_postgres, own_pg_url
+):
+    station = make_station(
+        intake=[{"name": "webshop", "token": TOKEN}],
+        database={"url": own_pg_url, "busy_timeout_s": 1},
+    )
+    station.app.testing = True
+    client = station.app.test_client()
+    own_postgres.stop()
+    try:
+        for _ in range(2):  # met by the request itself, then known before it is tried
+            away = client.post("/api/v1/orders", json=ORDER, headers=AUTH)
+            assert (away.status_code, away.mimetype) == (503, "application/problem+json")
+            assert away.json["status"] == 503 and "database" in away.json["detail"]
+            assert away.headers["Retry-After"] == "5"
+    finally:
+        own_postgres.start()
+    assert station.availability.check(station.store)  # as the watch does, every few seconds
+    sent = client.post("/api/v1/orders", json=ORDER, headers=AUTH)
+    assert (sent.status_code, sent.json["new"]) == (200, 1)
+    assert shop_orders(station) == [("webshop", "WEB-1")]
