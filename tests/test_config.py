@@ -534,6 +534,16 @@ def test_scanner_names_must_be_unique():
     assert "scanners[2].name 'a' is already used by scanners[0]" in str(err)
 
 
+def test_r1_two_intake_shops_with_the_same_token_are_refused_without_saying_it():
+    token = "shared-token-0123456789"
+    shops = [{"name": "a", "token": token}, {"name": "b", "token": ""}, {"name": "c"}]
+    # No token twice over: the API tells a request's shop by its token alone.
+    err = error_of({"intake": [*shops, {"name": "d", "token": token}]})
+    assert "intake[3].token is already used by intake[0]" in str(err)
+    assert token not in str(err)
+    assert len(settings_from_dict({"intake": shops}).intake) == 3  # shops without the API
+
+
 def test_serial_scanner_needs_a_way_of_finding_it():
     err = error_of({"scanners": [serial(port="")]})
     assert "scanners[0] needs a way of finding the scanner: port, or usb_vid and usb_pid" in str(

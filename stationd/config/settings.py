@@ -63,14 +63,15 @@ DEFAULTS_SOURCE = "<defaults>"
 class _Section:
     cls: type
     array: bool = False
-    unique: str | None = None  # for arrays: a key whose value must differ between entries
+    # For arrays: keys whose values must differ between entries (an empty one is unset).
+    unique: tuple[str, ...] = ()
 
 
 def _section(cls: type) -> Any:
     return dataclasses.field(default_factory=cls, metadata={_SECTION: _Section(cls)})
 
 
-def _array(cls: type, *, unique: str | None = None) -> Any:
+def _array(cls: type, *, unique: tuple[str, ...] = ()) -> Any:
     return dataclasses.field(
         default=(), metadata={_SECTION: _Section(cls, array=True, unique=unique)}
     )
@@ -88,10 +89,10 @@ class Settings:
     database: DatabaseSettings = _section(DatabaseSettings)
     kiosk: KioskSettings = _section(KioskSettings)
     packscript: PackScriptSettings = _section(PackScriptSettings)
-    scanners: tuple[ScannerSettings, ...] = _array(ScannerSettings, unique="name")
+    scanners: tuple[ScannerSettings, ...] = _array(ScannerSettings, unique=("name",))
     logging: LoggingSettings = _section(LoggingSettings)
     shop: ShopSettings = _section(ShopSettings)
-    printers: tuple[PrinterSettings, ...] = _array(PrinterSettings, unique="name")
+    printers: tuple[PrinterSettings, ...] = _array(PrinterSettings, unique=("name",))
     print: PrintSettings = _section(PrintSettings)
     scale: ScaleSettings = _section(ScaleSettings)
     bench: BenchSettings = _section(BenchSettings)
@@ -102,7 +103,7 @@ class Settings:
     discovery: DiscoverySettings = _section(DiscoverySettings)
     sync: SyncSettings = _section(SyncSettings)
     accounting: AccountingSettings = _section(AccountingSettings)
-    intake: tuple[IntakeSettings, ...] = _array(IntakeSettings, unique="name")
+    intake: tuple[IntakeSettings, ...] = _array(IntakeSettings, unique=("name", "token"))
     #: Where these settings came from: the config file's path, DEFAULTS_SOURCE when no file
     #: was read (issue 12: `serve` says which, in the log and on the Devices page).
     source: str = dataclasses.field(default="<defaults>", compare=False)
@@ -231,18 +232,22 @@ def _build_settings(data: Any, ctx: _Context) -> Settings:
             _build_section(section.cls, item, f"{name}[{i}]", name, ctx)
             for i, item in enumerate(raw)
         )
-        if section.unique:
+        for key in section.unique:
+            # A secret (a shop's token: which shop a request is from) is never said.
+            secret = not next(f for f in dataclasses.fields(section.cls) if f.name == key).repr
             seen: dict[Any, int] = {}
             for i, entry in enumerate(entries):
-                value = getattr(entry, section.unique)
+                value = getattr(entry, key)
                 if value in seen:
-                    where = f"{name}[{i}].{section.unique}"
+                    where = f"{name}[{i}].{key}"
+                    shown = "" if secret else f" {value!r}"
                     raise ctx.error(
                         where,
-                        f"{where} {value!r} is already used by {name}[{seen[value]}]; "
-                        f"each of the {name} needs its own {section.unique}",
+                        f"{where}{shown} is already used by {name}[{seen[value]}]; "
+                        f"each of the {name} needs its own {key}",
                     )
-                seen[value] = i
+                if value != "":
+                    seen[value] = i
         values[name] = entries
     settings = Settings(**values, source=ctx.source)
     names = [p.name for p in settings.printers]
