@@ -82,7 +82,9 @@ def run(store, path: Path):  # type: ignore[no-untyped-def]
 
     wall, cpu = time.perf_counter(), time.process_time()
     with path.open(encoding="utf-8") as lines:
-        summary = import_orders(store, "shop", read_records("orders", "jsonl", lines))
+        summary = import_orders(
+            store, "shop", read_records("orders", "jsonl", lines), station="bench"
+        )
     return summary, time.perf_counter() - wall, time.process_time() - cpu
 
 

@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from stationd.cli import main
+from stationd.core.audit import OrderImportUpdated, OrdersImported
+from stationd.store.audit import read_events
 from stationd.store.tables import orders
 
 ORDER = {
@@ -30,7 +32,7 @@ ORDER = {
 
 def config(tmp_path: Path, extra: str = "") -> Path:
     path = tmp_path / "stationd.toml"
-    path.write_text(f'[station]\nstate_dir = "{tmp_path}"\n{extra}')
+    path.write_text(f'[station]\nname = "test-station"\nstate_dir = "{tmp_path}"\n{extra}')
     return path
 
 
@@ -86,9 +88,18 @@ def test_r17_with_sync_the_import_writes_central(tmp_path, pg_store):
     path = tmp_path / "orders.jsonl"
     path.write_text(json.dumps(ORDER) + "\n")
     assert run(cfg, "orders", str(path)).exit_code == 0
+    path.write_text(json.dumps({**ORDER, "comment": "Ring først"}) + "\n")
+    assert run(cfg, "orders", str(path)).exit_code == 0
     with pg_store.read() as conn:
-        assert conn.execute(select(orders.c.shop, orders.c.shop_ref)).all() == [
-            ("webshop", "WEB-7")
+        assert conn.execute(select(orders.c.shop, orders.c.shop_ref, orders.c.id)).all() == [
+            ("webshop", "WEB-7", order_id := conn.execute(select(orders.c.id)).scalar())
         ]
+        # Its audit events are central's too, written with it (the station's name on them):
+        # central hears of the import from the import itself, no bench's push.
+        said = [(e.station, e.order_id, e.event) for e in read_events(conn)]
+    assert said == [
+        ("test-station", None, OrdersImported("webshop", (order_id,))),
+        ("test-station", order_id, OrderImportUpdated("webshop", "WEB-7", "order")),
+    ]
     # The bench's own copy is not written: it gets the order by its pull, as any of central's.
     assert not (tmp_path / "stationd.sqlite").exists()

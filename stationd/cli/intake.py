@@ -73,7 +73,7 @@ def _run(ctx: click.Context, kind: str, path: str, fmt: str | None, shop: str | 
                 records = read_records(kind, fmt, _lines(raw, bar))
                 if kind == "orders":
                     assert shop is not None
-                    summary = import_orders(store, shop, records)
+                    summary = import_orders(store, shop, records, station=settings.station.name)
                 elif kind == "products":
                     summary = import_products(store, records)
                 else:

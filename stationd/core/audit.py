@@ -129,6 +129,34 @@ class LineAdded(AuditEvent):
     unit_price_minor: int = 0
 
 
+# --- the shop's orders in (R1, R2; issue 13 §1) ------------------------------------------------
+
+
+@_kind("import.orders")
+@dataclass(frozen=True, slots=True)
+class OrdersImported(AuditEvent):
+    """R1: new orders taken in from `shop` (a file or the intake API): one event per batch,
+    naming the orders, as the pack script's run does; each order keeps its shop and reference.
+    """
+
+    shop: str
+    orders: tuple[int, ...] = ()
+
+
+@_kind("order.import_updated")
+@dataclass(frozen=True, slots=True)
+class OrderImportUpdated(AuditEvent):
+    """R1, R2: the shop's changed version of the order (its reference `ref`) taken in: its
+    state now, and how many lines were kept (updated in place), removed and added."""
+
+    shop: str
+    ref: str
+    status: str
+    kept: int = 0
+    removed: int = 0
+    added: int = 0
+
+
 # --- the pack script (R6) ---------------------------------------------------------------------
 
 

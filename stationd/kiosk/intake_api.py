@@ -161,7 +161,12 @@ def orders() -> Response:
         "orders",
         parse_order,
         lambda records: import_orders(
-            _store(), shop or "", records, bus=station.bus, keep_outcomes=True
+            _store(),
+            shop or "",
+            records,
+            station=station.settings.station.name,
+            bus=station.bus,
+            keep_outcomes=True,
         ),
     )
 

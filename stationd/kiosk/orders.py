@@ -29,6 +29,7 @@ from stationd.core.audit import (
     LineAdded,
     LineQuantityChanged,
     LineRemoved,
+    OrderImportUpdated,
     OwnStatusSet,
     Packed,
     PackedPartial,
@@ -421,6 +422,8 @@ def describe_event(event: AuditEvent, lines: dict[int | None, Any]) -> str:
             return _("Line {sku} × {num} added.", sku=sku, num=quantity)
         case PackScriptMoved(run=run):
             return _("Moved to packing by pack-script run {run}.", run=run)
+        case OrderImportUpdated(shop=shop, ref=ref):
+            return _("The shop's changed order taken in ({shop}, {ref}).", shop=shop, ref=ref)
         case ItemPacked(line_id=line_id, code=code, how=how):
             hows = {"item": _("scanned"), "touch": _("by touch")}
             item = _item(lines, line_id, code)

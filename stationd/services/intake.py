@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stationd.clock import utcnow
+from stationd.core.audit import OrderImportUpdated, OrdersImported
 from stationd.core.intake import (
     FieldError,
     IncomingOrder,
@@ -29,6 +30,7 @@ from stationd.core.intake_formats import Record
 from stationd.core.order_import import plan_update
 from stationd.core.orders import OrderRuleError
 from stationd.events import Bus, OrderChanged
+from stationd.store.audit import record_event
 from stationd.store.bulk_indexes import put_back, set_aside, worth_setting_aside
 from stationd.store.database import Store
 from stationd.store.intake import (
@@ -160,12 +162,17 @@ def import_orders(
     shop: str,
     records: Iterable[Record],
     *,
+    station: str,
     bus: Bus | None = None,
     keep_outcomes: bool = False,
     batch: int = BATCH,
 ) -> ImportSummary:
     """Take in the shop's orders (R1, R2, R4): new ones added, changed ones updated while R2
-    allows, the same ones left as they are."""
+    allows, the same ones left as they are; each change in the audit log as `station`'s.
+
+    With [sync] the caller's `store` is central's: the import and its audit events are
+    written there directly, the orders reach the benches by their pull, and the events are
+    central's record — nothing pushes them (a bench's push sends its own outbox only)."""
     summary = ImportSummary("orders", outcomes=[] if keep_outcomes else None)
     # A big import on SQLite writes without the indexes it would change at random places and
     # makes them at the end (`store.bulk_indexes`); decided once it has added enough.
@@ -186,6 +193,8 @@ def import_orders(
             new = [(line, o) for line, o in pending if o.ref not in known]
             again = [(line, o) for line, o in pending if o.ref in known]
             ids = insert_orders(conn, shop, [o for _, o in new], at=at)
+            if ids:
+                record_event(conn, OrdersImported(shop, tuple(ids)), station=station, at=at)
             changed_ids += ids
             outcomes += [Outcome(line, o.ref, NEW) for line, o in new]
             differ = [(line, o) for line, o in again if known[o.ref][1] != o.content_hash]
@@ -205,6 +214,15 @@ def import_orders(
                         outcomes.append(Outcome(line, incoming.ref, REFUSED, (str(err),)))
                         continue
                     write_update(conn, shop, order, incoming, plan, at=at)
+                    said = OrderImportUpdated(
+                        shop,
+                        incoming.ref,
+                        plan.status.value,
+                        len(plan.changed),
+                        len(plan.removed),
+                        len(plan.added),
+                    )
+                    record_event(conn, said, station=station, order_id=order.id, at=at)
                     changed_ids.append(order.id)
                     outcomes.append(Outcome(line, incoming.ref, UPDATED))
         for outcome in sorted(outcomes, key=lambda o: o.at):

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from stationd.core.audit import OrderImportUpdated, OrdersImported
 from stationd.core.intake_formats import FileFormatError, read_records
 from stationd.core.search import parse_query
 from stationd.services.intake import import_orders, import_products, import_stock
 from stationd.services.packscript_run import run_once
 from stationd.services.report_in import ship
+from stationd.store.audit import read_events
 from stationd.store.database import Store
 from stationd.store.orders import outbound_queue
 from stationd.store.search import search_orders
@@ -34,7 +36,9 @@ def readme_block(language: str, after: str) -> list[str]:
 
 
 def orders_in(store: Store, lines: list[str], fmt: str = "jsonl", **kw):  # type: ignore[no-untyped-def]
-    return import_orders(store, "webshop", read_records("orders", fmt, lines), **kw)
+    return import_orders(
+        store, "webshop", read_records("orders", fmt, lines), station="bench-1", **kw
+    )
 
 
 def readme_shop(store: Store) -> None:
@@ -153,6 +157,30 @@ def test_r2_a_packing_order_takes_no_new_line_but_gives_back_stock_it_no_longer_
         reserved = dict(conn.execute(select(stock.c.sku, stock.c.reserved)).all())
     assert reserved["SKU-00001"] == 1
     assert order_row(store, "WEB-10023")[0]["status"] == "packing"
+
+
+def test_r1_r2_what_an_import_changed_is_in_the_audit_log_and_nothing_else(store):
+    readme_shop(store)
+    first = readme_block("json", "### Orders (JSON Lines)")
+    orders_in(store, first)
+    orders_in(store, first)  # the same again: no change, no event
+    ids = [order_row(store, ref)[0]["id"] for ref in ("WEB-10023", "WEB-10024")]
+    changed = first[0].replace('"quantity": 2', '"quantity": 3')
+    assert orders_in(store, [changed]).updated == 1
+    run_once(store, station="bench-1", trigger="cli")
+    ship(store, ids[0], ["00373000010000000011"], station="bench-1")
+    [refused] = orders_in(store, [changed.replace('"quantity": 3', '"quantity": 4')]).refused
+    assert "shipped" in refused.reasons[0]
+    with store.read() as conn:
+        said = [
+            (e.station, e.order_id, e.event)
+            for e in read_events(conn)
+            if isinstance(e.event, OrdersImported | OrderImportUpdated)
+        ]
+    assert said == [
+        ("bench-1", None, OrdersImported("webshop", tuple(ids))),
+        ("bench-1", ids[0], OrderImportUpdated("webshop", "WEB-10023", "order", kept=2)),
+    ]
 
 
 def test_r1_a_preorder_becomes_an_order_and_never_goes_back(store):

@@ -83,7 +83,9 @@ def test_r4_a_big_import_sets_the_indexes_aside_and_every_order_is_found_after_i
                     )
             yield record(n)
 
-    summary = import_orders(store, "webshop", read_records("orders", "jsonl", lines()), batch=2)
+    summary = import_orders(
+        store, "webshop", read_records("orders", "jsonl", lines()), station="t", batch=2
+    )
     assert (summary.new, summary.refused) == (20, [])
     assert seen[12] == set()  # aside while the import ran
     assert present(path) == KEPT
@@ -103,7 +105,7 @@ def test_r4_indexes_an_import_left_aside_are_made_again_by_the_next_start(
     store.upgrade()
     with store.write() as conn:
         bulk_indexes.set_aside(conn)  # as an import does, then dies
-    import_orders(store, "webshop", read_records("orders", "jsonl", [record(7)]))
+    import_orders(store, "webshop", read_records("orders", "jsonl", [record(7)]), station="t")
     assert present(path) == set()
     store.dispose()
 
