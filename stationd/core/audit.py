@@ -467,6 +467,8 @@ __all__ = [
     "OperatorActivated",
     "OperatorCreated",
     "OperatorDeactivated",
+    "OrderImportUpdated",
+    "OrdersImported",
     "OwnStatusCreated",
     "OwnStatusDeleted",
     "OwnStatusRenamed",

@@ -24,6 +24,8 @@ STORED_KINDS = {
     "order.line_removed",
     "order.line_added",
     "packscript.moved",
+    "import.orders",
+    "order.import_updated",
     "order.item_packed",
     "order.item_unpacked",
     "order.parcel_started",

@@ -20,6 +20,8 @@ EVERY_KIND: list[a.AuditEvent] = [
     a.LineRemoved(11, "A-1", 2, released=2),
     a.LineAdded(12, "B-2", 3, 9900),
     a.PackScriptMoved(5, (1001, 1002)),
+    a.OrdersImported("webshop", (1001, 1002)),
+    a.OrderImportUpdated("webshop", "WEB-7", "order", kept=1, removed=1, added=2),
     a.ItemPacked(11, "7310000000017", "item"),
     a.ItemUnpacked(11, "7310000000017", "touch"),
     a.ParcelStarted(2),
