@@ -254,6 +254,7 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
     from stationd.store.central_link import CentralLink
     from stationd.store.database import Store
     from stationd.store.tables import order_claims, order_lines
+    from stationd.sync.answers import tell_each_other
     from stationd.sync.pull import PullWorker
     from stationd.sync.push import Pusher, PushWorker
 
@@ -265,6 +266,7 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
     )
     push = PushWorker(Pusher(store, central, timeout_s=5.0), interval_s=1.0)
     pull = PullWorker(store, central, poll_interval_s=5.0, timeout_s=5.0)
+    tell_each_other(push, pull, claims)  # as the station wires them
     push.start()
     pull.start()
     claims.start()
@@ -443,6 +445,66 @@ def image(url: str) -> dict[int, tuple]:
     finally:
         store.dispose()
     return {i: (s, tuple(sorted(lines.get(i, [])))) for i, s in status.items()}
+
+
+def differences(truth: dict[int, tuple], copy: dict[int, tuple]) -> list[str]:
+    """Where a copy's `image` differs from central's: order, field, central's value, the
+    copy's — one line each."""
+    said = []
+    for order_id in sorted(set(truth) | set(copy)):
+        if truth.get(order_id) == copy.get(order_id):
+            continue
+        if order_id not in truth or order_id not in copy:
+            where = "central" if order_id in truth else "the copy"
+            said.append(f"order {order_id}: only {where} has it")
+            continue
+        (status_c, lines_c), (status_b, lines_b) = truth[order_id], copy[order_id]
+        if status_c != status_b:
+            said.append(f"order {order_id} status: central {status_c}, copy {status_b}")
+        at_c = {line: (p, d) for line, p, d in lines_c}
+        at_b = {line: (p, d) for line, p, d in lines_b}
+        for line in sorted(set(at_c) | set(at_b)):
+            c, b = at_c.get(line), at_b.get(line)
+            if c == b:
+                continue
+            if c is None or b is None:
+                where = "the copy" if c is None else "central"
+                said.append(f"order {order_id} line {line}: only {where} has it")
+                continue
+            for field, x, y in (("packed", c[0], b[0]), ("delivered", c[1], b[1])):
+                if x != y:
+                    said.append(f"order {order_id} line {line} {field}: central {x}, copy {y}")
+    return said
+
+
+def outcomes_of(path: Path, order_id: int) -> str:
+    """The bench's ops on `order_id` counted by kind and central's answer (unsent: None)."""
+    from sqlalchemy import func, select
+
+    from stationd.store.database import Store
+    from stationd.store.tables import events
+
+    store = Store(f"sqlite:///{path}")
+    try:
+        with store.read() as conn:
+            rows = conn.execute(
+                select(events.c.kind, events.c.outcome, events.c.epoch, func.count())
+                .where(events.c.order_id == order_id)
+                .group_by(events.c.kind, events.c.outcome, events.c.epoch)
+            ).all()
+            refusals = (
+                conn.execute(
+                    select(events.c.outcome_reason)
+                    .where(events.c.order_id == order_id, events.c.outcome == "refused")
+                    .distinct()
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        store.dispose()
+    counted = ", ".join(f"{k} {o} e{e}×{n}" for k, o, e, n in rows)
+    return counted + ("; refused: " + " | ".join(refusals) if refusals else "")
 
 
 def unsent(path: Path) -> int:
@@ -643,14 +705,8 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
         if converge_s is None:  # name what never agreed
             truth = image(central)
             for path in paths:
-                copy = image(f"sqlite:///{path}")
-                for order_id in sorted(set(truth) | set(copy)):
-                    if truth.get(order_id) != copy.get(order_id):
-                        print(
-                            f"{path.stem} ({unsent(path)} unsent): order {order_id} central "
-                            f"{truth.get(order_id)} copy {copy.get(order_id)}",
-                            file=sys.stderr,
-                        )
+                for said in differences(truth, image(f"sqlite:///{path}")):
+                    print(f"{path.stem} ({unsent(path)} unsent): {said}", file=sys.stderr)
         results = []
         for p in procs:
             p.send("stop")

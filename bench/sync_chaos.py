@@ -43,8 +43,10 @@ from sync import (
     Proxy,
     acknowledged,
     check,
+    differences,
     fill_central,
     image,
+    outcomes_of,
     unsent,
 )
 
@@ -120,15 +122,17 @@ def one_run(cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Name
                 if len(agreed) == benches:
                     break
             time.sleep(0.2)
-        if len(agreed) < benches:
+        if len(agreed) < benches:  # why: which order, which field, central against the copy
             truth = image(central)
             for i, path in enumerate(paths):
                 copy = image(f"sqlite:///{path}")
-                for order_id in sorted(set(truth) | set(copy)):
-                    if truth.get(order_id) != copy.get(order_id):
+                for said in differences(truth, copy):
+                    print(f"run {n} bench-{i} ({unsent(path)} unsent): {said}", file=sys.stderr)
+                for order_id in sorted(o for o in truth if truth[o] != copy.get(o)):
+                    for j, other in enumerate(paths):
                         print(
-                            f"run {n} bench-{i} ({unsent(path)} unsent): order {order_id} "
-                            f"central {truth.get(order_id)} copy {copy.get(order_id)}",
+                            f"run {n}   order {order_id} at bench-{j}: "
+                            f"{outcomes_of(other, order_id)}",
                             file=sys.stderr,
                         )
         for p in procs:

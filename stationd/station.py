@@ -205,6 +205,10 @@ class Station:
                 poll_interval_s=settings.sync.poll_interval_s,
                 timeout_s=settings.sync.timeout_s,
             )
+        if self.push is not None:  # the first to hear central back tells the others
+            from stationd.sync.answers import tell_each_other
+
+            tell_each_other(self.push, self.pull, self.central_claims)
         #: The sync as the bench shows it (offline since, changes waiting); None for a single
         #: bench.
         self.sync_watch = None

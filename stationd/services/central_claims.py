@@ -129,6 +129,9 @@ class CentralClaims:
         self._lock = threading.Lock()
         #: Why central was last out of reach (None: it answered last time).
         self.away: str | None = None
+        #: Called whenever central answered a claim or a keep-alive (sync.answers: the push
+        #: and the pull are told); None: nobody listens.
+        self.on_answer: Callable[[], None] | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -149,7 +152,7 @@ class CentralClaims:
             self._went_away(err)
             held = sorted(held_claims(conn, besides))
             return None if order_id in held else offline_refusal(order_id, held)
-        self.away = None
+        self._answered()
         if answer.claim is None:
             return sentence(
                 "Order {order} is not in the central database, so it can't be packed now.",
@@ -236,7 +239,7 @@ class CentralClaims:
         except CentralAway as err:
             self._went_away(err)
             return KeepAlive(away=self.away)
-        self.away = None
+        self._answered()
         # a claim renewed is ours; one not renewed among those we held was taken meanwhile
         lost_ids |= (held_ids & wanted) - {c.order_id for c in renewed}
         lost = {
@@ -269,6 +272,17 @@ class CentralClaims:
         """The orders this bench holds, as its copy says → their epochs (`sync status`)."""
         with self.store.read() as conn:
             return held_claims(conn, self.station)
+
+    def central_answers(self) -> None:
+        """Central just answered another part of sync: a keep-alive waiting out an outage
+        runs now (renewing what the bench holds, opens wait the full timeout again)."""
+        if self.away is not None:
+            self._wake.set()
+
+    def _answered(self) -> None:
+        self.away = None
+        if self.on_answer is not None:
+            self.on_answer()
 
     def _went_away(self, err: CentralAway) -> None:
         if self.away is None:

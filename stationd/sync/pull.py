@@ -197,6 +197,7 @@ class PullWorker:
         self._listener: Any = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._answered = False
         self._thread: threading.Thread | None = None
         self._state = ""
         self._pruned_at = 0.0
@@ -206,6 +207,9 @@ class PullWorker:
         self.pulls = 0
         #: When the pull first failed to read central (None: the last pull worked).
         self.away_since: datetime | None = None
+        #: Called after each pull that read central (sync.answers: the push and the claims
+        #: are told); None: nobody listens.
+        self.on_answer: Callable[[], None] | None = None
 
     def start(self) -> None:
         if self._thread is not None:
@@ -227,6 +231,12 @@ class PullWorker:
         """Pull now (`stationd sync now`)."""
         self._wake.set()
 
+    def central_answers(self) -> None:
+        """Central just answered another part of sync: a pull backing off tries at once."""
+        if self.away_since is not None:
+            self._answered = True
+            self._wake.set()
+
     def _run(self) -> None:
         retry = FIRST_RETRY_S
         while not self._stop.is_set():
@@ -235,6 +245,8 @@ class PullWorker:
                 self.last = pull_once(self.store, self._central)
                 self.pulls += 1
                 self.away_since = None
+                if self.on_answer is not None:
+                    self.on_answer()
                 self._prune()
                 self._became(
                     "following",
@@ -253,9 +265,12 @@ class PullWorker:
                     local_copy.save_error(self.store, reason)
                 except Exception:
                     log.debug("sync pull: the error could not be kept", exc_info=True)
-                # Jittered: benches that lost central together don't come back together.
-                self._stop.wait(retry * random.uniform(0.5, 1.5))
-                retry = min(retry * 2, MAX_RETRY_S)
+                # Jittered: benches that lost central together don't come back together. Cut
+                # short by `wake` and `central_answers` (then the back-off starts anew).
+                if self._wake.wait(retry * random.uniform(0.5, 1.5)):
+                    self._wake.clear()
+                answered, self._answered = self._answered, False
+                retry = FIRST_RETRY_S if answered else min(retry * 2, MAX_RETRY_S)
 
     def _became(self, state: str, message: str, detail: str) -> None:
         if state != self._state:

@@ -17,6 +17,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,8 +45,12 @@ BATCH = 200
 #: Consecutive ops applied in one central transaction at most (store.central_ops.apply_group):
 #: each op stays atomic with its inbox row; the commit's fsync is shared. 1: one op each.
 GROUP = 20
-#: The longest wait between tries while central stays away, s.
-MAX_BACKOFF_S = 60.0
+#: The longest wait between tries while central stays away, s. Short enough that a bench whose
+#: network came back without the pull or the claims noticing first (they wake the push:
+#: `PushWorker.central_answers`) sends its backlog within seconds, not a minute; long enough
+#: that a try costs central nothing (a refused connect). Was 60 s: a run of
+#: bench/sync_chaos.py waited that out after its faults ended.
+MAX_BACKOFF_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,13 +170,14 @@ def backoff_s(failures: int, base_s: float, *, rng: random.Random | None = None)
     """The wait before the next try after `failures` in a row: doubling from `base_s` up to
     `MAX_BACKOFF_S`, each drawn at random from half to all of it, so that benches cut off
     together do not all come back at the same instant."""
-    top = min(MAX_BACKOFF_S, base_s * 2 ** max(0, failures - 1))
+    top = max(base_s, min(MAX_BACKOFF_S, base_s * 2 ** max(0, failures - 1)))
     return (rng or random).uniform(top / 2, top)
 
 
 class PushWorker:
     """A thread that pushes whenever there is something to push: every `interval_s`, at once
-    when woken (`stationd sync now`, a new event), and after a back-off while central is away."""
+    when woken (`stationd sync now`, a new event), and after a back-off while central is away —
+    cut short when another part of sync hears central answer (`central_answers`)."""
 
     def __init__(self, pusher: Pusher, *, interval_s: float = 1.0) -> None:
         self.pusher = pusher
@@ -179,6 +185,10 @@ class PushWorker:
         self.failures = 0
         self.last_error: str | None = None
         self.offline_since: datetime | None = None
+        #: Called after a round that central answered (sync.answers: the pull and the claims
+        #: are told); None: nobody listens.
+        self.on_answer: Callable[[], None] | None = None
+        self._answered = threading.Event()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -195,6 +205,14 @@ class PushWorker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def central_answers(self) -> None:
+        """Central just answered another part of sync (the pull, the claims' keep-alive): if
+        the push is backing off, it tries at once, and a try that still fails starts the
+        back-off anew (central was there a moment ago). Cheap when the push is fine."""
+        if self.failures:
+            self._answered.set()
+            self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -222,13 +240,21 @@ class PushWorker:
                 if self.failures:
                     log.info("central answers again: the push goes on")
                 self.failures, self.last_error, self.offline_since = 0, None, None
+                self._answered.clear()
                 if done.left:
                     wait_s = 0
+                if done.sent and self.on_answer is not None:
+                    self.on_answer()
             except Exception as err:
-                if not database_unavailable(err):
+                unreachable = database_unavailable(err)
+                if not unreachable:
                     log.exception("push failed")
                 elif not self.failures:
                     log.warning("central can't be reached: %s", first_line(err))
+                if self._answered.is_set():
+                    self._answered.clear()
+                    if unreachable:  # a new outage (central answered since): no long wait
+                        self.failures = 0
                 self.failures += 1
                 self.last_error = first_line(err)
                 self.offline_since = self.offline_since or utcnow()

@@ -174,3 +174,33 @@ def test_the_worker_waits_out_an_outage_and_pushes_the_backlog_once_when_central
         worker.stop()
     assert worker.failures == 0 and worker.offline_since is None
     assert inbox_count(central) == 30 and packed_at(central, order) == 30
+
+
+def test_issue_11_central_answering_the_pull_ends_the_push_back_off_and_the_backlog_goes_at_once(
+    station, central, cut_proxy, make_shop
+):
+    """The push's back-off (here from a 120 s interval: 60-120 s after one failure) is cut
+    short when the pull hears central: the backlog written offline reaches central long
+    before the back-off would have ended (bench/sync_chaos.py's copies waited it out)."""
+    from stationd.sync.answers import tell_each_other
+    from stationd.sync.pull import PullWorker
+    from stationd.sync.push import PushWorker
+
+    (order,) = same_shop(make_shop, station, central, quantity=100)
+    claim_at(central, order)
+    cut_proxy.down = True
+    push = PushWorker(Pusher(station, cut_proxy.url(central.url), timeout_s=5), interval_s=120)
+    pull = PullWorker(station, cut_proxy.url(central.url), poll_interval_s=0.2, timeout_s=2)
+    tell_each_other(push, pull)
+    write_ops(station, order, 12)  # packed while central is away
+    push.start()
+    pull.start()
+    try:
+        _wait_for(lambda: push.failures >= 1 and pull.away_since, "both meeting the outage")
+        cut_proxy.down = False  # the network is back: the pull's next try answers
+        _wait_for(lambda: push.waiting() == 0, "the backlog pushed", timeout_s=50)
+    finally:
+        push.stop()
+        pull.stop()
+    assert push.offline_since is None
+    assert inbox_count(central) == 12 and packed_at(central, order) == 12
