@@ -156,6 +156,10 @@ class Proxy:
             for sock in pair:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                    # close() alone does not end a recv() blocked in a pump thread: the
+                    # socket lived on, open and silent (a stall, not a cut). shutdown() does.
+                    sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
                     sock.close()
 
     def heal(self) -> None:
@@ -245,6 +249,12 @@ def fill_central(url: str, orders: int, benches: int, rng: random.Random) -> Non
 
 # --- a bench process ----------------------------------------------------------------------
 def child(central: str, path: str, name: str, big: int, pool: list[int], seed: int) -> None:
+    import faulthandler
+    import signal
+
+    # SIGUSR1: every thread's stack on stderr (bench/sync_chaos.py asks a bench that never
+    # agreed what it is doing).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     from sqlalchemy import select
 
     from stationd.events import Bus, ScanRead
@@ -346,6 +356,10 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
             seed, seconds = arg.split()
             print(json.dumps(chaos(bench, report, name, pool, int(seed), float(seconds))))
             sys.stdout.flush()
+        elif verb == "steady":
+            seconds, rate = arg.split()
+            done = steady(bench, report, store, name, big, float(seconds), float(rate))
+            print(json.dumps(done), flush=True)
         elif verb == "stop":
             claims.stop()
             push.stop()
@@ -392,6 +406,75 @@ def chaos(bench, report, name: str, pool: list[int], seed: int, seconds: float) 
             errors += 1
         time.sleep(rng.uniform(0, 0.01))
     return {"actions": done, "errors": errors}
+
+
+def steady(bench, report, store, name: str, big: int, seconds: float, rate: float) -> dict:  # type: ignore[no-untyped-def]
+    """A packer's steady work for `seconds` at `rate` actions/s (bench/sync_outage.py): the
+    orders this bench holds first (claimed ahead), each packed whole and reported in; with none
+    left, its big order, reported in as a partial delivery every 5 items. Online or offline
+    alike: what the bench holds can be packed without central. Counts scans, report-ins (and
+    their parcel ids) and refusals."""
+    from sqlalchemy import select
+
+    from stationd.events import ScanRead
+    from stationd.store.tables import order_claims, orders
+
+    rng = random.Random(zlib.crc32(name.encode()) + int(seconds))
+    until = time.monotonic() + seconds
+    scans = refused = errors = 0
+    parcels: list[str] = []
+    pause = 1.0 / rate
+    while time.monotonic() < until:
+        try:
+            order = bench.current_order()
+            left = (
+                []
+                if order is None
+                else [line for line in order.lines if line.packed + line.delivered < line.quantity]
+            )
+            packed = (
+                {}
+                if order is None
+                else {line.id: line.packed for line in order.lines if line.packed}
+            )
+            if order is None or (not left and not packed):
+                with store.read() as conn:
+                    held = (
+                        conn.execute(
+                            select(order_claims.c.order_id)
+                            .join(orders, orders.c.id == order_claims.c.order_id)
+                            .where(
+                                order_claims.c.station == name,
+                                orders.c.status == "packing",
+                                order_claims.c.order_id != big,
+                            )
+                            .order_by(order_claims.c.order_id)
+                        )
+                        .scalars()
+                        .all()
+                    )
+                target = held[0] if held else big
+                scans += 1
+                if not bench.handle_scan(ScanRead(f"ORD-{target}", None, "serial:steady")).opened:
+                    refused += 1
+            elif left and (order.id != big or sum(packed.values()) < 5):
+                scans += 1
+                bench.handle_scan(ScanRead(rng.choice(left).gtin[1:], None, "serial:steady"))
+            else:
+                parcel = f"{name.upper()}-{order.id}-{uuid.uuid4().hex[:8]}"
+                report.ship(order.id, [parcel], quantities=packed, use_scale=False)
+                parcels.append(parcel)
+        except Exception as err:
+            errors += 1
+            print(f"{name}: {err}", file=sys.stderr)
+        time.sleep(pause)
+    return {
+        "scans": scans,
+        "report_ins": len(parcels),
+        "parcels": parcels,
+        "refused": refused,
+        "errors": errors,
+    }
 
 
 class Bench:

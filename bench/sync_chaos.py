@@ -51,6 +51,18 @@ from sync import (
 )
 
 
+def push_notes(path: Path) -> dict:
+    from stationd.store.database import Store
+    from stationd.store.outbox import read_notes
+
+    store = Store(f"sqlite:///{path}")
+    try:
+        with store.read() as conn:
+            return read_notes(conn)
+    finally:
+        store.dispose()
+
+
 def one_run(cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Namespace) -> dict:
     from sqlalchemy import create_engine, text
 
@@ -128,6 +140,10 @@ def one_run(cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Name
                 copy = image(f"sqlite:///{path}")
                 for said in differences(truth, copy):
                     print(f"run {n} bench-{i} ({unsent(path)} unsent): {said}", file=sys.stderr)
+                if unsent(path):  # what its push is doing: its notes and its threads
+                    print(f"run {n} bench-{i} push: {push_notes(path)}", file=sys.stderr)
+                    procs[i].proc.send_signal(signal.SIGUSR1)
+                    time.sleep(1)
                 for order_id in sorted(o for o in truth if truth[o] != copy.get(o)):
                     for j, other in enumerate(paths):
                         print(

@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine
@@ -141,18 +142,47 @@ class _Call:
         """The caller gave up: shut the socket down so the worker's wait ends in an error."""
         with self._lock:
             self._abandoned = True
-            if self._fd is None:
-                return
-            try:
-                sock = socket.socket(fileno=os.dup(self._fd))
-            except OSError:
-                return
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            finally:
-                sock.close()
+            if self._fd is not None:
+                _shut_down(self._fd)
+
+
+@contextmanager
+def cut_when_late(conn: Connection, after_s: float) -> Iterator[None]:
+    """Shut `conn`'s socket down if the block still runs after `after_s`: a stalled link (a
+    proxy or NAT that keeps the connection open and never answers) then ends the wait in an
+    error, where libpq would wait for ever. For work on one connection of its own thread (the
+    push); `CentralLink` does the same for its calls."""
+    fd = _socket_of(conn)
+    lock = threading.Lock()
+    running = [True]
+
+    def cut() -> None:
+        with lock:  # never after the block: the fd may be another socket's by then
+            if running[0] and fd is not None:
+                _shut_down(fd)
+
+    timer = threading.Timer(after_s, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            running[0] = False
+        timer.cancel()
+
+
+def _shut_down(fd: int) -> None:
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def _socket_of(conn: Connection) -> int | None:
@@ -166,4 +196,4 @@ def _first_line(err: BaseException) -> str:
     return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
 
 
-__all__ = ["CentralAway", "CentralLink"]
+__all__ = ["CentralAway", "CentralLink", "central_engine", "cut_when_late"]

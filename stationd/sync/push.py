@@ -21,10 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import DBAPIError
+
 from stationd.clock import utcnow
 from stationd.core.sync_ops import REFUSED, Op
 from stationd.store.audit import payload_of
-from stationd.store.central_link import central_engine
+from stationd.store.central_link import central_engine, cut_when_late
 from stationd.store.central_ops import OpOutcome, apply_group
 from stationd.store.database import Store
 from stationd.store.outbox import (
@@ -91,9 +93,9 @@ class Pusher:
         group: int = GROUP,
     ) -> None:
         self.store = store
-        self.central = central_engine(
-            central_url, timeout_s=timeout_s, pool_size=2, pool_pre_ping=True
-        )
+        # No pre-ping: it would wait unguarded on a stalled pooled connection (push_round
+        # guards the round, and tries a connection central dropped once more).
+        self.central = central_engine(central_url, timeout_s=timeout_s, pool_size=2)
         self.timeout_s = timeout_s
         self.batch = batch
         self.group = max(1, group)
@@ -110,12 +112,24 @@ class Pusher:
         answers: list[OpOutcome] = []
         deadline = time.monotonic() + self.timeout_s
         try:
-            with self.central.connect() as conn:
-                for start in range(0, len(rows), self.group):
-                    group = rows[start : start + self.group]
-                    answers += apply_group(conn, [(as_op(row), row.at) for row in group])
-                    if time.monotonic() > deadline:
-                        break
+            for attempt in (1, 2):
+                try:
+                    # The round stops after its deadline between groups; a link that stalls
+                    # inside one (no answer, no reset) is cut a `timeout_s` later.
+                    with (
+                        self.central.connect() as conn,
+                        cut_when_late(conn, 2 * self.timeout_s),
+                    ):
+                        for start in range(len(answers), len(rows), self.group):
+                            group = rows[start : start + self.group]
+                            answers += apply_group(conn, [(as_op(row), row.at) for row in group])
+                            if time.monotonic() > deadline:
+                                break
+                    break
+                except DBAPIError as err:
+                    # a pooled connection from before an outage: once more on a new one
+                    if attempt == 2 or answers or not err.connection_invalidated:
+                        raise
         finally:
             if answers:
                 self._write(answers)
