@@ -642,12 +642,29 @@ def check(central: str, paths: list[Path], won: list[tuple[str, int, int | None]
                 )
             )
         }
-        held = {
-            line: packed + delivered
-            for line, packed, delivered in conn.execute(
-                select(order_lines.c.id, order_lines.c.packed, order_lines.c.delivered)
+        held = {}
+        order_of = {}
+        for line, order_id, packed, delivered in conn.execute(
+            select(
+                order_lines.c.id,
+                order_lines.c.order_id,
+                order_lines.c.packed,
+                order_lines.c.delivered,
             )
-        }
+        ):
+            held[line] = packed + delivered
+            order_of[line] = order_id
+        ops_of: dict[int, list] = {}
+        for row in conn.execute(
+            select(
+                sync_ops.c.order_id,
+                sync_ops.c.kind,
+                sync_ops.c.outcome,
+                sync_ops.c.station,
+                sync_ops.c.epoch,
+            ).order_by(sync_ops.c.order_id)
+        ):
+            ops_of.setdefault(row[0], []).append(tuple(row[1:]))
     store.dispose()
     lost = duplicated = 0
     items: Counter[int] = Counter()
@@ -659,11 +676,15 @@ def check(central: str, paths: list[Path], won: list[tuple[str, int, int | None]
                 items[line] += {"order.item_packed": 1, "order.item_unpacked": -1}.get(kind, 0)
     for line, count in held.items():
         if count != items[line]:
+            order_id = order_of[line]
             print(
-                f"line {line}: central holds {count} packed + delivered, "
-                f"the benches' accepted item ops say {items[line]}",
+                f"line {line} (order {order_id}): central holds {count} packed + delivered, "
+                f"the benches' accepted item ops say {items[line]}; central's ops of the "
+                f"order (kind, outcome, station, epoch): {ops_of.get(order_id)}",
                 file=sys.stderr,
             )
+            for path in paths:
+                print(f"  {path.stem}: {outcomes_of(path, order_id)}", file=sys.stderr)
         lost += max(0, items[line] - count)
         duplicated += max(0, count - items[line])
     winners: dict[tuple[int, int | None], set[str]] = {}

@@ -17,11 +17,12 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection
 
 from stationd.clock import utcnow
 from stationd.core.sync_ops import REFUSED, Op
@@ -93,8 +94,8 @@ class Pusher:
         group: int = GROUP,
     ) -> None:
         self.store = store
-        # No pre-ping: it would wait unguarded on a stalled pooled connection (push_round
-        # guards the round, and tries a connection central dropped once more).
+        # No pool pre-ping: it would wait unguarded on a stalled pooled connection
+        # (`_connected` pings under the round's guard).
         self.central = central_engine(central_url, timeout_s=timeout_s, pool_size=2)
         self.timeout_s = timeout_s
         self.batch = batch
@@ -112,24 +113,12 @@ class Pusher:
         answers: list[OpOutcome] = []
         deadline = time.monotonic() + self.timeout_s
         try:
-            for attempt in (1, 2):
-                try:
-                    # The round stops after its deadline between groups; a link that stalls
-                    # inside one (no answer, no reset) is cut a `timeout_s` later.
-                    with (
-                        self.central.connect() as conn,
-                        cut_when_late(conn, 2 * self.timeout_s),
-                    ):
-                        for start in range(len(answers), len(rows), self.group):
-                            group = rows[start : start + self.group]
-                            answers += apply_group(conn, [(as_op(row), row.at) for row in group])
-                            if time.monotonic() > deadline:
-                                break
-                    break
-                except DBAPIError as err:
-                    # a pooled connection from before an outage: once more on a new one
-                    if attempt == 2 or answers or not err.connection_invalidated:
-                        raise
+            with self._connected() as conn:
+                for start in range(0, len(rows), self.group):
+                    group = rows[start : start + self.group]
+                    answers += apply_group(conn, [(as_op(row), row.at) for row in group])
+                    if time.monotonic() > deadline:
+                        break
         finally:
             if answers:
                 self._write(answers)
@@ -139,6 +128,24 @@ class Pusher:
             duplicates=sum(a.duplicate for a in answers),
             left=len(answers) < len(rows) or len(rows) == self.batch,
         )
+
+    @contextmanager
+    def _connected(self) -> Iterator[Connection]:
+        # The round stops after its deadline between groups; a link that stalls inside one
+        # (open, no answer, no reset) is cut a `timeout_s` later. The ping is the pool's
+        # pre-ping, under the guard: a pooled connection from before an outage is dropped
+        # (the pool's others with it) and a new one taken.
+        with self.central.connect() as conn, cut_when_late(conn, 2 * self.timeout_s):
+            try:
+                self.central.dialect.do_ping(conn.connection.dbapi_connection)
+            except self.central.dialect.loaded_dbapi.Error:
+                conn.invalidate()
+                self.central.dispose()
+            else:
+                yield conn
+                return
+        with self.central.connect() as conn, cut_when_late(conn, 2 * self.timeout_s):
+            yield conn
 
     def begin(self) -> None:
         """Note, at this station's first push, where the push starts: a bench's history from
