@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,6 +51,30 @@ from sync import (
     unsent,
 )
 
+#: Central's migrated, empty database that each run's central is created from.
+TEMPLATE = "chaos_template"
+
+
+def make_templates(cluster: OwnCluster) -> Path:
+    """Migrate once: central's database `TEMPLATE` (each run's central is a copy of it) and a
+    station's SQLite copy (each bench's file starts as a copy of it); the copy's path."""
+    from sqlalchemy import create_engine, text
+
+    from stationd.store.database import Store
+
+    admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{TEMPLATE}"'))
+    admin.dispose()
+    central = Store(cluster.url(TEMPLATE))
+    central.upgrade()
+    central.dispose()
+    path = cluster.folder / "copy-template.sqlite"
+    copy = Store(f"sqlite:///{path}")
+    copy.upgrade()
+    copy.dispose()
+    return path
+
 
 def push_notes(path: Path) -> dict:
     from stationd.store.database import Store
@@ -63,7 +88,9 @@ def push_notes(path: Path) -> dict:
         store.dispose()
 
 
-def one_run(cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Namespace) -> dict:
+def one_run(
+    cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Namespace, copy_template: Path
+) -> dict:
     from sqlalchemy import create_engine, text
 
     from stationd.store.central_link import central_engine
@@ -74,8 +101,8 @@ def one_run(cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Name
     benches = rng.choice((2, 3))
     db = f"chaos_{n}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db}"'))
+    with admin.connect() as conn:  # migrated already: the template (main)
+        conn.execute(text(f'CREATE DATABASE "{db}" TEMPLATE "{TEMPLATE}"'))
     admin.dispose()
     central = cluster.url(db)
     fill_central(central, args.orders, benches, rng)
@@ -90,14 +117,17 @@ def one_run(cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Name
         engine = central_engine(central, timeout_s=10, server_timeouts=False)
         for b in range(benches):
             path = folder / f"bench-{b}.sqlite"
+            shutil.copyfile(copy_template, path)  # migrated already (main)
             copy = Store(f"sqlite:///{path}")
-            copy.upgrade()
             Pusher(copy, central, timeout_s=10).begin()
             pull_once(copy, engine)
             copy.dispose()
             paths.append(path)
         engine.dispose()
-        procs = [Bench(via, paths[b], f"bench-{b}", 0, pool) for b in range(benches)]
+        with ThreadPoolExecutor(benches) as starting:  # their imports overlap
+            procs = list(
+                starting.map(lambda b: Bench(via, paths[b], f"bench-{b}", 0, pool), range(benches))
+            )
         end = time.monotonic() + args.seconds
         for p in procs:
             p.send(f"chaos {rng.randrange(10**9)} {args.seconds}")
@@ -191,11 +221,12 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     cluster = OwnCluster()
+    copy_template = make_templates(cluster)
     totals = {"runs": 0, "ops": 0, "lost": 0, "duplicated": 0, "double_reserved": 0}
     totals["diverged"] = 0
     try:
         for n in range(args.runs):
-            result = one_run(cluster, n, rng, args)
+            result = one_run(cluster, n, rng, args, copy_template)
             print(json.dumps({"run": n, **result}), flush=True)
             totals["runs"] += 1
             for key in ("ops", "lost", "duplicated", "double_reserved", "diverged"):
