@@ -15,7 +15,12 @@ Counted over all runs: ops (acknowledged by central), lost (an acknowledged op c
 hold with that outcome, or a line whose packed + delivered at central is below its accepted item
 ops), duplicated (above them), double_reserved (one order and epoch with accepted ops from two
 stations: two benches packing one order at once) and diverged (copies that never agreed with
-central). Last line: {"runs", "ops", "lost", "duplicated", "double_reserved", "diverged"}.
+central). A copy that never agreed is named on stderr: each order, field, central's value and
+the copy's, every bench's ops on that order by kind, answer and epoch, and — if its outbox is
+not empty — its push notes and every thread's stack (SIGUSR1: faulthandler); a line counted
+lost or duplicated is named with central's ops on its order. Central's database is a copy of a
+template migrated once, each bench's SQLite a copy of a migrated file. Last line:
+{"runs", "ops", "lost", "duplicated", "double_reserved", "diverged"}.
 
     python bench/sync_chaos.py --runs 200 [--seconds 10] [--seed 1]
 """
