@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 T = TypeVar("T")
@@ -148,28 +149,36 @@ class _Call:
 
 @contextmanager
 def cut_when_late(conn: Connection, after_s: float) -> Iterator[None]:
-    """Shut `conn`'s socket down if the block still runs after `after_s`: a stalled link (a
-    proxy or NAT that keeps the connection open and never answers) then ends the wait in an
-    error, where libpq would wait for ever. For work on one connection of its own thread (the
-    push); `CentralLink` does the same for its calls."""
+    """Shut `conn`'s socket down when, inside the block, a statement has waited `after_s`
+    without an answer: a stalled link (a proxy or NAT that keeps the connection open and never
+    answers) then ends in an error, where libpq would wait for ever. Slow work is not cut —
+    each statement started or answered begins the wait anew — so `after_s` is to be well
+    above central's statement timeout. For work on one connection of its own thread (the
+    push); `CentralLink` bounds its calls as a whole."""
     fd = _socket_of(conn)
     lock = threading.Lock()
-    running = [True]
+    heard = [time.monotonic()]
+    done = threading.Event()
 
-    def cut() -> None:
-        with lock:  # never after the block: the fd may be another socket's by then
-            if running[0] and fd is not None:
-                _shut_down(fd)
+    def progress(*_: Any) -> None:
+        heard[0] = time.monotonic()
 
-    timer = threading.Timer(after_s, cut)
-    timer.daemon = True
-    timer.start()
+    def watch() -> None:
+        while not done.wait(max(0.05, heard[0] + after_s - time.monotonic())):
+            if time.monotonic() - heard[0] >= after_s:
+                with lock:  # never after the block: the fd may be another socket's by then
+                    if not done.is_set() and fd is not None:
+                        _shut_down(fd)
+                return
+
+    event.listen(conn, "before_cursor_execute", progress)
+    event.listen(conn, "after_cursor_execute", progress)
+    threading.Thread(target=watch, name="central-link-watch", daemon=True).start()
     try:
         yield
     finally:
         with lock:
-            running[0] = False
-        timer.cancel()
+            done.set()
 
 
 def _shut_down(fd: int) -> None:

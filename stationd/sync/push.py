@@ -131,10 +131,10 @@ class Pusher:
 
     @contextmanager
     def _connected(self) -> Iterator[Connection]:
-        # The round stops after its deadline between groups; a link that stalls inside one
-        # (open, no answer, no reset) is cut a `timeout_s` later. The ping is the pool's
-        # pre-ping, under the guard: a pooled connection from before an outage is dropped
-        # (the pool's others with it) and a new one taken.
+        # A link that stalls (open, no answer, no reset) is cut when a statement has had no
+        # answer for 2 × `timeout_s` — central's own statement timeout answers a slow one
+        # before. The ping is the pool's pre-ping, under the guard: a pooled connection from
+        # before an outage is dropped (the pool's others with it) and a new one taken.
         with self.central.connect() as conn, cut_when_late(conn, 2 * self.timeout_s):
             try:
                 self.central.dialect.do_ping(conn.connection.dbapi_connection)
