@@ -590,6 +590,30 @@ def outcomes_of(path: Path, order_id: int) -> str:
     return counted + ("; refused: " + " | ".join(refusals) if refusals else "")
 
 
+def converge(
+    central: str, paths: list[Path], since: float, limit_s: float
+) -> tuple[float | None, float | None]:
+    """Wait (`limit_s` at most) until every outbox of `paths` is empty, then until every copy
+    agrees with central; the seconds from `since` (monotonic) to each (None: not in time —
+    then what never agreed is named on stderr)."""
+    replay_s = converge_s = None
+    while time.monotonic() - since < limit_s:
+        if replay_s is None and not any(unsent(path) for path in paths):
+            replay_s = time.monotonic() - since
+        if replay_s is not None:
+            truth = image(central)
+            if all(image(f"sqlite:///{path}") == truth for path in paths):
+                converge_s = time.monotonic() - since
+                break
+        time.sleep(0.1)
+    if converge_s is None:
+        truth = image(central)
+        for path in paths:
+            for said in differences(truth, image(f"sqlite:///{path}")):
+                print(f"{path.stem} ({unsent(path)} unsent): {said}", file=sys.stderr)
+    return replay_s, converge_s
+
+
 def unsent(path: Path) -> int:
     from stationd.store.database import Store
     from stationd.store.outbox import backlog
@@ -795,22 +819,7 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
             p.answer()
         backlog = sum(unsent(path) for path in paths)
         proxy.heal()
-        healed = time.monotonic()
-        replay_s = converge_s = None
-        while time.monotonic() - healed < args.converge_limit:
-            if replay_s is None and not any(unsent(path) for path in paths):
-                replay_s = time.monotonic() - healed
-            if replay_s is not None:
-                truth = image(central)
-                if all(image(f"sqlite:///{path}") == truth for path in paths):
-                    converge_s = time.monotonic() - healed
-                    break
-            time.sleep(0.1)
-        if converge_s is None:  # name what never agreed
-            truth = image(central)
-            for path in paths:
-                for said in differences(truth, image(f"sqlite:///{path}")):
-                    print(f"{path.stem} ({unsent(path)} unsent): {said}", file=sys.stderr)
+        replay_s, converge_s = converge(central, paths, time.monotonic(), args.converge_limit)
         results = []
         for p in procs:
             p.send("stop")

@@ -49,9 +49,8 @@ from sync import (
     Proxy,
     acknowledged,
     check,
-    differences,
+    converge,
     fill_central,
-    image,
     unsent,
 )
 
@@ -184,22 +183,7 @@ def main() -> None:
             proxy.heal()
         else:
             cluster.start()
-        back = time.monotonic()
-        replay_s = converge_s = None
-        while time.monotonic() - back < args.converge_limit:
-            if replay_s is None and not any(unsent(path) for path in paths):
-                replay_s = time.monotonic() - back
-            if replay_s is not None:
-                truth = image(central)
-                if all(image(f"sqlite:///{path}") == truth for path in paths):
-                    converge_s = time.monotonic() - back
-                    break
-            time.sleep(0.1)
-        if converge_s is None:  # name what never agreed
-            truth = image(central)
-            for path in paths:
-                for said in differences(truth, image(f"sqlite:///{path}")):
-                    print(f"{path.stem} ({unsent(path)} unsent): {said}", file=sys.stderr)
+        replay_s, converge_s = converge(central, paths, time.monotonic(), args.converge_limit)
         for p in procs:
             p.send("stop")
         results = [p.answer() for p in procs]
