@@ -222,6 +222,17 @@ class PackScriptRunner:
                 stop=self._stop,
             )
             outcome = (run_id, result)
+            with self._state:  # as written: a run stopped, or decided again, tells it so
+                self._counts = +Counter(  # the outcomes that happened
+                    {
+                        Outcome.MOVED: result.moved,
+                        Outcome.UNPAID: result.unpaid,
+                        Outcome.SHORT: result.short,
+                        Outcome.SKIPPED: result.skipped,
+                    }
+                )
+                self._steps = len(result.trace)
+                self._stopped = result.stopped
             with self._traces_lock:  # the run may have forgotten older runs' traces
                 self._traces.clear()
             log.info("pack script run %d (%s): %s", run_id, trigger, result.summary())

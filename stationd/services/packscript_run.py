@@ -35,7 +35,7 @@ from stationd.core.packscript import (
     reserved_by,
     run_pack_script,
 )
-from stationd.core.packscript_reasons import Message
+from stationd.core.packscript_reasons import Message, StoppedByHand
 from stationd.services.packscript_child import DecideFailed, DecideInChild
 from stationd.store import packscript as pack_store
 from stationd.store import packscript_chunks as chunks
@@ -101,8 +101,8 @@ class _Stopped(Exception):
     """A Stop ended the run between two transactions."""
 
 
-#: The stop step of a run ended by a Stop from Tools.
-STOPPED_BY_HAND = "stopped from Tools"
+#: Why a run ended by a Stop from Tools stopped (its trace's stop step says so).
+STOPPED_BY_HAND = StoppedByHand()
 
 
 def run_once(
@@ -293,7 +293,7 @@ def _decide_and_write(
         if not stop.requested:  # the child died, or the pipe broke: the run failed
             raise
         log.info("pack script run %d stopped from Tools after %d moves (%s)", run_id, len(ids), err)
-        stopped = Step(None, "error", False, Message(STOPPED_BY_HAND))
+        stopped = Step(None, "error", False, STOPPED_BY_HAND)
         kept = _trace_kept(trace, last)
         trace = Trace(
             trace.order_ids[:kept],

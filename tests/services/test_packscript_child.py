@@ -114,9 +114,7 @@ def big_orders(store, shop, monkeypatch) -> list[int]:
     return [shop.order([(sku, 1) for sku in skus]) for _ in range(80)]
 
 
-def test_r7_a_child_killed_mid_run_leaves_stock_and_orders_agreeing(
-    store, monkeypatch, big_orders
-):
+def test_r7_a_child_killed_mid_run_leaves_stock_and_orders_agreeing(store, monkeypatch, big_orders):
     killed = []
 
     def kill_the_child() -> None:
