@@ -64,7 +64,13 @@ class Store:
                 self.engine = create_engine(
                     url,
                     pool_pre_ping=True,
-                    connect_args={"connect_timeout": max(1, int(busy_timeout_s))},
+                    # No prepared statements (psycopg prepares a statement run 5 times): one
+                    # lives on the server's session, which a pooler in transaction mode hands
+                    # to another client (central behind PgBouncer).
+                    connect_args={
+                        "connect_timeout": max(1, int(busy_timeout_s)),
+                        "prepare_threshold": None,
+                    },
                 )
             except ImportError as err:  # not installed, or installed without its libpq
                 # SQLite is the default; the PostgreSQL driver is an extra of the package.

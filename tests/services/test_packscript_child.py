@@ -106,6 +106,7 @@ def big_orders(store, shop, monkeypatch) -> list[int]:
     monkeypatch.setattr(packscript_run, "FIRST_CHUNK", 1)
     monkeypatch.setattr(packscript_run, "SMALLEST_CHUNK", 1)
     monkeypatch.setattr(packscript_run, "LARGEST_CHUNK", 1)
+    monkeypatch.setattr(packscript_run, "CENTRAL_CHUNK", 1)
     monkeypatch.setattr(packscript_run, "HOLD_S", 0.0)
     monkeypatch.setattr(packscript_child, "MOVES_PER_BATCH", 1)
     skus = [f"SKU-{n:03d}-" + "x" * 32 for n in range(50)]  # 40 characters, the most
