@@ -43,7 +43,6 @@ from stationd.store.tables import (
     own_statuses,
     parcel_ids,
     products,
-    stock,
     sync_ops,
     sync_tasks,
 )
@@ -154,7 +153,10 @@ def apply_group(conn: Connection, ops: Sequence[tuple[so.Op, datetime]]) -> list
         return [apply_in_transaction(conn, *ops[0])]
     try:
         with conn.begin():
-            return [apply_op(conn, op, at) for op, at in ops]
+            moves = StockMoves()
+            outcomes = [apply_op(conn, op, at, moves=moves) for op, at in ops]
+            moves.write(conn)
+            return outcomes
     except (_KeyTakenMeanwhile, IntegrityError, DataError):
         pass
     except OperationalError as err:
@@ -166,8 +168,20 @@ def apply_group(conn: Connection, ops: Sequence[tuple[so.Op, datetime]]) -> list
     return [apply_in_transaction(conn, op, at) for op, at in ops]
 
 
-def apply_op(conn: Connection, op: so.Op, at: datetime) -> OpOutcome:
-    """Apply `op` in the caller's transaction (see the module's docstring)."""
+def apply_op(
+    conn: Connection, op: so.Op, at: datetime, *, moves: StockMoves | None = None
+) -> OpOutcome:
+    """Apply `op` in the caller's transaction (see the module's docstring). `moves`: the
+    group's stock moves, written by the caller at the group's end (`StockMoves`); without it
+    the op writes its own before it returns."""
+    own = StockMoves() if moves is None else moves
+    outcome = _apply(conn, op, at, own)
+    if moves is None:
+        own.write(conn)
+    return outcome
+
+
+def _apply(conn: Connection, op: so.Op, at: datetime, moves: StockMoves) -> OpOutcome:
     row = None
     if op.order_id is not None:
         row = conn.execute(_ORDER_READ, {"key": op.key, "order_id": op.order_id}).first()
@@ -189,7 +203,7 @@ def apply_op(conn: Connection, op: so.Op, at: datetime) -> OpOutcome:
             pass  # a scan's op, the most common: its effect rides with its inbox row
         case effects:
             for effect in effects:
-                _write(conn, op, at, effect)
+                _write(conn, op, at, effect, moves)
     if not _insert_op(conn, op, at, decision.outcome, reason, packed=packed):
         raise _KeyTakenMeanwhile(op.key)
     if decision.task is not None:
@@ -302,7 +316,7 @@ def _elsewhere(conn: Connection, op: so.Op) -> so.Elsewhere:
     return so.Elsewhere(taken, codes)
 
 
-def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect) -> None:
+def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect, moves: StockMoves) -> None:
     order_id = op.order_id
     assert order_id is not None
     line_of = (order_lines.c.order_id == order_id,)
@@ -326,18 +340,18 @@ def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect) -> None
                 .values(labelled=True)
             )
         case so.Report():
-            _report(conn, op, at, effect)
+            _report(conn, op, at, effect, moves)
         case so.SetQuantity(line_id, sku, quantity, released):
             conn.execute(
                 update(order_lines)
                 .where(order_lines.c.id == line_id, *line_of)
                 .values(quantity=quantity)
             )
-            _release(conn, sku, released)
+            moves.release(sku, released)
             _touch(conn, order_id, value=True)
         case so.DropLine(line_id, sku, released):
             conn.execute(delete(order_lines).where(order_lines.c.id == line_id, *line_of))
-            _release(conn, sku, released)
+            moves.release(sku, released)
             _touch(conn, order_id, value=True)
         case so.AddLine(sku, quantity, price):
             product = conn.execute(
@@ -365,7 +379,9 @@ def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect) -> None
             _touch(conn, order_id, own_status_id=own)
 
 
-def _report(conn: Connection, op: so.Op, at: datetime, report: so.Report) -> None:
+def _report(
+    conn: Connection, op: so.Op, at: datetime, report: so.Report, moves: StockMoves
+) -> None:
     """A reported delivery: the pending one completed (or a new one), its lines and parcel ids,
     the line counts, the stock, the order's status. Stock never below zero: the parcel left."""
     order_id = op.order_id
@@ -388,27 +404,75 @@ def _report(conn: Connection, op: so.Op, at: datetime, report: so.Report) -> Non
                 packed=func.greatest(order_lines.c.packed - report.unpacked.get(line_id, 0), 0),
             )
         )
-    # stock rows locked in one order (by SKU) by every op: two ops' reports never cycle
-    for sku, qty in sorted(report.stock_out.items()):
-        released = report.released.get(sku, 0)
-        conn.execute(
-            update(stock)
-            .where(stock.c.sku == sku)
-            .values(
-                on_hand=func.greatest(stock.c.on_hand - qty, 0),
-                reserved=func.greatest(stock.c.reserved - released, 0),
-            )
-        )
+    for sku, qty in report.stock_out.items():
+        moves.take_out(sku, qty, released=report.released.get(sku, 0))
     _touch(conn, order_id, status=report.status)  # type: ignore[arg-type]
 
 
-def _release(conn: Connection, sku: str, quantity: int) -> None:
-    if quantity:
+class StockMoves:
+    """The stock a transaction's ops move (items out, reservations released), per SKU, written
+    at its end in one statement that locks the rows in SKU order (`write`).
+
+    Every bench reports the same few products: when each op of a group updated its stock rows
+    as it went, a group held them while it applied the rest of its ops, and two benches'
+    groups — each in its own ops' order — waited on each other until PostgreSQL broke the
+    cycle a second later (bench/sync.py at 8 benches: deadlocks every few seconds, the other
+    benches' pushes queued behind them). Written last and sorted, a group holds a stock row
+    only for its commit and takes them all in one order. Each move is ≥ 0, and every write
+    clamps at zero, so the sum of a group's moves clamped once is what one clamp per op gave.
+    """
+
+    def __init__(self) -> None:
+        self._out: dict[str, int] = {}
+        self._released: dict[str, int] = {}
+
+    def take_out(self, sku: str, quantity: int, *, released: int = 0) -> None:
+        """`quantity` items of `sku` left the warehouse, `released` of them were reserved."""
+        self._add(self._out, sku, quantity)
+        self._add(self._released, sku, released)
+
+    def release(self, sku: str, quantity: int) -> None:
+        """`quantity` reserved items of `sku` are no longer held (a line cut or removed)."""
+        self._add(self._released, sku, quantity)
+
+    def _add(self, into: dict[str, int], sku: str, quantity: int) -> None:
+        if quantity < 0:
+            raise ValueError(f"a stock move is never negative ({sku}: {quantity})")
+        if quantity:
+            into[sku] = into.get(sku, 0) + quantity
+
+    def write(self, conn: Connection) -> None:
+        """Lock the rows in SKU order, then move them all in one statement (never below 0)."""
+        skus = sorted(set(self._out) | set(self._released))
+        if not skus:
+            return
+        conn.execute(_LOCK_STOCK, {"skus": skus})
         conn.execute(
-            update(stock)
-            .where(stock.c.sku == sku)
-            .values(reserved=func.greatest(stock.c.reserved - quantity, 0))
+            _MOVE_STOCK,
+            {
+                "skus": skus,
+                "out": [self._out.get(sku, 0) for sku in skus],
+                "released": [self._released.get(sku, 0) for sku in skus],
+            },
         )
+        self._out.clear()
+        self._released.clear()
+
+
+# ORDER BY under FOR UPDATE: the rows are locked as the sort hands them out, in SKU order.
+_LOCK_STOCK = text(
+    "SELECT sku FROM stock WHERE sku = ANY(CAST(:skus AS text[])) ORDER BY sku FOR UPDATE"
+)
+_MOVE_STOCK = text(
+    """
+    UPDATE stock s
+       SET on_hand = greatest(s.on_hand - m.out_qty, 0),
+           reserved = greatest(s.reserved - m.released_qty, 0)
+      FROM unnest(CAST(:skus AS text[]), CAST(:out AS bigint[]), CAST(:released AS bigint[]))
+           AS m(sku, out_qty, released_qty)
+     WHERE s.sku = m.sku
+    """
+)
 
 
 def _touch(conn: Connection, order_id: int, *, value: bool = False, **values: Any) -> None:
@@ -427,6 +491,7 @@ def _touch(conn: Connection, order_id: int, *, value: bool = False, **values: An
 
 __all__ = [
     "OpOutcome",
+    "StockMoves",
     "apply_group",
     "apply_in_transaction",
     "apply_op",
