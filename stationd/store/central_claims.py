@@ -135,9 +135,9 @@ WITH free AS (
     FROM free WHERE c.order_id = free.order_id
     RETURNING c.order_id, c.station, c.epoch, c.lease_until
 )
-SELECT order_id, station, epoch, lease_until FROM renewed
+SELECT order_id, station, epoch, lease_until, true AS renewed FROM renewed
 UNION ALL
-SELECT order_id, station, epoch, lease_until FROM order_claims
+SELECT order_id, station, epoch, lease_until, false FROM order_claims
 WHERE station = :station AND order_id = ANY(CAST(:ids AS bigint[]))
   AND order_id NOT IN (SELECT order_id FROM free)
 """
@@ -225,16 +225,25 @@ def claim_ahead(
 
 
 def renew(
-    conn: Connection, station: str, order_ids: Iterable[int], *, lease_s: float
+    conn: Connection,
+    station: str,
+    order_ids: Iterable[int],
+    *,
+    lease_s: float,
+    busy: list[Claim] | None = None,
 ) -> list[Claim]:
     """Extend `station`'s claims on `order_ids` by `lease_s` from central's now; returns those
     still its own (a claim taken over meanwhile is not among them, and stays taken). One that
-    another transaction holds locked just now (this bench's push) is returned unrenewed."""
+    another transaction holds locked just now (this bench's push) is returned unrenewed, and
+    also added to `busy` when given."""
     ids = sorted(set(order_ids))
     if not ids:
         return []
     params = {"station": station, "ids": ids, "lease_s": lease_s}
-    return [_claim(row) for row in conn.execute(_RENEW, params)]
+    rows = conn.execute(_RENEW, params).all()
+    if busy is not None:
+        busy += [_claim(row) for row in rows if not row.renewed]
+    return [_claim(row) for row in rows]
 
 
 def release(conn: Connection, station: str, order_ids: Iterable[int]) -> list[int]:
