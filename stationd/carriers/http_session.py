@@ -89,7 +89,7 @@ class CarrierHttp:
         carrier: str,
         base_url: str,
         *,
-        auth: httpx.Auth | tuple[str, str],
+        auth: httpx.Auth | tuple[str, str] | None,
         timeout_s: float,
         tries: int,
         max_wait_s: float,
@@ -151,6 +151,14 @@ class CarrierHttp:
         response = self._send("POST", path, params=params, json_body=body, books=True)
         return self.json_of(response, books=True)
 
+    def post_once(self, path: str, content: bytes, *, headers: Mapping[str, str]) -> None:
+        """POST `content` as it is (a signed webhook: its signature covers these bytes) with
+        `headers`, once; any 2xx answer is taken, whatever its body says.
+
+        Raises like `create`: `RetryLater` (429), `OutcomeUnknown` (sent, answer unknown),
+        `CarrierError` (refused, or no connection)."""
+        self._send("POST", path, content=content, headers=headers, books=True)
+
     def delete(self, path: str) -> None:
         """DELETE `path`; deleting twice takes nothing back twice, so it is tried again."""
         self._send("DELETE", path, books=False)
@@ -193,6 +201,8 @@ class CarrierHttp:
         json_body: Any = None,
         books: bool,
         with_auth: bool = True,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         backoff = FIRST_BACKOFF_S
         last_status: int | None = None
@@ -205,6 +215,8 @@ class CarrierHttp:
                     path,
                     params=params,
                     json=json_body,
+                    content=content,
+                    headers=headers,
                     # None: no Authorization header at all (httpx's default is the client's).
                     **({} if with_auth else {"auth": None}),
                 )

@@ -27,6 +27,7 @@ from stationd.config.fields import (
     _Invalid,
     _Key,
 )
+from stationd.config.outgoing import MailSettings, OutgoingSettings, WebhookSettings
 from stationd.config.sections import (
     BenchSettings,
     DatabaseSettings,
@@ -93,6 +94,9 @@ class Settings:
     scale: ScaleSettings = _section(ScaleSettings)
     bench: BenchSettings = _section(BenchSettings)
     shipping: ShippingSettings = _section(ShippingSettings)
+    mail: MailSettings = _section(MailSettings)
+    webhooks: WebhookSettings = _section(WebhookSettings)
+    outgoing: OutgoingSettings = _section(OutgoingSettings)
     discovery: DiscoverySettings = _section(DiscoverySettings)
     sync: SyncSettings = _section(SyncSettings)
     #: Where these settings came from: the config file's path, DEFAULTS_SOURCE when no file

@@ -52,6 +52,7 @@ def create_app(station: Station) -> Flask:
         network_printers,
         operators,
         orders,
+        outgoing,
         queue,
         settings,
         shipout,
@@ -59,7 +60,8 @@ def create_app(station: Station) -> Flask:
         tools,
     )
 
-    for page in (queue, bench, shipout, orders, tools, settings, devices, operators, stream):
+    pages = (queue, bench, shipout, orders, tools, outgoing, settings, devices, operators, stream)
+    for page in pages:
         app.register_blueprint(page.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from stationd.devices.scales.scale import WeightRead
+    from stationd.services.outgoing import OutgoingQueue
 
 
 def ship(
@@ -218,6 +219,7 @@ class ReportIn:
         weighing: Weighing,
         labels: ParcelLabels | None = None,
         scale: ScaleReading | None = None,
+        outgoing: OutgoingQueue | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -226,6 +228,8 @@ class ReportIn:
         #: Queues the labels of a reported delivery (R16); None: a station without printers.
         self.labels = labels
         self.scale = scale
+        #: Writes the customer's shipping notice and the shop's webhooks with the delivery.
+        self.outgoing = outgoing
 
     def ship(
         self,
@@ -289,6 +293,9 @@ class ReportIn:
         # delivery was packed, else here (also for a parcel id added since).
         if self.labels is not None:
             self.labels.at_report_in(conn, order, delivery)
+        # R16: the notice and the webhooks exist exactly when the delivery does.
+        if self.outgoing is not None:
+            self.outgoing.at_report_in(conn, order, delivery)
 
     def report(self, requests: Iterable[DeliveryRequest]) -> list[DeliveryOutcome]:
         """R15: report in each request, each its own transaction (the ship-out page's button).
