@@ -141,6 +141,10 @@ class Proxy:
                 continue
             upstream.settimeout(None)
             with self.lock:
+                if self.down:  # cut while this one connected
+                    client.close()
+                    upstream.close()
+                    continue
                 self.pairs.append((client, upstream))
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
@@ -156,13 +160,19 @@ class Proxy:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def cut(self) -> None:
-        self.down = True
         with self.lock:
+            self.down = True
             pairs, self.pairs = self.pairs, []
         for pair in pairs:
             for sock in pair:
+                # shutdown first: a close alone leaves the pump thread's recv() holding the
+                # socket open — the connection lived on, and the next query through it was
+                # dropped while the server waited (a pull's snapshot 'idle in transaction'
+                # for good; the copy never converged)
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                    sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
                     sock.close()
 
     def heal(self) -> None:
