@@ -153,30 +153,47 @@ def run_packscript(url: str, profile: bool) -> dict[str, Any]:
 
 
 class _ServerCpu:
-    """PostgreSQL: the processor time the run's server process spent (from /proc), a figure
-    that a busy machine's other work doesn't inflate as it does the wall clock. The run gets
-    the pool's one connection, the one asked here before and after."""
+    """PostgreSQL: the processor time the server processes of the run's database spent (from
+    /proc), a figure that a busy machine's other work doesn't inflate as the wall clock does.
+    The run uses several connections (its run lock's, its reads', its writes'): every backend
+    on the database but the one asking is counted, those the pool keeps from before and any it
+    opens during the run (counted from 0; one closed before the end would be missed)."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        self.pid, self.start = self._now()
+        self.conn = None
+        if not store.is_sqlite:
+            import psycopg
 
-    def _now(self) -> tuple[int | None, float]:
-        if self.store.is_sqlite:
-            return None, 0.0
-        from sqlalchemy import text
+            from stationd.store.change_feed import libpq_url
 
-        with self.store.read() as conn:
-            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the server is on another machine
-            return None, 0.0
-        return pid, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            self.conn = psycopg.connect(libpq_url(store.url), autocommit=True)
+        self.start = self._now()
+
+    def _now(self) -> dict[int, float] | None:
+        if self.conn is None:
+            return None
+        pids = self.conn.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+        ticks = os.sysconf("SC_CLK_TCK")
+        seen = {}
+        for (pid,) in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the server is on another machine, or the backend ended
+                return None
+            seen[pid] = (int(fields[11]) + int(fields[12])) / ticks
+        return seen
 
     def seconds(self) -> float | None:
-        pid, now = self._now()
-        return None if pid is None or pid != self.pid else now - self.start
+        end = self._now()
+        if self.conn is not None:
+            self.conn.close()
+        if end is None or self.start is None:
+            return None
+        return sum(cpu - self.start.get(pid, 0.0) for pid, cpu in end.items())
 
 
 def run_baseline(url: str) -> dict[str, Any]:

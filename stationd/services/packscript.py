@@ -45,6 +45,7 @@ from stationd.store.packscript_activity import (
     running_elsewhere,
     trace_steps,
 )
+from stationd.store.packscript_runlock import RunLockTaken
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +214,9 @@ class PackScriptRunner:
             log.info("pack script run %d (%s): %s", run_id, trigger, result.summary())
         except PackScriptRunFailed as err:
             run_id, failed, outcome = err.run_id, str(err), err
+        except RunLockTaken as err:  # another run began between `start`'s look and here
+            log.info("pack script run (%s) not started: %s", trigger, err)
+            failed, outcome = str(err), err
         except Exception as err:  # e.g. the database is away: the watcher must hear of it
             if not self.availability.lost(err, f"pack-script run ({trigger})"):
                 log.exception("pack script run could not start")

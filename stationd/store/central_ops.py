@@ -30,6 +30,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from stationd.core import sync_ops as so
 from stationd.core.deliveries import Delivery
+from stationd.core.text import sentence, text_data, text_from_data
 from stationd.store.deliveries import (
     add_pending_parcel_id,
     pending_delivery,
@@ -56,6 +57,7 @@ class OpOutcome:
 
     key: str
     outcome: str
+    #: A sentence (`core.text.Text`) where central kept one: the bench says it in its language.
     reason: str | None = None
     duplicate: bool = False
 
@@ -102,7 +104,7 @@ def lost_a_conflict(err: OperationalError) -> bool:
 
 
 def _refuse(conn: Connection, op: so.Op, at: datetime, err: Exception) -> OpOutcome:
-    reason = f"Central could not apply this change: {first_line(err)}"
+    reason = sentence("Central could not apply this change: {why}", why=first_line(err))
     with conn.begin():
         if stored := _stored(conn, op.key):
             return stored
@@ -122,7 +124,7 @@ _ORDER_READ = text(
         SELECT id, status, waiting FROM orders WHERE id = :order_id FOR UPDATE
     )
     SELECT o.status, o.waiting, c.station AS claim_station, c.epoch AS claim_epoch,
-           s.outcome AS seen_outcome, s.reason AS seen_reason,
+           s.outcome AS seen_outcome, s.reason AS seen_reason, s.reason_data AS seen_data,
            (SELECT coalesce(json_agg(json_build_array(l.id, l.sku, l.quantity, l.packed,
                                                       l.delivered, l.unit_price_minor)
                                      ORDER BY l.position, l.id), '[]')
@@ -186,7 +188,8 @@ def _apply(conn: Connection, op: so.Op, at: datetime, moves: StockMoves) -> OpOu
     if op.order_id is not None:
         row = conn.execute(_ORDER_READ, {"key": op.key, "order_id": op.order_id}).first()
     if row is not None and row.seen_outcome is not None:
-        return OpOutcome(op.key, row.seen_outcome, row.seen_reason, duplicate=True)
+        reason = _reason(row.seen_reason, row.seen_data)
+        return OpOutcome(op.key, row.seen_outcome, reason, duplicate=True)
     if row is None and (stored := _stored(conn, op.key)):
         return stored
     central = None
@@ -196,7 +199,7 @@ def _apply(conn: Connection, op: so.Op, at: datetime, moves: StockMoves) -> OpOu
             central = _central_order(op.order_id, row)  # type: ignore[arg-type]
         elsewhere = _elsewhere(conn, op)
     decision = so.decide(op, central, elsewhere)
-    reason = str(decision.reason) if decision.reason is not None else None
+    reason = decision.reason
     packed = None
     match decision.effects:
         case (so.PackedDelta() as packed,):
@@ -222,15 +225,25 @@ def _apply(conn: Connection, op: so.Op, at: datetime, moves: StockMoves) -> OpOu
 
 def _stored(conn: Connection, key: str) -> OpOutcome | None:
     row = conn.execute(
-        select(sync_ops.c.outcome, sync_ops.c.reason).where(sync_ops.c.key == key)
+        select(sync_ops.c.outcome, sync_ops.c.reason, sync_ops.c.reason_data).where(
+            sync_ops.c.key == key
+        )
     ).first()
-    return None if row is None else OpOutcome(key, row.outcome, row.reason, duplicate=True)
+    if row is None:
+        return None
+    return OpOutcome(key, row.outcome, _reason(row.reason, row.reason_data), duplicate=True)
+
+
+def _reason(english: str | None, data: str | None) -> str | None:
+    """A stored reason as the sentence it was (its English alone, from before 0009)."""
+    return None if english is None else text_from_data(data, english)
 
 
 _INSERT_SQL = """
     INSERT INTO sync_ops (key, station, kind, order_id, epoch, at, received_at, payload,
-                          outcome, reason)
-    VALUES (:key, :station, :kind, :order_id, :epoch, :at, now(), :payload, :outcome, :reason)
+                          outcome, reason, reason_data)
+    VALUES (:key, :station, :kind, :order_id, :epoch, :at, now(), :payload, :outcome, :reason,
+            :reason_data)
     ON CONFLICT (key) DO NOTHING
     RETURNING key
 """  # received_at: central's clock
@@ -260,7 +273,8 @@ def _insert_op(
         "at": at,
         "payload": json.dumps(dict(op.payload), ensure_ascii=False, default=str),
         "outcome": outcome,
-        "reason": reason,
+        "reason": None if reason is None else str(reason),
+        "reason_data": text_data(reason),
     }
     if packed is None:
         return conn.execute(_INSERT_OP, values).first() is not None

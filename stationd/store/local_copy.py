@@ -158,7 +158,7 @@ def send_again_to_another_central(store: Store) -> int:
                 events.c.sent_at.is_not(None),
                 events.c.outcome == "accepted",
             )
-            .values(sent_at=None, outcome=None, outcome_reason=None)
+            .values(sent_at=None, outcome=None, outcome_reason=None, outcome_reason_data=None)
         ).rowcount
 
 

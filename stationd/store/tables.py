@@ -349,6 +349,8 @@ events = Table(
     Column("epoch", BigInteger),
     Column("outcome", String(10)),
     Column("outcome_reason", Text),
+    # The reason as a sentence (core.text.text_data): said in the packer's language (0009).
+    Column("outcome_reason_data", Text),
 )
 Index("ix_events_order", events.c.order_id)
 Index("ix_events_unsent", events.c.sent_at)
@@ -419,7 +421,9 @@ sync_ops = Table(
     Column("received_at", TS, nullable=False),  # central's time
     Column("payload", Text, nullable=False, server_default="{}"),
     Column("outcome", String(10), nullable=False),  # accepted | refused
-    Column("reason", Text),
+    Column("reason", Text),  # in English, for logs and the CLI
+    # The reason as a sentence (core.text.text_data), which the bench says in its language.
+    Column("reason_data", Text),
 )
 Index("ix_sync_ops_order", sync_ops.c.order_id)
 

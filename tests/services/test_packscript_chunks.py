@@ -41,6 +41,7 @@ def one_order_a_transaction(monkeypatch):
     monkeypatch.setattr(packscript_run, "FIRST_CHUNK", 1)
     monkeypatch.setattr(packscript_run, "SMALLEST_CHUNK", 1)
     monkeypatch.setattr(packscript_run, "LARGEST_CHUNK", 1)
+    monkeypatch.setattr(packscript_run, "CENTRAL_CHUNK", 1)
     monkeypatch.setattr(packscript_run, "HOLD_S", 0.0)
 
 
@@ -241,7 +242,7 @@ KILLED_RUN = textwrap.dedent(
     import stationd.services.packscript_run as run
     from stationd.store.database import Store
 
-    run.FIRST_CHUNK = run.SMALLEST_CHUNK = run.LARGEST_CHUNK = 1
+    run.FIRST_CHUNK = run.SMALLEST_CHUNK = run.LARGEST_CHUNK = run.CENTRAL_CHUNK = 1
     run.HOLD_S = 0.0
     store = Store(sys.argv[1])
     written = []
