@@ -9,9 +9,10 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from stationd.accounting import make_sender as make_accounting_sender
 from stationd.carriers import make_carrier
 from stationd.config import Settings
-from stationd.core.outgoing import NOTICE_KIND, WEBHOOK_KIND
+from stationd.core.outgoing import INVOICE_KIND, NOTICE_KIND, WEBHOOK_KIND
 from stationd.devices.factory import make_printer, make_scale, make_scanner
 from stationd.events import Bus, ScanRead, ScanRejected
 from stationd.services.bench import BenchService
@@ -21,6 +22,7 @@ from stationd.services.command_sheet import COMMAND_SHEET
 from stationd.services.database_watch import DatabaseWatch
 from stationd.services.device_watch import DeviceWatch
 from stationd.services.documents import Paperwork
+from stationd.services.invoice_send import InvoiceSender
 from stationd.services.notice_mail import SmtpSender
 from stationd.services.operators import OperatorService
 from stationd.services.outgoing import Backoff, OutgoingQueue, OutgoingWorker, Senders
@@ -46,10 +48,13 @@ DATABASE_WAIT_S = 1.0
 CONNECTION_LIMIT = 500
 
 
-def make_senders(settings: Settings) -> Senders:
+def make_senders(settings: Settings, store: Store) -> Senders:
     """The senders `settings` configure: the shipping notice with `[mail] host`, the webhooks
-    with `[webhooks] url`."""
+    with `[webhooks] url`, the invoice records with `[accounting] send_to` (R16)."""
     senders = Senders()
+    accounting = make_accounting_sender(settings.accounting)
+    if accounting is not None:
+        senders.register(INVOICE_KIND, InvoiceSender(store, accounting))
     if settings.mail.host:
         senders.register(NOTICE_KIND, SmtpSender(settings.mail, settings.shop.name))
     if settings.webhooks.url:
@@ -137,7 +142,7 @@ class Station:
         self.scale = make_scale(settings.scale, self.bus)
         #: What goes out (issue 13 section 4): a sender per kind, the rows written with the
         #: change they tell about, one worker sending them.
-        self.senders = make_senders(settings)
+        self.senders = make_senders(settings, self.store)
         self.outgoing = OutgoingQueue(
             self.store, self.senders, tracking_url=settings.mail.tracking_url
         )
@@ -169,6 +174,7 @@ class Station:
             ),
             labels=self.parcel_labels,
             scale=self.scale,
+            books=settings.accounting.books(settings.shop.vat_percent),
             outgoing=self.outgoing,
         )
         self.bench.labels = self.parcel_labels

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from stationd.carriers import CarrierError
-from stationd.core.text import sentence
+from stationd.core.text import Text, sentence
 
 if TYPE_CHECKING:
     from stationd.config.sections import ShippingSettings
@@ -82,6 +82,8 @@ class CarrierHttp:
     `tries` bounds every call (the first try included); `max_wait_s` is the longest
     `Retry-After` the station waits for in a request thread — a carrier asking for longer gets
     a sentence saying so instead. `sleep` is injectable so the tests can see the waits.
+    `refused_credentials` is the sentence for a 401/403 of a service whose keys are not
+    `[shipping]`'s (the accounting adapter's).
     """
 
     def __init__(
@@ -94,8 +96,11 @@ class CarrierHttp:
         tries: int,
         max_wait_s: float,
         sleep: Callable[[float], None] = time.sleep,
+        refused_credentials: Text | None = None,
     ) -> None:
         self.carrier = carrier
+        #: What a 401/403 says; None: the carriers' sentence naming [shipping]'s keys.
+        self.refused_credentials = refused_credentials
         self.timeout_s = timeout_s
         self.tries = max(1, tries)
         self.max_wait_s = max_wait_s
@@ -286,6 +291,8 @@ class CarrierHttp:
 
     def _refusal(self, response: httpx.Response) -> CarrierError:
         status = response.status_code
+        if status in (401, 403) and self.refused_credentials is not None:
+            return CarrierError(self.refused_credentials)
         if status in (401, 403):
             return CarrierError(
                 sentence(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stationd.config.accounting import AccountingSettings
 from stationd.config.fields import (
     _KEY,
     _SECTION,
@@ -32,6 +33,7 @@ from stationd.config.sections import (
     BenchSettings,
     DatabaseSettings,
     DiscoverySettings,
+    IntakeSettings,
     KioskSettings,
     LoggingSettings,
     PackScriptSettings,
@@ -99,6 +101,8 @@ class Settings:
     outgoing: OutgoingSettings = _section(OutgoingSettings)
     discovery: DiscoverySettings = _section(DiscoverySettings)
     sync: SyncSettings = _section(SyncSettings)
+    accounting: AccountingSettings = _section(AccountingSettings)
+    intake: tuple[IntakeSettings, ...] = _array(IntakeSettings, unique="name")
     #: Where these settings came from: the config file's path, DEFAULTS_SOURCE when no file
     #: was read (issue 12: `serve` says which, in the log and on the Devices page).
     source: str = dataclasses.field(default="<defaults>", compare=False)

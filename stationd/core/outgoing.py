@@ -21,6 +21,9 @@ from enum import StrEnum
 NOTICE_KIND = "shipping_notice"
 #: The kind of an outgoing row whose sender posts one of the shop's webhooks.
 WEBHOOK_KIND = "webhook"
+#: The kind of an outgoing row whose sender puts a delivery's invoice record in the shop's
+#: accounting system (R16, "fullfør transaksjonen"; services/invoice_send.py).
+INVOICE_KIND = "invoice_record"
 
 #: A failed send is tried again after this many seconds, doubling, at most `MAX_BACKOFF_S`.
 FIRST_BACKOFF_S = 10.0

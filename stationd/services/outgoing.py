@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 from stationd.clock import utcnow
 from stationd.core.orders import OrderStatus
 from stationd.core.outgoing import (
+    INVOICE_KIND,
     NOTICE_KIND,
     WEBHOOK_KIND,
     events_at_report_in,
@@ -42,6 +43,7 @@ from stationd.store.availability import DatabaseAvailability
 from stationd.store.commit_hooks import AfterCommit
 from stationd.store.database import Store
 from stationd.store.deliveries import pending_parcel_ids
+from stationd.store.invoices import invoice_reference
 from stationd.store.outgoing import OutgoingItem
 
 if TYPE_CHECKING:
@@ -132,10 +134,21 @@ class OutgoingQueue:
 
     def at_report_in(self, conn: Connection, order: Order, delivery: Delivery) -> list[str]:
         """The rows of a reported delivery (R14, R16): the customer's shipping notice (when
-        the order has an e-mail address) and the shop's webhooks. Returns their event ids."""
+        the order has an e-mail address), the shop's webhooks, and the send of its invoice
+        record to the accounting system (written with the delivery, services/report_in.py).
+        Returns their event ids."""
         assert delivery.id is not None, "the delivery is saved before its rows are written"
         at = delivery.reported_at or utcnow()
         written = []
+        if INVOICE_KIND in self.senders:
+            reference = invoice_reference(conn, delivery.id)
+            if reference is not None:
+                written.append(
+                    self.add(
+                        conn, INVOICE_KIND, {"reference": reference}, at=at,
+                        order_id=order.id, delivery_id=delivery.id,
+                    )
+                )  # fmt: skip
         if NOTICE_KIND in self.senders:
             to = rows.customer_email(conn, order.id)
             if to:
