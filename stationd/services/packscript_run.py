@@ -17,7 +17,6 @@ from __future__ import annotations
 import gc
 import logging
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -43,6 +42,7 @@ from stationd.store import packscript as pack_store
 from stationd.store import packscript_chunks as chunks
 from stationd.store.database import Store
 from stationd.store.packscript_runlock import RunLockTaken, holding_run_lock
+from stationd.switching import switching_often
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def run_once(
     run_id: int | None = None
     stop = stop or RunStop()
     try:
-        with _collector_paused(), _switching_often(), holding_run_lock(store):
+        with _collector_paused(), switching_often(), holding_run_lock(store):
             with store.write() as conn:
                 run_id = chunks.begin_run(conn, station, trigger, started)
             result = _decide_and_write(store, station, run_id, on_step, in_child, stop)
@@ -379,24 +379,6 @@ def _snapshot(store: Store) -> Iterator[Any]:
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             yield conn
-
-
-#: The interpreter's thread switch interval during a run (its default is 5 ms).
-SWITCH_INTERVAL_S = 0.0002
-
-
-@contextmanager
-def _switching_often() -> Iterator[None]:
-    # A run in `serve` shares the interpreter with the bench. While the run computes in Python
-    # (reading, deciding), another thread that comes back from the database or the disk waits
-    # up to the switch interval for the interpreter each time, and one scan does that dozens
-    # of times: 5 ms each made a scan wait ~100 ms. Switching more often costs the run little.
-    was = sys.getswitchinterval()
-    sys.setswitchinterval(min(was, SWITCH_INTERVAL_S))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(was)
 
 
 @contextmanager

@@ -495,7 +495,6 @@ __all__ = [
 ]
 
 # Tables kept in modules of their own, on this same metadata (modules stay under 500 lines).
-# Imported from here: importing this module puts them in `metadata`. The invoice records' module
-# (R16) is imported as a module, so that it may also be imported first, by itself.
+# Importing this module puts them in `metadata`; the invoice records' (R16) may be imported first.
 from stationd.store import invoice_tables as _invoice_tables  # noqa: E402, F401
 from stationd.store.outgoing_tables import outgoing, outgoing_attempts  # noqa: E402
