@@ -19,6 +19,7 @@ baseline. Figures: scan→screen p50/p99/max during runs and without, the runs' 
 
     python bench/scans_during_packscript.py [--orders 100000] [--runs 5] [--mode serve|cli]
         [--code /path/to/another/checkout]   # serve/run that checkout's stationd (before/after)
+        [--samples FILE]   # every scan's ms during/after/without runs, to pool sittings
 
 The last line is one JSON object.
 """
@@ -348,6 +349,10 @@ def measure(template: Path, code: str, args: argparse.Namespace) -> dict:
         reverse=True,
     )[:10]
     without = [ms for at, ms in scanner.samples if any(a <= at <= b for a, b in quiet)]
+    if args.samples:  # every scan's ms, to pool several sittings
+        Path(args.samples).write_text(
+            json.dumps({"during_run": during, "after_run": after, "no_run": without})
+        )
     return {
         "mode": args.mode,
         "code": args.code or "this checkout",
@@ -372,6 +377,7 @@ def main() -> None:
     parser.add_argument("--code", help="the checkout whose stationd serves and runs")
     parser.add_argument("--template", help="a shop built before (kept; made if missing)")
     parser.add_argument("--keep-log", metavar="DIR", help="run the station in DIR and keep it")
+    parser.add_argument("--samples", metavar="FILE", help="write every scan's ms there (JSON)")
     args = parser.parse_args()
     items = 100_000
     if args.template:

@@ -9,8 +9,10 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from stationd.accounting import make_sender as make_accounting_sender
 from stationd.carriers import make_carrier
 from stationd.config import Settings
+from stationd.core.outgoing import INVOICE_KIND, NOTICE_KIND, WEBHOOK_KIND
 from stationd.devices.factory import make_printer, make_scale, make_scanner
 from stationd.events import Bus, ScanRead, ScanRejected
 from stationd.services.bench import BenchService
@@ -20,12 +22,16 @@ from stationd.services.command_sheet import COMMAND_SHEET
 from stationd.services.database_watch import DatabaseWatch
 from stationd.services.device_watch import DeviceWatch
 from stationd.services.documents import Paperwork
+from stationd.services.invoice_send import InvoiceSender
+from stationd.services.notice_mail import SmtpSender
 from stationd.services.operators import OperatorService
+from stationd.services.outgoing import Backoff, OutgoingQueue, OutgoingWorker, Senders
 from stationd.services.packscript import PackScriptRunner
 from stationd.services.parcel_labels import ParcelLabels
 from stationd.services.printing import DEFAULT_ROUTES, PrintService, PrintWorker
 from stationd.services.report_in import ReportIn, Weighing
 from stationd.services.scan_inbox import ScanInbox
+from stationd.services.webhooks import WebhookSender
 from stationd.store.availability import DatabaseAvailability
 from stationd.store.bench import journaled_scans
 from stationd.store.database import Store
@@ -40,6 +46,20 @@ PRINTER_BACKOFF_MAX_S = 1.5
 DATABASE_WAIT_S = 1.0
 #: Connections waitress keeps open at once (its default, 100, is one LAN of open pages).
 CONNECTION_LIMIT = 500
+
+
+def make_senders(settings: Settings, store: Store) -> Senders:
+    """The senders `settings` configure: the shipping notice with `[mail] host`, the webhooks
+    with `[webhooks] url`, the invoice records with `[accounting] send_to` (R16)."""
+    senders = Senders()
+    accounting = make_accounting_sender(settings.accounting)
+    if accounting is not None:
+        senders.register(INVOICE_KIND, InvoiceSender(store, accounting))
+    if settings.mail.host:
+        senders.register(NOTICE_KIND, SmtpSender(settings.mail, settings.shop.name))
+    if settings.webhooks.url:
+        senders.register(WEBHOOK_KIND, WebhookSender(settings.webhooks))
+    return senders
 
 
 class Station:
@@ -120,6 +140,20 @@ class Station:
                 "labels print at report-in"
             )
         self.scale = make_scale(settings.scale, self.bus)
+        #: What goes out (issue 13 section 4): a sender per kind, the rows written with the
+        #: change they tell about, one worker sending them.
+        self.senders = make_senders(settings, self.store)
+        self.outgoing = OutgoingQueue(
+            self.store, self.senders, tracking_url=settings.mail.tracking_url
+        )
+        self.outgoing_worker = OutgoingWorker(
+            self.store,
+            self.senders,
+            name,
+            backoff=Backoff.from_settings(settings.outgoing),
+            availability=self.availability,
+        )
+        self.outgoing.wake = self.outgoing_worker.notify
         self.parcel_labels = ParcelLabels(
             self.store,
             self.printing,
@@ -140,8 +174,11 @@ class Station:
             ),
             labels=self.parcel_labels,
             scale=self.scale,
+            books=settings.accounting.books(settings.shop.vat_percent),
+            outgoing=self.outgoing,
         )
         self.bench.labels = self.parcel_labels
+        self.bench.outgoing = self.outgoing
         #: Feeds the bench the scanners' scans, in a thread of its own.
         self.bench_worker = BenchWorker(self.bench, self.bus)
         #: The outage as the bench shows it: the database's state and the scans waiting for it.
@@ -272,6 +309,7 @@ class Station:
         # Scans read before the last stop and never counted go first, then the scanners start.
         self.scan_inbox.open(self.bus)
         self.printing.start()
+        self.outgoing_worker.start()
         if self.scale is not None:
             self.scale.start()
         for scanner in self.scanners:
@@ -390,6 +428,7 @@ class Station:
                 *[(f"scanner {sc.name}", sc.stop) for sc in self.scanners],
                 ("scale", self.scale.stop if self.scale is not None else None),
                 ("printers", self.printing.stop),
+                ("outgoing", self.outgoing_worker.stop),
                 # A real carrier's connections (the simulated one has none).
                 ("carrier", getattr(getattr(self.carrier, "http", None), "close", None)),
                 ("bench", self.bench_worker.stop),

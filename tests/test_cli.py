@@ -40,6 +40,8 @@ def run(*args: str, config: Path | None = None):
         ["db"],
         ["db", "upgrade"],
         ["devices"],
+        ["export"],
+        ["export", "sie"],
     ],
 )
 def test_every_command_has_help(command):

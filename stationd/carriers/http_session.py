@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from stationd.carriers import CarrierError
-from stationd.core.text import sentence
+from stationd.core.text import Text, sentence
 
 if TYPE_CHECKING:
     from stationd.config.sections import ShippingSettings
@@ -82,6 +82,8 @@ class CarrierHttp:
     `tries` bounds every call (the first try included); `max_wait_s` is the longest
     `Retry-After` the station waits for in a request thread — a carrier asking for longer gets
     a sentence saying so instead. `sleep` is injectable so the tests can see the waits.
+    `refused_credentials` is the sentence for a 401/403 of a service whose keys are not
+    `[shipping]`'s (the accounting adapter's).
     """
 
     def __init__(
@@ -89,13 +91,16 @@ class CarrierHttp:
         carrier: str,
         base_url: str,
         *,
-        auth: httpx.Auth | tuple[str, str],
+        auth: httpx.Auth | tuple[str, str] | None,
         timeout_s: float,
         tries: int,
         max_wait_s: float,
         sleep: Callable[[float], None] = time.sleep,
+        refused_credentials: Text | None = None,
     ) -> None:
         self.carrier = carrier
+        #: What a 401/403 says; None: the carriers' sentence naming [shipping]'s keys.
+        self.refused_credentials = refused_credentials
         self.timeout_s = timeout_s
         self.tries = max(1, tries)
         self.max_wait_s = max_wait_s
@@ -151,6 +156,14 @@ class CarrierHttp:
         response = self._send("POST", path, params=params, json_body=body, books=True)
         return self.json_of(response, books=True)
 
+    def post_once(self, path: str, content: bytes, *, headers: Mapping[str, str]) -> None:
+        """POST `content` as it is (a signed webhook: its signature covers these bytes) with
+        `headers`, once; any 2xx answer is taken, whatever its body says.
+
+        Raises like `create`: `RetryLater` (429), `OutcomeUnknown` (sent, answer unknown),
+        `CarrierError` (refused, or no connection)."""
+        self._send("POST", path, content=content, headers=headers, books=True)
+
     def delete(self, path: str) -> None:
         """DELETE `path`; deleting twice takes nothing back twice, so it is tried again."""
         self._send("DELETE", path, books=False)
@@ -193,6 +206,8 @@ class CarrierHttp:
         json_body: Any = None,
         books: bool,
         with_auth: bool = True,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         backoff = FIRST_BACKOFF_S
         last_status: int | None = None
@@ -205,6 +220,8 @@ class CarrierHttp:
                     path,
                     params=params,
                     json=json_body,
+                    content=content,
+                    headers=headers,
                     # None: no Authorization header at all (httpx's default is the client's).
                     **({} if with_auth else {"auth": None}),
                 )
@@ -274,6 +291,8 @@ class CarrierHttp:
 
     def _refusal(self, response: httpx.Response) -> CarrierError:
         status = response.status_code
+        if status in (401, 403) and self.refused_credentials is not None:
+            return CarrierError(self.refused_credentials)
         if status in (401, 403):
             return CarrierError(
                 sentence(

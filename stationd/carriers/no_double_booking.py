@@ -15,28 +15,35 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TypeVar
 
-from stationd.carriers import CarrierError, Shipment
+from stationd.carriers import CarrierError
 from stationd.carriers.http_session import OutcomeUnknown, RetryLater
-from stationd.core.text import sentence
+from stationd.core.text import Text, sentence
 
 log = logging.getLogger(__name__)
+
+#: What is made once: a carrier's shipment, an accounting system's sale.
+Made = TypeVar("Made")
 
 
 def book_once(
     reference: str,
     *,
-    look_up: Callable[[str], Shipment | None],
-    create: Callable[[], Shipment],
+    look_up: Callable[[str], Made | None],
+    create: Callable[[], Made],
     carrier: str,
     tries: int,
     sleep: Callable[[float], None],
-) -> Shipment:
+    unconfirmed: Text | None = None,
+    busy: Text | None = None,
+) -> Made:
     """The shipment booked under `reference`: found by `look_up`, else made by `create`.
 
     `create` is called again only after a 429 (nothing booked). After an unknown outcome the
     rounds left only look up; an outcome still unknown then is a `CarrierError` that says so
-    (the next try, a click later, looks it up first again).
+    (the next try, a click later, looks it up first again). `unconfirmed` and `busy` replace
+    the two sentences about a booking for what is not one (an accounting system's sale).
     """
     wait = 0.0
     unknown = False
@@ -66,7 +73,8 @@ def book_once(
         if found is not None:
             return found
         raise CarrierError(
-            sentence(
+            unconfirmed
+            or sentence(
                 "{carrier} did not confirm the booking {reference} and does not list it yet; "
                 "try again in a minute — the station looks it up before it books again.",
                 carrier=carrier,
@@ -74,7 +82,8 @@ def book_once(
             )
         )
     raise CarrierError(
-        sentence(
+        busy
+        or sentence(
             "{carrier} is busy and did not take the booking {reference} after {tries} tries; "
             "try again in a while.",
             carrier=carrier,

@@ -1,5 +1,6 @@
 """`stationd …` commands: serve, demo, packscript, orders search, devices, db upgrade, claims,
-install, uninstall, check.
+import, install, uninstall, check,
+export sie.
 
 Every expected failure — a bad config, a database that is down, a refused rule — ends as one
 line on stderr and a non-zero exit, never a traceback.
@@ -11,7 +12,9 @@ when imported, so importing the package registers them all.
 from stationd.cli import (  # noqa: F401  (they add their commands)
     claims,
     devices,
+    export,
     install,
+    intake,
     orders,
     serve,
     sync,

@@ -23,6 +23,7 @@ def packscript(ctx: click.Context, trace: bool) -> None:
     from stationd.core.packscript import describe
     from stationd.services.packscript_run import PackScriptRunFailed, run_once
     from stationd.store.database import Store
+    from stationd.store.packscript_runlock import RunLockTaken
 
     with _clear_errors():
         settings = _settings(ctx)
@@ -40,6 +41,8 @@ def packscript(ctx: click.Context, trace: bool) -> None:
             )
         except PackScriptRunFailed as err:
             raise click.ClickException(f"pack script run {err.run_id} failed: {err}") from None
+        except RunLockTaken as err:
+            raise click.ClickException(str(err)) from None
         out(f"run {run_id}: {result.summary()}")
         if not result.ok:
             sys.exit(1)

@@ -449,4 +449,22 @@ class DiscoverySettings:
     addresses: str = _str("")
 
 
+@dataclass(frozen=True, slots=True)
+class IntakeSettings:
+    """``[[intake]]``: a shop that sends its orders, products and stock (issue 13 §1). Its
+    ``name`` is kept on each order it sends (an order is known by shop and reference); its
+    ``token`` opens the intake API (``Authorization: Bearer …``) for it. Never logged."""
+
+    name: str = _str("shop", non_empty=True, max_len=40, printable=True)
+    token: str = _str("", secret=True)
+
+    def _check(self, at: str) -> None:
+        if self.token and len(self.token) < MIN_LAN_TOKEN_LEN:
+            raise _Invalid(
+                f"{at}.token",
+                f"{at}.token must be at least {MIN_LAN_TOKEN_LEN} characters "
+                f"(it has {len(self.token)}), or empty (no API for this shop)",
+            )
+
+
 # --------------------------------------------------------------------------- the whole file

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stationd.config.accounting import AccountingSettings
 from stationd.config.fields import (
     _KEY,
     _SECTION,
@@ -27,10 +28,12 @@ from stationd.config.fields import (
     _Invalid,
     _Key,
 )
+from stationd.config.outgoing import MailSettings, OutgoingSettings, WebhookSettings
 from stationd.config.sections import (
     BenchSettings,
     DatabaseSettings,
     DiscoverySettings,
+    IntakeSettings,
     KioskSettings,
     LoggingSettings,
     PackScriptSettings,
@@ -93,8 +96,13 @@ class Settings:
     scale: ScaleSettings = _section(ScaleSettings)
     bench: BenchSettings = _section(BenchSettings)
     shipping: ShippingSettings = _section(ShippingSettings)
+    mail: MailSettings = _section(MailSettings)
+    webhooks: WebhookSettings = _section(WebhookSettings)
+    outgoing: OutgoingSettings = _section(OutgoingSettings)
     discovery: DiscoverySettings = _section(DiscoverySettings)
     sync: SyncSettings = _section(SyncSettings)
+    accounting: AccountingSettings = _section(AccountingSettings)
+    intake: tuple[IntakeSettings, ...] = _array(IntakeSettings, unique="name")
     #: Where these settings came from: the config file's path, DEFAULTS_SOURCE when no file
     #: was read (issue 12: `serve` says which, in the log and on the Devices page).
     source: str = dataclasses.field(default="<defaults>", compare=False)

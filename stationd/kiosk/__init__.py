@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from stationd.config import is_loopback
 from stationd.core.check_digits import ean_text
+from stationd.kiosk import intake_api
 from stationd.kiosk.csrf import init_csrf, load_secret
 from stationd.kiosk.i18n import COOKIE as LANGUAGE_COOKIE
 from stationd.kiosk.i18n import LANGUAGES, init_i18n, translate
@@ -38,7 +39,11 @@ def create_app(station: Station) -> Flask:
     app.jinja_env.globals["station_name"] = station.settings.station.name
     app.jinja_env.filters["ean"] = ean_text
     init_i18n(app, station.settings.station.language, station.settings.station.tz)
-    init_csrf(app, load_secret(Path(station.settings.station.state_dir) / "kiosk-secret"))
+    init_csrf(
+        app,
+        load_secret(Path(station.settings.station.state_dir) / "kiosk-secret"),
+        exempt=frozenset({intake_api.bp.name}),
+    )
     init_layout(app)
     # Before the pages' own checks (sign-in reads the database): an outage answers first.
     init_outage(app)
@@ -52,6 +57,7 @@ def create_app(station: Station) -> Flask:
         network_printers,
         operators,
         orders,
+        outgoing,
         queue,
         settings,
         shipout,
@@ -59,11 +65,13 @@ def create_app(station: Station) -> Flask:
         tools,
     )
 
-    for page in (queue, bench, shipout, orders, tools, settings, devices, operators, stream):
+    pages = (queue, bench, shipout, orders, tools, outgoing, settings, devices, operators, stream)
+    for page in pages:
         app.register_blueprint(page.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(network_printers.bp)
+    app.register_blueprint(intake_api.bp)
     app.extensions["stationd_metrics"] = metrics.init_metrics(station)
 
     token = station.settings.kiosk.token
@@ -71,8 +79,9 @@ def create_app(station: Station) -> Flask:
 
     @app.before_request
     def _require_token() -> None:
-        # Off loopback the kiosk is a door into the shop's orders: a token opens it.
-        if not token or is_loopback(request.remote_addr):
+        # Off loopback the kiosk is a door into the shop's orders: a token opens it. The intake
+        # API has its own: each shop's bearer token (kiosk/intake_api.py).
+        if not token or is_loopback(request.remote_addr) or _is_api():
             return
         if request.path == "/metrics" and metrics_token:
             # A monitor from the network may hold only the metrics token, which opens nothing else.
@@ -123,6 +132,8 @@ def create_app(station: Station) -> Flask:
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):  # type: ignore[no-untyped-def]
+        if _is_api():  # a path under /api/ no route took (404, 405): answered as the API does
+            return intake_api.http_problem(err)
         if err.description and err.description != type(err).description:
             return error_page(err.code or 400, err.description)
         # werkzeug's own English sentence (a wrong URL, method or upload): ours instead.
@@ -136,6 +147,10 @@ def create_app(station: Station) -> Flask:
         return error_page(500, _("Something went wrong on the station; it is in the log."))
 
     return app
+
+
+def _is_api() -> bool:
+    return request.path.startswith(intake_api.bp.url_prefix or "/api/")
 
 
 def _http_sentence(code: int) -> str:

@@ -98,13 +98,17 @@ def _from_this_origin() -> bool:
     return origin is None or origin == request.host_url.rstrip("/")
 
 
-def init_csrf(app: Flask, secret: bytes) -> None:
-    """Check origin and token on every unsafe request; templates get tokens as `csrf_token()`."""
+def init_csrf(app: Flask, secret: bytes, *, exempt: frozenset[str] = frozenset()) -> None:
+    """Check origin and token on every unsafe request; templates get tokens as `csrf_token()`.
+
+    `exempt` names blueprints that are not for a browser and carry their own credential in a
+    header no other site's page can set (the intake API's bearer token): only those skip it.
+    """
     app.config["CSRF_SECRET"] = secret
 
     @app.before_request
     def _check_csrf() -> None:
-        if request.method in SAFE_METHODS:
+        if request.method in SAFE_METHODS or request.blueprint in exempt:
             return
         if not _from_this_origin():
             abort(403, _("That request came from another site's page: it was not carried out."))

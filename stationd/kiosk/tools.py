@@ -19,12 +19,12 @@ from flask import (
 
 from stationd.core.numbers import whole_number
 from stationd.core.packscript_reading import OUTCOME_FILTERS, Outcome
-from stationd.events import Event, PackScriptRunChanged
+from stationd.events import Event, PackScriptRunChanged, SyncState
 from stationd.kiosk.i18n import LOCALES, request_language
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.layout import is_htmx
 from stationd.kiosk.stream import live_stream, sse
-from stationd.kiosk.tools_sync import sync_context
+from stationd.kiosk.tools_sync import sync_context, sync_messages
 from stationd.kiosk.trace_text import answer_text, outcome_label, step_line
 from stationd.services.packscript import PackScriptBusy, PackScriptRunner
 
@@ -144,6 +144,16 @@ def run():  # type: ignore[no-untyped-def]
     return redirect(url_for("tools.page"), code=303)
 
 
+@bp.post("/tools/packscript/stop")
+def stop():  # type: ignore[no-untyped-def]
+    """Stop: end the run going on between two of its transactions (what it wrote stays)."""
+    if not _runner().cancel():
+        abort(409, _("No run is going at this station."))
+    if is_htmx():
+        return render_template("tools_live.html", **live_context())
+    return redirect(url_for("tools.page"), code=303)
+
+
 @bp.get("/tools/packscript/live")
 def live():  # type: ignore[no-untyped-def]
     return render_template("tools_live.html", **live_context())
@@ -162,8 +172,17 @@ def events() -> Response:
     sent = whole_number(request.args.get("since"))
     if sent is None:
         sent = -1
+    # With [sync], the page's Sync section goes over this one stream too.
+    sync = sync_messages()
 
-    def messages(_event: Event | None) -> Iterator[str]:
+    def messages(event: Event | None) -> Iterator[str]:
+        if sync is not None:
+            yield from sync(event)
+            if isinstance(event, SyncState):
+                return
+        yield from run_messages()
+
+    def run_messages() -> Iterator[str]:
         # Also without an event (the first look after connecting): the page may be behind.
         nonlocal sent
         live = runner.live()
@@ -174,7 +193,8 @@ def events() -> Response:
         if not live.running:
             yield sse("runs", render_template("tools_runs.html", **runs_context()))
 
-    return live_stream((PackScriptRunChanged,), messages, recheck_s=RECHECK_S)
+    types = (PackScriptRunChanged, SyncState) if sync is not None else (PackScriptRunChanged,)
+    return live_stream(types, messages, recheck_s=RECHECK_S)
 
 
 @bp.get("/tools/packscript/runs/<int:run_id>")

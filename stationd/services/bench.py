@@ -43,6 +43,7 @@ from stationd.core.bench_screen import AtBench, BenchScreen
 from stationd.core.orders import Order, OrderRuleError
 from stationd.core.text import Text, sentence, text_data
 from stationd.events import Bus, OrderChanged, ScanOutcome, ScanRead, ScanRejected
+from stationd.services.bench_journal import journal
 from stationd.services.claims import Claims
 from stationd.services.operators import operator_scan
 from stationd.services.parcel_ids import drop_parcel_id, keep_parcel_id, kept_in_session
@@ -52,7 +53,6 @@ from stationd.store.bench import (
     ScanNotSaved,
     at_bench_of,
     bench_station,
-    journal_scan,
     journal_text,
     load_packing,
     orders_holding_item,
@@ -70,6 +70,8 @@ from stationd.store.orders import load_order, save_line_counts
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
+
+    from stationd.services.outgoing import OutgoingQueue
 
 __all__ = ["AtBench", "BenchService", "ScanNotSaved", "journal_text"]
 
@@ -111,6 +113,8 @@ class BenchService:
         #: The station's label flow: with `[bench] label_when_packed` (and a label printer) the
         #: parcel labels print through it as soon as a delivery is packed; else at report-in.
         self.labels = labels
+        #: Writes the shop's `order.packed` webhook when an order is closed packed (issue 13).
+        self.outgoing: OutgoingQueue | None = None
         # One scan at a time per bench: a scanner and a finger on the screen may race.
         self._lock = threading.Lock()
         #: The number of the last outcome published (`BenchScreen.seq`).
@@ -297,7 +301,7 @@ class BenchService:
                 if not (again and saved_outcome(conn, self.station, rejected.source, rejected.at)):
                     read = rejected.raw.decode("latin-1")
                     scan = ScanRead(read, None, rejected.source, rejected.at)
-                    self._journal(conn, scan, "rejected", outcome, operator_id)
+                    journal(conn, self.station, scan, "rejected", outcome, operator_id)
             self._opened(current_id)
             screen = self._screen(outcome)
         self.bus.publish(
@@ -393,7 +397,9 @@ class BenchService:
                 self._event(conn, PackedPartial(packed), current, operator_id)
             if outcome.ready:
                 self._event(conn, Packed(packing.parcels), current, operator_id)
-        journal_id = self._journal(conn, event, kind, outcome, operator_id, undoes)
+                if self.outgoing is not None:
+                    self.outgoing.when_packed(conn, current.id)
+        journal_id = journal(conn, self.station, event, kind, outcome, operator_id, undoes)
         values: dict[str, object] = {"last_seen_at": utcnow()} if ok else {}
         if closed:
             values["current_order_id"] = None
@@ -426,7 +432,7 @@ class BenchService:
             counts.remove((journal_id, line_id))
             said = sentence("Taken back by Cancel: {name}.", name=names[line_id])
             undone = BenchOutcome(True, said, "ok", order.id, line_id=line_id, delta=-1)
-            self._journal(conn, event, "command", undone, operator_id, journal_id)
+            journal(conn, self.station, event, "command", undone, operator_id, journal_id)
             self._event(conn, ItemUnpacked(line_id, event.code, "cancel"), order, operator_id)
 
     def _event(
@@ -437,38 +443,6 @@ class BenchService:
         operator_id: int | None = STATION_OPERATOR,
     ) -> None:
         record_event(conn, event, station=self.station, order_id=order.id, operator_id=operator_id)
-
-    def _journal(
-        self,
-        conn: Connection,
-        scan: ScanRead,
-        kind: str,
-        outcome: BenchOutcome,
-        operator_id: int | None,
-        undoes: int | None = None,
-    ) -> int:
-        """Journal the scan, naming `operator_id`: the operator signed in at the bench as the
-        transaction has it (read in it, after a badge's sign-in)."""
-        return journal_scan(
-            conn,
-            {
-                "at": scan.at,
-                "station": self.station,
-                "source": scan.source[:100],
-                # A badge's code is a key to sign in with: the journal doesn't repeat it.
-                "code": journal_text(scan.code) if kind != CodeKind.BADGE else "OP-…",
-                "symbology": (scan.symbology or None) and scan.symbology[:4],
-                "kind": kind,
-                "ok": outcome.ok,
-                "message": outcome.message,
-                "message_data": text_data(outcome.message),
-                "order_id": outcome.order_id,
-                "line_id": outcome.line_id,
-                "delta": outcome.delta,
-                "undoes_id": undoes,
-                "operator_id": operator_id,
-            },
-        )
 
     def _announce(self, event: ScanRead, outcome: BenchOutcome, screen: BenchScreen) -> None:
         self.bus.publish(

@@ -30,6 +30,7 @@ from stationd.core.deliveries import (
     plan_delivery,
     report_in,
 )
+from stationd.core.invoices import Books, invoice_of_delivery
 from stationd.core.orders import Order, OrderRuleError
 from stationd.core.text import Text, sentence
 from stationd.core.weight import (
@@ -49,6 +50,7 @@ from stationd.store.deliveries import (
     pending_delivery,
     save_reported_delivery,
 )
+from stationd.store.invoices import write_invoice_record
 from stationd.store.order_contents import product_weights
 from stationd.store.orders import (
     load_order,
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from stationd.devices.scales.scale import WeightRead
+    from stationd.services.outgoing import OutgoingQueue
 
 
 def ship(
@@ -73,13 +76,16 @@ def ship(
     at: datetime | None = None,
     weight_g: int | None = None,
     on_reported: Callable[[Connection, Order, Delivery], object] | None = None,
+    books: Books | None = None,
 ) -> ReportResult:
     """Report in one delivery of `order_id`: everything left, or `quantities` (partial, R14).
 
     `on_reported` runs inside the same transaction once the delivery is saved — the station
     queues the shipping labels there (R16), so labels exist exactly when the delivery does.
     The parcel ids kept for the order's next delivery (services/parcel_ids.py) must all be
-    among `parcel_ids`; that pending delivery is the one reported.
+    among `parcel_ids`; that pending delivery is the one reported. The delivery's invoice
+    record (R16, core/invoices.py) is written in the same transaction, booked by `books`
+    (`[accounting]`; the built-in books without it).
     Raises `OrderRuleError` with the reason when the rules refuse it; nothing is written then.
     """
     wanted = [p for p in parcel_ids if p.strip()]
@@ -97,8 +103,15 @@ def ship(
         used = parcel_ids_in_use(conn, clean, besides_order=order_id)
         for parcel_id in clean:
             add_parcel_id(delivery, parcel_id, used)
-        result = report_in(order, delivery, at or utcnow())
+        reported_at = at or utcnow()
+        result = report_in(order, delivery, reported_at)
         save_reported_delivery(conn, delivery, result, station=station)
+        # R16: the bookkeeping's record of what left, exactly when the delivery is reported.
+        # Dated by the station's own calendar: a parcel reported at 00:30 belongs to that day.
+        invoice = invoice_of_delivery(
+            order, delivery, books or Books(), issued_on=reported_at.astimezone().date()
+        )
+        write_invoice_record(conn, invoice, station=station, at=reported_at)
         save_line_counts(conn, order, delivery.quantities)
         save_order_header(conn, order)
         if on_reported is not None:
@@ -218,6 +231,8 @@ class ReportIn:
         weighing: Weighing,
         labels: ParcelLabels | None = None,
         scale: ScaleReading | None = None,
+        books: Books | None = None,
+        outgoing: OutgoingQueue | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -226,6 +241,10 @@ class ReportIn:
         #: Queues the labels of a reported delivery (R16); None: a station without printers.
         self.labels = labels
         self.scale = scale
+        #: How the invoice records are booked (`[accounting]`, R16).
+        self.books = books
+        #: Writes the customer's shipping notice and the shop's webhooks with the delivery.
+        self.outgoing = outgoing
 
     def ship(
         self,
@@ -267,6 +286,7 @@ class ReportIn:
             on_reported=lambda conn, order, delivery: self._reported(
                 conn, order, delivery, weighed
             ),
+            books=self.books,
         )
 
     def _reported(
@@ -289,6 +309,9 @@ class ReportIn:
         # delivery was packed, else here (also for a parcel id added since).
         if self.labels is not None:
             self.labels.at_report_in(conn, order, delivery)
+        # R16: the notice and the webhooks exist exactly when the delivery does.
+        if self.outgoing is not None:
+            self.outgoing.at_report_in(conn, order, delivery)
 
     def report(self, requests: Iterable[DeliveryRequest]) -> list[DeliveryOutcome]:
         """R15: report in each request, each its own transaction (the ship-out page's button).

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Insert, Select, bindparam, desc, insert, sele
 
 from stationd.clock import utcnow
 from stationd.core.audit import AuditEvent, UnknownEvent, event_from_payload
+from stationd.core.text import text_from_data
 from stationd.store.tables import events, order_claims, stations
 
 #: `record_event`'s default operator: the one signed in at the event's station, read by the
@@ -45,7 +46,8 @@ class StoredEvent:
     epoch: int | None = None
     #: Central's answer to the op (sync): "accepted" or "refused", None while unsent.
     outcome: str | None = None
-    #: Why central refused it, in words a person reads.
+    #: Why central refused it, in words a person reads (a `core.text.Text` where central sent
+    #: one: said in the reader's language).
     outcome_reason: str | None = None
 
 
@@ -130,6 +132,7 @@ def _columns() -> Select:
         events.c.epoch,
         events.c.outcome,
         events.c.outcome_reason,
+        events.c.outcome_reason_data,
     )
 
 
@@ -144,7 +147,7 @@ def _stored(row: Any) -> StoredEvent:
         event_from_payload(row.kind, payload_of(row.payload)),
         row.epoch,
         row.outcome,
-        row.outcome_reason,
+        row.outcome_reason and text_from_data(row.outcome_reason_data, row.outcome_reason),
     )
 
 

@@ -30,12 +30,14 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from stationd.core import sync_ops as so
 from stationd.core.deliveries import Delivery
+from stationd.core.text import sentence, text_data, text_from_data
 from stationd.store.deliveries import (
     add_pending_parcel_id,
     pending_delivery,
     remove_pending_parcel_id,
     write_delivery,
 )
+from stationd.store.stock_moves import StockMoves
 from stationd.store.tables import (
     deliveries,
     order_lines,
@@ -43,7 +45,6 @@ from stationd.store.tables import (
     own_statuses,
     parcel_ids,
     products,
-    stock,
     sync_ops,
     sync_tasks,
 )
@@ -57,6 +58,7 @@ class OpOutcome:
 
     key: str
     outcome: str
+    #: A sentence (`core.text.Text`) where central kept one: the bench says it in its language.
     reason: str | None = None
     duplicate: bool = False
 
@@ -103,7 +105,7 @@ def lost_a_conflict(err: OperationalError) -> bool:
 
 
 def _refuse(conn: Connection, op: so.Op, at: datetime, err: Exception) -> OpOutcome:
-    reason = f"Central could not apply this change: {first_line(err)}"
+    reason = sentence("Central could not apply this change: {why}", why=first_line(err))
     with conn.begin():
         if stored := _stored(conn, op.key):
             return stored
@@ -123,7 +125,7 @@ _ORDER_READ = text(
         SELECT id, status, waiting FROM orders WHERE id = :order_id FOR UPDATE
     )
     SELECT o.status, o.waiting, c.station AS claim_station, c.epoch AS claim_epoch,
-           s.outcome AS seen_outcome, s.reason AS seen_reason,
+           s.outcome AS seen_outcome, s.reason AS seen_reason, s.reason_data AS seen_data,
            (SELECT coalesce(json_agg(json_build_array(l.id, l.sku, l.quantity, l.packed,
                                                       l.delivered, l.unit_price_minor)
                                      ORDER BY l.position, l.id), '[]')
@@ -154,7 +156,10 @@ def apply_group(conn: Connection, ops: Sequence[tuple[so.Op, datetime]]) -> list
         return [apply_in_transaction(conn, *ops[0])]
     try:
         with conn.begin():
-            return [apply_op(conn, op, at) for op, at in ops]
+            moves = StockMoves()
+            outcomes = [apply_op(conn, op, at, moves=moves) for op, at in ops]
+            moves.write(conn)
+            return outcomes
     except (_KeyTakenMeanwhile, IntegrityError, DataError):
         pass
     except OperationalError as err:
@@ -166,13 +171,26 @@ def apply_group(conn: Connection, ops: Sequence[tuple[so.Op, datetime]]) -> list
     return [apply_in_transaction(conn, op, at) for op, at in ops]
 
 
-def apply_op(conn: Connection, op: so.Op, at: datetime) -> OpOutcome:
-    """Apply `op` in the caller's transaction (see the module's docstring)."""
+def apply_op(
+    conn: Connection, op: so.Op, at: datetime, *, moves: StockMoves | None = None
+) -> OpOutcome:
+    """Apply `op` in the caller's transaction (see the module's docstring). `moves`: the
+    group's stock moves, written by the caller at the group's end (`StockMoves`); without it
+    the op writes its own before it returns."""
+    own = StockMoves() if moves is None else moves
+    outcome = _apply(conn, op, at, own)
+    if moves is None:
+        own.write(conn)
+    return outcome
+
+
+def _apply(conn: Connection, op: so.Op, at: datetime, moves: StockMoves) -> OpOutcome:
     row = None
     if op.order_id is not None:
         row = conn.execute(_ORDER_READ, {"key": op.key, "order_id": op.order_id}).first()
     if row is not None and row.seen_outcome is not None:
-        return OpOutcome(op.key, row.seen_outcome, row.seen_reason, duplicate=True)
+        reason = _reason(row.seen_reason, row.seen_data)
+        return OpOutcome(op.key, row.seen_outcome, reason, duplicate=True)
     if row is None and (stored := _stored(conn, op.key)):
         return stored
     central = None
@@ -182,14 +200,14 @@ def apply_op(conn: Connection, op: so.Op, at: datetime) -> OpOutcome:
             central = _central_order(op.order_id, row)  # type: ignore[arg-type]
         elsewhere = _elsewhere(conn, op)
     decision = so.decide(op, central, elsewhere)
-    reason = str(decision.reason) if decision.reason is not None else None
+    reason = decision.reason
     packed = None
     match decision.effects:
         case (so.PackedDelta() as packed,):
             pass  # a scan's op, the most common: its effect rides with its inbox row
         case effects:
             for effect in effects:
-                _write(conn, op, at, effect)
+                _write(conn, op, at, effect, moves)
     if not _insert_op(conn, op, at, decision.outcome, reason, packed=packed):
         raise _KeyTakenMeanwhile(op.key)
     if decision.task is not None:
@@ -208,15 +226,25 @@ def apply_op(conn: Connection, op: so.Op, at: datetime) -> OpOutcome:
 
 def _stored(conn: Connection, key: str) -> OpOutcome | None:
     row = conn.execute(
-        select(sync_ops.c.outcome, sync_ops.c.reason).where(sync_ops.c.key == key)
+        select(sync_ops.c.outcome, sync_ops.c.reason, sync_ops.c.reason_data).where(
+            sync_ops.c.key == key
+        )
     ).first()
-    return None if row is None else OpOutcome(key, row.outcome, row.reason, duplicate=True)
+    if row is None:
+        return None
+    return OpOutcome(key, row.outcome, _reason(row.reason, row.reason_data), duplicate=True)
+
+
+def _reason(english: str | None, data: str | None) -> str | None:
+    """A stored reason as the sentence it was (its English alone, from before 0009)."""
+    return None if english is None else text_from_data(data, english)
 
 
 _INSERT_SQL = """
     INSERT INTO sync_ops (key, station, kind, order_id, epoch, at, received_at, payload,
-                          outcome, reason)
-    VALUES (:key, :station, :kind, :order_id, :epoch, :at, now(), :payload, :outcome, :reason)
+                          outcome, reason, reason_data)
+    VALUES (:key, :station, :kind, :order_id, :epoch, :at, now(), :payload, :outcome, :reason,
+            :reason_data)
     ON CONFLICT (key) DO NOTHING
     RETURNING key
 """  # received_at: central's clock
@@ -246,7 +274,8 @@ def _insert_op(
         "at": at,
         "payload": json.dumps(dict(op.payload), ensure_ascii=False, default=str),
         "outcome": outcome,
-        "reason": reason,
+        "reason": None if reason is None else str(reason),
+        "reason_data": text_data(reason),
     }
     if packed is None:
         return conn.execute(_INSERT_OP, values).first() is not None
@@ -302,7 +331,7 @@ def _elsewhere(conn: Connection, op: so.Op) -> so.Elsewhere:
     return so.Elsewhere(taken, codes)
 
 
-def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect) -> None:
+def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect, moves: StockMoves) -> None:
     order_id = op.order_id
     assert order_id is not None
     line_of = (order_lines.c.order_id == order_id,)
@@ -326,18 +355,18 @@ def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect) -> None
                 .values(labelled=True)
             )
         case so.Report():
-            _report(conn, op, at, effect)
+            _report(conn, op, at, effect, moves)
         case so.SetQuantity(line_id, sku, quantity, released):
             conn.execute(
                 update(order_lines)
                 .where(order_lines.c.id == line_id, *line_of)
                 .values(quantity=quantity)
             )
-            _release(conn, sku, released)
+            moves.release(sku, released)
             _touch(conn, order_id, value=True)
         case so.DropLine(line_id, sku, released):
             conn.execute(delete(order_lines).where(order_lines.c.id == line_id, *line_of))
-            _release(conn, sku, released)
+            moves.release(sku, released)
             _touch(conn, order_id, value=True)
         case so.AddLine(sku, quantity, price):
             product = conn.execute(
@@ -365,7 +394,9 @@ def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect) -> None
             _touch(conn, order_id, own_status_id=own)
 
 
-def _report(conn: Connection, op: so.Op, at: datetime, report: so.Report) -> None:
+def _report(
+    conn: Connection, op: so.Op, at: datetime, report: so.Report, moves: StockMoves
+) -> None:
     """A reported delivery: the pending one completed (or a new one), its lines and parcel ids,
     the line counts, the stock, the order's status. Stock never below zero: the parcel left."""
     order_id = op.order_id
@@ -388,27 +419,9 @@ def _report(conn: Connection, op: so.Op, at: datetime, report: so.Report) -> Non
                 packed=func.greatest(order_lines.c.packed - report.unpacked.get(line_id, 0), 0),
             )
         )
-    # stock rows locked in one order (by SKU) by every op: two ops' reports never cycle
-    for sku, qty in sorted(report.stock_out.items()):
-        released = report.released.get(sku, 0)
-        conn.execute(
-            update(stock)
-            .where(stock.c.sku == sku)
-            .values(
-                on_hand=func.greatest(stock.c.on_hand - qty, 0),
-                reserved=func.greatest(stock.c.reserved - released, 0),
-            )
-        )
+    for sku, qty in report.stock_out.items():
+        moves.take_out(sku, qty, released=report.released.get(sku, 0))
     _touch(conn, order_id, status=report.status)  # type: ignore[arg-type]
-
-
-def _release(conn: Connection, sku: str, quantity: int) -> None:
-    if quantity:
-        conn.execute(
-            update(stock)
-            .where(stock.c.sku == sku)
-            .values(reserved=func.greatest(stock.c.reserved - quantity, 0))
-        )
 
 
 def _touch(conn: Connection, order_id: int, *, value: bool = False, **values: Any) -> None:

@@ -15,6 +15,7 @@ snapshot, so what a pull writes is what central held at one instant.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -165,9 +166,14 @@ def feed_kept(conn: Connection, entity: str, keys: Sequence[Any]) -> Iterator[No
     # fails in the block takes it along; resetting it there would only hide the error.
     yield
     conn.execute(text(_FEED_KEPT), {"value": ""})
+    # The keys as one JSON array: an array parameter is made element by element in Python
+    # (~0.1 s of processor time for the pack script's 85,000 orders), json.dumps in C.
     conn.execute(
-        text("INSERT INTO sync_changes (entity, entity_ids) VALUES (:entity, :keys)"),
-        {"entity": entity, "keys": [str(key) for key in keys]},
+        text(
+            "INSERT INTO sync_changes (entity, entity_ids) "
+            "VALUES (:entity, ARRAY(SELECT json_array_elements_text(CAST(:keys AS json))))"
+        ),
+        {"entity": entity, "keys": json.dumps([str(key) for key in keys])},
     )
     conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 

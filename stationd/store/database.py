@@ -64,7 +64,13 @@ class Store:
                 self.engine = create_engine(
                     url,
                     pool_pre_ping=True,
-                    connect_args={"connect_timeout": max(1, int(busy_timeout_s))},
+                    # No prepared statements (psycopg prepares a statement run 5 times): one
+                    # lives on the server's session, which a pooler in transaction mode hands
+                    # to another client (central behind PgBouncer).
+                    connect_args={
+                        "connect_timeout": max(1, int(busy_timeout_s)),
+                        "prepare_threshold": None,
+                    },
                 )
             except ImportError as err:  # not installed, or installed without its libpq
                 # SQLite is the default; the PostgreSQL driver is an extra of the package.
@@ -118,9 +124,9 @@ class Store:
         (`store.write_queue`).
 
         On SQLite no commit copies the WAL into the database file (the checkpoint): a thread of
-        its own does, once the WAL has grown past `CHECKPOINT_FROM_BYTES` (after a bulk write,
-        at once). SQLite's own automatic checkpoint ran inside the commit that crossed 1,000
-        pages — a scan's, while a pack-script run filled the WAL (issue 10).
+        its own does, once `CHECKPOINT_FROM_BYTES` of the WAL wait to be copied (after a bulk
+        write, at once). SQLite's own automatic checkpoint ran inside the commit that crossed
+        1,000 pages — a scan's, while a pack-script run filled the WAL (issue 10).
         """
         # SQLite writers in this process queue here, first come first served
         # (`store.write_queue`), not in SQLite's busy handler: that one sleeps 1, 2, 5, 10… ms
@@ -212,8 +218,8 @@ def _sqlite_synchronous(conn: Connection, level: str) -> None:
 BULK_CACHE_KIB = 64 * 1024
 #: A bulk write's connection settings.
 BULK_PRAGMAS = {"cache_size": -BULK_CACHE_KIB}
-#: The WAL's size from which the checkpointer copies it into the database file (SQLite's own
-#: automatic checkpoint starts at 1,000 pages, ~4 MB).
+#: How much of the WAL, not yet copied into the database file, makes the checkpointer copy it
+#: (SQLite's own automatic checkpoint starts at 1,000 pages, ~4 MB).
 CHECKPOINT_FROM_BYTES = 4 * 1024 * 1024
 
 
@@ -233,7 +239,8 @@ def _sqlite_pragmas(conn: Connection, values: dict[str, int]) -> dict[str, int]:
 
 class _WalCheckpointer:
     """Checkpoints the WAL on a thread of its own when asked (after each write's commit), once
-    it has grown past `CHECKPOINT_FROM_BYTES` or when asked to at once (`force`).
+    `CHECKPOINT_FROM_BYTES` of it wait to be copied (`uncopied`) or when asked to at once
+    (`force`).
 
     PASSIVE: it never waits for readers or writers, and copies what it can; the next commit
     asks again if a reader held it back.
@@ -247,6 +254,9 @@ class _WalCheckpointer:
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        # The WAL's salts (which change each time SQLite starts it again from its first
+        # frame) and how many of its frames were copied, at this checkpointer's last one.
+        self._copied: tuple[bytes, int] = (b"", 0)
 
     def request(self, force: bool = False) -> None:
         if force:
@@ -275,23 +285,76 @@ class _WalCheckpointer:
             self._wanted.wait()
             self._wanted.clear()
             forced, self._forced = self._forced, False
-            if not (forced or self._stopping or _size(self.wal) >= CHECKPOINT_FROM_BYTES):
+            if not (forced or self._stopping or self.uncopied() >= CHECKPOINT_FROM_BYTES):
                 continue
             try:
-                with self._engine.connect() as conn:
-                    driver = conn.connection.dbapi_connection
-                    driver.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+                self.checkpoint()
             except Exception:
                 log.warning("WAL checkpoint failed; the next writer's will do", exc_info=True)
             if self._stopping:
                 return
 
+    def checkpoint(self) -> None:
+        """Copy what it can of the WAL into the database file now (PASSIVE), and note how far."""
+        salts = _wal_frames(self.wal, count=False)[0]
+        with self._engine.connect() as conn:
+            driver = conn.connection.dbapi_connection
+            row = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # type: ignore[union-attr]
+        self._copied = (salts, max(0, row[2]))
 
-def _size(path: str) -> int:
+    def uncopied(self) -> int:
+        """About how many bytes of the WAL wait to be copied into the database file.
+
+        Not the WAL file's size: a checkpoint leaves the file as long as it grew, and SQLite
+        writes it again from its first frame. Sized so, every commit after the first
+        pack-script run asked for a checkpoint, each with an fsync of the database file beside
+        the scan's own (issue 10). The frames written since SQLite last started the WAL again
+        carry its salts (sqlite.org/fileformat2.html#walformat); less those this checkpointer
+        copied. Another process's checkpoint is not seen: at worst one copies too soon.
+        """
+        salts, frames, frame_size = _wal_frames(self.wal)
+        copied_salts, copied = self._copied
+        return max(0, frames - (copied if salts == copied_salts else 0)) * frame_size
+
+
+#: The WAL file's header, and a frame's header before the page it carries (bytes).
+_WAL_HEADER, _FRAME_HEADER = 32, 24
+
+
+def _wal_frames(wal: str, *, count: bool = True) -> tuple[bytes, int, int]:
+    """The WAL's salts, its frames written since SQLite started it again, and a frame's size.
+
+    The WAL file holds no lock of SQLite's (they are on the database and its -shm file, where
+    closing a file this process opened would drop them): it is read with a plain open.
+    """
     try:
-        return os.stat(path).st_size
+        fd = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:  # none yet, or gone with the last connection: nothing to copy
+        return b"", 0, 0
+    try:
+        return _frames_in(fd, count)
     except OSError:
-        return 0
+        return b"", 0, 0
+    finally:
+        os.close(fd)
+
+
+def _frames_in(fd: int, count: bool) -> tuple[bytes, int, int]:
+    head = os.pread(fd, _WAL_HEADER, 0)
+    if len(head) < _WAL_HEADER:
+        return b"", 0, 0
+    salts, frame_size = head[16:24], int.from_bytes(head[8:12], "big") + _FRAME_HEADER
+    if not count:
+        return salts, 0, frame_size
+    # This start's frames come first, each with its salts; after them, older frames.
+    low, high = 0, (os.fstat(fd).st_size - _WAL_HEADER) // frame_size
+    while low < high:
+        middle = (low + high) // 2
+        if os.pread(fd, 8, _WAL_HEADER + middle * frame_size + 8) == salts:
+            low = middle + 1
+        else:
+            high = middle
+    return salts, low, frame_size
 
 
 def _sqlite_setup(engine: Engine, busy_timeout_s: float, intent: WriteIntent | None) -> None:

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Update, bindparam, delete, func, insert, select, update
 
 from stationd.clock import utcnow
+from stationd.core.text import text_data
 from stationd.store.tables import events, order_claims, sync_state
 
 
@@ -40,6 +41,7 @@ class Answer:
 
     key: str
     outcome: str
+    #: A sentence (`core.text.Text`) when central sent one: kept with its facts (0009).
     reason: str | None = None
 
 
@@ -114,6 +116,7 @@ def _answer_statement() -> Update:
             sent_at=bindparam("sent_at_"),
             outcome=bindparam("outcome_"),
             outcome_reason=bindparam("reason_"),
+            outcome_reason_data=bindparam("reason_data_"),
         )
     )
 
@@ -125,7 +128,13 @@ def write_answers(
     changed."""
     sent_at = at or utcnow()
     rows = [
-        {"key_": a.key, "sent_at_": sent_at, "outcome_": a.outcome, "reason_": a.reason}
+        {
+            "key_": a.key,
+            "sent_at_": sent_at,
+            "outcome_": a.outcome,
+            "reason_": None if a.reason is None else str(a.reason),
+            "reason_data_": text_data(a.reason),
+        }
         for a in answers
     ]
     if not rows:

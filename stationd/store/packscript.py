@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +54,30 @@ from stationd.store.tables import orders, packscript_runs
 
 #: The PostgreSQL advisory-lock key of the pack script ("PACK" in ASCII).
 PACKSCRIPT_LOCK_KEY = 0x5041434B
+
+
+#: PostgreSQL: the longest statement of a run's transaction, and the longest it may sit idle
+#: between two (seconds). A run's transactions set them for themselves (`SET LOCAL`: nothing
+#: stays on a pooled session), so a stalled runner holds no row of central's for long.
+RUN_STATEMENT_S, RUN_IDLE_S = 60.0, 30.0
+
+
+def limit_run_transaction(
+    conn: Connection, *, statement_s: float | None = None, idle_s: float | None = None
+) -> None:
+    """PostgreSQL: give the transaction going on `conn` central's statement and idle timeouts
+    for a pack-script run (this transaction only; `RUN_STATEMENT_S`, `RUN_IDLE_S` unless
+    given). SQLite: nothing (one file, one process's lock; `Store.busy_timeout_s` bounds its
+    waits)."""
+    if conn.dialect.name != "postgresql":
+        return
+    statement_s = RUN_STATEMENT_S if statement_s is None else statement_s
+    idle_s = RUN_IDLE_S if idle_s is None else idle_s
+    conn.exec_driver_sql(
+        "SELECT set_config('statement_timeout', %s, true), "
+        "set_config('idle_in_transaction_session_timeout', %s, true)",
+        (f"{int(statement_s * 1000)}ms", f"{int(idle_s * 1000)}ms"),
+    )
 
 
 def packscript_lock(conn: Connection, *, shared: bool = False) -> None:
@@ -105,8 +129,9 @@ def load_candidates(conn: Connection, versions: dict[int, Any] | None = None) ->
     with _cursor(conn) as cur:
         if engine == "postgresql":
             # For this run's transaction only: sorting 100,000 open orders in memory rather
-            # than on disk (the default 4 MB of work_mem spills them).
+            # than on disk (the default 4 MB of work_mem spills them); and the run's timeouts.
             cur.execute("SET LOCAL work_mem = '32MB'")
+            limit_run_transaction(conn)
         if versions is None:
             orders = cur.execute(_OPEN_ORDERS[engine]).fetchall()
         else:
@@ -162,14 +187,33 @@ _WRITE_SQL = {
         # Joined with unnest(): `id = ANY(%s)` with a long array is a sequential scan. HOT:
         # no index of `orders` names a column written here (0006). `order_states` is written
         # by the next statement, set-based, instead of by its row trigger order by order.
+        # The lists go as one string each (`pg_list`), not as array parameters: psycopg makes
+        # those element by element in Python (~0.5 s of processor time for a run's 85,000
+        # ids and their SKUs), the server splits a string in a few milliseconds.
         "orders": "UPDATE orders o SET status = 'packing', updated_at = %s, packscript_run_id = %s "
-        "FROM unnest(%s::bigint[]) AS m(id) WHERE o.id = m.id AND o.status = 'order'",
+        "FROM unnest(string_to_array(%s, ',')::bigint[]) AS m(id) "
+        "WHERE o.id = m.id AND o.status = 'order'",
+        # The same, moving only the orders still as the run read them (`updated_at`, which
+        # every change to an order sets): the check and the move in one pass over the rows.
+        # An UPDATE that waited for another writer checks the row as that one left it.
+        "orders_seen": "UPDATE orders o SET status = 'packing', updated_at = %s, "
+        "packscript_run_id = %s FROM unnest(string_to_array(%s, ',')::bigint[], "
+        "string_to_array(%s, ',', '')::timestamptz[]) AS m(id, seen) "
+        "WHERE o.id = m.id AND o.status = 'order' AND o.updated_at IS NOT DISTINCT FROM m.seen",
         "order_states": "UPDATE order_states s SET status = 'packing' "
-        "FROM unnest(%s::bigint[]) AS m(id) WHERE s.status = 'order' AND s.order_id = m.id",
-        "stock": "UPDATE stock SET reserved = stock.reserved + r.qty "
-        "FROM unnest(%s::text[], %s::int[]) AS r(sku, qty) WHERE stock.sku = r.sku",
+        "FROM unnest(string_to_array(%s, ',')::bigint[]) AS m(id) "
+        "WHERE s.status = 'order' AND s.order_id = m.id",
+        # SKUs are any text: a JSON object (SKU → quantity), which json.dumps writes in C.
+        "stock": "UPDATE stock SET reserved = stock.reserved + r.value::int "
+        "FROM json_each_text(%s::json) AS r WHERE stock.sku = r.key",
     },
 }
+
+
+def pg_list(values: Iterable[Any]) -> str:
+    """PostgreSQL: numbers or times as one comma-separated string for `string_to_array` (None
+    as the empty string, which `string_to_array(…, ',', '')` reads as NULL)."""
+    return ",".join("" if value is None else str(value) for value in values)
 
 
 def write_result(conn: Connection, result: PackResult, *, station: str, run_id: int) -> None:
@@ -183,6 +227,7 @@ def write_result(conn: Connection, result: PackResult, *, station: str, run_id: 
     sqlite = conn.dialect.name == "sqlite"
     sql = _WRITE_SQL["sqlite" if sqlite else "postgresql"]
     now = utcnow()
+    limit_run_transaction(conn)
     with _cursor(conn) as cur:
         remade = _indexes_to_remake(cur, len(ids)) if sqlite else []
         for name, _ in remade:
@@ -199,24 +244,37 @@ def write_result(conn: Connection, result: PackResult, *, station: str, run_id: 
         if sqlite:
             cur.executemany(sql["stock"], [(qty, sku) for sku, qty in result.reserved.items()])
         else:
-            cur.execute(sql["stock"], (list(result.reserved), list(result.reserved.values())))
+            cur.execute(sql["stock"], (json.dumps(result.reserved),))
     record_event(conn, PackScriptMoved(run_id, tuple(ids)), station=station, at=now)
 
 
-def move_to_packing(conn: Connection, cur: Any, ids: list[int], *, at: Any, run_id: int) -> int:
+def move_to_packing(
+    conn: Connection,
+    cur: Any,
+    ids: list[int],
+    *,
+    at: Any,
+    run_id: int,
+    seen: list[Any] | None = None,
+) -> int:
     """The one UPDATE that moves the orders `ids` still in `order` to packing (both writers of
     a run: `write_result` and `packscript_chunks.move_orders`); how many moved.
 
     PostgreSQL: `order_states` is then written by one statement, not by its row trigger, and
-    central's change feed gets one row naming the orders, not a row each (0006, 0008).
+    central's change feed gets one row naming the orders, not a row each (0006, 0008). With
+    `seen` (each order's `updated_at` as the run read it, in `ids`' order) only the orders
+    still so move; the caller compares the count and rolls back (PostgreSQL only).
     """
     sqlite = conn.dialect.name == "sqlite"
     sql = _WRITE_SQL["sqlite" if sqlite else "postgresql"]
-    moved: Any = json.dumps(ids) if sqlite else ids
+    moved: Any = json.dumps(ids) if sqlite else ",".join(map(str, ids))
     if not sqlite:
         cur.execute(_ORDER_STATES_KEPT, ("kept",))
     with feed_kept(conn, "order", ids):
-        changed = cur.execute(sql["orders"], (at, run_id, moved)).rowcount
+        if seen is None:
+            changed = cur.execute(sql["orders"], (at, run_id, moved)).rowcount
+        else:
+            changed = cur.execute(sql["orders_seen"], (at, run_id, moved, pg_list(seen))).rowcount
     if not sqlite:
         cur.execute(_ORDER_STATES_KEPT, ("",))  # the trigger again for what follows
         copied = cur.execute(sql["order_states"], (moved,)).rowcount
@@ -368,7 +426,7 @@ def record_run(
             finished_at=utcnow(),
             status=status or ("ok" if stopped is None else "stopped"),
             looked_at=result.looked_at,
-            moved=len(result.moves),
+            moved=result.moved,
             unpaid=result.unpaid,
             short=result.short,
             skipped=result.skipped,
@@ -413,6 +471,7 @@ __all__ = [
     "decode_trace",
     "encode_trace",
     "forget_old_traces",
+    "limit_run_transaction",
     "load_available",
     "load_candidates",
     "packscript_lock",

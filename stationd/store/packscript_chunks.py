@@ -26,7 +26,13 @@ from stationd.clock import utcnow
 from stationd.core.audit import PackScriptMoved
 from stationd.core.packscript import Candidate, PackResult, reserved_by
 from stationd.store.audit import record_event
-from stationd.store.packscript import _cursor, _timestamp, encode_trace, move_to_packing
+from stationd.store.packscript import (
+    _cursor,
+    _timestamp,
+    encode_trace,
+    limit_run_transaction,
+    move_to_packing,
+)
 from stationd.store.tables import packscript_runs
 
 #: What a run that died between chunks is marked with, when the next run begins.
@@ -47,13 +53,12 @@ _CHECK_SQL = {
         "WHERE stock.sku = j.key AND stock.on_hand - stock.reserved >= j.value",
     },
     "postgresql": {
-        # The rows stay locked until the chunk commits: nothing changes them in between.
-        "unchanged": "SELECT o.id FROM orders o "
-        "JOIN unnest(%s::bigint[], %s::timestamptz[]) AS m(id, seen) ON o.id = m.id "
-        "WHERE o.status = 'order' AND o.updated_at IS NOT DISTINCT FROM m.seen FOR UPDATE OF o",
-        "stock": "UPDATE stock SET reserved = stock.reserved + r.qty "
-        "FROM unnest(%s::text[], %s::int[]) AS r(sku, qty) "
-        "WHERE stock.sku = r.sku AND stock.on_hand - stock.reserved >= r.qty",
+        # The orders are checked by the move itself (`move_to_packing` with `seen`): locking
+        # them first (SELECT … FOR UPDATE) wrote every row twice, 0.36 s of a 85,000-order run.
+        # The SKUs as JSON, as in `store.packscript` (an array parameter costs more).
+        "stock": "UPDATE stock SET reserved = stock.reserved + r.value::int "
+        "FROM json_each_text(%s::json) AS r "
+        "WHERE stock.sku = r.key AND stock.on_hand - stock.reserved >= r.value::int",
     },
 }
 
@@ -61,6 +66,7 @@ _CHECK_SQL = {
 def begin_run(conn: Connection, station: str, trigger: str, started: Any) -> int:
     """Insert the run's row, `running`, and return its id. Called with the run lock held: a
     row still `running` then is a run that died between chunks, and is marked failed."""
+    limit_run_transaction(conn)
     conn.execute(
         update(packscript_runs)
         .where(packscript_runs.c.status == "running")
@@ -84,28 +90,31 @@ def move_orders(
     """
     if not moves:
         return
+    limit_run_transaction(conn)  # each chunk: SET LOCAL again is cheap, and always right
     ids = [move[0] for move in moves]
     need = reserved_by(moves)
     sqlite = conn.dialect.name == "sqlite"
     sql = _CHECK_SQL["sqlite" if sqlite else "postgresql"]
+    at = _timestamp(conn, utcnow())
     with _cursor(conn) as cur:
         if sqlite:
             seen = json.dumps([[i, versions.get(i)] for i in ids])
             unchanged = cur.execute(sql["unchanged"], (seen,)).fetchone()[0]
-        else:
-            seen_at = [versions.get(i) for i in ids]
-            unchanged = len(cur.execute(sql["unchanged"], (ids, seen_at)).fetchall())
-        if unchanged != len(ids):
-            raise MovesChanged(f"{len(ids) - unchanged} of {len(ids)} orders changed meanwhile")
-        if sqlite:
-            taken = cur.execute(sql["stock"], (json.dumps(need),)).rowcount
-        else:
-            taken = cur.execute(sql["stock"], (list(need), list(need.values()))).rowcount
+            if unchanged != len(ids):
+                raise MovesChanged(f"{len(ids) - unchanged} of {len(ids)} orders changed meanwhile")
+        taken = cur.execute(sql["stock"], (json.dumps(need),)).rowcount
         if taken != len(need):
             raise MovesChanged(f"the stock of {len(need) - taken} SKUs was taken meanwhile")
-        changed = move_to_packing(conn, cur, ids, at=_timestamp(conn, utcnow()), run_id=run_id)
-        if changed != len(ids):  # checked just above, in this transaction: never
-            raise RuntimeError(f"{len(ids) - changed} of {len(ids)} orders did not move")
+        if sqlite:
+            changed = move_to_packing(conn, cur, ids, at=at, run_id=run_id)
+            if changed != len(ids):  # checked just above, in this transaction: never
+                raise RuntimeError(f"{len(ids) - changed} of {len(ids)} orders did not move")
+            return
+        # PostgreSQL: the move is the check (the orders as read, or none of the transaction).
+        seen_at = [versions.get(i) for i in ids]
+        changed = move_to_packing(conn, cur, ids, at=at, run_id=run_id, seen=seen_at)
+        if changed != len(ids):
+            raise MovesChanged(f"{len(ids) - changed} of {len(ids)} orders changed meanwhile")
 
 
 def record_moves(conn: Connection, ids: Sequence[int], *, station: str, run_id: int) -> None:
@@ -146,7 +155,8 @@ def finish_run(
         "trace": trace if trace is not None else encode_trace(result.trace),
     }
     if status != "failed":
-        values["moved"] = len(result.moves)
+        values["moved"] = result.moved
+    limit_run_transaction(conn)
     conn.execute(update(packscript_runs).where(packscript_runs.c.id == run_id).values(values))
 
 

@@ -5,10 +5,17 @@ it from start to end. This lock does, and it goes with its holder: a process tha
 
 - SQLite: an exclusive `flock` on `<database>-packscript`, a file beside the database (made
   private, never removed: removing a lock file races with the next one to open it).
-- PostgreSQL: the pack-script advisory lock (`store.packscript.PACKSCRIPT_LOCK_KEY`) at session
-  level, on a connection of its own held for the run. Order edits take the same key shared
-  per transaction (`packscript_lock(shared=True)`), so on PostgreSQL they wait for a run, as
-  they did when the run was one transaction.
+- PostgreSQL: the pack-script advisory lock (`store.packscript.PACKSCRIPT_LOCK_KEY`) held by a
+  transaction of its own, open for the run on a connection of its own (the run's work goes in
+  other transactions). Transaction-scoped, so it is safe behind a connection pooler (nothing of
+  it stays on a server session) and goes with the transaction however that ends. A second run
+  is refused at once (`RunLockTaken`), not queued. The lock's transaction waits idle while the
+  run works: central ends it after `RUN_HOLD_S` (`idle_in_transaction_session_timeout`, set for
+  that transaction only), so a runner that stalls — a station frozen, a network gone silent —
+  holds the next run up for that long at most. A run that goes on after central ended its lock
+  still reserves nothing twice: each of its transactions checks what it writes. Order edits
+  take the same key shared per transaction (`packscript_lock(shared=True)`), so on PostgreSQL
+  they wait for a run, as they did when the run was one transaction.
 
 Stock is never reserved twice without it too (each chunk of a run checks what it was decided
 on, `store.packscript.write_moves`); it keeps two runs from doing the same work, and tells the
@@ -18,14 +25,27 @@ Tools page whether a run's marker is alive (`run_lock_held`).
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from stationd.store.database import Store
-from stationd.store.packscript import PACKSCRIPT_LOCK_KEY
+from stationd.store.packscript import PACKSCRIPT_LOCK_KEY, limit_run_transaction
+
+log = logging.getLogger(__name__)
+
+#: PostgreSQL: how long a run may hold the run lock, in seconds. Central ends the lock's
+#: transaction when it has been idle for so long, which it is for the whole run: so this is
+#: the longest run (100,000 orders take a few seconds; a Pi deciding them, some more).
+RUN_HOLD_S = 300.0
+
+
+class RunLockTaken(Exception):
+    """Another pack-script run holds the run lock now (PostgreSQL: refused, not waited for)."""
 
 
 def lock_file(database: str) -> str:
@@ -49,17 +69,23 @@ def holding_run_lock(store: Store) -> Iterator[None]:
             os.close(fd)  # drops the flock
         return
     with store.engine.connect() as conn:
-        conn.exec_driver_sql(f"SELECT pg_advisory_lock({PACKSCRIPT_LOCK_KEY})")
-        conn.commit()
+        transaction = conn.begin()
         try:
+            limit_run_transaction(conn, idle_s=RUN_HOLD_S)
+            taken = conn.exec_driver_sql(
+                f"SELECT pg_try_advisory_xact_lock({PACKSCRIPT_LOCK_KEY})"
+            ).scalar_one()
+            if not taken:
+                raise RunLockTaken("Another pack-script run is going on this database now.")
             yield
         finally:
             try:
-                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({PACKSCRIPT_LOCK_KEY})")
-                conn.commit()
-            except Exception:
-                conn.invalidate()  # closed: the server drops the lock with the session
-                raise
+                transaction.rollback()  # the lock goes with the transaction
+            except DBAPIError:
+                # Central ended the lock's transaction (idle past RUN_HOLD_S, or restarted):
+                # the lock went with it. The run's own transactions stand on their checks.
+                log.warning("the pack-script run lock was ended by the database before the run")
+                conn.invalidate()
 
 
 def run_lock_held(conn: Connection) -> bool:
@@ -93,4 +119,4 @@ def run_lock_held(conn: Connection) -> bool:
     )
 
 
-__all__ = ["holding_run_lock", "lock_file", "run_lock_held"]
+__all__ = ["RUN_HOLD_S", "RunLockTaken", "holding_run_lock", "lock_file", "run_lock_held"]

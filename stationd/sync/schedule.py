@@ -9,6 +9,7 @@ from stationd.core.packscript import PackResult
 from stationd.services.packscript_run import run_once
 from stationd.store.availability import DatabaseAvailability
 from stationd.store.database import Store
+from stationd.store.packscript_runlock import RunLockTaken
 from stationd.ticker import Ticker
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class PackScriptSchedule:
         try:
             run_id, result = self.run("auto")
             log.info("pack script run %d: %s", run_id, result.summary())
+        except RunLockTaken as err:  # a run by hand, or another station's: it does the work
+            log.info("scheduled pack-script run skipped: %s", err)
         except Exception as err:
             # Recorded as a failed run by run_once; the next interval tries again.
             if not self.availability.lost(err, "scheduled pack-script run"):

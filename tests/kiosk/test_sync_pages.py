@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 from kiosk.conftest import kiosk_client
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
 from sync.push_fixtures import claim_at, same_shop, write_ops
 
 from stationd.events import Bus, SyncState
 from stationd.services.sync_watch import SyncWatch
 from stationd.store.database import Store
-from stationd.store.tables import sync_tasks
+from stationd.store.tables import events, sync_ops, sync_tasks
 
 #: Nothing listens on port 9 of loopback: central is away at once.
 AWAY = "postgresql+psycopg://postgres@127.0.0.1:9/central"
@@ -141,3 +141,91 @@ def test_r17_offline_the_bench_says_why_it_cannot_open_an_order_it_does_not_hold
         assert station.bench.current_order() is None
     finally:
         station.central_claims.link.dispose()
+
+
+@pytest.mark.postgres
+def test_issue_11_the_tools_sync_section_is_live_on_the_pages_one_stream(
+    pg_url, make_station, monkeypatch
+):
+    from sse_stream import next_message, open_stream
+
+    from stationd.kiosk import tools_sync
+    from stationd.store.outbox import write_notes
+
+    # Central answers (the page reads its pack-script runs there); the push is told away.
+    station = make_station(name="bench-1", language="sv", sync={"central_url": pg_url})
+    try:
+        client = kiosk_client(station)
+        page = client.get("/tools").get_data(as_text=True)
+        # One stream for the page; the section is drawn inside it, by its "sync" messages.
+        assert page.count("sse-connect=") == 1
+        assert page.index("sse-connect=") < page.index('sse-swap="sync"') < page.index('id="sync"')
+        assert "offline sedan" not in page
+        response, stream = open_stream(client, "/tools/packscript/events?since=0")
+
+        # Central goes away: the watch tells it, and the open page says so at once.
+        since = datetime(2026, 12, 7, 8, 5, tzinfo=UTC)
+        station.push.offline_since = since
+        station.sync_watch.tell()
+        local = since.astimezone(station.settings.station.tz).strftime("%H:%M")
+        body = next_message(stream, "sync")
+        assert 'id="sync"' in body and "offline sedan" in body and local in body, body
+
+        # What no event announces (the push's last error, here) shows at the next look.
+        monkeypatch.setattr(tools_sync, "RECHECK_S", 0.0)
+        with station.store.write() as conn:
+            write_notes(
+                conn, {"last_error": "central said no", "last_error_at": "2026-12-07T08:06:00"}
+            )
+        body = next_message(stream, "sync")
+        assert "central said no" in body, body
+        station.stopping.set()
+        response.close()
+    finally:
+        station.push.pusher.dispose()
+        station.central_claims.link.dispose()
+        station.central_store.dispose()
+
+
+@pytest.mark.postgres
+def test_issue_11_a_refusal_reads_in_the_packers_language_also_when_pushed_again(
+    pg_store, make_station, make_shop
+):
+    central = pg_store
+    station = make_station(name="bench-1", language="sv", sync={"central_url": central.url})
+    try:
+        (order,) = same_shop(make_shop, station.store, central)
+        station.push.pusher.begin()
+        claim_at(central, order, station="bench-b", epoch=5)  # bench-1's epoch 4 is stale
+        (key,) = write_ops(station.store, order, 1, epoch=4, name="bench-1")
+        assert station.push.pusher.push_all().refused == 1
+        swedish = (
+            f"bench-1s anspråk på order {order} (epok 4) är inaktuellt: bench-b håller den nu "
+            "(epok 5). Ändringen gjordes inte."
+        )
+        client = kiosk_client(station)
+        history = client.get(f"/orders/{order}").get_data(as_text=True)
+        assert "Centralen avvisade ändringen:" in history and swedish in history, history
+        assert "is stale" not in history
+        assert swedish in client.get("/tools").get_data(as_text=True)
+
+        # Central keeps the sentence with its facts: the stored answer to a push of the same op
+        # again (an ack lost) reads in Swedish too; its English stays for logs and the CLI.
+        with station.store.write() as conn:
+            conn.execute(
+                update(events)
+                .where(events.c.key == key)
+                .values(sent_at=None, outcome=None, outcome_reason=None, outcome_reason_data=None)
+            )
+        assert station.push.pusher.push_all().refused == 1
+        history = client.get(f"/orders/{order}").get_data(as_text=True)
+        assert swedish in history and "is stale" not in history
+        with central.read() as conn:
+            english = conn.execute(
+                select(sync_ops.c.reason).where(sync_ops.c.key == key)
+            ).scalar_one()
+        assert english.startswith(f"bench-1's claim on order {order} (epoch 4) is stale")
+    finally:
+        station.push.pusher.dispose()
+        station.central_claims.link.dispose()
+        station.central_store.dispose()

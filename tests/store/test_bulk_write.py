@@ -50,3 +50,38 @@ def test_a_bulk_commit_leaves_the_wal_checkpoint_to_a_thread(sqlite_store, monke
     assert db_file.stat().st_size > before + 1000 * 4096
     with sqlite_store.read() as conn:
         assert conn.execute(select(func.count()).select_from(events)).scalar_one() == 1500
+
+
+def test_issue10_small_commits_after_a_checkpoint_copy_nothing_until_enough_waits(
+    sqlite_store, monkeypatch
+):
+    # The WAL file keeps the length a bulk write gave it: sized by that, every small commit
+    # after the first pack-script run had a checkpoint (and its fsync of the database file).
+    monkeypatch.setattr(database._WalCheckpointer, "_run", lambda self: None)  # copied here
+    checkpointer = sqlite_store._checkpointer
+    db_file = Path(sqlite_store.engine.url.database or "")
+    big = [
+        {"key": f"k{n}", "at": utcnow(), "station": "s", "kind": "test", "payload": "x" * 4000}
+        for n in range(1500)  # ~6 MB of WAL
+    ]
+    with sqlite_store.write() as conn:
+        conn.execute(insert(events), big)
+    assert checkpointer.uncopied() >= database.CHECKPOINT_FROM_BYTES
+    checkpointer.checkpoint()
+    assert checkpointer.uncopied() == 0
+    copied = db_file.stat().st_size
+
+    for n in range(20):
+        with sqlite_store.write() as conn:
+            conn.execute(insert(events).values(key=f"s{n}", at=utcnow(), station="s", kind="t"))
+
+    assert Path(checkpointer.wal).stat().st_size > database.CHECKPOINT_FROM_BYTES  # as long
+    assert 0 < checkpointer.uncopied() < database.CHECKPOINT_FROM_BYTES  # little to copy
+    with sqlite_store.write() as conn:
+        conn.execute(insert(events), [{**row, "key": "again-" + row["key"]} for row in big])
+    assert checkpointer.uncopied() >= database.CHECKPOINT_FROM_BYTES
+    checkpointer.checkpoint()
+    assert checkpointer.uncopied() == 0
+    assert db_file.stat().st_size > copied + 1000 * 4096
+    with sqlite_store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(events)).scalar_one() == 3020

@@ -25,6 +25,7 @@ from stationd.store.packscript import (
     recent_runs,
 )
 from stationd.store.packscript_activity import trace_steps
+from stationd.store.packscript_runlock import RunLockTaken
 from stationd.store.tables import events, order_lines, orders, packscript_runs, stock
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -237,16 +238,20 @@ def test_r17_two_stations_at_once_never_reserve_twice(store, shop) -> None:
     for one in stations:
         one.dispose()
 
-    assert errors == []
-    first, second = results[0], results[1]
-    moved = first.moved_ids + second.moved_ids  # type: ignore[attr-defined]
+    if store.is_sqlite:  # the second run waits for the first (the file's flock)
+        assert errors == []
+    else:  # central refuses a second run at once (a transaction's advisory lock, issue 11);
+        # one that came after the first ended runs (test_packscript_central.py: the refusal)
+        assert len(errors) <= 1 and all(isinstance(err, RunLockTaken) for err in errors)
+    done = [result for n, result in results.items() if n >= 0]
+    moved = [order_id for result in done for order_id in result.moved_ids]  # type: ignore[attr-defined]
     assert moved and len(moved) == len(set(moved))  # each order moved once
     assert sorted(moved) == sorted(i for i, s in statuses(store).items() if s == "packing")
     assert packing_events(store) == sorted(moved)
     assert_stock_matches_lines(store)
     with store.read() as conn:
         runs = conn.execute(select(packscript_runs.c.status, packscript_runs.c.moved)).all()
-    assert sorted(status for status, _ in runs) == ["ok", "ok"]
+    assert sorted(status for status, _ in runs) == ["ok"] * len(done)
     assert sum(n for _, n in runs) == len(moved)
 
 

@@ -78,14 +78,20 @@ def test_a_database_at_0005_upgrades_and_reads_back_the_same_orders(database_at_
         conn.execute(
             update(orders).where(orders.c.id == anna).values(customer_email="Anna.B@Example.SE")
         )
+    # The columns 0005 had: later migrations add to `orders` (the table object knows them all).
     with store.read() as conn:
-        before = [tuple(r) for r in conn.execute(select(orders).order_by(orders.c.id))]
+        before = [
+            dict(r._mapping) for r in conn.exec_driver_sql("SELECT * FROM orders ORDER BY id")
+        ]
 
     store.upgrade()
 
     assert store.revision() == head_revision()
     with store.read() as conn:
-        after = [tuple(r) for r in conn.execute(select(orders).order_by(orders.c.id))]
+        after = [
+            {name: r._mapping[name] for name in before[0]}
+            for r in conn.exec_driver_sql("SELECT * FROM orders ORDER BY id")
+        ]
         assert [r.id for r in outbound_queue(conn)] == [sven]
         assert count_outbound_queue(conn) == 1
         kept = sorted(map(tuple, conn.execute(select(orders_text))))

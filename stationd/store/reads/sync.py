@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, desc, select
 
+from stationd.core.text import text_from_data
 from stationd.store.database import Store
 from stationd.store.local_copy import read_state
 from stationd.store.outbox import backlog, claims_held, read_notes, refused_count
@@ -43,6 +44,7 @@ class Refusal:
     at: datetime
     order_id: int | None
     kind: str
+    #: A sentence (`core.text.Text`) where central sent one: say it in the reader's language.
     reason: str
 
 
@@ -90,14 +92,26 @@ def sync_status(store: Store, station: str) -> SyncStatus:
 def refusals(store: Store, *, limit: int = 50) -> list[Refusal]:
     """The ops central refused, newest first."""
     query = (
-        select(events.c.at, events.c.order_id, events.c.kind, events.c.outcome_reason)
+        select(
+            events.c.at,
+            events.c.order_id,
+            events.c.kind,
+            events.c.outcome_reason,
+            events.c.outcome_reason_data,
+        )
         .where(events.c.outcome == "refused")
         .order_by(desc(events.c.id))
         .limit(limit)
     )
     with store.read() as conn:
         return [
-            Refusal(r.at, r.order_id, r.kind, r.outcome_reason or "") for r in conn.execute(query)
+            Refusal(
+                r.at,
+                r.order_id,
+                r.kind,
+                text_from_data(r.outcome_reason_data, r.outcome_reason or ""),
+            )
+            for r in conn.execute(query)
         ]
 
 
