@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from stationd import switching
 from stationd.clock import utcnow
 from stationd.store import change_feed, local_copy
 from stationd.store.central_link import central_engine
@@ -31,8 +32,11 @@ from stationd.store.unavailable import first_line
 
 log = logging.getLogger(__name__)
 
-#: Entities fetched and written per local transaction.
+#: Entities fetched and written per local transaction (a full resync).
 BATCH = 2000
+#: The same for an incremental pull: its transactions go between the packer's, who waits for
+#: one that is under way — a few orders' images, not thousands (bench/sync.py at 8 benches).
+STEP = 50
 #: The back-off after a failed pull: from FIRST_RETRY_S, doubling, at most MAX_RETRY_S.
 FIRST_RETRY_S = 0.5
 MAX_RETRY_S = 30.0
@@ -80,6 +84,7 @@ def _pull(
     skipped: set[int] = set()
     with change_feed.snapshot(central) as snap:
         why = _full_resync_reason(state, snap)
+        step = batch if why else min(batch, STEP)
         if state.central is not None and state.central != snap.identifier:
             # A restored central lacks what the old one accepted after its backup: those ops
             # go again (their keys dedupe), and their orders wait for them in this resync.
@@ -93,9 +98,9 @@ def _pull(
             wanted = snap.changed(state.cursor)
             wanted["order"] = sorted(set(wanted["order"]) | set(state.skipped) | set(state.refused))
         chunks = [
-            (kind, wanted[kind][start : start + batch])
+            (kind, wanted[kind][start : start + step])
             for kind in change_feed.KINDS
-            for start in range(0, len(wanted[kind]), batch)
+            for start in range(0, len(wanted[kind]), step)
         ]
         for n, (kind, keys) in enumerate(chunks, 1):
             images = snap.images(kind, keys)
@@ -211,6 +216,7 @@ class PullWorker:
         if self._thread is not None:
             return
         self._stop.clear()
+        switching.hold()  # the bench's threads get the interpreter back at once
         self._thread = threading.Thread(target=self._run, name="sync-pull", daemon=True)
         self._thread.start()
 
@@ -220,6 +226,7 @@ class PullWorker:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+            switching.let_go()
         self._close()
         self._central.dispose()
 

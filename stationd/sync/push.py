@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from stationd import switching
 from stationd.clock import utcnow
 from stationd.core.sync_ops import REFUSED, Op
 from stationd.store.audit import payload_of
@@ -131,7 +132,9 @@ class Pusher:
 
     def _write(self, answers: list[OpOutcome]) -> None:
         at = utcnow()
-        with self.store.write() as conn:
+        # Behind the packer's writes (background), and no wait for the disk: an answer lost
+        # in a power cut is asked again and central gives its stored one (the key).
+        with self.store.write(durable=False, background=True) as conn:
             write_answers(conn, (Answer(a.key, a.outcome, a.reason) for a in answers), at=at)
             write_notes(conn, {"last_ok_at": at.isoformat()})
 
@@ -190,6 +193,7 @@ class PushWorker:
             return
         self.pusher.begin()
         self._stop.clear()
+        switching.hold()  # the bench's threads get the interpreter back at once
         self._thread = threading.Thread(target=self._run, name="sync-push", daemon=True)
         self._thread.start()
 
@@ -202,6 +206,7 @@ class PushWorker:
         if self._thread is not None:
             self._thread.join(timeout=self.pusher.timeout_s + 5)
             self._thread = None
+            switching.let_go()
         self.pusher.dispose()
 
     def waiting(self) -> int:
