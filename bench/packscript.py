@@ -13,12 +13,18 @@ runs start from the same data, and times, each in a fresh process:
 
 Then it checks that both moved the same orders and reserved the same stock. The last line of
 the output is one JSON object:
-{"orders", "seconds", "baseline_seconds", "speedup", "same_decisions", "peak_rss_mb"};
+{"orders", "seconds", "baseline_seconds", "speedup", "same_decisions", "peak_rss_mb",
+"child_peak_rss_mb", "server_cpu_s", "client_cpu_s", "child_cpu_s"}; `client_cpu_s` is the
+processor time of the process that ran it, `child_cpu_s` its decide's child's (`--in-child`).
 `peak_rss_mb` is the peak resident memory of the process that ran the pack script. (The
 parent stays small and builds nothing itself: Linux carries a parent's peak RSS over into the
 `ru_maxrss` of a child it starts.)
 
     python bench/packscript.py [--orders N] [--url postgresql+psycopg://…/scratch] [--profile]
+                               [--no-baseline] [--in-child]
+
+`--in-child` reads and decides in a child process, the moves streamed back and written here:
+the way `serve` runs it (`services.packscript_child`).
 
 `--url` runs against that PostgreSQL database instead: it must be a scratch database (the
 benchmark refuses one that holds orders, and empties its stationd tables when done); the data is
@@ -87,8 +93,9 @@ def build(orders: int, targets: list[str], *, scratch_check: bool) -> dict[str, 
     }
 
 
-def run_packscript(url: str, profile: bool) -> dict[str, Any]:
-    """The pack script end to end, with the time of each phase."""
+def run_packscript(url: str, profile: bool, in_child: bool = False) -> dict[str, Any]:
+    """The pack script end to end, with the time of each phase (`in_child`: read and decided
+    in a child process, as `serve` runs it; its peak RSS is reported on its own)."""
     import stationd.services.packscript_run as packscript_run
     import stationd.store.packscript as pack_store
     import stationd.store.packscript_chunks as pack_chunks
@@ -108,10 +115,17 @@ def run_packscript(url: str, profile: bool) -> dict[str, Any]:
 
         setattr(module, name, wrapper)
 
+    here = (
+        [(packscript_run, "_decide", "read and decide (child)")]
+        if in_child
+        else [
+            (pack_store, "load_candidates", "load"),
+            (pack_store, "load_available", "load"),
+            (packscript_run, "run_pack_script", "decide"),
+        ]
+    )
     for module, name, phase in (
-        (pack_store, "load_candidates", "load"),
-        (pack_store, "load_available", "load"),
-        (packscript_run, "run_pack_script", "decide"),
+        *here,
         (pack_chunks, "move_orders", "write"),
         (pack_chunks, "record_moves", "write"),
         (pack_store, "encode_trace", "record trace"),
@@ -126,7 +140,9 @@ def run_packscript(url: str, profile: bool) -> dict[str, Any]:
         profiler = cProfile.Profile()
         profiler.enable()
     start, start_cpu = time.perf_counter(), time.process_time()
-    _run_id, result = packscript_run.run_once(store, station="bench", trigger="bench")
+    _run_id, result = packscript_run.run_once(
+        store, station="bench", trigger="bench", in_child=in_child
+    )
     seconds = time.perf_counter() - start
     client_cpu = time.process_time() - start_cpu
     server_cpu = server.seconds()
@@ -137,10 +153,14 @@ def run_packscript(url: str, profile: bool) -> dict[str, Any]:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(20)
     phases["lock, record run, commits"] = seconds - sum(phases.values())
     peak = _peak_rss_mb()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the decide's child, ended
+    child_peak = children.ru_maxrss / 1024
     decided = _decisions(store)
     store.dispose()
     return {
         "seconds": seconds,
+        "child_peak_rss_mb": child_peak if in_child else None,
+        "child_cpu_s": children.ru_utime + children.ru_stime if in_child else None,
         "phases": phases,
         "summary": result.summary(),
         "looked_at": result.looked_at,
@@ -350,7 +370,7 @@ def child_main(args: list[str]) -> None:
         orders, scratch, *targets = rest
         out = build(int(orders), targets, scratch_check=scratch == "check")
     elif kind == "packscript":
-        out = run_packscript(rest[0], profile=rest[1:] == ["profile"])
+        out = run_packscript(rest[0], profile="profile" in rest, in_child="in-child" in rest)
     elif kind == "baseline":
         out = run_baseline(rest[0])
     else:
@@ -367,6 +387,9 @@ def main() -> None:
     parser.add_argument("--url", help="a scratch PostgreSQL database instead of SQLite")
     parser.add_argument("--profile", action="store_true", help="cProfile the pack script run")
     parser.add_argument("--no-baseline", action="store_true", help="time the pack script only")
+    parser.add_argument(
+        "--in-child", action="store_true", help="read and decide in a child process, as serve does"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-packscript-"))
@@ -385,7 +408,8 @@ def main() -> None:
             flush=True,
         )
 
-        fast = _child("packscript", fast_url, *(["profile"] if args.profile else []))
+        options = ["profile"] * args.profile + ["in-child"] * args.in_child
+        fast = _child("packscript", fast_url, *options)
         print(f"pack script: {fast['seconds']:.3f} s — {fast['summary']}")
         for phase, seconds in fast["phases"].items():
             print(f"  {phase:<26}{seconds:8.3f} s")
@@ -397,7 +421,12 @@ def main() -> None:
         print(
             f"  short of stock: {fast['short'] / max(1, fast['looked_at']):.1%} of orders, "
             f"unpaid: {data['unpaid'] / max(1, data['orders']):.1%}; "
-            f"peak RSS {fast['peak_rss_mb']:.0f} MB",
+            f"peak RSS {fast['peak_rss_mb']:.0f} MB"
+            + (
+                f" (the decide's child: {fast['child_peak_rss_mb']:.0f} MB)"
+                if fast["child_peak_rss_mb"] is not None
+                else ""
+            ),
             flush=True,
         )
 
@@ -431,6 +460,8 @@ def main() -> None:
                 "speedup": None if speedup is None else round(speedup, 1),
                 "same_decisions": same,
                 "peak_rss_mb": round(fast["peak_rss_mb"], 1),
+                "child_peak_rss_mb": fast["child_peak_rss_mb"] and round(fast["child_peak_rss_mb"]),
+                "child_cpu_s": fast["child_cpu_s"] and round(fast["child_cpu_s"], 3),
                 "server_cpu_s": fast["server_cpu_s"] and round(fast["server_cpu_s"], 3),
                 "client_cpu_s": round(fast["client_cpu_s"], 3),
             }

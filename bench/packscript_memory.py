@@ -118,6 +118,9 @@ def serve_and_measure(db: Path, runs: int, code: Path) -> tuple[list[float], lis
     proc = subprocess.Popen(
         [sys.executable, "-m", "stationd", "--config", str(config), "serve"],
         env=env,
+        # `-m` puts the working folder first on the path, before PYTHONPATH: started from
+        # another checkout, the baseline's serve ran that checkout's code.
+        cwd=code,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -14,11 +14,18 @@ Per bench count (--benches 2,4,8), phases:
    own), opens one (a claim at central; held by another bench: next), scans every item and
    reports it in with one parcel. scans_per_s = every bench's scans / the phase's wall time;
    report_in_p99_ms = `ReportIn.ship` at the bench (what the packer waits for);
-   claim_p99_ms = the claim's round trip at the open scan (`CentralClaims.holder`);
-   central_ops_per_s = rows central's sync_ops gained over the phase / its time.
+   claim_p99_ms = the claim at the open scan (`CentralClaims.holder`: what the packer waits
+   for), claim_asking_central_p99_ms = those opens that went to central (a round trip). The
+   packer takes the queue's head, as at a kiosk: the orders its bench claimed ahead (the
+   oldest packing ones, which open without a round trip), else the next of the pool.
+   central_ops_per_s_packing = rows central's sync_ops gained over the phase / its time —
+   bounded by what the benches write, not by central.
 2. backlog: each bench opens a big order of its own, the proxy is cut, and the benches scan
    --backlog ops between them offline; then the network returns. replay_ops_per_s = the
-   backlog / time until every outbox is empty; converge_s = time from the return until every
+   backlog / time until every outbox is empty; central_ops_per_s = what central applied
+   while the 8 benches pushed it, per second of central's clock from the first op it applied
+   until every outbox was empty (the pushes' back-off before it is not counted);
+   converge_s = time from the return until every
    outbox is empty and every bench's copy agrees with central on every order (status, each
    line's packed and delivered).
 
@@ -49,6 +56,7 @@ import time
 import uuid
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -134,6 +142,10 @@ class Proxy:
                 continue
             upstream.settimeout(None)
             with self.lock:
+                if self.down:  # cut while this one connected
+                    client.close()
+                    upstream.close()
+                    continue
                 self.pairs.append((client, upstream))
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
@@ -149,13 +161,19 @@ class Proxy:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def cut(self) -> None:
-        self.down = True
         with self.lock:
+            self.down = True
             pairs, self.pairs = self.pairs, []
         for pair in pairs:
             for sock in pair:
+                # shutdown first: a close alone leaves the pump thread's recv() holding the
+                # socket open — the connection lived on, and the next query through it was
+                # dropped while the server waited (a pull's snapshot 'idle in transaction'
+                # for good; the copy never converged)
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                    sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
                     sock.close()
 
     def heal(self) -> None:
@@ -245,15 +263,23 @@ def fill_central(url: str, orders: int, benches: int, rng: random.Random) -> Non
 
 # --- a bench process ----------------------------------------------------------------------
 def child(central: str, path: str, name: str, big: int, pool: list[int], seed: int) -> None:
+    import faulthandler
+    import signal
+
+    # SIGUSR1: every thread's stack on stderr (bench/sync_chaos.py asks a bench that never
+    # agreed what it is doing).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     from sqlalchemy import select
 
     from stationd.events import Bus, ScanRead
     from stationd.services.bench import BenchService
     from stationd.services.central_claims import CentralClaims
     from stationd.services.report_in import ReportIn, Weighing
+    from stationd.services.sync_watch import SyncWatch
     from stationd.store.central_link import CentralLink
     from stationd.store.database import Store
     from stationd.store.tables import order_claims, order_lines
+    from stationd.sync.answers import tell_each_other
     from stationd.sync.pull import PullWorker
     from stationd.sync.push import Pusher, PushWorker
 
@@ -265,21 +291,34 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
     )
     push = PushWorker(Pusher(store, central, timeout_s=5.0), interval_s=1.0)
     pull = PullWorker(store, central, poll_interval_s=5.0, timeout_s=5.0)
+    tell_each_other(push, pull, claims)  # as the station wires them
+    watch = SyncWatch(Bus(), push, pull)  # as `serve`: the bench's offline state
     push.start()
     pull.start()
     claims.start()
+    watch.start()
 
     claim_ms: list[float] = []
-    holder = claims.holder
+    claim_asked_ms: list[float] = []  # the opens that asked central (a round trip)
+    holder, run = claims.holder, claims.link.run
+    asked = threading.local()
+
+    def counted_run(*a, **k):  # type: ignore[no-untyped-def]
+        asked.yes = True
+        return run(*a, **k)
 
     def timed_holder(*a, **k):  # type: ignore[no-untyped-def]
+        asked.yes = False
         started = time.perf_counter()
         try:
             return holder(*a, **k)
         finally:
             claim_ms.append((time.perf_counter() - started) * 1000)
+            if asked.yes:
+                claim_asked_ms.append(claim_ms[-1])
 
     claims.holder = timed_holder  # type: ignore[method-assign]
+    claims.link.run = counted_run  # type: ignore[method-assign]
 
     def scan(code: str):  # type: ignore[no-untyped-def]
         return bench.handle_scan(ScanRead(code, None, "serial:bench"))
@@ -305,7 +344,9 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
     todo = list(pool)
     rng.shuffle(todo)
     won: list[tuple[int, int | None]] = []
+    opened_ever: set[int] = set()  # tried by this bench's packer (each order once)
     report_ms: list[float] = []
+    report_cpu_ms: list[float] = []  # the report-in's own thread's CPU time: work, not waits
     print("ready", flush=True)
     for command in sys.stdin:
         verb, _, arg = command.strip().partition(" ")
@@ -313,7 +354,13 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
             until = time.monotonic() + float(arg)
             scans = opened = refused = 0
             while time.monotonic() < until and todo:
-                order_id = todo.pop()
+                # The packer takes the queue's head: the orders the bench claimed ahead
+                # (the oldest packing ones), else one of the pool in its own order.
+                ahead = sorted(set(claims.held()) - opened_ever)
+                order_id = ahead[0] if ahead else todo.pop()
+                if order_id in opened_ever:
+                    continue
+                opened_ever.add(order_id)
                 scans += 1
                 if not scan(f"ORD-{order_id}").opened:
                     refused += 1
@@ -324,12 +371,13 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
                     for _ in range(left):
                         scans += 1
                         scan(ean)
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.thread_time()
                 try:
                     report.ship(order_id, [f"{name.upper()}-{order_id}"], use_scale=False)
                 except Exception as err:  # a refusal is the packer's sentence: counted
                     print(f"report-in of {order_id} refused: {err}", file=sys.stderr)
                 report_ms.append((time.perf_counter() - started) * 1000)
+                report_cpu_ms.append((time.thread_time() - cpu) * 1000)
             print(json.dumps({"scans": scans, "opened": opened, "refused": refused}), flush=True)
         elif verb == "open":
             ok = scan(f"ORD-{big}").opened
@@ -344,11 +392,26 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
             seed, seconds = arg.split()
             print(json.dumps(chaos(bench, report, name, pool, int(seed), float(seconds))))
             sys.stdout.flush()
+        elif verb == "steady":
+            seconds, rate = arg.split()
+            done = steady(bench, report, store, name, big, float(seconds), float(rate))
+            print(json.dumps(done), flush=True)
         elif verb == "stop":
+            watch.stop()
             claims.stop()
             push.stop()
             pull.stop()
-            print(json.dumps({"won": won, "claim_ms": claim_ms, "report_ms": report_ms}))
+            print(
+                json.dumps(
+                    {
+                        "won": won,
+                        "claim_ms": claim_ms,
+                        "claim_asked_ms": claim_asked_ms,
+                        "report_ms": report_ms,
+                        "report_cpu_ms": report_cpu_ms,
+                    }
+                )
+            )
             return
 
 
@@ -390,6 +453,75 @@ def chaos(bench, report, name: str, pool: list[int], seed: int, seconds: float) 
             errors += 1
         time.sleep(rng.uniform(0, 0.01))
     return {"actions": done, "errors": errors}
+
+
+def steady(bench, report, store, name: str, big: int, seconds: float, rate: float) -> dict:  # type: ignore[no-untyped-def]
+    """A packer's steady work for `seconds` at `rate` actions/s (bench/sync_outage.py): the
+    orders this bench holds first (claimed ahead), each packed whole and reported in; with none
+    left, its big order, reported in as a partial delivery every 5 items. Online or offline
+    alike: what the bench holds can be packed without central. Counts scans, report-ins (and
+    their parcel ids) and refusals."""
+    from sqlalchemy import select
+
+    from stationd.events import ScanRead
+    from stationd.store.tables import order_claims, orders
+
+    rng = random.Random(zlib.crc32(name.encode()) + int(seconds))
+    until = time.monotonic() + seconds
+    scans = refused = errors = 0
+    parcels: list[str] = []
+    pause = 1.0 / rate
+    while time.monotonic() < until:
+        try:
+            order = bench.current_order()
+            left = (
+                []
+                if order is None
+                else [line for line in order.lines if line.packed + line.delivered < line.quantity]
+            )
+            packed = (
+                {}
+                if order is None
+                else {line.id: line.packed for line in order.lines if line.packed}
+            )
+            if order is None or (not left and not packed):
+                with store.read() as conn:
+                    held = (
+                        conn.execute(
+                            select(order_claims.c.order_id)
+                            .join(orders, orders.c.id == order_claims.c.order_id)
+                            .where(
+                                order_claims.c.station == name,
+                                orders.c.status == "packing",
+                                order_claims.c.order_id != big,
+                            )
+                            .order_by(order_claims.c.order_id)
+                        )
+                        .scalars()
+                        .all()
+                    )
+                target = held[0] if held else big
+                scans += 1
+                if not bench.handle_scan(ScanRead(f"ORD-{target}", None, "serial:steady")).opened:
+                    refused += 1
+            elif left and (order.id != big or sum(packed.values()) < 5):
+                scans += 1
+                bench.handle_scan(ScanRead(rng.choice(left).gtin[1:], None, "serial:steady"))
+            else:
+                parcel = f"{name.upper()}-{order.id}-{uuid.uuid4().hex[:8]}"
+                report.ship(order.id, [parcel], quantities=packed, use_scale=False)
+                parcels.append(parcel)
+        except Exception as err:
+            errors += 1
+            print(f"{name}: {err}", file=sys.stderr)
+        time.sleep(pause)
+    return {
+        "scans": scans,
+        "report_ins": len(parcels),
+        "parcels": parcels,
+        "refused": refused,
+        "errors": errors,
+    }
 
 
 class Bench:
@@ -445,6 +577,99 @@ def image(url: str) -> dict[int, tuple]:
     return {i: (s, tuple(sorted(lines.get(i, [])))) for i, s in status.items()}
 
 
+def differences(truth: dict[int, tuple], copy: dict[int, tuple]) -> list[str]:
+    """Where a copy's `image` differs from central's: order, field, central's value, the
+    copy's — one line each."""
+    said = []
+    for order_id in sorted(set(truth) | set(copy)):
+        if truth.get(order_id) == copy.get(order_id):
+            continue
+        if order_id not in truth or order_id not in copy:
+            where = "central" if order_id in truth else "the copy"
+            said.append(f"order {order_id}: only {where} has it")
+            continue
+        (status_c, lines_c), (status_b, lines_b) = truth[order_id], copy[order_id]
+        if status_c != status_b:
+            said.append(f"order {order_id} status: central {status_c}, copy {status_b}")
+        at_c = {line: (p, d) for line, p, d in lines_c}
+        at_b = {line: (p, d) for line, p, d in lines_b}
+        for line in sorted(set(at_c) | set(at_b)):
+            c, b = at_c.get(line), at_b.get(line)
+            if c == b:
+                continue
+            if c is None or b is None:
+                where = "the copy" if c is None else "central"
+                said.append(f"order {order_id} line {line}: only {where} has it")
+                continue
+            for field, x, y in (("packed", c[0], b[0]), ("delivered", c[1], b[1])):
+                if x != y:
+                    said.append(f"order {order_id} line {line} {field}: central {x}, copy {y}")
+    return said
+
+
+def outcomes_of(path: Path, order_id: int) -> str:
+    """The bench's ops on `order_id` counted by kind and central's answer (unsent: None)."""
+    from sqlalchemy import func, select
+
+    from stationd.store.database import Store
+    from stationd.store.tables import events
+
+    store = Store(f"sqlite:///{path}")
+    try:
+        with store.read() as conn:
+            rows = conn.execute(
+                select(events.c.kind, events.c.outcome, events.c.epoch, func.count())
+                .where(events.c.order_id == order_id)
+                .group_by(events.c.kind, events.c.outcome, events.c.epoch)
+            ).all()
+            refusals = (
+                conn.execute(
+                    select(events.c.outcome_reason)
+                    .where(events.c.order_id == order_id, events.c.outcome == "refused")
+                    .distinct()
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        store.dispose()
+    counted = ", ".join(f"{k} {o} e{e}×{n}" for k, o, e, n in rows)
+    return counted + ("; refused: " + " | ".join(refusals) if refusals else "")
+
+
+def converge(
+    central: str,
+    paths: list[Path],
+    since: float,
+    limit_s: float,
+    *,
+    at_replay: Callable[[], None] | None = None,
+) -> tuple[float | None, float | None]:
+    """Wait (`limit_s` at most) until every outbox of `paths` is empty (then `at_replay` is
+    called), then until every copy agrees with central; the seconds from `since` (monotonic)
+    to each (None: not in time — then what never agreed, and where each copy's pull is, is
+    named on stderr)."""
+    replay_s = converge_s = None
+    while time.monotonic() - since < limit_s:
+        if replay_s is None and not any(unsent(path) for path in paths):
+            replay_s = time.monotonic() - since
+            if at_replay is not None:
+                at_replay()
+        if replay_s is not None:
+            truth = image(central)
+            if all(image(f"sqlite:///{path}") == truth for path in paths):
+                converge_s = time.monotonic() - since
+                break
+        time.sleep(0.1)
+    if converge_s is None:
+        explain_no_convergence(central, paths)
+        truth = image(central)
+        for path in paths:
+            for said in differences(truth, image(f"sqlite:///{path}")):
+                print(f"{path.stem} ({unsent(path)} unsent): {said}", file=sys.stderr)
+    return replay_s, converge_s
+
+
 def unsent(path: Path) -> int:
     from stationd.store.database import Store
     from stationd.store.outbox import backlog
@@ -497,12 +722,29 @@ def check(central: str, paths: list[Path], won: list[tuple[str, int, int | None]
                 )
             )
         }
-        held = {
-            line: packed + delivered
-            for line, packed, delivered in conn.execute(
-                select(order_lines.c.id, order_lines.c.packed, order_lines.c.delivered)
+        held = {}
+        order_of = {}
+        for line, order_id, packed, delivered in conn.execute(
+            select(
+                order_lines.c.id,
+                order_lines.c.order_id,
+                order_lines.c.packed,
+                order_lines.c.delivered,
             )
-        }
+        ):
+            held[line] = packed + delivered
+            order_of[line] = order_id
+        ops_of: dict[int, list] = {}
+        for row in conn.execute(
+            select(
+                sync_ops.c.order_id,
+                sync_ops.c.kind,
+                sync_ops.c.outcome,
+                sync_ops.c.station,
+                sync_ops.c.epoch,
+            ).order_by(sync_ops.c.order_id)
+        ):
+            ops_of.setdefault(row[0], []).append(tuple(row[1:]))
     store.dispose()
     lost = duplicated = 0
     items: Counter[int] = Counter()
@@ -514,11 +756,15 @@ def check(central: str, paths: list[Path], won: list[tuple[str, int, int | None]
                 items[line] += {"order.item_packed": 1, "order.item_unpacked": -1}.get(kind, 0)
     for line, count in held.items():
         if count != items[line]:
+            order_id = order_of[line]
             print(
-                f"line {line}: central holds {count} packed + delivered, "
-                f"the benches' accepted item ops say {items[line]}",
+                f"line {line} (order {order_id}): central holds {count} packed + delivered, "
+                f"the benches' accepted item ops say {items[line]}; central's ops of the "
+                f"order (kind, outcome, station, epoch): {ops_of.get(order_id)}",
                 file=sys.stderr,
             )
+            for path in paths:
+                print(f"  {path.stem}: {outcomes_of(path, order_id)}", file=sys.stderr)
         lost += max(0, items[line] - count)
         duplicated += max(0, count - items[line])
     winners: dict[tuple[int, int | None], set[str]] = {}
@@ -545,6 +791,74 @@ def events_count(path: Path) -> int:
             return conn.execute(select(func.count()).select_from(events)).scalar_one()
     finally:
         store.dispose()
+
+
+def explain_no_convergence(central: str, paths: list[Path]) -> None:
+    """Print central's pull window (its snapshot's xmin, the transactions holding it back)
+    and each copy's pull state, to stderr."""
+    from sqlalchemy import text
+
+    from stationd.store import local_copy
+    from stationd.store.database import Store
+
+    store = Store(central)
+    with store.read() as conn:
+        xmin = conn.execute(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")).scalar()
+        top = conn.execute(text("SELECT max(xid)::text FROM sync_changes")).scalar()
+        holding = conn.execute(
+            text(
+                "SELECT pid, application_name, state, backend_xid::text, backend_xmin::text,"
+                " now() - xact_start, left(query, 80) FROM pg_stat_activity"
+                " WHERE backend_xid IS NOT NULL OR backend_xmin IS NOT NULL"
+            )
+        ).all()
+    store.dispose()
+    print(f"central: snapshot xmin {xmin}, newest feed xid {top}", file=sys.stderr)
+    for row in holding:
+        print(f"  holding: {tuple(row)}", file=sys.stderr)
+    for path in paths:
+        copy = Store(f"sqlite:///{path}")
+        with copy.read() as conn:
+            state = local_copy.read_state(conn)
+        copy.dispose()
+        print(
+            f"{path.stem}: cursor {state.cursor}, last pull {state.last_at}, "
+            f"error {state.last_error!r}, skipped {len(state.skipped)}",
+            file=sys.stderr,
+        )
+
+
+def central_now(central: str) -> object:
+    from sqlalchemy import func, select
+
+    from stationd.store.database import Store
+
+    store = Store(central)
+    with store.read() as conn:
+        now = conn.execute(select(func.now())).scalar_one()
+    store.dispose()
+    return now
+
+
+def applied_rate(central: str, since: object) -> float | None:
+    """Ops central applied since `since` (its clock) per second of its clock, from the first
+    one's transaction to now: central's apply rate while every bench pushes its backlog (the
+    benches' back-off before their first try is not counted; their last answers' writing is)."""
+    from sqlalchemy import func, select
+
+    from stationd.store.database import Store
+    from stationd.store.tables import sync_ops
+
+    store = Store(central)
+    with store.read() as conn:
+        count, first, now = conn.execute(
+            select(func.count(), func.min(sync_ops.c.received_at), func.now()).where(
+                sync_ops.c.received_at > since
+            )
+        ).one()
+    store.dispose()
+    span = (now - first).total_seconds() if first is not None else 0
+    return count / span if span > 0 else None
 
 
 def sync_ops_count(central: str) -> int:
@@ -602,8 +916,9 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
         packed = [p.answer() for p in procs]
         wall = time.monotonic() - started
         scans = sum(r["scans"] for r in packed)
-        # what central applied while they packed (the push runs behind by up to a second)
-        central_ops = (sync_ops_count(central) - before) / wall
+        # what central applied while they packed: bounded by what the benches wrote (the
+        # push runs behind by up to a second); central's own rate is measured in phase 2
+        packing_ops = (sync_ops_count(central) - before) / wall
         written = (sum(events_count(path) for path in paths) - written) / wall
         behind = sum(unsent(path) for path in paths)
         print(
@@ -611,7 +926,7 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
             f"{sum(r['opened'] for r in packed)} orders opened, "
             f"{sum(r['refused'] for r in packed)} held elsewhere; "
             f"benches wrote {written:.0f} ops/s, "
-            f"central applied {central_ops:.0f} ops/s, {behind} unsent at the end",
+            f"central applied {packing_ops:.0f} ops/s, {behind} unsent at the end",
             flush=True,
         )
         # 2. a backlog written offline, then the network returns
@@ -628,29 +943,17 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
         for p in procs:
             p.answer()
         backlog = sum(unsent(path) for path in paths)
+        healed_at = central_now(central)
         proxy.heal()
-        healed = time.monotonic()
-        replay_s = converge_s = None
-        while time.monotonic() - healed < args.converge_limit:
-            if replay_s is None and not any(unsent(path) for path in paths):
-                replay_s = time.monotonic() - healed
-            if replay_s is not None:
-                truth = image(central)
-                if all(image(f"sqlite:///{path}") == truth for path in paths):
-                    converge_s = time.monotonic() - healed
-                    break
-            time.sleep(0.1)
-        if converge_s is None:  # name what never agreed
-            truth = image(central)
-            for path in paths:
-                copy = image(f"sqlite:///{path}")
-                for order_id in sorted(set(truth) | set(copy)):
-                    if truth.get(order_id) != copy.get(order_id):
-                        print(
-                            f"{path.stem} ({unsent(path)} unsent): order {order_id} central "
-                            f"{truth.get(order_id)} copy {copy.get(order_id)}",
-                            file=sys.stderr,
-                        )
+        central_ops = None
+
+        def replayed() -> None:
+            nonlocal central_ops
+            central_ops = applied_rate(central, healed_at)
+
+        replay_s, converge_s = converge(
+            central, paths, time.monotonic(), args.converge_limit, at_replay=replayed
+        )
         results = []
         for p in procs:
             p.send("stop")
@@ -661,17 +964,24 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
         won = [(f"bench-{b}", o, e) for b, r in enumerate(results) for o, e in r["won"]]
         checked = check(central, paths, won)
         claim_ms = [ms for r in results for ms in r["claim_ms"]]
+        asked_ms = [ms for r in results for ms in r["claim_asked_ms"]]
         report_ms = [ms for r in results for ms in r["report_ms"]]
+        report_cpu_ms = [ms for r in results for ms in r["report_cpu_ms"]]
         out = {
             "benches": benches,
             "scans_per_s": round(scans / wall, 1),
             "report_ins": len(report_ms),
             "report_in_p50_ms": round(percentile(report_ms, 50), 1),
             "report_in_p99_ms": round(percentile(report_ms, 99), 1),
+            "report_in_cpu_p50_ms": round(percentile(report_cpu_ms, 50), 1),
+            "report_in_cpu_p99_ms": round(percentile(report_cpu_ms, 99), 1),
             "claims": len(claim_ms),
             "claim_p50_ms": round(percentile(claim_ms, 50), 1),
             "claim_p99_ms": round(percentile(claim_ms, 99), 1),
-            "central_ops_per_s": round(central_ops, 1),
+            "claims_asking_central": len(asked_ms),
+            "claim_asking_central_p99_ms": round(percentile(asked_ms, 99), 1) if asked_ms else None,
+            "central_ops_per_s": round(central_ops, 1) if central_ops else None,
+            "central_ops_per_s_packing": round(packing_ops, 1),
             "ops_written_per_s": round(written, 1),  # what the benches gave central to apply
             "unsent_at_end": behind,
             "backlog_ops": backlog,

@@ -15,7 +15,12 @@ Counted over all runs: ops (acknowledged by central), lost (an acknowledged op c
 hold with that outcome, or a line whose packed + delivered at central is below its accepted item
 ops), duplicated (above them), double_reserved (one order and epoch with accepted ops from two
 stations: two benches packing one order at once) and diverged (copies that never agreed with
-central). Last line: {"runs", "ops", "lost", "duplicated", "double_reserved", "diverged"}.
+central). A copy that never agreed is named on stderr: each order, field, central's value and
+the copy's, every bench's ops on that order by kind, answer and epoch, and — if its outbox is
+not empty — its push notes and every thread's stack (SIGUSR1: faulthandler); a line counted
+lost or duplicated is named with central's ops on its order. Central's database is a copy of a
+template migrated once, each bench's SQLite a copy of a migrated file. Last line:
+{"runs", "ops", "lost", "duplicated", "double_reserved", "diverged"}.
 
     python bench/sync_chaos.py --runs 200 [--seconds 10] [--seed 1]
 """
@@ -31,6 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -43,13 +49,53 @@ from sync import (
     Proxy,
     acknowledged,
     check,
+    differences,
     fill_central,
     image,
+    outcomes_of,
     unsent,
 )
 
+#: Central's migrated, empty database that each run's central is created from.
+TEMPLATE = "chaos_template"
 
-def one_run(cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Namespace) -> dict:
+
+def make_templates(cluster: OwnCluster) -> Path:
+    """Migrate once: central's database `TEMPLATE` (each run's central is a copy of it) and a
+    station's SQLite copy (each bench's file starts as a copy of it); the copy's path."""
+    from sqlalchemy import create_engine, text
+
+    from stationd.store.database import Store
+
+    admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{TEMPLATE}"'))
+    admin.dispose()
+    central = Store(cluster.url(TEMPLATE))
+    central.upgrade()
+    central.dispose()
+    path = cluster.folder / "copy-template.sqlite"
+    copy = Store(f"sqlite:///{path}")
+    copy.upgrade()
+    copy.dispose()
+    return path
+
+
+def push_notes(path: Path) -> dict:
+    from stationd.store.database import Store
+    from stationd.store.outbox import read_notes
+
+    store = Store(f"sqlite:///{path}")
+    try:
+        with store.read() as conn:
+            return read_notes(conn)
+    finally:
+        store.dispose()
+
+
+def one_run(
+    cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Namespace, copy_template: Path
+) -> dict:
     from sqlalchemy import create_engine, text
 
     from stationd.store.central_link import central_engine
@@ -60,8 +106,8 @@ def one_run(cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Name
     benches = rng.choice((2, 3))
     db = f"chaos_{n}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db}"'))
+    with admin.connect() as conn:  # migrated already: the template (main)
+        conn.execute(text(f'CREATE DATABASE "{db}" TEMPLATE "{TEMPLATE}"'))
     admin.dispose()
     central = cluster.url(db)
     fill_central(central, args.orders, benches, rng)
@@ -76,14 +122,17 @@ def one_run(cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Name
         engine = central_engine(central, timeout_s=10, server_timeouts=False)
         for b in range(benches):
             path = folder / f"bench-{b}.sqlite"
+            shutil.copyfile(copy_template, path)  # migrated already (main)
             copy = Store(f"sqlite:///{path}")
-            copy.upgrade()
             Pusher(copy, central, timeout_s=10).begin()
             pull_once(copy, engine)
             copy.dispose()
             paths.append(path)
         engine.dispose()
-        procs = [Bench(via, paths[b], f"bench-{b}", 0, pool) for b in range(benches)]
+        with ThreadPoolExecutor(benches) as starting:  # their imports overlap
+            procs = list(
+                starting.map(lambda b: Bench(via, paths[b], f"bench-{b}", 0, pool), range(benches))
+            )
         end = time.monotonic() + args.seconds
         for p in procs:
             p.send(f"chaos {rng.randrange(10**9)} {args.seconds}")
@@ -120,15 +169,21 @@ def one_run(cluster: OwnCluster, n: int, rng: random.Random, args: argparse.Name
                 if len(agreed) == benches:
                     break
             time.sleep(0.2)
-        if len(agreed) < benches:
+        if len(agreed) < benches:  # why: which order, which field, central against the copy
             truth = image(central)
             for i, path in enumerate(paths):
                 copy = image(f"sqlite:///{path}")
-                for order_id in sorted(set(truth) | set(copy)):
-                    if truth.get(order_id) != copy.get(order_id):
+                for said in differences(truth, copy):
+                    print(f"run {n} bench-{i} ({unsent(path)} unsent): {said}", file=sys.stderr)
+                if unsent(path):  # what its push is doing: its notes and its threads
+                    print(f"run {n} bench-{i} push: {push_notes(path)}", file=sys.stderr)
+                    procs[i].proc.send_signal(signal.SIGUSR1)
+                    time.sleep(1)
+                for order_id in sorted(o for o in truth if truth[o] != copy.get(o)):
+                    for j, other in enumerate(paths):
                         print(
-                            f"run {n} bench-{i} ({unsent(path)} unsent): order {order_id} "
-                            f"central {truth.get(order_id)} copy {copy.get(order_id)}",
+                            f"run {n}   order {order_id} at bench-{j}: "
+                            f"{outcomes_of(other, order_id)}",
                             file=sys.stderr,
                         )
         for p in procs:
@@ -171,11 +226,12 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     cluster = OwnCluster()
+    copy_template = make_templates(cluster)
     totals = {"runs": 0, "ops": 0, "lost": 0, "duplicated": 0, "double_reserved": 0}
     totals["diverged"] = 0
     try:
         for n in range(args.runs):
-            result = one_run(cluster, n, rng, args)
+            result = one_run(cluster, n, rng, args, copy_template)
             print(json.dumps({"run": n, **result}), flush=True)
             totals["runs"] += 1
             for key in ("ops", "lost", "duplicated", "double_reserved", "diverged"):

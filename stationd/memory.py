@@ -15,6 +15,13 @@ It is bounded by a run's own peak and levels off: in `serve` at 100,000 orders
 run ~27 to run 50, while each run's own peak stays at 191–221 MB. Closing the pooled connections
 after each run made it worse (peaks 231–264 MB, 209 MB after 50 runs); one string per SKU in
 the load (its own Python peak 110 → 71 MB) moved neither serve's peak nor its level.
+
+So the peak left `serve`: its runs read and decide in a child process
+(`services.packscript_child`), which streams the moves back for `serve` to write. Same sitting,
+`bench/packscript_memory.py --runs 20 --baseline-rev 6e7d3a1` (load 14–26 on 2 cores): `serve`
+79 MB at start, 98–105 MB after each of the 20 runs (+0.9 MB over the last five), each run's
+own peak 108–117 MB; the code before, in-process: 114 → 180 MB (+3.1 MB over the last five,
+still growing), peaks 205–224 MB. The child itself peaks at ~164 MB and gives it all back.
 """
 
 from __future__ import annotations

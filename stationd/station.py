@@ -133,7 +133,7 @@ class Station:
         if settings.bench.label_when_packed and "label" not in routes:
             log.warning("bench.label_when_packed is set, but no printer prints labels")
         #: Where the ship-out page and the bench's labels get parcel ids; None: none is set.
-        self.carrier = make_carrier(settings)
+        self.carrier = make_carrier(settings, self.store)
         if settings.bench.label_when_packed and self.carrier is None:
             log.warning(
                 "bench.label_when_packed is set, but no [shipping] carrier books parcel ids: "
@@ -242,6 +242,10 @@ class Station:
                 poll_interval_s=settings.sync.poll_interval_s,
                 timeout_s=settings.sync.timeout_s,
             )
+        if self.push is not None:  # the first to hear central back tells the others
+            from stationd.sync.answers import tell_each_other
+
+            tell_each_other(self.push, self.pull, self.central_claims)
         #: The sync as the bench shows it (offline since, changes waiting); None for a single
         #: bench.
         self.sync_watch = None

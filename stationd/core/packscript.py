@@ -159,16 +159,26 @@ class PackResult:
     """What one run decided.
 
     `moves` are the candidates that go to packing, oldest first; each reserves its lines.
-    `reserved` is the stock they take together, per SKU.
+    `reserved` is the stock they take together, per SKU. A run that wrote its moves as they
+    came from a child process (`services.packscript_child`) keeps only their ids, in `ids`
+    (`moves` then stays empty): holding 100,000 orders' lines is what it keeps out of `serve`.
     """
 
     moves: list[Candidate] = field(default_factory=list)
     reserved: dict[str, int] = field(default_factory=dict)
     trace: Trace = field(default_factory=Trace)
+    ids: list[int] | None = None
 
     @property
     def moved_ids(self) -> list[int]:
+        if self.ids is not None:
+            return list(self.ids)
         return [move[0] for move in self.moves]
+
+    @property
+    def moved(self) -> int:
+        """How many orders the run moved to packing."""
+        return len(self.ids) if self.ids is not None else len(self.moves)
 
     @property
     def looked_at(self) -> int:
@@ -196,7 +206,7 @@ class PackResult:
 
     def summary(self) -> str:
         text = (
-            f"{self.looked_at} orders looked at: {len(self.moves)} to packing, "
+            f"{self.looked_at} orders looked at: {self.moved} to packing, "
             f"{self.unpaid} not paid, {self.short} short of stock, {self.skipped} with errors"
         )
         if self.stopped is not None:

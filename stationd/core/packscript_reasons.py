@@ -190,6 +190,14 @@ class LinesNeedFixing(Decided):
     outcome = "skipped"
 
 
+@_kind
+class StoppedByHand(Reason):
+    """Stop was pressed on the Tools page: the run ended between two of its transactions."""
+
+    kind = "stopped_by_hand"
+    wording = "stopped from Tools: the orders moved before stay in packing"
+
+
 def reason_from_data(data: Any) -> Reason:
     """A reason from its data (`Reason.data`: a tuple, or the list JSON gives back); a reason
     already is one. A plain string (a trace of an earlier version) or a kind this version does
@@ -219,6 +227,7 @@ __all__ = [
     "QuantityBelowOne",
     "Reason",
     "ShortOfStock",
+    "StoppedByHand",
     "ToPacking",
     "WaitsForStock",
     "WaitsUnpaid",

@@ -144,6 +144,16 @@ def run():  # type: ignore[no-untyped-def]
     return redirect(url_for("tools.page"), code=303)
 
 
+@bp.post("/tools/packscript/stop")
+def stop():  # type: ignore[no-untyped-def]
+    """Stop: end the run going on between two of its transactions (what it wrote stays)."""
+    if not _runner().cancel():
+        abort(409, _("No run is going at this station."))
+    if is_htmx():
+        return render_template("tools_live.html", **live_context())
+    return redirect(url_for("tools.page"), code=303)
+
+
 @bp.get("/tools/packscript/live")
 def live():  # type: ignore[no-untyped-def]
     return render_template("tools_live.html", **live_context())

@@ -19,6 +19,7 @@ from stationd.core.packscript_reasons import (
     NoStockRecord,
     QuantityBelowOne,
     ShortOfStock,
+    StoppedByHand,
 )
 from stationd.kiosk.i18n import gettext as _
 
@@ -76,7 +77,12 @@ def step_line(step: Step) -> StepLine:
         }.get(decision_outcome(step), step.detail)  # type: ignore[arg-type]
         return StepLine(order, _("Decision"), "ok" if step.ok else "no", text)
     if step.check == "error":
-        if order is None:
+        if isinstance(step.detail, StoppedByHand):
+            text = _(
+                "Stopped from Tools. The orders moved before stay in packing; "
+                "the next run does the rest."
+            )
+        elif order is None:
             text = _(
                 "The run stopped before the first order: {error}", error=reason_text(step.detail)
             )

@@ -55,6 +55,11 @@ KEEP_ALIVE_MAX_S = 10.0
 #: once. The keep-alive, every `AWAY_RETRY_S`, notices central's return.
 AWAY_WAIT_S = 0.3
 AWAY_RETRY_S = 2.0
+#: An order this bench holds opens without asking central while more than this share of its
+#: lease is surely left (counted from before central was asked, by this bench's monotonic
+#: clock): the keep-alive renews a wanted claim every `interval_s`, so a claim held ahead
+#: opens at once — the claim-ahead's point — and one central lost track of is asked again.
+FRESH_SHARE = 0.5
 
 
 def offline_refusal(order_id: int, held: list[int]) -> Text:
@@ -126,9 +131,15 @@ class CentralClaims:
         self._pending: dict[int, tuple[central_claims.Claim, float]] = {}
         #: Orders the bench closed: released at central once their ops are there.
         self._closed: set[int] = set()
+        #: Claims central gave or renewed: order → (epoch, monotonic time before central was
+        #: asked — the lease runs at least `lease_s` from then).
+        self._fresh: dict[int, tuple[int, float]] = {}
         self._lock = threading.Lock()
         #: Why central was last out of reach (None: it answered last time).
         self.away: str | None = None
+        #: Called whenever central answered a claim or a keep-alive (sync.answers: the push
+        #: and the pull are told); None: nobody listens.
+        self.on_answer: Callable[[], None] | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -136,7 +147,12 @@ class CentralClaims:
     # -- the Claims protocol (inside the bench's scan transaction) --------------------------
     def holder(self, conn: Connection, order_id: int, *, besides: str) -> str | None:
         """Claim `order_id` at central for `besides` (this bench): None when won, else the
-        bench holding it — or, central out of reach, a sentence unless this bench holds it."""
+        bench holding it — or, central out of reach, a sentence unless this bench holds it.
+        An order this bench holds with most of its lease left (claimed ahead, renewed by the
+        keep-alive) opens without asking central: the copy holds its claim already."""
+        if besides == self.station and self._fresh_here(conn, order_id):
+            return None
+        asked = time.monotonic()
         try:
             answer = self.link.run(
                 lambda central: central_claims.claim(
@@ -149,7 +165,7 @@ class CentralClaims:
             self._went_away(err)
             held = sorted(held_claims(conn, besides))
             return None if order_id in held else offline_refusal(order_id, held)
-        self.away = None
+        self._answered()
         if answer.claim is None:
             return sentence(
                 "Order {order} is not in the central database, so it can't be packed now.",
@@ -160,7 +176,16 @@ class CentralClaims:
         with self._lock:
             self._pending[order_id] = (answer.claim, time.monotonic())
             self._closed.discard(order_id)
+            self._fresh[order_id] = (answer.claim.epoch, asked)
         return None
+
+    def _fresh_here(self, conn: Connection, order_id: int) -> bool:
+        with self._lock:
+            fresh = self._fresh.get(order_id)
+        if fresh is None or time.monotonic() - fresh[1] > self.lease_s * (1 - FRESH_SHARE):
+            return False
+        # the copy's claim is the one central gave (not dropped as taken over meanwhile)
+        return held_claims(conn, self.station).get(order_id) == fresh[0]
 
     def claim(self, conn: Connection, order_id: int, station: str) -> None:
         """The bench opened `order_id`: the claim won for it goes into the copy (opened
@@ -214,9 +239,12 @@ class CentralClaims:
         more = self.claim_ahead - len(ahead)
         lost_ids = set(local) - held_ids
 
+        busy: list[central_claims.Claim] = []
+
         def at_central(central: Connection) -> tuple[list, list, list, dict]:
+            busy.clear()  # (a second try of the link's starts anew)
             renewed = central_claims.renew(
-                central, self.station, held_ids & wanted, lease_s=self.lease_s
+                central, self.station, held_ids & wanted, lease_s=self.lease_s, busy=busy
             )
             released = central_claims.release(central, self.station, to_release)
             claimed = central_claims.claim_ahead(
@@ -231,12 +259,13 @@ class CentralClaims:
             holders = central_claims.holders(central, lost_ids)
             return renewed, released, claimed, holders
 
+        asked = time.monotonic()
         try:
             renewed, released, claimed, holders = self.link.run(at_central)
         except CentralAway as err:
             self._went_away(err)
             return KeepAlive(away=self.away)
-        self.away = None
+        self._answered()
         # a claim renewed is ours; one not renewed among those we held was taken meanwhile
         lost_ids |= (held_ids & wanted) - {c.order_id for c in renewed}
         lost = {
@@ -244,7 +273,9 @@ class CentralClaims:
             for order_id in lost_ids
             if order_id not in pending
         }
-        with self.store.write() as conn:
+        # Behind the packer's writes, no wait for the disk: what a power cut loses here (a
+        # claim's lease, a claim won ahead, a take-over noted) the next pass writes again.
+        with self.store.write(durable=False, background=True) as conn:
             keep_claims(
                 conn,
                 self.station,
@@ -254,6 +285,11 @@ class CentralClaims:
             closed_now = [o for o in lost if close_taken_order(conn, self.station, o)]
         with self._lock:
             self._closed -= set(released) | set(lost)
+            for order_id in [*released, *lost]:
+                self._fresh.pop(order_id, None)
+            for c in [*renewed, *claimed]:
+                if c not in busy:  # one returned unrenewed keeps the time it had
+                    self._fresh[c.order_id] = (c.epoch, asked)
         for order_id, by in lost.items():
             log.warning("claim on order %s taken over by %r", order_id, by or "the admin")
             if self.on_lost is not None and (order_id in closed_now or order_id == open_id):
@@ -269,6 +305,17 @@ class CentralClaims:
         """The orders this bench holds, as its copy says → their epochs (`sync status`)."""
         with self.store.read() as conn:
             return held_claims(conn, self.station)
+
+    def central_answers(self) -> None:
+        """Central just answered another part of sync: a keep-alive waiting out an outage
+        runs now (renewing what the bench holds, opens wait the full timeout again)."""
+        if self.away is not None:
+            self._wake.set()
+
+    def _answered(self) -> None:
+        self.away = None
+        if self.on_answer is not None:
+            self.on_answer()
 
     def _went_away(self, err: CentralAway) -> None:
         if self.away is None:

@@ -32,7 +32,7 @@ from stationd.core.packscript_reading import (
 )
 from stationd.events import Bus, PackScriptRunChanged
 from stationd.memory import give_back_memory
-from stationd.services.packscript_run import PackScriptRunFailed, run_once
+from stationd.services.packscript_run import PackScriptRunFailed, RunStop, run_once
 from stationd.store.availability import DatabaseAvailability
 from stationd.store.database import Store
 from stationd.store.packscript import RunRecord, recent_runs
@@ -135,6 +135,7 @@ class PackScriptRunner:
         self._failed: str | None = None
         self._traces: OrderedDict[int, TraceIndex] = OrderedDict()
         self._traces_lock = threading.Lock()
+        self._stop = RunStop()
 
     # -- running ------------------------------------------------------------
     def start(self, trigger: str = "manual") -> None:
@@ -178,6 +179,15 @@ class PackScriptRunner:
         if thread is not None:
             thread.join(timeout_s)
 
+    def cancel(self) -> bool:
+        """Stop from Tools: end the run going on between two of its transactions (what it
+        wrote stays written) and its decide's child at once. False if no run is going."""
+        with self._state:
+            if not self._running:
+                return False
+            self._stop.stop()
+        return True
+
     def _begin(self, trigger: str) -> None:
         with self._state:
             self._version += 1
@@ -191,6 +201,7 @@ class PackScriptRunner:
             self._stopped = None
             self._run_id = None
             self._failed = None
+            self._stop = RunStop()
         self._published = time.monotonic()
         self.bus.publish(PackScriptRunChanged(running=True))
 
@@ -207,8 +218,22 @@ class PackScriptRunner:
                 trigger=trigger,
                 on_step=self._on_step,
                 keep_traces_days=self.keep_traces_days,
+                # The read and decide's peak in a child process: `serve` stays level (issue 10).
+                in_child=True,
+                stop=self._stop,
             )
             outcome = (run_id, result)
+            with self._state:  # as written: a run stopped, or decided again, tells it so
+                self._counts = +Counter(  # the outcomes that happened
+                    {
+                        Outcome.MOVED: result.moved,
+                        Outcome.UNPAID: result.unpaid,
+                        Outcome.SHORT: result.short,
+                        Outcome.SKIPPED: result.skipped,
+                    }
+                )
+                self._steps = len(result.trace)
+                self._stopped = result.stopped
             with self._traces_lock:  # the run may have forgotten older runs' traces
                 self._traces.clear()
             log.info("pack script run %d (%s): %s", run_id, trigger, result.summary())

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from typing import Any
 
 from stationd.clock import utcnow
 from stationd.core.packscript import (
+    Candidate,
     PackResult,
     Step,
     StepListener,
@@ -32,15 +34,17 @@ from stationd.core.packscript import (
     reserved_by,
     run_pack_script,
 )
-from stationd.core.packscript_reasons import Message
+from stationd.core.packscript_reasons import Message, StoppedByHand
+from stationd.services.packscript_child import DecideFailed, DecideInChild
 from stationd.store import packscript as pack_store
 from stationd.store import packscript_chunks as chunks
 from stationd.store.database import Store
 from stationd.store.packscript_runlock import RunLockTaken, holding_run_lock
+from stationd.switching import switching_often
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PackScriptRunFailed", "run_once"]
+__all__ = ["STOPPED_BY_HAND", "PackScriptRunFailed", "RunStop", "read_snapshot", "run_once"]
 
 #: How long one chunk of moves should take to write. A transaction writes chunk after chunk
 #: and ends as soon as another writer waits, so such a writer waits about one chunk (and the
@@ -73,6 +77,41 @@ class PackScriptRunFailed(Exception):
         self.run_id = run_id
 
 
+class RunStop:
+    """Stop from Tools for the run going on: it ends between two transactions (what was
+    written stays written, counted on the run) and its decide's child process at once."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._child: subprocess.Popen | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._event.set()
+            if self._child is not None and self._child.poll() is None:
+                self._child.kill()
+
+    def watch(self, child: subprocess.Popen) -> None:
+        """The run's decide runs in `child` now: a Stop ends it."""
+        with self._lock:
+            self._child = child
+            if self._event.is_set():
+                child.kill()
+
+
+class _Stopped(Exception):
+    """A Stop ended the run between two transactions."""
+
+
+#: Why a run ended by a Stop from Tools stopped (its trace's stop step says so).
+STOPPED_BY_HAND = StoppedByHand()
+
+
 def run_once(
     store: Store,
     *,
@@ -80,6 +119,8 @@ def run_once(
     trigger: str,
     on_step: StepListener | None = None,
     keep_traces_days: int | None = None,
+    in_child: bool = False,
+    stop: RunStop | None = None,
 ) -> tuple[int, PackResult]:
     """One pack-script run: lock, read, decide, write chunk by chunk, record.
 
@@ -88,14 +129,21 @@ def run_once(
     with the error, so the Tools page shows what happened; the chunks written stay written.
     With `keep_traces_days` (`[packscript] keep_traces_days`), the traces of older runs are
     forgotten afterwards, in a transaction of its own (`store.packscript.forget_old_traces`).
+
+    `in_child` reads and decides in a child process (`services.packscript_child`), which
+    streams the moves back for this process to write: `serve`'s way, so that a run's memory
+    peak is the child's (the result then keeps only the moved ids). `stop` ends the run
+    between two transactions (`RunStop`): it is recorded as stopped, its trace up to the last
+    order written.
     """
     started = utcnow()
     run_id: int | None = None
+    stop = stop or RunStop()
     try:
-        with _collector_paused(), _switching_often(), holding_run_lock(store):
+        with _collector_paused(), switching_often(), holding_run_lock(store):
             with store.write() as conn:
                 run_id = chunks.begin_run(conn, station, trigger, started)
-            result = _decide_and_write(store, station, run_id, on_step)
+            result = _decide_and_write(store, station, run_id, on_step, in_child, stop)
             # Durable: the chunks before were committed without waiting for the disk (and put
             # there after each, outside the lock); this commit makes sure of it.
             trace = pack_store.encode_trace(result.trace)  # not while holding the database
@@ -105,14 +153,14 @@ def run_once(
         raise  # another run goes on (PostgreSQL refuses a second at once): this one never began
     except Exception as err:
         log.exception("pack script run failed")
-        stop = Step(None, "error", False, Message(f"{type(err).__name__}: {err}"))
-        failed = PackResult(trace=Trace(stopped=stop))
+        stop_step = Step(None, "error", False, Message(f"{type(err).__name__}: {err}"))
+        failed = PackResult(trace=Trace(stopped=stop_step))
         with store.write() as conn:
             if run_id is None:
                 run_id = pack_store.record_run(conn, station, trigger, started, failed, "failed")
             else:
                 chunks.finish_run(conn, run_id, failed, "failed")
-        raise PackScriptRunFailed(run_id, stop.detail) from err
+        raise PackScriptRunFailed(run_id, stop_step.detail) from err
     if keep_traces_days is not None:
         before = utcnow() - timedelta(days=keep_traces_days)
         try:
@@ -126,53 +174,151 @@ def run_once(
     return run_id, result
 
 
-def _decide_and_write(
-    store: Store, station: str, run_id: int, on_step: StepListener | None
-) -> PackResult:
-    """Read and decide on one snapshot, then write the moves chunk by chunk; the result as
-    written (decided again from the last chunk written, if something changed meanwhile)."""
+def read_snapshot(
+    store: Store, *, after: tuple[Any, int] | None = None
+) -> tuple[list[Candidate], dict[int, Any], dict[str, int]]:
+    """The open orders (oldest first after `after`: (placed_at, order_id)), each one's
+    `updated_at` as read, and the stock available, all from one snapshot."""
     versions: dict[int, Any] = {}
     with _snapshot(store) as conn:
         candidates = pack_store.load_candidates(conn, versions)
         available = pack_store.load_available(conn, lock=False)
-    result = run_pack_script(candidates, available, on_step)
-    del candidates, available
+    if after is not None:
+        candidates = [c for c in candidates if (c[1], c[0]) > after]
+    return candidates, versions, available
+
+
+class _DecidedHere:
+    """A decide made in this process: its result's moves, handed out chunk by chunk."""
+
+    def __init__(self, result: PackResult, versions: dict[int, Any]) -> None:
+        self.trace = result.trace
+        self._moves = result.moves
+        self._versions = versions
+        self._next = 0
+
+    def take(self, n: int) -> tuple[list[Candidate], dict[int, Any]]:
+        moves = self._moves[self._next : self._next + n]
+        self._next += len(moves)
+        return moves, self._versions
+
+    def close(self) -> None:
+        pass
+
+
+def _decide(
+    store: Store,
+    after: Candidate | None,
+    on_step: StepListener | None,
+    in_child: bool,
+    stop: RunStop,
+) -> _DecidedHere | DecideInChild:
+    """Read and decide on one snapshot: the orders after `after` (the last move written)."""
+    key = None if after is None else (after[1], after[0])
+    if in_child and store.seen_by_other_processes:
+        decided = DecideInChild(
+            store.url, busy_timeout_s=store.busy_timeout_s, after=key, on_start=stop.watch
+        )
+        if on_step is not None:  # the steps as a run in this process tells them
+            for step in decided.trace:
+                on_step(step)
+        return decided
+    candidates, versions, available = read_snapshot(store, after=key)
+    return _DecidedHere(run_pack_script(candidates, available, on_step), versions)
+
+
+def _decide_and_write(
+    store: Store,
+    station: str,
+    run_id: int,
+    on_step: StepListener | None,
+    in_child: bool,
+    stop: RunStop,
+) -> PackResult:
+    """Read and decide on one snapshot, then write the moves chunk by chunk; the result as
+    written (decided again from the last chunk written, if something changed meanwhile)."""
+    # What was written: the moves themselves when decided here (they are in memory anyway),
+    # only their ids when they came from a child.
+    moves: list[Candidate] = []
+    ids: list[int] = []
+    last: Candidate | None = None  # the last move written
     # SQLite has one write lock per file: short transactions let the bench in between. On
     # PostgreSQL a scan never waits for the run's write (it takes rows the run does not), so
     # the moves go in one transaction (`CENTRAL_CHUNK`): 85,000 orders in one HOT update,
     # not hundreds of commits each with its triggers' statements.
     size = FIRST_CHUNK if store.is_sqlite else CENTRAL_CHUNK
-    written, changed = 0, 0
-    while written < len(result.moves):
-        done = written
-        try:
-            with store.write(durable=False, bulk=True, background=True) as conn:
-                began = time.perf_counter()
-                while done < len(result.moves):
-                    chunk = result.moves[done : done + size]
-                    cpu = time.thread_time()
-                    chunks.move_orders(conn, chunk, versions, run_id=run_id)
-                    # Sized by this thread's own time: on a busy machine the wall clock also
-                    # counts the time others had the processor.
-                    if store.is_sqlite:
-                        size = _next_size(size, time.thread_time() - cpu)
-                    done += len(chunk)
-                    if store.writers_waiting or time.perf_counter() - began >= HOLD_S:
-                        break
-                ids = [move[0] for move in result.moves[written:done]]
-                chunks.record_moves(conn, ids, station=station, run_id=run_id)
-        except chunks.MovesChanged as why:
-            changed += 1
-            log.info("pack script run %d: %s; deciding again from there", run_id, why)
-            if changed >= MAX_CHANGED:
-                return _write_rest_at_once(store, station, run_id, result, written)
-            result = _decide_again(store, result, written, versions)
-            continue
-        written = done
-        # On disk now, outside the write lock: else the next writer's commit (a scan's) would
-        # wait for the disk to take this transaction's pages along with its own.
-        store.sync_log()
-    return result
+    changed = 0
+    trace = Trace()
+    decided: _DecidedHere | DecideInChild | None = None
+    try:
+        decided = _decide(store, None, on_step, in_child, stop)
+        trace = decided.trace
+        more = True
+        while more:
+            if stop.requested:
+                raise _Stopped
+            taken: list[Candidate] = []
+            try:
+                with store.write(durable=False, bulk=True, background=True) as conn:
+                    began = time.perf_counter()
+                    while True:
+                        chunk, versions = decided.take(size)
+                        if not chunk:
+                            more = False
+                            break
+                        cpu = time.thread_time()
+                        chunks.move_orders(conn, chunk, versions, run_id=run_id)
+                        # Sized by this thread's own time: on a busy machine the wall clock
+                        # also counts the time others had the processor.
+                        if store.is_sqlite:
+                            size = _next_size(size, time.thread_time() - cpu)
+                        taken.extend(chunk)
+                        if store.writers_waiting or time.perf_counter() - began >= HOLD_S:
+                            break
+                    chunks.record_moves(
+                        conn, [move[0] for move in taken], station=station, run_id=run_id
+                    )
+            except chunks.MovesChanged as why:
+                changed += 1
+                log.info("pack script run %d: %s; deciding again from there", run_id, why)
+                decided.close()
+                if changed >= MAX_CHANGED:
+                    trace, rest = _write_rest_at_once(store, station, run_id, trace, last)
+                    moves.extend(rest)
+                    ids.extend(move[0] for move in rest)
+                    break
+                decided = _decide(store, last, None, in_child, stop)
+                trace = _joined(trace, last, decided.trace)
+                more = True
+                continue
+            if taken:
+                last = taken[-1]
+                ids.extend(move[0] for move in taken)
+                if not in_child:
+                    moves.extend(taken)
+                # On disk now, outside the write lock: else the next writer's commit (a
+                # scan's) would wait for the disk to take this transaction's pages too.
+                store.sync_log()
+    except (_Stopped, DecideFailed) as err:
+        if not stop.requested:  # the child died, or the pipe broke: the run failed
+            raise
+        log.info("pack script run %d stopped from Tools after %d moves (%s)", run_id, len(ids), err)
+        stopped = Step(None, "error", False, STOPPED_BY_HAND)
+        kept = _trace_kept(trace, last)
+        trace = Trace(
+            trace.order_ids[:kept],
+            trace.outcomes[:kept],
+            {n: r for n, r in trace.reasons.items() if n < kept},
+            stopped,
+        )
+        if on_step is not None:
+            on_step(stopped)
+    finally:
+        if decided is not None:
+            decided.close()
+    if in_child:
+        return PackResult(trace=trace, ids=ids)
+    return PackResult(moves, reserved_by(moves), trace)
 
 
 def _next_size(size: int, took: float) -> int:
@@ -181,56 +327,40 @@ def _next_size(size: int, took: float) -> int:
     return int(min(LARGEST_CHUNK, max(SMALLEST_CHUNK, size / 2, min(aimed, 2 * size))))
 
 
-def _decide_again(
-    store: Store, result: PackResult, done: int, versions: dict[int, Any]
-) -> PackResult:
-    """The run's result with everything after its first `done` moves (written) decided anew
-    on a fresh snapshot: the orders after the last one written, oldest first, against the
-    stock there is now."""
-    with _snapshot(store) as conn:
-        versions.clear()
-        fresh = pack_store.load_candidates(conn, versions)
-        available = pack_store.load_available(conn, lock=False)
-    return _joined(result, done, fresh, available)
-
-
 def _write_rest_at_once(
-    store: Store, station: str, run_id: int, result: PackResult, done: int
-) -> PackResult:
+    store: Store, station: str, run_id: int, trace: Trace, last: Candidate | None
+) -> tuple[Trace, list[Candidate]]:
     # The way a run wrote before issue 10: this holds the database (on SQLite the bench too)
     # until it is written, and only runs when short transactions kept meeting changes.
     log.warning("pack script run %d: writing the rest in one transaction", run_id)
     with store.write(bulk=True) as conn:
         fresh = pack_store.load_candidates(conn)
         available = pack_store.load_available(conn)
-        joined = _joined(result, done, fresh, available)
-        rest = PackResult(joined.moves[done:], reserved_by(joined.moves[done:]))
-        pack_store.write_result(conn, rest, station=station, run_id=run_id)
-    return joined
+        if last is not None:
+            after = (last[1], last[0])
+            fresh = [c for c in fresh if (c[1], c[0]) > after]
+        again = run_pack_script(fresh, available)
+        pack_store.write_result(conn, again, station=station, run_id=run_id)
+    return _joined(trace, last, again.trace), again.moves
 
 
-def _joined(result: PackResult, done: int, fresh: list, available: dict[str, int]) -> PackResult:
-    """`result`'s first `done` moves and the trace up to the last of them, then the decisions
-    on `fresh` orders after it (oldest first: placed_at, then id)."""
-    trace = result.trace
-    if done:
-        last = result.moves[done - 1]
-        after = (last[1], last[0])
-        fresh = [c for c in fresh if (c[1], c[0]) > after]
-        kept = trace.order_ids.index(last[0]) + 1
-    else:
-        kept = 0
-    again = run_pack_script(fresh, available)
+def _trace_kept(trace: Trace, last: Candidate | None) -> int:
+    """How many of `trace`'s orders were looked at up to `last`, the last move written."""
+    return 0 if last is None else trace.order_ids.index(last[0]) + 1
+
+
+def _joined(trace: Trace, last: Candidate | None, again: Trace) -> Trace:
+    """`trace` up to `last` (the last move written), then `again`: the decisions on the orders
+    after it (oldest first: placed_at, then id), decided anew."""
+    kept = _trace_kept(trace, last)
     reasons = {n: r for n, r in trace.reasons.items() if n < kept}
-    reasons.update({kept + n: r for n, r in again.trace.reasons.items()})
-    joined = Trace(
-        [*trace.order_ids[:kept], *again.trace.order_ids],
-        trace.outcomes[:kept] + again.trace.outcomes,
+    reasons.update({kept + n: r for n, r in again.reasons.items()})
+    return Trace(
+        [*trace.order_ids[:kept], *again.order_ids],
+        trace.outcomes[:kept] + again.outcomes,
         reasons,
-        again.trace.stopped,
+        again.stopped,
     )
-    moves = result.moves[:done] + again.moves
-    return PackResult(moves, reserved_by(moves), joined)
 
 
 @contextmanager
@@ -242,24 +372,6 @@ def _snapshot(store: Store) -> Iterator[Any]:
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             yield conn
-
-
-#: The interpreter's thread switch interval during a run (its default is 5 ms).
-SWITCH_INTERVAL_S = 0.0002
-
-
-@contextmanager
-def _switching_often() -> Iterator[None]:
-    # A run in `serve` shares the interpreter with the bench. While the run computes in Python
-    # (reading, deciding), another thread that comes back from the database or the disk waits
-    # up to the switch interval for the interpreter each time, and one scan does that dozens
-    # of times: 5 ms each made a scan wait ~100 ms. Switching more often costs the run little.
-    was = sys.getswitchinterval()
-    sys.setswitchinterval(min(was, SWITCH_INTERVAL_S))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(was)
 
 
 @contextmanager

@@ -3,9 +3,9 @@ central, and how many changes wait for it.
 
 A thread looks every `LOOK_S` and publishes `SyncState` on the bus whenever that changes, so
 the bench page says within a second or two of the push or the pull noticing that central is
-away ("offline since …, N changes waiting"), then shows the catch-up once it is back. When the
-pull finds central back first (it polls, the push backs off up to a minute), the push is woken
-so the backlog goes at once. A single bench (no `[sync]`) has no watch.
+away ("offline since …, N changes waiting"), then shows the catch-up once it is back (the push
+is woken by whichever part of sync hears central first: sync.answers). A single bench (no
+`[sync]`) has no watch.
 """
 
 from __future__ import annotations
@@ -31,8 +31,6 @@ class PushSide(Protocol):
 
     def waiting(self) -> int: ...
 
-    def wake(self) -> None: ...
-
 
 class PullSide(Protocol):
     """What the watch reads of the pull (sync.pull.PullWorker)."""
@@ -52,7 +50,6 @@ class SyncWatch:
         self.look_s = look_s
         self._told: SyncState | None = None
         self._kept = 0
-        self._pull_away = False
         self._since: datetime | None = None
         self._lock = threading.Lock()
         self._ticker = Ticker("sync-watch", look_s, self._look)
@@ -73,15 +70,11 @@ class SyncWatch:
             self._since = (self._since or min(away)) if away else None
             since = self._since
             waiting = self.push.waiting()
-            pull_away = self.pull is not None and self.pull.away_since is not None
             if since is not None:
                 # Changes only pile up while central is away: the most seen is how many.
                 self._kept = max(self._kept, waiting)
             elif not waiting:
                 self._kept = 0
-            if self._pull_away and not pull_away and self.push.offline_since is not None:
-                self.push.wake()  # central is back (the pull saw it): the backlog goes now
-            self._pull_away = pull_away
             state = SyncState(since, waiting, self._kept)
             if state == self._told:
                 return

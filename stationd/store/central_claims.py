@@ -117,11 +117,29 @@ WITH wanted AS (
     + _UPSERT.format(rows=f"SELECT id, :station, {_NEW_CLAIM} FROM wanted")
 )
 
+# A claim row another transaction has locked is not waited for: it is this bench's own push
+# (a group of ops locks its orders' claims until it commits) or a take-over. Waiting made a
+# lock cycle with the push — the group holds B's claim and wants A's, the renewal holds A's
+# and wants B's — that PostgreSQL broke only after deadlock_timeout (a second), with the
+# group's order and stock rows held meanwhile (bench/sync.py, 8 benches). Such a claim is
+# returned as the committed row says (this station's, not renewed now: the next pass does).
 _RENEW = text(
     """
-UPDATE order_claims SET lease_until = now() + make_interval(secs => :lease_s)
+WITH free AS (
+    SELECT order_id FROM order_claims
+    WHERE station = :station AND order_id = ANY(CAST(:ids AS bigint[]))
+    ORDER BY order_id
+    FOR UPDATE SKIP LOCKED
+), renewed AS (
+    UPDATE order_claims c SET lease_until = now() + make_interval(secs => :lease_s)
+    FROM free WHERE c.order_id = free.order_id
+    RETURNING c.order_id, c.station, c.epoch, c.lease_until
+)
+SELECT order_id, station, epoch, lease_until, true AS renewed FROM renewed
+UNION ALL
+SELECT order_id, station, epoch, lease_until, false FROM order_claims
 WHERE station = :station AND order_id = ANY(CAST(:ids AS bigint[]))
-RETURNING order_id, station, epoch, lease_until
+  AND order_id NOT IN (SELECT order_id FROM free)
 """
 )
 
@@ -207,15 +225,25 @@ def claim_ahead(
 
 
 def renew(
-    conn: Connection, station: str, order_ids: Iterable[int], *, lease_s: float
+    conn: Connection,
+    station: str,
+    order_ids: Iterable[int],
+    *,
+    lease_s: float,
+    busy: list[Claim] | None = None,
 ) -> list[Claim]:
     """Extend `station`'s claims on `order_ids` by `lease_s` from central's now; returns those
-    still its own (a claim taken over meanwhile is not among them, and stays taken)."""
+    still its own (a claim taken over meanwhile is not among them, and stays taken). One that
+    another transaction holds locked just now (this bench's push) is returned unrenewed, and
+    also added to `busy` when given."""
     ids = sorted(set(order_ids))
     if not ids:
         return []
     params = {"station": station, "ids": ids, "lease_s": lease_s}
-    return [_claim(row) for row in conn.execute(_RENEW, params)]
+    rows = conn.execute(_RENEW, params).all()
+    if busy is not None:
+        busy += [_claim(row) for row in rows if not row.renewed]
+    return [_claim(row) for row in rows]
 
 
 def release(conn: Connection, station: str, order_ids: Iterable[int]) -> list[int]:

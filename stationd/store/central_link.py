@@ -14,11 +14,13 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 T = TypeVar("T")
@@ -141,18 +143,55 @@ class _Call:
         """The caller gave up: shut the socket down so the worker's wait ends in an error."""
         with self._lock:
             self._abandoned = True
-            if self._fd is None:
+            if self._fd is not None:
+                _shut_down(self._fd)
+
+
+@contextmanager
+def cut_when_late(conn: Connection, after_s: float) -> Iterator[None]:
+    """Shut `conn`'s socket down when, inside the block, a statement has waited `after_s`
+    without an answer: a stalled link (a proxy or NAT that keeps the connection open and never
+    answers) then ends in an error, where libpq would wait for ever. Slow work is not cut —
+    each statement started or answered begins the wait anew — so `after_s` is to be well
+    above central's statement timeout. For work on one connection of its own thread (the
+    push); `CentralLink` bounds its calls as a whole."""
+    fd = _socket_of(conn)
+    lock = threading.Lock()
+    heard = [time.monotonic()]
+    done = threading.Event()
+
+    def progress(*_: Any) -> None:
+        heard[0] = time.monotonic()
+
+    def watch() -> None:
+        while not done.wait(max(0.05, heard[0] + after_s - time.monotonic())):
+            if time.monotonic() - heard[0] >= after_s:
+                with lock:  # never after the block: the fd may be another socket's by then
+                    if not done.is_set() and fd is not None:
+                        _shut_down(fd)
                 return
-            try:
-                sock = socket.socket(fileno=os.dup(self._fd))
-            except OSError:
-                return
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            finally:
-                sock.close()
+
+    event.listen(conn, "before_cursor_execute", progress)
+    event.listen(conn, "after_cursor_execute", progress)
+    threading.Thread(target=watch, name="central-link-watch", daemon=True).start()
+    try:
+        yield
+    finally:
+        with lock:
+            done.set()
+
+
+def _shut_down(fd: int) -> None:
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def _socket_of(conn: Connection) -> int | None:
@@ -166,4 +205,4 @@ def _first_line(err: BaseException) -> str:
     return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
 
 
-__all__ = ["CentralAway", "CentralLink"]
+__all__ = ["CentralAway", "CentralLink", "central_engine", "cut_when_late"]

@@ -37,6 +37,7 @@ from stationd.store.deliveries import (
     remove_pending_parcel_id,
     write_delivery,
 )
+from stationd.store.stock_moves import StockMoves
 from stationd.store.tables import (
     deliveries,
     order_lines,
@@ -44,7 +45,6 @@ from stationd.store.tables import (
     own_statuses,
     parcel_ids,
     products,
-    stock,
     sync_ops,
     sync_tasks,
 )
@@ -156,7 +156,10 @@ def apply_group(conn: Connection, ops: Sequence[tuple[so.Op, datetime]]) -> list
         return [apply_in_transaction(conn, *ops[0])]
     try:
         with conn.begin():
-            return [apply_op(conn, op, at) for op, at in ops]
+            moves = StockMoves()
+            outcomes = [apply_op(conn, op, at, moves=moves) for op, at in ops]
+            moves.write(conn)
+            return outcomes
     except (_KeyTakenMeanwhile, IntegrityError, DataError):
         pass
     except OperationalError as err:
@@ -168,8 +171,20 @@ def apply_group(conn: Connection, ops: Sequence[tuple[so.Op, datetime]]) -> list
     return [apply_in_transaction(conn, op, at) for op, at in ops]
 
 
-def apply_op(conn: Connection, op: so.Op, at: datetime) -> OpOutcome:
-    """Apply `op` in the caller's transaction (see the module's docstring)."""
+def apply_op(
+    conn: Connection, op: so.Op, at: datetime, *, moves: StockMoves | None = None
+) -> OpOutcome:
+    """Apply `op` in the caller's transaction (see the module's docstring). `moves`: the
+    group's stock moves, written by the caller at the group's end (`StockMoves`); without it
+    the op writes its own before it returns."""
+    own = StockMoves() if moves is None else moves
+    outcome = _apply(conn, op, at, own)
+    if moves is None:
+        own.write(conn)
+    return outcome
+
+
+def _apply(conn: Connection, op: so.Op, at: datetime, moves: StockMoves) -> OpOutcome:
     row = None
     if op.order_id is not None:
         row = conn.execute(_ORDER_READ, {"key": op.key, "order_id": op.order_id}).first()
@@ -192,7 +207,7 @@ def apply_op(conn: Connection, op: so.Op, at: datetime) -> OpOutcome:
             pass  # a scan's op, the most common: its effect rides with its inbox row
         case effects:
             for effect in effects:
-                _write(conn, op, at, effect)
+                _write(conn, op, at, effect, moves)
     if not _insert_op(conn, op, at, decision.outcome, reason, packed=packed):
         raise _KeyTakenMeanwhile(op.key)
     if decision.task is not None:
@@ -316,7 +331,7 @@ def _elsewhere(conn: Connection, op: so.Op) -> so.Elsewhere:
     return so.Elsewhere(taken, codes)
 
 
-def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect) -> None:
+def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect, moves: StockMoves) -> None:
     order_id = op.order_id
     assert order_id is not None
     line_of = (order_lines.c.order_id == order_id,)
@@ -340,18 +355,18 @@ def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect) -> None
                 .values(labelled=True)
             )
         case so.Report():
-            _report(conn, op, at, effect)
+            _report(conn, op, at, effect, moves)
         case so.SetQuantity(line_id, sku, quantity, released):
             conn.execute(
                 update(order_lines)
                 .where(order_lines.c.id == line_id, *line_of)
                 .values(quantity=quantity)
             )
-            _release(conn, sku, released)
+            moves.release(sku, released)
             _touch(conn, order_id, value=True)
         case so.DropLine(line_id, sku, released):
             conn.execute(delete(order_lines).where(order_lines.c.id == line_id, *line_of))
-            _release(conn, sku, released)
+            moves.release(sku, released)
             _touch(conn, order_id, value=True)
         case so.AddLine(sku, quantity, price):
             product = conn.execute(
@@ -379,7 +394,9 @@ def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect) -> None
             _touch(conn, order_id, own_status_id=own)
 
 
-def _report(conn: Connection, op: so.Op, at: datetime, report: so.Report) -> None:
+def _report(
+    conn: Connection, op: so.Op, at: datetime, report: so.Report, moves: StockMoves
+) -> None:
     """A reported delivery: the pending one completed (or a new one), its lines and parcel ids,
     the line counts, the stock, the order's status. Stock never below zero: the parcel left."""
     order_id = op.order_id
@@ -402,27 +419,9 @@ def _report(conn: Connection, op: so.Op, at: datetime, report: so.Report) -> Non
                 packed=func.greatest(order_lines.c.packed - report.unpacked.get(line_id, 0), 0),
             )
         )
-    # stock rows locked in one order (by SKU) by every op: two ops' reports never cycle
-    for sku, qty in sorted(report.stock_out.items()):
-        released = report.released.get(sku, 0)
-        conn.execute(
-            update(stock)
-            .where(stock.c.sku == sku)
-            .values(
-                on_hand=func.greatest(stock.c.on_hand - qty, 0),
-                reserved=func.greatest(stock.c.reserved - released, 0),
-            )
-        )
+    for sku, qty in report.stock_out.items():
+        moves.take_out(sku, qty, released=report.released.get(sku, 0))
     _touch(conn, order_id, status=report.status)  # type: ignore[arg-type]
-
-
-def _release(conn: Connection, sku: str, quantity: int) -> None:
-    if quantity:
-        conn.execute(
-            update(stock)
-            .where(stock.c.sku == sku)
-            .values(reserved=func.greatest(stock.c.reserved - quantity, 0))
-        )
 
 
 def _touch(conn: Connection, order_id: int, *, value: bool = False, **values: Any) -> None:

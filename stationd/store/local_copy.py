@@ -174,7 +174,10 @@ def write_images(
     the orders skipped because they have ops of this station central may lack. `bulk`: one
     of many batches of a full resync (`Store.write(bulk=True)`). `reached`: the pull's last
     batch — where the pull got to is saved in the same transaction (one commit, not two)."""
-    with store.write(bulk=bulk) as conn:
+    # An incremental pull's batch goes behind the packer's writes (background) and does not
+    # wait for the disk: lost in a power cut, its cursor is lost with it and the next pull
+    # writes the same images again. A full resync's batches are durable and bulk.
+    with store.write(bulk=bulk, durable=bulk, background=not bulk) as conn:
         # The copy follows central from its first image on: every event from here is sync's,
         # so the push's start is noted now if it is not yet (a bench's edit between this pull
         # and the first push would otherwise count as history from before sync, never sent).

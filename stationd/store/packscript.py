@@ -426,7 +426,7 @@ def record_run(
             finished_at=utcnow(),
             status=status or ("ok" if stopped is None else "stopped"),
             looked_at=result.looked_at,
-            moved=len(result.moves),
+            moved=result.moved,
             unpaid=result.unpaid,
             short=result.short,
             skipped=result.skipped,

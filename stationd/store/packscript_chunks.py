@@ -155,7 +155,7 @@ def finish_run(
         "trace": trace if trace is not None else encode_trace(result.trace),
     }
     if status != "failed":
-        values["moved"] = len(result.moves)
+        values["moved"] = result.moved
     limit_run_transaction(conn)
     conn.execute(update(packscript_runs).where(packscript_runs.c.id == run_id).values(values))
 

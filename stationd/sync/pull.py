@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from stationd import switching
 from stationd.clock import utcnow
 from stationd.store import change_feed, local_copy
 from stationd.store.central_link import central_engine
@@ -31,8 +32,11 @@ from stationd.store.unavailable import first_line
 
 log = logging.getLogger(__name__)
 
-#: Entities fetched and written per local transaction.
+#: Entities fetched and written per local transaction (a full resync).
 BATCH = 2000
+#: The same for an incremental pull: its transactions go between the packer's, who waits for
+#: one that is under way — a few orders' images, not thousands (bench/sync.py at 8 benches).
+STEP = 50
 #: The back-off after a failed pull: from FIRST_RETRY_S, doubling, at most MAX_RETRY_S.
 FIRST_RETRY_S = 0.5
 MAX_RETRY_S = 30.0
@@ -80,6 +84,7 @@ def _pull(
     skipped: set[int] = set()
     with change_feed.snapshot(central) as snap:
         why = _full_resync_reason(state, snap)
+        step = batch if why else min(batch, STEP)
         if state.central is not None and state.central != snap.identifier:
             # A restored central lacks what the old one accepted after its backup: those ops
             # go again (their keys dedupe), and their orders wait for them in this resync.
@@ -93,9 +98,9 @@ def _pull(
             wanted = snap.changed(state.cursor)
             wanted["order"] = sorted(set(wanted["order"]) | set(state.skipped) | set(state.refused))
         chunks = [
-            (kind, wanted[kind][start : start + batch])
+            (kind, wanted[kind][start : start + step])
             for kind in change_feed.KINDS
-            for start in range(0, len(wanted[kind]), batch)
+            for start in range(0, len(wanted[kind]), step)
         ]
         for n, (kind, keys) in enumerate(chunks, 1):
             images = snap.images(kind, keys)
@@ -197,6 +202,7 @@ class PullWorker:
         self._listener: Any = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._answered = False
         self._thread: threading.Thread | None = None
         self._state = ""
         self._pruned_at = 0.0
@@ -206,11 +212,15 @@ class PullWorker:
         self.pulls = 0
         #: When the pull first failed to read central (None: the last pull worked).
         self.away_since: datetime | None = None
+        #: Called after each pull that read central (sync.answers: the push and the claims
+        #: are told); None: nobody listens.
+        self.on_answer: Callable[[], None] | None = None
 
     def start(self) -> None:
         if self._thread is not None:
             return
         self._stop.clear()
+        switching.hold()  # the bench's threads get the interpreter back at once
         self._thread = threading.Thread(target=self._run, name="sync-pull", daemon=True)
         self._thread.start()
 
@@ -220,12 +230,19 @@ class PullWorker:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+            switching.let_go()
         self._close()
         self._central.dispose()
 
     def wake(self) -> None:
         """Pull now (`stationd sync now`)."""
         self._wake.set()
+
+    def central_answers(self) -> None:
+        """Central just answered another part of sync: a pull backing off tries at once."""
+        if self.away_since is not None:
+            self._answered = True
+            self._wake.set()
 
     def _run(self) -> None:
         retry = FIRST_RETRY_S
@@ -235,6 +252,8 @@ class PullWorker:
                 self.last = pull_once(self.store, self._central)
                 self.pulls += 1
                 self.away_since = None
+                if self.on_answer is not None:
+                    self.on_answer()
                 self._prune()
                 self._became(
                     "following",
@@ -253,9 +272,12 @@ class PullWorker:
                     local_copy.save_error(self.store, reason)
                 except Exception:
                     log.debug("sync pull: the error could not be kept", exc_info=True)
-                # Jittered: benches that lost central together don't come back together.
-                self._stop.wait(retry * random.uniform(0.5, 1.5))
-                retry = min(retry * 2, MAX_RETRY_S)
+                # Jittered: benches that lost central together don't come back together. Cut
+                # short by `wake` and `central_answers` (then the back-off starts anew).
+                if self._wake.wait(retry * random.uniform(0.5, 1.5)):
+                    self._wake.clear()
+                answered, self._answered = self._answered, False
+                retry = FIRST_RETRY_S if answered else min(retry * 2, MAX_RETRY_S)
 
     def _became(self, state: str, message: str, detail: str) -> None:
         if state != self._state:

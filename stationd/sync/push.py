@@ -17,13 +17,18 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Connection
+
+from stationd import switching
 from stationd.clock import utcnow
 from stationd.core.sync_ops import REFUSED, Op
 from stationd.store.audit import payload_of
-from stationd.store.central_link import central_engine
+from stationd.store.central_link import central_engine, cut_when_late
 from stationd.store.central_ops import OpOutcome, apply_group
 from stationd.store.database import Store
 from stationd.store.outbox import (
@@ -44,8 +49,12 @@ BATCH = 200
 #: Consecutive ops applied in one central transaction at most (store.central_ops.apply_group):
 #: each op stays atomic with its inbox row; the commit's fsync is shared. 1: one op each.
 GROUP = 20
-#: The longest wait between tries while central stays away, s.
-MAX_BACKOFF_S = 60.0
+#: The longest wait between tries while central stays away, s. Short enough that a bench whose
+#: network came back without the pull or the claims noticing first (they wake the push:
+#: `PushWorker.central_answers`) sends its backlog within seconds, not a minute; long enough
+#: that a try costs central nothing (a refused connect). Was 60 s: a run of
+#: bench/sync_chaos.py waited that out after its faults ended.
+MAX_BACKOFF_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +95,9 @@ class Pusher:
         group: int = GROUP,
     ) -> None:
         self.store = store
-        self.central = central_engine(
-            central_url, timeout_s=timeout_s, pool_size=2, pool_pre_ping=True
-        )
+        # No pool pre-ping: it would wait unguarded on a stalled pooled connection
+        # (`_connected` pings under the round's guard).
+        self.central = central_engine(central_url, timeout_s=timeout_s, pool_size=2)
         self.timeout_s = timeout_s
         self.batch = batch
         self.group = max(1, group)
@@ -105,7 +114,7 @@ class Pusher:
         answers: list[OpOutcome] = []
         deadline = time.monotonic() + self.timeout_s
         try:
-            with self.central.connect() as conn:
+            with self._connected() as conn:
                 for start in range(0, len(rows), self.group):
                     group = rows[start : start + self.group]
                     answers += apply_group(conn, [(as_op(row), row.at) for row in group])
@@ -121,6 +130,24 @@ class Pusher:
             left=len(answers) < len(rows) or len(rows) == self.batch,
         )
 
+    @contextmanager
+    def _connected(self) -> Iterator[Connection]:
+        # A link that stalls (open, no answer, no reset) is cut when a statement has had no
+        # answer for 2 × `timeout_s` — central's own statement timeout answers a slow one
+        # before. The ping is the pool's pre-ping, under the guard: a pooled connection from
+        # before an outage is dropped (the pool's others with it) and a new one taken.
+        with self.central.connect() as conn, cut_when_late(conn, 2 * self.timeout_s):
+            try:
+                self.central.dialect.do_ping(conn.connection.dbapi_connection)
+            except self.central.dialect.loaded_dbapi.Error:
+                conn.invalidate()
+                self.central.dispose()
+            else:
+                yield conn
+                return
+        with self.central.connect() as conn, cut_when_late(conn, 2 * self.timeout_s):
+            yield conn
+
     def begin(self) -> None:
         """Note, at this station's first push, where the push starts: a bench's history from
         before sync stays home (store.outbox.start_pushing). Local only; once."""
@@ -131,7 +158,9 @@ class Pusher:
 
     def _write(self, answers: list[OpOutcome]) -> None:
         at = utcnow()
-        with self.store.write() as conn:
+        # Behind the packer's writes (background), and no wait for the disk: an answer lost
+        # in a power cut is asked again and central gives its stored one (the key).
+        with self.store.write(durable=False, background=True) as conn:
             write_answers(conn, (Answer(a.key, a.outcome, a.reason) for a in answers), at=at)
             write_notes(conn, {"last_ok_at": at.isoformat()})
 
@@ -165,13 +194,14 @@ def backoff_s(failures: int, base_s: float, *, rng: random.Random | None = None)
     """The wait before the next try after `failures` in a row: doubling from `base_s` up to
     `MAX_BACKOFF_S`, each drawn at random from half to all of it, so that benches cut off
     together do not all come back at the same instant."""
-    top = min(MAX_BACKOFF_S, base_s * 2 ** max(0, failures - 1))
+    top = max(base_s, min(MAX_BACKOFF_S, base_s * 2 ** max(0, failures - 1)))
     return (rng or random).uniform(top / 2, top)
 
 
 class PushWorker:
     """A thread that pushes whenever there is something to push: every `interval_s`, at once
-    when woken (`stationd sync now`, a new event), and after a back-off while central is away."""
+    when woken (`stationd sync now`, a new event), and after a back-off while central is away —
+    cut short when another part of sync hears central answer (`central_answers`)."""
 
     def __init__(self, pusher: Pusher, *, interval_s: float = 1.0) -> None:
         self.pusher = pusher
@@ -179,6 +209,10 @@ class PushWorker:
         self.failures = 0
         self.last_error: str | None = None
         self.offline_since: datetime | None = None
+        #: Called after a round that central answered (sync.answers: the pull and the claims
+        #: are told); None: nobody listens.
+        self.on_answer: Callable[[], None] | None = None
+        self._answered = threading.Event()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -190,11 +224,20 @@ class PushWorker:
             return
         self.pusher.begin()
         self._stop.clear()
+        switching.hold()  # the bench's threads get the interpreter back at once
         self._thread = threading.Thread(target=self._run, name="sync-push", daemon=True)
         self._thread.start()
 
     def wake(self) -> None:
         self._wake.set()
+
+    def central_answers(self) -> None:
+        """Central just answered another part of sync (the pull, the claims' keep-alive): if
+        the push is backing off, it tries at once, and a try that still fails starts the
+        back-off anew (central was there a moment ago). Cheap when the push is fine."""
+        if self.failures:
+            self._answered.set()
+            self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -202,6 +245,7 @@ class PushWorker:
         if self._thread is not None:
             self._thread.join(timeout=self.pusher.timeout_s + 5)
             self._thread = None
+            switching.let_go()
         self.pusher.dispose()
 
     def waiting(self) -> int:
@@ -222,13 +266,21 @@ class PushWorker:
                 if self.failures:
                     log.info("central answers again: the push goes on")
                 self.failures, self.last_error, self.offline_since = 0, None, None
+                self._answered.clear()
                 if done.left:
                     wait_s = 0
+                if done.sent and self.on_answer is not None:
+                    self.on_answer()
             except Exception as err:
-                if not database_unavailable(err):
+                unreachable = database_unavailable(err)
+                if not unreachable:
                     log.exception("push failed")
                 elif not self.failures:
                     log.warning("central can't be reached: %s", first_line(err))
+                if self._answered.is_set():
+                    self._answered.clear()
+                    if unreachable:  # a new outage (central answered since): no long wait
+                        self.failures = 0
                 self.failures += 1
                 self.last_error = first_line(err)
                 self.offline_since = self.offline_since or utcnow()

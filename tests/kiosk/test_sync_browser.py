@@ -13,12 +13,16 @@ import pytest
 from browser_support import ARTIFACTS, open_page
 from sqlalchemy import func, select
 
+from stationd.core.audit import TestPageQueued
+from stationd.store.audit import record_event
 from stationd.store.database import Store
 from stationd.store.tables import events, order_lines, orders, sync_ops
 
 pytestmark = pytest.mark.postgres
 
 EAN_A = "7300000000011"
+#: Ops written offline besides the packing: several push rounds (200 ops each).
+BACKLOG = 1000
 ORDER = 1042
 #: Keeps the text of each banner the bench shows (the stream swaps the fragment).
 RECORD_BANNERS = """
@@ -35,6 +39,20 @@ def _shop(make_shop, store: Store) -> None:  # type: ignore[no-untyped-def]
     shop = make_shop(store)
     shop.product("A", on_hand=5, name="Termos blå", number=1)
     shop.order([("A", 2)], status="packing", reserve=True, order_id=ORDER, customer="Åsa Öberg")
+
+
+def _unsent(store: Store) -> int:
+    with store.read() as conn:
+        return conn.execute(
+            select(func.count()).select_from(events).where(events.c.sent_at.is_(None))
+        ).scalar_one()
+
+
+def _test_pages_printed(store: Store, count: int) -> None:
+    """`count` test pages printed at the bench (its audit events: ops for central)."""
+    with store.write() as conn:
+        for job in range(count):
+            record_event(conn, TestPageQueued("Etiketter", job), station="bench-1")
 
 
 def _central_ops(central: Store) -> list[tuple[str, str]]:
@@ -95,10 +113,7 @@ def test_issue_11_the_bench_packs_offline_shows_it_and_the_catch_up_and_central_
             page.wait_for_function(
                 "document.querySelector('#bench table.lines').innerText.includes('2 / 2')"
             )
-            with station.store.read() as conn:
-                unsent = conn.execute(
-                    select(func.count()).select_from(events).where(events.c.sent_at.is_(None))
-                ).scalar_one()
+            unsent = _unsent(station.store)
             assert unsent >= 1
             page.wait_for_selector(f"#bench .outage >> text=/— {unsent} ändring/", timeout=10_000)
             page.screenshot(path=str(ARTIFACTS / "bench-central-away-800x480.png"))
@@ -121,13 +136,21 @@ def test_issue_11_the_bench_packs_offline_shows_it_and_the_catch_up_and_central_
             page.wait_for_selector("#bench .outage >> text=/Offline sedan/", timeout=10_000)
             # Every banner the page shows from now on, in order (a catch-up of a few ops may
             # be over between two of the watch's looks: what is seen must only count down).
+            # The bench's other offline work (test pages from the Devices page): more than a
+            # few push rounds, so that the catch-up is on screen while the backlog goes.
+            _test_pages_printed(station.store, BACKLOG)
+            waiting = _unsent(station.store)
+            assert waiting >= BACKLOG + unsent
+            page.wait_for_selector(f"#bench .outage >> text=/— {waiting} ändring/", timeout=10_000)
             page.evaluate(RECORD_BANNERS)
             own_postgres.start()
+            page.wait_for_selector("#bench .outage >> text=/Centralen är tillbaka/", timeout=60_000)
             page.wait_for_selector("#bench .outage", state="detached", timeout=60_000)
             seen = page.evaluate("window.banners")
             left = [int(m) for text in seen for m in re.findall(r"(\d+) kvar", text)]
             assert left == sorted(left, reverse=True), seen
             assert all("Offline sedan" in t or "Centralen är tillbaka" in t for t in seen), seen
+            assert left and left[0] > 0, seen  # the catch-up was shown, counting down
             page.screenshot(path=str(ARTIFACTS / "bench-central-back-800x480.png"))
         with station.store.read() as conn:
             local = conn.execute(select(events.c.kind, events.c.outcome)).all()

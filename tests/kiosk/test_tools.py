@@ -60,6 +60,27 @@ def test_r8_a_second_press_while_a_run_goes_says_so(client, station):
     assert "Running since" in live
 
 
+def test_r8_stop_ends_a_run_going_on_and_says_what_stays(client, station, stocked):
+    with station.store.write() as conn:  # holds the database: the run waits to begin
+        conn.execute(update(stock).values(on_hand=stock.c.on_hand))
+        client.post("/tools/packscript/run")
+        assert 'action="/tools/packscript/stop"' in text(client.get("/tools"))
+        stopped = client.post("/tools/packscript/stop", headers={"HX-Request": "true"})
+    finish(station)
+    assert stopped.status_code == 200
+    page = text(client.get("/tools"))
+    assert "Stopped from Tools. The orders moved before stay in packing" in page
+    assert 'action="/tools/packscript/stop"' not in page
+    with station.store.read() as conn:
+        assert conn.execute(select(packscript_runs.c.status, packscript_runs.c.moved)).all() == [
+            ("stopped", 0)
+        ]
+        moved = conn.execute(select(orders.c.id).where(orders.c.packscript_run_id.is_not(None)))
+        assert list(moved) == []
+    again = client.post("/tools/packscript/stop", headers={"HX-Request": "true"})
+    assert again.status_code == 409 and "No run is going at this station." in text(again)
+
+
 def test_r17_run_now_names_the_station_where_a_run_goes(client, station):
     from stationd.clock import utcnow
     from stationd.store.packscript_activity import mark_running

@@ -36,6 +36,13 @@ from stationd.store.tables import events, order_lines, orders, stock
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(params=["here", "child"])
+def in_child(request) -> bool:
+    """Decided in this process (the CLI's way) or in a child process (serve's way,
+    `services.packscript_child`): the writes and what they check are the same."""
+    return request.param == "child"
+
+
 @pytest.fixture
 def one_order_a_transaction(monkeypatch):
     monkeypatch.setattr(packscript_run, "FIRST_CHUNK", 1)
@@ -114,7 +121,7 @@ def moved_by_events(store: Store) -> dict[int, int]:
     return said
 
 
-def test_a_write_goes_through_while_a_run_reads_and_decides(store, shop):
+def test_a_write_goes_through_while_a_run_reads_and_decides(store, shop, in_child):
     # Before issue 10 the run held the database (SQLite: its one write lock; PostgreSQL: the
     # stock rows) from its first read to its commit: every scan waited for all of it.
     shop.product("A", on_hand=5)
@@ -141,7 +148,7 @@ def test_a_write_goes_through_while_a_run_reads_and_decides(store, shop):
 
     writer = threading.Thread(target=other_write)
     writer.start()
-    _, result = run_once(store, station="s", trigger="auto", on_step=on_step)
+    _, result = run_once(store, station="s", trigger="auto", on_step=on_step, in_child=in_child)
     writer.join(10)
 
     assert written.is_set()
@@ -151,7 +158,7 @@ def test_a_write_goes_through_while_a_run_reads_and_decides(store, shop):
 
 
 def test_r7_a_scan_and_a_report_in_between_transactions_never_reserve_twice(
-    store, shop, bus, monkeypatch, one_order_a_transaction
+    store, shop, bus, monkeypatch, one_order_a_transaction, in_child
 ):
     ean = shop.product("A", on_hand=10, number=1)
     packing = shop.order([("A", 2)], status="packing", reserve=True)  # holds 2: 8 left
@@ -168,7 +175,7 @@ def test_r7_a_scan_and_a_report_in_between_transactions_never_reserve_twice(
         assert outcome.outcome == Outcome.SHIPPED
 
     done = between_transactions(monkeypatch, store, 2, scan_and_ship)
-    _, result = run_once(store, station="s", trigger="auto")
+    _, result = run_once(store, station="s", trigger="auto", in_child=in_child)
 
     assert len(done) >= 8  # it did write in short transactions, the report-in among them
     assert result.moved_ids == waiting[:8]  # oldest first, as much as there was
@@ -186,7 +193,7 @@ def test_r7_a_scan_and_a_report_in_between_transactions_never_reserve_twice(
 
 
 def test_r7_stock_taken_between_transactions_is_not_reserved_again(
-    store, shop, monkeypatch, one_order_a_transaction
+    store, shop, monkeypatch, one_order_a_transaction, in_child
 ):
     shop.product("A", on_hand=6)
     waiting = [shop.order([("A", 1)]) for _ in range(6)]
@@ -196,7 +203,7 @@ def test_r7_stock_taken_between_transactions_is_not_reserved_again(
             conn.execute(update(stock).where(stock.c.sku == "A").values(on_hand=4))
 
     between_transactions(monkeypatch, store, 1, recount)
-    _, result = run_once(store, station="s", trigger="auto")
+    _, result = run_once(store, station="s", trigger="auto", in_child=in_child)
 
     assert result.moved_ids == waiting[:4]
     assert statuses(store) == {
@@ -212,7 +219,7 @@ def test_r7_stock_taken_between_transactions_is_not_reserved_again(
 
 
 def test_r7_an_order_edited_between_transactions_is_decided_again(
-    store, shop, monkeypatch, one_order_a_transaction
+    store, shop, monkeypatch, one_order_a_transaction, in_child
 ):
     if store.dialect == "postgresql":
         pytest.skip("on PostgreSQL an edit waits for the whole run (the run lock, shared)")
@@ -226,7 +233,7 @@ def test_r7_an_order_edited_between_transactions_is_decided_again(
         editor.set_quantity(edited, line.id, 3)
 
     between_transactions(monkeypatch, store, 1, edit)
-    _, result = run_once(store, station="s", trigger="auto")
+    _, result = run_once(store, station="s", trigger="auto", in_child=in_child)
 
     assert result.moved_ids == [first, last]
     assert statuses(store) == {first: "packing", edited: "order", last: "packing"}

@@ -307,3 +307,35 @@ def test_r17_an_order_taken_over_to_nobody_is_not_claimed_ahead_again(house, ben
     assert 1000 not in a.holds() and 1000 not in b.holds()
     assert b.open(1000).opened  # opened by a person: claimed, with a new epoch
     assert holder_at_central(house, 1000).epoch > freed.epoch
+
+
+def test_r17_an_order_claimed_ahead_opens_without_a_round_trip_to_central(house, benches):
+    """The claim-ahead's point: the bench has its next orders before the packer scans them.
+    An order it holds with most of its lease left opens at once (central is not asked); one
+    it does not hold, or one the keep-alive found taken over, is claimed at central."""
+    a = benches("bench-a", claim_ahead=2)
+    b = benches("bench-b")
+    asked: list[object] = []
+    run = a.claims.link.run
+
+    def counted(work, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(work)
+        return run(work, **kwargs)
+
+    a.claims.link.run = counted  # type: ignore[method-assign]
+    assert a.claims.keep_alive().claimed == [1000, 1001]
+    passes = len(asked)
+    assert a.open(1001).opened
+    assert len(asked) == passes  # held ahead: no round trip
+    assert a.epochs(1001) == [] and a.holds()[1001] == holder_at_central(house, 1001).epoch
+    assert a.scan(a.eans["A"]).ok
+    assert a.epochs(1001) == [holder_at_central(house, 1001).epoch]
+    assert a.open(1002).opened  # not held: claimed at central
+    assert len(asked) == passes + 1
+    with house.central.write() as conn:  # the admin gives 1000 to bench-b
+        central_claims.take_over(conn, 1000, to_station="bench-b", lease_s=LEASE_S)
+    assert a.claims.keep_alive().lost == {1000: "bench-b"}
+    passes = len(asked)
+    refused = a.open(1000)
+    assert not refused.ok and len(asked) == passes + 1  # asked central, which said no
+    assert not b.open(1001).ok

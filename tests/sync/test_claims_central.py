@@ -127,3 +127,29 @@ def test_r17_the_admin_takes_over_an_order_from_a_dead_bench(claims_central, mak
     assert freed.epoch > dead.epoch and freed.station == central_claims.NOBODY
     taken = _claim(claims_central, order, "bench-b")
     assert taken.won and taken.claim.epoch > freed.epoch
+
+
+def test_r17_a_renewal_does_not_wait_for_a_claim_the_benchs_push_holds_locked(
+    claims_central, make_shop
+):
+    """The push locks an order's claim row while it applies the order's ops (its group holds
+    it until it commits); the keep-alive's renewal, waiting for it, made a lock cycle with the
+    group. It passes the locked claim by — still this bench's, renewed next time — and renews
+    the rest."""
+    shop = make_shop(claims_central)
+    busy, free = (shop.order([], status="packing") for _ in range(2))
+    held = {o: _claim(claims_central, o, "bench-a").claim for o in (busy, free)}
+    with claims_central.engine.connect() as push:
+        push.exec_driver_sql(
+            "SELECT 1 FROM order_claims WHERE order_id = %(id)s FOR UPDATE", {"id": busy}
+        )
+        with claims_central.write() as conn:
+            # without the skip, this renewal waits for the push: the lock timeout says so
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+            renewed = central_claims.renew(conn, "bench-a", [busy, free], lease_s=LEASE_S * 2)
+        push.rollback()
+    by_order = {c.order_id: c for c in renewed}
+    assert sorted(by_order) == [busy, free]
+    assert by_order[busy] == held[busy]  # as it stood, to be renewed by the next pass
+    assert by_order[free].epoch == held[free].epoch
+    assert by_order[free].lease_until > held[free].lease_until

@@ -174,3 +174,73 @@ def test_the_worker_waits_out_an_outage_and_pushes_the_backlog_once_when_central
         worker.stop()
     assert worker.failures == 0 and worker.offline_since is None
     assert inbox_count(central) == 30 and packed_at(central, order) == 30
+
+
+def test_issue_11_central_answering_the_pull_ends_the_push_back_off_and_the_backlog_goes_at_once(
+    station, central, cut_proxy, make_shop
+):
+    """The push's back-off (here from a 120 s interval: 60-120 s after one failure) is cut
+    short when the pull hears central: the backlog written offline reaches central long
+    before the back-off would have ended (bench/sync_chaos.py's copies waited it out)."""
+    from stationd.sync.answers import tell_each_other
+    from stationd.sync.pull import PullWorker
+    from stationd.sync.push import PushWorker
+
+    (order,) = same_shop(make_shop, station, central, quantity=100)
+    claim_at(central, order)
+    cut_proxy.down = True
+    push = PushWorker(Pusher(station, cut_proxy.url(central.url), timeout_s=5), interval_s=120)
+    pull = PullWorker(station, cut_proxy.url(central.url), poll_interval_s=0.2, timeout_s=2)
+    tell_each_other(push, pull)
+    write_ops(station, order, 12)  # packed while central is away
+    push.start()
+    pull.start()
+    try:
+        _wait_for(lambda: push.failures >= 1 and pull.away_since, "both meeting the outage")
+        cut_proxy.down = False  # the network is back: the pull's next try answers
+        _wait_for(lambda: push.waiting() == 0, "the backlog pushed", timeout_s=50)
+    finally:
+        push.stop()
+        pull.stop()
+    assert push.offline_since is None
+    assert inbox_count(central) == 12 and packed_at(central, order) == 12
+
+
+def test_issue_11_a_link_that_stalls_mid_push_ends_the_round_in_an_error_not_a_wait_for_ever(
+    station, central, make_shop
+):
+    """A proxy that keeps the connection open and forwards nothing (bench/sync_chaos.py's
+    proxy did so after a cut: a copy never agreed, its push waiting on a dead link): the round
+    is cut and fails as central away; healed, every op reaches central once."""
+    from sync.claims_support import proxy_to
+
+    from stationd.store.unavailable import database_unavailable
+
+    (order,) = same_shop(make_shop, station, central, quantity=100)
+    claim_at(central, order)
+    write_ops(station, order, 5)
+    with proxy_to(central.url) as proxy:
+        pusher = Pusher(station, proxy.url_for(central.url), timeout_s=1)
+        try:
+            pusher.push_all()  # its connection is pooled, open through the proxy
+            write_ops(station, order, 5)
+            proxy.stall()
+            outcome: list[object] = []
+
+            def push() -> None:
+                try:
+                    outcome.append(pusher.push_round())
+                except Exception as err:
+                    outcome.append(err)
+
+            pushing = threading.Thread(target=push, daemon=True)
+            pushing.start()
+            pushing.join(timeout=60)
+            assert not pushing.is_alive(), "the push waits on the stalled link"
+            assert isinstance(outcome[0], Exception) and database_unavailable(outcome[0])
+            proxy.heal()
+            pusher.push_all()
+        finally:
+            pusher.dispose()
+    assert _unanswered(station) == 0
+    assert inbox_count(central) == 10 and packed_at(central, order) == 10
