@@ -9,11 +9,17 @@ nothing made), ``"timeout"`` (made, then no answer until the test ends: past the
 timeout), ``"malformed"`` (made, answered 201 with a broken JSON body), ``"500-made"`` (made,
 then answered 500), ``"400"`` (refused as bad content). ``"ignore-filter"``: the look-up
 ignores `saleNumber` and lists every sale, as an API that drops an unknown filter would.
+``delay_s``: each sale made is answered that many seconds later (a send the station can be
+killed in, after the sale exists). ``keep_doubles``: a second sale of one number is made too,
+as an API that does not check would, so that counting the sales by number
+(bench/outgoing_kills.py) shows a client that sent one record twice instead of the server
+hiding it behind a 400.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,6 +37,8 @@ class FikenServer(CarrierServer):
         super().__init__()
         self.sales: list[dict[str, Any]] = []
         self.ignore_filter = False
+        self.keep_doubles = False
+        self.delay_s = 0.0
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/v2"
 
     def posts(self) -> int:
@@ -69,12 +77,16 @@ class FikenServer(CarrierServer):
         if fault == "400":
             return self.answer(req, 400, {"message": "lines[0].vatType: unknown value"})
         with self.lock:
-            if any(s["saleNumber"] == body["saleNumber"] for s in self.sales):
+            if not self.keep_doubles and any(
+                s["saleNumber"] == body["saleNumber"] for s in self.sales
+            ):
                 # Fiken refuses a second sale of one number; a client that sends twice is wrong.
                 return self.answer(req, 400, {"message": "saleNumber already used"})
             sale_id = 7000 + len(self.sales) + 1
             self.sales.append({**body, "saleId": sale_id})
         location = {"Location": f"{self.url}/companies/{SLUG}/sales/{sale_id}"}
+        if self.delay_s:
+            time.sleep(self.delay_s)
         if fault == "timeout":
             self.release.wait(10)  # made; the client gave up long ago
             return self.answer(req, 201, b"", location)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from browser_support import ARTIFACTS, open_page
+from browser_support import open_page, screenshot
 from outgoing_servers import WEBHOOK_SECRET, WebhookServer
 
 from stationd.clock import utcnow
@@ -58,7 +58,6 @@ def test_a_failed_webhook_shows_its_reason_and_send_again_sends_the_same_id(
         running.outgoing.add(conn, WEBHOOK_KIND, body, at=now, event_id=event_id)
     wait_for_state(running, event_id, OutgoingState.FAILED)
 
-    ARTIFACTS.mkdir(exist_ok=True)
     with open_page(browser, 800, 480) as page:
         page.goto(running.url + "/tools")
         page.locator("a.button", has_text="Outgoing").click()
@@ -67,7 +66,7 @@ def test_a_failed_webhook_shows_its_reason_and_send_again_sends_the_same_id(
         assert "The shop's webhook was sent but its answer was lost or a failure: HTTP 500." in (
             row.inner_text()
         )
-        page.screenshot(path=str(ARTIFACTS / "outgoing-failed-800x480.png"))
+        screenshot(page, "outgoing-failed-800x480", readme="outgoing")
 
         row.locator("button", has_text="Send again").click()
         wait_for_state(running, event_id, OutgoingState.SENT)
