@@ -133,7 +133,7 @@ class Station:
         if settings.bench.label_when_packed and "label" not in routes:
             log.warning("bench.label_when_packed is set, but no printer prints labels")
         #: Where the ship-out page and the bench's labels get parcel ids; None: none is set.
-        self.carrier = make_carrier(settings)
+        self.carrier = make_carrier(settings, self.store)
         if settings.bench.label_when_packed and self.carrier is None:
             log.warning(
                 "bench.label_when_packed is set, but no [shipping] carrier books parcel ids: "

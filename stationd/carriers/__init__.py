@@ -26,6 +26,7 @@ from stationd.core.documents import Address
 
 if TYPE_CHECKING:
     from stationd.config import Settings
+    from stationd.store.database import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +96,9 @@ def shop_address(settings: Settings) -> Address:
     return Address(shop.name, shop.street, shop.postcode, shop.city, shop.country)
 
 
-def make_carrier(settings: Settings) -> Carrier | None:
-    """The carrier `[shipping] carrier` names, or None when the station has none."""
+def make_carrier(settings: Settings, store: Store) -> Carrier | None:
+    """The carrier `[shipping] carrier` names, or None when the station has none; what it
+    keeps of its bookings goes in `store`, shared with the other stations on it."""
     shipping = settings.shipping
     if shipping.carrier == "simulated":
         from stationd.carriers.simulated import SimulatedCarrier
@@ -109,8 +111,9 @@ def make_carrier(settings: Settings) -> Carrier | None:
         )
     if shipping.carrier == "nshift":
         from stationd.carriers.nshift import NShiftCarrier
+        from stationd.store.carrier_feed import CarrierFeed
 
-        return NShiftCarrier.from_settings(settings)
+        return NShiftCarrier.from_settings(settings, CarrierFeed(store, "nshift"))
     if shipping.carrier == "shipmondo":
         from stationd.carriers.shipmondo import ShipmondoCarrier
 

@@ -18,8 +18,10 @@ Built from nShift's public documentation:
   in ms when called too fast; it needs the account's "REST API TrackBack" licence).
 
 nShift has no search of printed shipments by order number, so the look-up by reference reads
-that feed from where it stopped and keeps what it saw (order number → shipment) in a small file
-in the state directory: a booking the station made is found there, also after a restart.
+that feed from where it stopped and keeps what it saw (order number → shipment) in the
+database (`FeedRecord`, store/carrier_feed.py): a booking a station made is found there, also
+after a restart and by every other station on the same database — a feed position per station
+would have a second station start reading *now*, miss the first one's booking and book again.
 The station's reference goes in `orderNo` (and `senderReference`).
 
 Labels are ZPL: the station asks for ZPL, and an account that answers with PDF only is refused
@@ -30,20 +32,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stationd.carriers import CarrierError, ParcelBooking, Shipment, shop_address
 from stationd.carriers.http_session import CarrierHttp, OutcomeUnknown
 from stationd.carriers.no_double_booking import book_once
 from stationd.core.documents import Address
 from stationd.core.text import sentence
+from stationd.store.carrier_feed import SeenShipment
 
 if TYPE_CHECKING:
     from stationd.config import Settings
@@ -51,10 +51,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PRODUCTION_URL = "https://api.unifaun.com/rs-extapi/v1"
-#: How many shipments seen in the feed the state file keeps (the newest).
-KEEP_SEEN = 2000
 #: How many pages of the feed one look-up reads at most (100 shipments each).
 MAX_PAGES = 50
+
+
+class FeedRecord(Protocol):
+    """Where the feed was read to and what it showed by reference (store/carrier_feed.py's
+    `CarrierFeed`, shared by the stations on one database)."""
+
+    def position(self) -> str | None: ...
+
+    def seen(self, reference: str) -> SeenShipment | None: ...
+
+    def note(self, seen: Mapping[str, SeenShipment], *, read_to: str | None = None) -> None: ...
 
 
 class NShiftCarrier:
@@ -65,7 +74,7 @@ class NShiftCarrier:
     def __init__(
         self,
         http: CarrierHttp,
-        state_file: Path,
+        record: FeedRecord,
         *,
         service: str,
         sender: Address,
@@ -75,7 +84,7 @@ class NShiftCarrier:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.http = http
-        self.state_file = Path(state_file)
+        self.record = record
         self.service = service
         self.sender = sender
         self.sender_quick_id = sender_quick_id
@@ -85,13 +94,13 @@ class NShiftCarrier:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> NShiftCarrier:
-        """The adapter `[shipping]` describes; its feed state in the station's state dir."""
+    def from_settings(cls, settings: Settings, record: FeedRecord) -> NShiftCarrier:
+        """The adapter `[shipping]` describes; what its feed showed kept in `record`."""
         shipping = settings.shipping
         http = CarrierHttp.from_settings(cls.name, shipping, PRODUCTION_URL)
         return cls(
             http,
-            settings.station.state_dir / "nshift-shipments.json",
+            record,
             service=shipping.service,
             sender=shop_address(settings),
             sender_quick_id=shipping.sender_quick_id,
@@ -116,22 +125,17 @@ class NShiftCarrier:
         """The shipment printed under order number `reference`: the feed read up to now,
         then what it ever showed of that reference (its labels fetched again)."""
         with self._lock:
-            state = self._load()
-            try:
-                self._read_feed(state)
-            finally:
-                self._save(state)  # what was read stays read, also when the feed stopped early
-            seen = state["seen"].get(reference)
+            self._read_feed()
+        seen = self.record.seen(reference)
         if seen is None:
             return None
-        labels = self._labels_of(seen["id"]) if seen.get("id") else ()
-        return Shipment(seen["shipmentNo"], reference, tuple(seen["parcels"]), labels)
+        labels = self._labels_of(seen.shipment_id) if seen.shipment_id else ()
+        return Shipment(seen.shipment_no, reference, seen.parcel_ids, labels)
 
     def cancel(self, shipment: Shipment) -> None:
         """`DELETE /shipments/{id}`: the shipment's EDI is not sent to the carrier."""
-        with self._lock:
-            seen = self._load()["seen"].get(shipment.reference) or {}
-        self.http.delete(f"/shipments/{seen.get('id') or shipment.carrier_id}")
+        seen = self.record.seen(shipment.reference)
+        self.http.delete(f"/shipments/{(seen and seen.shipment_id) or shipment.carrier_id}")
 
     # -- creating ------------------------------------------------------------------------------
 
@@ -150,10 +154,8 @@ class NShiftCarrier:
             # nShift said 2xx, so it may well have booked: the look-up settles it.
             raise OutcomeUnknown("an answer without shipmentNo and parcelNo") from None
         labels = tuple(self._documents(shipment.get("prints")))
-        with self._lock:
-            state = self._load()
-            state["seen"][booking.reference] = _seen(shipment, made)
-            self._save(state)
+        # Noted at once: another station looking this reference up finds it without the feed.
+        self.record.note({booking.reference: _seen(shipment, made)})
         log.info("nShift: %s booked as %s", booking.reference, made.carrier_id)
         return Shipment(made.carrier_id, made.reference, made.parcel_ids, labels)
 
@@ -233,11 +235,12 @@ class NShiftCarrier:
 
     # -- the feed of printed shipments -----------------------------------------------------------
 
-    def _read_feed(self, state: dict[str, Any]) -> None:
-        """Read the feed up to now into `state`. Raises `CarrierError` when it can't be read to
-        the end: a look-up that did not see everything must not answer "none" (it would book
+    def _read_feed(self) -> None:
+        """Read the feed up to now into the record, page by page (what was read stays read,
+        also when the feed stops early). Raises `CarrierError` when it can't be read to the
+        end: a look-up that did not see everything must not answer "none" (it would book
         again)."""
-        fetch_id = state.get("fetchId") or "-1"
+        fetch_id = self.record.position() or "-1"
         waited = False
         for _ in range(MAX_PAGES):
             page = self.http.read("/shipments", params={"fetchId": fetch_id})
@@ -263,6 +266,7 @@ class NShiftCarrier:
                 self.sleep(delay_s)
                 waited = True
                 continue
+            seen: dict[str, SeenShipment] = {}
             for data in shipments if isinstance(shipments, list) else []:
                 order_no = data.get("orderNo") if isinstance(data, dict) else None
                 if not order_no:
@@ -275,54 +279,13 @@ class NShiftCarrier:
                     # every booking after it.
                     log.warning("nShift: feed: shipment of order %s without parcels", order_no)
                     continue
-                state["seen"][str(order_no)] = _seen(data, made)
+                seen[str(order_no)] = _seen(data, made)
             fetch_id = str(page["fetchId"])
-            state["fetchId"] = fetch_id
+            self.record.note(seen, read_to=fetch_id)
             if page.get("done", True):
                 return
         raise self.http.unreadable()  # more than MAX_PAGES pages: not read to the end
 
-    def _load(self) -> dict[str, Any]:
-        try:
-            state = json.loads(self.state_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {"fetchId": None, "seen": {}}
-        except (OSError, ValueError) as err:
-            raise CarrierError(
-                sentence(
-                    "The station can't read its nShift record {path}: {why}",
-                    path=str(self.state_file),
-                    why=str(err),
-                )
-            ) from None
-        state.setdefault("seen", {})
-        return state
 
-    def _save(self, state: dict[str, Any]) -> None:
-        seen = state["seen"]
-        if len(seen) > KEEP_SEEN:  # dicts keep their order: the oldest go first
-            state["seen"] = dict(list(seen.items())[-KEEP_SEEN:])
-        temporary = self.state_file.with_name(self.state_file.name + ".tmp")
-        try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            with open(temporary, "w", encoding="utf-8") as fh:
-                json.dump(state, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(temporary, self.state_file)
-        except OSError as err:
-            raise CarrierError(
-                sentence(
-                    "The station can't save its nShift record {path}: {why}",
-                    path=str(self.state_file),
-                    why=str(err),
-                )
-            ) from None
-
-
-def _seen(data: dict[str, Any], shipment: Shipment) -> dict[str, Any]:
-    return {
-        "id": str(data.get("id") or ""),
-        "shipmentNo": shipment.carrier_id,
-        "parcels": list(shipment.parcel_ids),
-    }
+def _seen(data: dict[str, Any], shipment: Shipment) -> SeenShipment:
+    return SeenShipment(str(data.get("id") or ""), shipment.carrier_id, shipment.parcel_ids)

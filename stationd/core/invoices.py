@@ -149,6 +149,31 @@ BAS_SALES: Mapping[int, str] = {25: "3001", 12: "3002", 6: "3003", 0: "3004"}
 BAS_VAT: Mapping[int, str] = {25: "2611", 12: "2621", 6: "2631"}
 
 
+def line_vat_percents(rates_bp: Mapping[int, int | None]) -> dict[int, int]:
+    """The order lines' own VAT rates in whole percent, by line id, from the hundredths of a
+    percent the shop sent (2500 → 25), for `invoice_of_delivery(vat_percent_of=…)`.
+
+    A line sent without a rate is left out, so it takes the shop's standard rate. Raises
+    `OrderRuleError` for a rate that is not a whole percent: the records, the SIE accounts
+    and the accounting API book VAT per whole rate, and rounding it would misstate the VAT.
+    """
+    rates = {}
+    for line_id, bp in rates_bp.items():
+        if bp is None:
+            continue
+        whole, rest = divmod(bp, 100)
+        if rest:
+            raise OrderRuleError(
+                sentence(
+                    "VAT {rate} % on an order line is not a whole percent: the invoice "
+                    "record books whole rates only.",
+                    rate=f"{whole}.{rest:02d}".rstrip("0"),
+                )
+            )
+        rates[line_id] = whole
+    return rates
+
+
 def invoice_of_delivery(
     order: Order,
     delivery: Delivery,

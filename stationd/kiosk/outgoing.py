@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 
-from stationd.core.outgoing import NOTICE_KIND, WEBHOOK_KIND
+from stationd.core.outgoing import INVOICE_KIND, NOTICE_KIND, WEBHOOK_KIND
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.layout import is_htmx
 from stationd.services.outgoing import resend as resend_row
@@ -15,12 +15,17 @@ bp = Blueprint("outgoing", __name__)
 
 
 def _kind(kind: str) -> str:
-    return {NOTICE_KIND: _("Shipping notice"), WEBHOOK_KIND: _("Webhook")}.get(kind, kind)
+    names = {
+        NOTICE_KIND: _("Shipping notice"),
+        WEBHOOK_KIND: _("Webhook"),
+        INVOICE_KIND: _("Invoice"),
+    }
+    return names.get(kind, kind)
 
 
 def _what(payload: dict) -> str:
-    # A webhook says its event type; a notice, whom it goes to.
-    return str(payload.get("type") or payload.get("to") or "")
+    # A webhook says its event type; a notice, whom it goes to; an invoice send, its record.
+    return str(payload.get("type") or payload.get("to") or payload.get("reference") or "")
 
 
 @bp.app_context_processor

@@ -46,10 +46,10 @@ class InvoiceSender:
         """Send the record of the row's delivery; raises `SendFailed` when it is not in the
         books."""
         if item.delivery_id is None:
-            raise SendFailed("the row names no delivery")
+            raise SendFailed(sentence("The row names no delivery."))
         result = send_invoice(self.store, self.accounting, item.delivery_id)
         if not result.ok:
-            raise SendFailed(str(result.message))
+            raise SendFailed(result.message)
 
     def close(self) -> None:
         """Close the accounting system's connections."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from stationd.catalogs import say
 from stationd.core.shipping_notice import ShippingNotice, notice_body, notice_subject
+from stationd.core.text import sentence
 from stationd.services.outgoing import SendFailed
 from stationd.store.outgoing import OutgoingItem
 
@@ -93,15 +94,35 @@ class SmtpSender:
                 smtp.send_message(message)
         except smtplib.SMTPAuthenticationError as err:
             raise SendFailed(
-                f"the mail server {where} refused the login (check [mail] user and password): "
-                f"{err.smtp_code}"
+                sentence(
+                    "The mail server {server} refused the login ({code}): check [mail] user "
+                    "and password.",
+                    server=where,
+                    code=err.smtp_code,
+                )
             ) from None
         except smtplib.SMTPRecipientsRefused:
-            raise SendFailed(f"the mail server {where} refused the address {notice.to}") from None
+            raise SendFailed(
+                sentence(
+                    "The mail server {server} refused the address {address}.",
+                    server=where,
+                    address=notice.to,
+                )
+            ) from None
         except smtplib.SMTPResponseException as err:
             said = err.smtp_error.decode("utf-8", "replace") if err.smtp_error else ""
             raise SendFailed(
-                f"the mail server {where} said {err.smtp_code} {said}".strip()
+                sentence(
+                    "The mail server {server} answered: {answer}",
+                    server=where,
+                    answer=f"{err.smtp_code} {said}".strip(),
+                )
             ) from None
         except (smtplib.SMTPException, ssl.SSLError, OSError) as err:
-            raise SendFailed(f"the mail server {where}: {type(err).__name__}: {err}") from None
+            raise SendFailed(
+                sentence(
+                    "The station can't send through the mail server {server}: {error}",
+                    server=where,
+                    error=f"{type(err).__name__}: {err}",
+                )
+            ) from None

@@ -38,6 +38,7 @@ from stationd.core.outgoing import (
     webhook_body,
 )
 from stationd.core.shipping_notice import NoticeLine, shipping_notice
+from stationd.core.text import sentence
 from stationd.store import outgoing as rows
 from stationd.store.availability import DatabaseAvailability
 from stationd.store.commit_hooks import AfterCommit
@@ -56,19 +57,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Why a row is sent again after the station stopped while sending it.
-INTERRUPTED = "the station stopped while sending this; sent again with the same id"
+INTERRUPTED = sentence("The station stopped while sending this; it is sent again with the same id.")
 #: How often the worker looks at the table when nothing woke it (rows written by another
 #: station on the same central database, a person's resend from another process).
 IDLE_RECHECK_S = 2.0
 
 
 class SendFailed(Exception):
-    """A try that did not reach its receiver, or that the receiver refused; `str()` is the
-    reason kept on the row (never a credential). `wait_s`: how long the receiver asked the
-    station to wait before the next try (Retry-After), else 0."""
+    """A try that did not reach its receiver, or that the receiver refused; `reason` is kept
+    on the row (never a credential) — a core sentence, so the Tools page says it in the
+    reader's language. `wait_s`: how long the receiver asked the station to wait before the
+    next try (Retry-After), else 0."""
 
     def __init__(self, reason: str, wait_s: float = 0.0) -> None:
         super().__init__(reason)
+        self.reason = reason
         self.wait_s = wait_s
 
 
@@ -355,10 +358,12 @@ class OutgoingWorker:
             sender.send(item)
         except SendFailed as err:
             log.warning("outgoing: %s %s failed: %s", item.kind, item.event_id, err)
-            reason, wait_s = str(err) or type(err).__name__, err.wait_s
+            reason, wait_s = err.reason or type(err).__name__, err.wait_s
         except Exception as err:  # a sender's bug must not stop the others
             log.exception("outgoing: %s %s: the sender failed", item.kind, item.event_id)
-            reason = f"{type(err).__name__}: {err}"
+            reason = sentence(
+                "The station's sender failed: {error}", error=f"{type(err).__name__}: {err}"
+            )
         else:
             log.info("outgoing: %s %s sent", item.kind, item.event_id)
         try:

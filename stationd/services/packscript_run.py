@@ -24,8 +24,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import make_url
-
 from stationd.clock import utcnow
 from stationd.core.packscript import (
     Candidate,
@@ -217,7 +215,7 @@ def _decide(
 ) -> _DecidedHere | DecideInChild:
     """Read and decide on one snapshot: the orders after `after` (the last move written)."""
     key = None if after is None else (after[1], after[0])
-    if in_child and _seen_by_other_processes(store):
+    if in_child and store.seen_by_other_processes:
         decided = DecideInChild(
             store.url, busy_timeout_s=store.busy_timeout_s, after=key, on_start=stop.watch
         )
@@ -227,11 +225,6 @@ def _decide(
         return decided
     candidates, versions, available = read_snapshot(store, after=key)
     return _DecidedHere(run_pack_script(candidates, available, on_step), versions)
-
-
-def _seen_by_other_processes(store: Store) -> bool:
-    # An in-memory SQLite database is this process's alone: a child would find it empty.
-    return not store.is_sqlite or make_url(store.url).database not in (None, "", ":memory:")
 
 
 def _decide_and_write(

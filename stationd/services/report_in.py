@@ -30,7 +30,7 @@ from stationd.core.deliveries import (
     plan_delivery,
     report_in,
 )
-from stationd.core.invoices import Books, invoice_of_delivery
+from stationd.core.invoices import Books, invoice_of_delivery, line_vat_percents
 from stationd.core.orders import Order, OrderRuleError
 from stationd.core.text import Text, sentence
 from stationd.core.weight import (
@@ -50,6 +50,7 @@ from stationd.store.deliveries import (
     pending_delivery,
     save_reported_delivery,
 )
+from stationd.store.intake import line_vat
 from stationd.store.invoices import write_invoice_record
 from stationd.store.order_contents import product_weights
 from stationd.store.orders import (
@@ -108,8 +109,13 @@ def ship(
         save_reported_delivery(conn, delivery, result, station=station)
         # R16: the bookkeeping's record of what left, exactly when the delivery is reported.
         # Dated by the station's own calendar: a parcel reported at 00:30 belongs to that day.
+        # Each line at the rate the shop sent with it; a line without one at the shop's rate.
         invoice = invoice_of_delivery(
-            order, delivery, books or Books(), issued_on=reported_at.astimezone().date()
+            order,
+            delivery,
+            books or Books(),
+            issued_on=reported_at.astimezone().date(),
+            vat_percent_of=line_vat_percents(line_vat(conn, [order_id])),
         )
         write_invoice_record(conn, invoice, station=station, at=reported_at)
         save_line_counts(conn, order, delivery.quantities)

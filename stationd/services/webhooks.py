@@ -20,6 +20,7 @@ import httpx
 from stationd.carriers import CarrierError
 from stationd.carriers.http_session import CarrierHttp, OutcomeUnknown, RetryLater
 from stationd.core.outgoing import webhook_signature
+from stationd.core.text import sentence
 from stationd.services.outgoing import SendFailed
 from stationd.store.outgoing import OutgoingItem
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from stationd.config.outgoing import WebhookSettings
 
 #: The name the session's sentences and log lines give the receiver.
-RECEIVER = "the shop's webhook"
+RECEIVER = sentence("the shop's webhook")
 
 
 def webhook_bytes(item: OutgoingItem) -> bytes:
@@ -72,11 +73,21 @@ class WebhookSender:
             self.http.post_once(self.path, body, headers=headers)
         except RetryLater as err:
             raise SendFailed(
-                f"the shop answered 429: too many requests (wait {err.wait_s:g} s)", err.wait_s
+                sentence(
+                    "The shop answered 429, too many requests, and asked to wait {seconds} s.",
+                    seconds=f"{err.wait_s:g}",
+                ),
+                err.wait_s,
             ) from None
         except OutcomeUnknown as err:
             raise SendFailed(
-                f"the shop's answer was lost or a failure: {err}", err.wait_s
+                sentence(
+                    "The shop's webhook was sent but its answer was lost or a failure: {why}.",
+                    why=err.args[0] if err.args else "",
+                ),
+                err.wait_s,
             ) from None
         except CarrierError as err:
-            raise SendFailed(str(err.args[0]) if err.args else "refused") from None
+            raise SendFailed(
+                err.args[0] if err.args else sentence("The shop refused the webhook.")
+            ) from None

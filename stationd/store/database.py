@@ -89,6 +89,11 @@ class Store:
         return self.dialect == "sqlite"
 
     @property
+    def seen_by_other_processes(self) -> bool:
+        """False for an in-memory SQLite database: it is this process's alone."""
+        return not self.is_sqlite or self.engine.url.database not in (None, "", ":memory:")
+
+    @property
     def writers_waiting(self) -> int:
         """How many writers wait for the SQLite write lock now: this process's, plus one if
         any other process's does (`store.write_intent`). PostgreSQL: 0, its writers wait on

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from stationd.core.outgoing import OutgoingState
+from stationd.core.text import text_data, text_from_data
 from stationd.store.tables import orders, outgoing, outgoing_attempts
 
 #: The longest reason kept on a row.
@@ -41,6 +42,7 @@ class OutgoingItem:
     created_at: datetime
     next_attempt_at: datetime
     sent_at: datetime | None
+    #: The last failed try's reason: a core sentence (`Text`) when it was kept as one.
     last_error: str | None
 
 
@@ -51,7 +53,7 @@ class Attempt:
     at: datetime
     station: str
     result: str
-    reason: str | None
+    reason: str | None  # a core sentence (`Text`) when it was kept as one
 
 
 def add(
@@ -139,6 +141,7 @@ def mark_sent(conn: Connection, row_id: int, station: str, at: datetime) -> None
             attempts=outgoing.c.attempts + 1,
             sending_by=None,
             last_error=None,
+            last_error_data=None,
         )
     )
     _attempt(conn, row_id, station, at, "sent", None)
@@ -153,15 +156,15 @@ def mark_failed(
     *,
     next_attempt_at: datetime | None,
 ) -> None:
-    """Record a failed try with its reason: pending again at `next_attempt_at`, or `failed`
-    for good when that is None."""
-    reason = reason[:REASON_CHARS]
+    """Record a failed try with its reason (a core sentence is kept as one, to be said in the
+    reader's language): pending again at `next_attempt_at`, or `failed` for good when that is
+    None."""
     state = OutgoingState.FAILED if next_attempt_at is None else OutgoingState.PENDING
     values: dict[str, Any] = {
         "state": state.value,
         "attempts": outgoing.c.attempts + 1,
         "sending_by": None,
-        "last_error": reason,
+        **_reason(reason, "last_error", "last_error_data"),
     }
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
@@ -240,7 +243,10 @@ def attempts_of(conn: Connection, row_id: int) -> list[Attempt]:
         .where(outgoing_attempts.c.outgoing_id == row_id)
         .order_by(outgoing_attempts.c.id)
     ).mappings()
-    return [Attempt(r["at"], r["station"], r["result"], r["reason"]) for r in rows]
+    return [
+        Attempt(r["at"], r["station"], r["result"], _said(r["reason"], r["reason_data"]))
+        for r in rows
+    ]
 
 
 def customer_email(conn: Connection, order_id: int) -> str:
@@ -261,11 +267,21 @@ def next_due_at(conn: Connection, kinds: list[str]) -> datetime | None:
 def _attempt(
     conn: Connection, row_id: int, station: str, at: datetime, result: str, reason: str | None
 ) -> None:
+    kept = _reason(reason, "reason", "reason_data") if reason is not None else {}
     conn.execute(
         insert(outgoing_attempts).values(
-            outgoing_id=row_id, at=at, station=station, result=result, reason=reason
+            outgoing_id=row_id, at=at, station=station, result=result, **kept
         )
     )
+
+
+def _reason(reason: str, english: str, data: str) -> dict[str, str | None]:
+    # The English, cut to fit, for logs and old readers; the whole sentence as data.
+    return {english: str(reason)[:REASON_CHARS], data: text_data(reason)}
+
+
+def _said(english: str | None, data: str | None) -> str | None:
+    return english if english is None else text_from_data(data, english)
 
 
 def _item(row: Any) -> OutgoingItem:
@@ -281,5 +297,5 @@ def _item(row: Any) -> OutgoingItem:
         created_at=row["created_at"],
         next_attempt_at=row["next_attempt_at"],
         sent_at=row["sent_at"],
-        last_error=row["last_error"],
+        last_error=_said(row["last_error"], row["last_error_data"]),
     )

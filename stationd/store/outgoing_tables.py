@@ -31,6 +31,9 @@ outgoing = Table(
     Column("sending_by", String(64)),  # the station whose worker is sending it
     Column("sent_at", TS),
     Column("last_error", Text),
+    # The reason as a sentence's template and facts (core.text.text_data), to say it in the
+    # reader's language; NULL: plain English only.
+    Column("last_error_data", Text),
     CheckConstraint(
         "state IN ('pending', 'sending', 'sent', 'failed')", name="outgoing_state_is_known"
     ),
@@ -47,5 +50,6 @@ outgoing_attempts = Table(
     Column("station", String(64), nullable=False, server_default=""),
     Column("result", String(12), nullable=False),  # sent | failed | interrupted | resend
     Column("reason", Text),
+    Column("reason_data", Text),  # as `outgoing.last_error_data`
 )
 Index("ix_outgoing_attempts_row", outgoing_attempts.c.outgoing_id)

@@ -17,6 +17,8 @@ from stationd.carriers.http_session import CarrierHttp, retry_after_s
 from stationd.carriers.nshift import NShiftCarrier
 from stationd.carriers.shipmondo import ShipmondoCarrier
 from stationd.core.documents import Address
+from stationd.store.carrier_feed import CarrierFeed
+from stationd.store.database import Store
 
 SENDER = Address("Demo Butik AB", "Storgatan 1", "111 22", "Stockholm", "SE")
 RECEIVER = Address("Anna Andersson", "Tegnérgatan 39", "113 59", "Stockholm", "SE")
@@ -29,6 +31,26 @@ class Waits(list):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
+
+
+#: The stores `make_carrier` opened in this test (closed when it ends).
+_stores: list[Store] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_stores():  # type: ignore[no-untyped-def]
+    yield
+    while _stores:
+        _stores.pop().dispose()
+
+
+def feed_record(tmp_path) -> CarrierFeed:  # type: ignore[no-untyped-def]
+    """nShift's feed record in the station's database (one file per test: a carrier made
+    again in the same test is the station restarted)."""
+    store = Store(f"sqlite:///{tmp_path / 'stationd.sqlite'}")
+    store.upgrade()
+    _stores.append(store)
+    return CarrierFeed(store, "nshift")
 
 
 def booking(reference: str = "1042-1-1", weight_g: int | None = 1200) -> ParcelBooking:
@@ -63,9 +85,7 @@ def make_carrier(kind, server, waits, tmp_path, *, key=KEY, max_wait_s=30.0):  #
         sleep=waits,
     )
     if kind == "nshift":
-        return NShiftCarrier(
-            http, tmp_path / "nshift-shipments.json", service="P19", sender=SENDER, sleep=waits
-        )
+        return NShiftCarrier(http, feed_record(tmp_path), service="P19", sender=SENDER, sleep=waits)
     return ShipmondoCarrier(http, product_code="GLSDK_SD", sender=SENDER, sleep=waits)
 
 

@@ -64,7 +64,9 @@ def test_a_failed_webhook_shows_its_reason_and_send_again_sends_the_same_id(
         page.locator("a.button", has_text="Outgoing").click()
         page.wait_for_selector("text=0 waiting, 1 failed, 0 sent")
         row = page.locator(f'table.failed tr[data-event="{event_id}"]')
-        assert "the shop's answer was lost or a failure: HTTP 500" in row.inner_text()
+        assert "The shop's webhook was sent but its answer was lost or a failure: HTTP 500." in (
+            row.inner_text()
+        )
         page.screenshot(path=str(ARTIFACTS / "outgoing-failed-800x480.png"))
 
         row.locator("button", has_text="Send again").click()

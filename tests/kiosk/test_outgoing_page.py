@@ -7,7 +7,7 @@ from kiosk.conftest import kiosk_client
 from outgoing_servers import WEBHOOK_SECRET
 
 from stationd.clock import utcnow
-from stationd.core.outgoing import WEBHOOK_KIND
+from stationd.core.outgoing import INVOICE_KIND, WEBHOOK_KIND
 from stationd.kiosk.csrf import COOKIE, new_token
 from stationd.kiosk.i18n import COOKIE as LANGUAGE_COOKIE
 from stationd.store import outgoing as rows
@@ -59,3 +59,31 @@ def test_a_resend_without_the_csrf_token_is_refused(make_station):
     client = station.app.test_client()
     client.set_cookie(COOKIE, new_token(station.app.config["CSRF_SECRET"]))
     assert client.post(f"/tools/outgoing/{event_id}/resend").status_code == 403
+
+
+def test_a_failed_ones_reason_is_shown_in_the_admins_language(make_station):
+    station = make_station(
+        name="kiosk-test",
+        webhooks={"url": "http://127.0.0.1:9/hooks", "secret": WEBHOOK_SECRET},
+        outgoing={"max_attempts": 1},  # the first failed try is failed for good
+    )
+    with station.store.write() as conn:
+        event_id = rows.add(conn, WEBHOOK_KIND, {"type": "order.shipped"}, at=utcnow())
+        # An invoice send no sender here takes: it waits, named in the page's language.
+        rows.add(conn, INVOICE_KIND, {"reference": "A-17"}, at=utcnow())
+    station.outgoing_worker.step()  # nothing listens on port 9: the shop can't be reached
+    with station.store.read() as conn:
+        row = rows.get(conn, event_id)
+        [tried] = rows.attempts_of(conn, row.id)
+    assert row.state.value == "failed" and tried.reason == row.last_error
+    client = kiosk_client(station)
+
+    client.set_cookie(LANGUAGE_COOKIE, "sv")
+    page = client.get("/tools/outgoing").get_data(as_text=True)
+    assert "Stationen når inte butikens webhook; kontrollera nätverket och försök igen." in page
+    assert "reach" not in page and "webhook;" in page
+    assert "Faktura <small>A-17</small>" in page
+
+    client.set_cookie(LANGUAGE_COOKIE, "en")
+    page = client.get("/tools/outgoing").get_data(as_text=True)
+    assert "The station can&#39;t reach the shop&#39;s webhook; check the network" in page

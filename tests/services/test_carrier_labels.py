@@ -221,17 +221,13 @@ def test_r16_a_crash_between_the_carriers_answer_and_the_commit_loses_no_label(
 
 @pytest.mark.postgres
 def test_r13_two_stations_on_one_postgresql_racing_for_one_parcel_book_it_once(
-    server, pg_store, pg_url, make_station, make_shop, tmp_path: Path, request
+    server, pg_store, pg_url, make_station, make_shop, tmp_path: Path
 ):
     # Two benches, one database: each asks its own carrier session for the order's next parcel
     # at the same moment. The booking lock is PostgreSQL's, so the second waits and finds the
     # first one's shipment: one booking in the carrier's log, one id kept, one label queued.
-    if server.kind == "nshift":
-        # Left open: nShift's look-up reads the fetchId feed into a file per station, and a
-        # feed first read with -1 starts *now* — the second bench never sees the first one's
-        # booking and books again. It wants the feed's state shared in the database.
-        reason = "nShift's feed state is per station (see the comment)"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    # nShift finds it through the feed's record in the database (store/carrier_feed.py): the
+    # second bench has never read the feed itself, and a first read of it starts *now*.
     stations = [
         make_station(
             name=name,

@@ -121,3 +121,53 @@ def test_r16_two_stations_reporting_at_once_take_every_number_once_without_a_gap
     records = rows(store, invoice_records)
     assert sorted(r["number"] for r in records) == list(range(1, 13))
     assert sorted(r["order_id"] for r in records) == sorted(orders)
+
+
+def set_line_vat(store, order_id, rates_bp):
+    """Give the order's lines the VAT rates the shop's import would (hundredths of a %)."""
+    from sqlalchemy import update
+
+    from stationd.store.tables import order_lines
+
+    with store.write() as conn:
+        for sku, bp in rates_bp.items():
+            conn.execute(
+                update(order_lines)
+                .where(order_lines.c.order_id == order_id, order_lines.c.sku == sku)
+                .values(vat_rate_bp=bp)
+            )
+
+
+def test_r16_each_line_is_booked_at_its_own_vat_rate_and_a_blank_one_at_the_shops(store, shop, bus):
+    report_in = ReportIn(store, bus, "bench-1", weighing=WEIGHING, books=Books(vat_percent=25))
+    shop.product("BOOK", on_hand=5, number=1)
+    shop.product("MUG", on_hand=5, number=2)
+    shop.product("SOCK", on_hand=5, number=3)
+    order_id = shop.order([("BOOK", 2), ("MUG", 1), ("SOCK", 1)], status="packing", reserve=True)
+    set_line_vat(store, order_id, {"BOOK": 1200, "MUG": 2500})  # SOCK: blank
+    ids = lines(store, order_id)
+    everything = {ids["BOOK"]: 2, ids["MUG"]: 1, ids["SOCK"]: 1}
+    [outcome] = report_in.report([DeliveryRequest(order_id, ["PKG-1"], everything)])
+    assert outcome.outcome is Outcome.SHIPPED
+    by_sku = {r["sku"]: r["vat_percent"] for r in rows(store, invoice_lines)}
+    assert by_sku == {"BOOK": 12, "MUG": 25, "SOCK": 25}
+    # 99.00 an item: 12 % on 198.00 is 21.21; 25 % on 198.00 is 39.60.
+    vat = {r["vat_percent"]: (r["gross_minor"], r["vat_minor"]) for r in rows(store, invoice_vat)}
+    assert vat == {12: (19800, 2121), 25: (19800, 3960)}
+    [record] = rows(store, invoice_records)
+    assert (record["total_minor"], record["vat_minor"]) == (39600, 6081)
+
+
+def test_r16_a_vat_rate_that_is_not_a_whole_percent_refuses_the_report_in_with_the_reason(
+    store, shop, bus
+):
+    report_in = ReportIn(store, bus, "bench-1", weighing=WEIGHING)
+    shop.product("A", on_hand=5, number=1)
+    order_id = shop.order([("A", 1)], status="packing", reserve=True)
+    set_line_vat(store, order_id, {"A": 1250})
+    [outcome] = report_in.report(
+        [DeliveryRequest(order_id, ["PKG-1"], {lines(store, order_id)["A"]: 1})]
+    )
+    assert outcome.outcome is Outcome.REFUSED
+    assert outcome.message.startswith("VAT 12.5 % on an order line is not a whole percent")
+    assert rows(store, invoice_records) == [] and rows(store, deliveries) == []

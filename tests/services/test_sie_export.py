@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sie_checker import SieError, read_sie
+from sqlalchemy import update
 
 from stationd.cli import main
 from stationd.core.deliveries import Delivery
@@ -21,6 +22,7 @@ from stationd.core.sie import SieCompany, sie_file
 from stationd.services.report_in import DeliveryRequest, ReportIn, Weighing
 from stationd.services.sie_export import export_sie
 from stationd.store.orders import load_order
+from stationd.store.tables import order_lines
 
 DAY = date(2026, 12, 7)
 COMPANY = SieCompany('Åsa\'s "Bästa" Butik AB', "SEK", "556677-8899")
@@ -169,6 +171,39 @@ def test_r16_reported_deliveries_export_as_a_file_the_checker_reads_balanced(sto
     # 99.00 a product: the partial deliveries 99.00, the rest 198.00, all on 1570.
     settled = [t.amount for v in sie.vouchers for t in v.rows if t.account == "1570"]
     assert settled == [Decimal("99.00"), Decimal("198.00")] * 3
+
+
+def test_r16_a_delivery_of_a_25_and_a_12_percent_line_exports_each_rate_balanced(store, shop, bus):
+    report_in = ReportIn(store, bus, "bench-1", weighing=Weighing(50, 5.0, 150), books=Books())
+    shop.product("MUG", on_hand=9, number=1)
+    shop.product("BOOK", on_hand=9, number=2)
+    order_id = shop.order([("MUG", 1), ("BOOK", 3)], status="packing", reserve=True)
+    with store.write() as conn:
+        for sku, bp in (("MUG", 2500), ("BOOK", 1200)):
+            conn.execute(
+                update(order_lines)
+                .where(order_lines.c.order_id == order_id, order_lines.c.sku == sku)
+                .values(vat_rate_bp=bp)
+            )
+    with store.read() as conn:
+        ids = {line.sku: line.id for line in load_order(conn, order_id).lines}
+    [outcome] = report_in.report(
+        [DeliveryRequest(order_id, ["PKG-1"], {ids["MUG"]: 1, ids["BOOK"]: 3})]
+    )
+    assert outcome.ok
+    today = datetime.now().astimezone().date()
+    made = export_sie(
+        store, today, today, company_name="Demo Butik AB", currency="SEK", today=today
+    )
+    [voucher] = read_sie(made.data).vouchers  # the checker: balanced, accounts declared
+    # 99.00 an item: the mug 99.00 at 25 % (19.80 VAT), the books 297.00 at 12 % (31.82).
+    assert {t.account: t.amount for t in voucher.rows} == {
+        "1570": Decimal("396.00"),
+        "3001": Decimal("-79.20"),
+        "2611": Decimal("-19.80"),
+        "3002": Decimal("-265.18"),
+        "2621": Decimal("-31.82"),
+    }
 
 
 @pytest.fixture

@@ -66,3 +66,26 @@ def test_r13_one_booking_reference_is_booked_from_one_station_at_a_time(pg_url: 
     finally:
         one.dispose()
         two.dispose()
+
+
+def test_r13_a_carriers_feed_record_is_one_for_every_station_on_the_database(
+    store: Store,
+) -> None:
+    from stationd.store.carrier_feed import CarrierFeed, SeenShipment
+
+    bench1, bench2 = CarrierFeed(store, "nshift"), CarrierFeed(store, "nshift")
+    assert bench2.position() is None and bench2.seen("1042-1-1") is None
+    bench1.note({"1042-1-1": SeenShipment("77", "SHP-1", ("P1", "P2"))})  # its own booking
+    assert bench2.seen("1042-1-1") == SeenShipment("77", "SHP-1", ("P1", "P2"))
+    # A page of the feed: the same shipment again (read by both) and where the page ended.
+    bench2.note(
+        {
+            "1042-1-1": SeenShipment("77", "SHP-1", ("P1", "P2")),
+            "9-1-1": SeenShipment("", "S9", ("Q",)),
+        },
+        read_to="12",
+    )
+    assert bench1.position() == "12" and bench1.seen("9-1-1") == SeenShipment("", "S9", ("Q",))
+    bench1.note({}, read_to="15")
+    assert bench2.position() == "15"
+    assert CarrierFeed(store, "other").seen("1042-1-1") is None  # a feed of its own
