@@ -13,14 +13,16 @@ outbox is empty and every copy agrees with central on every order.
 
 Counted over all runs: ops (acknowledged by central), lost (an acknowledged op central does not
 hold with that outcome, or a line whose packed + delivered at central is below its accepted item
-ops), duplicated (above them), double_reserved (one order and epoch with accepted ops from two
-stations: two benches packing one order at once) and diverged (copies that never agreed with
+ops), duplicated (above them; unmatched where a report-in shipped items whose scans central
+refused and central left the admin a task: bench/sync.py's `check`), double_reserved (one
+order and epoch with accepted ops from two stations: two benches packing one order at once)
+and diverged (copies that never agreed with
 central). A copy that never agreed is named on stderr: each order, field, central's value and
 the copy's, every bench's ops on that order by kind, answer and epoch, and — if its outbox is
 not empty — its push notes and every thread's stack (SIGUSR1: faulthandler); a line counted
 lost or duplicated is named with central's ops on its order. Central's database is a copy of a
 template migrated once, each bench's SQLite a copy of a migrated file. Last line:
-{"runs", "ops", "lost", "duplicated", "double_reserved", "diverged"}.
+{"runs", "ops", "lost", "duplicated", "unmatched", "double_reserved", "diverged"}.
 
     python bench/sync_chaos.py --runs 200 [--seconds 10] [--seed 1]
 """
@@ -199,6 +201,7 @@ def one_run(
             "faults": faults,
             "lost": checked["lost"],
             "duplicated": checked["duplicated"],
+            "unmatched": checked["unmatched"],
             "double_reserved": checked["double_claims"],
             "diverged": benches - len(agreed),
             "quiesce_s": round(time.monotonic() - started, 1),
@@ -227,14 +230,15 @@ def main() -> None:
     rng = random.Random(args.seed)
     cluster = OwnCluster()
     copy_template = make_templates(cluster)
-    totals = {"runs": 0, "ops": 0, "lost": 0, "duplicated": 0, "double_reserved": 0}
+    totals = {"runs": 0, "ops": 0, "lost": 0, "duplicated": 0, "unmatched": 0}
+    totals["double_reserved"] = 0
     totals["diverged"] = 0
     try:
         for n in range(args.runs):
             result = one_run(cluster, n, rng, args, copy_template)
             print(json.dumps({"run": n, **result}), flush=True)
             totals["runs"] += 1
-            for key in ("ops", "lost", "duplicated", "double_reserved", "diverged"):
+            for key in ("ops", "lost", "duplicated", "unmatched", "double_reserved", "diverged"):
                 totals[key] += result[key]
     finally:
         cluster.close()

@@ -68,6 +68,8 @@ EDIT_KINDS = frozenset(
 #: Kinds whose op is a thing in the world already (a label on a box, a parcel gone): refusing
 #: one leaves the admin a task, as the world can't be refused.
 PHYSICAL_KINDS = frozenset({ev.LabelsPrinted.kind, ev.PartialDelivery.kind, ev.Shipped.kind})
+#: Kinds that report a delivery (a parcel left).
+REPORT_KINDS = frozenset({ev.PartialDelivery.kind, ev.Shipped.kind})
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +124,14 @@ class CentralOrder:
 
 @dataclass(frozen=True, slots=True)
 class Elsewhere:
-    """What central knows beyond the order: parcel ids that are on other orders, and the own
-    statuses' codes."""
+    """What central knows beyond the order: parcel ids that are on other orders, the own
+    statuses' codes, and — for a reported delivery — the op's station's item scans on the
+    order that central refused (line → refused packs less refused unpacks): a report that
+    ships them ships what central was told was not packed."""
 
     taken_parcel_ids: Collection[str] = ()
     own_status_codes: Collection[str] = ()
+    refused_packing: Mapping[int, int] = field(default_factory=dict)
 
 
 # --- effects: what store.central_ops writes for an accepted op ------------------------------
@@ -386,6 +391,7 @@ __all__ = [
     "EDIT_KINDS",
     "PHYSICAL_KINDS",
     "REFUSED",
+    "REPORT_KINDS",
     "AddLine",
     "CentralLine",
     "CentralOrder",

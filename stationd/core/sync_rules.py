@@ -207,6 +207,20 @@ def _reported(event: ev.PartialDelivery, op: Op, order: CentralOrder, el: Elsewh
                     quantity=line.quantity,
                 )
             )
+        elif qty > line.packed and (refused := el.refused_packing.get(line_id, 0)) > 0:
+            # Central refused this bench's scans of the line (a stale or released claim, the
+            # line full at central): the parcel left all the same, but what the bench packed
+            # is not what central counted, and the order may have been packed elsewhere too.
+            problems.append(
+                sentence(
+                    "line {sku} ships {count} with {packed} packed at central, which refused "
+                    "{refused} of this bench's scans of it",
+                    sku=line.sku,
+                    count=qty,
+                    packed=line.packed,
+                    refused=refused,
+                )
+            )
         quantities[line_id] = qty
         unpacked[line_id] = min(line.packed, qty)
         stock_out[line.sku] = stock_out.get(line.sku, 0) + qty

@@ -30,6 +30,7 @@ from stationd.store.central_link import CentralAway, CentralLink
 from stationd.store.claims import (
     close_taken_order,
     drop_claims,
+    drop_released,
     held_claims,
     keep_claims,
     open_order_of,
@@ -135,6 +136,13 @@ class CentralClaims:
         #: asked — the lease runs at least `lease_s` from then).
         self._fresh: dict[int, tuple[int, float]] = {}
         self._lock = threading.Lock()
+        #: Orders the packer opened since the keep-alive's pass read the copy: that pass's
+        #: snapshot does not know them, so it must not release them.
+        self._opened: set[int] = set()
+        #: Orders whose release at central is in flight; an open of one waits for it to end
+        #: and then claims anew (a fresh epoch), never under the claim being released.
+        self._releasing: set[int] = set()
+        self._released = threading.Condition(self._lock)
         #: Why central was last out of reach (None: it answered last time).
         self.away: str | None = None
         #: Called whenever central answered a claim or a keep-alive (sync.answers: the push
@@ -150,8 +158,10 @@ class CentralClaims:
         bench holding it — or, central out of reach, a sentence unless this bench holds it.
         An order this bench holds with most of its lease left (claimed ahead, renewed by the
         keep-alive) opens without asking central: the copy holds its claim already."""
-        if besides == self.station and self._fresh_here(conn, order_id):
-            return None
+        if besides == self.station:
+            self._not_while_released(order_id)
+            if self._fresh_here(conn, order_id):
+                return None
         asked = time.monotonic()
         try:
             answer = self.link.run(
@@ -178,6 +188,20 @@ class CentralClaims:
             self._closed.discard(order_id)
             self._fresh[order_id] = (answer.claim.epoch, asked)
         return None
+
+    def _not_while_released(self, order_id: int) -> None:
+        """Note that the packer opens `order_id` (the keep-alive's pass in flight keeps it);
+        if its release at central is in flight already, wait until it is done: the claim then
+        is gone at central and the open claims anew. Ops written under the claim being
+        released would be refused ("released before this change reached central"), and the
+        bench would go on packing the order without any claim (issue 11's "duplicated: 1")."""
+        with self._released:
+            self._opened.add(order_id)
+            self._released.notify_all()  # the state changed: whoever waits on it looks again
+            if not self._released.wait_for(
+                lambda: order_id not in self._releasing, timeout=self.link.timeout_s * 3
+            ):
+                self._fresh.pop(order_id, None)  # still in flight: ask central, not the copy
 
     def _fresh_here(self, conn: Connection, order_id: int) -> bool:
         with self._lock:
@@ -211,6 +235,8 @@ class CentralClaims:
     # -- the keep-alive ----------------------------------------------------------------------
     def keep_alive(self) -> KeepAlive:
         """One pass: renew, top up the claims ahead, release, find the claims taken over."""
+        with self._lock:
+            self._opened.clear()  # before the copy is read: an open after this is noted
         with self.store.read() as conn:
             open_id = open_order_of(conn, self.station)
             local = held_claims(conn, self.station)
@@ -235,7 +261,12 @@ class CentralClaims:
             unsent = with_unsent_ops(conn, self.station, held_ids | set(local))
         ahead = sorted((held_ids & packing) - closed - {open_id})[: self.claim_ahead]
         wanted = set(ahead) | pending | unsent | ({open_id} if open_id is not None else set())
-        to_release = held_ids - wanted
+        with self._lock:
+            # what the packer opened since the copy was read is wanted; what it opens from
+            # now on waits for the release (`_not_while_released`)
+            to_release = held_ids - wanted - self._opened
+            self._releasing = set(to_release)
+        epoch_at_central = {c.order_id: c.epoch for c in held}
         more = self.claim_ahead - len(ahead)
         lost_ids = set(local) - held_ids
 
@@ -265,6 +296,12 @@ class CentralClaims:
         except CentralAway as err:
             self._went_away(err)
             return KeepAlive(away=self.away)
+        finally:
+            with self._released:
+                for order_id in self._releasing:  # maybe gone at central: an open asks it
+                    self._fresh.pop(order_id, None)
+                self._releasing = set()
+                self._released.notify_all()
         self._answered()
         # a claim renewed is ours; one not renewed among those we held was taken meanwhile
         lost_ids |= (held_ids & wanted) - {c.order_id for c in renewed}
@@ -281,12 +318,16 @@ class CentralClaims:
                 self.station,
                 [(c.order_id, c.epoch, c.lease_until) for c in [*renewed, *claimed]],
             )
-            drop_claims(conn, self.station, [*released, *lost])
+            drop_released(conn, self.station, [(o, epoch_at_central[o]) for o in released])
+            drop_claims(conn, self.station, lost)
             closed_now = [o for o in lost if close_taken_order(conn, self.station, o)]
         with self._lock:
             self._closed -= set(released) | set(lost)
-            for order_id in [*released, *lost]:
+            for order_id in lost:
                 self._fresh.pop(order_id, None)
+            for order_id in released:  # not a claim the packer's open won meanwhile
+                if self._fresh.get(order_id, (None,))[0] == epoch_at_central[order_id]:
+                    del self._fresh[order_id]
             for c in [*renewed, *claimed]:
                 if c not in busy:  # one returned unrenewed keeps the time it had
                     self._fresh[c.order_id] = (c.epoch, asked)

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
+from stationd.core import audit as ev
 from stationd.core import sync_ops as so
 from stationd.core.deliveries import Delivery
 from stationd.core.text import sentence, text_data, text_from_data
@@ -328,7 +329,30 @@ def _elsewhere(conn: Connection, op: so.Op) -> so.Elsewhere:
     codes: set[str] = set()
     if op.kind == "order.own_status":
         codes = set(conn.execute(select(own_statuses.c.code)).scalars())
-    return so.Elsewhere(taken, codes)
+    refused: dict[int, int] = {}
+    if op.kind in so.REPORT_KINDS:
+        refused = _refused_packing(conn, op)
+    return so.Elsewhere(taken, codes, refused)
+
+
+def _refused_packing(conn: Connection, op: so.Op) -> dict[int, int]:
+    """The op's station's item scans on the order that central refused, per line: refused
+    packs less refused unpacks (an item taken out again is not in the box). Read for a
+    reported delivery only; refusals are few (ix_sync_ops_order)."""
+    counts: dict[int, int] = {}
+    rows = conn.execute(
+        select(sync_ops.c.kind, sync_ops.c.payload).where(
+            sync_ops.c.order_id == op.order_id,
+            sync_ops.c.station == op.station,
+            sync_ops.c.outcome == so.REFUSED,
+            sync_ops.c.kind.in_((ev.ItemPacked.kind, ev.ItemUnpacked.kind)),
+        )
+    )
+    for kind, payload in rows:
+        line_id = json.loads(payload or "{}").get("line_id")
+        if isinstance(line_id, int):
+            counts[line_id] = counts.get(line_id, 0) + (1 if kind == ev.ItemPacked.kind else -1)
+    return {line_id: n for line_id, n in counts.items() if n > 0}
 
 
 def _write(conn: Connection, op: so.Op, at: datetime, effect: so.Effect, moves: StockMoves) -> None:

@@ -85,6 +85,20 @@ def drop_claims(conn: Connection, station: str, order_ids: Iterable[int]) -> Non
         )
 
 
+def drop_released(conn: Connection, station: str, released: Iterable[tuple[int, int]]) -> None:
+    """`station` released these claims — (order id, epoch) — at central. A claim of the order
+    under another epoch stays: the bench claimed it again meanwhile (its scan's transaction
+    may commit before this background write)."""
+    for order_id, epoch in released:
+        conn.execute(
+            delete(order_claims).where(
+                order_claims.c.station == station,
+                order_claims.c.order_id == order_id,
+                order_claims.c.epoch == epoch,
+            )
+        )
+
+
 def held_claims(conn: Connection, station: str) -> dict[int, int]:
     """The orders `station`'s copy says it holds → their epochs."""
     rows = conn.execute(

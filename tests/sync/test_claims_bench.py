@@ -5,6 +5,7 @@ opened the order, the epochs on the audit events, who central says holds the ord
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 
@@ -339,3 +340,75 @@ def test_r17_an_order_claimed_ahead_opens_without_a_round_trip_to_central(house,
     refused = a.open(1000)
     assert not refused.ok and len(asked) == passes + 1  # asked central, which said no
     assert not b.open(1001).ok
+
+
+def test_r17_an_order_opened_while_the_keep_alive_decides_is_not_released_under_the_packer(
+    house, benches
+):
+    """Issue 11's one "duplicated: 1": the keep-alive read the copy (the order closed, its ops
+    sent), then the packer opened it again — held, so no round trip — and scanned an item
+    under its claim; the pass released the claim at central all the same. Central refused the
+    scan ("released before this change reached central"), the bench went on without a claim,
+    and its report-in shipped the refused item. The pass keeps what was opened meanwhile."""
+    from stationd.store.audit import mark_sent, unsent_events
+
+    a = benches("bench-a")
+    assert a.open(1000).opened and a.scan(a.eans["A"]).ok
+    assert a.scan("CMD-CANCEL").ok  # closes the order: released once its ops are sent
+    with a.store.write() as conn:
+        mark_sent(conn, [e.key for e in unsent_events(conn)])
+    read = a.store.read
+    reads: list[int] = []
+
+    @contextlib.contextmanager
+    def packer_between(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with read(*args, **kwargs) as conn:
+            yield conn
+        reads.append(1)
+        if len(reads) == 2:  # the pass has read the copy twice (its last look): the packer
+            assert a.open(1000).opened and a.scan(a.eans["A"]).ok
+
+    a.store.read = packer_between  # type: ignore[method-assign]
+    assert a.claims.keep_alive().released == []
+    claim = holder_at_central(house, 1000)
+    assert claim is not None and claim.station == "bench-a"
+    assert a.holds() == {1000: claim.epoch}
+    assert a.epochs(1000)[-1] == claim.epoch  # the scan's op counts at central
+
+
+def test_r17_an_order_opened_while_its_release_is_in_flight_is_claimed_anew(house, benches):
+    """The packer opens the order while the pass's release is on its way to central: the open
+    waits for it, then claims the order again under a new epoch, which its ops carry."""
+    from stationd.store.audit import mark_sent, unsent_events
+
+    a = benches("bench-a")
+    assert a.open(1000).opened and a.scan(a.eans["A"]).ok
+    old = holder_at_central(house, 1000).epoch
+    assert a.scan("CMD-CANCEL").ok
+    with a.store.write() as conn:
+        mark_sent(conn, [e.key for e in unsent_events(conn)])
+    run = a.claims.link.run
+    calls: list[object] = []
+    opened: list[bool] = []
+    packer = threading.Thread(
+        target=lambda: opened.append(a.open(1000).opened and a.scan(a.eans["A"]).ok)
+    )
+
+    def release_in_flight(work, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(work)
+        if len(calls) == 2:  # the release's round trip: the packer opens meanwhile
+            packer.start()
+            with a.claims._lock:  # the open is waiting for the release, not past it
+                a.claims._released.wait_for(lambda: 1000 in a.claims._opened, timeout=10)
+        return run(work, **kwargs)
+
+    a.claims.link.run = release_in_flight  # type: ignore[method-assign]
+    assert a.claims.keep_alive().released == [1000]
+    packer.join(timeout=30)
+    a.claims.link.run = run  # type: ignore[method-assign]
+    assert opened == [True]
+    claim = holder_at_central(house, 1000)
+    assert claim is not None and claim.station == "bench-a" and claim.epoch > old
+    a.claims.keep_alive()  # the pass's own note of the release spares the new claim
+    assert a.holds() == {1000: claim.epoch}
+    assert a.epochs(1000)[-1] == claim.epoch
