@@ -10,13 +10,15 @@ from datetime import datetime
 from pathlib import Path
 
 from stationd.accounting import make_sender as make_accounting_sender
-from stationd.carriers import make_carrier
+from stationd.carriers import Carrier, make_carrier
 from stationd.config import Settings
+from stationd.core.carrier_cancel import CANCEL_KIND
 from stationd.core.outgoing import INVOICE_KIND, NOTICE_KIND, WEBHOOK_KIND
 from stationd.devices.factory import make_printer, make_scale, make_scanner
 from stationd.events import Bus, ScanRead, ScanRejected
 from stationd.services.bench import BenchService
 from stationd.services.bench_worker import BenchWorker
+from stationd.services.carrier_cancel import CarrierCancelSender
 from stationd.services.central_claims import central_claims_for
 from stationd.services.command_sheet import COMMAND_SHEET
 from stationd.services.database_watch import DatabaseWatch
@@ -48,10 +50,13 @@ DATABASE_WAIT_S = 1.0
 CONNECTION_LIMIT = 500
 
 
-def make_senders(settings: Settings, store: Store) -> Senders:
+def make_senders(settings: Settings, store: Store, carrier: Carrier | None = None) -> Senders:
     """The senders `settings` configure: the shipping notice with `[mail] host`, the webhooks
-    with `[webhooks] url`, the invoice records with `[accounting] send_to` (R16)."""
+    with `[webhooks] url`, the invoice records with `[accounting] send_to` (R16), the cancel
+    of a booked parcel id taken off with the station's `carrier`."""
     senders = Senders()
+    if carrier is not None:
+        senders.register(CANCEL_KIND, CarrierCancelSender(carrier))
     accounting = make_accounting_sender(settings.accounting)
     if accounting is not None:
         senders.register(INVOICE_KIND, InvoiceSender(store, accounting))
@@ -142,7 +147,7 @@ class Station:
         self.scale = make_scale(settings.scale, self.bus)
         #: What goes out (issue 13 section 4): a sender per kind, the rows written with the
         #: change they tell about, one worker sending them.
-        self.senders = make_senders(settings, self.store)
+        self.senders = make_senders(settings, self.store, self.carrier)
         self.outgoing = OutgoingQueue(
             self.store, self.senders, tracking_url=settings.mail.tracking_url
         )

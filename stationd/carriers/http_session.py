@@ -139,6 +139,13 @@ class CarrierHttp:
         pass (a timeout, a broken connection, 429, 5xx) is tried again, up to `tries`."""
         return self.json_of(self._send("GET", path, params=params, books=False), books=False)
 
+    def read_if_there(self, path: str) -> Any:
+        """`read`, but None when the carrier does not know `path` (404)."""
+        response = self._send("GET", path, books=False, absent_ok=True)
+        if response.status_code == 404:
+            return None
+        return self.json_of(response, books=False)
+
     def read_bytes(self, url: str) -> bytes:
         """GET a document (a label behind the URL a carrier hands out) as bytes. The
         credentials go along only to the carrier's own API: a link to another host (a storage
@@ -164,9 +171,11 @@ class CarrierHttp:
         `CarrierError` (refused, or no connection)."""
         self._send("POST", path, content=content, headers=headers, books=True)
 
-    def delete(self, path: str) -> None:
-        """DELETE `path`; deleting twice takes nothing back twice, so it is tried again."""
-        self._send("DELETE", path, books=False)
+    def delete(self, path: str) -> bool:
+        """DELETE `path`; deleting twice takes nothing back twice, so it is tried again.
+        False: the carrier does not know it (404) — there is nothing left to take back."""
+        response = self._send("DELETE", path, books=False, absent_ok=True)
+        return response.status_code != 404
 
     # -- the machinery -----------------------------------------------------------------------
 
@@ -208,6 +217,7 @@ class CarrierHttp:
         with_auth: bool = True,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        absent_ok: bool = False,
     ) -> httpx.Response:
         backoff = FIRST_BACKOFF_S
         last_status: int | None = None
@@ -252,7 +262,7 @@ class CarrierHttp:
             else:
                 status = response.status_code
                 log.info("%s: %s %s -> %s", self.carrier, method, where, status)
-                if status < 300:
+                if status < 300 or (absent_ok and status == 404):
                     return response
                 last_status = status
                 wait = retry_after_s(response.headers.get("Retry-After"))

@@ -133,9 +133,12 @@ class NShiftCarrier:
         return Shipment(seen.shipment_no, reference, seen.parcel_ids, labels)
 
     def cancel(self, shipment: Shipment) -> None:
-        """`DELETE /shipments/{id}`: the shipment's EDI is not sent to the carrier."""
+        """`DELETE /shipments/{id}`: the shipment's EDI is not sent to the carrier. One nShift
+        does not know (404: deleted already) has nothing left to take back."""
         seen = self.record.seen(shipment.reference)
-        self.http.delete(f"/shipments/{(seen and seen.shipment_id) or shipment.carrier_id}")
+        shipment_id = (seen and seen.shipment_id) or shipment.carrier_id
+        if not self.http.delete(f"/shipments/{shipment_id}"):
+            log.info("nShift: shipment %s is gone already: nothing to cancel", shipment_id)
 
     # -- creating ------------------------------------------------------------------------------
 
@@ -205,8 +208,10 @@ class NShiftCarrier:
     # -- labels --------------------------------------------------------------------------------
 
     def _labels_of(self, shipment_id: str) -> tuple[bytes, ...]:
-        """`GET /shipments/{id}/prints`: the shipment's documents again (a look-up found it)."""
-        prints = self.http.read(f"/shipments/{shipment_id}/prints")
+        """`GET /shipments/{id}/prints`: the shipment's documents again (a look-up found it);
+        none when nShift does not know the shipment any more (deleted: a cancel finds it gone,
+        and a 404 here must not stop it)."""
+        prints = self.http.read_if_there(f"/shipments/{shipment_id}/prints")
         return tuple(self._documents(prints))
 
     def _documents(self, prints: Any) -> list[bytes]:

@@ -250,12 +250,15 @@ class ParcelIdAdded(AuditEvent):
 @_kind("order.parcel_booked")
 @dataclass(frozen=True, slots=True)
 class ParcelBooked(AuditEvent):
-    """R13: a parcel id fetched from a shipping broker (the parcel's number) and kept."""
+    """R13: a parcel id fetched from a shipping broker (the parcel's number) and kept, with
+    the station's `reference` for its booking at the broker (empty in events written before it
+    was kept: core/carrier_cancel.py makes it again)."""
 
     parcel_id: str
     how: str = ""
     broker: str = ""
     parcel: int = 0
+    reference: str = ""
 
 
 @_kind("order.parcel_id_removed")

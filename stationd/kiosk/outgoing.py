@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 
+from stationd.core.carrier_cancel import CANCEL_KIND
 from stationd.core.outgoing import INVOICE_KIND, NOTICE_KIND, WEBHOOK_KIND
 from stationd.kiosk.i18n import gettext as _
 from stationd.kiosk.layout import is_htmx
@@ -19,13 +20,16 @@ def _kind(kind: str) -> str:
         NOTICE_KIND: _("Shipping notice"),
         WEBHOOK_KIND: _("Webhook"),
         INVOICE_KIND: _("Invoice"),
+        CANCEL_KIND: _("Carrier cancel"),
     }
     return names.get(kind, kind)
 
 
 def _what(payload: dict) -> str:
-    # A webhook says its event type; a notice, whom it goes to; an invoice send, its record.
-    return str(payload.get("type") or payload.get("to") or payload.get("reference") or "")
+    # A webhook says its event type; a notice, whom it goes to; a carrier cancel, its parcel
+    # id; an invoice send, its record.
+    said = payload.get("type") or payload.get("to") or payload.get("parcel_id")
+    return str(said or payload.get("reference") or "")
 
 
 @bp.app_context_processor

@@ -15,7 +15,9 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from stationd.carriers import Carrier, CarrierError, ParcelBooking
+from stationd.clock import utcnow
 from stationd.core.audit import AuditEvent, ParcelBooked, ParcelIdAdded, ParcelIdRemoved
+from stationd.core.carrier_cancel import CANCEL_KIND, booking_reference, cancel_payload
 from stationd.core.deliveries import (
     Delivery,
     ParcelIdTaken,
@@ -27,9 +29,10 @@ from stationd.core.deliveries import (
 from stationd.core.orders import Order, OrderRuleError
 from stationd.core.text import sentence
 from stationd.services.documents import order_address
+from stationd.store import outgoing
 from stationd.store.audit import record_event
 from stationd.store.bench import session_parcel_scans
-from stationd.store.carrier_bookings import booking_lock, bookings_kept
+from stationd.store.carrier_bookings import booking_lock, booking_of, bookings_kept
 from stationd.store.database import Store
 from stationd.store.deliveries import (
     add_pending_parcel_id,
@@ -65,11 +68,14 @@ def keep_parcel_id(
     replaces: str = "",
     broker: str = "",
     parcel_number: int = 0,
+    reference: str = "",
 ) -> list[str]:
     """R13: put `code` on `order`'s next delivery, in the caller's transaction (which holds the
     order's row lock); returns the delivery's parcel ids now.
 
     `replaces` is an id of the delivery the new one takes the place of (a field typed over).
+    `broker`, `parcel_number` and `reference`: the carrier that booked it, as what, under which
+    reference (a taken-off id is cancelled there by it).
     Refuses — `OrderRuleError`, `ParcelIdTaken` — an order that can't ship, a bad id, a fifth
     one, and one on this delivery or another order already; nothing is written then unless a
     replaced id was taken off, so the caller rolls back when it passes `replaces`.
@@ -84,18 +90,32 @@ def keep_parcel_id(
     add_parcel_id(delivery, clean, parcel_ids_in_use(conn, [clean], besides_order=order.id))
     add_pending_parcel_id(conn, delivery, clean, station=station)
     kept: AuditEvent = (
-        ParcelBooked(clean, how, broker, parcel_number) if broker else ParcelIdAdded(clean, how)
+        ParcelBooked(clean, how, broker, parcel_number, reference)
+        if broker
+        else ParcelIdAdded(clean, how)
     )
     record_event(conn, kept, station=station, order_id=order.id)
     return delivery.parcel_ids
 
 
 def drop_parcel_id(conn: Connection, order_id: int, parcel_id: str, *, station: str) -> bool:
-    """Take a kept parcel id off the order's next delivery (its field's ×); whether it was
-    there."""
+    """Take a kept parcel id off the order's next delivery (its field's ×, a typed id over it,
+    CANCEL at the bench); whether it was there.
+
+    An id a carrier booked is cancelled there (issue 13 section 2): the outgoing row that asks
+    for it is written in this same transaction (services/carrier_cancel.py sends it), so the
+    shipment's EDI does not go out for a parcel that is not on the delivery any more."""
     if not remove_pending_parcel_id(conn, order_id, parcel_id):
         return False
     record_event(conn, ParcelIdRemoved(parcel_id), station=station, order_id=order_id)
+    booked = booking_of(conn, order_id, parcel_id)
+    if booked is not None:
+        event, number = booked
+        delivery = reported_delivery_count(conn, order_id) + 1
+        payload = cancel_payload(event, order_id=order_id, delivery=delivery, booking=number)
+        # The worker finds the row at its next look (within seconds): no caller carries the
+        # outgoing queue here, and a cancel has no packer waiting on it.
+        outgoing.add(conn, CANCEL_KIND, payload, at=utcnow(), order_id=order_id)
     return True
 
 
@@ -110,17 +130,6 @@ def kept_in_session(conn: Connection, station: str, order_id: int) -> list[str]:
             continue  # the journal kept a code that no longer reads as one: not on it
     kept = set(pending_parcel_ids(conn, [order_id]).get(order_id, []))
     return [parcel_id for parcel_id in dict.fromkeys(scanned) if parcel_id in kept]
-
-
-def booking_reference(order_id: int, delivery: int, booking: int) -> str:
-    """The station's name at the carrier for one booking: order, delivery, and the order's
-    booking number (its bookings kept so far, plus one).
-
-    Asking again before the booking is kept gives the same reference — a lost answer, a crash,
-    a second tab — so the carrier's look-up finds the booking made before instead of booking
-    twice (carriers/no_double_booking.py). Once kept, the next one gets the next number, also
-    when a kept id was taken off again (its position would come round again; its number not)."""
-    return f"{order_id}-{delivery}-{booking}"
 
 
 def book_parcel_id(
@@ -187,6 +196,7 @@ def book_parcel_id(
                     how=how,
                     broker=carrier.name,
                     parcel_number=number,
+                    reference=reference,
                 )
                 queue_carrier_labels(conn, printing, order_id, parcel_id, shipment.labels)
         except ParcelIdTaken:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, func, select
 
+from stationd.core.audit import ParcelBooked, event_from_payload
+from stationd.store.audit import payload_of
 from stationd.store.tables import events
 
 if TYPE_CHECKING:
@@ -78,3 +80,20 @@ def _local_lock(reference: str) -> Iterator[None]:
                 del _held[reference]
             else:
                 _held[reference] = (lock, users - 1)
+
+
+def booking_of(conn: Connection, order_id: int, parcel_id: str) -> tuple[ParcelBooked, int] | None:
+    """The last carrier booking that kept `parcel_id` on the order, and its number among the
+    order's bookings (1 for the first, as `bookings_kept` counted them); None when the id was
+    typed or scanned, never booked."""
+    query = (
+        select(events.c.payload)
+        .where(events.c.order_id == order_id, events.c.kind == PARCEL_BOOKED)
+        .order_by(events.c.id)
+    )
+    found = None
+    for number, payload in enumerate(conn.execute(query).scalars(), start=1):
+        booked = event_from_payload(PARCEL_BOOKED, payload_of(payload))
+        if isinstance(booked, ParcelBooked) and booked.parcel_id == parcel_id:
+            found = (booked, number)
+    return found
