@@ -37,6 +37,19 @@ def sscc(serial: int) -> str:
     return body + str(gtin_check_digit(body))
 
 
+def shipping_settings(server: CarrierServer) -> dict[str, Any]:
+    """A station's `[shipping]` pointed at `server` (its `kind`: "nshift" or "shipmondo"), with
+    a short timeout so a test's "timeout" fault is over soon."""
+    return {
+        "carrier": server.kind,  # type: ignore[attr-defined]
+        "api_url": server.url,
+        "api_user": USER,
+        "api_key": KEY,
+        "service": "P19",
+        "timeout_s": 0.5,
+    }
+
+
 class CarrierServer:
     """The common part: a threaded loopback server, Basic auth, the fault queue, the log."""
 

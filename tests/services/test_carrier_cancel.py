@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from carrier_servers import KEY, USER, NShiftServer, ShipmondoServer
+from carrier_servers import NShiftServer, ShipmondoServer, shipping_settings
 from kiosk.conftest import kiosk_client
 from sqlalchemy import select, update
 
@@ -31,14 +32,7 @@ def make(make_station, make_shop, tmp_path: Path, server) -> Station:  # type: i
     station = make_station(
         name=STATION,
         state_dir=tmp_path / "state",
-        shipping={
-            "carrier": server.kind,
-            "api_url": server.url,
-            "api_user": USER,
-            "api_key": KEY,
-            "service": "P19",
-            "timeout_s": 0.5,
-        },
+        shipping=shipping_settings(server),
         # One try: a refusal is `failed` for a person at once (the back-off is outgoing's).
         outgoing={"max_attempts": 1},
     )
@@ -51,17 +45,12 @@ def make(make_station, make_shop, tmp_path: Path, server) -> Station:  # type: i
 
 
 @pytest.fixture
-def nshift(make_station, make_shop, tmp_path):  # type: ignore[no-untyped-def]
-    server = NShiftServer()
-    server.kind = "nshift"
-    yield server, make(make_station, make_shop, tmp_path, server)
-    server.close()
-
-
-@pytest.fixture
-def shipmondo(make_station, make_shop, tmp_path):  # type: ignore[no-untyped-def]
-    server = ShipmondoServer()
-    server.kind = "shipmondo"
+def carrier(request, make_station, make_shop, tmp_path):  # type: ignore[no-untyped-def]
+    """The local server and a station booking there: nShift, or Shipmondo when a test says
+    so (`indirect`)."""
+    kind = getattr(request, "param", "nshift")
+    server = NShiftServer() if kind == "nshift" else ShipmondoServer()
+    server.kind = kind
     yield server, make(make_station, make_shop, tmp_path, server)
     server.close()
 
@@ -97,13 +86,23 @@ def cancels(station: Station) -> list[rows.OutgoingItem]:
         return [rows.get(conn, event_id) for event_id in list(ids)]
 
 
+def rewrite_booking(station: Station, change: Callable[[dict], dict]) -> None:
+    """The order's one `ParcelBooked` event as an older version or another carrier wrote it."""
+    with station.store.write() as conn:
+        booked = events.c.kind == PARCEL_BOOKED
+        (payload,) = conn.execute(select(events.c.payload).where(booked)).scalars()
+        conn.execute(
+            update(events).where(booked).values(payload=json.dumps(change(json.loads(payload))))
+        )
+
+
 def deletes(server) -> list[str]:  # type: ignore[no-untyped-def]
     return [path for method, path in server.requests if method == "DELETE"]
 
 
 @pytest.mark.parametrize("typed_over", [False, True], ids=["emptied", "typed-over"])
-def test_r13_a_booked_id_taken_off_is_cancelled_at_nshift_once(nshift, typed_over):
-    server, station = nshift
+def test_r13_a_booked_id_taken_off_is_cancelled_at_nshift_once(carrier, typed_over):
+    server, station = carrier
     client = kiosk_client(station)
     parcel_id = fetch(client)
     (booking,) = server.bookings
@@ -122,20 +121,13 @@ def test_r13_a_booked_id_taken_off_is_cancelled_at_nshift_once(nshift, typed_ove
     assert row.state is OutgoingState.SENT and row.attempts == 1
 
 
-def test_r13_an_old_booking_event_without_its_reference_is_cancelled_by_the_one_made(nshift):
+def test_r13_an_old_booking_event_without_its_reference_is_cancelled_by_the_one_made(carrier):
     # Events written before the reference was kept with them: the row names the reference the
     # booking was made under (order, delivery, the booking's number), and the look-up finds it.
-    server, station = nshift
+    server, station = carrier
     client = kiosk_client(station)
     parcel_id = fetch(client)
-    with station.store.write() as conn:
-        (payload,) = conn.execute(
-            select(events.c.payload).where(events.c.kind == PARCEL_BOOKED)
-        ).scalars()
-        old = {k: v for k, v in json.loads(payload).items() if k != "reference"}
-        conn.execute(
-            update(events).where(events.c.kind == PARCEL_BOOKED).values(payload=json.dumps(old))
-        )
+    rewrite_booking(station, lambda booked: {k: v for k, v in booked.items() if k != "reference"})
     field(client, "", parcel_id)
     (row,) = cancels(station)
     assert row.payload["reference"] == "1042-1-1"
@@ -143,8 +135,8 @@ def test_r13_an_old_booking_event_without_its_reference_is_cancelled_by_the_one_
     assert deletes(server) == [f"/shipments/{server.bookings[0]['id']}"]
 
 
-def test_r13_a_shipment_nshift_has_deleted_already_is_sent_with_nothing_to_do(nshift):
-    server, station = nshift
+def test_r13_a_shipment_nshift_has_deleted_already_is_sent_with_nothing_to_do(carrier):
+    server, station = carrier
     client = kiosk_client(station)
     parcel_id = fetch(client)
     server.bookings.clear()  # deleted at nShift (by hand, in its own pages): a 404
@@ -155,8 +147,9 @@ def test_r13_a_shipment_nshift_has_deleted_already_is_sent_with_nothing_to_do(ns
     assert row.state is OutgoingState.SENT and row.last_error is None
 
 
-def test_r13_shipmondo_cant_cancel_the_row_fails_with_its_sentence_on_tools_outgoing(shipmondo):
-    server, station = shipmondo
+@pytest.mark.parametrize("carrier", ["shipmondo"], indirect=True)
+def test_r13_shipmondo_cant_cancel_the_row_fails_with_its_sentence_on_tools_outgoing(carrier):
+    server, station = carrier
     client = kiosk_client(station)
     parcel_id = fetch(client)
     field(client, "", parcel_id)
@@ -170,8 +163,8 @@ def test_r13_shipmondo_cant_cancel_the_row_fails_with_its_sentence_on_tools_outg
     assert said in page and parcel_id in page and "Carrier cancel" in page
 
 
-def test_r13_a_typed_id_taken_off_writes_no_outgoing_row(nshift):
-    server, station = nshift
+def test_r13_a_typed_id_taken_off_writes_no_outgoing_row(carrier):
+    server, station = carrier
     client = kiosk_client(station)
     field(client, "PKG-0001", "")
     field(client, "", "PKG-0001")
@@ -181,20 +174,13 @@ def test_r13_a_typed_id_taken_off_writes_no_outgoing_row(nshift):
     assert deletes(server) == [] and server.bookings == []
 
 
-def test_r13_an_id_booked_with_another_carrier_than_the_stations_now_fails_saying_where(nshift):
+def test_r13_an_id_booked_with_another_carrier_than_the_stations_now_fails_saying_where(carrier):
     # Booked while the station used Shipmondo, taken off after [shipping] moved to nShift:
     # nShift is not asked; the row says where to cancel it.
-    server, station = nshift
+    server, station = carrier
     client = kiosk_client(station)
     parcel_id = fetch(client)
-    with station.store.write() as conn:
-        (payload,) = conn.execute(
-            select(events.c.payload).where(events.c.kind == PARCEL_BOOKED)
-        ).scalars()
-        moved = json.loads(payload) | {"broker": "Shipmondo"}
-        conn.execute(
-            update(events).where(events.c.kind == PARCEL_BOOKED).values(payload=json.dumps(moved))
-        )
+    rewrite_booking(station, lambda booked: booked | {"broker": "Shipmondo"})
     field(client, "", parcel_id)
     station.outgoing_worker.step()
     (row,) = cancels(station)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from carrier_servers import KEY, USER, ZPL, NShiftServer, ShipmondoServer
+from carrier_servers import KEY, USER, ZPL, NShiftServer, ShipmondoServer, shipping_settings
 from kiosk.conftest import kiosk_client
 from sqlalchemy import func, select, update
 
@@ -40,14 +40,7 @@ def station(server, tmp_path: Path, make_station, make_shop):  # type: ignore[no
         name=STATION,
         state_dir=tmp_path / "state",
         bench={"label_when_packed": True},
-        shipping={
-            "carrier": server.kind,
-            "api_url": server.url,
-            "api_user": USER,
-            "api_key": KEY,
-            "service": "P19",
-            "timeout_s": 0.5,
-        },
+        shipping=shipping_settings(server),
         printers=[
             {"name": "receipts", "kind": "simulated"},
             {"name": "labels", "kind": "simulated"},
