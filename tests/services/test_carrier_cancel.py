@@ -189,3 +189,23 @@ def test_r13_an_id_booked_with_another_carrier_than_the_stations_now_fails_sayin
         f"Parcel {parcel_id} was booked with Shipmondo, and this station now uses nShift: "
         "cancel shipment 1042-1-1 at Shipmondo."
     )
+
+
+def test_r13_the_demos_simulated_carrier_sends_its_cancel_with_nothing_to_do(
+    make_station, make_shop, tmp_path
+):
+    # The simulated carrier keeps no record: its booked id taken off is "cancelled" as sent,
+    # never left waiting on Tools -> Outgoing.
+    station = make_station(
+        name=STATION, state_dir=tmp_path / "state", shipping={"carrier": "simulated"}
+    )
+    shop = make_shop(station.store)
+    shop.product("A", number=1)
+    shop.order([("A", 1)], status="packing", reserve=True, order_id=1042)
+    client = kiosk_client(station)
+    parcel_id = fetch(client)
+    field(client, "", parcel_id)
+    station.outgoing_worker.step()
+    (row,) = cancels(station)
+    assert row.payload["carrier"] == "simulated" and row.payload["parcel_id"] == parcel_id
+    assert row.state is OutgoingState.SENT
