@@ -12,14 +12,15 @@ PAGE_PT = (288, 432)
 BOX_PT = (36, 300, 144, 72)
 
 
-def pdf_label(text: str = "PARCEL 1042") -> bytes:
-    """A one-page PDF 1.4 label: `BOX_PT` filled black, `text` in Helvetica beneath it."""
+def pdf_label(text: str = "PARCEL 1042", page_pt: tuple[int, int] = PAGE_PT) -> bytes:
+    """A one-page PDF 1.4 label `page_pt` large: `BOX_PT` filled black, `text` in Helvetica
+    beneath it."""
     x, y, w, h = BOX_PT
     content = f"0 0 0 rg {x} {y} {w} {h} re f BT /F1 18 Tf 36 250 Td ({text}) Tj ET".encode()
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {PAGE_PT[0]} {PAGE_PT[1]}] "
+        f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {page_pt[0]} {page_pt[1]}] "
         "/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>".encode(),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
         b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",

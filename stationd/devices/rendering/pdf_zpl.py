@@ -29,6 +29,8 @@ _POINTS_PER_MM = 72 / 25.4
 _ONES = "GHIJKLMNOPQRSTUVWXY"
 _TWENTIES = "ghijklmnopqrstuvwxyz"
 _MAX_RUN = 400
+#: The longest label ZPL's ``^LL`` can say, in dots.
+MAX_LENGTH_DOTS = 32000
 
 
 class PdfLabelError(ValueError):
@@ -68,12 +70,16 @@ def pdf_to_zpl(pdf: bytes, *, dpmm: int = 8, width_mm: float = 100, threshold: i
 
 
 def _page_label(page: Any, dpmm: int, width_mm: float, threshold: int) -> str:
-    width_pt, _ = page.get_size()
+    width_pt, height_pt = page.get_size()
     head = dpmm * 25.4 / 72  # dots per PDF unit at the print head's resolution
     scale = min(head, width_mm * dpmm / width_pt) if width_pt > 0 else head
     # PDFium rounds a bitmap's size up: a hair less keeps 288 pt × 1200/288 at 1200 dots, not
     # 1201 (wider than the stock).
     scale *= 1 - 1e-9
+    if height_pt * scale > MAX_LENGTH_DOTS:
+        # Refused before it is drawn: no label printer feeds that much, and the bitmap would
+        # be as big as the page is long.
+        raise PdfLabelError(f"a page {height_pt:.0f} pt long is no label")
     bitmap = page.render(scale=scale, grayscale=True, no_smoothpath=True)
     try:
         width, height, stride = bitmap.width, bitmap.height, bitmap.stride

@@ -31,7 +31,16 @@ def test_r16_a_pdf_label_narrower_than_the_stock_keeps_the_print_heads_scale():
     assert zpl.startswith(b"^XA^PW813^LL1220")
 
 
-@pytest.mark.parametrize("bad", [b"%PDF-1.4 label", b"", b"%PDF-1.4\n" + b"\x00" * 64])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"%PDF-1.4 label",
+        b"",
+        b"%PDF-1.4\n" + b"\x00" * 64,
+        pdf_label(page_pt=(288, 14400)),
+    ],
+    ids=["truncated", "empty", "zeros", "a page 5 m long"],
+)
 def test_r16_a_pdf_that_cant_be_read_is_refused(bad):
     with pytest.raises(PdfLabelError):
         pdf_to_zpl(bad)
