@@ -24,7 +24,6 @@ __all__ = ["PdfLabelError", "ascii_compressed", "pdf_to_zpl"]
 
 log = logging.getLogger(__name__)
 
-_POINTS_PER_MM = 72 / 25.4
 # ASCII compression's repeat counts: G..Y say 1..19, g..z say 20, 40 … 400.
 _ONES = "GHIJKLMNOPQRSTUVWXY"
 _TWENTIES = "ghijklmnopqrstuvwxyz"
