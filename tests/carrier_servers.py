@@ -4,7 +4,8 @@
 Each keeps a log of the bookings it made — what the tests count — and takes faults for its next
 `POST /shipments`: ``"429"`` (refused, `Retry-After`), ``"500"`` (refused, nothing booked),
 ``"timeout"`` (booked, then no answer until the test ends: past the client's timeout),
-``"malformed"`` (booked, answered with broken JSON), ``"pdf"`` (booked, a PDF label),
+``"malformed"`` (booked, answered with broken JSON), ``"pdf"`` (booked, its label the PDF in
+`pdf_label`: by default a broken one no reader can open),
 ``"late"`` (taken, but booked only when the test sets `commit_late`: a carrier still working on
 the request after the client gave up, so an early look-up finds nothing),
 ``"500-booked"`` (booked, then answered 500: a gateway that failed after the carrier committed),
@@ -52,6 +53,9 @@ def shipping_settings(server: CarrierServer) -> dict[str, Any]:
 
 class CarrierServer:
     """The common part: a threaded loopback server, Basic auth, the fault queue, the log."""
+
+    #: The label the "pdf" fault hands out.
+    pdf_label: bytes = b"%PDF-1.4 label"
 
     def __init__(self) -> None:
         self.bookings: list[dict[str, Any]] = []
@@ -217,7 +221,7 @@ class NShiftServer(CarrierServer):
         assert body["printConfig"]["target1Type"] == "zpl"
         shipment = body["shipment"]
         number = len(self.bookings) + 1
-        label = b"%PDF-1.4 label" if pdf else ZPL + f"^FD{number}".encode()
+        label = self.pdf_label if pdf else ZPL + f"^FD{number}".encode()
         made = {
             "id": str(9000 + number),
             "shipmentNo": f"40{number:08d}",
@@ -282,7 +286,7 @@ class ShipmondoServer(CarrierServer):
     def book(self, body: Any, query: dict[str, str], *, pdf: bool) -> Any:
         assert body["label_format"] == "10x19_zpl"
         number = len(self.bookings) + 1
-        label = b"%PDF-1.4 label" if pdf else ZPL + f"^FD{number}".encode()
+        label = self.pdf_label if pdf else ZPL + f"^FD{number}".encode()
         parcels = [
             {"weight": p["weight"], "pkg_no": sscc(number * 10 + i)}
             for i, p in enumerate(body["parcels"])

@@ -53,7 +53,8 @@ class ParcelBooking:
 class Shipment:
     """A booked shipment: the carrier's id for it, the station's reference, the parcel ids
     (one per parcel, in order) and the labels to print — ZPL documents as the carrier made
-    them; none when the station prints its own label for these ids (the simulated carrier)."""
+    them (or its PDF label rasterised into ZPL); none when the station prints its own label for
+    these ids (the simulated carrier)."""
 
     carrier_id: str
     reference: str

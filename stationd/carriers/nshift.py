@@ -24,8 +24,11 @@ after a restart and by every other station on the same database — a feed posit
 would have a second station start reading *now*, miss the first one's booking and book again.
 The station's reference goes in `orderNo` (and `senderReference`).
 
-Labels are ZPL: the station asks for ZPL, and an account that answers with PDF only is refused
-with a sentence saying so (PDF labels are not rasterised for the label printer).
+Labels are ZPL: the station asks for ZPL, and where the account can't print ZPL and nShift
+sends a PDF label instead, its pages are rasterised for the station's label printer — its dots
+per mm, on 100 mm stock — and go as ZPL graphic fields (devices/rendering/pdf_zpl.py). A PDF that
+can't be read is a sentence; the booking is noted before its labels are read, so asking again
+finds it and books nothing more.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from stationd.carriers.http_session import CarrierHttp, OutcomeUnknown
 from stationd.carriers.no_double_booking import book_once
 from stationd.core.documents import Address
 from stationd.core.text import sentence
+from stationd.devices.rendering.pdf_zpl import PdfLabelError, pdf_to_zpl
 from stationd.store.carrier_feed import SeenShipment
 
 if TYPE_CHECKING:
@@ -53,6 +57,8 @@ log = logging.getLogger(__name__)
 PRODUCTION_URL = "https://api.unifaun.com/rs-extapi/v1"
 #: How many pages of the feed one look-up reads at most (100 shipments each).
 MAX_PAGES = 50
+#: The print head a PDF label is rasterised for when no ZPL label printer is configured.
+DEFAULT_DPMM = 8
 
 
 class FeedRecord(Protocol):
@@ -81,6 +87,7 @@ class NShiftCarrier:
         sender_quick_id: str = "",
         label_media: str = "thermo-190",
         default_weight_g: int = 1000,
+        label_dpmm: int = DEFAULT_DPMM,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.http = http
@@ -90,6 +97,8 @@ class NShiftCarrier:
         self.sender_quick_id = sender_quick_id
         self.label_media = label_media
         self.default_weight_g = default_weight_g
+        #: The label printer's dots per mm: what a PDF label is rasterised for.
+        self.label_dpmm = label_dpmm
         self.sleep = sleep
         self._lock = threading.Lock()
 
@@ -106,6 +115,7 @@ class NShiftCarrier:
             sender_quick_id=shipping.sender_quick_id,
             label_media=shipping.label_media,
             default_weight_g=shipping.default_weight_g,
+            label_dpmm=label_printer_dpmm(settings),
         )
 
     # -- the Carrier protocol ------------------------------------------------------------------
@@ -156,9 +166,10 @@ class NShiftCarrier:
         except CarrierError:
             # nShift said 2xx, so it may well have booked: the look-up settles it.
             raise OutcomeUnknown("an answer without shipmentNo and parcelNo") from None
-        labels = tuple(self._documents(shipment.get("prints")))
-        # Noted at once: another station looking this reference up finds it without the feed.
+        # Noted at once: another station looking this reference up finds it without the feed,
+        # and so does this one when the labels below can't be read.
         self.record.note({booking.reference: _seen(shipment, made)})
+        labels = tuple(self._documents(shipment.get("prints")))
         log.info("nShift: %s booked as %s", booking.reference, made.carrier_id)
         return Shipment(made.carrier_id, made.reference, made.parcel_ids, labels)
 
@@ -229,14 +240,21 @@ class NShiftCarrier:
             else:
                 continue
             if payload.startswith(b"%PDF"):
-                raise CarrierError(
-                    sentence(
-                        "nShift sent the label as PDF, and this station prints only ZPL labels: "
-                        "let the nShift account print to a thermal (ZPL) printer."
-                    )
-                )
+                payload = self._rasterised(payload)
             documents.append(payload)
         return documents
+
+    def _rasterised(self, pdf: bytes) -> bytes:
+        """A PDF label as ZPL for the label printer; a sentence when it can't be read."""
+        try:
+            return pdf_to_zpl(pdf, dpmm=self.label_dpmm)
+        except PdfLabelError:
+            raise CarrierError(
+                sentence(
+                    "nShift sent the label as a PDF the station can't read: print it from "
+                    "nShift's site, or let the nShift account print to a thermal (ZPL) printer."
+                )
+            ) from None
 
     # -- the feed of printed shipments -----------------------------------------------------------
 
@@ -294,3 +312,11 @@ class NShiftCarrier:
 
 def _seen(data: dict[str, Any], shipment: Shipment) -> SeenShipment:
     return SeenShipment(str(data.get("id") or ""), shipment.carrier_id, shipment.parcel_ids)
+
+
+def label_printer_dpmm(settings: Settings) -> int:
+    """The dots per mm of the printer `[print] label` names, when it is a ZPL printer."""
+    for printer in settings.printers:
+        if printer.name == settings.print.label and printer.kind == "zpl":
+            return printer.dpmm
+    return DEFAULT_DPMM

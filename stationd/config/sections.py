@@ -410,7 +410,7 @@ class ShippingSettings:
     service: str = _str("", max_len=40)
     # nShift: the sender's quick id in the account (empty: the [shop] address is sent).
     sender_quick_id: str = _str("", max_len=40)
-    # nShift: the label printer's media (ZPL is asked for; a PDF-only account is refused).
+    # nShift: the label printer's media (ZPL is asked for; a PDF label is rasterised to ZPL).
     label_media: str = _str("thermo-190", max_len=40)
     # The weight booked for a parcel nobody weighed.
     default_weight_g: int = _int(1000, lo=1, hi=1_000_000)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from carrier_servers import KEY, SIGNED, USER, ZPL, FileServer, NShiftServer, ShipmondoServer
+from pdf_labels import PAGE_PT, box_dots, graphic_field, pdf_label
 
 from stationd.carriers import CarrierError, ParcelBooking, Shipment
 from stationd.carriers.http_session import CarrierHttp, retry_after_s
@@ -259,11 +260,43 @@ def test_r13_the_key_never_reaches_the_log_of_a_good_booking(carrier, caplog):
     assert KEY not in caplog.text and "Authorization" not in caplog.text
 
 
-def test_r16_a_pdf_label_is_refused_with_a_sentence(kind, carrier, server):
-    server.faults.append("pdf")
+def test_r16_shipmondo_refuses_a_pdf_label_with_a_sentence(waits, tmp_path):
+    server = ShipmondoServer()
+    try:
+        server.faults.append("pdf")
+        with pytest.raises(CarrierError) as err:
+            make_carrier("shipmondo", server, waits, tmp_path).book(booking())
+        assert "prints only ZPL labels" in str(err.value)
+    finally:
+        server.close()
+
+
+def test_r16_nshift_rasterises_a_pdf_label_into_a_zpl_graphic_field(nshift_server, waits, tmp_path):
+    nshift_server.pdf_label = pdf_label()
+    nshift_server.faults.append("pdf")
+    carrier = make_carrier("nshift", nshift_server, waits, tmp_path)
+    carrier.label_dpmm = 8
+    (label,) = carrier.book(booking()).labels
+    # 4×6" at 8 dots/mm is 813 dots: shrunk to the 100 mm stock, 800 × 1200 dots.
+    assert label.startswith(b"^XA^PW800^LL1200") and label.rstrip().endswith(b"^XZ")
+    total, row_bytes, dots = graphic_field(label)
+    assert (total, row_bytes, len(dots)) == (100 * 1200, 100, 1200)
+    box = box_dots(dots, 800 / PAGE_PT[0])
+    assert sum(map(sum, box)) == len(box) * len(box[0])  # the box is black, every dot of it
+    assert not any(dots[40][:800]) and not any(row[700] for row in dots)  # the margins white
+
+
+def test_r16_nshift_says_so_when_its_pdf_label_cant_be_read_and_books_no_more(
+    nshift_server, waits, tmp_path
+):
+    nshift_server.faults.append("pdf")  # a PDF no reader opens
+    carrier = make_carrier("nshift", nshift_server, waits, tmp_path)
     with pytest.raises(CarrierError) as err:
         carrier.book(booking())
-    assert "prints only ZPL labels" in str(err.value)
+    assert "PDF the station can't read" in str(err.value)
+    with pytest.raises(CarrierError):  # asked again: found by its reference, not booked again
+        carrier.book(booking())
+    assert len(nshift_server.bookings) == 1 and posts(nshift_server) == 1
 
 
 def test_r13_an_unreachable_carrier_is_a_sentence(kind, waits, tmp_path):
