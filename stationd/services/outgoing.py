@@ -375,6 +375,9 @@ class OutgoingWorker:
             item, reason, wait_s = lane.unrecorded[0]
             self._record(item, reason, wait_s=wait_s)
             lane.unrecorded.pop(0)
+        pause = self._until_due(kinds)
+        if pause > 0:
+            return pause
         with self.store.write() as conn:
             due = rows.claim_due(conn, self.station, utcnow(), kinds=kinds)
         for item in due:
@@ -383,8 +386,11 @@ class OutgoingWorker:
                 self._record(item, None, retry_now=True)
                 continue
             self._send(lane, item)
-        if due:
-            return 0.0
+        return 0.0 if due else self._until_due(kinds)
+
+    def _until_due(self, kinds: list[str]) -> float:
+        # Read first: a lane that looks and finds nothing takes no write lock (on SQLite the
+        # one the bench's scans wait for), however many lanes poll.
         with self.store.read() as conn:
             next_at = rows.next_due_at(conn, kinds)
         if next_at is None:

@@ -368,3 +368,20 @@ def test_r14_a_stalled_fiken_never_holds_up_the_customers_notice_nor_the_shops_w
     finally:
         worker.stop()
         fiken.close()
+
+
+def test_a_lane_puts_back_only_its_own_kinds_cut_off_sends(store, order_id, smtp, hooks):
+    report_in, _ = outbox(store, settings(smtp, hooks))
+    report_in.report([DeliveryRequest(order_id, ["CS000000014SE"], everything(store, order_id))])
+    with store.write() as conn:  # the webhook lane is sending these right now
+        taken = rows.claim_due(conn, "bench-1", utcnow(), kinds=[WEBHOOK_KIND])
+    assert len(taken) == 2
+    notices_only = Senders()
+    notices_only.register(NOTICE_KIND, SmtpSender(settings(smtp).mail, "Fjällbutiken AB"))
+    # The notice lane (re)starting: it puts back and sends its own kind, never the webhooks.
+    OutgoingWorker(store, notices_only, "bench-1", backoff=NOW_AGAIN).step()
+
+    assert len(smtp.messages) == 1 and not hooks.events
+    for row in taken:
+        still, tries = state_of(store, row.event_id)
+        assert still.state is OutgoingState.SENDING and tries == []
