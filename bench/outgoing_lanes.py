@@ -102,7 +102,8 @@ def run(args: argparse.Namespace) -> dict:
                 "webhooks": {"url": hooks.url, "secret": WEBHOOK_SECRET},
                 "accounting": {
                     "send_to": "fiken", "api_url": fiken.url, "api_token": TOKEN,
-                    "company_slug": SLUG,
+                    "company_slug": SLUG, "sales_accounts": "25=3000 15=3030",
+                    "vat_accounts": "25=2700 15=2701",
                 },
             }
         )  # fmt: skip
