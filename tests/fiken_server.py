@@ -6,9 +6,11 @@ stationd/accounting/fiken.py), for the accounting adapter's tests.
 required (401 otherwise). The server keeps a log of the sales it made — what the tests count —
 and takes faults for its next POST: ``"429"`` (refused, `Retry-After`), ``"500"`` (refused,
 nothing made), ``"timeout"`` (made, then no answer until the test ends: past the client's
-timeout), ``"malformed"`` (made, answered 201 with a broken JSON body), ``"500-made"`` (made,
-then answered 500), ``"400"`` (refused as bad content). ``"ignore-filter"``: the look-up
-ignores `saleNumber` and lists every sale, as an API that drops an unknown filter would.
+timeout), ``"stall"`` (made, `stalled` set, then no answer until the test sets `release`: a
+Fiken slow for as long as the test needs, the client's timeout set past it), ``"malformed"``
+(made, answered 201 with a broken JSON body), ``"500-made"`` (made, then answered 500),
+``"400"`` (refused as bad content). ``"ignore-filter"``: the look-up ignores `saleNumber` and
+lists every sale, as an API that drops an unknown filter would.
 ``delay_s``: each sale made is answered that many seconds later (a send the station can be
 killed in, after the sale exists). ``keep_doubles``: a second sale of one number is made too,
 as an API that does not check would, so that counting the sales by number
@@ -19,6 +21,7 @@ hiding it behind a 400.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -39,6 +42,7 @@ class FikenServer(CarrierServer):
         self.ignore_filter = False
         self.keep_doubles = False
         self.delay_s = 0.0
+        self.stalled = threading.Event()  # set once a "stall" fault holds its answer
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/v2"
 
     def posts(self) -> int:
@@ -87,6 +91,10 @@ class FikenServer(CarrierServer):
         location = {"Location": f"{self.url}/companies/{SLUG}/sales/{sale_id}"}
         if self.delay_s:
             time.sleep(self.delay_s)
+        if fault == "stall":
+            self.stalled.set()
+            self.release.wait(60)
+            return self.answer(req, 201, b"", location)
         if fault == "timeout":
             self.release.wait(10)  # made; the client gave up long ago
             return self.answer(req, 201, b"", location)

@@ -19,7 +19,8 @@ settlement account (1570 by default, as the Norwegian guide books it), one line 
 (the rate's net and VAT as the record computed them, on its sales account). Fiken keeps the
 books in NOK: a record in another currency is not sent, and the result says so.
 
-Fiken allows one request at a time per user: the outbox's worker sends one record at a time.
+Fiken allows one request at a time per user: the outbox's invoice lane sends one record at a
+time.
 """
 
 from __future__ import annotations

@@ -1,14 +1,15 @@
-"""Outgoing things (issue 13 section 4): written with the change they tell about, sent by one
-worker, each try recorded.
+"""Outgoing things (issue 13 section 4): written with the change they tell about, sent by a
+worker with a lane per receiver, each try recorded.
 
 - `OutgoingQueue` writes the rows, in the caller's transaction: the customer's shipping notice
   (R14) and the `delivery.reported` / `order.shipped` webhooks at report-in, `order.packed`
   when the bench closes an order packed — only the kinds a sender is configured for.
-- `OutgoingWorker` is one thread (started by the station like a printer's worker) that claims
-  the due rows (`sending`, committed, before anything goes), hands each to the sender of its
-  kind (`Senders`: kind → sender; the invoice record's accounting send registers its own) and
-  records the try: sent, or failed with its reason and a jittered back-off, or `failed` for
-  good after `max_attempts` tries, left for a person on the Tools page.
+- `OutgoingWorker` runs one lane — a thread, started by the station like a printer's worker —
+  per kind (`Senders`: kind → sender; the invoice record's accounting send registers its own),
+  so a slow or failing receiver holds up only its own rows. A lane claims its kind's due rows
+  (`sending`, committed, before anything goes), hands each to the kind's sender and records
+  the try: sent, or failed with its reason and a jittered back-off, or `failed` for good after
+  `max_attempts` tries, left for a person on the Tools page.
 
 At least once, with one id: a row the station was sending when it was killed goes again at the
 next start (`release_interrupted`) with the same event id — the mail's Message-ID, the
@@ -20,8 +21,9 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -256,8 +258,28 @@ class OutgoingQueue:
         return written
 
 
+@dataclass
+class _Lane:
+    """One receiver's share of the worker: its thread, its wake-up and the tries of its kind
+    whose record did not commit yet."""
+
+    kind: str
+    wake: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    #: Whether this lane's rows a stop left `sending` were put back since it (re)started.
+    released: bool = False
+    #: Tries whose record did not commit (the database went away): recorded first.
+    unrecorded: list[tuple[OutgoingItem, str | None, float]] = field(default_factory=list)
+
+
 class OutgoingWorker:
-    """The one thread that sends the due outgoing rows; `start()` / `stop()` / `notify()`."""
+    """Sends the due outgoing rows, one lane (thread) per kind; `start()` / `stop()` /
+    `notify()`, or `step()` to send what is due now in the caller's thread.
+
+    A lane per kind because each kind has its own receiver: a Fiken that stalls (its timeout,
+    the adapter's look-up and pause before the next try) holds up only the invoice rows, never
+    the customer's notice nor the shop's webhooks. Within a lane rows go one at a time, oldest
+    due first (Fiken allows one request at a time)."""
 
     def __init__(
         self,
@@ -277,62 +299,85 @@ class OutgoingWorker:
         self.availability = availability or DatabaseAvailability()
         self.idle_recheck_s = idle_recheck_s
         self.spread = spread
-        self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._released = False
-        #: Tries whose record did not commit (the database went away): recorded first.
-        self._unrecorded: list[tuple[OutgoingItem, str | None]] = []
+        self._lanes: dict[str, _Lane] = {}
+        self._running = False
 
     def start(self) -> None:
-        if self._thread is not None or not self.senders.kinds:
+        if self._running or not self.senders.kinds:
             return
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="outgoing", daemon=True)
-        self._thread.start()
+        self._running = True
+        for lane in self._all_lanes():
+            lane.thread = threading.Thread(
+                target=self._run, args=(lane,), name=f"outgoing-{lane.kind}", daemon=True
+            )
+            lane.thread.start()
 
     def stop(self, timeout_s: float = 10) -> None:
         self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout_s)
-            self._thread = None
+        self.notify()
+        # One deadline for all lanes: a stop waits for the slowest send, not their sum.
+        deadline = time.monotonic() + timeout_s
+        for lane in list(self._lanes.values()):
+            if lane.thread is not None:
+                lane.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+                lane.thread = None
+        self._running = False
         self.senders.close()
 
     def notify(self) -> None:
         """New rows are committed (or a person asked for a resend): look now."""
-        self._wake.set()
-
-    def _run(self) -> None:
-        log.info("outgoing: worker started (%s)", ", ".join(self.senders.kinds))
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                pause = self.step()
-            except Exception as err:
-                if not self.availability.lost(err, "outgoing"):
-                    log.exception("outgoing: a step failed")
-                # Rows this step claimed and never tried are this station's `sending` ones:
-                # the next step puts them back, as a start does.
-                self._released = False
-                pause = 1.0
-            if pause > 0 and not self._stopping.is_set():
-                self._wake.wait(pause)
-        log.info("outgoing: worker stopped")
+        for lane in list(self._lanes.values()):
+            lane.wake.set()
 
     def step(self) -> float:
-        """Send what is due now; return how long to wait before looking again (0: at once)."""
-        if not self._released:
+        """Send what is due now, kind after kind, in the caller's thread; return how long to
+        wait before looking again (0: at once)."""
+        return min((self._step(lane) for lane in self._all_lanes()), default=self.idle_recheck_s)
+
+    def _all_lanes(self) -> list[_Lane]:
+        for kind in self.senders.kinds:
+            self._lanes.setdefault(kind, _Lane(kind))
+        return list(self._lanes.values())
+
+    def _run(self, lane: _Lane) -> None:
+        log.info("outgoing: %s lane started", lane.kind)
+        while not self._stopping.is_set():
+            lane.wake.clear()
+            try:
+                pause = self._step(lane)
+            except Exception as err:
+                if not self.availability.lost(err, f"outgoing {lane.kind}"):
+                    log.exception("outgoing: a %s step failed", lane.kind)
+                # Rows this step claimed and never tried are this station's `sending` ones
+                # of this kind: the next step puts them back, as a start does.
+                lane.released = False
+                pause = 1.0
+            if pause > 0 and not self._stopping.is_set():
+                lane.wake.wait(pause)
+        log.info("outgoing: %s lane stopped", lane.kind)
+
+    def _step(self, lane: _Lane) -> float:
+        kinds = [lane.kind]
+        if not lane.released:
+            # This kind only: the other lanes' `sending` rows are being sent right now.
             with self.store.write() as conn:
-                again = rows.release_interrupted(conn, self.station, utcnow(), INTERRUPTED)
+                again = rows.release_interrupted(
+                    conn, self.station, utcnow(), INTERRUPTED, kinds=kinds
+                )
             if again:
-                log.warning("outgoing: %d send(s) cut off by the last stop go again", again)
-            self._released = True
-        while self._unrecorded:
-            item, reason = self._unrecorded[0]
-            self._record(item, reason)
-            self._unrecorded.pop(0)
-        kinds = self.senders.kinds
+                log.warning(
+                    "outgoing: %d %s send(s) cut off by the last stop go again", again, lane.kind
+                )
+            lane.released = True
+        while lane.unrecorded:
+            item, reason, wait_s = lane.unrecorded[0]
+            self._record(item, reason, wait_s=wait_s)
+            lane.unrecorded.pop(0)
+        pause = self._until_due(kinds)
+        if pause > 0:
+            return pause
         with self.store.write() as conn:
             due = rows.claim_due(conn, self.station, utcnow(), kinds=kinds)
         for item in due:
@@ -340,16 +385,19 @@ class OutgoingWorker:
                 # Claimed and not tried: back to pending, for this or the next start.
                 self._record(item, None, retry_now=True)
                 continue
-            self._send(item)
-        if due:
-            return 0.0
+            self._send(lane, item)
+        return 0.0 if due else self._until_due(kinds)
+
+    def _until_due(self, kinds: list[str]) -> float:
+        # Read first: a lane that looks and finds nothing takes no write lock (on SQLite the
+        # one the bench's scans wait for), however many lanes poll.
         with self.store.read() as conn:
             next_at = rows.next_due_at(conn, kinds)
         if next_at is None:
             return self.idle_recheck_s
         return max(0.0, min(self.idle_recheck_s, (next_at - utcnow()).total_seconds()))
 
-    def _send(self, item: OutgoingItem) -> None:
+    def _send(self, lane: _Lane, item: OutgoingItem) -> None:
         sender = self.senders.get(item.kind)
         assert sender is not None, "only registered kinds are claimed"
         reason: str | None = None
@@ -371,7 +419,7 @@ class OutgoingWorker:
         except Exception:
             # Kept until the database takes it; a stop meanwhile leaves the row `sending`,
             # and the next start sends it again with the same id.
-            self._unrecorded.append((item, reason))
+            lane.unrecorded.append((item, reason, wait_s))
             raise
 
     def _record(

@@ -172,13 +172,18 @@ def mark_failed(
     _attempt(conn, row_id, station, at, "failed", reason)
 
 
-def release_interrupted(conn: Connection, station: str, at: datetime, reason: str) -> int:
-    """Put back to `pending` (due at once) the rows `station`'s worker was sending when it
-    stopped: sent or not, they go again with the same event id. Returns how many."""
+def release_interrupted(
+    conn: Connection, station: str, at: datetime, reason: str, *, kinds: list[str]
+) -> int:
+    """Put back to `pending` (due at once) the rows of `kinds` `station`'s worker was sending
+    when it stopped: sent or not, they go again with the same event id. Returns how many.
+    Only `kinds`: the worker's lane of another kind may be sending its rows right now."""
     stuck = list(
         conn.execute(
             select(outgoing.c.id).where(
-                outgoing.c.state == OutgoingState.SENDING.value, outgoing.c.sending_by == station
+                outgoing.c.state == OutgoingState.SENDING.value,
+                outgoing.c.sending_by == station,
+                outgoing.c.kind.in_(kinds),
             )
         ).scalars()
     )

@@ -7,16 +7,22 @@ what went out is known when it returns."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 import pytest
+from fiken_server import SLUG, TOKEN, FikenServer
 from outgoing_servers import SMTP_PASSWORD, WEBHOOK_SECRET, SmtpServer, WebhookServer
 from sqlalchemy import update
 
+from stationd.accounting.fiken import FikenSender
 from stationd.clock import utcnow
 from stationd.config import settings_from_dict
-from stationd.core.outgoing import NOTICE_KIND, WEBHOOK_KIND, OutgoingState
+from stationd.config.accounting import AccountingSettings
+from stationd.core.invoices import Books
+from stationd.core.outgoing import INVOICE_KIND, NOTICE_KIND, WEBHOOK_KIND, OutgoingState
 from stationd.events import ScanRead
+from stationd.services.invoice_send import InvoiceSender
 from stationd.services.notice_mail import SmtpSender
 from stationd.services.outgoing import Backoff, OutgoingQueue, OutgoingWorker, Senders, resend
 from stationd.services.report_in import DeliveryRequest, ReportIn, Weighing
@@ -296,3 +302,86 @@ def test_r12_an_order_closed_packed_at_the_bench_fires_order_packed(store, bus, 
     [got] = hooks.events.values()
     assert got[0]["type"] == "order.packed" and got[0]["order_id"] == order_id
     assert got[0]["parcel_ids"] == ["CS000000014SE"]
+
+
+def wait_until(what, *, why: str, within_s: float = 30.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not what():
+        assert time.monotonic() < deadline, f"never happened: {why}"
+        time.sleep(0.02)
+
+
+def test_r14_a_stalled_fiken_never_holds_up_the_customers_notice_nor_the_shops_webhooks(
+    store, order_id, smtp, hooks
+):
+    fiken = FikenServer()
+    config = settings(smtp, hooks)
+    senders = Senders()
+    senders.register(NOTICE_KIND, SmtpSender(config.mail, config.shop.name))
+    senders.register(WEBHOOK_KIND, WebhookSender(config.webhooks))
+    # The client's timeout is past anything the test waits: only the test ends the stall.
+    accounting = AccountingSettings(
+        send_to="fiken", api_url=fiken.url, api_token=TOKEN, company_slug=SLUG, timeout_s=120
+    )
+    senders.register(INVOICE_KIND, InvoiceSender(store, FikenSender.from_settings(accounting)))
+    report_in = ReportIn(
+        store,
+        None,
+        "bench-1",
+        weighing=WEIGHING,
+        outgoing=OutgoingQueue(store, senders, tracking_url=config.mail.tracking_url),
+        books=Books(sales_accounts={25: "3000"}, vat_accounts={25: "2700"}),
+    )
+    worker = OutgoingWorker(store, senders, "bench-1", backoff=NOW_AGAIN)
+    report_in.outgoing.wake = worker.notify
+    with store.write() as conn:
+        conn.execute(update(orders).where(orders.c.id == order_id).values(currency="NOK"))
+    fiken.faults.append("stall")  # Fiken makes the sale and does not answer
+    worker.start()
+    try:
+        ids = lines(store, order_id)
+        [done] = report_in.report([DeliveryRequest(order_id, ["CS000000014SE"], {ids["A"]: 1})])
+        assert done.ok
+        with store.read() as conn:
+            written = {row.kind: row for row in rows.listed(conn)}
+        # Written before the notice and the webhook: a worker that sends in order would
+        # have them wait for Fiken.
+        assert written[INVOICE_KIND].id < written[NOTICE_KIND].id < written[WEBHOOK_KIND].id
+
+        wait_until(lambda: len(smtp.messages) == 1, why="the notice reaches the mail server")
+        wait_until(lambda: len(hooks.ids()) == 1, why="the webhook reaches the shop")
+
+        assert fiken.stalled.is_set() and not fiken.release.is_set()
+        [message] = smtp.parsed()
+        assert message["Message-ID"] == f"<{written[NOTICE_KIND].event_id}@shop.example>"
+        assert hooks.ids() == {written[WEBHOOK_KIND].event_id}
+        invoice, tries = state_of(store, written[INVOICE_KIND].event_id)
+        assert invoice.state is OutgoingState.SENDING and tries == [], "Fiken still holds it"
+
+        fiken.release.set()  # Fiken answers at last: the invoice row is sent, one sale
+        wait_until(
+            lambda: state_of(store, invoice.event_id)[0].state is OutgoingState.SENT,
+            why="the invoice row is recorded sent",
+        )
+        assert [s["saleNumber"] for s in fiken.sales] == ["A-1"] and fiken.posts() == 1
+        assert len(smtp.messages) == 1 and all(len(got) == 1 for got in hooks.events.values())
+    finally:
+        worker.stop()
+        fiken.close()
+
+
+def test_a_lane_puts_back_only_its_own_kinds_cut_off_sends(store, order_id, smtp, hooks):
+    report_in, _ = outbox(store, settings(smtp, hooks))
+    report_in.report([DeliveryRequest(order_id, ["CS000000014SE"], everything(store, order_id))])
+    with store.write() as conn:  # the webhook lane is sending these right now
+        taken = rows.claim_due(conn, "bench-1", utcnow(), kinds=[WEBHOOK_KIND])
+    assert len(taken) == 2
+    notices_only = Senders()
+    notices_only.register(NOTICE_KIND, SmtpSender(settings(smtp).mail, "Fjällbutiken AB"))
+    # The notice lane (re)starting: it puts back and sends its own kind, never the webhooks.
+    OutgoingWorker(store, notices_only, "bench-1", backoff=NOW_AGAIN).step()
+
+    assert len(smtp.messages) == 1 and not hooks.events
+    for row in taken:
+        still, tries = state_of(store, row.event_id)
+        assert still.state is OutgoingState.SENDING and tries == []
