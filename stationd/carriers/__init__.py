@@ -64,7 +64,12 @@ class Shipment:
 
 class CarrierError(Exception):
     """The carrier could not book, find or cancel; `err.args[0]` is a sentence for the packer
-    (a core `Text`, so the kiosk says it in the packer's language)."""
+    (a core `Text`, so the kiosk says it in the packer's language). `final`: asking again can't
+    help (the carrier's API does not offer it), as opposed to a network or server fault."""
+
+    def __init__(self, reason: object, *, final: bool = False) -> None:
+        super().__init__(reason)
+        self.final = final
 
 
 class Carrier(Protocol):

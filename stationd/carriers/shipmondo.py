@@ -118,7 +118,8 @@ class ShipmondoCarrier:
                 "Shipmondo's API can't cancel a booked shipment: cancel shipment {id} in "
                 "Shipmondo.",
                 id=shipment.carrier_id,
-            )
+            ),
+            final=True,
         )
 
     # -- creating ------------------------------------------------------------------------------

@@ -45,7 +45,8 @@ class CarrierCancelSender:
                     booked=booked_with,
                     carrier=self.carrier.name,
                     reference=reference,
-                )
+                ),
+                final=True,
             )
         try:
             shipment = self.carrier.look_up(reference)
@@ -54,5 +55,5 @@ class CarrierCancelSender:
                 return
             self.carrier.cancel(shipment)
         except CarrierError as err:
-            raise SendFailed(err.args[0]) from None
+            raise SendFailed(err.args[0], final=err.final) from None
         log.info("%s: %s (parcel %s) cancelled", self.carrier.name, reference, parcel_id)

@@ -69,12 +69,14 @@ class SendFailed(Exception):
     """A try that did not reach its receiver, or that the receiver refused; `reason` is kept
     on the row (never a credential) — a core sentence, so the Tools page says it in the
     reader's language. `wait_s`: how long the receiver asked the station to wait before the
-    next try (Retry-After), else 0."""
+    next try (Retry-After), else 0. `final`: another try can't help (the receiver can't do
+    it at all): the row is `failed` for a person at once."""
 
-    def __init__(self, reason: str, wait_s: float = 0.0) -> None:
+    def __init__(self, reason: str, wait_s: float = 0.0, *, final: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.wait_s = wait_s
+        self.final = final
 
 
 class Sender(Protocol):
@@ -269,7 +271,7 @@ class _Lane:
     #: Whether this lane's rows a stop left `sending` were put back since it (re)started.
     released: bool = False
     #: Tries whose record did not commit (the database went away): recorded first.
-    unrecorded: list[tuple[OutgoingItem, str | None, float]] = field(default_factory=list)
+    unrecorded: list[tuple[OutgoingItem, str | None, float, bool]] = field(default_factory=list)
 
 
 class OutgoingWorker:
@@ -372,8 +374,8 @@ class OutgoingWorker:
                 )
             lane.released = True
         while lane.unrecorded:
-            item, reason, wait_s = lane.unrecorded[0]
-            self._record(item, reason, wait_s=wait_s)
+            item, reason, wait_s, final = lane.unrecorded[0]
+            self._record(item, reason, wait_s=wait_s, final=final)
             lane.unrecorded.pop(0)
         pause = self._until_due(kinds)
         if pause > 0:
@@ -402,11 +404,12 @@ class OutgoingWorker:
         assert sender is not None, "only registered kinds are claimed"
         reason: str | None = None
         wait_s = 0.0
+        final = False
         try:
             sender.send(item)
         except SendFailed as err:
             log.warning("outgoing: %s %s failed: %s", item.kind, item.event_id, err)
-            reason, wait_s = err.reason or type(err).__name__, err.wait_s
+            reason, wait_s, final = err.reason or type(err).__name__, err.wait_s, err.final
         except Exception as err:  # a sender's bug must not stop the others
             log.exception("outgoing: %s %s: the sender failed", item.kind, item.event_id)
             reason = sentence(
@@ -415,11 +418,11 @@ class OutgoingWorker:
         else:
             log.info("outgoing: %s %s sent", item.kind, item.event_id)
         try:
-            self._record(item, reason, wait_s=wait_s)
+            self._record(item, reason, wait_s=wait_s, final=final)
         except Exception:
             # Kept until the database takes it; a stop meanwhile leaves the row `sending`,
             # and the next start sends it again with the same id.
-            lane.unrecorded.append((item, reason, wait_s))
+            lane.unrecorded.append((item, reason, wait_s, final))
             raise
 
     def _record(
@@ -429,6 +432,7 @@ class OutgoingWorker:
         *,
         retry_now: bool = False,
         wait_s: float = 0.0,
+        final: bool = False,
     ) -> None:
         now = utcnow()
         with self.store.write() as conn:
@@ -439,7 +443,7 @@ class OutgoingWorker:
                 rows.release_one(conn, item.id, now)
                 return
             tries = item.attempts + 1
-            if gives_up(tries, self.backoff.max_attempts):
+            if final or gives_up(tries, self.backoff.max_attempts):
                 next_at = None
             else:
                 wait = retry_delay_s(

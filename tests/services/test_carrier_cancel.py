@@ -33,8 +33,7 @@ def make(make_station, make_shop, tmp_path: Path, server) -> Station:  # type: i
         name=STATION,
         state_dir=tmp_path / "state",
         shipping=shipping_settings(server),
-        # One try: a refusal is `failed` for a person at once (the back-off is outgoing's).
-        outgoing={"max_attempts": 1},
+        # The default tries (12): a carrier that can't cancel at all is `failed` at the first.
     )
     shop = make_shop(station.store)
     shop.product("A", name="Termos", number=1)
