@@ -10,6 +10,9 @@ import click
 
 from stationd.cli.root import _clear_errors, _settings, main
 
+#: How many references of the records left out (another currency) the summary names.
+SHOWN_LEFT_OUT = 5
+
 
 def _day(value: str, option: str) -> date:
     try:
@@ -71,9 +74,17 @@ def export_sie_command(
         click.echo(
             f"{made.vouchers} voucher(s) from {start} to {end} written to {where}.", err=True
         )
+        # One line per other currency, not one per record: a shop selling in two currencies
+        # leaves out hundreds in a month.
+        by_currency: dict[str, list[str]] = {}
         for reference, other in made.left_out:
+            by_currency.setdefault(other, []).append(reference)
+        for other, references in by_currency.items():
+            named = ", ".join(references[:SHOWN_LEFT_OUT])
+            if len(references) > SHOWN_LEFT_OUT:
+                named += f" and {len(references) - SHOWN_LEFT_OUT} more"
             click.echo(
-                f"left out: {reference} is in {other}, not {books_currency} "
-                f"(export it with --currency {other})",
+                f"left out: {len(references)} record(s) in {other}, not {books_currency}: "
+                f"{named} (export them with --currency {other})",
                 err=True,
             )

@@ -252,8 +252,9 @@ def test_r16_stationd_export_sie_writes_the_demos_records_to_a_file(tmp_path, co
     # Every record is in one of the two files, none in both.
     sek_count = len(sie.vouchers)
     nok_count = len(read_sie(nok.stdout_bytes).vouchers)
-    assert result.stderr.count("left out:") == nok_count
-    assert nok.stderr.count("left out:") == sek_count
+    assert f"left out: {nok_count} record(s) in NOK, not SEK: A-" in result.stderr
+    assert f"left out: {sek_count} record(s) in SEK, not NOK: A-" in nok.stderr
+    assert result.stderr.count("left out:") == nok.stderr.count("left out:") == 1
 
 
 def test_r16_export_sie_with_bad_dates_is_one_clear_line(config):
