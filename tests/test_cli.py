@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -49,8 +50,34 @@ def test_every_command_has_help(command):
     assert result.exit_code == 0 and "Usage:" in result.output
 
 
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo shop built by `stationd demo` for the module; each test gets a copy."""
+    state = tmp_path_factory.mktemp("demo-template") / "state"
+    result = run("demo", "--state-dir", str(state), "--no-serve")
+    assert result.exit_code == 0, result.output
+    return state
+
+
 @pytest.fixture
-def demo_shop(tmp_path: Path, config: Path) -> Path:
+def demo_shop(tmp_path: Path, config: Path, demo_template: Path) -> Path:
+    # The demo's files, not its FIFO (the simulated scanner makes it anew) nor its own config
+    # (it names the template's folder; `config` names this test's).
+    shutil.copytree(
+        demo_template,
+        tmp_path / "state",
+        ignore=lambda folder, names: [
+            n
+            for n in names
+            if n == "stationd.toml" or stat.S_ISFIFO(os.lstat(Path(folder, n)).st_mode)
+        ],
+    )
+    return config
+
+
+@pytest.fixture
+def demo_run(tmp_path: Path, config: Path) -> Path:
+    """A demo made by `stationd demo` for this test alone: for what the command itself writes."""
     result = run("demo", "--state-dir", str(tmp_path / "state"), "--no-serve")
     assert result.exit_code == 0, result.output
     return config
@@ -113,7 +140,7 @@ def test_demo_makes_a_believable_shop(tmp_path, demo_shop):
 
 
 def test_r19_demo_scanner_port_reads_a_serial_scanner_next_to_the_fifo(
-    tmp_path, demo_shop, monkeypatch, ptys
+    tmp_path, demo_run, monkeypatch, ptys
 ):
     from bus_waits import next_event
 
@@ -242,7 +269,7 @@ def test_devices_lists_what_is_attached_and_what_config_uses(tmp_path):
     assert "printer receipts (escpos, network)" in result.output
 
 
-def test_demo_writes_its_settings_so_the_other_commands_reach_its_shop(tmp_path, demo_shop):
+def test_demo_writes_its_settings_so_the_other_commands_reach_its_shop(tmp_path, demo_run):
     written = tmp_path / "state" / "stationd.toml"
     assert written.stat().st_mode & 0o777 == 0o600  # it may hold the kiosk's token
     found = run("orders", "search", "--status", "packing", config=written)
@@ -279,7 +306,7 @@ def test_demo_off_loopback_asks_for_a_token(tmp_path):
     assert f'token = "{token}"' in (state / "stationd.toml").read_text()
 
 
-def test_r8_a_trace_nobody_reads_any_more_still_runs_to_the_end(tmp_path, demo_shop):
+def test_r8_a_trace_nobody_reads_any_more_still_runs_to_the_end(tmp_path, demo_run):
     # `stationd packscript --trace | head`: the reader goes; the run must not stop with it.
     written = tmp_path / "state" / "stationd.toml"
     for command in (["packscript", "--trace"], ["orders", "search"]):
