@@ -40,6 +40,7 @@ def export_sie_command(
     """The invoice records issued in a date range as an SIE 4I file (CP437, for a Swedish
     accounting program's voucher import)."""
     from stationd.clock import utcnow
+    from stationd.core.money import books_currency
     from stationd.services.sie_export import export_sie
     from stationd.store.database import Store
 
@@ -47,7 +48,7 @@ def export_sie_command(
         settings = _settings(ctx)
         start, end = _day(first, "--from"), _day(last, "--to")
         shop = settings.shop
-        books_currency = (currency or ("NOK" if shop.country == "NO" else "SEK")).upper()
+        books = (currency or books_currency(shop.country)).upper()
         store = Store(settings.database_url(), busy_timeout_s=settings.database.busy_timeout_s)
         store.upgrade()
         try:
@@ -56,7 +57,7 @@ def export_sie_command(
                 start,
                 end,
                 company_name=shop.name,
-                currency=books_currency,
+                currency=books,
                 org_number=shop.org_number,
                 today=utcnow().astimezone().date(),
             )
@@ -84,7 +85,7 @@ def export_sie_command(
             if len(references) > SHOWN_LEFT_OUT:
                 named += f" and {len(references) - SHOWN_LEFT_OUT} more"
             click.echo(
-                f"left out: {len(references)} record(s) in {other}, not {books_currency}: "
+                f"left out: {len(references)} record(s) in {other}, not {books}: "
                 f"{named} (export them with --currency {other})",
                 err=True,
             )

@@ -9,11 +9,19 @@ code (a Norwegian order on Swedish paper reads "3 615,00 NOK"), the euro by its 
 
 from __future__ import annotations
 
+from stationd.core.locales import customer_language
+
 NBSP = "\u00a0"
 #: The currency "kr" means in each language.
 HOME_CURRENCY = {"sv": "SEK", "nb": "NOK"}
 #: Signs that name one currency in every language.
 SIGNS = {"EUR": "€"}
+
+
+def books_currency(country: str) -> str:
+    """The currency a shop in `country` keeps its books in (R16's invoice records, the SIE
+    file): its home currency — NOK in Norway — and SEK elsewhere, SIE being Swedish."""
+    return HOME_CURRENCY.get(customer_language(country), "SEK")
 
 
 def money_unit(currency: str, language: str = "sv") -> str:
