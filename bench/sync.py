@@ -640,6 +640,15 @@ def outcomes_of(path: Path, order_id: int) -> str:
     return counted + ("; refused: " + " | ".join(refusals) if refusals else "")
 
 
+def tear_down(procs: list, proxy: Proxy, folder: Path) -> None:
+    """End a run's bench processes, the proxy and their folder (a run that failed too)."""
+    for p in procs:
+        if p.proc.poll() is None:
+            p.proc.kill()
+    proxy.cut()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def converge(
     central: str,
     paths: list[Path],
@@ -1008,11 +1017,7 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
         print(json.dumps(out), flush=True)
         return out
     finally:
-        for p in procs:
-            if p.proc.poll() is None:
-                p.proc.kill()
-        proxy.cut()
-        shutil.rmtree(folder, ignore_errors=True)
+        tear_down(procs, proxy, folder)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
         admin.dispose()

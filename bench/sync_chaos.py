@@ -55,6 +55,7 @@ from sync import (
     fill_central,
     image,
     outcomes_of,
+    tear_down,
     unsent,
 )
 
@@ -207,11 +208,7 @@ def one_run(
             "quiesce_s": round(time.monotonic() - started, 1),
         }
     finally:
-        for p in procs:
-            if p.proc.poll() is None:
-                p.proc.kill()
-        proxy.cut()
-        shutil.rmtree(folder, ignore_errors=True)
+        tear_down(procs, proxy, folder)
         if cluster.running():
             admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import sys
 import tempfile
 import time
@@ -51,6 +50,7 @@ from sync import (
     check,
     converge,
     fill_central,
+    tear_down,
     unsent,
 )
 
@@ -221,11 +221,7 @@ def main() -> None:
         }
         print(json.dumps(out), flush=True)
     finally:
-        for p in procs:
-            if p.proc.poll() is None:
-                p.proc.kill()
-        proxy.cut()
-        shutil.rmtree(folder, ignore_errors=True)
+        tear_down(procs, proxy, folder)
         cluster.close()
 
 
