@@ -243,7 +243,7 @@ max_attempts = 100
                     cookie = value.split(";", 1)[0].split("=", 1)[1]
             conn.close()
             return response.status, body, cookie
-        except OSError:
+        except (OSError, http.client.HTTPException):  # killed mid-answer: IncompleteRead
             return None
 
     def post(self, path: str, fields: list[tuple[str, str]], cookie: str) -> int | None:
@@ -261,7 +261,7 @@ max_attempts = 100
             response.read()
             conn.close()
             return response.status
-        except OSError:
+        except (OSError, http.client.HTTPException):  # killed mid-answer: IncompleteRead
             return None
 
 

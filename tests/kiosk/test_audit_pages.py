@@ -132,7 +132,7 @@ TRACE = {
 
 def run_pack_script(client, station) -> int:  # type: ignore[no-untyped-def]
     client.post("/tools/packscript/run")
-    station.packscript.stop()  # waits for the run the request started
+    station.packscript.stop(timeout_s=120)  # waits for the run the request started (a child starts)
     return station.packscript.live().run_id
 
 

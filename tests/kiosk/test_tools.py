@@ -12,7 +12,10 @@ from stationd.store.tables import orders, packscript_runs, stock
 
 
 def finish(station):
-    station.packscript.stop()  # waits for the run started by the request to end
+    # Waits for the run started by the request to end: its decide's child starts a Python of
+    # its own, which takes seconds on a loaded machine.
+    station.packscript.stop(timeout_s=120)
+    assert not station.packscript.running
 
 
 def text(response):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -528,7 +527,6 @@ class LoopbackPrinterServer:
     def __init__(self) -> None:
         self.port = 0
         self.jobs: list[bytes] = []
-        self.first_byte_at: dict[bytes, float] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._conns: set[socket.socket] = set()
@@ -581,7 +579,6 @@ class LoopbackPrinterServer:
 
     def _serve(self, conn: socket.socket) -> None:
         buffer = b""
-        started: float | None = None
         conn.settimeout(0.02)
         try:
             while not self._stopped.is_set():
@@ -593,8 +590,6 @@ class LoopbackPrinterServer:
                     return
                 if not data:
                     return
-                if started is None:
-                    started = time.perf_counter()
                 buffer += data
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
@@ -602,9 +597,7 @@ class LoopbackPrinterServer:
                         if self._stopped.is_set():
                             return
                         self.jobs.append(line)
-                        self.first_byte_at.setdefault(line, started)
                         conn.sendall(b"K")
-                    started = time.perf_counter() if buffer else None
         finally:
             with self._lock:
                 self._conns.discard(conn)
@@ -709,30 +702,26 @@ def test_r20_a_network_printer_stopped_mid_work_loses_no_job_prints_none_twice_a
     assert until(lambda: set(states(store).values()) == {"printed"}, within_s=5)
 
 
-def test_r20_queue_to_wire_latency_on_a_loopback_printer(sqlite_store, loopback, services):
+def test_r20_a_queued_job_goes_to_the_wire_on_its_commit_not_on_a_later_look(
+    sqlite_store, loopback, services
+):
+    # The worker looks at its queue by itself only once an hour here: each job reaching the
+    # printer within seconds shows the commit woke it (a wake-up waiting for a poll or a
+    # back-off would take the hour). How fast (p99 ≤ 10 ms) is bench/devices.py's to show.
     bus = Bus()
     printer = LoopbackPrinter("label", loopback.port)
-    worker = PrintWorker(sqlite_store, bus, printer)
+    worker = PrintWorker(sqlite_store, bus, printer, idle_recheck_s=3600)
     service = PrintService(sqlite_store, bus, {"label": worker}, {"label": "label"})
     services.append(service)
     service.start()
-    queued_at: dict[bytes, float] = {}
-    for n in range(200):
+    sent = []
+    for n in range(50):
         payload = f"JOB{n:04d}".encode()
-        queued_at[payload] = time.perf_counter()
         submit(sqlite_store, service, "label", payload + b"\n")
-        assert until(lambda n=n: len(loopback.recorded()) > n, within_s=5)
-        assert until(lambda: set(states(sqlite_store).values()) == {"printed"}, within_s=5)
-    latencies = sorted((loopback.first_byte_at[p] - t) * 1000 for p, t in queued_at.items())
-    p99 = latencies[int(0.99 * (len(latencies) - 1))]
-    print(
-        f"queue → wire over loopback: p50 {statistics.median(latencies):.2f} ms, "
-        f"p99 {p99:.2f} ms, max {latencies[-1]:.2f} ms"
-    )
-    # The figure (p99 ≤ 10 ms) is bench/devices.py's to show; this only catches a
-    # wake-up that waits for a poll or a back-off instead of the commit (tens of ms or more),
-    # with room for a loaded CI machine.
-    assert p99 < 100
+        sent.append(payload)
+        assert until(lambda n=n: len(loopback.recorded()) > n, within_s=10)
+    assert until(lambda: set(states(sqlite_store).values()) == {"printed"}, within_s=10)
+    assert loopback.recorded() == sent  # each once, in order
 
 
 def test_r20_while_the_database_cannot_record_a_send_no_job_is_sent_and_all_print_after(
