@@ -528,3 +528,47 @@ def test_issue_11_an_edit_at_central_during_an_outage_before_a_label_puts_the_go
         assert _packed_at_central(house, 1000) == {"A": 1, "B": 0}
     finally:
         a_push.dispose()
+
+
+def test_issue_11_a_scan_stamped_an_hour_back_is_decided_by_what_central_holds_not_its_time(
+    house, benches, proxy, claims_central, monkeypatch
+):
+    """The clock stepped back an hour, through the push: bench A's clock (a Pi without its
+    clock battery) stamps its offline scan an hour before central took the order back. Were
+    central to order by the stamps, the scan would come "first" and count; it decides by
+    what it holds when the op arrives: refused, the goods put back. The stamp is kept as A's
+    record, never used to decide."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    import stationd.services.bench
+    import stationd.store.audit
+    from stationd.store.tables import orders, sync_ops
+
+    behind = datetime.now(UTC) - timedelta(hours=1)
+    monkeypatch.setattr(stationd.services.bench, "utcnow", lambda: behind)
+    monkeypatch.setattr(stationd.store.audit, "utcnow", lambda: behind)
+    a = benches("bench-a", through_proxy=True)
+    a_push = _pusher(a, proxy.url_for(claims_central.url))
+    try:
+        assert a.open(1000).opened
+        proxy.cut()
+        assert a.scan(a.eans["A"]).ok  # offline, stamped an hour back
+        with house.central.write() as conn:  # now, at central: the shop takes the order back
+            conn.execute(update(orders).where(orders.c.id == 1000).values(status="order"))
+        proxy.heal()
+        a_push.push_all()
+        assert _answers(a) == [
+            ("refused", "Order 1000 is order at central now. Put the goods back.")
+        ]
+        assert _packed_at_central(house, 1000) == {"A": 0, "B": 0}
+        with house.central.read() as conn:
+            stamped, received = conn.execute(
+                select(sync_ops.c.at, sync_ops.c.received_at).where(
+                    sync_ops.c.kind == "order.item_packed"
+                )
+            ).one()
+        assert received - stamped > timedelta(minutes=59)  # A's clock kept, not decided on
+    finally:
+        a_push.dispose()
