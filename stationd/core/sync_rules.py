@@ -32,7 +32,7 @@ from stationd.core.sync_ops import (
     refuse,
     status_word,
 )
-from stationd.core.text import Text, sentence
+from stationd.core.text import Text, clauses, sentence
 
 PACKING = OrderStatus.PACKING.value
 SHIPPED = OrderStatus.SHIPPED.value
@@ -245,7 +245,7 @@ def _reported(event: ev.PartialDelivery, op: Op, order: CentralOrder, el: Elsewh
             "{station} reported a delivery of order {id} that does not fit central: {what}.",
             station=op.station,
             id=order.id,
-            what="; ".join(problems),
+            what=clauses(problems),
         )
     return accept(Report(quantities, ids, unpacked, stock_out, released, status), task=task)
 

@@ -50,6 +50,18 @@ def and_list(items: list[object]) -> object:
     return sentence("{a} and {b}", a=", ".join(shown[:-1]), b=shown[-1])
 
 
+def clauses(items: list[object]) -> object:
+    """Clauses of one sentence, "; " between them: "a; b; c". A sentence among them stays a
+    sentence (nested), so each clause is said in the reader's language — a plain join would
+    make them English for good."""
+    if not items:
+        return ""
+    said = items[0]
+    for item in items[1:]:
+        said = sentence("{clauses}; {clause}", clauses=said, clause=item)
+    return said
+
+
 def text_data(message: object) -> str | None:
     """A `Text` as JSON, to keep beside its English where it is stored (None: plain text).
 

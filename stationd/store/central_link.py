@@ -25,10 +25,21 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 T = TypeVar("T")
 
+#: libpq's transaction status while a command is under way (PQTRANS_ACTIVE).
+_COMMAND_UNDER_WAY = 1
+
 
 class CentralAway(Exception):
     """Central did not answer: the network or the server failed, or no answer came in time.
     Its text says which, for the log and the sync status."""
+
+
+#: A setting of this program's own sent with the server timeouts at a connection's start: a
+#: session that has it is one of central's own; without it, a pooler lends the session per
+#: transaction (PgBouncer refuses the startup `options`, or is told to ignore them).
+_OWN_SESSION = "stationd.session"
+#: Set on a pooled connection's record (`Connection.info`): its transactions set the timeouts.
+_PER_TRANSACTION = "stationd_timeouts_per_transaction"
 
 
 def central_engine(
@@ -41,7 +52,13 @@ def central_engine(
     that went away holds no row lock for long (claims, the push); the pull, whose read-only
     snapshot stays open while the station writes its copy, sets its own per transaction.
     `pool`: create_engine's pool arguments (`pool_pre_ping` costs a round trip a checkout:
-    the push and the pull take it, the claims' link — a claim is one round trip — does not)."""
+    the push and the pull take it, the claims' link — a claim is one round trip — does not).
+
+    Straight on PostgreSQL the timeouts are the session's, given at its start. Behind a
+    connection pooler in transaction mode (PgBouncer), which refuses settings at the start or
+    drops them, each transaction sets them for itself (`set_config(…, true)`: nothing stays
+    on a session the pooler lends to others) and no statement is prepared (a prepared
+    statement lives on one server session); see `per_transaction`."""
     args: dict[str, Any] = {
         "connect_timeout": max(2, int(timeout_s + 0.999)),
         "application_name": "stationd-sync",
@@ -50,10 +67,78 @@ def central_engine(
         "keepalives_interval": 2,
         "keepalives_count": 2,
     }
-    if server_timeouts:
-        ms = int(timeout_s * 1000)
-        args["options"] = f"-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}"
-    return create_engine(url, connect_args=args, **pool)
+    ms = int(timeout_s * 1000)
+    timeouts = (
+        {"statement_timeout": ms, "idle_in_transaction_session_timeout": ms}
+        if server_timeouts
+        else {}
+    )
+    args["options"] = session_options(timeouts)
+    engine = create_engine(url, connect_args=args, **pool)
+
+    @event.listens_for(engine, "do_connect")
+    def connect(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        raw, own = open_session(lambda **kw: dialect.connect(*cargs, **kw), cparams)
+        record.info[_PER_TRANSACTION] = not own
+        return raw
+
+    if timeouts:
+        settings = ", ".join(
+            f"set_config('{name}', '{value}ms', true)" for name, value in timeouts.items()
+        )
+
+        @event.listens_for(engine, "begin")
+        def begin(conn: Connection) -> None:
+            raw = conn.connection.dbapi_connection
+            if per_transaction(conn) and raw is not None and not raw.autocommit:
+                # psycopg opens the transaction with this statement (its BEGIN goes first).
+                raw.execute(f"SELECT {settings}")
+
+    return engine
+
+
+def session_options(settings: dict[str, int]) -> str:
+    """The startup `options` of a central connection: `settings` (milliseconds) and the mark
+    of a session of central's own (`open_session` looks for it)."""
+    given = {**settings, _OWN_SESSION: "own"}
+    return " ".join(f"-c {name}={value}" for name, value in given.items())
+
+
+def open_session(connect: Callable[..., Any], params: dict[str, Any]) -> tuple[Any, bool]:
+    """A new psycopg connection by `connect(**params)` (`params` with `session_options`), and
+    whether it is a session of central's own that kept them — False behind a pooler that
+    refused them (PgBouncer: "unsupported startup parameter: options"; connected again without)
+    or dropped them (`ignore_startup_parameters`). A pooled connection prepares no statement."""
+    try:
+        raw = connect(**params)
+    except Exception as err:
+        if "unsupported startup parameter" not in str(err):
+            raise
+        raw = connect(**{k: v for k, v in params.items() if k != "options"})
+        own = False
+    else:
+        autocommit = raw.autocommit
+        raw.autocommit = True  # one round trip, no transaction left open
+        try:
+            # part of connecting: bounded as the connect is (a stalled link answers nothing)
+            with answered_within(raw, float(params.get("connect_timeout") or 10)):
+                found = raw.execute(f"SELECT current_setting('{_OWN_SESSION}', true)").fetchone()
+        except BaseException:
+            raw.close()
+            raise
+        finally:
+            if not raw.closed:
+                raw.autocommit = autocommit
+        own = found is not None and found[0] == "own"
+    if not own:
+        raw.prepare_threshold = None
+    return raw, own
+
+
+def per_transaction(conn: Connection) -> bool:
+    """Whether `conn` (a `central_engine`'s) is lent by a pooler: its transactions set the
+    timeouts, and a statement outside a transaction runs with none."""
+    return bool(conn.connection.info.get(_PER_TRANSACTION))
 
 
 class CentralLink:
@@ -128,7 +213,8 @@ class _Call:
                     if self._abandoned:
                         return
                     self._fd = _socket_of(conn)
-                if self.autocommit:
+                # Through a pooler the timeouts are a transaction's: one statement runs in one.
+                if self.autocommit and not per_transaction(conn):
                     conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 with conn.begin():
                     self.value = self.work(conn)
@@ -153,9 +239,12 @@ def cut_when_late(conn: Connection, after_s: float) -> Iterator[None]:
     without an answer: a stalled link (a proxy or NAT that keeps the connection open and never
     answers) then ends in an error, where libpq would wait for ever. Slow work is not cut —
     each statement started or answered begins the wait anew — so `after_s` is to be well
-    above central's statement timeout. For work on one connection of its own thread (the
-    push); `CentralLink` bounds its calls as a whole."""
+    above central's statement timeout. Only a wait on central counts (libpq has a command
+    under way): the station's own work between two statements — a pull writing its copy —
+    is no silence of central's, however long. For work on one connection of its own thread
+    (the push, the pull); `CentralLink` bounds its calls as a whole."""
     fd = _socket_of(conn)
+    pgconn = getattr(conn.connection.dbapi_connection, "pgconn", None)
     lock = threading.Lock()
     heard = [time.monotonic()]
     done = threading.Event()
@@ -163,9 +252,14 @@ def cut_when_late(conn: Connection, after_s: float) -> Iterator[None]:
     def progress(*_: Any) -> None:
         heard[0] = time.monotonic()
 
+    def waiting() -> bool:
+        return pgconn is None or pgconn.transaction_status == _COMMAND_UNDER_WAY
+
     def watch() -> None:
-        while not done.wait(max(0.05, heard[0] + after_s - time.monotonic())):
-            if time.monotonic() - heard[0] >= after_s:
+        while not done.wait(min(0.25, after_s / 4)):
+            if not waiting():
+                heard[0] = time.monotonic()  # nothing asked of central now: no wait to time
+            elif time.monotonic() - heard[0] >= after_s:
                 with lock:  # never after the block: the fd may be another socket's by then
                     if not done.is_set() and fd is not None:
                         _shut_down(fd)
@@ -179,6 +273,52 @@ def cut_when_late(conn: Connection, after_s: float) -> Iterator[None]:
     finally:
         with lock:
             done.set()
+        event.remove(conn, "before_cursor_execute", progress)
+        event.remove(conn, "after_cursor_execute", progress)
+
+
+@contextmanager
+def answered_within(raw: Any, after_s: float) -> Iterator[None]:
+    """Shut the socket of `raw` (a psycopg connection) down if the block has not ended
+    within `after_s`: its wait on central then ends in an error. For the few round trips
+    made outside an engine's connection (a new connection's look, the pull's LISTEN)."""
+    fd = raw.pgconn.socket
+    lock = threading.Lock()
+    done = [False]
+
+    def cut() -> None:
+        with lock:  # never after the block: the fd may be another socket's by then
+            if not done[0]:
+                _shut_down(fd)
+
+    timer = threading.Timer(after_s, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            done[0] = True
+        timer.cancel()
+
+
+@contextmanager
+def guarded_connection(engine: Engine, after_s: float) -> Iterator[Connection]:
+    """A connection of `engine` whose every wait on central is cut after `after_s`
+    (`cut_when_late`), the pool's ping included: a pooled connection from before an outage
+    that does not answer is dropped (the pool's others with it) and a new one taken. Use it
+    on an engine without `pool_pre_ping`, whose ping would wait unguarded."""
+    with engine.connect() as conn, cut_when_late(conn, after_s):
+        try:
+            engine.dialect.do_ping(conn.connection.dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error:
+            conn.invalidate()
+            engine.dispose()
+        else:
+            yield conn
+            return
+    with engine.connect() as conn, cut_when_late(conn, after_s):
+        yield conn
 
 
 def _shut_down(fd: int) -> None:
@@ -205,4 +345,14 @@ def _first_line(err: BaseException) -> str:
     return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
 
 
-__all__ = ["CentralAway", "CentralLink", "central_engine", "cut_when_late"]
+__all__ = [
+    "CentralAway",
+    "CentralLink",
+    "answered_within",
+    "central_engine",
+    "cut_when_late",
+    "guarded_connection",
+    "open_session",
+    "per_transaction",
+    "session_options",
+]

@@ -220,6 +220,7 @@ def _apply(conn: Connection, op: so.Op, at: datetime, moves: StockMoves) -> OpOu
                 station=op.station,
                 kind=op.kind,
                 text=str(decision.task),
+                text_data=text_data(decision.task),
             )
         )
     return OpOutcome(op.key, decision.outcome, reason)

@@ -136,16 +136,20 @@ _IMAGE_TABLES = {
 
 
 @contextmanager
-def snapshot(engine: Engine, *, timeout_s: float = 60.0) -> Iterator[Snapshot]:
-    """A read-only REPEATABLE READ transaction on central: the feed's window and the images
-    come from one instant. Each statement gives up after `timeout_s` (set per transaction,
-    so a connection pooler in between keeps no setting of ours)."""
-    with engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
-            yield Snapshot(conn)
+def snapshot(central: Engine | Connection, *, timeout_s: float = 60.0) -> Iterator[Snapshot]:
+    """A read-only REPEATABLE READ transaction on central (an engine's new connection, or
+    the one given, with no transaction going): the feed's window and the images come from
+    one instant. Each statement gives up after `timeout_s` (set per transaction, so a
+    connection pooler in between keeps no setting of ours)."""
+    if isinstance(central, Engine):
+        with central.connect() as conn, snapshot(conn, timeout_s=timeout_s) as snap:
+            yield snap
+        return
+    conn = central.execution_options(isolation_level="REPEATABLE READ")
+    with conn.begin():
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+        yield Snapshot(conn)
 
 
 #: Set for the statement that follows by `feed_kept` (migration 0008's WHEN on `orders`).
@@ -178,17 +182,21 @@ def feed_kept(conn: Connection, entity: str, keys: Sequence[Any]) -> Iterator[No
     conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
 
-def prune(engine: Engine, *, keeps: timedelta = FEED_KEEPS) -> int:
+def prune(central: Engine | Connection, *, keeps: timedelta = FEED_KEEPS) -> int:
     """Delete the feed's rows older than `keeps` (central's clock); returns how many.
 
     The highest xid deleted is kept in `sync_changes_pruned.through`: a station whose cursor
     is not above it may have missed a row and resyncs in full. Rows are taken by age, not by
     xid, so a few below `through` may stay; that only makes the check careful, never wrong —
     every deleted row is at or below `through`. Any station may call it: the `through` row's
-    lock makes two at once take turns.
+    lock makes two at once take turns. `central`: an engine, or a connection with no
+    transaction going.
     """
-    with engine.begin() as conn:
-        return conn.execute(
+    if isinstance(central, Engine):
+        with central.connect() as conn:
+            return prune(conn, keeps=keeps)
+    with central.begin():
+        return central.execute(
             text(
                 "WITH gone AS (DELETE FROM sync_changes "
                 "WHERE at < now() - make_interval(secs => :keeps) RETURNING xid) "

@@ -451,6 +451,8 @@ sync_tasks = Table(
     Column("station", String(64), nullable=False, server_default=""),
     Column("kind", String(40), nullable=False),
     Column("text", Text, nullable=False),
+    # The task as a sentence (core.text.text_data): the admin reads it in the kiosk's language.
+    Column("text_data", Text),
     Column("resolved_at", TS),
 )
 Index("ix_sync_tasks_open", sync_tasks.c.resolved_at)

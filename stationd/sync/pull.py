@@ -20,13 +20,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
 from stationd import switching
 from stationd.clock import utcnow
 from stationd.store import change_feed, local_copy
-from stationd.store.central_link import central_engine
+from stationd.store.central_link import (
+    answered_within,
+    central_engine,
+    guarded_connection,
+    open_session,
+    session_options,
+)
 from stationd.store.database import Store
 from stationd.store.unavailable import first_line
 
@@ -40,6 +46,9 @@ STEP = 50
 #: The back-off after a failed pull: from FIRST_RETRY_S, doubling, at most MAX_RETRY_S.
 FIRST_RETRY_S = 0.5
 MAX_RETRY_S = 30.0
+#: A read of central's with no answer this long is cut (seconds); central's statement timeout
+#: for the pull's reads is half of it, so a slow read is answered (ended) by central first.
+STALL_S = 120.0
 #: How often a station prunes central's feed (seconds): any may, one suffices.
 PRUNE_EVERY_S = 3600.0
 
@@ -61,6 +70,7 @@ def pull_once(
     *,
     batch: int = BATCH,
     after_batch: Callable[[int], None] | None = None,
+    stall_s: float = STALL_S,
 ) -> PullResult:
     """One pull: central's changes since the copy's cursor, or everything when the copy
     follows no central, another one, or a cursor older than what the feed keeps.
@@ -69,20 +79,29 @@ def pull_once(
     transaction, and the cursor saved after the last one: a pull that dies half-way is done
     again from the old cursor (writing an image twice changes nothing). `after_batch(n)` is
     called after each batch is committed (a test stops central there).
+
+    A read of central that has no answer for `stall_s` (a stalled link: open, no answer, no
+    reset) is cut and the pull fails as any lost connection does; the time the pull spends
+    writing its copy between two reads does not count, so a long full resync is not cut.
     """
-    with _one_pull_at_a_time(store):
-        return _pull(store, central, batch, after_batch)
+    with _one_pull_at_a_time(store), guarded_connection(central, stall_s) as conn:
+        return _pull(store, conn, batch, after_batch, statement_s=stall_s / 2)
 
 
 def _pull(
-    store: Store, central: Engine, batch: int, after_batch: Callable[[int], None] | None
+    store: Store,
+    central: Connection,
+    batch: int,
+    after_batch: Callable[[int], None] | None,
+    *,
+    statement_s: float,
 ) -> PullResult:
     with store.read() as conn:
         state = local_copy.read_state(conn)
     since = local_copy.unsent_from(store)
     written = 0
     skipped: set[int] = set()
-    with change_feed.snapshot(central) as snap:
+    with change_feed.snapshot(central, timeout_s=statement_s) as snap:
         why = _full_resync_reason(state, snap)
         step = batch if why else min(batch, STEP)
         if state.central is not None and state.central != snap.identifier:
@@ -160,9 +179,8 @@ def _one_pull_at_a_time(store: Store) -> Iterator[None]:
 
 def pull_now(store: Store, central_url: str, *, timeout_s: float = 5.0) -> PullResult:
     """One pull from the central at `central_url` (`stationd sync now`)."""
-    engine = central_engine(
-        central_url, timeout_s=timeout_s, server_timeouts=False, pool_pre_ping=True
-    )
+    # No pool pre-ping: it would wait unguarded on a stalled link (`pull_once` pings).
+    engine = central_engine(central_url, timeout_s=timeout_s, server_timeouts=False)
     try:
         return pull_once(store, engine)
     finally:
@@ -190,16 +208,19 @@ class PullWorker:
         poll_interval_s: float = 5.0,
         timeout_s: float = 5.0,
         prune_every_s: float = PRUNE_EVERY_S,
+        stall_s: float = STALL_S,
     ) -> None:
         self.store = store
         self.central_url = central_url
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
         self.prune_every_s = prune_every_s
-        self._central = central_engine(
-            central_url, timeout_s=timeout_s, server_timeouts=False, pool_pre_ping=True
-        )
+        self.stall_s = stall_s
+        # No pool pre-ping: it would wait unguarded on a stalled link (`pull_once` pings).
+        self._central = central_engine(central_url, timeout_s=timeout_s, server_timeouts=False)
         self._listener: Any = None
+        #: Central is behind a connection pooler: no LISTEN, a pull every `poll_interval_s`.
+        self._polling_only = False
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._answered = False
@@ -249,7 +270,7 @@ class PullWorker:
         while not self._stop.is_set():
             try:
                 self._listen()
-                self.last = pull_once(self.store, self._central)
+                self.last = pull_once(self.store, self._central, stall_s=self.stall_s)
                 self.pulls += 1
                 self.away_since = None
                 if self.on_answer is not None:
@@ -286,26 +307,50 @@ class PullWorker:
 
     def _listen(self) -> None:
         # LISTEN before the pull: a commit after the pull's snapshot is then always heard.
-        if self._listener is not None:
+        if self._listener is not None or self._polling_only:
             return
         import psycopg
 
-        self._listener = psycopg.connect(
-            change_feed.libpq_url(self.central_url),
-            autocommit=True,
-            connect_timeout=max(1, round(self.timeout_s)),
-            tcp_user_timeout=int(self.timeout_s * 1000),
-            keepalives_idle=max(1, round(self.timeout_s)),
-            keepalives_interval=1,
-            keepalives_count=3,
+        listener, own = open_session(
+            lambda **params: psycopg.connect(change_feed.libpq_url(self.central_url), **params),
+            {
+                "autocommit": True,
+                "connect_timeout": max(1, round(self.timeout_s)),
+                "tcp_user_timeout": int(self.timeout_s * 1000),
+                "keepalives_idle": max(1, round(self.timeout_s)),
+                "keepalives_interval": 1,
+                "keepalives_count": 3,
+                "options": session_options({}),
+            },
         )
-        self._listener.execute(f"LISTEN {change_feed.CHANNEL}")
+        if not own:
+            # A pooler in transaction mode lends a session per transaction: a LISTEN there
+            # would hear nothing (or another client's wake-ups). Polling alone, then.
+            listener.close()
+            self._polling_only = True
+            log.info(
+                "sync pull: central is behind a connection pooler (no LISTEN there): "
+                "polling every %g s",
+                self.poll_interval_s,
+            )
+            return
+        try:
+            with answered_within(listener, self.timeout_s):
+                listener.execute(f"LISTEN {change_feed.CHANNEL}")
+        except BaseException:
+            listener.close()
+            raise
+        self._listener = listener
 
     def _wait_for_change(self) -> None:
         deadline = time.monotonic() + self.poll_interval_s
         while not self._stop.is_set() and not self._wake.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
+                return
+            if self._listener is None:  # behind a pooler: no NOTIFY comes, the poll's wait
+                if self._wake.wait(left):
+                    break
                 return
             # In short slices, so that `wake()` and `stop()` are heard within one.
             heard = list(self._listener.notifies(timeout=min(left, 0.5), stop_after=1))
@@ -319,7 +364,8 @@ class PullWorker:
         if time.monotonic() - self._pruned_at < self.prune_every_s:
             return
         self._pruned_at = time.monotonic()
-        gone = change_feed.prune(self._central)
+        with guarded_connection(self._central, self.stall_s) as conn:
+            gone = change_feed.prune(conn)
         if gone:
             log.info(
                 "sync pull: pruned %d rows older than %s from central's feed",

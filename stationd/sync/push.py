@@ -17,8 +17,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,7 +28,7 @@ from stationd import switching
 from stationd.clock import utcnow
 from stationd.core.sync_ops import REFUSED, Op
 from stationd.store.audit import payload_of
-from stationd.store.central_link import central_engine, cut_when_late
+from stationd.store.central_link import central_engine, guarded_connection
 from stationd.store.central_ops import OpOutcome, apply_group
 from stationd.store.database import Store
 from stationd.store.outbox import (
@@ -130,23 +130,11 @@ class Pusher:
             left=len(answers) < len(rows) or len(rows) == self.batch,
         )
 
-    @contextmanager
-    def _connected(self) -> Iterator[Connection]:
+    def _connected(self) -> AbstractContextManager[Connection]:
         # A link that stalls (open, no answer, no reset) is cut when a statement has had no
         # answer for 2 × `timeout_s` — central's own statement timeout answers a slow one
-        # before. The ping is the pool's pre-ping, under the guard: a pooled connection from
-        # before an outage is dropped (the pool's others with it) and a new one taken.
-        with self.central.connect() as conn, cut_when_late(conn, 2 * self.timeout_s):
-            try:
-                self.central.dialect.do_ping(conn.connection.dbapi_connection)
-            except self.central.dialect.loaded_dbapi.Error:
-                conn.invalidate()
-                self.central.dispose()
-            else:
-                yield conn
-                return
-        with self.central.connect() as conn, cut_when_late(conn, 2 * self.timeout_s):
-            yield conn
+        # before. The ping is the pool's pre-ping, under the guard.
+        return guarded_connection(self.central, 2 * self.timeout_s)
 
     def begin(self) -> None:
         """Note, at this station's first push, where the push starts: a bench's history from

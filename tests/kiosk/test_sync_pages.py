@@ -229,3 +229,51 @@ def test_issue_11_a_refusal_reads_in_the_packers_language_also_when_pushed_again
         station.push.pusher.dispose()
         station.central_claims.link.dispose()
         station.central_store.dispose()
+
+
+@pytest.mark.postgres
+def test_issue_11_a_conflict_task_reads_in_the_admins_language_on_tools_sync(
+    pg_store, make_station, make_shop
+):
+    """A task central's rules leave for the admin (here: a delivery that does not fit central,
+    for two reasons) is kept with its facts and shown on Tools → Sync in the kiosk's language,
+    each of its clauses too — not in the English central wrote it in."""
+    from stationd.core.audit import Shipped
+    from stationd.store import central_claims
+    from stationd.store.tables import order_lines
+
+    central = pg_store
+    station = make_station(name="bench-1", language="sv", sync={"central_url": central.url})
+    try:
+        (order,) = same_shop(make_shop, station.store, central, quantity=3)
+        with central.read() as conn:
+            line = conn.execute(select(order_lines.c.id)).scalar_one()
+        station.push.pusher.begin()
+        claim_at(central, order, station="bench-1", epoch=1)
+        write_ops(station.store, order, 1, epoch=1, name="bench-1")  # accepted: 1 packed
+        station.push.pusher.push_all()
+        with central.write() as conn:  # the claim released at central under the packer
+            central_claims.release(conn, "bench-1", [order])
+        write_ops(station.store, order, 1, epoch=1, name="bench-1")  # refused: released
+        # The parcel leaves with 2 of the 3: a physical fact, with a task for the admin.
+        write_ops(
+            station.store,
+            order,
+            1,
+            epoch=None,
+            name="bench-1",
+            event=lambda _: Shipped(1, ("P-1",), {str(line): 2}),
+        )
+        assert station.push.pusher.push_all().refused == 1
+        tools = kiosk_client(station).get("/tools").get_data(as_text=True)
+        swedish = (
+            f"bench-1 rapporterade en leverans av order {order} som inte stämmer med centralen: "
+            "rad SKU-1 skickar 2 med 1 packade på centralen, som avvisade 1 av denna bänks "
+            "skanningar av den; bänken skickade resten, centralen har mer på den."
+        )
+        assert swedish in tools, tools
+        assert "does not fit central" not in tools
+    finally:
+        station.push.pusher.dispose()
+        station.central_claims.link.dispose()
+        station.central_store.dispose()

@@ -10,20 +10,17 @@ that froze or a network that went silent.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pgbouncer import pgbouncer_before
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import make_url
 
 from stationd.services.packscript_run import run_once
 from stationd.store.database import Store
@@ -235,43 +232,8 @@ def test_r17_a_runner_stalled_inside_its_write_is_ended_and_holds_no_row(store, 
 def pooled_url(pg_url: str) -> Iterator[str]:
     """`pg_url` behind PgBouncer in transaction mode with two server sessions: a client's
     transactions land on either, and a session goes on to other clients between them."""
-    program = shutil.which("pgbouncer")
-    if program is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("pgbouncer is not installed: under CI the pooler test must run")
-        pytest.skip("pgbouncer is not installed")
-    url = make_url(pg_url)
-    folder = Path(tempfile.mkdtemp(prefix="stationd-pgbouncer-", dir="/tmp"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    (folder / "users.txt").write_text(f'"{url.username}" ""\n')
-    (folder / "pgbouncer.ini").write_text(
-        f"[databases]\n* = host={url.host} port={url.port or 5432}\n"
-        f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = trust\nauth_file = {folder}/users.txt\n"
-        "pool_mode = transaction\ndefault_pool_size = 2\n"
-    )
-    command = [program, str(folder / "pgbouncer.ini")]
-    if os.geteuid() == 0:  # PgBouncer refuses to run as root
-        shutil.chown(folder, "postgres", "postgres")
-        for name in ("users.txt", "pgbouncer.ini"):
-            shutil.chown(folder / name, "postgres", "postgres")
-        command = ["runuser", "-u", "postgres", "--", *command]
-    bouncer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-
-        def listening() -> bool:
-            assert bouncer.poll() is None, bouncer.stdout.read() if bouncer.stdout else ""
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", port)) == 0
-
-        wait_for(listening, why="pgbouncer did not listen")
-        yield url.set(port=port).render_as_string(hide_password=False)
-    finally:
-        bouncer.terminate()
-        bouncer.wait(30)
-        shutil.rmtree(folder, ignore_errors=True)
+    with pgbouncer_before(pg_url) as url:
+        yield url
 
 
 def test_r17_runs_behind_a_pooler_in_transaction_mode_take_turns_and_reserve_once(

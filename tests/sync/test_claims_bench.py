@@ -412,3 +412,163 @@ def test_r17_an_order_opened_while_its_release_is_in_flight_is_claimed_anew(hous
     a.claims.keep_alive()  # the pass's own note of the release spares the new claim
     assert a.holds() == {1000: claim.epoch}
     assert a.epochs(1000)[-1] == claim.epoch
+
+
+def _pusher(bench: Bench, url: str):  # type: ignore[no-untyped-def]
+    from stationd.sync.push import Pusher
+
+    pusher = Pusher(bench.store, url, timeout_s=TIMEOUT_S)
+    pusher.begin()  # synced from the start: every op of the bench goes to central
+    return pusher
+
+
+def _packed_at_central(house: Warehouse, order_id: int) -> dict[str, int]:
+    from stationd.store.tables import order_lines
+
+    with house.central.read() as conn:
+        return dict(
+            conn.execute(
+                select(order_lines.c.sku, order_lines.c.packed).where(
+                    order_lines.c.order_id == order_id
+                )
+            ).all()
+        )
+
+
+def _answers(bench: Bench) -> list[tuple[str | None, str | None]]:
+    with bench.store.read() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                select(events.c.outcome, events.c.outcome_reason)
+                .where(events.c.kind == "order.item_packed")
+                .order_by(events.c.id)
+            )
+        ]
+
+
+def test_r17_a_take_over_during_an_outage_central_refuses_the_dead_benchs_late_scans(
+    house, benches, proxy, claims_central
+):
+    """Issue 11's "a take-over during an outage", to the end: bench A is cut off, the admin
+    takes its order over and B packs it; A, not knowing, packs on offline. When A's network
+    returns, central refuses A's late scan with the reason, counts B's, and A is told."""
+    a = benches("bench-a", through_proxy=True)
+    b = benches("bench-b")
+    a_push = _pusher(a, proxy.url_for(claims_central.url))
+    b_push = _pusher(b, claims_central.url)
+    try:
+        assert a.open(1000).opened and a.scan(a.eans["A"]).ok
+        a_push.push_all()
+        old = holder_at_central(house, 1000).epoch
+        proxy.cut()  # bench A's network is gone
+        with house.central.write() as conn:  # the admin's take-over
+            central_claims.take_over(conn, 1000)
+        assert b.open(1000).opened and b.scan(b.eans["B"]).ok
+        b_push.push_all()
+        new = holder_at_central(house, 1000).epoch
+        assert a.scan(a.eans["A"]).ok  # A packs on, offline
+        proxy.heal()
+        a_push.push_all()
+        assert _answers(a) == [
+            ("accepted", None),
+            (
+                "refused",
+                f"bench-a's claim on order 1000 (epoch {old}) is stale: bench-b holds it now "
+                f"(epoch {new}). This change was not applied.",
+            ),
+        ]
+        assert _answers(b) == [("accepted", None)]  # B packed the B
+        assert _packed_at_central(house, 1000) == {"A": 1, "B": 1}
+        assert a.claims.keep_alive().lost == {1000: "bench-b"}
+        assert a.told == [
+            (
+                1000,
+                "Order 1000 was taken over by bench-b: stop packing it here and set its "
+                "goods aside.",
+            )
+        ]
+    finally:
+        a_push.dispose()
+        b_push.dispose()
+
+
+def test_issue_11_an_edit_at_central_during_an_outage_before_a_label_puts_the_goods_back(
+    house, benches, proxy, claims_central
+):
+    """Issue 11's "an edit during an outage": bench A packs offline two of a line central
+    cut to one meanwhile. Central wins before any label: the first scan counts, the second is
+    refused and the packer is told to put the goods back; central never packs past the line."""
+    from sqlalchemy import update
+
+    from stationd.store.tables import order_lines
+
+    a = benches("bench-a", through_proxy=True)
+    a_push = _pusher(a, proxy.url_for(claims_central.url))
+    try:
+        assert a.open(1000).opened
+        proxy.cut()
+        assert a.scan(a.eans["A"]).ok and a.scan(a.eans["A"]).ok  # both A, offline
+        with house.central.write() as conn:  # the shop's edit reaches central meanwhile
+            conn.execute(
+                update(order_lines)
+                .where(order_lines.c.order_id == 1000, order_lines.c.sku == "A")
+                .values(quantity=1)
+            )
+        proxy.heal()
+        a_push.push_all()
+        assert _answers(a) == [
+            ("accepted", None),
+            (
+                "refused",
+                "Line A of order 1000 has all its 1 packed or delivered at central. "
+                "Put the goods back.",
+            ),
+        ]
+        assert _packed_at_central(house, 1000) == {"A": 1, "B": 0}
+    finally:
+        a_push.dispose()
+
+
+def test_issue_11_a_scan_stamped_an_hour_back_is_decided_by_what_central_holds_not_its_time(
+    house, benches, proxy, claims_central, monkeypatch
+):
+    """The clock stepped back an hour, through the push: bench A's clock (a Pi without its
+    clock battery) stamps its offline scan an hour before central took the order back. Were
+    central to order by the stamps, the scan would come "first" and count; it decides by
+    what it holds when the op arrives: refused, the goods put back. The stamp is kept as A's
+    record, never used to decide."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    import stationd.services.bench
+    import stationd.store.audit
+    from stationd.store.tables import orders, sync_ops
+
+    behind = datetime.now(UTC) - timedelta(hours=1)
+    monkeypatch.setattr(stationd.services.bench, "utcnow", lambda: behind)
+    monkeypatch.setattr(stationd.store.audit, "utcnow", lambda: behind)
+    a = benches("bench-a", through_proxy=True)
+    a_push = _pusher(a, proxy.url_for(claims_central.url))
+    try:
+        assert a.open(1000).opened
+        proxy.cut()
+        assert a.scan(a.eans["A"]).ok  # offline, stamped an hour back
+        with house.central.write() as conn:  # now, at central: the shop takes the order back
+            conn.execute(update(orders).where(orders.c.id == 1000).values(status="order"))
+        proxy.heal()
+        a_push.push_all()
+        assert _answers(a) == [
+            ("refused", "Order 1000 is order at central now. Put the goods back.")
+        ]
+        assert _packed_at_central(house, 1000) == {"A": 0, "B": 0}
+        with house.central.read() as conn:
+            stamped, received = conn.execute(
+                select(sync_ops.c.at, sync_ops.c.received_at).where(
+                    sync_ops.c.kind == "order.item_packed"
+                )
+            ).one()
+        assert received - stamped > timedelta(minutes=59)  # A's clock kept, not decided on
+    finally:
+        a_push.dispose()

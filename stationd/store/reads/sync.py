@@ -57,6 +57,7 @@ class SyncTask:
     order_id: int | None
     station: str
     kind: str
+    #: A sentence (`core.text.Text`) where central kept one: say it in the reader's language.
     text: str
 
 
@@ -125,12 +126,18 @@ def open_tasks(conn: Connection, *, limit: int = 100) -> list[SyncTask]:
             sync_tasks.c.station,
             sync_tasks.c.kind,
             sync_tasks.c.text,
+            sync_tasks.c.text_data,
         )
         .where(sync_tasks.c.resolved_at.is_(None))
         .order_by(sync_tasks.c.id)
         .limit(limit)
     )
-    return [SyncTask(*row) for row in conn.execute(query)]
+    return [
+        SyncTask(
+            r.id, r.created_at, r.order_id, r.station, r.kind, text_from_data(r.text_data, r.text)
+        )
+        for r in conn.execute(query)
+    ]
 
 
 __all__ = ["Refusal", "SyncStatus", "SyncTask", "open_tasks", "refusals", "sync_status"]
