@@ -244,9 +244,13 @@ class CentralClaims:
         if not self.claim_ahead:
             return 0
         now = time.monotonic()
-        recent = sum(1 for at in self._opens if now - at <= PACE_WINDOW_S)
-        paced = math.ceil(recent / PACE_WINDOW_S * AHEAD_COVERS_S)
-        return max(self.claim_ahead, min(MAX_AHEAD, paced))
+        recent = [at for at in self._opens if now - at <= PACE_WINDOW_S]
+        if len(recent) < 2:
+            return self.claim_ahead
+        # opens per second over the span they took (not the whole window: a bench that
+        # just started packing quickly is quick now), the span at least AHEAD_COVERS_S
+        per_s = (len(recent) - 1) / max(now - min(recent), AHEAD_COVERS_S)
+        return max(self.claim_ahead, min(MAX_AHEAD, math.ceil(per_s * AHEAD_COVERS_S)))
 
     def _not_while_released(self, order_id: int) -> None:
         """Note that the packer opens `order_id` (the keep-alive's pass in flight keeps it);

@@ -6,6 +6,7 @@ opened the order, the epochs on the audit events, who central says holds the ord
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -471,9 +472,10 @@ def test_r17_the_claims_ahead_follow_the_packers_pace(house, benches):
     a = benches("bench-a", claim_ahead=2)
     assert a.claims.ahead_wanted() == 2
     now = time.monotonic()
-    opens = int(PACE_WINDOW_S * 3 / AHEAD_COVERS_S)  # 3 opens per AHEAD_COVERS_S
-    a.claims._opens.extend(now - i * PACE_WINDOW_S / opens for i in range(opens))
-    assert a.claims.ahead_wanted() == 3
+    a.claims._opens.extend([now - PACE_WINDOW_S - 5] * 50)  # long ago: not the pace now
+    assert a.claims.ahead_wanted() == 2
+    a.claims._opens.extend(now - 2.4 + 0.3 * i for i in range(9))  # 8 more opens in 2.4 s
+    assert a.claims.ahead_wanted() == math.ceil(8 / 2.4 * AHEAD_COVERS_S)
     a.claims._opens.extend([now] * a.claims._opens.maxlen)
     assert a.claims.ahead_wanted() == MAX_AHEAD
     assert len(a.claims.keep_alive().claimed) == 4  # the warehouse has four orders
