@@ -494,7 +494,8 @@ class CentralClaims:
                     self._full.clear()
                     self._refill.clear()
                     self.keep_alive()
-                elif self._refill.is_set():
+                elif self._refill.is_set() and self.away is None:
+                    # (central away: the passes every AWAY_RETRY_S claim when it is back)
                     self._refill.clear()
                     self.top_up()
             except Exception:  # the keep-alive must outlive any one bad pass
