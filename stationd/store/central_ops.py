@@ -120,13 +120,9 @@ def _refuse(conn: Connection, op: so.Op, at: datetime, err: Exception) -> OpOutc
 #: op's key if central has seen it, the lines and the parcel ids with whether each is labelled
 #: or reported. On a busy central the round trips, not the work, are what an op costs
 #: (bench/sync_push.py).
-_ORDER_READ = text(
-    """
-    WITH o AS MATERIALIZED (
-        SELECT id, status, waiting FROM orders WHERE id = :order_id FOR UPDATE
-    )
-    SELECT o.status, o.waiting, c.station AS claim_station, c.epoch AS claim_epoch,
-           s.outcome AS seen_outcome, s.reason AS seen_reason, s.reason_data AS seen_data,
+#: What an op's rules read of its order `o` (locked first by the caller's CTE): its lines,
+#: its parcel ids, whether it was reported, and its claim's row, locked after the order's.
+_ORDER_PARTS = """
            (SELECT coalesce(json_agg(json_build_array(l.id, l.sku, l.quantity, l.packed,
                                                       l.delivered, l.unit_price_minor)
                                      ORDER BY l.position, l.id), '[]')
@@ -141,6 +137,16 @@ _ORDER_READ = text(
       FROM o
       LEFT JOIN LATERAL (SELECT station, epoch FROM order_claims
                           WHERE order_id = o.id FOR UPDATE) c ON true
+"""
+_ORDER_READ = text(
+    """
+    WITH o AS MATERIALIZED (
+        SELECT id, status, waiting FROM orders WHERE id = :order_id FOR UPDATE
+    )
+    SELECT o.status, o.waiting, c.station AS claim_station, c.epoch AS claim_epoch,
+           s.outcome AS seen_outcome, s.reason AS seen_reason, s.reason_data AS seen_data,"""
+    + _ORDER_PARTS
+    + """
       LEFT JOIN sync_ops s ON s.key = :key
     """
 )
@@ -184,22 +190,8 @@ _ORDERS_READ = text(
         SELECT id, status, waiting FROM orders WHERE id = ANY(CAST(:ids AS bigint[]))
         ORDER BY id FOR UPDATE
     )
-    SELECT o.id, o.status, o.waiting, c.station AS claim_station, c.epoch AS claim_epoch,
-           (SELECT coalesce(json_agg(json_build_array(l.id, l.sku, l.quantity, l.packed,
-                                                      l.delivered, l.unit_price_minor)
-                                     ORDER BY l.position, l.id), '[]')
-              FROM order_lines l WHERE l.order_id = o.id) AS lines,
-           (SELECT coalesce(json_agg(json_build_array(p.parcel_id, p.labelled,
-                                                      d.reported_at IS NOT NULL)
-                                     ORDER BY p.position, p.id), '[]')
-              FROM deliveries d JOIN parcel_ids p ON p.delivery_id = d.id
-             WHERE d.order_id = o.id) AS parcels,
-           EXISTS (SELECT 1 FROM deliveries d
-                    WHERE d.order_id = o.id AND d.reported_at IS NOT NULL) AS reported
-      FROM o
-      LEFT JOIN LATERAL (SELECT station, epoch FROM order_claims
-                          WHERE order_id = o.id FOR UPDATE) c ON true
-    """
+    SELECT o.id, o.status, o.waiting, c.station AS claim_station, c.epoch AS claim_epoch,"""
+    + _ORDER_PARTS
 )
 
 _ROWS_INSERT = """
