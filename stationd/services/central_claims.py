@@ -39,6 +39,7 @@ from stationd.store.claims import (
     drop_claims,
     drop_released,
     held_claims,
+    held_epoch,
     keep_claims,
     open_order_of,
     packing_among,
@@ -232,7 +233,8 @@ class CentralClaims:
 
     def _opening(self) -> None:
         """The packer opens an order: noted for the pace, and the queue ahead topped up."""
-        self._opens.append(time.monotonic())
+        with self._lock:  # (the keep-alive's thread reads them)
+            self._opens.append(time.monotonic())
         if self.claim_ahead:
             self._refill.set()
             self._wake.set()
@@ -244,7 +246,8 @@ class CentralClaims:
         if not self.claim_ahead:
             return 0
         now = time.monotonic()
-        recent = [at for at in self._opens if now - at <= PACE_WINDOW_S]
+        with self._lock:
+            recent = [at for at in self._opens if now - at <= PACE_WINDOW_S]
         if len(recent) < 2:
             return self.claim_ahead
         # opens per second over the span they took (not the whole window: a bench that
@@ -272,7 +275,7 @@ class CentralClaims:
         if fresh is None or time.monotonic() - fresh[1] > self.lease_s * (1 - FRESH_SHARE):
             return False
         # the copy's claim is the one central gave (not dropped as taken over meanwhile)
-        return held_claims(conn, self.station).get(order_id) == fresh[0]
+        return held_epoch(conn, self.station, order_id) == fresh[0]
 
     def claim(self, conn: Connection, order_id: int, station: str) -> None:
         """The bench opened `order_id`: the claim won for it goes into the copy (opened
