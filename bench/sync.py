@@ -15,16 +15,21 @@ Per bench count (--benches 2,4,8), phases:
    reports it in with one parcel. scans_per_s = every bench's scans / the phase's wall time;
    report_in_p99_ms = `ReportIn.ship` at the bench (what the packer waits for);
    claim_p99_ms = the claim at the open scan (`CentralClaims.holder`: what the packer waits
-   for), claim_asking_central_p99_ms = those opens that went to central (a round trip). The
-   packer takes the queue's head, as at a kiosk: the orders its bench claimed ahead (the
-   oldest packing ones, which open without a round trip), else the next of the pool.
+   for) in this phase (phase 2's opens of the big orders are not the packer's queue and are
+   not counted), claims_asking_central / claim_asking_central_p99_ms = those opens that went
+   to central (a round trip; when, into the phase, is printed on stderr). The packer takes
+   the queue's head, as at a kiosk: the orders its bench claimed ahead (the oldest packing
+   ones, which open without a round trip), else the next of the pool.
    central_ops_per_s_packing = rows central's sync_ops gained over the phase / its time —
    bounded by what the benches write, not by central.
 2. backlog: each bench opens a big order of its own, the proxy is cut, and the benches scan
    --backlog ops between them offline; then the network returns. replay_ops_per_s = the
    backlog / time until every outbox is empty; central_ops_per_s = what central applied
-   while the 8 benches pushed it, per second of central's clock from the first op it applied
-   until every outbox was empty (the pushes' back-off before it is not counted);
+   while the benches pushed it, per second of central's time applying it: the seconds in
+   which at least one applying transaction was open, from its start to its commit timestamp
+   (`applied_rate`; the pushes' back-off after the outage, central idle, is not counted —
+   central_ops_per_s_wall, the old figure, counts from the first op until every outbox was
+   seen empty, back-offs, answer writing and polling included);
    converge_s = time from the return until every
    outbox is empty and every bench's copy agrees with central on every order (status, each
    line's packed and delivered).
@@ -91,6 +96,11 @@ class OwnCluster:
     def start(self) -> None:
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
         options += " -c max_connections=200"
+        # each transaction's commit time: central's apply rate counts the time it applied
+        # (`applied_rate`); pg_stat_statements: what an op costs central (STATIOND_BENCH_PGSS=1)
+        options += " -c track_commit_timestamp=on"
+        if os.environ.get("STATIOND_BENCH_PGSS"):
+            options += " -c shared_preload_libraries=pg_stat_statements"
         log = str(self.folder / "server.log")
         self._run("pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "start")
 
@@ -303,6 +313,9 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
 
     claim_ms: list[float] = []
     claim_asked_ms: list[float] = []  # the opens that asked central (a round trip)
+    claim_cpu_ms: list[float] = []  # the claim's own thread's CPU time: work, not waits
+    claim_asked_at: list[float] = []  # …and when, seconds into the packing phase
+    phase = [time.monotonic(), False]  # when the packing phase began, whether it runs
     holder, run = claims.holder, claims.link.run
     asked = threading.local()
 
@@ -311,14 +324,18 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
         return run(*a, **k)
 
     def timed_holder(*a, **k):  # type: ignore[no-untyped-def]
+        if not phase[1]:  # the backlog phase's open of the bench's big order: not counted
+            return holder(*a, **k)
         asked.yes = False
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             return holder(*a, **k)
         finally:
             claim_ms.append((time.perf_counter() - started) * 1000)
+            claim_cpu_ms.append((time.thread_time() - cpu) * 1000)
             if asked.yes:
                 claim_asked_ms.append(claim_ms[-1])
+                claim_asked_at.append(round(time.monotonic() - phase[0], 2))
 
     claims.holder = timed_holder  # type: ignore[method-assign]
     claims.link.run = counted_run  # type: ignore[method-assign]
@@ -354,7 +371,8 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
     for command in sys.stdin:
         verb, _, arg = command.strip().partition(" ")
         if verb == "pack":
-            until = time.monotonic() + float(arg)
+            phase[:] = [time.monotonic(), True]
+            until = phase[0] + float(arg)
             scans = opened = refused = 0
             while time.monotonic() < until and todo:
                 # The packer takes the queue's head: the orders the bench claimed ahead
@@ -381,6 +399,7 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
                     print(f"report-in of {order_id} refused: {err}", file=sys.stderr)
                 report_ms.append((time.perf_counter() - started) * 1000)
                 report_cpu_ms.append((time.thread_time() - cpu) * 1000)
+            phase[1] = False
             print(json.dumps({"scans": scans, "opened": opened, "refused": refused}), flush=True)
         elif verb == "open":
             ok = scan(f"ORD-{big}").opened
@@ -410,6 +429,8 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
                         "won": won,
                         "claim_ms": claim_ms,
                         "claim_asked_ms": claim_asked_ms,
+                        "claim_cpu_ms": claim_cpu_ms,
+                        "claim_asked_at": claim_asked_at,
                         "report_ms": report_ms,
                         "report_cpu_ms": report_cpu_ms,
                     }
@@ -865,25 +886,80 @@ def central_now(central: str) -> object:
     return now
 
 
-def applied_rate(central: str, since: object) -> float | None:
-    """Ops central applied since `since` (its clock) per second of its clock, from the first
-    one's transaction to now: central's apply rate while every bench pushes its backlog (the
-    benches' back-off before their first try is not counted; their last answers' writing is)."""
-    from sqlalchemy import func, select
+def applied_rate(central: str, since: object) -> tuple[float | None, float | None]:
+    """Central's apply rate for the ops it took since `since` (its clock): (ops per second of
+    central's time applying them, ops per second from the first op to now).
+
+    The first is the figure: the seconds counted are those in which at least one applying
+    transaction was open (from its start, `received_at`, to its commit, its commit
+    timestamp) — a bench's push backing off after the outage, with central idle, is not
+    central's time. The second, the old figure, counts the wall time from the first op's
+    transaction to the moment every outbox was seen empty: it charges central for the
+    pushes' jittered back-off (up to seconds per bench after the network returns) and for
+    the answers' writing and this script's polling."""
+    from sqlalchemy import text
 
     from stationd.store.database import Store
-    from stationd.store.tables import sync_ops
 
     store = Store(central)
     with store.read() as conn:
-        count, first, now = conn.execute(
-            select(func.count(), func.min(sync_ops.c.received_at), func.now()).where(
-                sync_ops.c.received_at > since
-            )
-        ).one()
+        # one row per applying transaction (a group of ops shares its start and commit)
+        rows = conn.execute(
+            text(
+                "SELECT received_at, pg_xact_commit_timestamp(xmin) AS committed, count(*) "
+                "FROM sync_ops WHERE received_at > :since GROUP BY xmin, received_at"
+            ),
+            {"since": since},
+        ).all()
+        now = conn.execute(text("SELECT now()")).scalar_one()
     store.dispose()
-    span = (now - first).total_seconds() if first is not None else 0
-    return count / span if span > 0 else None
+    if not rows:
+        return None, None
+    count = sum(n for _, _, n in rows)
+    busy, end = 0.0, None
+    for start, commit, _ in sorted(rows, key=lambda r: r[0]):
+        if end is None or start > end:
+            busy += (commit - start).total_seconds()
+            end = commit
+        elif commit > end:
+            busy += (commit - end).total_seconds()
+            end = commit
+    wall = (now - min(r[0] for r in rows)).total_seconds()
+    return (count / busy if busy > 0 else None), (count / wall if wall > 0 else None)
+
+
+class StatementCost:
+    """What central's statements cost from now on (pg_stat_statements; the cluster started
+    with it when STATIOND_BENCH_PGSS is set): `show` prints the costliest on stderr."""
+
+    def __init__(self, central: str) -> None:
+        from sqlalchemy import create_engine, text
+
+        self.engine = create_engine(central, isolation_level="AUTOCOMMIT")
+        with self.engine.connect() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+            conn.execute(text("SELECT pg_stat_statements_reset()"))
+
+    def show(self, top: int = 15) -> None:
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT calls, rows, total_exec_time, query FROM pg_stat_statements "
+                    "WHERE query NOT LIKE '%pg_stat_statements%' "
+                    "ORDER BY total_exec_time DESC LIMIT :top"
+                ),
+                {"top": top},
+            ).all()
+            total = conn.execute(
+                text("SELECT sum(calls), sum(total_exec_time) FROM pg_stat_statements")
+            ).one()
+        self.engine.dispose()
+        print(f"central: {total[0]} statements, {total[1]:.0f} ms executing", file=sys.stderr)
+        for calls, n, ms, query in rows:
+            said = " ".join(query.split())[:150]
+            print(f"  {calls:6d} calls {n:7d} rows {ms:8.1f} ms  {said}", file=sys.stderr)
 
 
 def sync_ops_count(central: str) -> int:
@@ -969,12 +1045,15 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
             p.answer()
         backlog = sum(unsent(path) for path in paths)
         healed_at = central_now(central)
+        statements = StatementCost(central) if os.environ.get("STATIOND_BENCH_PGSS") else None
         proxy.heal()
-        central_ops = None
+        central_ops = central_ops_wall = None
 
         def replayed() -> None:
-            nonlocal central_ops
-            central_ops = applied_rate(central, healed_at)
+            nonlocal central_ops, central_ops_wall
+            central_ops, central_ops_wall = applied_rate(central, healed_at)
+            if statements is not None:
+                statements.show()
 
         replay_s, converge_s = converge(
             central, paths, time.monotonic(), args.converge_limit, at_replay=replayed
@@ -990,6 +1069,12 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
         checked = check(central, paths, won)
         claim_ms = [ms for r in results for ms in r["claim_ms"]]
         asked_ms = [ms for r in results for ms in r["claim_asked_ms"]]
+        claim_cpu_ms = [ms for r in results for ms in r["claim_cpu_ms"]]
+        print(
+            "opens that asked central, s into the packing phase: "
+            + ", ".join(str(at) for r in results for at in r["claim_asked_at"]),
+            file=sys.stderr,
+        )
         report_ms = [ms for r in results for ms in r["report_ms"]]
         report_cpu_ms = [ms for r in results for ms in r["report_cpu_ms"]]
         out = {
@@ -1003,9 +1088,12 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
             "claims": len(claim_ms),
             "claim_p50_ms": round(percentile(claim_ms, 50), 1),
             "claim_p99_ms": round(percentile(claim_ms, 99), 1),
+            "claim_cpu_p50_ms": round(percentile(claim_cpu_ms, 50), 2),
+            "claim_cpu_p99_ms": round(percentile(claim_cpu_ms, 99), 2),
             "claims_asking_central": len(asked_ms),
             "claim_asking_central_p99_ms": round(percentile(asked_ms, 99), 1) if asked_ms else None,
             "central_ops_per_s": round(central_ops, 1) if central_ops else None,
+            "central_ops_per_s_wall": round(central_ops_wall, 1) if central_ops_wall else None,
             "central_ops_per_s_packing": round(packing_ops, 1),
             "ops_written_per_s": round(written, 1),  # what the benches gave central to apply
             "unsent_at_end": behind,

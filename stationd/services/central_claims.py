@@ -9,8 +9,12 @@ it writes for such an order carries the claim's epoch (`store.audit`), and centr
 ops of a claim that was taken over.
 
 The keep-alive (`keep_alive`, every `interval_s` on a thread of its own) renews the leases of
-the open order and of `claim_ahead` orders claimed ahead in queue order, tops those up, and
-releases at central what the bench no longer wants once central has every op written under it.
+the open order and of the orders claimed ahead in queue order, tops those up, and releases at
+central what the bench no longer wants once central has every op written under it. Between its
+passes, each open the packer makes tops the queue ahead up at once in the background
+(`top_up`: one statement at central claims what is missing), so that the packer's next open
+finds its order held and asks no one. How many are held ahead follows the bench's pace
+(`ahead_wanted`): at least `claim_ahead`, more while the packer opens orders quickly.
 A claim found taken over (a lease that ran out while the bench was cut off, an admin's
 take-over) is dropped, the bench's open order closed, and the packer told plainly.
 """
@@ -18,12 +22,15 @@ take-over) is dropped, the bench's open order closed, and the packer told plainl
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from stationd.core.sync_ops import status_word
 from stationd.core.text import Text, sentence
 from stationd.store import central_claims
 from stationd.store.central_link import CentralAway, CentralLink
@@ -32,6 +39,7 @@ from stationd.store.claims import (
     drop_claims,
     drop_released,
     held_claims,
+    held_epoch,
     keep_claims,
     open_order_of,
     packing_among,
@@ -61,6 +69,15 @@ AWAY_RETRY_S = 2.0
 #: clock): the keep-alive renews a wanted claim every `interval_s`, so a claim held ahead
 #: opens at once — the claim-ahead's point — and one central lost track of is asked again.
 FRESH_SHARE = 0.5
+#: Orders held ahead cover the packer's opens for this long at its current pace: a top-up's
+#: round trip, even on a busy central, is far shorter, so the queue never runs dry while
+#: central answers.
+AHEAD_COVERS_S = 2.0
+#: The pace is the opens of this last while (seconds).
+PACE_WINDOW_S = 20.0
+#: Orders held ahead at most, whatever the pace: more would keep them from the other benches
+#: (and, were the bench to die, wait out its lease).
+MAX_AHEAD = 20
 
 
 def offline_refusal(order_id: int, held: list[int]) -> Text:
@@ -91,6 +108,17 @@ def taken_over(order_id: int, by: str) -> Text:
         "Order {order} was taken over by {bench}: stop packing it here and set its goods aside.",
         order=order_id,
         bench=by,
+    )
+
+
+def not_packing_at_central(order_id: int, status: str) -> Text:
+    """Why a bench can't open `order_id`: central has it in `status`, not in packing (it was
+    cancelled or shipped there; the bench's copy hears of it with the next pull)."""
+    return sentence(
+        "Order {order} is {status} at central, not packing, so it can't be packed here. Set "
+        "its pick list aside.",
+        order=order_id,
+        status=status_word(status),
     )
 
 
@@ -148,6 +176,16 @@ class CentralClaims:
         #: Called whenever central answered a claim or a keep-alive (sync.answers: the push
         #: and the pull are told); None: nobody listens.
         self.on_answer: Callable[[], None] | None = None
+        #: Monotonic times of the packer's recent opens: the bench's pace (`ahead_wanted`).
+        self._opens: deque[float] = deque(
+            maxlen=math.ceil(MAX_AHEAD * PACE_WINDOW_S / AHEAD_COVERS_S)
+        )
+        #: The monotonic time the last full keep-alive pass began (None: none yet).
+        self._last_pass: float | None = None
+        #: Set by an open: the thread tops the queue ahead up (`top_up`) if no pass is due.
+        self._refill = threading.Event()
+        #: Set by what needs a full pass now (a close, central's return).
+        self._full = threading.Event()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -161,6 +199,7 @@ class CentralClaims:
         if besides == self.station:
             self._not_while_released(order_id)
             if self._fresh_here(conn, order_id):
+                self._opening()
                 return None
         asked = time.monotonic()
         try:
@@ -176,6 +215,8 @@ class CentralClaims:
             held = sorted(held_claims(conn, besides))
             return None if order_id in held else offline_refusal(order_id, held)
         self._answered()
+        if answer.not_packing:
+            return not_packing_at_central(order_id, answer.status)  # type: ignore[arg-type]
         if answer.claim is None:
             return sentence(
                 "Order {order} is not in the central database, so it can't be packed now.",
@@ -187,7 +228,32 @@ class CentralClaims:
             self._pending[order_id] = (answer.claim, time.monotonic())
             self._closed.discard(order_id)
             self._fresh[order_id] = (answer.claim.epoch, asked)
+        self._opening()
         return None
+
+    def _opening(self) -> None:
+        """The packer opens an order: noted for the pace, and the queue ahead topped up."""
+        with self._lock:  # (the keep-alive's thread reads them)
+            self._opens.append(time.monotonic())
+        if self.claim_ahead:
+            self._refill.set()
+            self._wake.set()
+
+    def ahead_wanted(self) -> int:
+        """How many orders the bench holds ahead: `claim_ahead`, or more while the packer
+        opens orders quickly — what its pace opens in `AHEAD_COVERS_S` — but `MAX_AHEAD` at
+        most. 0 stays 0 (a bench that claims nothing ahead)."""
+        if not self.claim_ahead:
+            return 0
+        now = time.monotonic()
+        with self._lock:
+            recent = [at for at in self._opens if now - at <= PACE_WINDOW_S]
+        if len(recent) < 2:
+            return self.claim_ahead
+        # opens per second over the span they took (not the whole window: a bench that
+        # just started packing quickly is quick now), the span at least AHEAD_COVERS_S
+        per_s = (len(recent) - 1) / max(now - min(recent), AHEAD_COVERS_S)
+        return max(self.claim_ahead, min(MAX_AHEAD, math.ceil(per_s * AHEAD_COVERS_S)))
 
     def _not_while_released(self, order_id: int) -> None:
         """Note that the packer opens `order_id` (the keep-alive's pass in flight keeps it);
@@ -209,7 +275,7 @@ class CentralClaims:
         if fresh is None or time.monotonic() - fresh[1] > self.lease_s * (1 - FRESH_SHARE):
             return False
         # the copy's claim is the one central gave (not dropped as taken over meanwhile)
-        return held_claims(conn, self.station).get(order_id) == fresh[0]
+        return held_epoch(conn, self.station, order_id) == fresh[0]
 
     def claim(self, conn: Connection, order_id: int, station: str) -> None:
         """The bench opened `order_id`: the claim won for it goes into the copy (opened
@@ -230,11 +296,13 @@ class CentralClaims:
         if order_id is not None:
             with self._lock:
                 self._closed.add(order_id)
+            self._full.set()
             self._wake.set()
 
     # -- the keep-alive ----------------------------------------------------------------------
     def keep_alive(self) -> KeepAlive:
         """One pass: renew, top up the claims ahead, release, find the claims taken over."""
+        self._last_pass = time.monotonic()
         with self._lock:
             self._opened.clear()  # before the copy is read: an open after this is noted
         with self.store.read() as conn:
@@ -259,7 +327,8 @@ class CentralClaims:
         with self.store.read() as conn:
             packing = packing_among(conn, held_ids | set(local))
             unsent = with_unsent_ops(conn, self.station, held_ids | set(local))
-        ahead = sorted((held_ids & packing) - closed - {open_id})[: self.claim_ahead]
+        want = self.ahead_wanted()
+        ahead = sorted((held_ids & packing) - closed - {open_id})[:want]
         wanted = set(ahead) | pending | unsent | ({open_id} if open_id is not None else set())
         with self._lock:
             # what the packer opened since the copy was read is wanted; what it opens from
@@ -267,7 +336,7 @@ class CentralClaims:
             to_release = held_ids - wanted - self._opened
             self._releasing = set(to_release)
         epoch_at_central = {c.order_id: c.epoch for c in held}
-        more = self.claim_ahead - len(ahead)
+        more = want - len(ahead)
         lost_ids = set(local) - held_ids
 
         busy: list[central_claims.Claim] = []
@@ -342,6 +411,43 @@ class CentralClaims:
             lost=lost,
         )
 
+    def top_up(self) -> list[int]:
+        """Between passes: claim at central, in one statement, what the queue ahead lacks of
+        `ahead_wanted` (the oldest free packing orders); the orders claimed. Nothing is
+        renewed or released here (the pass does), and central out of reach claims nothing."""
+        want = self.ahead_wanted()
+        with self.store.read() as conn:
+            open_id = open_order_of(conn, self.station)
+            local = held_claims(conn, self.station)
+            packing = packing_among(conn, set(local))
+        with self._lock:
+            closed = set(self._closed) | self._opened
+            skip = set(local) | set(self._pending)
+        more = want - len((set(local) & packing) - closed - {open_id})
+        if more <= 0:
+            return []
+        asked = time.monotonic()
+        try:
+            claimed = self.link.run(
+                lambda central: central_claims.claim_ahead(
+                    central, self.station, more, lease_s=self.lease_s, skip=skip
+                ),
+                autocommit=True,  # one statement
+            )
+        except CentralAway as err:
+            self._went_away(err)
+            return []
+        self._answered()
+        if claimed:
+            with self.store.write(durable=False, background=True) as conn:
+                keep_claims(
+                    conn, self.station, [(c.order_id, c.epoch, c.lease_until) for c in claimed]
+                )
+            with self._lock:
+                for c in claimed:
+                    self._fresh[c.order_id] = (c.epoch, asked)
+        return [c.order_id for c in claimed]
+
     def held(self) -> dict[int, int]:
         """The orders this bench holds, as its copy says → their epochs (`sync status`)."""
         with self.store.read() as conn:
@@ -351,6 +457,7 @@ class CentralClaims:
         """Central just answered another part of sync: a keep-alive waiting out an outage
         runs now (renewing what the bench holds, opens wait the full timeout again)."""
         if self.away is not None:
+            self._full.set()
             self._wake.set()
 
     def _answered(self) -> None:
@@ -376,13 +483,29 @@ class CentralClaims:
             self._thread.join(timeout=self.link.timeout_s * 3)
         self.link.dispose()
 
+    def _pass_in(self) -> float:
+        """Seconds until the next full pass is due (0: now)."""
+        if self._last_pass is None or self._full.is_set():
+            return 0.0
+        period = self.interval_s if self.away is None else AWAY_RETRY_S
+        return max(0.0, self._last_pass + period - time.monotonic())
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.keep_alive()
+                if self._pass_in() == 0:
+                    self._full.clear()
+                    self._refill.clear()
+                    self.keep_alive()
+                elif self._refill.is_set() and self.away is None:
+                    # (central away: the passes every AWAY_RETRY_S claim when it is back)
+                    self._refill.clear()
+                    self.top_up()
             except Exception:  # the keep-alive must outlive any one bad pass
                 log.exception("claims keep-alive failed")
-            self._wake.wait(self.interval_s if self.away is None else AWAY_RETRY_S)
+            # (a wake between the wait and the clear is not lost: the flags are looked at
+            # again before the next wait)
+            self._wake.wait(self._pass_in())
             self._wake.clear()
 
 
@@ -401,4 +524,11 @@ def central_claims_for(settings: Settings, store: Store) -> CentralClaims | None
     )
 
 
-__all__ = ["CentralClaims", "KeepAlive", "central_claims_for", "offline_refusal", "taken_over"]
+__all__ = [
+    "CentralClaims",
+    "KeepAlive",
+    "central_claims_for",
+    "not_packing_at_central",
+    "offline_refusal",
+    "taken_over",
+]

@@ -33,10 +33,17 @@ class Claim:
 @dataclass(frozen=True, slots=True)
 class ClaimAnswer:
     """What a claim got: `won` the claim (then `claim` is the caller's), or the live claim of
-    another station that stopped it; `claim` None: central has no such order."""
+    another station that stopped it; `claim` None and `status` None: central has no such
+    order. `status` is the order's at central: one not in packing is never claimed."""
 
     won: bool
     claim: Claim | None
+    status: str | None = None
+
+    @property
+    def not_packing(self) -> bool:
+        """Central has the order, in another status than packing (cancelled, shipped …)."""
+        return self.status is not None and self.status != "packing"
 
 
 # Claim-ahead's upsert: the take-over test sits in ON CONFLICT … DO UPDATE … WHERE, which
@@ -62,13 +69,19 @@ _NEW_CLAIM = "nextval('order_claim_epochs'), now() + make_interval(secs => :leas
 # claim, or a lease run out by central's now() — PostgreSQL re-checks on the row once it has
 # locked it, so of two benches taking over one run-out claim only the first gets it. A claim
 # another station holds alive is not even locked: a bench that loses costs central no write.
+# Only an order in packing at central is claimed: one cancelled or shipped there (the bench's
+# copy may not have heard yet) is answered with its status. The order's row is read, not
+# locked: a claim must not wait behind a push's group that holds it, and an op that meets an
+# order changed under its claim is ruled on by core.sync_ops all the same.
 # When neither won, the claim that stopped it is read — from the statement's snapshot, which
 # misses a claim committed while the insert waited for it; `claim` then reads it anew.
 _CLAIM = text(
     f"""
-WITH ins AS (
+WITH o AS MATERIALIZED (
+    SELECT id, status FROM orders WHERE id = :order_id
+), ins AS (
     INSERT INTO order_claims AS c (order_id, station, epoch, lease_until)
-    SELECT o.id, :station, {_NEW_CLAIM} FROM orders o WHERE o.id = :order_id
+    SELECT o.id, :station, {_NEW_CLAIM} FROM o WHERE o.status = 'packing'
     ON CONFLICT (order_id) DO NOTHING
     RETURNING c.order_id, c.station, c.epoch, c.lease_until
 ), upd AS (
@@ -77,23 +90,25 @@ WITH ins AS (
                      ELSE nextval('order_claim_epochs') END,
         station = :station,
         lease_until = now() + make_interval(secs => :lease_s)
-    WHERE c.order_id = :order_id AND (c.station = :station OR c.lease_until < now())
+    FROM o
+    WHERE c.order_id = o.id AND o.status = 'packing'
+      AND (c.station = :station OR c.lease_until < now())
     RETURNING c.order_id, c.station, c.epoch, c.lease_until
+), won AS (
+    SELECT * FROM ins UNION ALL SELECT * FROM upd
 )
-SELECT order_id, station, epoch, lease_until, true AS won FROM ins
-UNION ALL
-SELECT order_id, station, epoch, lease_until, true FROM upd
-UNION ALL
-SELECT order_id, station, epoch, lease_until, false FROM order_claims
-WHERE order_id = :order_id AND NOT EXISTS (SELECT FROM ins) AND NOT EXISTS (SELECT FROM upd)
+SELECT o.status, w.order_id IS NOT NULL AS won,
+       coalesce(w.station, h.station) AS station, coalesce(w.epoch, h.epoch) AS epoch,
+       coalesce(w.lease_until, h.lease_until) AS lease_until
+FROM o
+LEFT JOIN won w ON true
+LEFT JOIN order_claims h ON w.order_id IS NULL AND h.order_id = o.id
 """
 )
 
 _CURRENT = text(
     "SELECT order_id, station, epoch, lease_until FROM order_claims WHERE order_id = :order_id"
 )
-
-_ORDER_EXISTS = text("SELECT 1 FROM orders WHERE id = :order_id")
 
 # Claim-ahead: the oldest packing orders of the queue (its own order: placed_at, id) that no
 # live claim holds; orders another bench's transaction has locked are skipped, not waited for.
@@ -196,19 +211,23 @@ def _claim(row: object) -> Claim:
 
 def claim(conn: Connection, order_id: int, station: str, *, lease_s: float) -> ClaimAnswer:
     """R17: `station` claims `order_id` for `lease_s` seconds of central's clock — won if the
-    order had no claim, or this station's own, or one whose lease has run out; else the claim
-    that is alive. An answer with no claim: central has no such order."""
+    order is in packing at central and had no claim, or this station's own, or one whose lease
+    has run out; else the claim that is alive (or none, with the order's status, for an order
+    not in packing). An answer with neither claim nor status: central has no such order."""
     params = {"order_id": order_id, "station": station, "lease_s": lease_s}
     for _ in range(3):
         row = conn.execute(_CLAIM, params).first()
-        if row is not None:
-            return ClaimAnswer(bool(row.won), _claim(row))
-        # Lost to a claim committed while this one waited (see _CLAIM), or no such order.
-        row = conn.execute(_CURRENT, params).first()
-        if row is not None:
-            return ClaimAnswer(False, _claim(row))
-        if conn.execute(_ORDER_EXISTS, params).first() is None:
+        if row is None:
             return ClaimAnswer(False, None)
+        if row.status != "packing":
+            return ClaimAnswer(False, None, row.status)
+        if row.won or row.station is not None:
+            claim = Claim(order_id, row.station, row.epoch, row.lease_until)
+            return ClaimAnswer(bool(row.won), claim, row.status)
+        # Lost to a claim committed while this one waited (see _CLAIM): read it anew.
+        current = conn.execute(_CURRENT, params).first()
+        if current is not None:
+            return ClaimAnswer(False, _claim(current), row.status)
         # the stopping claim was released meanwhile: try again
     return ClaimAnswer(False, None)
 

@@ -109,6 +109,15 @@ def held_claims(conn: Connection, station: str) -> dict[int, int]:
     return {order_id: epoch for order_id, epoch in rows}
 
 
+def held_epoch(conn: Connection, station: str, order_id: int) -> int | None:
+    """The epoch of `station`'s claim on `order_id` as its copy has it (None: not held)."""
+    return conn.execute(
+        select(order_claims.c.epoch).where(
+            order_claims.c.order_id == order_id, order_claims.c.station == station
+        )
+    ).scalar()
+
+
 def packing_among(conn: Connection, order_ids: Iterable[int]) -> set[int]:
     """Which of these orders the copy has in packing (those a bench may hold ahead)."""
     ids = list(order_ids)

@@ -6,7 +6,9 @@ opened the order, the epochs on the audit events, who central says holds the ord
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -572,3 +574,71 @@ def test_issue_11_a_scan_stamped_an_hour_back_is_decided_by_what_central_holds_n
         assert received - stamped > timedelta(minutes=59)  # A's clock kept, not decided on
     finally:
         a_push.dispose()
+
+
+def test_r17_claim_of_an_order_cancelled_at_central_is_refused_at_the_bench(house, benches):
+    """The shop took order 1000 back at central; the bench's copy has not heard yet and still
+    has it packing. The open asks central, which refuses it with its status: the packer reads
+    why, and neither the copy nor central holds a claim."""
+    a = benches("bench-a")
+    with house.central.write() as conn:
+        conn.exec_driver_sql("UPDATE orders SET status = 'order' WHERE id = 1000")
+    refused = a.open(1000)
+    assert not refused.ok and refused.message == (
+        "Order 1000 is order at central, not packing, so it can't be packed here. Set its "
+        "pick list aside."
+    )
+    assert a.bench.current_order() is None
+    assert a.holds() == {} and holder_at_central(house, 1000) is None
+
+
+def test_r17_an_open_tops_the_claims_ahead_up_before_the_queue_runs_dry(house, benches):
+    """Claiming ahead keeps up with the packer: each open of an order held ahead has the
+    orders behind it claimed at once in the background (one statement at central), so the
+    next open is local too — no wait for the keep-alive's next pass."""
+    a = benches("bench-a", claim_ahead=1)
+    asked: list[object] = []  # by the packer's thread (the top-ups run on the keep-alive's)
+    run = a.claims.link.run
+    packer = threading.current_thread()
+
+    def counted(work, **kwargs):  # type: ignore[no-untyped-def]
+        if threading.current_thread() is packer:
+            asked.append(work)
+        return run(work, **kwargs)
+
+    a.claims.link.run = counted  # type: ignore[method-assign]
+    assert a.claims.keep_alive().claimed == [1000]
+    a.claims.start()
+    try:
+        for order_id in (1000, 1001, 1002):
+            deadline = time.monotonic() + 10
+            while order_id not in a.holds() and time.monotonic() < deadline:
+                time.sleep(0.01)  # the top-up in the background
+            passes = len(asked)
+            assert a.open(order_id).opened
+            assert len(asked) == passes  # held ahead: the open asked no one
+            assert a.scan(a.eans["A"]).ok
+    finally:
+        a.claims.stop()
+    assert a.claims.ahead_wanted() >= 1
+
+
+def test_r17_the_claims_ahead_follow_the_packers_pace(house, benches):
+    """A bench that opens orders quickly holds more ahead (what its pace opens in
+    AHEAD_COVERS_S), never more than MAX_AHEAD; a slow one holds `claim_ahead`; one set to
+    claim nothing ahead claims nothing."""
+    from stationd.services.central_claims import AHEAD_COVERS_S, MAX_AHEAD, PACE_WINDOW_S
+
+    a = benches("bench-a", claim_ahead=2)
+    assert a.claims.ahead_wanted() == 2
+    now = time.monotonic()
+    a.claims._opens.extend([now - PACE_WINDOW_S - 5] * 50)  # long ago: not the pace now
+    assert a.claims.ahead_wanted() == 2
+    a.claims._opens.extend(now - 2.4 + 0.3 * i for i in range(9))  # 8 more opens in 2.4 s
+    assert a.claims.ahead_wanted() == math.ceil(8 / 2.4 * AHEAD_COVERS_S)
+    a.claims._opens.extend([now] * a.claims._opens.maxlen)
+    assert a.claims.ahead_wanted() == MAX_AHEAD
+    assert len(a.claims.keep_alive().claimed) == 4  # the warehouse has four orders
+    b = benches("bench-b", claim_ahead=0)
+    b.claims._opens.extend([now] * 50)
+    assert b.claims.ahead_wanted() == 0

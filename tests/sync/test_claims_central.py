@@ -153,3 +153,24 @@ def test_r17_a_renewal_does_not_wait_for_a_claim_the_benchs_push_holds_locked(
     assert by_order[busy] == held[busy]  # as it stood, to be renewed by the next pass
     assert by_order[free].epoch == held[free].epoch
     assert by_order[free].lease_until > held[free].lease_until
+
+
+def test_r17_claim_of_an_order_cancelled_at_central_is_refused(claims_central, make_shop):
+    """An order no longer packing at central (taken back to `order`, or shipped) is never
+    claimed — not even by the bench that holds its claim — and the answer names its status;
+    one statement, nothing written."""
+    shop = make_shop(claims_central)
+    taken_back, shipped, held = (shop.order([], status="packing") for _ in range(3))
+    _claim(claims_central, held, "bench-a")
+    with claims_central.write() as conn:
+        conn.exec_driver_sql(
+            f"UPDATE orders SET status = 'order' WHERE id IN ({taken_back}, {held})"
+        )
+        conn.exec_driver_sql(f"UPDATE orders SET status = 'shipped' WHERE id = {shipped}")
+    for order, status in ((taken_back, "order"), (shipped, "shipped"), (held, "order")):
+        answer = _claim(claims_central, order, "bench-a")
+        assert (answer.won, answer.status, answer.not_packing) == (False, status, True)
+    with claims_central.read() as conn:
+        claimed = central_claims.holders(conn, [taken_back, shipped, held])
+    assert sorted(claimed) == [held]  # the old claim is left as it was, not renewed
+    assert _claim(claims_central, 999_999, "bench-a").status is None  # no such order
