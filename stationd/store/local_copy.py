@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, Text, any_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from stationd.clock import utcnow
@@ -243,24 +253,65 @@ def _write_orders(conn: Connection, images: Images, unsent_from: int) -> list[in
     taken = [key for key in asked if key not in skipped]
     if not taken:
         return sorted(skipped)
-    _upsert(conn, orders, [r for r in images.rows["orders"] if r["id"] not in skipped])
-    lines = [r for r in images.rows["order_lines"] if r["order_id"] not in skipped]
-    _upsert(conn, order_lines, lines)
-    # Lines central no longer has (an edited order), unless a delivery of this copy names one.
-    conn.execute(
-        delete(order_lines).where(
-            _among(conn, order_lines.c.order_id, taken),
-            ~_among(conn, order_lines.c.id, [r["id"] for r in lines]),
-            order_lines.c.id.not_in(select(delivery_lines.c.line_id)),
-        )
+    # Only what differs from the copy is written: most images a bench pulls are of its own
+    # ops (central's apply made them), and a big order's one changed line must not rewrite
+    # the others. Each write holds the bench's write lock, and the packer's next durable
+    # commit puts it on the disk (bench/sync.py at 8 benches, bench/sync_outage.py).
+    _write_changed(
+        conn, orders, [r for r in images.rows["orders"] if r["id"] not in skipped], taken, "id"
     )
+    lines = [r for r in images.rows["order_lines"] if r["order_id"] not in skipped]
+    held = _write_changed(conn, order_lines, lines, taken, "order_id")
+    # Lines central no longer has (an edited order), unless a delivery of this copy names one.
+    gone_lines = sorted(held - {r["id"] for r in lines})
+    if gone_lines:
+        conn.execute(
+            delete(order_lines).where(
+                _among(conn, order_lines.c.id, gone_lines),
+                order_lines.c.id.not_in(select(delivery_lines.c.line_id)),
+            )
+        )
     # Central's claims are not copied: a station's `order_claims` holds only its own, written by
     # services.central_claims (docs/sync.md, Claims) — a take-over copied in would take the
     # epoch off this bench's late events and let them past central's fence.
-    conn.execute(
-        delete(orders).where(_among(conn, orders.c.id, [k for k in taken if k not in present]))
-    )
+    gone = [k for k in taken if k not in present]
+    if gone:
+        conn.execute(delete(orders).where(_among(conn, orders.c.id, gone)))
     return sorted(skipped)
+
+
+def _write_changed(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], taken: list[int], by: str
+) -> set[Any]:
+    """Make the copy's rows of `table` for the orders `taken` (column `by`) what `rows` say,
+    writing only the rows and columns that differ (an UPDATE names only the changed columns:
+    the order-text index's trigger fires only when its columns are named). Returns the keys
+    of the rows the copy held for those orders."""
+    key = table.primary_key.columns.values()[0].name
+    held = {
+        row[key]: row
+        for row in conn.execute(select(table).where(_among(conn, table.c[by], taken))).mappings()
+    }
+    new: list[dict[str, Any]] = []
+    changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        mine = held.get(row[key])
+        if mine is None:
+            new.append(row)
+            continue
+        columns = tuple(c for c, value in row.items() if c != key and mine[c] != value)
+        if columns:
+            changed.setdefault(columns, []).append(row)
+    # (an upsert: a row of another order in the copy — a line central moved — is taken over)
+    _upsert(conn, table, new)
+    for columns, same_shape in changed.items():
+        conn.execute(
+            update(table)
+            .where(table.c[key] == bindparam("key_"))
+            .values({c: bindparam(f"{c}_") for c in columns}),
+            [{"key_": r[key], **{f"{c}_": r[c] for c in columns}} for r in same_shape],
+        )
+    return set(held)
 
 
 def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -113,6 +113,68 @@ def test_the_feed_names_each_changed_order_once_per_statement_and_both_ends_of_a
     engine.dispose()
 
 
+def note_rewrites(copy: Store) -> None:
+    """Triggers on the copy that note every order and line row written into it."""
+    with copy.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE rewritten (what TEXT, id INTEGER)")
+        for table in ("orders", "order_lines"):
+            for when, row in (("UPDATE", "new"), ("INSERT", "new"), ("DELETE", "old")):
+                conn.exec_driver_sql(
+                    f"CREATE TRIGGER note_{table}_{when} AFTER {when} ON {table} BEGIN "
+                    f"INSERT INTO rewritten VALUES ('{table}', {row}.id); END"
+                )
+
+
+def rewrites(copy: Store) -> list[tuple[str, int]]:
+    with copy.write() as conn:
+        found = conn.exec_driver_sql("SELECT what, id FROM rewritten ORDER BY what, id").all()
+        conn.exec_driver_sql("DELETE FROM rewritten")
+    return [tuple(row) for row in found]
+
+
+def test_a_copy_that_already_matches_is_not_rewritten_and_a_changed_line_is_alone(
+    central, sqlite_store, make_shop
+):
+    shop = make_shop(central)
+    skus = [f"P{n}" for n in range(30)]
+    for sku in skus:
+        shop.product(sku, on_hand=100)
+    big = shop.order([(sku, 5) for sku in skus])
+    small = shop.order([("P0", 1)])
+    engine = feed(central)
+    pull_once(sqlite_store, engine)
+    note_rewrites(sqlite_store)
+    with central.read() as conn:
+        line = (
+            conn.execute(
+                select(order_lines.c.id)
+                .where(order_lines.c.order_id == big)
+                .order_by(order_lines.c.id)
+            )
+            .scalars()
+            .all()[7]
+        )
+    with central.write() as conn:
+        # the big order's one line packed; the small order touched with nothing changed
+        conn.execute(update(order_lines).where(order_lines.c.id == line).values(packed=2))
+        conn.execute(update(orders).where(orders.c.id == small).values(status=orders.c.status))
+    result = pull_once(sqlite_store, engine)
+    assert result.written == 2  # both orders' images came
+    assert rewrites(sqlite_store) == [("order_lines", line)]  # only the line that differs
+    assert holding(sqlite_store) == holding(central)
+    with central.write() as conn:  # a new line and one gone: written and deleted, nothing else
+        conn.execute(delete(order_lines).where(order_lines.c.id == line))
+        added = conn.execute(
+            order_lines.insert()
+            .values(order_id=small, sku="P1", name="P1", quantity=1)
+            .returning(order_lines.c.id)
+        ).scalar_one()
+    pull_once(sqlite_store, engine)
+    assert rewrites(sqlite_store) == [("order_lines", line), ("order_lines", added)]
+    assert holding(sqlite_store) == holding(central)
+    engine.dispose()
+
+
 def test_a_change_at_central_reaches_the_copy(central, sqlite_store, make_shop):
     made = stock_shop(make_shop(central))
     engine = feed(central)
