@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Insert,
     Select,
     Update,
     and_,
@@ -66,7 +65,6 @@ class _Statements:
     in_use_besides: Select
     pending: Select
     labelled: Select
-    insert_delivery: Insert
     stock_out: Update
 
 
@@ -91,7 +89,6 @@ def _statements() -> _Statements:
         labelled=select(parcel_ids.c.parcel_id).where(
             parcel_ids.c.delivery_id == bindparam("delivery_"), parcel_ids.c.labelled.is_(True)
         ),
-        insert_delivery=insert(deliveries).returning(deliveries.c.id),
         stock_out=update(stock)
         .where(stock.c.sku == bindparam("sku_"))
         .values(
@@ -225,8 +222,9 @@ def write_delivery(
         conn.execute(delete(parcel_ids).where(parcel_ids.c.delivery_id == delivery_id))
     else:
         delivery_id = conn.execute(
-            _statements().insert_delivery,
-            {"order_id": order_id, "created_at": created_at, **values},
+            insert(deliveries)
+            .values(order_id=order_id, created_at=created_at, **values)
+            .returning(deliveries.c.id)
         ).scalar_one()
     if quantities:
         conn.execute(
