@@ -184,6 +184,11 @@ def write_images(
     the orders skipped because they have ops of this station central may lack. `bulk`: one
     of many batches of a full resync (`Store.write(bulk=True)`). `reached`: the pull's last
     batch — where the pull got to is saved in the same transaction (one commit, not two)."""
+    # What differs from the copy is found before the write lock is taken, in a read of its
+    # own: the lock is then held for the writes alone (the packer waits for it). A bench
+    # changes an order only with an event in the same transaction (the outbox), so an order
+    # the bench changed since that read is among those skipped below, never written stale.
+    seen = _differences(store, images) if images.kind == "order" else None
     # An incremental pull's batch goes behind the packer's writes (background) and does not
     # wait for the disk: lost in a power cut, its cursor is lost with it and the next pull
     # writes the same images again. A full resync's batches are durable and bulk.
@@ -192,13 +197,15 @@ def write_images(
         # so the push's start is noted now if it is not yet (a bench's edit between this pull
         # and the first push would otherwise count as history from before sync, never sent).
         start_pushing(conn)
-        skipped = _write(conn, images, unsent_from)
+        skipped = _write(conn, images, unsent_from, seen)
         if reached is not None:
             _save_reached(conn, Reached(reached.central, reached.cursor, reached.skipped + skipped))
     return skipped
 
 
-def _write(conn: Connection, images: Images, unsent_from: int) -> list[int]:
+def _write(
+    conn: Connection, images: Images, unsent_from: int, seen: _Differences | None
+) -> list[int]:
     if images.kind == "own_status":
         _upsert(conn, own_statuses, images.rows["own_statuses"])
         _delete_own_statuses(conn, _gone(images, "own_statuses", "id"))
@@ -212,7 +219,8 @@ def _write(conn: Connection, images: Images, unsent_from: int) -> list[int]:
         conn.execute(delete(stock).where(_among(conn, stock.c.sku, lost_stock)))
         conn.execute(delete(products).where(_among(conn, products.c.sku, gone)))
         return []
-    return _write_orders(conn, images, unsent_from)
+    assert seen is not None
+    return _write_orders(conn, images, unsent_from, seen)
 
 
 def drop_missing(store: Store, kind: str, present: list[Any], *, unsent_from: int) -> list[int]:
@@ -229,7 +237,9 @@ def drop_missing(store: Store, kind: str, present: list[Any], *, unsent_from: in
     return write_images(store, Images(kind, missing, _no_rows(kind)), unsent_from=unsent_from)
 
 
-def _write_orders(conn: Connection, images: Images, unsent_from: int) -> list[int]:
+def _write_orders(
+    conn: Connection, images: Images, unsent_from: int, seen: _Differences
+) -> list[int]:
     asked = list(images.keys)
     skipped = set(
         conn.execute(
@@ -257,14 +267,11 @@ def _write_orders(conn: Connection, images: Images, unsent_from: int) -> list[in
     # ops (central's apply made them), and a big order's one changed line must not rewrite
     # the others. Each write holds the bench's write lock, and the packer's next durable
     # commit puts it on the disk (bench/sync.py at 8 benches, bench/sync_outage.py).
-    _write_changed(
-        conn, orders, [r for r in images.rows["orders"] if r["id"] not in skipped], taken, "id"
-    )
-    lines = [r for r in images.rows["order_lines"] if r["order_id"] not in skipped]
-    held = _write_changed(conn, order_lines, lines, taken, "order_id")
-    # Lines central no longer has (an edited order), unless a delivery of this copy names one.
-    gone_lines = sorted(held - {r["id"] for r in lines})
+    for table in (orders, order_lines):
+        seen.write(conn, table, skipped)
+    gone_lines = [line for order_id, line in seen.gone_lines if order_id not in skipped]
     if gone_lines:
+        # Lines central no longer has (an edited order), unless a delivery here names one.
         conn.execute(
             delete(order_lines).where(
                 _among(conn, order_lines.c.id, gone_lines),
@@ -280,38 +287,61 @@ def _write_orders(conn: Connection, images: Images, unsent_from: int) -> list[in
     return sorted(skipped)
 
 
-def _write_changed(
-    conn: Connection, table: Table, rows: list[dict[str, Any]], taken: list[int], by: str
-) -> set[Any]:
-    """Make the copy's rows of `table` for the orders `taken` (column `by`) what `rows` say,
-    writing only the rows and columns that differ (an UPDATE names only the changed columns:
-    the order-text index's trigger fires only when its columns are named). Returns the keys
-    of the rows the copy held for those orders."""
-    key = table.primary_key.columns.values()[0].name
-    held = {
-        row[key]: row
-        for row in conn.execute(select(table).where(_among(conn, table.c[by], taken))).mappings()
-    }
-    new: list[dict[str, Any]] = []
-    changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        mine = held.get(row[key])
-        if mine is None:
-            new.append(row)
-            continue
-        columns = tuple(c for c, value in row.items() if c != key and mine[c] != value)
-        if columns:
-            changed.setdefault(columns, []).append(row)
-    # (an upsert: a row of another order in the copy — a line central moved — is taken over)
-    _upsert(conn, table, new)
-    for columns, same_shape in changed.items():
-        conn.execute(
-            update(table)
-            .where(table.c[key] == bindparam("key_"))
-            .values({c: bindparam(f"{c}_") for c in columns}),
-            [{"key_": r[key], **{f"{c}_": r[c] for c in columns}} for r in same_shape],
-        )
-    return set(held)
+@dataclass
+class _Differences:
+    """How central's images of some orders differ from the copy: per table, the rows the copy
+    lacks and, by the columns that differ, the rows to update; the lines central no longer
+    has (order id, line id)."""
+
+    new: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    changed: dict[str, dict[tuple[str, ...], list[dict[str, Any]]]] = field(default_factory=dict)
+    gone_lines: list[tuple[int, int]] = field(default_factory=list)
+
+    def write(self, conn: Connection, table: Table, skipped: set[int]) -> None:
+        """Write the table's differences, but for the orders `skipped`."""
+        of = "id" if table is orders else "order_id"
+        # (an upsert: a line of another order in the copy — one central moved — is taken over)
+        _upsert(conn, table, [r for r in self.new[table.name] if r[of] not in skipped])
+        key = table.primary_key.columns.values()[0].name
+        for columns, rows in self.changed[table.name].items():
+            taken = [r for r in rows if r[of] not in skipped]
+            if not taken:
+                continue
+            # Only the changed columns are named: the order-text index's trigger fires only
+            # when its columns are.
+            conn.execute(
+                update(table)
+                .where(table.c[key] == bindparam("key_"))
+                .values({c: bindparam(f"{c}_") for c in columns}),
+                [{"key_": r[key], **{f"{c}_": r[c] for c in columns}} for r in taken],
+            )
+
+
+def _differences(store: Store, images: Images) -> _Differences:
+    found = _Differences()
+    with store.read() as conn:
+        for table, of in ((orders, "id"), (order_lines, "order_id")):
+            key = table.primary_key.columns.values()[0].name
+            held = {
+                row[key]: row
+                for row in conn.execute(
+                    select(table).where(_among(conn, table.c[of], list(images.keys)))
+                ).mappings()
+            }
+            new = found.new[table.name] = []
+            changed = found.changed[table.name] = {}
+            for row in images.rows[table.name]:
+                mine = held.pop(row[key], None)
+                if mine is None:
+                    new.append(row)
+                    continue
+                columns = tuple(c for c, value in row.items() if c != key and mine[c] != value)
+                if columns:
+                    changed.setdefault(columns, []).append(row)
+            if table is order_lines:
+                # what is left of the copy's lines of these orders, central no longer has
+                found.gone_lines = [(row[of], line) for line, row in held.items()]
+    return found
 
 
 def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
