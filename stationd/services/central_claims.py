@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from stationd import switching
 from stationd.core.text import Text, sentence
 from stationd.store import central_claims
 from stationd.store.central_link import CentralAway, CentralLink
@@ -377,6 +378,7 @@ class CentralClaims:
         self.link.dispose()
 
     def _run(self) -> None:
+        switching.behind_the_packer()  # the packer's scans and report-ins first
         while not self._stop.is_set():
             try:
                 self.keep_alive()
