@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    Update,
     and_,
     bindparam,
     delete,
@@ -42,29 +44,58 @@ def parcel_ids_in_use(
     wanted = list(candidates)
     if not wanted:
         return set()
-    query = select(parcel_ids.c.parcel_id).where(parcel_ids.c.parcel_id.in_(wanted))
-    if besides_order is not None:
-        query = query.join(deliveries, deliveries.c.id == parcel_ids.c.delivery_id).where(
-            not_(and_(deliveries.c.order_id == besides_order, deliveries.c.reported_at.is_(None)))
-        )
-    return set(conn.execute(query).scalars())
+    if besides_order is None:
+        return set(conn.execute(_statements().in_use, {"ids": wanted}).scalars())
+    found = conn.execute(_statements().in_use_besides, {"ids": wanted, "order_": besides_order})
+    return set(found.scalars())
 
 
 def pending_delivery(conn: Connection, order_id: int) -> Delivery | None:
     """The order's pending delivery (not reported yet) with its parcel ids, if it has one."""
-    delivery_id = conn.execute(
-        select(deliveries.c.id).where(
-            deliveries.c.order_id == order_id, deliveries.c.reported_at.is_(None)
-        )
-    ).scalar()
-    if delivery_id is None:
+    rows = conn.execute(_statements().pending, {"order_": order_id}).all()
+    if not rows:
         return None
-    ids = conn.execute(
-        select(parcel_ids.c.parcel_id)
-        .where(parcel_ids.c.delivery_id == delivery_id)
-        .order_by(parcel_ids.c.position, parcel_ids.c.id)
-    ).scalars()
-    return Delivery(order_id=order_id, quantities={}, parcel_ids=list(ids), id=delivery_id)
+    ids = [parcel_id for _, parcel_id in rows if parcel_id is not None]
+    return Delivery(order_id=order_id, quantities={}, parcel_ids=ids, id=rows[0][0])
+
+
+@dataclass(frozen=True)
+class _Statements:
+    in_use: Select
+    in_use_besides: Select
+    pending: Select
+    labelled: Select
+    stock_out: Update
+
+
+@functools.cache
+def _statements() -> _Statements:
+    # Built once with bound parameters: a report-in runs each of them, and building them cost
+    # SQLAlchemy more CPU than running them (see print_queue._statements).
+    in_use = select(parcel_ids.c.parcel_id).where(
+        parcel_ids.c.parcel_id.in_(bindparam("ids", expanding=True))
+    )
+    besides = and_(deliveries.c.order_id == bindparam("order_"), deliveries.c.reported_at.is_(None))
+    return _Statements(
+        in_use=in_use,
+        in_use_besides=in_use.join(deliveries, deliveries.c.id == parcel_ids.c.delivery_id).where(
+            not_(besides)
+        ),
+        # The pending row and its ids in one query (a row with no id yet: one row, id None).
+        pending=select(deliveries.c.id, parcel_ids.c.parcel_id)
+        .outerjoin(parcel_ids, parcel_ids.c.delivery_id == deliveries.c.id)
+        .where(besides)
+        .order_by(parcel_ids.c.position, parcel_ids.c.id),
+        labelled=select(parcel_ids.c.parcel_id).where(
+            parcel_ids.c.delivery_id == bindparam("delivery_"), parcel_ids.c.labelled.is_(True)
+        ),
+        stock_out=update(stock)
+        .where(stock.c.sku == bindparam("sku_"))
+        .values(
+            on_hand=stock.c.on_hand - bindparam("out_"),
+            reserved=stock.c.reserved - bindparam("released_"),
+        ),
+    )
 
 
 def reported_delivery_count(conn: Connection, order_id: int) -> int:
@@ -155,10 +186,7 @@ def labelled_parcel_ids(conn: Connection, delivery_id: int | None) -> set[str]:
     """The parcel ids of the delivery whose shipping label is queued already (R16)."""
     if delivery_id is None:
         return set()
-    query = select(parcel_ids.c.parcel_id).where(
-        parcel_ids.c.delivery_id == delivery_id, parcel_ids.c.labelled.is_(True)
-    )
-    return set(conn.execute(query).scalars())
+    return set(conn.execute(_statements().labelled, {"delivery_": delivery_id}).scalars())
 
 
 def mark_labelled(conn: Connection, delivery_id: int, ids: Iterable[str]) -> None:
@@ -250,14 +278,13 @@ def save_reported_delivery(
                 ids=", ".join(delivery.parcel_ids),
             )
         ) from None
-    for sku, qty in result.stock_out.items():
+    if result.stock_out:
         conn.execute(
-            update(stock)
-            .where(stock.c.sku == sku)
-            .values(
-                on_hand=stock.c.on_hand - qty,
-                reserved=stock.c.reserved - result.released.get(sku, 0),
-            )
+            _statements().stock_out,
+            [
+                {"sku_": sku, "out_": qty, "released_": result.released.get(sku, 0)}
+                for sku, qty in result.stock_out.items()
+            ],
         )
     return delivery.id
 

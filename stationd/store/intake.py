@@ -8,11 +8,12 @@ kept by the triggers on `orders` (migrations 0001, 0006), as for any order.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, delete, func, insert, select, update
 
 from stationd.core.intake import IncomingOrder, IncomingProduct, IncomingStock
 from stationd.core.order_import import OrderUpdate
@@ -114,12 +115,16 @@ def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
 
 def line_vat(conn: Connection, order_ids: Iterable[int]) -> dict[int, int | None]:
     """Each line's VAT rate (basis points; None: the shop's standard rate), by line id."""
-    rows = conn.execute(
-        select(order_lines.c.id, order_lines.c.vat_rate_bp).where(
-            order_lines.c.order_id.in_(list(order_ids))
-        )
-    )
+    rows = conn.execute(_line_vat_query(), {"ids": list(order_ids)})
     return dict(rows.all())
+
+
+@functools.cache
+def _line_vat_query() -> Select:
+    # Built once: every report-in reads it (see print_queue._statements).
+    return select(order_lines.c.id, order_lines.c.vat_rate_bp).where(
+        order_lines.c.order_id.in_(bindparam("ids", expanding=True))
+    )
 
 
 def write_update(

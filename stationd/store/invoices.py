@@ -4,10 +4,12 @@ without a gap per series, read back for the SIE export and the accounting adapte
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Insert, bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -24,23 +26,39 @@ from stationd.store.invoice_tables import (
 def next_invoice_number(conn: Connection, series: str) -> int:
     """Take the next number of `series` (1 for a new one), in the caller's transaction.
 
-    The series' row stays locked until that transaction ends (PostgreSQL: the update's row
+    The series' row stays locked until that transaction ends (PostgreSQL: the upsert's row
     lock; SQLite: the write lock), so two report-ins never take the same number, and a
     transaction that rolls back gives its number back: no gap.
     """
-    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
-    conn.execute(
-        dialect_insert(invoice_series)
-        .values(series=series, next_number=1)
-        .on_conflict_do_nothing(index_elements=[invoice_series.c.series])
-    )
-    taken = conn.execute(
-        update(invoice_series)
-        .where(invoice_series.c.series == series)
-        .values(next_number=invoice_series.c.next_number + 1)
-        .returning(invoice_series.c.next_number)
-    ).scalar_one()
+    taken = conn.execute(_statements(conn.dialect.name).take, {"series_": series}).scalar_one()
     return int(taken) - 1
+
+
+@dataclass(frozen=True)
+class _Statements:
+    take: Insert
+    record: Insert
+    lines: Insert
+    vat: Insert
+
+
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    # Built once with bound parameters: every report-in writes a record, and building the
+    # statements cost SQLAlchemy more CPU than running them (see print_queue._statements).
+    upsert = sqlite_insert if dialect == "sqlite" else pg_insert
+    # One statement takes the number: a new series starts at 1 (its row then says 2 is next).
+    new = upsert(invoice_series).values(series=bindparam("series_"), next_number=2)
+    take = new.on_conflict_do_update(
+        index_elements=[invoice_series.c.series],
+        set_={"next_number": invoice_series.c.next_number + 1},
+    ).returning(invoice_series.c.next_number)
+    return _Statements(
+        take=take,
+        record=insert(invoice_records).returning(invoice_records.c.id),
+        lines=insert(invoice_lines),
+        vat=insert(invoice_vat),
+    )
 
 
 def write_invoice_record(
@@ -48,29 +66,29 @@ def write_invoice_record(
 ) -> InvoiceRecord:
     """Number `record` in its series and write it with its lines and VAT; the numbered one."""
     numbered = dataclasses.replace(record, number=next_invoice_number(conn, record.series))
+    statements = _statements(conn.dialect.name)
     record_id = conn.execute(
-        insert(invoice_records)
-        .values(
-            series=numbered.series,
-            number=numbered.number,
-            order_id=numbered.order_id,
-            delivery_id=numbered.delivery_id,
-            issued_on=numbered.issued_on,
-            created_at=at,
-            station=station,
-            currency=numbered.currency,
-            payment_method=str(numbered.payment_method),
-            settlement_account=numbered.settlement_account,
-            customer_name=numbered.customer_name,
-            country=numbered.country,
-            total_minor=numbered.total_minor,
-            vat_minor=numbered.vat_minor,
-        )
-        .returning(invoice_records.c.id)
+        statements.record,
+        {
+            "series": numbered.series,
+            "number": numbered.number,
+            "order_id": numbered.order_id,
+            "delivery_id": numbered.delivery_id,
+            "issued_on": numbered.issued_on,
+            "created_at": at,
+            "station": station,
+            "currency": numbered.currency,
+            "payment_method": str(numbered.payment_method),
+            "settlement_account": numbered.settlement_account,
+            "customer_name": numbered.customer_name,
+            "country": numbered.country,
+            "total_minor": numbered.total_minor,
+            "vat_minor": numbered.vat_minor,
+        },
     ).scalar_one()
     if numbered.lines:
         conn.execute(
-            insert(invoice_lines),
+            statements.lines,
             [
                 {
                     "record_id": record_id,
@@ -87,7 +105,7 @@ def write_invoice_record(
         )
     if numbered.vat:
         conn.execute(
-            insert(invoice_vat),
+            statements.vat,
             [
                 {
                     "record_id": record_id,

@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, Text, any_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from stationd.clock import utcnow
@@ -174,6 +184,11 @@ def write_images(
     the orders skipped because they have ops of this station central may lack. `bulk`: one
     of many batches of a full resync (`Store.write(bulk=True)`). `reached`: the pull's last
     batch — where the pull got to is saved in the same transaction (one commit, not two)."""
+    # What differs from the copy is found before the write lock is taken, in a read of its
+    # own: the lock is then held for the writes alone (the packer waits for it). A bench
+    # changes an order only with an event in the same transaction (the outbox), so an order
+    # the bench changed since that read is among those skipped below, never written stale.
+    seen = _differences(store, images) if images.kind == "order" else None
     # An incremental pull's batch goes behind the packer's writes (background) and does not
     # wait for the disk: lost in a power cut, its cursor is lost with it and the next pull
     # writes the same images again. A full resync's batches are durable and bulk.
@@ -182,13 +197,15 @@ def write_images(
         # so the push's start is noted now if it is not yet (a bench's edit between this pull
         # and the first push would otherwise count as history from before sync, never sent).
         start_pushing(conn)
-        skipped = _write(conn, images, unsent_from)
+        skipped = _write(conn, images, unsent_from, seen)
         if reached is not None:
             _save_reached(conn, Reached(reached.central, reached.cursor, reached.skipped + skipped))
     return skipped
 
 
-def _write(conn: Connection, images: Images, unsent_from: int) -> list[int]:
+def _write(
+    conn: Connection, images: Images, unsent_from: int, seen: _Differences | None
+) -> list[int]:
     if images.kind == "own_status":
         _upsert(conn, own_statuses, images.rows["own_statuses"])
         _delete_own_statuses(conn, _gone(images, "own_statuses", "id"))
@@ -202,7 +219,8 @@ def _write(conn: Connection, images: Images, unsent_from: int) -> list[int]:
         conn.execute(delete(stock).where(_among(conn, stock.c.sku, lost_stock)))
         conn.execute(delete(products).where(_among(conn, products.c.sku, gone)))
         return []
-    return _write_orders(conn, images, unsent_from)
+    assert seen is not None
+    return _write_orders(conn, images, unsent_from, seen)
 
 
 def drop_missing(store: Store, kind: str, present: list[Any], *, unsent_from: int) -> list[int]:
@@ -219,7 +237,9 @@ def drop_missing(store: Store, kind: str, present: list[Any], *, unsent_from: in
     return write_images(store, Images(kind, missing, _no_rows(kind)), unsent_from=unsent_from)
 
 
-def _write_orders(conn: Connection, images: Images, unsent_from: int) -> list[int]:
+def _write_orders(
+    conn: Connection, images: Images, unsent_from: int, seen: _Differences
+) -> list[int]:
     asked = list(images.keys)
     skipped = set(
         conn.execute(
@@ -243,24 +263,85 @@ def _write_orders(conn: Connection, images: Images, unsent_from: int) -> list[in
     taken = [key for key in asked if key not in skipped]
     if not taken:
         return sorted(skipped)
-    _upsert(conn, orders, [r for r in images.rows["orders"] if r["id"] not in skipped])
-    lines = [r for r in images.rows["order_lines"] if r["order_id"] not in skipped]
-    _upsert(conn, order_lines, lines)
-    # Lines central no longer has (an edited order), unless a delivery of this copy names one.
-    conn.execute(
-        delete(order_lines).where(
-            _among(conn, order_lines.c.order_id, taken),
-            ~_among(conn, order_lines.c.id, [r["id"] for r in lines]),
-            order_lines.c.id.not_in(select(delivery_lines.c.line_id)),
+    # Only what differs from the copy is written: most images a bench pulls are of its own
+    # ops (central's apply made them), and a big order's one changed line must not rewrite
+    # the others. Each write holds the bench's write lock, and the packer's next durable
+    # commit puts it on the disk (bench/sync.py at 8 benches, bench/sync_outage.py).
+    for table in (orders, order_lines):
+        seen.write(conn, table, skipped)
+    gone_lines = [line for order_id, line in seen.gone_lines if order_id not in skipped]
+    if gone_lines:
+        # Lines central no longer has (an edited order), unless a delivery here names one.
+        conn.execute(
+            delete(order_lines).where(
+                _among(conn, order_lines.c.id, gone_lines),
+                order_lines.c.id.not_in(select(delivery_lines.c.line_id)),
+            )
         )
-    )
     # Central's claims are not copied: a station's `order_claims` holds only its own, written by
     # services.central_claims (docs/sync.md, Claims) — a take-over copied in would take the
     # epoch off this bench's late events and let them past central's fence.
-    conn.execute(
-        delete(orders).where(_among(conn, orders.c.id, [k for k in taken if k not in present]))
-    )
+    gone = [k for k in taken if k not in present]
+    if gone:
+        conn.execute(delete(orders).where(_among(conn, orders.c.id, gone)))
     return sorted(skipped)
+
+
+@dataclass
+class _Differences:
+    """How central's images of some orders differ from the copy: per table, the rows the copy
+    lacks and, by the columns that differ, the rows to update; the lines central no longer
+    has (order id, line id)."""
+
+    new: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    changed: dict[str, dict[tuple[str, ...], list[dict[str, Any]]]] = field(default_factory=dict)
+    gone_lines: list[tuple[int, int]] = field(default_factory=list)
+
+    def write(self, conn: Connection, table: Table, skipped: set[int]) -> None:
+        """Write the table's differences, but for the orders `skipped`."""
+        of = "id" if table is orders else "order_id"
+        # (an upsert: a line of another order in the copy — one central moved — is taken over)
+        _upsert(conn, table, [r for r in self.new[table.name] if r[of] not in skipped])
+        key = table.primary_key.columns.values()[0].name
+        for columns, rows in self.changed[table.name].items():
+            taken = [r for r in rows if r[of] not in skipped]
+            if not taken:
+                continue
+            # Only the changed columns are named: the order-text index's trigger fires only
+            # when its columns are.
+            conn.execute(
+                update(table)
+                .where(table.c[key] == bindparam("key_"))
+                .values({c: bindparam(f"{c}_") for c in columns}),
+                [{"key_": r[key], **{f"{c}_": r[c] for c in columns}} for r in taken],
+            )
+
+
+def _differences(store: Store, images: Images) -> _Differences:
+    found = _Differences()
+    with store.read() as conn:
+        for table, of in ((orders, "id"), (order_lines, "order_id")):
+            key = table.primary_key.columns.values()[0].name
+            held = {
+                row[key]: row
+                for row in conn.execute(
+                    select(table).where(_among(conn, table.c[of], list(images.keys)))
+                ).mappings()
+            }
+            new = found.new[table.name] = []
+            changed = found.changed[table.name] = {}
+            for row in images.rows[table.name]:
+                mine = held.pop(row[key], None)
+                if mine is None:
+                    new.append(row)
+                    continue
+                columns = tuple(c for c, value in row.items() if c != key and mine[c] != value)
+                if columns:
+                    changed.setdefault(columns, []).append(row)
+            if table is order_lines:
+                # what is left of the copy's lines of these orders, central no longer has
+                found.gone_lines = [(row[of], line) for line, row in held.items()]
+    return found
 
 
 def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -22,6 +22,7 @@ class _Statements:
     lines: Select
     printed: Select
     line_counts: Update
+    header: Update
 
 
 @functools.cache
@@ -43,6 +44,16 @@ def _statements() -> _Statements:
             order_lines.c.id == bindparam("line_id_"), order_lines.c.order_id == bindparam("order_")
         )
         .values(packed=bindparam("packed_"), delivered=bindparam("delivered_")),
+        header=update(orders)
+        .where(orders.c.id == bindparam("order_"))
+        .values(
+            status=bindparam("status_"),
+            waiting=bindparam("waiting_"),
+            own_status_id=bindparam("own_status_"),
+            comment=bindparam("comment_"),
+            value_minor=bindparam("value_"),
+            updated_at=bindparam("updated_"),
+        ),
     )
 
 
@@ -105,32 +116,32 @@ def load_orders(
 
 def save_line_counts(conn: Connection, order: Order, line_ids: Iterable[int]) -> None:
     """Write the packed/delivered counts of the named lines."""
-    for line_id in line_ids:
-        line = order.line(line_id)
-        conn.execute(
-            _statements().line_counts,
-            {
-                "line_id_": line_id,
-                "order_": order.id,
-                "packed_": line.packed,
-                "delivered_": line.delivered,
-            },
-        )
+    counts = [
+        {
+            "line_id_": line_id,
+            "order_": order.id,
+            "packed_": order.line(line_id).packed,
+            "delivered_": order.line(line_id).delivered,
+        }
+        for line_id in line_ids
+    ]
+    if counts:  # one executemany: a report-in writes every line it delivers
+        conn.execute(_statements().line_counts, counts)
 
 
 def save_order_header(conn: Connection, order: Order) -> None:
     """Write the order's state, flags and own status."""
     conn.execute(
-        update(orders)
-        .where(orders.c.id == order.id)
-        .values(
-            status=order.status.value,
-            waiting=order.waiting,
-            own_status_id=order.own_status_id,
-            comment=order.comment,
-            value_minor=order.value_minor,
-            updated_at=utcnow(),
-        )
+        _statements().header,
+        {
+            "order_": order.id,
+            "status_": order.status.value,
+            "waiting_": order.waiting,
+            "own_status_": order.own_status_id,
+            "comment_": order.comment,
+            "value_": order.value_minor,
+            "updated_": utcnow(),
+        },
     )
 
 

@@ -6,6 +6,8 @@ replaced is a cluster of the tests' own. Each test names what it holds to.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -14,6 +16,7 @@ from sqlalchemy import create_engine, delete, inspect, select, text, update
 from sqlalchemy.exc import OperationalError
 from sync.pull_fixtures import holding
 
+from stationd import switching
 from stationd.core.audit import ItemPacked
 from stationd.core.search import parse_query
 from stationd.services.packscript_run import run_once
@@ -33,6 +36,7 @@ from stationd.store.tables import (
     stock,
 )
 from stationd.sync.pull import PullWorker, pull_once
+from stationd.sync.push import Pusher, PushWorker
 
 pytestmark = pytest.mark.postgres
 
@@ -113,6 +117,68 @@ def test_the_feed_names_each_changed_order_once_per_statement_and_both_ends_of_a
     engine.dispose()
 
 
+def note_rewrites(copy: Store) -> None:
+    """Triggers on the copy that note every order and line row written into it."""
+    with copy.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE rewritten (what TEXT, id INTEGER)")
+        for table in ("orders", "order_lines"):
+            for when, row in (("UPDATE", "new"), ("INSERT", "new"), ("DELETE", "old")):
+                conn.exec_driver_sql(
+                    f"CREATE TRIGGER note_{table}_{when} AFTER {when} ON {table} BEGIN "
+                    f"INSERT INTO rewritten VALUES ('{table}', {row}.id); END"
+                )
+
+
+def rewrites(copy: Store) -> list[tuple[str, int]]:
+    with copy.write() as conn:
+        found = conn.exec_driver_sql("SELECT what, id FROM rewritten ORDER BY what, id").all()
+        conn.exec_driver_sql("DELETE FROM rewritten")
+    return [tuple(row) for row in found]
+
+
+def test_a_copy_that_already_matches_is_not_rewritten_and_a_changed_line_is_alone(
+    central, sqlite_store, make_shop
+):
+    shop = make_shop(central)
+    skus = [f"P{n}" for n in range(30)]
+    for sku in skus:
+        shop.product(sku, on_hand=100)
+    big = shop.order([(sku, 5) for sku in skus])
+    small = shop.order([("P0", 1)])
+    engine = feed(central)
+    pull_once(sqlite_store, engine)
+    note_rewrites(sqlite_store)
+    with central.read() as conn:
+        line = (
+            conn.execute(
+                select(order_lines.c.id)
+                .where(order_lines.c.order_id == big)
+                .order_by(order_lines.c.id)
+            )
+            .scalars()
+            .all()[7]
+        )
+    with central.write() as conn:
+        # the big order's one line packed; the small order touched with nothing changed
+        conn.execute(update(order_lines).where(order_lines.c.id == line).values(packed=2))
+        conn.execute(update(orders).where(orders.c.id == small).values(status=orders.c.status))
+    result = pull_once(sqlite_store, engine)
+    assert result.written == 2  # both orders' images came
+    assert rewrites(sqlite_store) == [("order_lines", line)]  # only the line that differs
+    assert holding(sqlite_store) == holding(central)
+    with central.write() as conn:  # a new line and one gone: written and deleted, nothing else
+        conn.execute(delete(order_lines).where(order_lines.c.id == line))
+        added = conn.execute(
+            order_lines.insert()
+            .values(order_id=small, sku="P1", name="P1", quantity=1)
+            .returning(order_lines.c.id)
+        ).scalar_one()
+    pull_once(sqlite_store, engine)
+    assert rewrites(sqlite_store) == [("order_lines", line), ("order_lines", added)]
+    assert holding(sqlite_store) == holding(central)
+    engine.dispose()
+
+
 def test_a_change_at_central_reaches_the_copy(central, sqlite_store, make_shop):
     made = stock_shop(make_shop(central))
     engine = feed(central)
@@ -150,6 +216,27 @@ def test_a_commit_at_central_wakes_the_worker_by_notify(central, sqlite_store, m
         wait_until(lambda: comment() == "fragile")
     finally:
         worker.stop()
+
+
+def test_the_sync_threads_run_at_a_lower_cpu_priority_than_the_packers(central, sqlite_store):
+    # The processor goes to the packer's scans and report-ins first (stationd/switching.py).
+    pull = PullWorker(sqlite_store, central.url, poll_interval_s=300)
+    push = PushWorker(Pusher(sqlite_store, central.url, timeout_s=5), interval_s=300)
+    pull.start()
+    push.start()
+    try:
+        wait_until(lambda: pull.pulls >= 1)
+        threads = {t.name: t.native_id for t in threading.enumerate()}
+        packer = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        for name in ("sync-pull", "sync-push"):
+            assert os.getpriority(os.PRIO_PROCESS, threads[name]) == min(
+                19, packer + switching.BACKGROUND_NICE
+            )
+        # this thread (the packer's) is as it was
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == packer
+    finally:
+        push.stop()
+        pull.stop()
 
 
 def test_a_row_committed_late_is_not_skipped(central, sqlite_store, make_shop):
