@@ -7,17 +7,10 @@ default. One scan or report-in comes back dozens of times, so a pack-script run 
 keep-alive (issue 11: a report-in waited up to the switch interval after each of its ~13
 statements while the push built its answers). While such work runs, the interpreter switches
 every `SWITCH_INTERVAL_S`; it costs the background work little.
-
-The sync threads (push, pull, the claims keep-alive) also run at a lower CPU priority than
-the packer's (`behind_the_packer`): on a bench sharing its cores with others, the processor
-goes to the scan and the report-in first. bench/sync.py at 8 benches, alternated in one
-sitting: report-in p50 36 → 18–21 ms, scans 100–142 → 163–177 per second.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -25,8 +18,6 @@ from contextlib import contextmanager
 
 #: The switch interval while background work runs (the interpreter's default is 5 ms).
 SWITCH_INTERVAL_S = 0.0002
-#: How much nicer than the packer's thread a background thread runs (Linux nice levels).
-BACKGROUND_NICE = 10
 
 _guard = threading.Lock()
 _holders = 0
@@ -64,24 +55,4 @@ def switching_often() -> Iterator[None]:
         let_go()
 
 
-def behind_the_packer() -> None:
-    """Lower the calling thread's CPU priority by `BACKGROUND_NICE` (Linux only, where a nice
-    level is a thread's own; elsewhere it would be the whole process's, so nothing is done).
-
-    Threads it starts afterwards inherit it."""
-    if not sys.platform.startswith("linux"):
-        return
-    me = threading.get_native_id()
-    # (a sandbox that refuses: the thread runs as it is)
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, me, os.getpriority(os.PRIO_PROCESS, me) + BACKGROUND_NICE)
-
-
-__all__ = [
-    "BACKGROUND_NICE",
-    "SWITCH_INTERVAL_S",
-    "behind_the_packer",
-    "hold",
-    "let_go",
-    "switching_often",
-]
+__all__ = ["SWITCH_INTERVAL_S", "hold", "let_go", "switching_often"]

@@ -266,7 +266,6 @@ class PullWorker:
             self._wake.set()
 
     def _run(self) -> None:
-        switching.behind_the_packer()  # the packer's scans and report-ins first
         retry = FIRST_RETRY_S
         while not self._stop.is_set():
             try:

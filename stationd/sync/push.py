@@ -247,7 +247,6 @@ class PushWorker:
         return PushState(self.offline_since, self.waiting(), self.last_error)
 
     def _run(self) -> None:
-        switching.behind_the_packer()  # the packer's scans and report-ins first
         while not self._stop.is_set():
             wait_s = self.interval_s
             try:

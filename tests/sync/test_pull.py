@@ -6,8 +6,6 @@ replaced is a cluster of the tests' own. Each test names what it holds to.
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from datetime import UTC, datetime
 
@@ -16,7 +14,6 @@ from sqlalchemy import create_engine, delete, inspect, select, text, update
 from sqlalchemy.exc import OperationalError
 from sync.pull_fixtures import holding
 
-from stationd import switching
 from stationd.core.audit import ItemPacked
 from stationd.core.search import parse_query
 from stationd.services.packscript_run import run_once
@@ -36,7 +33,6 @@ from stationd.store.tables import (
     stock,
 )
 from stationd.sync.pull import PullWorker, pull_once
-from stationd.sync.push import Pusher, PushWorker
 
 pytestmark = pytest.mark.postgres
 
@@ -216,27 +212,6 @@ def test_a_commit_at_central_wakes_the_worker_by_notify(central, sqlite_store, m
         wait_until(lambda: comment() == "fragile")
     finally:
         worker.stop()
-
-
-def test_the_sync_threads_run_at_a_lower_cpu_priority_than_the_packers(central, sqlite_store):
-    # The processor goes to the packer's scans and report-ins first (stationd/switching.py).
-    pull = PullWorker(sqlite_store, central.url, poll_interval_s=300)
-    push = PushWorker(Pusher(sqlite_store, central.url, timeout_s=5), interval_s=300)
-    pull.start()
-    push.start()
-    try:
-        wait_until(lambda: pull.pulls >= 1)
-        threads = {t.name: t.native_id for t in threading.enumerate()}
-        packer = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        for name in ("sync-pull", "sync-push"):
-            assert os.getpriority(os.PRIO_PROCESS, threads[name]) == min(
-                19, packer + switching.BACKGROUND_NICE
-            )
-        # this thread (the packer's) is as it was
-        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == packer
-    finally:
-        push.stop()
-        pull.stop()
 
 
 def test_a_row_committed_late_is_not_skipped(central, sqlite_store, make_shop):
