@@ -132,8 +132,8 @@ class DecideInChild:
         return [move for move, _ in taken], {move[0]: seen for move, seen in taken}
 
     def reserved(self, chunk: list[Candidate]) -> dict[str, int] | None:
-        """None: the stock a chunk reserves is counted from its moves (`move_orders`); the
-        child sends no count of its own."""
+        """None: the stock a chunk reserves is counted from its lines; the child sends no
+        count of its own."""
         return None
 
     def close(self) -> None:

@@ -31,6 +31,7 @@ from stationd.core.packscript import (
     Step,
     StepListener,
     Trace,
+    reserved_by,
     run_pack_script,
 )
 from stationd.core.packscript_reasons import Message, StoppedByHand
@@ -180,7 +181,12 @@ def read_snapshot(
     `updated_at` as read, and the stock available, all from one snapshot."""
     versions: dict[int, Any] = {}
     with _snapshot(store) as conn:
-        candidates = pack_store.load_candidates(conn, versions)
+        if store.is_sqlite:
+            candidates = pack_store.load_candidates(conn, versions)
+        else:  # the lines on a second connection, at once, in the same snapshot
+            with _snapshot(store) as lines_from:
+                pack_store.share_snapshot(conn, lines_from)
+                candidates = pack_store.load_candidates(conn, versions, lines_from=lines_from)
         available = pack_store.load_available(conn, lock=False)
     if after is not None:
         candidates = [c for c in candidates if (c[1], c[0]) > after]
@@ -204,7 +210,7 @@ class _DecidedHere:
 
     def reserved(self, chunk: list[Candidate]) -> dict[str, int] | None:
         """The stock `chunk` reserves, if the decide counted it already: when it is every move
-        (PostgreSQL's one transaction), else None (`move_orders` counts it)."""
+        (PostgreSQL's one transaction), else None (to be counted from its lines)."""
         return self._reserved if len(chunk) == len(self._moves) else None
 
     def close(self) -> None:
@@ -276,10 +282,9 @@ def _decide_and_write(
                             more = False
                             break
                         cpu = time.thread_time()
-                        known = decided.reserved(chunk)
-                        needs.append(
-                            chunks.move_orders(conn, chunk, versions, run_id=run_id, need=known)
-                        )
+                        need = decided.reserved(chunk) or reserved_by(chunk)
+                        chunks.move_orders(conn, chunk, versions, run_id=run_id, need=need)
+                        needs.append(need)
                         # Sized by this thread's own time: on a busy machine the wall clock
                         # also counts the time others had the processor.
                         if store.is_sqlite:

@@ -86,17 +86,16 @@ def move_orders(
     *,
     run_id: int,
     need: dict[str, int] | None = None,
-) -> dict[str, int]:
+) -> None:
     """Move one chunk of run `run_id`'s orders to packing and reserve their stock, in the
     caller's transaction, only as decided: each order must still be in `order` with the
     `updated_at` the run read (`versions`), and each SKU must still have what they take
     available; else MovesChanged is raised (the caller rolls back). Their audit event and
-    count on the run's row follow per transaction (`record_moves`). Returns the stock the
-    chunk reserved per SKU: `need`, if the caller knows it already (the decide counted it),
-    else counted from the moves' lines.
+    count on the run's row follow per transaction (`record_moves`). `need` is the stock the
+    chunk reserves per SKU, if the caller counted it already (else it is counted here).
     """
     if not moves:
-        return {}
+        return
     limit_run_transaction(conn)  # each chunk: SET LOCAL again is cheap, and always right
     ids = [move[0] for move in moves]
     if need is None:
@@ -117,13 +116,12 @@ def move_orders(
             changed = move_to_packing(conn, cur, ids, at=at, run_id=run_id)
             if changed != len(ids):  # checked just above, in this transaction: never
                 raise RuntimeError(f"{len(ids) - changed} of {len(ids)} orders did not move")
-            return need
+            return
         # PostgreSQL: the move is the check (the orders as read, or none of the transaction).
         seen_at = [versions.get(i) for i in ids]
         changed = move_to_packing(conn, cur, ids, at=at, run_id=run_id, seen=seen_at)
         if changed != len(ids):
             raise MovesChanged(f"{len(ids) - changed} of {len(ids)} orders changed meanwhile")
-    return need
 
 
 def record_moves(conn: Connection, ids: Sequence[int], *, station: str, run_id: int) -> None:

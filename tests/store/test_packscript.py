@@ -319,8 +319,8 @@ def test_a_failed_write_leaves_nothing_moved_and_records_a_failed_run(store, sho
     second = shop.order([("A", 2)], placed_at=at(2))
     real_write = packscript_chunks.move_orders
 
-    def write_then_fail(conn, moves, versions, *, run_id):
-        real_write(conn, moves, versions, run_id=run_id)  # written, then …
+    def write_then_fail(conn, moves, versions, **kwargs):
+        real_write(conn, moves, versions, **kwargs)  # written, then …
         raise OSError("disk full")
 
     monkeypatch.setattr(packscript_chunks, "move_orders", write_then_fail)
