@@ -218,10 +218,16 @@ class PackResult:
 _OLDEST_FIRST = itemgetter(1, 0)  # (placed_at, order_id)
 
 
+#: A listener that is handed the moves decided so far, a batch at a time (`run_pack_script`).
+MovesListener = Callable[[list[Candidate]], None]
+
+
 def run_pack_script(
     candidates: Iterable[Candidate],
     available: Mapping[str, int],
     on_step: StepListener | None = None,
+    on_moves: MovesListener | None = None,
+    moves_batch: int = 10_000,
 ) -> PackResult:
     """Decide the moves of one pack-script run.
 
@@ -231,6 +237,11 @@ def run_pack_script(
     available stock is corrupt data: the run stops there, keeping the moves decided before
     it, and the trace says where and why (R8). `on_step` sees each order's steps as soon as
     that order is decided, for a manual run that shows the script at work.
+
+    `on_moves` is handed the moves as they are decided, oldest first, `moves_batch` at a time
+    and the rest at the end (also when the run stopped: the moves before the stop stand), so
+    that they can be written while the rest is decided. A move handed on is never taken back.
+    It must not raise (an exception there would read as the run's stop): hand the batch on.
     """
     stock = dict(available)
     have_of = stock.get
@@ -241,6 +252,8 @@ def run_pack_script(
     stopped: Step | None = None
     order_id: int | None = None
     n = 0
+    handed = 0  # how many moves `on_moves` has had
+    hand_at = moves_batch if on_moves is not None else -1  # -1: never
     try:
         ordered = sorted(candidates, key=_OLDEST_FIRST)
         for n, candidate in enumerate(ordered):
@@ -262,6 +275,9 @@ def run_pack_script(
                 if taken and taken == len(lines):
                     moves.append(candidate)
                     outcomes.append(MOVED)
+                    if len(moves) == hand_at:
+                        on_moves(moves[handed:])  # type: ignore[misc]  # set when hand_at is
+                        handed, hand_at = hand_at, hand_at + moves_batch
                 else:
                     for sku, qty in lines[:taken]:  # give back what this order took
                         stock[sku] += qty
@@ -284,6 +300,8 @@ def run_pack_script(
                 for step in last_steps:
                     on_step(step)
 
+    if on_moves is not None and len(moves) > handed:
+        on_moves(moves[handed:])
     if stopped is None:
         # Only the moves changed `stock`: what they took is what it lost.
         reserved = {sku: have - stock[sku] for sku, have in available.items() if stock[sku] != have}

@@ -27,8 +27,6 @@ is touched; the status's index is in `order_states`, which the move updates set-
 from __future__ import annotations
 
 import json
-import re
-import threading
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -120,39 +118,26 @@ _OPEN_ORDER_LINES = {
 }
 
 
-def load_candidates(
-    conn: Connection,
-    versions: dict[int, Any] | None = None,
-    *,
-    lines_from: Connection | None = None,
-) -> list[Candidate]:
+def load_candidates(conn: Connection, versions: dict[int, Any] | None = None) -> list[Candidate]:
     """Every order in state `order` with its lines, for one run (as `PackCandidate` tuples).
 
     With `versions`, each order's `updated_at` as read goes into it (order id → value): every
     change to an order sets it, so a run that writes later (`write_moves`) can tell whether
     an order is still the one it decided on.
-
-    `lines_from` (PostgreSQL): a second connection whose transaction sees `conn`'s snapshot
-    (`share_snapshot`); the lines are read there, on a thread of their own, while the orders
-    are read here — two server processes at work at once, and the orders taken in while the
-    lines are still being found.
     """
     engine = "sqlite" if conn.dialect.name == "sqlite" else "postgresql"
-    reading = None if lines_from is None else _LinesRead(lines_from)
-    try:
-        with _cursor(conn) as cur:
-            if engine == "postgresql":
-                _limit_read(conn, cur)
-            if versions is None:
-                orders = cur.execute(_OPEN_ORDERS[engine]).fetchall()
-            else:
-                orders = cur.execute(_OPEN_ORDERS_SEEN[engine]).fetchall()
-                versions.update(map(itemgetter(0, 3), orders))
-            if reading is None:
-                rows = cur.execute(_OPEN_ORDER_LINES[engine]).fetchall()
-    finally:
-        if reading is not None:
-            rows = reading.result()
+    with _cursor(conn) as cur:
+        if engine == "postgresql":
+            # For this run's transaction only: sorting 100,000 open orders in memory rather
+            # than on disk (the default 4 MB of work_mem spills them); and the run's timeouts.
+            cur.execute("SET LOCAL work_mem = '32MB'")
+            limit_run_transaction(conn)
+        if versions is None:
+            orders = cur.execute(_OPEN_ORDERS[engine]).fetchall()
+        else:
+            orders = cur.execute(_OPEN_ORDERS_SEEN[engine]).fetchall()
+            versions.update(map(itemgetter(0, 3), orders))
+        rows = cur.execute(_OPEN_ORDER_LINES[engine]).fetchall()
     # (SKU, quantity) pairs and lines per order, built in C rather than row by row.
     lines = list(zip(map(itemgetter(1), rows), map(itemgetter(2), rows), strict=True))
     counts = Counter(map(itemgetter(0), rows))
@@ -174,54 +159,6 @@ def load_candidates(
     if taken != len(rows):
         raise RuntimeError("order lines came back that belong to no open order")
     return candidates
-
-
-def _limit_read(conn: Connection, cur: Any) -> None:
-    # For this run's read transaction only: sorting 100,000 open orders in memory rather than
-    # on disk (the default 4 MB of work_mem spills them); and the run's timeouts.
-    cur.execute("SET LOCAL work_mem = '32MB'")
-    limit_run_transaction(conn)
-
-
-class _LinesRead:
-    """PostgreSQL: the open orders' lines, read on a thread of its own from `conn` (whose
-    transaction sees the run's snapshot); `result()` waits for them."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._rows: list[Any] = []
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._read, args=(conn,), name="packscript-lines", daemon=True
-        )
-        self._thread.start()
-
-    def _read(self, conn: Connection) -> None:
-        try:
-            with _cursor(conn) as cur:
-                _limit_read(conn, cur)
-                self._rows = cur.execute(_OPEN_ORDER_LINES["postgresql"]).fetchall()
-        except BaseException as err:  # handed to the thread that waits for the rows
-            self._error = err
-
-    def result(self) -> list[Any]:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._rows
-
-
-def share_snapshot(conn: Connection, other: Connection) -> None:
-    """PostgreSQL: let `other`'s transaction (REPEATABLE READ, nothing run in it yet) see what
-    `conn`'s (REPEATABLE READ, its snapshot taken here if not yet) sees: one instant, read on
-    two connections."""
-    snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
-    if not _SNAPSHOT_ID.fullmatch(snapshot):  # it goes into the statement as a literal
-        raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
-    other.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-
-
-#: What `pg_export_snapshot()` returns, e.g. 00000003-0000001B-1.
-_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
 
 
 def load_available(conn: Connection, *, lock: bool = True) -> dict[str, int]:
@@ -540,6 +477,5 @@ __all__ = [
     "packscript_lock",
     "recent_runs",
     "record_run",
-    "share_snapshot",
     "write_result",
 ]

@@ -26,12 +26,16 @@ from stationd.clock import utcnow
 from stationd.core.audit import PackScriptMoved
 from stationd.core.packscript import Candidate, PackResult, reserved_by
 from stationd.store.audit import record_event
+from stationd.store.change_feed import feed_kept
 from stationd.store.packscript import (
+    _ORDER_STATES_KEPT,
+    _WRITE_SQL,
     _cursor,
     _timestamp,
     encode_trace,
     limit_run_transaction,
     move_to_packing,
+    pg_list,
 )
 from stationd.store.tables import packscript_runs
 
@@ -124,6 +128,60 @@ def move_orders(
             raise MovesChanged(f"{len(ids) - changed} of {len(ids)} orders changed meanwhile")
 
 
+class CentralMoves:
+    """PostgreSQL: one transaction that writes a run's moves batch by batch as the decide hands
+    them on (`core.packscript.run_pack_script`'s `on_moves`), so that the server moves the
+    first orders while the rest are decided; `finish` then reserves their stock and writes what
+    follows from the moves, set-based, once. Only as decided, as `move_orders`: an order no
+    longer in `order` as read, or stock no longer there, raises MovesChanged (the caller rolls
+    back). The caller's transaction, on `conn`, is this one's.
+    """
+
+    def __init__(self, conn: Connection, versions: Mapping[int, Any], *, run_id: int) -> None:
+        limit_run_transaction(conn)
+        self._conn = conn
+        self._versions = versions
+        self._run_id = run_id
+        self._at = _timestamp(conn, utcnow())
+        #: The orders moved so far, in the order moved.
+        self.ids: list[int] = []
+        # A batch is a few thousand of 100,000 orders: found by their key, not by reading
+        # every order (the plan a whole run's ids get, which costs the same there).
+        conn.exec_driver_sql("SET LOCAL enable_hashjoin = off")
+        conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
+        self._feed = feed_kept(conn, "order", self.ids)  # one feed row naming them all
+        self._feed.__enter__()
+        conn.exec_driver_sql(_ORDER_STATES_KEPT, ("kept",))
+
+    def move(self, moves: Sequence[Candidate]) -> None:
+        """Move these orders to packing, each only if still as read."""
+        ids = [move[0] for move in moves]
+        seen = pg_list([self._versions.get(i) for i in ids])
+        sql = _WRITE_SQL["postgresql"]["orders_seen"]
+        with _cursor(self._conn) as cur:
+            changed = cur.execute(sql, (self._at, self._run_id, pg_list(ids), seen)).rowcount
+        if changed != len(ids):
+            raise MovesChanged(f"{len(ids) - changed} of {len(ids)} orders changed meanwhile")
+        self.ids.extend(ids)
+
+    def finish(self, need: Mapping[str, int]) -> None:
+        """Reserve `need` (the stock of every order moved, per SKU) if it is still there, and
+        write the moved orders' `order_states` rows and their change feed row."""
+        conn = self._conn
+        conn.exec_driver_sql("SET LOCAL enable_hashjoin TO DEFAULT")  # for what follows
+        conn.exec_driver_sql("SET LOCAL enable_mergejoin TO DEFAULT")
+        self._feed.__exit__(None, None, None)
+        moved = pg_list(self.ids)
+        with _cursor(conn) as cur:
+            cur.execute(_ORDER_STATES_KEPT, ("",))
+            copied = cur.execute(_WRITE_SQL["postgresql"]["order_states"], (moved,)).rowcount
+            if copied != len(self.ids):
+                raise RuntimeError(f"order_states had {copied} of {len(self.ids)} orders moved")
+            taken = cur.execute(_CHECK_SQL["postgresql"]["stock"], (json.dumps(need),)).rowcount
+        if taken != len(need):
+            raise MovesChanged(f"the stock of {len(need) - taken} SKUs was taken meanwhile")
+
+
 def record_moves(conn: Connection, ids: Sequence[int], *, station: str, run_id: int) -> None:
     """Count the orders `ids` a transaction moved (`move_orders`) on the run's row, and write
     the one audit event that names them (once per transaction, not per chunk)."""
@@ -169,6 +227,7 @@ def finish_run(
 
 __all__ = [
     "INTERRUPTED",
+    "CentralMoves",
     "MovesChanged",
     "begin_run",
     "finish_run",

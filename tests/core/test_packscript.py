@@ -238,6 +238,39 @@ def test_r8_negative_stock_stops_the_run_and_keeps_the_moves_before_it() -> None
     assert result.summary().endswith(f"; stopped at order 2: {message}")
 
 
+def test_r7_the_moves_are_handed_on_oldest_first_in_batches_each_once_as_decided() -> None:
+    # on_moves lets PostgreSQL write the first moves while the rest is decided.
+    orders = [order(n, [("A", 1)], placed_at=100 - n) for n in range(1, 8)]  # 7 is oldest
+    orders.append(order(50, [("A", 9)], placed_at=0))  # the very oldest: short, never handed
+    handed: list[list[int]] = []
+    seen_by_then: list[int] = []
+
+    def on_moves(moves: list) -> None:
+        handed.append([m[0] for m in moves])
+        seen_by_then.append(len(steps_seen))
+
+    steps_seen: list[Step] = []
+    result = run_pack_script(orders, {"A": 7}, steps_seen.append, on_moves=on_moves, moves_batch=3)
+
+    assert handed == [[7, 6, 5], [4, 3, 2], [1]]
+    assert [i for batch in handed for i in batch] == moved(result)
+    # Each batch as soon as its third move is decided (the orders before it told, 3 steps
+    # each: the short one first), the rest at the end.
+    assert seen_by_then == [3 * 3, 3 * 6, 3 * 8]
+
+
+def test_r8_the_moves_before_a_stop_are_handed_on_too() -> None:
+    orders = [order(1, [("A", 1)]), order(2, [("A", 1)]), order(3, [("B", 1)])]
+    handed: list[int] = []
+
+    result = run_pack_script(
+        orders, {"A": 5, "B": -1}, on_moves=lambda m: handed.extend(c[0] for c in m)
+    )
+
+    assert not result.ok and result.stopped.order_id == 3
+    assert handed == moved(result) == [1, 2]
+
+
 def test_r8_an_unexpected_error_stops_the_run_with_its_type() -> None:
     orders = [order(1, [("A", 1)]), order(2, [("A", None)])]  # type: ignore[list-item]
 
