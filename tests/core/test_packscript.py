@@ -243,20 +243,21 @@ def test_r7_the_moves_are_handed_on_oldest_first_in_batches_each_once_as_decided
     orders = [order(n, [("A", 1)], placed_at=100 - n) for n in range(1, 8)]  # 7 is oldest
     orders.append(order(50, [("A", 9)], placed_at=0))  # the very oldest: short, never handed
     handed: list[list[int]] = []
-    seen_by_then: list[int] = []
+    told_by_then: list[int] = []
+    steps_told: list[Step] = []
 
     def on_moves(moves: list) -> None:
         handed.append([m[0] for m in moves])
-        seen_by_then.append(len(steps_seen))
+        told_by_then.append(len(steps_told))
 
-    steps_seen: list[Step] = []
-    result = run_pack_script(orders, {"A": 7}, steps_seen.append, on_moves=on_moves, moves_batch=3)
+    result = run_pack_script(
+        orders, {"A": 7}, steps_told.append, on_moves=on_moves, hand_on_every=3
+    )
 
-    assert handed == [[7, 6, 5], [4, 3, 2], [1]]
+    # Oldest first: 50 (short), 7, 6 | 5, 4, 3 | 2, 1 — each part's moves once it is decided.
+    assert handed == [[7, 6], [5, 4, 3], [2, 1]]
     assert [i for batch in handed for i in batch] == moved(result)
-    # Each batch as soon as its third move is decided (the orders before it told, 3 steps
-    # each: the short one first), the rest at the end.
-    assert seen_by_then == [3 * 3, 3 * 6, 3 * 8]
+    assert told_by_then == [3 * 3, 3 * 6, 3 * 8]  # 3 steps an order
 
 
 def test_r8_the_moves_before_a_stop_are_handed_on_too() -> None:
