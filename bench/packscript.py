@@ -124,10 +124,16 @@ def run_packscript(url: str, profile: bool, in_child: bool = False) -> dict[str,
             (packscript_run, "run_pack_script", "decide"),
         ]
     )
+    # PostgreSQL writes while it decides, on a thread (`_CentralWriter`), unless in a child:
+    # there "write" is what is left to write after the decide.
+    writes = (
+        [(packscript_run._CentralWriter, "wait", "write")]
+        if not url.startswith("sqlite") and not in_child
+        else [(pack_chunks, "move_orders", "write"), (pack_chunks, "record_moves", "write")]
+    )
     for module, name, phase in (
         *here,
-        (pack_chunks, "move_orders", "write"),
-        (pack_chunks, "record_moves", "write"),
+        *writes,
         (pack_store, "encode_trace", "record trace"),
     ):
         timed(module, name, phase)

@@ -218,10 +218,16 @@ class PackResult:
 _OLDEST_FIRST = itemgetter(1, 0)  # (placed_at, order_id)
 
 
+#: A listener that is handed the moves as they are decided, a batch at a time (`run_pack_script`).
+MovesListener = Callable[[list[Candidate]], None]
+
+
 def run_pack_script(
     candidates: Iterable[Candidate],
     available: Mapping[str, int],
     on_step: StepListener | None = None,
+    on_moves: MovesListener | None = None,
+    hand_on_every: int = 10_000,
 ) -> PackResult:
     """Decide the moves of one pack-script run.
 
@@ -231,6 +237,12 @@ def run_pack_script(
     available stock is corrupt data: the run stops there, keeping the moves decided before
     it, and the trace says where and why (R8). `on_step` sees each order's steps as soon as
     that order is decided, for a manual run that shows the script at work.
+
+    `on_moves` is handed the moves as they are decided, oldest first: those of each
+    `hand_on_every` orders looked at, and the rest at the end (also when the run stopped: the
+    moves before the stop stand), so that they can be written while the rest is decided. A
+    move handed on is never taken back. It must not raise (an exception there would read as
+    the run's stop): hand the batch on.
     """
     stock = dict(available)
     have_of = stock.get
@@ -241,36 +253,45 @@ def run_pack_script(
     stopped: Step | None = None
     order_id: int | None = None
     n = 0
+    handed = 0  # how many moves `on_moves` has had
     try:
         ordered = sorted(candidates, key=_OLDEST_FIRST)
-        for n, candidate in enumerate(ordered):
-            order_id = candidate[0]
-            if not candidate[2]:  # paid
-                outcomes.append(UNPAID)
-            else:
-                # The quick look: take each line's stock as we go (so a SKU on two lines is
-                # counted twice). It succeeds exactly when the careful look would. Kept to
-                # plain loops and a counter: this runs 300,000 times a run.
-                lines = candidate[3]
-                taken = 0
-                for sku, qty in lines:
-                    have = have_of(sku, -1)  # -1: no stock record
-                    if not 0 < qty <= have:
-                        break
-                    stock[sku] = have - qty
-                    taken += 1
-                if taken and taken == len(lines):
-                    moves.append(candidate)
-                    outcomes.append(MOVED)
+        # In parts of `hand_on_every` orders, the moves handed on after each (checked per
+        # part, not per order: the loop below runs 100,000 times a run).
+        every = hand_on_every if on_moves is not None else len(ordered) or 1
+        for begin in range(0, len(ordered), every):
+            part = ordered if every >= len(ordered) else ordered[begin : begin + every]
+            for n, candidate in enumerate(part, begin):
+                order_id = candidate[0]
+                if not candidate[2]:  # paid
+                    outcomes.append(UNPAID)
                 else:
-                    for sku, qty in lines[:taken]:  # give back what this order took
-                        stock[sku] += qty
-                    outcome, reason = _why_not_covered(lines, stock)
-                    reasons[n] = reason
-                    outcomes.append(outcome)
-            if on_step is not None:
-                for step in order_steps(order_id, outcomes[-1], reasons.get(n, "")):
-                    on_step(step)
+                    # The quick look: take each line's stock as we go (so a SKU on two lines is
+                    # counted twice). It succeeds exactly when the careful look would. Kept to
+                    # plain loops and a counter: this runs 300,000 times a run.
+                    lines = candidate[3]
+                    taken = 0
+                    for sku, qty in lines:
+                        have = have_of(sku, -1)  # -1: no stock record
+                        if not 0 < qty <= have:
+                            break
+                        stock[sku] = have - qty
+                        taken += 1
+                    if taken and taken == len(lines):
+                        moves.append(candidate)
+                        outcomes.append(MOVED)
+                    else:
+                        for sku, qty in lines[:taken]:  # give back what this order took
+                            stock[sku] += qty
+                        outcome, reason = _why_not_covered(lines, stock)
+                        reasons[n] = reason
+                        outcomes.append(outcome)
+                if on_step is not None:
+                    for step in order_steps(order_id, outcomes[-1], reasons.get(n, "")):
+                        on_step(step)
+            if on_moves is not None and len(moves) > handed:
+                on_moves(moves[handed:])
+                handed = len(moves)
     except Exception as err:  # the stop R8 describes: where, and the message
         message = stop_reason(err)
         last_steps = []
@@ -284,6 +305,8 @@ def run_pack_script(
                 for step in last_steps:
                     on_step(step)
 
+    if on_moves is not None and len(moves) > handed:
+        on_moves(moves[handed:])
     if stopped is None:
         # Only the moves changed `stock`: what they took is what it lost.
         reserved = {sku: have - stock[sku] for sku, have in available.items() if stock[sku] != have}

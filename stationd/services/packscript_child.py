@@ -131,6 +131,11 @@ class DecideInChild:
         taken, self._buffer = self._buffer[:n], self._buffer[n:]
         return [move for move, _ in taken], {move[0]: seen for move, seen in taken}
 
+    def reserved(self, chunk: list[Candidate]) -> dict[str, int] | None:
+        """None: the stock a chunk reserves is counted from its lines; the child sends no
+        count of its own."""
+        return None
+
     def close(self) -> None:
         """End the child (at once if it still runs) and wait for it."""
         if self.process.poll() is None:

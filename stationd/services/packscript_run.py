@@ -10,12 +10,18 @@ transaction, then writes its moves a chunk at a time, each chunk a transaction s
 that the bench's write waits at most one chunk (`CHUNK_TARGET_S`; SQLite has one write lock
 per file). Each chunk writes only what it was decided on (`write_moves`); when something
 changed meanwhile the run decides again from the last chunk written, oldest first as before.
+
+On PostgreSQL a scan never waits for a run's write (it takes rows the run does not), so a run
+decided in this process writes in one transaction, while it decides (`_write_as_decided`): the
+decide hands its moves on in batches to a thread that moves them at once, so the server moves
+the oldest orders while the rest are decided (issue 11).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import queue
 import subprocess
 import threading
 import time
@@ -143,10 +149,11 @@ def run_once(
         with _collector_paused(), switching_often(), holding_run_lock(store):
             with store.write() as conn:
                 run_id = chunks.begin_run(conn, station, trigger, started)
-            result = _decide_and_write(store, station, run_id, on_step, in_child, stop)
+            result, trace = _decide_and_write(store, station, run_id, on_step, in_child, stop)
             # Durable: the chunks before were committed without waiting for the disk (and put
             # there after each, outside the lock); this commit makes sure of it.
-            trace = pack_store.encode_trace(result.trace)  # not while holding the database
+            if trace is None:  # else encoded while the server wrote
+                trace = pack_store.encode_trace(result.trace)  # not while holding the database
             with store.write() as conn:
                 chunks.finish_run(conn, run_id, result, None, trace)
     except RunLockTaken:
@@ -194,6 +201,7 @@ class _DecidedHere:
     def __init__(self, result: PackResult, versions: dict[int, Any]) -> None:
         self.trace = result.trace
         self._moves = result.moves
+        self._reserved = result.reserved
         self._versions = versions
         self._next = 0
 
@@ -201,6 +209,11 @@ class _DecidedHere:
         moves = self._moves[self._next : self._next + n]
         self._next += len(moves)
         return moves, self._versions
+
+    def reserved(self, chunk: list[Candidate]) -> dict[str, int] | None:
+        """The stock `chunk` reserves, if the decide counted it already: when it is every move
+        (PostgreSQL's one transaction), else None (to be counted from its lines)."""
+        return self._reserved if len(chunk) == len(self._moves) else None
 
     def close(self) -> None:
         pass
@@ -234,20 +247,34 @@ def _decide_and_write(
     on_step: StepListener | None,
     in_child: bool,
     stop: RunStop,
-) -> PackResult:
+) -> tuple[PackResult, bytes | None]:
     """Read and decide on one snapshot, then write the moves chunk by chunk; the result as
-    written (decided again from the last chunk written, if something changed meanwhile)."""
+    written (decided again from the last chunk written, if something changed meanwhile), and
+    its trace encoded if that was done while the moves were written."""
     # What was written: the moves themselves when decided here (they are in memory anyway),
     # only their ids when they came from a child.
     moves: list[Candidate] = []
     ids: list[int] = []
+    # The stock the written moves reserve, summed chunk by chunk as each is written (counting
+    # it again from the moves' lines at the end cost 0.06 s at 85,000 moves).
+    reserved: dict[str, int] = {}
     last: Candidate | None = None  # the last move written
+    changed = 0
+    if not store.is_sqlite and not in_child:
+        try:
+            written = _write_as_decided(store, station, run_id, on_step, stop)
+        except chunks.MovesChanged as why:  # nothing written: decided again, as below
+            changed = 1
+            log.info("pack script run %d: %s; deciding again", run_id, why)
+            on_step = None  # the steps were told
+        else:
+            if written is not None:
+                return written
     # SQLite has one write lock per file: short transactions let the bench in between. On
     # PostgreSQL a scan never waits for the run's write (it takes rows the run does not), so
     # the moves go in one transaction (`CENTRAL_CHUNK`): 85,000 orders in one HOT update,
     # not hundreds of commits each with its triggers' statements.
     size = FIRST_CHUNK if store.is_sqlite else CENTRAL_CHUNK
-    changed = 0
     trace = Trace()
     decided: _DecidedHere | DecideInChild | None = None
     try:
@@ -258,6 +285,7 @@ def _decide_and_write(
             if stop.requested:
                 raise _Stopped
             taken: list[Candidate] = []
+            needs: list[dict[str, int]] = []
             try:
                 with store.write(durable=False, bulk=True, background=True) as conn:
                     began = time.perf_counter()
@@ -267,7 +295,9 @@ def _decide_and_write(
                             more = False
                             break
                         cpu = time.thread_time()
-                        chunks.move_orders(conn, chunk, versions, run_id=run_id)
+                        need = decided.reserved(chunk) or reserved_by(chunk)
+                        chunks.move_orders(conn, chunk, versions, run_id=run_id, need=need)
+                        needs.append(need)
                         # Sized by this thread's own time: on a busy machine the wall clock
                         # also counts the time others had the processor.
                         if store.is_sqlite:
@@ -283,8 +313,9 @@ def _decide_and_write(
                 log.info("pack script run %d: %s; deciding again from there", run_id, why)
                 decided.close()
                 if changed >= MAX_CHANGED:
-                    trace, rest = _write_rest_at_once(store, station, run_id, trace, last)
+                    trace, rest, need = _write_rest_at_once(store, station, run_id, trace, last)
                     moves.extend(rest)
+                    _add(reserved, need)
                     ids.extend(move[0] for move in rest)
                     break
                 decided = _decide(store, last, None, in_child, stop)
@@ -296,6 +327,8 @@ def _decide_and_write(
                 ids.extend(move[0] for move in taken)
                 if not in_child:
                     moves.extend(taken)
+                    for need in needs:
+                        _add(reserved, need)
                 # On disk now, outside the write lock: else the next writer's commit (a
                 # scan's) would wait for the disk to take this transaction's pages too.
                 store.sync_log()
@@ -303,22 +336,147 @@ def _decide_and_write(
         if not stop.requested:  # the child died, or the pipe broke: the run failed
             raise
         log.info("pack script run %d stopped from Tools after %d moves (%s)", run_id, len(ids), err)
-        stopped = Step(None, "error", False, STOPPED_BY_HAND)
-        kept = _trace_kept(trace, last)
-        trace = Trace(
-            trace.order_ids[:kept],
-            trace.outcomes[:kept],
-            {n: r for n, r in trace.reasons.items() if n < kept},
-            stopped,
-        )
-        if on_step is not None:
-            on_step(stopped)
+        trace = _stopped_by_hand(trace, last, on_step)
     finally:
         if decided is not None:
             decided.close()
     if in_child:
-        return PackResult(trace=trace, ids=ids)
-    return PackResult(moves, reserved_by(moves), trace)
+        return PackResult(trace=trace, ids=ids), None
+    return PackResult(moves, reserved, trace), None
+
+
+def _write_as_decided(
+    store: Store, station: str, run_id: int, on_step: StepListener | None, stop: RunStop
+) -> tuple[PackResult, bytes | None] | None:
+    """PostgreSQL, decided in this process: read, then decide while a thread writes the moves
+    in one transaction as they are decided (`_CentralWriter`): the server moves the oldest
+    orders while the rest are decided. Raises MovesChanged, nothing written, if an order or
+    the stock changed since the read. None, nothing decided nor written, if the moves might
+    be more than one transaction writes (`CENTRAL_CHUNK`): the run writes chunk by chunk."""
+    candidates, versions, available = read_snapshot(store)
+    if len(candidates) > CENTRAL_CHUNK:
+        return None
+    writer = _CentralWriter(store, station, run_id, versions)
+    try:
+        result = run_pack_script(candidates, available, on_step, on_moves=writer.put)
+    except BaseException:
+        writer.abandon()
+        raise
+    if stop.requested:  # before the commit: nothing of it is written
+        writer.abandon()
+        log.info("pack script run %d stopped from Tools before it wrote its moves", run_id)
+        return PackResult(trace=_stopped_by_hand(result.trace, None, on_step)), None
+    writer.finish(result.reserved)
+    try:
+        trace = pack_store.encode_trace(result.trace)  # while the server writes
+    finally:
+        writer.wait()
+    store.sync_log()
+    return result, trace
+
+
+class _CentralWriter:
+    """A thread with one write transaction on PostgreSQL that moves the orders handed to it
+    (`put`, batch by batch, as the decide hands them on), then reserves their stock and
+    records them (`finish`), or writes nothing (`abandon`). Batches that wait when it is free
+    go in one statement."""
+
+    _FINISH, _ABANDON = "finish", "abandon"
+
+    def __init__(self, store: Store, station: str, run_id: int, versions: dict[int, Any]):
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._write,
+            args=(store, station, run_id, versions),
+            name="packscript-write",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def put(self, moves: list[Candidate]) -> None:
+        self._queue.put(moves)
+
+    def finish(self, need: dict[str, int]) -> None:
+        """Reserve `need`, record the moves and commit (`wait` for it)."""
+        self._queue.put((self._FINISH, need))
+
+    def wait(self) -> None:
+        """Wait for the end of the writing; raises what it raised (MovesChanged when something
+        changed since the read: nothing is written then)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abandon(self) -> None:
+        """Roll back what was written, and end the thread."""
+        self._queue.put((self._ABANDON, None))
+        self._thread.join()
+
+    def _write(self, store: Store, station: str, run_id: int, versions: dict[int, Any]) -> None:
+        try:
+            batch, then = self._next()
+            if not batch:  # nothing moves (or the run was given up): nothing to write
+                return
+            # Begun with the first moves, not before: a run that stalls while it decides holds
+            # no transaction; one that stalls later is ended by central (`limit_run_transaction`).
+            with store.write(durable=False, bulk=True, background=True) as conn:
+                moving = chunks.CentralMoves(conn, versions, run_id=run_id)
+                while True:
+                    if batch:
+                        moving.move(batch)
+                    if then is not None:
+                        break
+                    batch, then = self._next()
+                if then[0] == self._ABANDON:
+                    raise _Abandoned
+                moving.finish(then[1])
+                chunks.record_moves(conn, moving.ids, station=station, run_id=run_id)
+        except _Abandoned:
+            pass
+        except BaseException as err:  # handed to the thread that waits in `finish`
+            self._error = err
+
+    def _next(self) -> tuple[list[Candidate], tuple[str, Any] | None]:
+        """The moves waiting (at least one batch, unless the end came), and the end if it came."""
+        batch: list[Candidate] = []
+        item = self._queue.get()
+        while True:
+            if isinstance(item, tuple):
+                return batch, item
+            batch = batch + item if batch else item
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, None
+
+
+class _Abandoned(Exception):
+    """The run's write is given up (rolled back)."""
+
+
+def _stopped_by_hand(trace: Trace, last: Candidate | None, on_step: StepListener | None) -> Trace:
+    """`trace` up to `last` (the last move written), ended by a Stop from Tools."""
+    stopped = Step(None, "error", False, STOPPED_BY_HAND)
+    kept = _trace_kept(trace, last)
+    if on_step is not None:
+        on_step(stopped)
+    return Trace(
+        trace.order_ids[:kept],
+        trace.outcomes[:kept],
+        {n: r for n, r in trace.reasons.items() if n < kept},
+        stopped,
+    )
+
+
+def _add(total: dict[str, int], need: dict[str, int]) -> None:
+    """Add `need` (stock per SKU) into `total`."""
+    if not total:
+        total.update(need)
+        return
+    get = total.get
+    for sku, qty in need.items():
+        total[sku] = get(sku, 0) + qty
 
 
 def _next_size(size: int, took: float) -> int:
@@ -329,7 +487,7 @@ def _next_size(size: int, took: float) -> int:
 
 def _write_rest_at_once(
     store: Store, station: str, run_id: int, trace: Trace, last: Candidate | None
-) -> tuple[Trace, list[Candidate]]:
+) -> tuple[Trace, list[Candidate], dict[str, int]]:
     # The way a run wrote before issue 10: this holds the database (on SQLite the bench too)
     # until it is written, and only runs when short transactions kept meeting changes.
     log.warning("pack script run %d: writing the rest in one transaction", run_id)
@@ -341,7 +499,7 @@ def _write_rest_at_once(
             fresh = [c for c in fresh if (c[1], c[0]) > after]
         again = run_pack_script(fresh, available)
         pack_store.write_result(conn, again, station=station, run_id=run_id)
-    return _joined(trace, last, again.trace), again.moves
+    return _joined(trace, last, again.trace), again.moves, again.reserved
 
 
 def _trace_kept(trace: Trace, last: Candidate | None) -> int:

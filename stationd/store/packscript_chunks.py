@@ -26,12 +26,16 @@ from stationd.clock import utcnow
 from stationd.core.audit import PackScriptMoved
 from stationd.core.packscript import Candidate, PackResult, reserved_by
 from stationd.store.audit import record_event
+from stationd.store.change_feed import feed_kept
 from stationd.store.packscript import (
+    _ORDER_STATES_KEPT,
+    _WRITE_SQL,
     _cursor,
     _timestamp,
     encode_trace,
     limit_run_transaction,
     move_to_packing,
+    pg_list,
 )
 from stationd.store.tables import packscript_runs
 
@@ -80,19 +84,26 @@ def begin_run(conn: Connection, station: str, trigger: str, started: Any) -> int
 
 
 def move_orders(
-    conn: Connection, moves: Sequence[Candidate], versions: Mapping[int, Any], *, run_id: int
+    conn: Connection,
+    moves: Sequence[Candidate],
+    versions: Mapping[int, Any],
+    *,
+    run_id: int,
+    need: dict[str, int] | None = None,
 ) -> None:
     """Move one chunk of run `run_id`'s orders to packing and reserve their stock, in the
     caller's transaction, only as decided: each order must still be in `order` with the
     `updated_at` the run read (`versions`), and each SKU must still have what they take
     available; else MovesChanged is raised (the caller rolls back). Their audit event and
-    count on the run's row follow per transaction (`record_moves`).
+    count on the run's row follow per transaction (`record_moves`). `need` is the stock the
+    chunk reserves per SKU, if the caller counted it already (else it is counted here).
     """
     if not moves:
         return
     limit_run_transaction(conn)  # each chunk: SET LOCAL again is cheap, and always right
     ids = [move[0] for move in moves]
-    need = reserved_by(moves)
+    if need is None:
+        need = reserved_by(moves)
     sqlite = conn.dialect.name == "sqlite"
     sql = _CHECK_SQL["sqlite" if sqlite else "postgresql"]
     at = _timestamp(conn, utcnow())
@@ -115,6 +126,66 @@ def move_orders(
         changed = move_to_packing(conn, cur, ids, at=at, run_id=run_id, seen=seen_at)
         if changed != len(ids):
             raise MovesChanged(f"{len(ids) - changed} of {len(ids)} orders changed meanwhile")
+
+
+#: The plans a batch of `CentralMoves.move` may not take (`SET LOCAL … = off`).
+_BY_KEY_ONLY = ("enable_hashjoin", "enable_mergejoin", "enable_seqscan")
+
+
+class CentralMoves:
+    """PostgreSQL: one transaction that writes a run's moves batch by batch as the decide hands
+    them on (`core.packscript.run_pack_script`'s `on_moves`), so that the server moves the
+    first orders while the rest are decided; `finish` then reserves their stock and writes what
+    follows from the moves, set-based, once. Only as decided, as `move_orders`: an order no
+    longer in `order` as read, or stock no longer there, raises MovesChanged (the caller rolls
+    back). The caller's transaction, on `conn`, is this one's.
+    """
+
+    def __init__(self, conn: Connection, versions: Mapping[int, Any], *, run_id: int) -> None:
+        limit_run_transaction(conn)
+        self._conn = conn
+        self._versions = versions
+        self._run_id = run_id
+        self._at = _timestamp(conn, utcnow())
+        #: The orders moved so far, in the order moved.
+        self.ids: list[int] = []
+        # A batch is a few thousand of 100,000 orders: each found by its key, never by reading
+        # every order (a hash join does that once a batch; a whole run's ids cost the same
+        # either way). Told, not left to the planner: on orders just imported, not yet
+        # analyzed, it joined each id of a batch with every open order (8 s for 10,000).
+        for plan in _BY_KEY_ONLY:
+            conn.exec_driver_sql(f"SET LOCAL {plan} = off")
+        self._feed = feed_kept(conn, "order", self.ids)  # one feed row naming them all
+        self._feed.__enter__()
+        conn.exec_driver_sql(_ORDER_STATES_KEPT, ("kept",))
+
+    def move(self, moves: Sequence[Candidate]) -> None:
+        """Move these orders to packing, each only if still as read."""
+        ids = [move[0] for move in moves]
+        seen = pg_list([self._versions.get(i) for i in ids])
+        sql = _WRITE_SQL["postgresql"]["orders_seen"]
+        with _cursor(self._conn) as cur:
+            changed = cur.execute(sql, (self._at, self._run_id, pg_list(ids), seen)).rowcount
+        if changed != len(ids):
+            raise MovesChanged(f"{len(ids) - changed} of {len(ids)} orders changed meanwhile")
+        self.ids.extend(ids)
+
+    def finish(self, need: Mapping[str, int]) -> None:
+        """Reserve `need` (the stock of every order moved, per SKU) if it is still there, and
+        write the moved orders' `order_states` rows and their change feed row."""
+        conn = self._conn
+        for plan in _BY_KEY_ONLY:  # the planner's own choice again, for what follows
+            conn.exec_driver_sql(f"SET LOCAL {plan} TO DEFAULT")
+        self._feed.__exit__(None, None, None)
+        moved = pg_list(self.ids)
+        with _cursor(conn) as cur:
+            cur.execute(_ORDER_STATES_KEPT, ("",))
+            copied = cur.execute(_WRITE_SQL["postgresql"]["order_states"], (moved,)).rowcount
+            if copied != len(self.ids):
+                raise RuntimeError(f"order_states had {copied} of {len(self.ids)} orders moved")
+            taken = cur.execute(_CHECK_SQL["postgresql"]["stock"], (json.dumps(need),)).rowcount
+        if taken != len(need):
+            raise MovesChanged(f"the stock of {len(need) - taken} SKUs was taken meanwhile")
 
 
 def record_moves(conn: Connection, ids: Sequence[int], *, station: str, run_id: int) -> None:
@@ -162,6 +233,7 @@ def finish_run(
 
 __all__ = [
     "INTERRUPTED",
+    "CentralMoves",
     "MovesChanged",
     "begin_run",
     "finish_run",

@@ -238,6 +238,40 @@ def test_r8_negative_stock_stops_the_run_and_keeps_the_moves_before_it() -> None
     assert result.summary().endswith(f"; stopped at order 2: {message}")
 
 
+def test_r7_the_moves_are_handed_on_oldest_first_in_batches_each_once_as_decided() -> None:
+    # on_moves lets PostgreSQL write the first moves while the rest is decided.
+    orders = [order(n, [("A", 1)], placed_at=100 - n) for n in range(1, 8)]  # 7 is oldest
+    orders.append(order(50, [("A", 9)], placed_at=0))  # the very oldest: short, never handed
+    handed: list[list[int]] = []
+    told_by_then: list[int] = []
+    steps_told: list[Step] = []
+
+    def on_moves(moves: list) -> None:
+        handed.append([m[0] for m in moves])
+        told_by_then.append(len(steps_told))
+
+    result = run_pack_script(
+        orders, {"A": 7}, steps_told.append, on_moves=on_moves, hand_on_every=3
+    )
+
+    # Oldest first: 50 (short), 7, 6 | 5, 4, 3 | 2, 1 — each part's moves once it is decided.
+    assert handed == [[7, 6], [5, 4, 3], [2, 1]]
+    assert [i for batch in handed for i in batch] == moved(result)
+    assert told_by_then == [3 * 3, 3 * 6, 3 * 8]  # 3 steps an order
+
+
+def test_r8_the_moves_before_a_stop_are_handed_on_too() -> None:
+    orders = [order(1, [("A", 1)]), order(2, [("A", 1)]), order(3, [("B", 1)])]
+    handed: list[int] = []
+
+    result = run_pack_script(
+        orders, {"A": 5, "B": -1}, on_moves=lambda m: handed.extend(c[0] for c in m)
+    )
+
+    assert not result.ok and result.stopped.order_id == 3
+    assert handed == moved(result) == [1, 2]
+
+
 def test_r8_an_unexpected_error_stops_the_run_with_its_type() -> None:
     orders = [order(1, [("A", 1)]), order(2, [("A", None)])]  # type: ignore[list-item]
 

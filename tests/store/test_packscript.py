@@ -318,12 +318,18 @@ def test_a_failed_write_leaves_nothing_moved_and_records_a_failed_run(store, sho
     first = shop.order([("A", 1)], placed_at=at(1))
     second = shop.order([("A", 2)], placed_at=at(2))
     real_write = packscript_chunks.move_orders
+    real_move = packscript_chunks.CentralMoves.move  # PostgreSQL's write while it decides
 
-    def write_then_fail(conn, moves, versions, *, run_id):
-        real_write(conn, moves, versions, run_id=run_id)  # written, then …
+    def write_then_fail(conn, moves, versions, **kwargs):
+        real_write(conn, moves, versions, **kwargs)  # written, then …
+        raise OSError("disk full")
+
+    def move_then_fail(self, moves):
+        real_move(self, moves)  # written, then …
         raise OSError("disk full")
 
     monkeypatch.setattr(packscript_chunks, "move_orders", write_then_fail)
+    monkeypatch.setattr(packscript_chunks.CentralMoves, "move", move_then_fail)
 
     with pytest.raises(PackScriptRunFailed, match="OSError: disk full") as failure:
         run_once(store, station="s", trigger="manual")

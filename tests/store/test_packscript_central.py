@@ -153,6 +153,14 @@ STALLED_RUN = textwrap.dedent(
             stall()
 
     chunks.move_orders = move_orders
+    real_central_move = chunks.CentralMoves.move  # the write while it decides
+
+    def central_move(self, moves):
+        real_central_move(self, moves)  # its orders written, not committed
+        if where == "writing":
+            stall()
+
+    chunks.CentralMoves.move = central_move
     try:
         run_id, result = run.run_once(Store(sys.argv[1]), station="frozen", trigger="auto",
                                       on_step=on_step)
@@ -203,10 +211,13 @@ def test_r17_a_runner_stalled_inside_its_write_is_ended_and_holds_no_row(store, 
     frozen = stalled_runner(store, "writing")
     try:
         wait_for(lambda: stopped(frozen), why="the runner never stalled")
-        # A report-in at central takes stock of A: it waits for the frozen transaction's row
-        # lock only until central ends that transaction (RUN_IDLE_S, 1 s here).
+        # A write at central to the order the frozen run moved (its row locked: on PostgreSQL
+        # a run moves its orders while it decides and reserves their stock last) and to the
+        # stock of A waits for the frozen transaction's row lock only until central ends that
+        # transaction (RUN_IDLE_S, 1 s here).
         with store.write() as conn:
             conn.exec_driver_sql("SET LOCAL lock_timeout = '60s'")
+            conn.execute(update(orders).where(orders.c.id == waiting).values(comment="called"))
             conn.execute(update(stock).where(stock.c.sku == "A").values(on_hand=4))
         # Nothing of the frozen transaction stayed.
         assert statuses(store) == {waiting: "order"} and reserved(store, "A") == 0
