@@ -2,7 +2,7 @@
 facts (core.text.text_data) beside its English, so Tools → Sync says it in the admin's language
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-07 06:00:00
 """
 
