@@ -14,6 +14,9 @@ Per bench count (--benches 2,4,8), phases:
    own), opens one (a claim at central; held by another bench: next), scans every item and
    reports it in with one parcel. scans_per_s = every bench's scans / the phase's wall time;
    report_in_p99_ms = `ReportIn.ship` at the bench (what the packer waits for);
+   cpu_1ms_wall_p99_ms = the floor under it at the phase's load: after each report-in the
+   packer's thread spends 1 ms of its own CPU in plain Python and times it on the wall (with
+   8 benches on 2 cores, the wait for a core is what most of a p99 is);
    claim_p99_ms = the claim at the open scan (`CentralClaims.holder`: what the packer waits
    for) in this phase (phase 2's opens of the big orders are not the packer's queue and are
    not counted), claims_asking_central / claim_asking_central_p99_ms = those opens that went
@@ -367,6 +370,7 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
     opened_ever: set[int] = set()  # tried by this bench's packer (each order once)
     report_ms: list[float] = []
     report_cpu_ms: list[float] = []  # the report-in's own thread's CPU time: work, not waits
+    floor_ms: list[float] = []  # wall time of 1 ms of this thread's CPU (`cpu_floor`)
     print("ready", flush=True)
     for command in sys.stdin:
         verb, _, arg = command.strip().partition(" ")
@@ -399,6 +403,7 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
                     print(f"report-in of {order_id} refused: {err}", file=sys.stderr)
                 report_ms.append((time.perf_counter() - started) * 1000)
                 report_cpu_ms.append((time.thread_time() - cpu) * 1000)
+                floor_ms.append(cpu_floor(1.0))
             phase[1] = False
             print(json.dumps({"scans": scans, "opened": opened, "refused": refused}), flush=True)
         elif verb == "open":
@@ -433,10 +438,22 @@ def child(central: str, path: str, name: str, big: int, pool: list[int], seed: i
                         "claim_asked_at": claim_asked_at,
                         "report_ms": report_ms,
                         "report_cpu_ms": report_cpu_ms,
+                        "floor_ms": floor_ms,
                     }
                 )
             )
             return
+
+
+def cpu_floor(cpu_ms: float) -> float:
+    """Wall milliseconds this thread takes to spend `cpu_ms` of its own CPU in plain Python:
+    the floor under any work of that much CPU at the machine's load now (the baseline the
+    report-in's and the claim's wall times are read against)."""
+    started, cpu = time.perf_counter(), time.thread_time()
+    end = cpu + cpu_ms / 1000
+    while time.thread_time() < end:
+        pass
+    return (time.perf_counter() - started) * 1000
 
 
 def chaos(bench, report, name: str, pool: list[int], seed: int, seconds: float) -> dict:  # type: ignore[no-untyped-def]
@@ -1077,6 +1094,7 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
         )
         report_ms = [ms for r in results for ms in r["report_ms"]]
         report_cpu_ms = [ms for r in results for ms in r["report_cpu_ms"]]
+        floor_ms = [ms for r in results for ms in r["floor_ms"]]
         out = {
             "benches": benches,
             "scans_per_s": round(scans / wall, 1),
@@ -1085,6 +1103,9 @@ def run(cluster: OwnCluster, benches: int, args: argparse.Namespace) -> dict:
             "report_in_p99_ms": round(percentile(report_ms, 99), 1),
             "report_in_cpu_p50_ms": round(percentile(report_cpu_ms, 50), 1),
             "report_in_cpu_p99_ms": round(percentile(report_cpu_ms, 99), 1),
+            # the floor at this load: 1 ms of a packer thread's CPU in plain Python, on the wall
+            "cpu_1ms_wall_p50_ms": round(percentile(floor_ms, 50), 1),
+            "cpu_1ms_wall_p99_ms": round(percentile(floor_ms, 99), 1),
             "claims": len(claim_ms),
             "claim_p50_ms": round(percentile(claim_ms, 50), 1),
             "claim_p99_ms": round(percentile(claim_ms, 99), 1),
@@ -1143,6 +1164,7 @@ def main() -> None:
         print(f"load average at end: {f.read().split()[:3]}", flush=True)
     last = runs[-1]
     keys = ("benches", "scans_per_s", "report_in_p99_ms", "claim_p99_ms", "central_ops_per_s")
+    keys += ("cpu_1ms_wall_p99_ms",)
     print(
         json.dumps(
             {
