@@ -240,25 +240,24 @@ class ShopFactory:
                     value_minor=value,
                 )
             )
-            for pos, (sku, qty) in enumerate(lines):
-                product = info.get(sku)
+            rows = [
+                {
+                    "order_id": order_id,
+                    "position": pos,
+                    "sku": sku,
+                    "name": info[sku].name if sku in info else sku,
+                    "gtin": info[sku].gtin if sku in info else None,
+                    "quantity": qty,
+                    "unit_price_minor": info[sku].price_minor if sku in info else 0,
+                }
+                for pos, (sku, qty) in enumerate(lines)
+            ]
+            if rows:  # one statement for all lines: an order of 50 lines is one round trip
+                conn.execute(insert(order_lines), rows)
+            for sku, qty in lines if reserve else []:
                 conn.execute(
-                    insert(order_lines).values(
-                        order_id=order_id,
-                        position=pos,
-                        sku=sku,
-                        name=product.name if product else sku,
-                        gtin=product.gtin if product else None,
-                        quantity=qty,
-                        unit_price_minor=product.price_minor if product else 0,
-                    )
+                    update(stock).where(stock.c.sku == sku).values(reserved=stock.c.reserved + qty)
                 )
-                if reserve:
-                    conn.execute(
-                        update(stock)
-                        .where(stock.c.sku == sku)
-                        .values(reserved=stock.c.reserved + qty)
-                    )
         return order_id
 
 
