@@ -70,7 +70,7 @@ def between_transactions(monkeypatch, store: Store, after: int, act) -> list[int
 
 def statuses(store: Store) -> dict[int, str]:
     with store.read() as conn:
-        return dict(conn.execute(select(orders.c.id, orders.c.status)).all())
+        return dict(conn.execute(select(orders.c.id, orders.c.status).order_by(orders.c.id)).all())
 
 
 def stock_of(store: Store, sku: str) -> tuple[int, int]:
