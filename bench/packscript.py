@@ -96,6 +96,7 @@ def build(orders: int, targets: list[str], *, scratch_check: bool) -> dict[str, 
 def run_packscript(url: str, profile: bool, in_child: bool = False) -> dict[str, Any]:
     """The pack script end to end, with the time of each phase (`in_child`: read and decided
     in a child process, as `serve` runs it; its peak RSS is reported on its own)."""
+    import stationd.services.packscript_central_writer as central_writer
     import stationd.services.packscript_run as packscript_run
     import stationd.store.packscript as pack_store
     import stationd.store.packscript_chunks as pack_chunks
@@ -124,10 +125,10 @@ def run_packscript(url: str, profile: bool, in_child: bool = False) -> dict[str,
             (packscript_run, "run_pack_script", "decide"),
         ]
     )
-    # PostgreSQL writes while it decides, on a thread (`_CentralWriter`), unless in a child:
+    # PostgreSQL writes while it decides, on a thread (`CentralWriter`), unless in a child:
     # there "write" is what is left to write after the decide.
     writes = (
-        [(packscript_run._CentralWriter, "wait", "write")]
+        [(central_writer.CentralWriter, "wait", "write")]
         if not url.startswith("sqlite") and not in_child
         else [(pack_chunks, "move_orders", "write"), (pack_chunks, "record_moves", "write")]
     )

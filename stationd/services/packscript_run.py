@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import queue
 import subprocess
 import threading
 import time
@@ -41,6 +40,7 @@ from stationd.core.packscript import (
     run_pack_script,
 )
 from stationd.core.packscript_reasons import Message, StoppedByHand
+from stationd.services.packscript_central_writer import CentralWriter
 from stationd.services.packscript_child import DecideFailed, DecideInChild
 from stationd.store import packscript as pack_store
 from stationd.store import packscript_chunks as chunks
@@ -349,14 +349,14 @@ def _write_as_decided(
     store: Store, station: str, run_id: int, on_step: StepListener | None, stop: RunStop
 ) -> tuple[PackResult, bytes | None] | None:
     """PostgreSQL, decided in this process: read, then decide while a thread writes the moves
-    in one transaction as they are decided (`_CentralWriter`): the server moves the oldest
+    in one transaction as they are decided (`CentralWriter`): the server moves the oldest
     orders while the rest are decided. Raises MovesChanged, nothing written, if an order or
     the stock changed since the read. None, nothing decided nor written, if the moves might
     be more than one transaction writes (`CENTRAL_CHUNK`): the run writes chunk by chunk."""
     candidates, versions, available = read_snapshot(store)
     if len(candidates) > CENTRAL_CHUNK:
         return None
-    writer = _CentralWriter(store, station, run_id, versions)
+    writer = CentralWriter(store, station, run_id, versions)
     try:
         result = run_pack_script(candidates, available, on_step, on_moves=writer.put)
     except BaseException:
@@ -373,86 +373,6 @@ def _write_as_decided(
         writer.wait()
     store.sync_log()
     return result, trace
-
-
-class _CentralWriter:
-    """A thread with one write transaction on PostgreSQL that moves the orders handed to it
-    (`put`, batch by batch, as the decide hands them on), then reserves their stock and
-    records them (`finish`), or writes nothing (`abandon`). Batches that wait when it is free
-    go in one statement."""
-
-    _FINISH, _ABANDON = "finish", "abandon"
-
-    def __init__(self, store: Store, station: str, run_id: int, versions: dict[int, Any]):
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._write,
-            args=(store, station, run_id, versions),
-            name="packscript-write",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def put(self, moves: list[Candidate]) -> None:
-        self._queue.put(moves)
-
-    def finish(self, need: dict[str, int]) -> None:
-        """Reserve `need`, record the moves and commit (`wait` for it)."""
-        self._queue.put((self._FINISH, need))
-
-    def wait(self) -> None:
-        """Wait for the end of the writing; raises what it raised (MovesChanged when something
-        changed since the read: nothing is written then)."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-    def abandon(self) -> None:
-        """Roll back what was written, and end the thread."""
-        self._queue.put((self._ABANDON, None))
-        self._thread.join()
-
-    def _write(self, store: Store, station: str, run_id: int, versions: dict[int, Any]) -> None:
-        try:
-            batch, then = self._next()
-            if not batch:  # nothing moves (or the run was given up): nothing to write
-                return
-            # Begun with the first moves, not before: a run that stalls while it decides holds
-            # no transaction; one that stalls later is ended by central (`limit_run_transaction`).
-            with store.write(durable=False, bulk=True, background=True) as conn:
-                moving = chunks.CentralMoves(conn, versions, run_id=run_id)
-                while True:
-                    if batch:
-                        moving.move(batch)
-                    if then is not None:
-                        break
-                    batch, then = self._next()
-                if then[0] == self._ABANDON:
-                    raise _Abandoned
-                moving.finish(then[1])
-                chunks.record_moves(conn, moving.ids, station=station, run_id=run_id)
-        except _Abandoned:
-            pass
-        except BaseException as err:  # handed to the thread that waits in `finish`
-            self._error = err
-
-    def _next(self) -> tuple[list[Candidate], tuple[str, Any] | None]:
-        """The moves waiting (at least one batch, unless the end came), and the end if it came."""
-        batch: list[Candidate] = []
-        item = self._queue.get()
-        while True:
-            if isinstance(item, tuple):
-                return batch, item
-            batch = batch + item if batch else item
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return batch, None
-
-
-class _Abandoned(Exception):
-    """The run's write is given up (rolled back)."""
 
 
 def _stopped_by_hand(trace: Trace, last: Candidate | None, on_step: StepListener | None) -> Trace:

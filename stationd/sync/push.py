@@ -2,7 +2,7 @@
 
 A round reads a batch of the outbox in `id` order and sends it over one connection, for at most
 `timeout_s`. Each op is applied atomically with its inbox row; `group` consecutive ops share one
-central transaction (store.central_ops.apply_group; group=1: a transaction per op). Central's
+central transaction (store.central_op_groups.apply_group; group=1: a transaction per op). Central's
 answers go back on the event rows in one local transaction. A refusal is an answer like any
 other: it is stored with its reason and the queue goes on. Only a network or server error stops
 a round; the worker then tries again after a jittered back-off that grows while the error
@@ -29,7 +29,8 @@ from stationd.clock import utcnow
 from stationd.core.sync_ops import REFUSED, Op
 from stationd.store.audit import payload_of
 from stationd.store.central_link import central_engine, guarded_connection
-from stationd.store.central_ops import OpOutcome, apply_group
+from stationd.store.central_op_groups import apply_group
+from stationd.store.central_ops import OpOutcome
 from stationd.store.database import Store
 from stationd.store.outbox import (
     Answer,
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 
 #: Ops a round reads from the outbox at most.
 BATCH = 200
-#: Consecutive ops applied in one central transaction at most (store.central_ops.apply_group):
+#: Consecutive ops applied in one central transaction at most (store.central_op_groups.apply_group):
 #: each op stays atomic with its inbox row; the commit's fsync is shared. 1: one op each.
 GROUP = 20
 #: The longest wait between tries while central stays away, s. Short enough that a bench whose

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.postgres
 EAN_A = "7300000000011"
 #: Ops written offline besides the packing: several push rounds (200 ops each), enough that
 #: the catch-up lasts several of the watch's looks (0.5 s). Was 1,000: since central applies a
-#: group's plain ops set-based (store/central_ops._Group) those went in about one look, and
+#: group's plain ops set-based (store/central_op_groups._Group) those went in about one look, and
 #: the catch-up was sometimes never on screen.
 BACKLOG = 5000
 ORDER = 1042

@@ -1,4 +1,4 @@
-"""A group of pushed ops (store.central_ops.apply_group) is applied set-based — its scans'
+"""A group of pushed ops (store.central_op_groups.apply_group) is applied set-based — its scans'
 counts and inbox rows in one statement — and every op still gets the outcome it gets alone:
 the same answers, the same counts and the same inbox rows as the ops pushed one at a time."""
 
