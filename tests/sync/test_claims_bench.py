@@ -642,3 +642,24 @@ def test_r17_the_claims_ahead_follow_the_packers_pace(house, benches):
     b = benches("bench-b", claim_ahead=0)
     b.claims._opens.extend([now] * 50)
     assert b.claims.ahead_wanted() == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review: top_up counts only the claims the copy has in packing, so while the copy "
+    "lags central (orders central moved to packing, not pulled yet) each top-up claims "
+    "`ahead_wanted` more at central",
+)
+def test_r17_top_ups_while_the_copy_lags_central_claim_no_more_than_wanted_ahead(house, benches):
+    """Central's pack script moved orders 1000–1003 to packing; the bench's copy has not
+    pulled that yet (it still has them in 'order'). A bench that wants one order ahead holds
+    one at central however many opens top its queue up meanwhile: the others stay free for
+    the other benches."""
+    a = benches("bench-a", claim_ahead=1)
+    with a.store.write() as conn:
+        conn.exec_driver_sql("UPDATE orders SET status = 'order'")
+    for _ in range(3):  # three opens' top-ups before the next pull
+        a.claims.top_up()
+    with house.central.read() as conn:
+        held = central_claims.held_by(conn, "bench-a")
+    assert len(held) == 1
