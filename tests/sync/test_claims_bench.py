@@ -644,12 +644,6 @@ def test_r17_the_claims_ahead_follow_the_packers_pace(house, benches):
     assert b.claims.ahead_wanted() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: top_up counts only the claims the copy has in packing, so while the copy "
-    "lags central (orders central moved to packing, not pulled yet) each top-up claims "
-    "`ahead_wanted` more at central",
-)
 def test_r17_top_ups_while_the_copy_lags_central_claim_no_more_than_wanted_ahead(house, benches):
     """Central's pack script moved orders 1000–1003 to packing; the bench's copy has not
     pulled that yet (it still has them in 'order'). A bench that wants one order ahead holds
