@@ -40,6 +40,7 @@ from stationd.store.claims import (
     held_epoch,
     keep_claims,
     open_order_of,
+    packing_among,
 )
 from stationd.store.database import Store
 
@@ -272,15 +273,15 @@ class CentralClaims(KeepAlivePasses):
         with self.store.read() as conn:
             open_id = open_order_of(conn, self.station)
             local = held_claims(conn, self.station)
+            # central claims ahead only orders packing there; right after its pack script
+            # moved them the copy may still have them as 'order': they count (counting only
+            # what the copy has as packing, each open's top-up claimed `want` more), what the
+            # bench shipped and the pass has not released yet does not
+            ahead = packing_among(conn, set(local), or_not_yet=True)
         with self._lock:
             closed = set(self._closed) | self._opened
             skip = set(local) | set(self._pending)
-        # Every claim the copy holds counts, whatever the copy says of its order's status:
-        # central claims ahead only orders packing there, and right after its pack script
-        # moved them the copy may not have pulled that yet — counting only what the copy has
-        # as packing, each open's top-up claimed `want` more (a claim held ahead that is no
-        # longer packing at central is the full pass's to release).
-        more = want - len(set(local) - closed - {open_id})
+        more = want - len(ahead - closed - {open_id})
         if more <= 0:
             return []
         asked = time.monotonic()

@@ -118,13 +118,18 @@ def held_epoch(conn: Connection, station: str, order_id: int) -> int | None:
     ).scalar()
 
 
-def packing_among(conn: Connection, order_ids: Iterable[int]) -> set[int]:
-    """Which of these orders the copy has in packing (those a bench may hold ahead)."""
+def packing_among(
+    conn: Connection, order_ids: Iterable[int], *, or_not_yet: bool = False
+) -> set[int]:
+    """Which of these orders the copy has in packing (those a bench may hold ahead); with
+    `or_not_yet`, also those it still has as 'order' (central's pack script may have moved
+    them to packing, a move the copy has not pulled yet) — not those shipped or cancelled."""
     ids = list(order_ids)
     if not ids:
         return set()
+    statuses = ("packing", "order") if or_not_yet else ("packing",)
     rows = conn.execute(
-        select(orders.c.id).where(orders.c.id.in_(ids), orders.c.status == "packing")
+        select(orders.c.id).where(orders.c.id.in_(ids), orders.c.status.in_(statuses))
     )
     return {order_id for (order_id,) in rows}
 
