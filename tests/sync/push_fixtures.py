@@ -69,15 +69,20 @@ def _drop(admin: str, name: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(name="central")
-def push_central(push_central_template: tuple[str, str]) -> Iterator[Store]:
-    """An empty, migrated central database of this test alone."""
-    admin, template = push_central_template
-    name = _database_from(admin, template)
+def empty_central(template: tuple[str, str]) -> Iterator[Store]:
+    """An empty, migrated central database copied from `template`, dropped after."""
+    admin, name_of_template = template
+    name = _database_from(admin, name_of_template)
     store = Store(make_url(admin).set(database=name).render_as_string(hide_password=False))
     yield store
     store.dispose()
     _drop(admin, name)
+
+
+@pytest.fixture(name="central")
+def push_central(push_central_template: tuple[str, str]) -> Iterator[Store]:
+    """An empty, migrated central database of this test alone."""
+    yield from empty_central(push_central_template)
 
 
 @pytest.fixture(scope="session")

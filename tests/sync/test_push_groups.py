@@ -8,12 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select, text, update
-from sqlalchemy.engine import make_url
 from sync.push_fixtures import (  # noqa: F401  (the push's fixtures: central, station, …)
-    _database_from,
-    _drop,
     answers,
     claim_at,
+    empty_central,
     packed_at,
     push_central,
     push_central_template,
@@ -33,12 +31,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def second_central(push_central_template: tuple[str, str]) -> Iterator[Store]:  # noqa: F811
     """Another empty central, to push the same ops to one at a time."""
-    admin, template = push_central_template
-    name = _database_from(admin, template)
-    store = Store(make_url(admin).set(database=name).render_as_string(hide_password=False))
-    yield store
-    store.dispose()
-    _drop(admin, name)
+    yield from empty_central(push_central_template)
 
 
 def _pushed(station: Store, central: Store, group: int) -> dict[str, tuple]:
