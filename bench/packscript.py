@@ -21,10 +21,13 @@ parent stays small and builds nothing itself: Linux carries a parent's peak RSS 
 `ru_maxrss` of a child it starts.)
 
     python bench/packscript.py [--orders N] [--url postgresql+psycopg://…/scratch] [--profile]
-                               [--no-baseline] [--in-child]
+                               [--no-baseline] [--in-child [--cold-child]]
 
-`--in-child` reads and decides in a child process, the moves streamed back and written here:
-the way `serve` runs it (`services.packscript_child`).
+`--in-child` reads and decides in a child process, the way `serve` runs it
+(`services.packscript_child`): on SQLite the moves are streamed back and written here; on
+PostgreSQL the child writes them itself. The child is started ahead and waits ready, as `serve`
+keeps one when it runs central's pack script on a schedule (`ReadyChild`); `--cold-child`
+starts it with the run instead, as a run by hand elsewhere does (~0.4 s more).
 
 `--url` runs against that PostgreSQL database instead: it must be a scratch database (the
 benchmark refuses one that holds orders, and empties its stationd tables when done); the data is
@@ -42,12 +45,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 SEED = 7
 SCARCE_SKU_SHARE = 0.057  # share of SKUs stocked at 30 % of demand: ≈10 % of orders short
+#: `--in-child`: how long the child started ahead has for its imports before the run (serve's
+#: has the minutes between two runs).
+READY_AFTER_S = 2.0
 
 
 # -- the children: build, pack script, baseline ---------------------------------------------
@@ -93,10 +100,13 @@ def build(orders: int, targets: list[str], *, scratch_check: bool) -> dict[str, 
     }
 
 
-def run_packscript(url: str, profile: bool, in_child: bool = False) -> dict[str, Any]:
+def run_packscript(
+    url: str, profile: bool, in_child: bool = False, cold_child: bool = False
+) -> dict[str, Any]:
     """The pack script end to end, with the time of each phase (`in_child`: read and decided
     in a child process, as `serve` runs it; its peak RSS is reported on its own)."""
     import stationd.services.packscript_central_writer as central_writer
+    import stationd.services.packscript_child as packscript_child
     import stationd.services.packscript_run as packscript_run
     import stationd.store.packscript as pack_store
     import stationd.store.packscript_chunks as pack_chunks
@@ -127,10 +137,16 @@ def run_packscript(url: str, profile: bool, in_child: bool = False) -> dict[str,
     )
     # PostgreSQL writes while it decides, on a thread (`CentralWriter`), unless in a child:
     # there "write" is what is left to write after the decide.
+    # In a child on PostgreSQL the child writes while it decides; "write" is then what is
+    # left to write after its decide, and the commit (`DecideInChild.commit`).
     writes = (
         [(central_writer.CentralWriter, "wait", "write")]
         if not url.startswith("sqlite") and not in_child
-        else [(pack_chunks, "move_orders", "write"), (pack_chunks, "record_moves", "write")]
+        else [
+            (packscript_child.DecideInChild, "commit", "write"),
+            (pack_chunks, "move_orders", "write"),
+            (pack_chunks, "record_moves", "write"),
+        ]
     )
     for module, name, phase in (
         *here,
@@ -139,6 +155,11 @@ def run_packscript(url: str, profile: bool, in_child: bool = False) -> dict[str,
     ):
         timed(module, name, phase)
     store = Store(url)
+    ready = None
+    if in_child and not cold_child:  # started ahead, as serve keeps it: waits with its imports
+        ready = packscript_child.ReadyChild()
+        ready.prepare()
+        time.sleep(READY_AFTER_S)
     server = _ServerCpu(store)
     profiler = None
     if profile:
@@ -148,11 +169,12 @@ def run_packscript(url: str, profile: bool, in_child: bool = False) -> dict[str,
         profiler.enable()
     start, start_cpu = time.perf_counter(), time.process_time()
     _run_id, result = packscript_run.run_once(
-        store, station="bench", trigger="bench", in_child=in_child
+        store, station="bench", trigger="bench", in_child=in_child, ready=ready
     )
     seconds = time.perf_counter() - start
     client_cpu = time.process_time() - start_cpu
     server_cpu = server.seconds()
+    client_cpu -= server.own_cpu_s  # the thread that looked at the server's processes
     if profiler is not None:
         import pstats
 
@@ -182,20 +204,39 @@ def run_packscript(url: str, profile: bool, in_child: bool = False) -> dict[str,
 class _ServerCpu:
     """PostgreSQL: the processor time the server processes of the run's database spent (from
     /proc), a figure that a busy machine's other work doesn't inflate as the wall clock does.
-    The run uses several connections (its run lock's, its reads', its writes'): every backend
-    on the database but the one asking is counted, those the pool keeps from before and any it
-    opens during the run (counted from 0; one closed before the end would be missed)."""
+    The run uses several connections (its run lock's, its reads', its writes', its child's):
+    every backend on the database but the one asking is counted, those the pool keeps from
+    before and any opened during the run (counted from 0). A thread looks every
+    `EVERY_S` while the run goes, so a backend that ends before the run (the decide's child's)
+    is counted up to its last look; the thread's own processor time is `own_cpu_s`."""
+
+    EVERY_S = 0.01
 
     def __init__(self, store: Any) -> None:
         self.store = store
         self.conn = None
+        self.own_cpu_s = 0.0
         if not store.is_sqlite:
             import psycopg
 
             from stationd.store.change_feed import libpq_url
 
             self.conn = psycopg.connect(libpq_url(store.url), autocommit=True)
+            if not Path(f"/proc/{self.conn.info.backend_pid}").exists():
+                self.conn.close()  # the server runs on another machine
+                self.conn = None
         self.start = self._now()
+        self.latest = dict(self.start or {})
+        self._done = threading.Event()
+        self._thread = None
+        if self.start is not None:
+            self._thread = threading.Thread(target=self._watch, daemon=True)
+            self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.EVERY_S):
+            self.latest.update(self._now() or {})
+        self.own_cpu_s = time.thread_time()
 
     def _now(self) -> dict[int, float] | None:
         if self.conn is None:
@@ -209,18 +250,22 @@ class _ServerCpu:
         for (pid,) in pids:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # the server is on another machine, or the backend ended
-                return None
+            except OSError:  # the backend ended meanwhile
+                continue
             seen[pid] = (int(fields[11]) + int(fields[12])) / ticks
         return seen
 
     def seconds(self) -> float | None:
+        if self._thread is not None:
+            self._done.set()
+            self._thread.join()
         end = self._now()
         if self.conn is not None:
             self.conn.close()
         if end is None or self.start is None:
             return None
-        return sum(cpu - self.start.get(pid, 0.0) for pid, cpu in end.items())
+        self.latest.update(end)
+        return sum(cpu - self.start.get(pid, 0.0) for pid, cpu in self.latest.items())
 
 
 def run_baseline(url: str) -> dict[str, Any]:
@@ -377,7 +422,12 @@ def child_main(args: list[str]) -> None:
         orders, scratch, *targets = rest
         out = build(int(orders), targets, scratch_check=scratch == "check")
     elif kind == "packscript":
-        out = run_packscript(rest[0], profile="profile" in rest, in_child="in-child" in rest)
+        out = run_packscript(
+            rest[0],
+            profile="profile" in rest,
+            in_child="in-child" in rest,
+            cold_child="cold-child" in rest,
+        )
     elif kind == "baseline":
         out = run_baseline(rest[0])
     else:
@@ -397,6 +447,9 @@ def main() -> None:
     parser.add_argument(
         "--in-child", action="store_true", help="read and decide in a child process, as serve does"
     )
+    parser.add_argument(
+        "--cold-child", action="store_true", help="with --in-child: start the child with the run"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-packscript-"))
@@ -415,7 +468,11 @@ def main() -> None:
             flush=True,
         )
 
-        options = ["profile"] * args.profile + ["in-child"] * args.in_child
+        options = (
+            ["profile"] * args.profile
+            + ["in-child"] * args.in_child
+            + ["cold-child"] * args.cold_child
+        )
         fast = _child("packscript", fast_url, *options)
         print(f"pack script: {fast['seconds']:.3f} s — {fast['summary']}")
         for phase, seconds in fast["phases"].items():

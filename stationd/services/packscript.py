@@ -32,6 +32,7 @@ from stationd.core.packscript_reading import (
 )
 from stationd.events import Bus, PackScriptRunChanged
 from stationd.memory import give_back_memory
+from stationd.services.packscript_child import ReadyChild
 from stationd.services.packscript_run import PackScriptRunFailed, RunStop, run_once
 from stationd.store.availability import DatabaseAvailability
 from stationd.store.database import Store
@@ -136,6 +137,16 @@ class PackScriptRunner:
         self._traces: OrderedDict[int, TraceIndex] = OrderedDict()
         self._traces_lock = threading.Lock()
         self._stop = RunStop()
+        #: A run's child started ahead (`keep_child_ready`), or None: each run starts its own.
+        self._ready: ReadyChild | None = None
+
+    def keep_child_ready(self) -> None:
+        """Keep a run's child started ahead from now on (serve, when this station runs the
+        pack script on a schedule): a run then doesn't wait ~0.4 s for its child to start;
+        the waiting child holds ~46 MB. `stop` ends it."""
+        if self._ready is None:
+            self._ready = ReadyChild()
+        self._ready.prepare()
 
     # -- running ------------------------------------------------------------
     def start(self, trigger: str = "manual") -> None:
@@ -178,6 +189,8 @@ class PackScriptRunner:
         thread = self._thread
         if thread is not None:
             thread.join(timeout_s)
+        if self._ready is not None:
+            self._ready.close()
 
     def cancel(self) -> bool:
         """Stop from Tools: end the run going on between two of its transactions (what it
@@ -221,6 +234,7 @@ class PackScriptRunner:
                 # The read and decide's peak in a child process: `serve` stays level (issue 10).
                 in_child=True,
                 stop=self._stop,
+                ready=self._ready,
             )
             outcome = (run_id, result)
             with self._state:  # as written: a run stopped, or decided again, tells it so
@@ -248,6 +262,8 @@ class PackScriptRunner:
             failed, outcome = f"{type(err).__name__}: {err}", err
         finally:
             give_back_memory()  # the run's peak, back to the system (issue 10)
+            if self._ready is not None:
+                self._ready.prepare()  # for the next run
             try:
                 with self.store.write() as conn:
                     mark_running(conn, self.station, None)

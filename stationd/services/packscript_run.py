@@ -41,7 +41,13 @@ from stationd.core.packscript import (
 )
 from stationd.core.packscript_reasons import Message, StoppedByHand
 from stationd.services.packscript_central_writer import CentralWriter
-from stationd.services.packscript_child import DecideFailed, DecideInChild
+from stationd.services.packscript_child import (
+    DecideFailed,
+    DecideInChild,
+    Declined,
+    ReadyChild,
+    WriteInChild,
+)
 from stationd.store import packscript as pack_store
 from stationd.store import packscript_chunks as chunks
 from stationd.store.database import Store
@@ -109,6 +115,16 @@ class RunStop:
             if self._event.is_set():
                 child.kill()
 
+    def let_commit(self) -> bool:
+        """Whether the run may commit now (no Stop came); if so, a Stop from now on no longer
+        ends its child, which commits: the run then ends as written, as a run in one process
+        does past that point."""
+        with self._lock:
+            if self._event.is_set():
+                return False
+            self._child = None
+            return True
+
 
 class _Stopped(Exception):
     """A Stop ended the run between two transactions."""
@@ -127,6 +143,7 @@ def run_once(
     keep_traces_days: int | None = None,
     in_child: bool = False,
     stop: RunStop | None = None,
+    ready: ReadyChild | None = None,
 ) -> tuple[int, PackResult]:
     """One pack-script run: lock, read, decide, write chunk by chunk, record.
 
@@ -140,7 +157,7 @@ def run_once(
     streams the moves back for this process to write: `serve`'s way, so that a run's memory
     peak is the child's (the result then keeps only the moved ids). `stop` ends the run
     between two transactions (`RunStop`): it is recorded as stopped, its trace up to the last
-    order written.
+    order written. `ready` holds a child started ahead, which the run takes if one waits.
     """
     started = utcnow()
     run_id: int | None = None
@@ -149,7 +166,9 @@ def run_once(
         with _collector_paused(), switching_often(), holding_run_lock(store):
             with store.write() as conn:
                 run_id = chunks.begin_run(conn, station, trigger, started)
-            result, trace = _decide_and_write(store, station, run_id, on_step, in_child, stop)
+            result, trace = _decide_and_write(
+                store, station, run_id, on_step, in_child, stop, ready
+            )
             # Durable: the chunks before were committed without waiting for the disk (and put
             # there after each, outside the lock); this commit makes sure of it.
             if trace is None:  # else encoded while the server wrote
@@ -225,12 +244,20 @@ def _decide(
     on_step: StepListener | None,
     in_child: bool,
     stop: RunStop,
+    write: WriteInChild | None = None,
+    ready: ReadyChild | None = None,
 ) -> _DecidedHere | DecideInChild:
-    """Read and decide on one snapshot: the orders after `after` (the last move written)."""
+    """Read and decide on one snapshot: the orders after `after` (the last move written).
+    `write`: a child on PostgreSQL writes the moves itself if it can (`DecideInChild.writes`)."""
     key = None if after is None else (after[1], after[0])
     if in_child and store.seen_by_other_processes:
         decided = DecideInChild(
-            store.url, busy_timeout_s=store.busy_timeout_s, after=key, on_start=stop.watch
+            store.url,
+            busy_timeout_s=store.busy_timeout_s,
+            after=key,
+            on_start=stop.watch,
+            write=write,
+            ready=ready,
         )
         if on_step is not None:  # the steps as a run in this process tells them
             for step in decided.trace:
@@ -247,6 +274,7 @@ def _decide_and_write(
     on_step: StepListener | None,
     in_child: bool,
     stop: RunStop,
+    ready: ReadyChild | None = None,
 ) -> tuple[PackResult, bytes | None]:
     """Read and decide on one snapshot, then write the moves chunk by chunk; the result as
     written (decided again from the last chunk written, if something changed meanwhile), and
@@ -260,13 +288,28 @@ def _decide_and_write(
     reserved: dict[str, int] = {}
     last: Candidate | None = None  # the last move written
     changed = 0
-    if not store.is_sqlite and not in_child:
+    decided: _DecidedHere | DecideInChild | None = None
+    if not store.is_sqlite:
         try:
-            written = _write_as_decided(store, station, run_id, on_step, stop)
+            if in_child:
+                write = WriteInChild(station, run_id, CENTRAL_CHUNK)
+                try:
+                    decided = _decide(store, None, on_step, in_child, stop, write, ready)
+                except DecideFailed:
+                    if not stop.requested:  # the child died, or the pipe broke: the run failed
+                        raise
+                    log.info("pack script run %d stopped from Tools while deciding", run_id)
+                    return PackResult(trace=_stopped_by_hand(Trace(), None, on_step), ids=[]), None
+                written = _written_by_child(decided, stop, run_id, on_step)
+            else:
+                written = _write_as_decided(store, station, run_id, on_step, stop)
         except chunks.MovesChanged as why:  # nothing written: decided again, as below
             changed = 1
             log.info("pack script run %d: %s; deciding again", run_id, why)
             on_step = None  # the steps were told
+            if decided is not None:
+                decided.close()
+                decided = None
         else:
             if written is not None:
                 return written
@@ -276,9 +319,9 @@ def _decide_and_write(
     # not hundreds of commits each with its triggers' statements.
     size = FIRST_CHUNK if store.is_sqlite else CENTRAL_CHUNK
     trace = Trace()
-    decided: _DecidedHere | DecideInChild | None = None
     try:
-        decided = _decide(store, None, on_step, in_child, stop)
+        if decided is None:
+            decided = _decide(store, None, on_step, in_child, stop, ready=ready)
         trace = decided.trace
         more = True
         while more:
@@ -373,6 +416,32 @@ def _write_as_decided(
         writer.wait()
     store.sync_log()
     return result, trace
+
+
+def _written_by_child(
+    decided: _DecidedHere | DecideInChild,
+    stop: RunStop,
+    run_id: int,
+    on_step: StepListener | None,
+) -> tuple[PackResult, bytes | None] | None:
+    """PostgreSQL, decided in a child that writes the moves itself (`DecideInChild.writes`):
+    commit unless a Stop came, and the run as written. None if the child sends the moves
+    instead (more than one transaction writes): the run writes them chunk by chunk. Raises
+    MovesChanged, nothing written, if an order or the stock changed since the child read."""
+    if not isinstance(decided, DecideInChild) or not decided.writes:
+        return None
+    try:
+        ids = decided.commit(stop.let_commit)
+    except (Declined, DecideFailed) as err:
+        decided.close()
+        if not stop.requested:  # the child died, or failed: the run failed
+            raise
+        log.info(
+            "pack script run %d stopped from Tools before it wrote its moves (%s)", run_id, err
+        )
+        return PackResult(trace=_stopped_by_hand(decided.trace, None, on_step), ids=[]), None
+    decided.close()
+    return PackResult(trace=decided.trace, ids=ids), None
 
 
 def _stopped_by_hand(trace: Trace, last: Candidate | None, on_step: StepListener | None) -> Trace:

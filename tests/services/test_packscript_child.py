@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +55,14 @@ def decide_children() -> list[int]:
                 continue
             if CHILD_MODULE.encode() in command:
                 found.append(int(pid))
+    return found
+
+
+def started_child() -> list[int]:
+    """`decide_children()` once a child just started shows its command (empty while it execs)."""
+    deadline = time.monotonic() + 10
+    while not (found := decide_children()) and time.monotonic() < deadline:
+        time.sleep(0.01)
     return found
 
 
@@ -179,3 +190,44 @@ def test_r8_stop_from_tools_ends_the_run_and_its_child(store, monkeypatch, big_o
     runner.run("manual")  # the next run does the rest
     assert set(statuses(store).values()) == {"packing"}
     assert_stock_matches_lines(store)
+
+
+def test_r6_a_run_takes_the_child_started_ahead_and_the_next_is_started(store, shop):
+    shop.product("A", on_hand=2)
+    first, second = shop.order([("A", 1)]), shop.order([("A", 1)])
+    runner = PackScriptRunner(store, station="s")
+    runner.keep_child_ready()
+    [waiting] = started_child()
+
+    _, result = runner.run("auto")
+
+    assert result.moved_ids == [first, second]
+    assert set(statuses(store).values()) == {"packing"}
+    assert_stock_matches_lines(store)
+    [next_one] = started_child()  # the run's child ended; the next run's waits
+    assert next_one != waiting and not Path(f"/proc/{waiting}").exists()
+    runner.stop()
+    assert decide_children() == [] and not Path(f"/proc/{next_one}").exists()
+
+
+def test_a_child_started_ahead_ends_when_serve_does(tmp_path):
+    # serve killed (no stop): the child waiting for its request reads the end of its stdin.
+    script = (
+        "import os, sys\n"
+        "from stationd.services.packscript_child import ReadyChild\n"
+        "ready = ReadyChild(); ready.prepare()\n"
+        "print(ready._process.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    pid = int(done.stdout)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return  # ended and reaped
+        if state == "Z":
+            return  # ended; the reaper of orphans here is not quick to reap
+        time.sleep(0.05)
+    pytest.fail(f"the child {pid} still waits for a request from a serve that is gone")
