@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +37,7 @@ from stationd.core.packscript import (
     reserved_by,
     run_pack_script,
 )
-from stationd.core.packscript_reasons import Message, StoppedByHand
+from stationd.core.packscript_reasons import Message
 from stationd.services.packscript_central_writer import CentralWriter
 from stationd.services.packscript_child import (
     DecideFailed,
@@ -48,6 +46,7 @@ from stationd.services.packscript_child import (
     ReadyChild,
     WriteInChild,
 )
+from stationd.services.packscript_stop import STOPPED_BY_HAND, RunStop
 from stationd.store import packscript as pack_store
 from stationd.store import packscript_chunks as chunks
 from stationd.store.database import Store
@@ -89,49 +88,8 @@ class PackScriptRunFailed(Exception):
         self.run_id = run_id
 
 
-class RunStop:
-    """Stop from Tools for the run going on: it ends between two transactions (what was
-    written stays written, counted on the run) and its decide's child process at once."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
-        self._child: subprocess.Popen | None = None
-
-    @property
-    def requested(self) -> bool:
-        return self._event.is_set()
-
-    def stop(self) -> None:
-        with self._lock:
-            self._event.set()
-            if self._child is not None and self._child.poll() is None:
-                self._child.kill()
-
-    def watch(self, child: subprocess.Popen) -> None:
-        """The run's decide runs in `child` now: a Stop ends it."""
-        with self._lock:
-            self._child = child
-            if self._event.is_set():
-                child.kill()
-
-    def let_commit(self) -> bool:
-        """Whether the run may commit now (no Stop came); if so, a Stop from now on no longer
-        ends its child, which commits: the run then ends as written, as a run in one process
-        does past that point."""
-        with self._lock:
-            if self._event.is_set():
-                return False
-            self._child = None
-            return True
-
-
 class _Stopped(Exception):
     """A Stop ended the run between two transactions."""
-
-
-#: Why a run ended by a Stop from Tools stopped (its trace's stop step says so).
-STOPPED_BY_HAND = StoppedByHand()
 
 
 def run_once(
