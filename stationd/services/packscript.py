@@ -146,7 +146,13 @@ class PackScriptRunner:
         the waiting child holds ~46 MB. `stop` ends it."""
         if self._ready is None:
             self._ready = ReadyChild()
-        self._ready.prepare()
+        self._prepare_child()
+
+    def _prepare_child(self) -> None:
+        try:
+            self._ready.prepare()  # type: ignore[union-attr]
+        except OSError:  # out of processes or memory: the next run starts its own
+            log.warning("could not start the pack script's next child ahead", exc_info=True)
 
     # -- running ------------------------------------------------------------
     def start(self, trigger: str = "manual") -> None:
@@ -194,7 +200,8 @@ class PackScriptRunner:
 
     def cancel(self) -> bool:
         """Stop from Tools: end the run going on between two of its transactions (what it
-        wrote stays written) and its decide's child at once. False if no run is going."""
+        wrote stays written) and its decide's child at once — unless the child already
+        commits the run's one transaction (PostgreSQL). False if no run is going."""
         with self._state:
             if not self._running:
                 return False
@@ -263,7 +270,7 @@ class PackScriptRunner:
         finally:
             give_back_memory()  # the run's peak, back to the system (issue 10)
             if self._ready is not None:
-                self._ready.prepare()  # for the next run
+                self._prepare_child()  # for the next run
             try:
                 with self.store.write() as conn:
                     mark_running(conn, self.station, None)

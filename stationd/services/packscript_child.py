@@ -174,6 +174,8 @@ class DecideInChild:
         self.process = (ready.take() if ready is not None else None) or _start_child()
         self._buffer: list[tuple[Candidate, Any]] = []
         self._ended = False
+        #: Whether the child that writes was told to commit (it may have, whatever follows).
+        self.commit_sent = False
         try:
             if on_start is not None:
                 on_start(self.process)
@@ -189,21 +191,21 @@ class DecideInChild:
             if first[0] == "error":
                 raise DecideFailed(first[1])
             _, order_ids, outcomes, reasons, stopped, writes = first
+            #: Every order the child looked at, as the run's trace (R8).
+            self.trace = Trace(
+                order_ids,
+                outcomes,
+                reasons,
+                None
+                if stopped is None
+                else Step(stopped[0], "error", False, reason_from_data(stopped[1])),
+            )
         except BrokenPipeError:
             self.close()
             raise DecideFailed("the decide's child ended before it read its request") from None
         except BaseException:
             self.close()
             raise
-        #: Every order the child looked at, as the run's trace (R8).
-        self.trace = Trace(
-            order_ids,
-            outcomes,
-            reasons,
-            None
-            if stopped is None
-            else Step(stopped[0], "error", False, reason_from_data(stopped[1])),
-        )
         #: Whether the child writes the moves itself (`commit`), rather than sending them.
         self.writes: bool = writes
         if not writes and not self._in.closed:
@@ -213,9 +215,9 @@ class DecideInChild:
         """The child that writes (`writes`): once every move is in its transaction, commit it
         if `go_on()` (asked then: False for a Stop), else roll it back and end the child.
         Returns the ids moved; raises MovesChanged (nothing written) if an order or the stock
-        changed since the child read them, DecideFailed if the child is gone or failed (a
-        child gone after its commit has written: the run's row counts the moves), Declined
-        if `go_on()` said no."""
+        changed since the child read them, DecideFailed if the child is gone or failed
+        (`commit_sent` then says whether it may have committed: the run's row counts what
+        its transaction moved), Declined if `go_on()` said no."""
         from stationd.store.packscript_chunks import MovesChanged
 
         message = _receive(self._out)
@@ -224,6 +226,7 @@ class DecideInChild:
         if not go_on():
             self.close()
             raise Declined
+        self.commit_sent = True
         try:
             _send(self._in, ("commit",))
             self._in.close()
@@ -278,8 +281,9 @@ def _child_main() -> int:
         (request,) = _receive(sys.stdin.buffer)
     except DecideFailed:  # a child started ahead that no run took: serve ended, or let it go
         return 0
-    # The ~500,000 tuples read live until the child ends and hold no cycles: the collector
-    # would only walk them again and again (0.2 s of the read over 100,000 orders).
+    # For the child's life, which is one run: the ~500,000 tuples read live until it ends and
+    # hold no cycles, and the collector would only walk them again and again (0.2 s of the
+    # read over 100,000 orders).
     gc.disable()
     write: WriteInChild | None = request["write"]
     writer = None

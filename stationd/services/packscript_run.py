@@ -46,7 +46,7 @@ from stationd.services.packscript_child import (
     ReadyChild,
     WriteInChild,
 )
-from stationd.services.packscript_stop import STOPPED_BY_HAND, RunStop
+from stationd.services.packscript_stop import STOPPED_BY_HAND, RunStop, stopped_by_hand, trace_kept
 from stationd.store import packscript as pack_store
 from stationd.store import packscript_chunks as chunks
 from stationd.store.database import Store
@@ -111,11 +111,13 @@ def run_once(
     With `keep_traces_days` (`[packscript] keep_traces_days`), the traces of older runs are
     forgotten afterwards, in a transaction of its own (`store.packscript.forget_old_traces`).
 
-    `in_child` reads and decides in a child process (`services.packscript_child`), which
-    streams the moves back for this process to write: `serve`'s way, so that a run's memory
-    peak is the child's (the result then keeps only the moved ids). `stop` ends the run
-    between two transactions (`RunStop`): it is recorded as stopped, its trace up to the last
-    order written. `ready` holds a child started ahead, which the run takes if one waits.
+    `in_child` reads and decides in a child process (`services.packscript_child`): `serve`'s
+    way, so that a run's memory peak is the child's (the result then keeps only the moved
+    ids). On PostgreSQL the child writes the moves itself, in one transaction, if they fit
+    one (`CENTRAL_CHUNK`); else, and on SQLite, it streams them back for this process to
+    write. `stop` ends the run between two transactions (`RunStop`): it is recorded as
+    stopped, its trace up to the last order written. `ready` holds a child started ahead,
+    which the run takes if one waits.
     """
     started = utcnow()
     run_id: int | None = None
@@ -217,9 +219,13 @@ def _decide(
             write=write,
             ready=ready,
         )
-        if on_step is not None:  # the steps as a run in this process tells them
-            for step in decided.trace:
-                on_step(step)
+        try:
+            if on_step is not None:  # the steps as a run in this process tells them
+                for step in decided.trace:
+                    on_step(step)
+        except BaseException:
+            decided.close()  # else a child that writes waits for its answer, rows held
+            raise
         return decided
     candidates, versions, available = read_snapshot(store, after=key)
     return _DecidedHere(run_pack_script(candidates, available, on_step), versions)
@@ -257,7 +263,7 @@ def _decide_and_write(
                     if not stop.requested:  # the child died, or the pipe broke: the run failed
                         raise
                     log.info("pack script run %d stopped from Tools while deciding", run_id)
-                    return PackResult(trace=_stopped_by_hand(Trace(), None, on_step), ids=[]), None
+                    return PackResult(trace=stopped_by_hand(Trace(), None, on_step), ids=[]), None
                 written = _written_by_child(decided, stop, run_id, on_step)
             else:
                 written = _write_as_decided(store, station, run_id, on_step, stop)
@@ -268,6 +274,10 @@ def _decide_and_write(
             if decided is not None:
                 decided.close()
                 decided = None
+        except BaseException:
+            if decided is not None:
+                decided.close()  # a child that writes rolls back and ends
+            raise
         else:
             if written is not None:
                 return written
@@ -337,7 +347,7 @@ def _decide_and_write(
         if not stop.requested:  # the child died, or the pipe broke: the run failed
             raise
         log.info("pack script run %d stopped from Tools after %d moves (%s)", run_id, len(ids), err)
-        trace = _stopped_by_hand(trace, last, on_step)
+        trace = stopped_by_hand(trace, last, on_step)
     finally:
         if decided is not None:
             decided.close()
@@ -366,7 +376,7 @@ def _write_as_decided(
     if stop.requested:  # before the commit: nothing of it is written
         writer.abandon()
         log.info("pack script run %d stopped from Tools before it wrote its moves", run_id)
-        return PackResult(trace=_stopped_by_hand(result.trace, None, on_step)), None
+        return PackResult(trace=stopped_by_hand(result.trace, None, on_step)), None
     writer.finish(result.reserved)
     try:
         trace = pack_store.encode_trace(result.trace)  # while the server writes
@@ -392,28 +402,16 @@ def _written_by_child(
         ids = decided.commit(stop.let_commit)
     except (Declined, DecideFailed) as err:
         decided.close()
-        if not stop.requested:  # the child died, or failed: the run failed
+        # Once told to commit, the child may have: a Stop since then changes nothing, and
+        # the run fails, its row keeping the moves the child's transaction counted on it.
+        if not stop.requested or decided.commit_sent:  # the child died, or failed
             raise
         log.info(
             "pack script run %d stopped from Tools before it wrote its moves (%s)", run_id, err
         )
-        return PackResult(trace=_stopped_by_hand(decided.trace, None, on_step), ids=[]), None
+        return PackResult(trace=stopped_by_hand(decided.trace, None, on_step), ids=[]), None
     decided.close()
     return PackResult(trace=decided.trace, ids=ids), None
-
-
-def _stopped_by_hand(trace: Trace, last: Candidate | None, on_step: StepListener | None) -> Trace:
-    """`trace` up to `last` (the last move written), ended by a Stop from Tools."""
-    stopped = Step(None, "error", False, STOPPED_BY_HAND)
-    kept = _trace_kept(trace, last)
-    if on_step is not None:
-        on_step(stopped)
-    return Trace(
-        trace.order_ids[:kept],
-        trace.outcomes[:kept],
-        {n: r for n, r in trace.reasons.items() if n < kept},
-        stopped,
-    )
 
 
 def _add(total: dict[str, int], need: dict[str, int]) -> None:
@@ -449,15 +447,10 @@ def _write_rest_at_once(
     return _joined(trace, last, again.trace), again.moves, again.reserved
 
 
-def _trace_kept(trace: Trace, last: Candidate | None) -> int:
-    """How many of `trace`'s orders were looked at up to `last`, the last move written."""
-    return 0 if last is None else trace.order_ids.index(last[0]) + 1
-
-
 def _joined(trace: Trace, last: Candidate | None, again: Trace) -> Trace:
     """`trace` up to `last` (the last move written), then `again`: the decisions on the orders
     after it (oldest first: placed_at, then id), decided anew."""
-    kept = _trace_kept(trace, last)
+    kept = trace_kept(trace, last)
     reasons = {n: r for n, r in trace.reasons.items() if n < kept}
     reasons.update({kept + n: r for n, r in again.reasons.items()})
     return Trace(

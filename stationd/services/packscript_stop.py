@@ -1,14 +1,18 @@
 """Stop from Tools for a pack-script run going on (`services.packscript_run`), and what a run
-so ended says: it ends between two transactions, its decide's child at once."""
+so ended says: it ends between two transactions, its decide's child at once — unless that child
+writes the run's one transaction on PostgreSQL and was already told to commit
+(`RunStop.let_commit`): the run then ends as written.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import threading
 
+from stationd.core.packscript import Candidate, Step, StepListener, Trace
 from stationd.core.packscript_reasons import StoppedByHand
 
-__all__ = ["STOPPED_BY_HAND", "RunStop"]
+__all__ = ["STOPPED_BY_HAND", "RunStop", "stopped_by_hand", "trace_kept"]
 
 #: Why a run ended by a Stop from Tools stopped (its trace's stop step says so).
 STOPPED_BY_HAND = StoppedByHand()
@@ -16,7 +20,8 @@ STOPPED_BY_HAND = StoppedByHand()
 
 class RunStop:
     """Stop from Tools for the run going on: it ends between two transactions (what was
-    written stays written, counted on the run) and its decide's child process at once."""
+    written stays written, counted on the run) and its decide's child process at once, unless
+    the child was let commit (`let_commit`)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
@@ -49,3 +54,22 @@ class RunStop:
                 return False
             self._child = None
             return True
+
+
+def stopped_by_hand(trace: Trace, last: Candidate | None, on_step: StepListener | None) -> Trace:
+    """`trace` up to `last` (the last move written), ended by a Stop from Tools."""
+    stopped = Step(None, "error", False, STOPPED_BY_HAND)
+    kept = trace_kept(trace, last)
+    if on_step is not None:
+        on_step(stopped)
+    return Trace(
+        trace.order_ids[:kept],
+        trace.outcomes[:kept],
+        {n: r for n, r in trace.reasons.items() if n < kept},
+        stopped,
+    )
+
+
+def trace_kept(trace: Trace, last: Candidate | None) -> int:
+    """How many of `trace`'s orders were looked at up to `last`, the last move written."""
+    return 0 if last is None else trace.order_ids.index(last[0]) + 1

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 import stationd.services.packscript_run as packscript_run
 import stationd.store.packscript_chunks as chunks
+from stationd.services.packscript_child import DecideFailed, DecideInChild
 from stationd.services.packscript_run import (
     STOPPED_BY_HAND,
     PackScriptRunFailed,
@@ -165,3 +168,81 @@ def test_r7_stock_taken_while_the_child_decided_is_not_reserved_again(
     assert moved_by_events(pg_store) == {first: run_id, third: run_id}
     assert run_of(pg_store, run_id).status == "ok"
     assert decide_children() == []
+
+
+def test_r8_a_stop_whose_kill_missed_the_child_still_keeps_it_from_committing(
+    pg_store, orders, monkeypatch
+):
+    # The Stop comes between the kill's look at the child and the question: not killed, the
+    # child is told no, rolls back and ends.
+    def stopped_unkilled(stop, let_commit):
+        stop._event.set()
+        return let_commit(stop)
+
+    at_commit(monkeypatch, stopped_unkilled)
+    run_id, result = run_once(pg_store, station="s", trigger="manual", in_child=True)
+
+    assert result.moved_ids == [] and result.stopped.detail == STOPPED_BY_HAND
+    assert set(statuses(pg_store).values()) == {"order"}
+    assert stock_of(pg_store, "A") == (10, 0) and stock_of(pg_store, "B") == (2, 0)
+    assert (run_of(pg_store, run_id).status, run_of(pg_store, run_id).moved) == ("stopped", 0)
+    assert decide_children() == []
+
+
+def test_r7_a_child_lost_after_its_commit_fails_the_run_and_its_row_keeps_the_moves(
+    pg_store, orders, monkeypatch
+):
+    # Told to commit, the child commits; then a Stop comes and the answer is lost (the pipe
+    # broke). The run can't say it wrote nothing: it failed, its row counts what was moved.
+    real_commit = DecideInChild.commit
+
+    def committed_then_lost(decided, go_on):
+        def go_on_then_stop():
+            allowed = go_on()
+            stop_of_the_run.stop()
+            return allowed
+
+        real_commit(decided, go_on_then_stop)
+        raise DecideFailed("the decide's child ended in the middle of a message")
+
+    stop_of_the_run = RunStop()
+    monkeypatch.setattr(DecideInChild, "commit", committed_then_lost)
+    with pytest.raises(PackScriptRunFailed) as failed:
+        run_once(pg_store, station="s", trigger="manual", in_child=True, stop=stop_of_the_run)
+
+    assert set(statuses(pg_store).values()) == {"packing"}
+    assert_stock_matches_lines(pg_store)
+    run = run_of(pg_store, failed.value.run_id)
+    assert (run.status, run.moved) == ("failed", 3)
+    assert moved_by_events(pg_store) == dict.fromkeys(orders, run.id)
+    assert decide_children() == []
+
+
+def test_r7_a_child_whose_serve_dies_before_the_commit_writes_nothing(pg_store, pg_url, orders):
+    # serve killed while its child waits to be told to commit: the child reads the end of its
+    # stdin, rolls back and ends.
+    script = (
+        "import os, sys\n"
+        "from stationd.services.packscript_child import DecideInChild, WriteInChild, _receive\n"
+        f"decided = DecideInChild({pg_url!r}, busy_timeout_s=5, write=WriteInChild('s', 0, 100))\n"
+        "assert decided.writes and _receive(decided._out) == ('ready',)\n"
+        "print(decided.process.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the child {pid} still waits for a serve that is gone")
+
+    assert set(statuses(pg_store).values()) == {"order"}
+    assert stock_of(pg_store, "A") == (10, 0) and stock_of(pg_store, "B") == (2, 0)
+    assert moved_by_events(pg_store) == {}

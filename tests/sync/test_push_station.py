@@ -27,6 +27,7 @@ from stationd.cli import main
 from stationd.store.database import Store
 from stationd.store.outbox import start_pushing
 from stationd.store.tables import order_claims
+from tests.services.test_packscript_child import decide_children, started_child
 
 pytestmark = pytest.mark.postgres
 
@@ -138,3 +139,30 @@ def test_sync_status_of_a_single_bench_says_nothing_is_sent_not_a_backlog(tmp_pa
     store.dispose()
     status = _cli(config, "sync", "status").output
     assert status.strip() == "central: none (a single bench): nothing is sent, nothing waits"
+
+
+def test_serve_running_centrals_pack_script_keeps_its_next_child_ready(make_station, central):
+    # A run on its schedule finds its child started, imports done (~0.4 s of a run); the
+    # child ends with serve.
+    station = make_station(
+        name="bench-a",
+        served=True,
+        sync={"central_url": central.url, "run_packscript": True},
+        packscript={"interval_min": 15},
+    )
+    station.start()
+    try:
+        [waiting] = started_child()
+    finally:
+        station.stop()
+    assert decide_children() == [] and not Path(f"/proc/{waiting}").exists()
+
+
+def test_a_bench_on_its_own_sqlite_keeps_no_child_waiting(make_station):
+    station = make_station(name="bench-a", served=True, packscript={"interval_min": 15})
+    station.start()
+    try:
+        time.sleep(0.5)
+        assert decide_children() == []  # its runs are small: each starts its own
+    finally:
+        station.stop()
