@@ -9,11 +9,30 @@ import queue
 import threading
 from typing import Any
 
-from stationd.core.packscript import Candidate
+from stationd.core.packscript import Candidate, PackResult, StepListener, run_pack_script
 from stationd.store import packscript_chunks as chunks
 from stationd.store.database import Store
 
-__all__ = ["CentralWriter"]
+__all__ = ["CentralWriter", "decide_while_writing"]
+
+
+def decide_while_writing(
+    store: Store,
+    station: str,
+    run_id: int,
+    read: tuple[list[Candidate], dict[int, Any], dict[str, int]],
+    on_step: StepListener | None = None,
+) -> tuple[PackResult, CentralWriter]:
+    """Decide on what a run read (`services.packscript_run.read_snapshot`) while a
+    `CentralWriter` moves the orders as they are decided: the result, and the writer to
+    `finish` (commit) or `abandon`. If the decide raises, the writer is abandoned."""
+    candidates, versions, available = read
+    writer = CentralWriter(store, station, run_id, versions)
+    try:
+        return run_pack_script(candidates, available, on_step, on_moves=writer.put), writer
+    except BaseException:
+        writer.abandon()
+        raise
 
 
 class CentralWriter:

@@ -273,7 +273,7 @@ def _child_main() -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     logging.basicConfig(level=logging.WARNING, format="packscript child: %(message)s")
     # Imported before the request comes: a child started ahead (`ReadyChild`) waits ready.
-    from stationd.services.packscript_central_writer import CentralWriter
+    from stationd.services.packscript_central_writer import decide_while_writing
     from stationd.services.packscript_run import read_snapshot
     from stationd.store.database import Store
 
@@ -289,19 +289,17 @@ def _child_main() -> int:
     writer = None
     try:
         store = Store(request["url"], busy_timeout_s=request["busy_timeout_s"])
-        candidates, versions, available = read_snapshot(store, after=request["after"])
-        if write is not None and (store.is_sqlite or len(candidates) > write.at_most):
+        read = read_snapshot(store, after=request["after"])
+        versions = read[1]
+        if write is not None and (store.is_sqlite or len(read[0]) > write.at_most):
             write = None  # the moves go to serve, for its short transactions
         if write is None:
             store.dispose()
-            result = run_pack_script(candidates, available)
+            result = run_pack_script(read[0], read[2])
         else:
-            writer = CentralWriter(store, write.station, write.run_id, versions)
-            result = run_pack_script(candidates, available, on_moves=writer.put)
-        del candidates, available
+            result, writer = decide_while_writing(store, write.station, write.run_id, read)
+        del read
     except Exception as err:
-        if writer is not None:
-            writer.abandon()
         log.exception("could not read and decide")
         _send(out, ("error", f"{type(err).__name__}: {err}"))
         out.close()

@@ -38,7 +38,7 @@ from stationd.core.packscript import (
     run_pack_script,
 )
 from stationd.core.packscript_reasons import Message
-from stationd.services.packscript_central_writer import CentralWriter
+from stationd.services.packscript_central_writer import decide_while_writing
 from stationd.services.packscript_child import (
     DecideFailed,
     DecideInChild,
@@ -259,11 +259,10 @@ def _decide_and_write(
                 write = WriteInChild(station, run_id, CENTRAL_CHUNK)
                 try:
                     decided = _decide(store, None, on_step, in_child, stop, write, ready)
-                except DecideFailed:
+                except DecideFailed as err:
                     if not stop.requested:  # the child died, or the pipe broke: the run failed
                         raise
-                    log.info("pack script run %d stopped from Tools while deciding", run_id)
-                    return PackResult(trace=stopped_by_hand(Trace(), None, on_step), ids=[]), None
+                    return _stopped_before_writing(run_id, Trace(), on_step, err)
                 written = _written_by_child(decided, stop, run_id, on_step)
             else:
                 written = _write_as_decided(store, station, run_id, on_step, stop)
@@ -364,19 +363,14 @@ def _write_as_decided(
     orders while the rest are decided. Raises MovesChanged, nothing written, if an order or
     the stock changed since the read. None, nothing decided nor written, if the moves might
     be more than one transaction writes (`CENTRAL_CHUNK`): the run writes chunk by chunk."""
-    candidates, versions, available = read_snapshot(store)
-    if len(candidates) > CENTRAL_CHUNK:
+    read = read_snapshot(store)
+    if len(read[0]) > CENTRAL_CHUNK:
         return None
-    writer = CentralWriter(store, station, run_id, versions)
-    try:
-        result = run_pack_script(candidates, available, on_step, on_moves=writer.put)
-    except BaseException:
+    result, writer = decide_while_writing(store, station, run_id, read, on_step)
+    del read
+    if not stop.let_commit():  # a Stop before the commit: nothing of it is written
         writer.abandon()
-        raise
-    if stop.requested:  # before the commit: nothing of it is written
-        writer.abandon()
-        log.info("pack script run %d stopped from Tools before it wrote its moves", run_id)
-        return PackResult(trace=stopped_by_hand(result.trace, None, on_step)), None
+        return _stopped_before_writing(run_id, result.trace, on_step, "decided")
     writer.finish(result.reserved)
     try:
         trace = pack_store.encode_trace(result.trace)  # while the server writes
@@ -406,12 +400,18 @@ def _written_by_child(
         # the run fails, its row keeping the moves the child's transaction counted on it.
         if not stop.requested or decided.commit_sent:  # the child died, or failed
             raise
-        log.info(
-            "pack script run %d stopped from Tools before it wrote its moves (%s)", run_id, err
-        )
-        return PackResult(trace=stopped_by_hand(decided.trace, None, on_step), ids=[]), None
+        return _stopped_before_writing(run_id, decided.trace, on_step, err)
     decided.close()
     return PackResult(trace=decided.trace, ids=ids), None
+
+
+def _stopped_before_writing(
+    run_id: int, trace: Trace, on_step: StepListener | None, how: object
+) -> tuple[PackResult, None]:
+    """A run that a Stop from Tools ended before it wrote anything (its one transaction on
+    PostgreSQL rolled back): no move, its trace ended by the Stop."""
+    log.info("pack script run %d stopped from Tools before it wrote its moves (%s)", run_id, how)
+    return PackResult(trace=stopped_by_hand(trace, None, on_step), ids=[]), None
 
 
 def _add(total: dict[str, int], need: dict[str, int]) -> None:

@@ -53,7 +53,7 @@ def parent_writes_nothing(monkeypatch) -> None:
         raise AssertionError("the parent wrote moves")
 
     monkeypatch.setattr(chunks, "move_orders", not_here)
-    monkeypatch.setattr(packscript_run, "CentralWriter", not_here)
+    monkeypatch.setattr(packscript_run, "decide_while_writing", not_here)
 
 
 def at_commit(monkeypatch, act) -> None:
