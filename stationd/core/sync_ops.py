@@ -266,6 +266,18 @@ def parcel_ids_of(op: Op) -> tuple[str, ...]:
     return tuple(found)
 
 
+def ruled_on(op: Op) -> bool:
+    """Whether core's rules decide `op` against central's order (a bench's or an edit's op);
+    any other op is reported work, accepted as it is (`decide`)."""
+    return op.kind in BENCH_KINDS or op.kind in EDIT_KINDS
+
+
+def needs_elsewhere(op: Op) -> bool:
+    """Whether deciding `op` needs more of central than its order (`Elsewhere`): the parcel
+    ids it names, the own statuses' codes, a report's refused scans."""
+    return bool(parcel_ids_of(op)) or op.kind == "order.own_status" or op.kind in REPORT_KINDS
+
+
 def decide(op: Op, order: CentralOrder | None, elsewhere: Elsewhere = Elsewhere()) -> Decision:
     """Central's decision on `op` against `order` as it is now (None: central has no such
     order). Pure: the caller holds the order's row lock and writes the effects."""
@@ -280,7 +292,7 @@ def decide(op: Op, order: CentralOrder | None, elsewhere: Elsewhere = Elsewhere(
                 kind=op.kind,
             )
         )
-    if op.kind not in BENCH_KINDS and op.kind not in EDIT_KINDS:
+    if not ruled_on(op):
         return accept()  # reported work with no effect here: sign-ins, print jobs, …
     if op.order_id is None:
         return refuse(sentence("The change ({kind}) names no order.", kind=op.kind))
@@ -414,7 +426,9 @@ __all__ = [
     "as_order",
     "decide",
     "fence",
+    "needs_elsewhere",
     "parcel_ids_of",
     "refuse",
+    "ruled_on",
     "status_word",
 ]

@@ -149,8 +149,8 @@ class _Group:
             self.orders[row.id] = _central_order(row.id, row)
 
     def _one(self, op: so.Op, at: datetime) -> OpOutcome:
-        rules = op.kind in so.BENCH_KINDS or op.kind in so.EDIT_KINDS
-        if rules and _needs_elsewhere(op):
+        rules = so.ruled_on(op)
+        if rules and so.needs_elsewhere(op):
             return self._alone(op, at)
         central = None
         if rules and op.order_id is not None:
@@ -164,10 +164,9 @@ class _Group:
             return self._alone(op, at)
         for effect in decision.effects:
             assert isinstance(effect, so.PackedDelta) and central is not None
+            # Core made the delta from this order's line. Never below 0, as _PACKED's greatest.
             line = central.line(effect.line_id)
-            if line is None:  # not the order's line: the single op's way says what happens
-                return self._alone(op, at)
-            count = max(line.packed + effect.delta, 0)  # as _PACKED's greatest(…, 0)
+            count = max(line.packed + effect.delta, 0)  # type: ignore[union-attr]
             self.packed[line.id] = count
             central = replace(
                 central,
@@ -201,11 +200,6 @@ class _Group:
             raise _KeyTakenMeanwhile(next(r["key"] for r in self.rows if r["key"] not in inserted))
         self.rows.clear()
         self.packed.clear()
-
-
-def _needs_elsewhere(op: so.Op) -> bool:
-    """Whether core rules on `op` with more than its order (see `_elsewhere`)."""
-    return bool(so.parcel_ids_of(op)) or op.kind == "order.own_status" or op.kind in so.REPORT_KINDS
 
 
 __all__ = ["apply_group"]

@@ -152,16 +152,12 @@ _ORDER_READ = text(
 )
 
 
-def apply_op(
-    conn: Connection, op: so.Op, at: datetime, *, moves: StockMoves | None = None
-) -> OpOutcome:
-    """Apply `op` in the caller's transaction (see the module's docstring). `moves`: the
-    group's stock moves, written by the caller at the group's end (`StockMoves`); without it
-    the op writes its own before it returns."""
-    own = StockMoves() if moves is None else moves
-    outcome = _apply(conn, op, at, own)
-    if moves is None:
-        own.write(conn)
+def apply_op(conn: Connection, op: so.Op, at: datetime) -> OpOutcome:
+    """Apply `op` in the caller's transaction (see the module's docstring), its stock moves
+    written before it returns (a group's `_apply`s write theirs at the group's end)."""
+    moves = StockMoves()
+    outcome = _apply(conn, op, at, moves)
+    moves.write(conn)
     return outcome
 
 
@@ -176,7 +172,7 @@ def _apply(conn: Connection, op: so.Op, at: datetime, moves: StockMoves) -> OpOu
         return stored
     central = None
     elsewhere = so.Elsewhere()
-    if op.kind in so.BENCH_KINDS or op.kind in so.EDIT_KINDS:
+    if so.ruled_on(op):
         if row is not None:
             central = _central_order(op.order_id, row)  # type: ignore[arg-type]
         elsewhere = _elsewhere(conn, op)
@@ -303,6 +299,8 @@ def _json(value: Any) -> list[Any]:
 
 
 def _elsewhere(conn: Connection, op: so.Op) -> so.Elsewhere:
+    if not so.needs_elsewhere(op):
+        return so.Elsewhere()
     taken: set[str] = set()
     if wanted := so.parcel_ids_of(op):
         taken = set(
