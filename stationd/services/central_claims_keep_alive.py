@@ -186,6 +186,8 @@ class KeepAlivePasses:
 
     def start(self) -> None:
         """Run the keep-alive every `interval_s` on a thread of its own."""
+        if self._thread is not None:
+            return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="claims-keep-alive", daemon=True)
         self._thread.start()
@@ -195,6 +197,7 @@ class KeepAlivePasses:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=self.link.timeout_s * 3)
+            self._thread = None
         self.link.dispose()
 
     def _pass_in(self) -> float:

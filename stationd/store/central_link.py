@@ -25,9 +25,6 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 T = TypeVar("T")
 
-#: libpq's transaction status while a command is under way (PQTRANS_ACTIVE).
-_COMMAND_UNDER_WAY = 1
-
 
 class CentralAway(Exception):
     """Central did not answer: the network or the server failed, or no answer came in time.
@@ -243,6 +240,8 @@ def cut_when_late(conn: Connection, after_s: float) -> Iterator[None]:
     under way): the station's own work between two statements — a pull writing its copy —
     is no silence of central's, however long. For work on one connection of its own thread
     (the push, the pull); `CentralLink` bounds its calls as a whole."""
+    from psycopg.pq import TransactionStatus  # central is PostgreSQL: psycopg is there
+
     fd = _socket_of(conn)
     pgconn = getattr(conn.connection.dbapi_connection, "pgconn", None)
     lock = threading.Lock()
@@ -253,7 +252,7 @@ def cut_when_late(conn: Connection, after_s: float) -> Iterator[None]:
         heard[0] = time.monotonic()
 
     def waiting() -> bool:
-        return pgconn is None or pgconn.transaction_status == _COMMAND_UNDER_WAY
+        return pgconn is None or pgconn.transaction_status == TransactionStatus.ACTIVE
 
     def watch() -> None:
         while not done.wait(min(0.25, after_s / 4)):
@@ -353,6 +352,5 @@ __all__ = [
     "cut_when_late",
     "guarded_connection",
     "open_session",
-    "per_transaction",
     "session_options",
 ]

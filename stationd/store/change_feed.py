@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Connection,
-    Engine,
     String,
     any_,
     bindparam,
@@ -136,15 +135,11 @@ _IMAGE_TABLES = {
 
 
 @contextmanager
-def snapshot(central: Engine | Connection, *, timeout_s: float = 60.0) -> Iterator[Snapshot]:
-    """A read-only REPEATABLE READ transaction on central (an engine's new connection, or
-    the one given, with no transaction going): the feed's window and the images come from
-    one instant. Each statement gives up after `timeout_s` (set per transaction, so a
-    connection pooler in between keeps no setting of ours)."""
-    if isinstance(central, Engine):
-        with central.connect() as conn, snapshot(conn, timeout_s=timeout_s) as snap:
-            yield snap
-        return
+def snapshot(central: Connection, *, timeout_s: float = 60.0) -> Iterator[Snapshot]:
+    """A read-only REPEATABLE READ transaction on central (on `central`, a connection with
+    no transaction going): the feed's window and the images come from one instant. Each
+    statement gives up after `timeout_s` (set per transaction, so a connection pooler in
+    between keeps no setting of ours)."""
     conn = central.execution_options(isolation_level="REPEATABLE READ")
     with conn.begin():
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
@@ -182,19 +177,15 @@ def feed_kept(conn: Connection, entity: str, keys: Sequence[Any]) -> Iterator[No
     conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
 
-def prune(central: Engine | Connection, *, keeps: timedelta = FEED_KEEPS) -> int:
+def prune(central: Connection, *, keeps: timedelta = FEED_KEEPS) -> int:
     """Delete the feed's rows older than `keeps` (central's clock); returns how many.
 
     The highest xid deleted is kept in `sync_changes_pruned.through`: a station whose cursor
     is not above it may have missed a row and resyncs in full. Rows are taken by age, not by
     xid, so a few below `through` may stay; that only makes the check careful, never wrong —
     every deleted row is at or below `through`. Any station may call it: the `through` row's
-    lock makes two at once take turns. `central`: an engine, or a connection with no
-    transaction going.
+    lock makes two at once take turns. `central`: a connection with no transaction going.
     """
-    if isinstance(central, Engine):
-        with central.connect() as conn:
-            return prune(conn, keeps=keeps)
     with central.begin():
         return central.execute(
             text(

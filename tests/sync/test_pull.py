@@ -88,7 +88,7 @@ def test_the_feed_names_each_changed_order_once_per_statement_and_both_ends_of_a
 ):
     first, second = stock_shop(make_shop(central), 2)
     engine = feed(central)
-    with change_feed.snapshot(engine) as snap:
+    with engine.connect() as conn, change_feed.snapshot(conn) as snap:
         start = snap.xmin
     with central.write() as conn:  # every line of both orders: one row, each order named
         conn.execute(update(order_lines).values(packed=0))
@@ -108,7 +108,7 @@ def test_the_feed_names_each_changed_order_once_per_statement_and_both_ends_of_a
             [str(second)],
             [str(first), str(first), str(second), str(second)],
         ]
-    with change_feed.snapshot(engine) as snap:
+    with engine.connect() as conn, change_feed.snapshot(conn) as snap:
         assert snap.changed(start)["order"] == [first, second]
     engine.dispose()
 
@@ -351,7 +351,8 @@ def test_a_copy_older_than_what_the_feed_keeps_resyncs_in_full(central, sqlite_s
     pull_once(sqlite_store, engine)
     with central.write() as conn:
         conn.execute(update(orders).where(orders.c.id == made[0]).values(comment="pruned"))
-    assert change_feed.prune(engine, keeps=change_feed.timedelta(0)) > 0
+    with engine.connect() as conn:
+        assert change_feed.prune(conn, keeps=change_feed.timedelta(0)) > 0
     result = pull_once(sqlite_store, engine)
     assert result.full and result.why == "the copy is older than central's change feed keeps"
     assert holding(sqlite_store) == holding(central)
