@@ -116,14 +116,15 @@ def load_orders(
 
 def save_line_counts(conn: Connection, order: Order, line_ids: Iterable[int]) -> None:
     """Write the packed/delivered counts of the named lines."""
+    lines = [order.line(line_id) for line_id in line_ids]
     counts = [
         {
-            "line_id_": line_id,
+            "line_id_": line.id,
             "order_": order.id,
-            "packed_": order.line(line_id).packed,
-            "delivered_": order.line(line_id).delivered,
+            "packed_": line.packed,
+            "delivered_": line.delivered,
         }
-        for line_id in line_ids
+        for line in lines
     ]
     if counts:  # one executemany: a report-in writes every line it delivers
         conn.execute(_statements().line_counts, counts)
