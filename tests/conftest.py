@@ -31,7 +31,7 @@ from stationd.config import Settings, settings_from_dict
 from stationd.events import Bus
 from stationd.station import Station
 from stationd.store.database import Store
-from stationd.store.tables import metadata
+from stationd.store.tables import CHANGE_FEED, metadata
 
 PG_ENV = "STATIOND_TEST_PG_URL"
 
@@ -84,7 +84,8 @@ def _empty_pg(store: Store) -> None:
     A DELETE of the few tables a test filled: a TRUNCATE of all 28 makes new files for each
     table and index and took 0.3-0.9 s per test, the DELETEs take ~0.03 s. The children go
     first (reverse dependency order); the triggers keep `order_states`, `orders_text` and
-    the change feed as they do for any delete."""
+    the change feed as they do for any delete, and the feed's rows go last (the deletes
+    wrote some)."""
     tables = [t.name for t in metadata.sorted_tables]
     with store.engine.begin() as conn:
         if store.url not in _sequences:
@@ -100,6 +101,8 @@ def _empty_pg(store: Store) -> None:
         for table in reversed(tables):
             if table in filled:
                 conn.execute(text(f'DELETE FROM "{table}"'))
+        if filled:
+            conn.execute(text(f"DELETE FROM {CHANGE_FEED}"))
         restarts = ", ".join(
             f"setval('{seq}', {start}, false)" for seq, start in _sequences[store.url]
         )
@@ -299,7 +302,7 @@ class StationFactory:
     `print={...}`); a table is merged into the default one, a list replaces it. `served=True`
     puts the kiosk on a free port, for a station that is started."""
 
-    def __init__(self, tmp_path: Path, migrated_sqlite: Path | None = None) -> None:
+    def __init__(self, tmp_path: Path, migrated_sqlite: Path) -> None:
         self.tmp_path = tmp_path
         self.migrated_sqlite = migrated_sqlite
         self.made: list[Station] = []
@@ -342,7 +345,7 @@ class StationFactory:
         copied = False
         url = make_url(settings.database_url())
         on_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-        if upgrade and self.migrated_sqlite is not None and on_file:
+        if upgrade and on_file:
             copied = copy_migrated(self.migrated_sqlite, Path(str(url.database)))
         station = Station(settings)
         self.made.append(station)

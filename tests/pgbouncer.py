@@ -15,14 +15,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from outgoing_servers import free_port
 from sqlalchemy.engine import make_url
+
+#: The pooler's server sessions: few, so that its clients share them between transactions.
+POOL_SIZE = 2
 
 
 @contextmanager
-def pgbouncer_before(
-    url: str, *, pool_size: int = 2, ignore_options: bool = False
-) -> Iterator[str]:
-    """`url` through a PgBouncer of its own in transaction mode with `pool_size` server
+def pgbouncer_before(url: str, *, ignore_options: bool = False) -> Iterator[str]:
+    """`url` through a PgBouncer of its own in transaction mode with `POOL_SIZE` server
     sessions: the URL to connect to. `ignore_options`: PgBouncer accepts the startup
     parameter `options` and drops it (`ignore_startup_parameters`), as an admin may set it up
     for clients that send it; else it refuses such a client, as it does unless told."""
@@ -33,16 +35,14 @@ def pgbouncer_before(
         pytest.skip("pgbouncer is not installed")
     parsed = make_url(url)
     folder = Path(tempfile.mkdtemp(prefix="stationd-pgbouncer-", dir="/tmp"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     (folder / "users.txt").write_text(f'"{parsed.username}" ""\n')
     ignored = "ignore_startup_parameters = options\n" if ignore_options else ""
     (folder / "pgbouncer.ini").write_text(
         f"[databases]\n* = host={parsed.host} port={parsed.port or 5432}\n"
         f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
         f"auth_type = trust\nauth_file = {folder}/users.txt\n"
-        f"pool_mode = transaction\ndefault_pool_size = {pool_size}\n{ignored}"
+        f"pool_mode = transaction\ndefault_pool_size = {POOL_SIZE}\n{ignored}"
     )
     command = [program, str(folder / "pgbouncer.ini")]
     if os.geteuid() == 0:  # PgBouncer refuses to run as root

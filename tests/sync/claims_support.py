@@ -8,14 +8,15 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from stationd.store.database import Store
+from stationd.store.tables import orders
 
 
 class CentralDatabases:
@@ -60,6 +61,32 @@ def station_copy(folder: Path, name: str) -> Store:
     store = Store(f"sqlite:///{folder / f'{name}.sqlite'}")
     store.upgrade()
     return store
+
+
+def comment_of(store: Store, order_id: int) -> str | None:
+    """The order's comment in `store` (None: no such order there)."""
+    with store.read() as conn:
+        return conn.execute(
+            select(orders.c.comment).where(orders.c.id == order_id)
+        ).scalar_one_or_none()
+
+
+def ended_within(call: Callable[[], object], seconds: float = 60.0) -> object:
+    """Run `call` on a thread and give back what it returned or raised; fail if it has not
+    ended within `seconds` (a call that must not hang on a stalled link)."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except Exception as err:
+            outcome.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=seconds)
+    assert not thread.is_alive(), f"still waiting after {seconds} s (on a stalled link?)"
+    return outcome[0]
 
 
 class TcpProxy:

@@ -6,12 +6,12 @@ reads (writing its copy) is never taken for central's silence."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
+from bus_waits import until
 from sqlalchemy import select
-from sync.claims_support import proxy_to
+from sync.claims_support import comment_of, ended_within, proxy_to
 
 from stationd.store import local_copy
 from stationd.store.central_link import central_engine
@@ -25,26 +25,10 @@ pytestmark = pytest.mark.postgres
 STALL_S = 2.0
 
 
-def comment_of(store: Store, order_id: int) -> str | None:
-    with store.read() as conn:
-        return conn.execute(
-            select(orders.c.comment).where(orders.c.id == order_id)
-        ).scalar_one_or_none()
-
-
-def wait_until(predicate, what: str, *, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
-        time.sleep(0.05)
-
-
 @pytest.fixture
-def copy(tmp_path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'bench.sqlite'}")
-    store.upgrade()
-    yield store
-    store.dispose()
+def copy(sqlite_store: Store) -> Store:
+    """The bench's working copy."""
+    return sqlite_store
 
 
 def test_issue_11_a_pull_on_a_stalled_link_fails_and_the_next_one_after_it_heals_works(
@@ -60,19 +44,8 @@ def test_issue_11_a_pull_on_a_stalled_link_fails_and_the_next_one_after_it_heals
             with central.write() as conn:
                 conn.execute(orders.update().where(orders.c.id == order).values(comment="late"))
             proxy.stall()
-            outcome: list[object] = []
-
-            def pull() -> None:
-                try:
-                    outcome.append(pull_once(copy, engine, stall_s=STALL_S))
-                except Exception as err:
-                    outcome.append(err)
-
-            pulling = threading.Thread(target=pull, daemon=True)
-            pulling.start()
-            pulling.join(timeout=60)
-            assert not pulling.is_alive(), "the pull waits on the stalled link"
-            assert isinstance(outcome[0], Exception) and database_unavailable(outcome[0])
+            outcome = ended_within(lambda: pull_once(copy, engine, stall_s=STALL_S))
+            assert isinstance(outcome, Exception) and database_unavailable(outcome)
             assert comment_of(copy, order) != "late"  # nothing of it was read
             proxy.heal()
             pull_once(copy, engine, stall_s=STALL_S)
@@ -93,18 +66,18 @@ def test_issue_11_the_pull_worker_on_a_stalled_link_says_central_is_away_then_fo
         )
         worker.start()
         try:
-            wait_until(lambda: worker.pulls >= 1, "the first pull")
+            until(lambda: worker.pulls >= 1, 60, "the first pull")
             proxy.stall()
             with central.write() as conn:
                 conn.execute(orders.update().where(orders.c.id == order).values(comment="late"))
-            wait_until(lambda: worker.away_since is not None, "the pull giving up on central")
+            until(lambda: worker.away_since is not None, 60, "the pull giving up on central")
             with copy.read() as conn:
                 said = local_copy.read_state(conn).last_error
             assert said  # what `stationd sync status` and Tools → Sync show
             assert comment_of(copy, order) != "late"
             proxy.heal()
-            wait_until(lambda: comment_of(copy, order) == "late", "central's change pulled")
-            wait_until(lambda: worker.away_since is None, "the pull following again")
+            until(lambda: comment_of(copy, order) == "late", 60, "central's change pulled")
+            until(lambda: worker.away_since is None, 60, "the pull following again")
         finally:
             worker.stop()
 

@@ -212,7 +212,7 @@ def test_issue_11_a_link_that_stalls_mid_push_ends_the_round_in_an_error_not_a_w
     """A proxy that keeps the connection open and forwards nothing (bench/sync_chaos.py's
     proxy did so after a cut: a copy never agreed, its push waiting on a dead link): the round
     is cut and fails as central away; healed, every op reaches central once."""
-    from sync.claims_support import proxy_to
+    from sync.claims_support import ended_within, proxy_to
 
     from stationd.store.unavailable import database_unavailable
 
@@ -225,19 +225,8 @@ def test_issue_11_a_link_that_stalls_mid_push_ends_the_round_in_an_error_not_a_w
             pusher.push_all()  # its connection is pooled, open through the proxy
             write_ops(station, order, 5)
             proxy.stall()
-            outcome: list[object] = []
-
-            def push() -> None:
-                try:
-                    outcome.append(pusher.push_round())
-                except Exception as err:
-                    outcome.append(err)
-
-            pushing = threading.Thread(target=push, daemon=True)
-            pushing.start()
-            pushing.join(timeout=60)
-            assert not pushing.is_alive(), "the push waits on the stalled link"
-            assert isinstance(outcome[0], Exception) and database_unavailable(outcome[0])
+            outcome = ended_within(pusher.push_round)
+            assert isinstance(outcome, Exception) and database_unavailable(outcome)
             proxy.heal()
             pusher.push_all()
         finally:

@@ -13,10 +13,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from bus_waits import until
 from pgbouncer import pgbouncer_before
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
-from sync.claims_support import Warehouse
+from sync.claims_support import Warehouse, comment_of
 
 from stationd.events import Bus, ScanRead
 from stationd.services.bench import BenchService
@@ -51,7 +52,7 @@ def house(claims_central, make_shop, tmp_path) -> Iterator[Warehouse]:
     house.close()
 
 
-def packed_at(store, order_id: int) -> int:
+def packed_per_line(store, order_id: int) -> list[int]:
     with store.read() as conn:
         return (
             conn.execute(
@@ -62,18 +63,6 @@ def packed_at(store, order_id: int) -> int:
             .scalars()
             .all()
         )
-
-
-def comment_of(store, order_id: int) -> str | None:
-    with store.read() as conn:
-        return conn.execute(select(orders.c.comment).where(orders.c.id == order_id)).scalar_one()
-
-
-def wait_until(predicate, what: str, *, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
-        time.sleep(0.05)
 
 
 def test_issue_11_a_bench_claims_pushes_and_pulls_through_the_pooler(house, way, caplog):
@@ -96,15 +85,15 @@ def test_issue_11_a_bench_claims_pushes_and_pulls_through_the_pooler(house, way,
         assert {n: c.station for n, c in held.items()} == {1000: "bench-a", 1001: "bench-a"}
         for _ in range(3):
             pusher.push_all()
-        assert packed_at(house.central, 1000) == [2, 0]
+        assert packed_per_line(house.central, 1000) == [2, 0]
 
         with caplog.at_level(logging.INFO, logger="stationd.sync.pull"):
             puller.start()
-            wait_until(lambda: puller.pulls >= 1, "the first pull")
+            until(lambda: puller.pulls >= 1, 60, "the first pull")
             # central changes: the bench sees it by its pull (a NOTIFY, or the poll)
             with house.central.write() as conn:
                 conn.execute(orders.update().where(orders.c.id == 1003).values(comment="fragile"))
-            wait_until(lambda: comment_of(copy, 1003) == "fragile", "central's change in the copy")
+            until(lambda: comment_of(copy, 1003) == "fragile", 60, "central's change in the copy")
         polling = "central is behind a connection pooler (no LISTEN there): polling every 0.3 s"
         assert (polling in caplog.text) == (way != house.central.url)
     finally:
