@@ -84,7 +84,7 @@ class SyncSettings:
     Set, this station packs against its own database (the working copy) and keeps it in step
     with the central PostgreSQL; ``run_packscript`` makes it the one that runs the pack script
     on central by schedule; ``claim_ahead`` orders at least (more, up to 20, while the packer
-    opens orders quickly: services/central_claims.ahead_wanted) are claimed beyond the open
+    opens orders quickly: core/claims_ahead.ahead_wanted) are claimed beyond the open
     one, so that the bench has work when the network drops."""
 
     central_url: str = _str(

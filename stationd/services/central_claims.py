@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from stationd.core.claims_ahead import AHEAD_COVERS_S, MAX_AHEAD, PACE_WINDOW_S, ahead_wanted
 from stationd.core.sync_ops import status_word
 from stationd.core.text import Text, sentence
 from stationd.services.central_claims_keep_alive import KeepAlivePasses, taken_over
@@ -62,15 +63,6 @@ AWAY_WAIT_S = 0.3
 #: clock): the keep-alive renews a wanted claim every `interval_s`, so a claim held ahead
 #: opens at once — the claim-ahead's point — and one central lost track of is asked again.
 FRESH_SHARE = 0.5
-#: Orders held ahead cover the packer's opens for this long at its current pace: a top-up's
-#: round trip, even on a busy central, is far shorter, so the queue never runs dry while
-#: central answers.
-AHEAD_COVERS_S = 2.0
-#: The pace is the opens of this last while (seconds).
-PACE_WINDOW_S = 20.0
-#: Orders held ahead at most, whatever the pace: more would keep them from the other benches
-#: (and, were the bench to die, wait out its lease).
-MAX_AHEAD = 20
 
 
 def offline_refusal(order_id: int, held: list[int]) -> Text:
@@ -206,20 +198,10 @@ class CentralClaims(KeepAlivePasses):
             self._wake.set()
 
     def ahead_wanted(self) -> int:
-        """How many orders the bench holds ahead: `claim_ahead`, or more while the packer
-        opens orders quickly — what its pace opens in `AHEAD_COVERS_S` — but `MAX_AHEAD` at
-        most. 0 stays 0 (a bench that claims nothing ahead)."""
-        if not self.claim_ahead:
-            return 0
-        now = time.monotonic()
+        """How many orders the bench holds ahead now (`core.claims_ahead.ahead_wanted`)."""
         with self._lock:
-            recent = [at for at in self._opens if now - at <= PACE_WINDOW_S]
-        if len(recent) < 2:
-            return self.claim_ahead
-        # opens per second over the span they took (not the whole window: a bench that
-        # just started packing quickly is quick now), the span at least AHEAD_COVERS_S
-        per_s = (len(recent) - 1) / max(now - min(recent), AHEAD_COVERS_S)
-        return max(self.claim_ahead, min(MAX_AHEAD, math.ceil(per_s * AHEAD_COVERS_S)))
+            opens = list(self._opens)
+        return ahead_wanted(self.claim_ahead, opens, time.monotonic())
 
     def _not_while_released(self, order_id: int) -> None:
         """Note that the packer opens `order_id` (the keep-alive's pass in flight keeps it);

@@ -627,7 +627,7 @@ def test_r17_the_claims_ahead_follow_the_packers_pace(house, benches):
     """A bench that opens orders quickly holds more ahead (what its pace opens in
     AHEAD_COVERS_S), never more than MAX_AHEAD; a slow one holds `claim_ahead`; one set to
     claim nothing ahead claims nothing."""
-    from stationd.services.central_claims import AHEAD_COVERS_S, MAX_AHEAD, PACE_WINDOW_S
+    from stationd.core.claims_ahead import AHEAD_COVERS_S, MAX_AHEAD, PACE_WINDOW_S
 
     a = benches("bench-a", claim_ahead=2)
     assert a.claims.ahead_wanted() == 2
