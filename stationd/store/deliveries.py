@@ -52,11 +52,11 @@ def parcel_ids_in_use(
 
 def pending_delivery(conn: Connection, order_id: int) -> Delivery | None:
     """The order's pending delivery (not reported yet) with its parcel ids, if it has one."""
-    rows = conn.execute(_statements().pending, {"order_": order_id}).all()
+    rows = conn.execute(_statements().pending, {"orders": [order_id]}).all()
     if not rows:
         return None
-    ids = [parcel_id for _, parcel_id in rows if parcel_id is not None]
-    return Delivery(order_id=order_id, quantities={}, parcel_ids=ids, id=rows[0][0])
+    ids = [parcel_id for _, _, parcel_id in rows if parcel_id is not None]
+    return Delivery(order_id=order_id, quantities={}, parcel_ids=ids, id=rows[0][1])
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,14 @@ def _statements() -> _Statements:
         in_use_besides=in_use.join(deliveries, deliveries.c.id == parcel_ids.c.delivery_id).where(
             not_(besides)
         ),
-        # The pending row and its ids in one query (a row with no id yet: one row, id None).
-        pending=select(deliveries.c.id, parcel_ids.c.parcel_id)
+        # The orders' pending deliveries and their ids in one query, in the order the ids
+        # were added (a delivery with no id yet: one row, id None).
+        pending=select(deliveries.c.order_id, deliveries.c.id, parcel_ids.c.parcel_id)
         .outerjoin(parcel_ids, parcel_ids.c.delivery_id == deliveries.c.id)
-        .where(besides)
+        .where(
+            deliveries.c.order_id.in_(bindparam("orders", expanding=True)),
+            deliveries.c.reported_at.is_(None),
+        )
         .order_by(parcel_ids.c.position, parcel_ids.c.id),
         labelled=select(parcel_ids.c.parcel_id).where(
             parcel_ids.c.delivery_id == bindparam("delivery_"), parcel_ids.c.labelled.is_(True)
@@ -112,23 +116,10 @@ def pending_parcel_ids(conn: Connection, order_ids: Iterable[int]) -> dict[int, 
     found: dict[int, list[str]] = {order_id: [] for order_id in wanted}
     if not wanted:
         return found
-    for order_id, parcel_id in conn.execute(_pending_ids_query(), {"orders": wanted}):
-        found[order_id].append(parcel_id)
+    for order_id, _, parcel_id in conn.execute(_statements().pending, {"orders": wanted}):
+        if parcel_id is not None:
+            found[order_id].append(parcel_id)
     return found
-
-
-@functools.cache
-def _pending_ids_query() -> Select:
-    # Built once: every scan at the bench reads it (see print_queue._statements).
-    return (
-        select(deliveries.c.order_id, parcel_ids.c.parcel_id)
-        .join(parcel_ids, parcel_ids.c.delivery_id == deliveries.c.id)
-        .where(
-            deliveries.c.order_id.in_(bindparam("orders", expanding=True)),
-            deliveries.c.reported_at.is_(None),
-        )
-        .order_by(parcel_ids.c.position, parcel_ids.c.id)
-    )
 
 
 def add_pending_parcel_id(
