@@ -94,19 +94,6 @@ _PACKED_AND_ROWS = text(
     "WHERE l.id = v.id) " + _ROWS_INSERT
 )
 
-_ROW_FIELDS = (
-    "key",
-    "station",
-    "kind",
-    "order_id",
-    "epoch",
-    "at",
-    "payload",
-    "outcome",
-    "reason",
-    "reason_data",
-)
-
 
 class _Group:
     """One group's ops in the caller's transaction, set-based where an op is plain.
@@ -189,7 +176,8 @@ class _Group:
     def _write_waiting(self) -> None:
         if not self.rows:
             return
-        params: dict[str, list[Any]] = {name: [r[name] for r in self.rows] for name in _ROW_FIELDS}
+        # the columns of `_row`, each as one array
+        params: dict[str, list[Any]] = {name: [r[name] for r in self.rows] for name in self.rows[0]}
         statement = _ROWS
         if self.packed:
             statement = _PACKED_AND_ROWS
