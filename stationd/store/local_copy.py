@@ -267,8 +267,8 @@ def _write_orders(
     # ops (central's apply made them), and a big order's one changed line must not rewrite
     # the others. Each write holds the bench's write lock, and the packer's next durable
     # commit puts it on the disk (bench/sync.py at 8 benches, bench/sync_outage.py).
-    for table in (orders, order_lines):
-        seen.write(conn, table, skipped)
+    for table, of in _ORDER_TABLES:
+        seen.write(conn, table, of, skipped)
     gone_lines = [line for order_id, line in seen.gone_lines if order_id not in skipped]
     if gone_lines:
         # Lines central no longer has (an edited order), unless a delivery here names one.
@@ -287,6 +287,14 @@ def _write_orders(
     return sorted(skipped)
 
 
+#: The tables an order's image fills, each with the column that names a row's order.
+_ORDER_TABLES = ((orders, "id"), (order_lines, "order_id"))
+
+
+def _key(table: Table) -> str:
+    return table.primary_key.columns.values()[0].name
+
+
 @dataclass
 class _Differences:
     """How central's images of some orders differ from the copy: per table, the rows the copy
@@ -297,12 +305,12 @@ class _Differences:
     changed: dict[str, dict[tuple[str, ...], list[dict[str, Any]]]] = field(default_factory=dict)
     gone_lines: list[tuple[int, int]] = field(default_factory=list)
 
-    def write(self, conn: Connection, table: Table, skipped: set[int]) -> None:
-        """Write the table's differences, but for the orders `skipped`."""
-        of = "id" if table is orders else "order_id"
+    def write(self, conn: Connection, table: Table, of: str, skipped: set[int]) -> None:
+        """Write the table's differences, but for the orders `skipped` (`of`: the column
+        naming a row's order)."""
         # (an upsert: a line of another order in the copy — one central moved — is taken over)
         _upsert(conn, table, [r for r in self.new[table.name] if r[of] not in skipped])
-        key = table.primary_key.columns.values()[0].name
+        key = _key(table)
         for columns, rows in self.changed[table.name].items():
             taken = [r for r in rows if r[of] not in skipped]
             if not taken:
@@ -320,8 +328,8 @@ class _Differences:
 def _differences(store: Store, images: Images) -> _Differences:
     found = _Differences()
     with store.read() as conn:
-        for table, of in ((orders, "id"), (order_lines, "order_id")):
-            key = table.primary_key.columns.values()[0].name
+        for table, of in _ORDER_TABLES:
+            key = _key(table)
             held = {
                 row[key]: row
                 for row in conn.execute(
